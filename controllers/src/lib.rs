@@ -1,0 +1,1 @@
+//! Controllers (issue 6).

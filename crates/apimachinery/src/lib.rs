@@ -1,0 +1,19 @@
+//! API machinery shared by kubesim's components, as `k8s.io/apimachinery` is upstream.
+//!
+//! - [`registry`]: which resources exist, their group/version/kind, scope, short names and
+//!   subresources. One registry drives routing, discovery and storage, and takes new
+//!   resources at run time.
+//! - [`status`]: every API error as a `meta/v1 Status` with upstream's reason, code and
+//!   message shape, and field errors for `422 Invalid`.
+//! - [`selector`]: label and field selectors, parsed and matched as upstream does.
+//! - [`meta`]: reading and writing `metadata` on objects kept as JSON.
+//!
+//! Nothing here does I/O or knows HTTP.
+
+pub mod meta;
+pub mod registry;
+pub mod selector;
+pub mod status;
+
+pub use registry::{Registry, ResourceInfo};
+pub use status::{ApiError, FieldError};

@@ -1,0 +1,1 @@
+//! Helpers for kubesim end-to-end tests.
