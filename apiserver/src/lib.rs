@@ -1,1 +1,2 @@
 //! The kubesim API server.
+pub mod storage;
