@@ -1,2 +1,24 @@
-//! The kubesim API server.
+//! The kubesim API server: the only component with state.
+//!
+//! It validates, defaults, stores, versions and streams objects — and makes nothing
+//! happen by itself: every controller, the scheduler and the kubelets are its clients.
+//!
+//! - [`storage`]: objects with resourceVersions, a bounded event history, watches.
+//! - [`strategy`]: each built-in kind's defaults and validation.
+//! - [`handlers`]: the REST verbs on upstream's paths, watch streams, discovery.
+//! - [`audit`]: the trail of every write, for `kubesim trace`.
+
+pub mod audit;
+pub mod filter;
+pub mod handlers;
+pub mod object;
+pub mod request;
+pub mod response;
+pub mod route;
+pub mod server;
 pub mod storage;
+#[path = "strategy_stub.rs"]
+pub mod strategy;
+pub mod system;
+
+pub use server::{ApiServer, Config, serve};

@@ -13,7 +13,7 @@
 //! Objects are JSON and keep their serialized bytes, so lists and watch fan-out send
 //! bytes without encoding them again.
 
-mod memory;
+pub mod memory;
 
 use std::sync::{Arc, OnceLock};
 

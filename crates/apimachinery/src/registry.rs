@@ -188,6 +188,11 @@ const BUILTINS: &[Row] = &[
     ("storage.k8s.io", "v1", "StorageClass", "storageclasses", false, &["sc"], false, false, false, false),
 ];
 
+/// Whether a resource is one of the built-ins (rather than a custom resource).
+pub fn is_builtin(info: &ResourceInfo) -> bool {
+    BUILTINS.iter().any(|row| row.0 == info.group && row.3 == info.plural)
+}
+
 /// The built-in resources kubesim serves.
 pub fn builtins() -> Vec<ResourceInfo> {
     BUILTINS

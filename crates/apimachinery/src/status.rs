@@ -142,6 +142,20 @@ impl ApiError {
         .with_details(q.group(), q.resource(), name)
     }
 
+    /// A JSON patch that does not apply (422), as upstream's generic server response.
+    pub fn patch_failed(why: impl Into<String>) -> Self {
+        let mut err = Self::new(422, reason::INVALID, "the server rejected our request due to an error in our request");
+        err.0.details = Some(StatusDetails {
+            name: String::new(),
+            group: String::new(),
+            kind: String::new(),
+            uid: String::new(),
+            causes: vec![StatusCause { reason: "UnexpectedServerResponse".into(), message: why.into(), field: String::new() }],
+            retry_after_seconds: 0,
+        });
+        err
+    }
+
     /// A malformed request (400).
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, reason::BAD_REQUEST, message)
@@ -160,6 +174,21 @@ impl ApiError {
     /// A watch or list from a resourceVersion older than the kept history (410).
     pub fn expired(message: impl Into<String>) -> Self {
         Self::new(410, reason::EXPIRED, message)
+    }
+
+    /// A read at a resourceVersion the server has not reached (504), as upstream's
+    /// `NewTooLargeResourceVersionError`.
+    pub fn too_large_resource_version(requested: u64, current: u64) -> Self {
+        let mut err = Self::new(504, reason::TIMEOUT, format!("Timeout: Too large resource version: {requested}, current: {current}"));
+        err.0.details = Some(StatusDetails {
+            name: String::new(),
+            group: String::new(),
+            kind: String::new(),
+            uid: String::new(),
+            causes: vec![StatusCause { reason: "ResourceVersionTooLarge".into(), message: "Too large resource version".into(), field: String::new() }],
+            retry_after_seconds: 1,
+        });
+        err
     }
 
     /// A request body over the size limit (413).

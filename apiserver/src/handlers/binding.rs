@@ -1,0 +1,68 @@
+//! `pods/binding`: how a scheduler assigns a pod to a node.
+
+use axum::http::StatusCode;
+use kubesim_apimachinery::status::{self, Qualified};
+use kubesim_apimachinery::{ApiError, FieldError, meta};
+use serde_json::{Value, json};
+
+use super::Request;
+use super::write::update_loop;
+use crate::object;
+use crate::request::decode_body;
+use crate::response::{Result, json};
+
+struct PodBinding;
+impl Qualified for PodBinding {
+    fn group(&self) -> &str {
+        ""
+    }
+    fn resource(&self) -> &str {
+        "pods/binding"
+    }
+    fn kind(&self) -> &str {
+        "Binding"
+    }
+}
+
+/// `POST .../pods/<name>/binding`: set `spec.nodeName` once, and the `PodScheduled`
+/// condition, as upstream's `BindingREST` does. A pod already bound is a 409.
+pub fn bind(req: &Request, name: &str) -> Result {
+    let binding = decode_body(&req.headers, &req.body)?;
+    let node = binding["target"]["name"].as_str().unwrap_or("").to_string();
+    if node.is_empty() {
+        return Err(ApiError::invalid(&PodBinding, name, &[FieldError::required("target.name", "")]).into());
+    }
+    let binding_name = meta::name(&binding);
+    if !binding_name.is_empty() && binding_name != name {
+        return Err(ApiError::bad_request(format!("the name of the object ({binding_name}) does not match the name on the URL ({name})")).into());
+    }
+    // Binding is not an update of the pod: no pod-update validation applies.
+    let updated = update_loop(req, name, None, |current| {
+        let pod = &current.value;
+        if meta::is_deleting(pod) {
+            return Err(ApiError::conflict(&PodBinding, name, &format!("pod {name} is being deleted, cannot be assigned to a host")));
+        }
+        if let Some(existing) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+            return Err(ApiError::conflict(&PodBinding, name, &format!("pod {name} is already assigned to node \"{existing}\"")));
+        }
+        let mut pod = pod.clone();
+        pod["spec"]["nodeName"] = json!(node);
+        set_scheduled_condition(&mut pod);
+        Ok(pod)
+    })?;
+    let uid = meta::str_field(&updated.value, "uid").unwrap_or("");
+    let mut success = status::success(&PodBinding, name, uid);
+    success["code"] = json!(201);
+    Ok(json(StatusCode::CREATED, &success))
+}
+
+fn set_scheduled_condition(pod: &mut Value) {
+    let condition = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": object::now()});
+    let status = pod.as_object_mut().map(|p| p.entry("status").or_insert_with(|| json!({})));
+    let Some(Value::Object(status)) = status else { return };
+    let conditions = status.entry("conditions").or_insert_with(|| json!([]));
+    if let Value::Array(list) = conditions {
+        list.retain(|c| c["type"] != "PodScheduled");
+        list.push(condition);
+    }
+}

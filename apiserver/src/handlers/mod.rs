@@ -1,0 +1,117 @@
+//! Request handlers, one module per verb family, dispatched by path and method.
+
+pub mod binding;
+pub mod delete;
+pub mod discovery;
+pub mod read;
+pub mod scale;
+pub mod watch;
+pub mod write;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use kubesim_apimachinery::{ApiError, ResourceInfo};
+
+use crate::request::{MAX_BODY_BYTES, Query, user_agent};
+use crate::response::ErrorResponse;
+use crate::route::{self, Route, Target};
+use crate::server::ApiServer;
+use crate::storage::Key;
+
+/// One API request, parsed.
+pub struct Request {
+    pub server: Arc<ApiServer>,
+    pub target: Target,
+    pub query: Query,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub user_agent: String,
+}
+
+impl Request {
+    pub fn info(&self) -> &Arc<ResourceInfo> {
+        &self.target.info
+    }
+
+    /// The namespace of the request (`""` for cluster-scoped resources).
+    pub fn namespace(&self) -> &str {
+        self.target.namespace.as_deref().unwrap_or("")
+    }
+
+    /// The storage key of the named object.
+    pub fn key(&self, name: &str) -> Key {
+        Key { resource: self.info().storage_key(), namespace: self.namespace().to_string(), name: name.to_string() }
+    }
+}
+
+/// Route every API path by the registry, then by method.
+pub async fn dispatch(State(server): State<Arc<ApiServer>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+    let Some(route) = route::parse(&server.registry, uri.path()) else {
+        return ErrorResponse(ApiError::path_not_found()).into_response();
+    };
+    let target = match route {
+        Route::CoreVersions => return discovery::core_versions(&headers),
+        Route::Groups => return discovery::groups(&server),
+        Route::Group(group) => return discovery::group(&server, &group),
+        Route::Resources { group, version } => return discovery::resources(&server, &group, &version),
+        Route::Resource(target) => target,
+    };
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => return ErrorResponse(ApiError::too_large(MAX_BODY_BYTES)).into_response(),
+    };
+    let request = Request {
+        user_agent: user_agent(&headers),
+        query: Query::parse(uri.query()),
+        server,
+        target,
+        headers,
+        body,
+    };
+    let span = tracing::debug_span!("request", %method, path = uri.path());
+    let _enter = span.enter();
+    let result = route_verb(method, request).await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn route_verb(method: Method, req: Request) -> Result<Response, ErrorResponse> {
+    let target = &req.target;
+    let watch = target.watch_prefix || req.query.flag("watch")?.unwrap_or(false);
+    if let Some(sub) = target.subresource.as_deref() {
+        if !known_subresource(req.info(), sub) {
+            return Err(ApiError::path_not_found().into());
+        }
+    }
+    match (&method, target.name.as_deref(), target.subresource.as_deref()) {
+        (&Method::GET, None, None) if watch => watch::watch(req).await,
+        (_, _, _) if target.watch_prefix => Err(ApiError::method_not_supported(req.info().as_ref(), "watch").into()),
+        (&Method::GET, Some(_), None) if watch => watch::watch(req).await,
+        (&Method::GET, None, None) => read::list(req),
+        (&Method::GET, Some(name), None | Some("status")) => read::get(&req, name),
+        (&Method::GET, Some(name), Some("scale")) if req.info().subresources.scale => scale::get(&req, name),
+        (&Method::POST, None, None) => write::create(req),
+        (&Method::POST, Some(name), Some("binding")) if req.info().plural == "pods" => binding::bind(&req, name),
+        (&Method::PUT, Some(name), None | Some("status") | Some("finalize")) => write::update(&req, name),
+        (&Method::PUT, Some(name), Some("scale")) if req.info().subresources.scale => scale::update(&req, name),
+        (&Method::PATCH, Some(name), None | Some("status")) => write::patch(&req, name),
+        (&Method::PATCH, Some(name), Some("scale")) if req.info().subresources.scale => scale::patch(&req, name),
+        (&Method::DELETE, Some(name), None) => delete::delete(&req, name),
+        (&Method::DELETE, None, None) => delete::delete_collection(&req),
+        _ => Err(ApiError::method_not_supported(req.info().as_ref(), &method.as_str().to_lowercase()).into()),
+    }
+}
+
+fn known_subresource(info: &ResourceInfo, sub: &str) -> bool {
+    match sub {
+        "status" => info.subresources.status,
+        "scale" => info.subresources.scale,
+        "binding" => info.plural == "pods",
+        "finalize" => info.plural == "namespaces",
+        _ => false,
+    }
+}

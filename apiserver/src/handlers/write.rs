@@ -1,0 +1,464 @@
+//! create, update (PUT) and patch, and the update loop they share.
+//!
+//! The order of a write follows upstream's `rest.BeforeCreate` / `BeforeUpdate`: type and
+//! namespace checks, server-set metadata, conversion to the storage version, the kind's
+//! strategy (defaults, validation), generation, then one storage write with a
+//! resourceVersion precondition. An update without a client resourceVersion retries on
+//! conflict with the fresh object, as upstream's `GuaranteedUpdate` does.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use kubesim_apimachinery::status::Qualified;
+use kubesim_apimachinery::{ApiError, FieldError, ResourceInfo, meta};
+use serde_json::Value;
+
+use super::Request;
+use crate::audit::Record;
+use crate::object;
+use crate::request::{content_type, decode_body};
+use crate::response::{Result, json_bytes};
+use crate::server::ApiServer;
+use crate::storage::{self, Key, Object, Preconditions};
+use crate::strategy::{self, Operation, Rejection};
+
+/// How many times an unconditional update retries against concurrent writers.
+const MAX_UPDATE_ATTEMPTS: usize = 16;
+
+/// `POST` to a collection.
+pub fn create(req: Request) -> Result {
+    let mut obj = decode_body(&req.headers, &req.body)?;
+    check_type(&mut obj, req.info())?;
+    check_namespace(&mut obj, &req)?;
+    let dry_run = req.query.dry_run()?;
+    let created = create_object(&req.server, req.info(), obj, dry_run, &req.user_agent)?;
+    Ok(json_bytes(StatusCode::CREATED, present(req.info(), &created)?))
+}
+
+/// Create an object from inside the server (the initial namespaces).
+pub fn create_internal(server: &ApiServer, storage_key: &str, obj: Value) -> Result<Arc<Object>, ApiError> {
+    let info = server
+        .registry
+        .all()
+        .into_iter()
+        .find(|r| r.storage_key() == storage_key && r.version == r.storage_version)
+        .ok_or_else(|| ApiError::internal(format!("no resource {storage_key}")))?;
+    create_object(server, &info, obj, false, "kubesim-apiserver")
+}
+
+/// Everything a create does after decoding: namespace, name, metadata, strategy, store.
+pub fn create_object(server: &ApiServer, info: &ResourceInfo, mut obj: Value, dry_run: bool, user_agent: &str) -> Result<Arc<Object>, ApiError> {
+    let namespace = meta::namespace(&obj).to_string();
+    if info.namespaced {
+        ensure_namespace_accepts(server, info, &namespace, meta::name(&obj))?;
+    }
+    let generate = meta::name(&obj).is_empty();
+    let prefix = meta::str_field(&obj, "generateName").unwrap_or("").to_string();
+    if generate && prefix.is_empty() {
+        return Err(ApiError::invalid(info, "", &[FieldError::required("metadata.name", "name or generateName is required")]));
+    }
+    object::fill_create(&mut obj, info.has_generation);
+    let obj = to_storage_version(info, obj)?;
+    // A generated name can collide; upstream retries with a fresh one.
+    let attempts = if generate { 8 } else { 1 };
+    for attempt in 1..=attempts {
+        let mut candidate = obj.clone();
+        if generate {
+            meta::set(&mut candidate, "name", Some(Value::String(object::generate_name(&prefix))));
+        }
+        let name = meta::name(&candidate).to_string();
+        let prepared = run_strategy(info, &name, Operation::Create, candidate)?;
+        if dry_run {
+            return Ok(dry_run_object(prepared));
+        }
+        let key = Key { resource: info.storage_key(), namespace: namespace.clone(), name: name.clone() };
+        match server.storage.create(&key, prepared) {
+            Ok(created) => {
+                audit(server, info, user_agent, "create", None, &key, 201, None, Some(created.clone()));
+                return Ok(created);
+            }
+            Err(storage::Error::AlreadyExists) if attempt < attempts => continue,
+            Err(err) => return Err(storage_error(info, &name, err)),
+        }
+    }
+    Err(ApiError::internal("could not generate a unique name"))
+}
+
+/// `PUT` of an object, or of its `status` or (namespaces) `finalize` subresource.
+pub fn update(req: &Request, name: &str) -> Result {
+    let mut body = decode_body(&req.headers, &req.body)?;
+    check_type(&mut body, req.info())?;
+    check_namespace(&mut body, req)?;
+    check_name(&mut body, name)?;
+    let client_rv = client_resource_version(&body)?;
+    if client_rv.is_none() && req.target.subresource.is_none() && !allows_unconditional_update(req.info()) {
+        return Err(ApiError::invalid(req.info().as_ref(), name, &[FieldError::invalid("metadata.resourceVersion", "", "must be specified for an update")]).into());
+    }
+    let updated = guaranteed_update(req, name, client_rv, |_current| Ok(body.clone()))?;
+    Ok(json_bytes(StatusCode::OK, present(req.info(), &updated)?))
+}
+
+/// `PATCH` with a JSON merge patch (RFC 7386) or a JSON patch (RFC 6902).
+pub fn patch(req: &Request, name: &str) -> Result {
+    let media = content_type(&req.headers);
+    let patch: Value = serde_json::from_slice(&req.body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+    let kind = match media.as_str() {
+        "application/merge-patch+json" => PatchKind::Merge,
+        "application/json-patch+json" => PatchKind::Json(parse_json_patch(patch.clone())?),
+        _ => {
+            return Err(ApiError::unsupported_media_type(format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json (got {media})"
+            ))
+            .into());
+        }
+    };
+    let info = req.info().clone();
+    let updated = guaranteed_update(req, name, None, |current| {
+        let mut doc = present_value(&info, current)?;
+        match &kind {
+            PatchKind::Merge => json_patch::merge(&mut doc, &patch),
+            PatchKind::Json(ops) => apply_json_patch(&mut doc, ops)?,
+        }
+        // A patch that names a resourceVersion makes it a precondition.
+        if let Some(rv) = client_resource_version(&doc)? {
+            if rv != current.resource_version {
+                return Err(ApiError::stale(info.as_ref(), name));
+            }
+        }
+        Ok(doc)
+    })?;
+    Ok(json_bytes(StatusCode::OK, present(req.info(), &updated)?))
+}
+
+enum PatchKind {
+    Merge,
+    Json(json_patch::Patch),
+}
+
+fn parse_json_patch(patch: Value) -> Result<json_patch::Patch, ApiError> {
+    serde_json::from_value(patch).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
+}
+
+/// Apply a JSON patch operation by operation, where a `test` of `null` on a path that does
+/// not exist passes, as in upstream's JSON patch library (kube-rs relies on it to add the
+/// first finalizer). A failed operation fails the patch with 422.
+fn apply_json_patch(doc: &mut Value, patch: &json_patch::Patch) -> Result<(), ApiError> {
+    for op in &patch.0 {
+        if let json_patch::PatchOperation::Test(test) = op {
+            if test.value.is_null() && doc.pointer(test.path.as_str()).is_none() {
+                continue;
+            }
+        }
+        json_patch::patch(doc, std::slice::from_ref(op)).map_err(|e| ApiError::patch_failed(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Read the current object, let `change` produce the new one (in the request's version),
+/// then apply what the client may change, the strategy and the generation, and write it
+/// with the current resourceVersion as precondition; retry on conflict unless the client
+/// gave a resourceVersion of its own.
+pub fn guaranteed_update(
+    req: &Request,
+    name: &str,
+    client_rv: Option<u64>,
+    mut change: impl FnMut(&Object) -> Result<Value, ApiError>,
+) -> Result<Arc<Object>, ApiError> {
+    let subresource = req.target.subresource.as_deref();
+    update_loop(req, name, client_rv, |current| {
+        let requested = change(current)?;
+        prepare_update(req.info(), subresource, requested, &current.value, name)
+    })
+}
+
+/// The read-modify-write loop under every update: `write` gives the object to store, as
+/// is, from the current one.
+pub fn update_loop(
+    req: &Request,
+    name: &str,
+    client_rv: Option<u64>,
+    mut write: impl FnMut(&Object) -> Result<Value, ApiError>,
+) -> Result<Arc<Object>, ApiError> {
+    let info = req.info();
+    let key = req.key(name);
+    let dry_run = req.query.dry_run()?;
+    let subresource = req.target.subresource.as_deref();
+    for _ in 0..MAX_UPDATE_ATTEMPTS {
+        let current = req.server.storage.get(&key).ok_or_else(|| ApiError::not_found(info.as_ref(), name))?;
+        if client_rv.is_some_and(|rv| rv != current.resource_version) {
+            return Err(ApiError::stale(info.as_ref(), name));
+        }
+        let new = write(&current)?;
+        if dry_run {
+            return Ok(dry_run_object(new));
+        }
+        let preconditions = Preconditions { resource_version: Some(current.resource_version), uid: None };
+        match req.server.storage.update(&key, new, &preconditions) {
+            Ok(written) => {
+                if !written.changed {
+                    return Ok(written.object);
+                }
+                audit(&req.server, info, &req.user_agent, "update", subresource, &key, 200, Some(current), Some(written.object.clone()));
+                return finish_deletion(&req.server, info, &key, written.object, &req.user_agent);
+            }
+            Err(storage::Error::Conflict(_)) if client_rv.is_none() => continue,
+            Err(storage::Error::Conflict(_)) => return Err(ApiError::stale(info.as_ref(), name)),
+            Err(err) => return Err(storage_error(info, name, err)),
+        }
+    }
+    Err(ApiError::stale(info.as_ref(), name))
+}
+
+/// The new object for an update: what the client may change of it, given the subresource,
+/// then the kind's strategy and the generation.
+fn prepare_update(info: &ResourceInfo, subresource: Option<&str>, requested: Value, old: &Value, name: &str) -> Result<Value, ApiError> {
+    let requested = to_storage_version(info, requested)?;
+    let mut new = match subresource {
+        // `/status` writes change only the status.
+        Some("status") => with_field(old.clone(), "status", requested.get("status").cloned()),
+        // `/finalize` writes change only a namespace's `spec.finalizers`.
+        Some("finalize") => {
+            let finalizers = requested.get("spec").and_then(|s| s.get("finalizers")).cloned();
+            let mut spec = old.get("spec").cloned().unwrap_or_else(|| Value::Object(Default::default()));
+            if let Value::Object(map) = &mut spec {
+                match finalizers {
+                    Some(f) => map.insert("finalizers".into(), f),
+                    None => map.remove("finalizers"),
+                };
+            }
+            with_field(old.clone(), "spec", Some(spec))
+        }
+        // Writes to the main resource leave a status with its own subresource alone.
+        _ if info.subresources.status => with_field(requested, "status", old.get("status").cloned()),
+        _ => requested,
+    };
+    object::keep_system_fields(&mut new, old);
+    let mut new = run_strategy(info, name, Operation::Update { old }, new)?;
+    // `/scale` changes the spec too.
+    if info.has_generation && matches!(subresource, None | Some("scale")) {
+        object::bump_generation(&mut new, old);
+    }
+    Ok(new)
+}
+
+fn with_field(mut obj: Value, field: &str, value: Option<Value>) -> Value {
+    if let Value::Object(map) = &mut obj {
+        match value {
+            Some(v) => map.insert(field.to_string(), v),
+            None => map.remove(field),
+        };
+    }
+    obj
+}
+
+/// An object being deleted goes once nothing holds it: no finalizers left and no
+/// graceful termination pending (and, for a namespace, no `spec.finalizers`).
+pub fn finish_deletion(server: &ApiServer, info: &ResourceInfo, key: &Key, obj: Arc<Object>, user_agent: &str) -> Result<Arc<Object>, ApiError> {
+    let value = &obj.value;
+    let grace = value["metadata"].get("deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0);
+    let spec_finalizers = value.get("spec").and_then(|s| s.get("finalizers")).and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+    if !meta::is_deleting(value) || !meta::finalizers(value).is_empty() || grace > 0 || spec_finalizers {
+        return Ok(obj);
+    }
+    let preconditions = Preconditions { resource_version: Some(obj.resource_version), uid: None };
+    match server.storage.delete(key, &preconditions) {
+        Ok(deleted) => {
+            audit(server, info, user_agent, "delete", None, key, 200, Some(obj), Some(deleted.clone()));
+            Ok(deleted)
+        }
+        // Someone else finished it, or wrote it since: what they did stands.
+        Err(storage::Error::NotFound | storage::Error::Conflict(_)) => Ok(obj),
+        Err(err) => Err(storage_error(info, &key.name, err)),
+    }
+}
+
+/// The kind's defaults and validation, errors as upstream reports them.
+fn run_strategy(info: &ResourceInfo, name: &str, op: Operation<'_>, obj: Value) -> Result<Value, ApiError> {
+    strategy::prepare(&info.group, &info.kind, op, obj).map_err(|rejection| match rejection {
+        Rejection::Decode(message) => ApiError::bad_request(message),
+        Rejection::Invalid(errors) => ApiError::invalid(info, name, &errors),
+    })
+}
+
+/// A dry-run answer: the object as it would be stored, without a resourceVersion.
+fn dry_run_object(value: Value) -> Arc<Object> {
+    let bytes = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+    Arc::new(Object { resource_version: 0, value, bytes })
+}
+
+/// Objects of a resource served at several versions are stored at one.
+pub fn to_storage_version(info: &ResourceInfo, obj: Value) -> Result<Value, ApiError> {
+    if info.version == info.storage_version {
+        return Ok(obj);
+    }
+    strategy::convert(&info.group, &info.kind, obj, &info.storage_version).map_err(ApiError::bad_request)
+}
+
+/// A stored object at the version the request asked for, as JSON.
+pub fn present_value(info: &ResourceInfo, obj: &Object) -> Result<Value, ApiError> {
+    if info.version == info.storage_version {
+        return Ok(obj.value.clone());
+    }
+    strategy::convert(&info.group, &info.kind, obj.value.clone(), &info.version).map_err(ApiError::internal)
+}
+
+/// A stored object at the version the request asked for, serialized — the stored bytes
+/// themselves when no conversion is needed.
+pub fn present(info: &ResourceInfo, obj: &Object) -> Result<Bytes, ApiError> {
+    if info.version == info.storage_version {
+        return Ok(obj.bytes.clone());
+    }
+    let value = present_value(info, obj)?;
+    serde_json::to_vec(&value).map(Bytes::from).map_err(ApiError::internal)
+}
+
+/// `apiVersion` and `kind` must be those of the URL; missing ones are filled in.
+pub fn check_type(obj: &mut Value, info: &ResourceInfo) -> Result<(), ApiError> {
+    let Value::Object(map) = obj else {
+        return Err(ApiError::bad_request("the body of the request must be a JSON or YAML object"));
+    };
+    let expected_version = info.api_version();
+    match map.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => {
+            map.insert("apiVersion".into(), Value::String(expected_version));
+        }
+        Some(v) if v == expected_version => {}
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({v}) does not match the expected API version ({expected_version})"
+            )));
+        }
+    }
+    match map.get("kind").and_then(Value::as_str) {
+        None | Some("") => {
+            map.insert("kind".into(), Value::String(info.kind.clone()));
+        }
+        Some(k) if k == info.kind => {}
+        Some(k) => {
+            return Err(ApiError::bad_request(format!(
+                "{k} in version \"{}\" cannot be handled as a {}: the kind in the data ({k}) does not match the expected kind ({})",
+                info.version, info.kind, info.kind
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The namespace of the body must be the URL's; a missing one is the URL's.
+pub fn check_namespace(obj: &mut Value, req: &Request) -> Result<(), ApiError> {
+    let in_body = meta::namespace(obj).to_string();
+    if !req.info().namespaced {
+        if !in_body.is_empty() {
+            meta::set(obj, "namespace", None);
+        }
+        return Ok(());
+    }
+    let in_url = req.namespace();
+    if in_url.is_empty() {
+        return Err(ApiError::bad_request("the server could not find the requested resource: a namespaced object needs a namespace in its URL"));
+    }
+    if !in_body.is_empty() && in_body != in_url {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    meta::set(obj, "namespace", Some(Value::String(in_url.to_string())));
+    Ok(())
+}
+
+pub fn check_name(obj: &mut Value, name: &str) -> Result<(), ApiError> {
+    match meta::name(obj) {
+        "" => {
+            meta::set(obj, "name", Some(Value::String(name.to_string())));
+            Ok(())
+        }
+        n if n == name => Ok(()),
+        n => Err(ApiError::bad_request(format!("the name of the object ({n}) does not match the name on the URL ({name})"))),
+    }
+}
+
+fn client_resource_version(obj: &Value) -> Result<Option<u64>, ApiError> {
+    meta::resource_version(obj)
+        .map_err(|rv| ApiError::bad_request(format!("invalid resourceVersion {rv:?}: must be a resourceVersion this server issued")))
+}
+
+/// Built-in resources may be updated without a resourceVersion (Helm relies on it);
+/// custom resources may not.
+fn allows_unconditional_update(info: &ResourceInfo) -> bool {
+    kubesim_apimachinery::registry::is_builtin(info)
+}
+
+/// New content may not be created in a namespace that is missing or being deleted.
+fn ensure_namespace_accepts(server: &ApiServer, info: &ResourceInfo, namespace: &str, name: &str) -> Result<(), ApiError> {
+    let key = Key { resource: "namespaces".into(), namespace: String::new(), name: namespace.to_string() };
+    let Some(ns) = server.storage.get(&key) else {
+        return Err(ApiError::not_found(&NamespaceResource, namespace));
+    };
+    if meta::is_deleting(&ns.value) {
+        return Err(ApiError::forbidden(
+            info,
+            name,
+            &format!("unable to create new content in namespace {namespace} because it is being terminated"),
+        ));
+    }
+    Ok(())
+}
+
+struct NamespaceResource;
+impl Qualified for NamespaceResource {
+    fn group(&self) -> &str {
+        ""
+    }
+    fn resource(&self) -> &str {
+        "namespaces"
+    }
+    fn kind(&self) -> &str {
+        "Namespace"
+    }
+}
+
+/// A storage error as the API reports it.
+pub fn storage_error(info: &ResourceInfo, name: &str, err: storage::Error) -> ApiError {
+    match err {
+        storage::Error::NotFound => ApiError::not_found(info, name),
+        storage::Error::AlreadyExists => ApiError::already_exists(info, name),
+        storage::Error::Conflict(why) => ApiError::conflict(info, name, &why),
+        storage::Error::Expired { requested, oldest } => {
+            ApiError::expired(format!("too old resource version: {requested} ({oldest})"))
+        }
+        storage::Error::Internal(why) => ApiError::internal(why),
+    }
+}
+
+/// Record a write in the audit trail.
+#[allow(clippy::too_many_arguments)]
+pub fn audit(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    user_agent: &str,
+    verb: &'static str,
+    subresource: Option<&str>,
+    key: &Key,
+    code: u16,
+    before: Option<Arc<Object>>,
+    after: Option<Arc<Object>>,
+) {
+    tracing::debug!(verb, resource = %info.plural, namespace = %key.namespace, name = %key.name, rv = after.as_ref().map(|o| o.resource_version), "write");
+    server.audit.record(Record {
+        id: 0,
+        at: object::now(),
+        verb,
+        user_agent: user_agent.to_string(),
+        group: info.group.clone(),
+        version: info.version.clone(),
+        resource: info.plural.clone(),
+        subresource: subresource.map(str::to_string),
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
+        code,
+        before,
+        after,
+    });
+}

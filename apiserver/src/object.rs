@@ -1,0 +1,101 @@
+//! Server-set metadata: uid, timestamps, names from `generateName`, generation.
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use kubesim_apimachinery::meta;
+
+/// The time as Kubernetes writes it: RFC 3339, whole seconds, UTC.
+pub fn timestamp(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Now, as Kubernetes writes it.
+pub fn now() -> String {
+    timestamp(Timestamp::now())
+}
+
+/// `generateName` plus five random characters from upstream's alphabet (no vowels, no
+/// look-alike digits, so generated names never spell words).
+pub fn generate_name(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let random = uuid::Uuid::new_v4();
+    let suffix: String = random.as_bytes()[..5].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+    // Upstream trims the prefix so that the name stays within 63 characters.
+    let max_prefix = 63 - 5;
+    let prefix = if prefix.len() > max_prefix { &prefix[..max_prefix] } else { prefix };
+    format!("{prefix}{suffix}")
+}
+
+/// Fill what the server sets on create, as upstream's `FillObjectMetaSystemFields`.
+pub fn fill_create(obj: &mut Value, has_generation: bool) {
+    let meta = meta::metadata_mut(obj);
+    meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    meta.insert("creationTimestamp".into(), json!(now()));
+    meta.remove("resourceVersion");
+    meta.remove("deletionTimestamp");
+    meta.remove("deletionGracePeriodSeconds");
+    if has_generation {
+        meta.insert("generation".into(), json!(1));
+    } else {
+        meta.remove("generation");
+    }
+}
+
+/// Keep on update what a client may not change: uid, creation time, deletion state and
+/// generation (the server bumps it).
+pub fn keep_system_fields(new: &mut Value, old: &Value) {
+    let old_meta = old.get("metadata").cloned().unwrap_or(Value::Null);
+    let meta = meta::metadata_mut(new);
+    for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+        match old_meta.get(field) {
+            Some(v) => meta.insert(field.into(), v.clone()),
+            None => meta.remove(field),
+        };
+    }
+}
+
+/// Everything but metadata and status: what a change of bumps `generation`.
+fn spec_of(obj: &Value) -> impl Iterator<Item = (&String, &Value)> {
+    obj.as_object().into_iter().flatten().filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind"))
+}
+
+/// Bump `metadata.generation` when the spec changed, as upstream strategies do.
+pub fn bump_generation(new: &mut Value, old: &Value) {
+    let changed = !spec_of(new).eq(spec_of(old));
+    if changed {
+        let generation = old.get("metadata").and_then(|m| m.get("generation")).and_then(Value::as_i64).unwrap_or(0);
+        meta::set(new, "generation", Some(json!(generation + 1)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_names_have_the_prefix_and_five_characters() {
+        let name = generate_name("web-");
+        assert!(name.starts_with("web-"));
+        assert_eq!(name.len(), 9);
+        assert!(name[4..].chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)));
+        assert_eq!(generate_name(&"a".repeat(80)).len(), 63);
+    }
+
+    #[test]
+    fn generation_moves_with_the_spec_only() {
+        let old = json!({"metadata": {"generation": 3, "labels": {"a": "1"}}, "spec": {"replicas": 1}, "status": {}});
+        let mut relabelled = json!({"metadata": {"generation": 3, "labels": {"a": "2"}}, "spec": {"replicas": 1}, "status": {"x": 1}});
+        bump_generation(&mut relabelled, &old);
+        assert_eq!(relabelled["metadata"]["generation"], 3);
+        let mut scaled = json!({"metadata": {"generation": 3}, "spec": {"replicas": 2}});
+        bump_generation(&mut scaled, &old);
+        assert_eq!(scaled["metadata"]["generation"], 4);
+    }
+
+    #[test]
+    fn timestamps_are_whole_seconds_utc() {
+        let at: Timestamp = "2026-11-21T23:50:01.123Z".parse().expect("timestamp");
+        assert_eq!(timestamp(at), "2026-11-21T23:50:01Z");
+    }
+}

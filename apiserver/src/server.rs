@@ -1,0 +1,86 @@
+//! The API server: its configuration, shared state and HTTP router.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use kubesim_apimachinery::Registry;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::audit::Audit;
+use crate::storage::{MemoryStorage, Storage, memory};
+use crate::{handlers, system};
+
+/// How the API server is set up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub storage: memory::Config,
+    /// How often a watch that allows bookmarks gets one (upstream: about a minute).
+    pub bookmark_interval: Duration,
+    /// Writes the audit trail keeps.
+    pub audit_capacity: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { storage: memory::Config::default(), bookmark_interval: Duration::from_secs(60), audit_capacity: 10_000 }
+    }
+}
+
+/// Everything a request handler reaches.
+pub struct ApiServer {
+    pub config: Config,
+    pub registry: Registry,
+    pub storage: Arc<dyn Storage>,
+    pub audit: Audit,
+}
+
+/// The namespaces every cluster starts with.
+pub const INITIAL_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+impl ApiServer {
+    /// A server with the built-in resources and the initial namespaces.
+    pub fn new(config: Config) -> Arc<Self> {
+        let storage = Arc::new(MemoryStorage::new(config.storage));
+        let server = Arc::new(ApiServer {
+            audit: Audit::new(config.audit_capacity),
+            config,
+            registry: Registry::with_builtins(),
+            storage,
+        });
+        for name in INITIAL_NAMESPACES {
+            let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+            if let Err(err) = handlers::write::create_internal(&server, "namespaces", namespace) {
+                tracing::error!(namespace = name, error = %err, "could not create initial namespace");
+            }
+        }
+        server
+    }
+
+    /// The HTTP routes: fixed system endpoints, and every API path by the registry.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/healthz", get(system::healthz))
+            .route("/livez", get(system::healthz))
+            .route("/readyz", get(system::healthz))
+            .route("/version", get(system::version))
+            .route("/kubesim/v1/audit", get(crate::audit::list))
+            .route("/kubesim/v1/compact", axum::routing::post(system::compact))
+            .fallback(handlers::dispatch)
+            .with_state(self.clone())
+    }
+}
+
+/// Serve until `shutdown` resolves; open watches end then.
+pub async fn serve(
+    server: Arc<ApiServer>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr: Option<SocketAddr> = listener.local_addr().ok();
+    tracing::info!(?addr, "API server listening");
+    axum::serve(listener, server.router()).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,350 @@
+//! Decoding a JSON body as a k8s-openapi type with Go's semantics and Go's error wording.
+//!
+//! Go decodes into structs whose required fields are plain values: a missing `name` is just
+//! `""`, which validation then reports as `Required value` (422). k8s-openapi makes such fields
+//! non-optional, so serde would answer "missing field" instead. To keep upstream's behaviour,
+//! a missing required field is filled with the zero value of its type (found by trying the JSON
+//! zero values in turn) and decoding is retried. `null` is dropped first, as Go ignores it.
+//!
+//! A genuine type mismatch becomes upstream's message,
+//! `json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32`:
+//! the failing field's path is recovered from serde's error column on the compact encoding.
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// Attempts to fill missing fields before giving up; bounded so a body cannot loop us.
+const MAX_ATTEMPTS: usize = 256;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// Removes every `null` member and element, as Go's decoder leaves such fields at zero.
+pub fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => {
+            a.retain(|x| !x.is_null());
+            a.iter_mut().for_each(strip_nulls);
+        }
+        _ => {}
+    }
+}
+
+/// Decodes `v` (already null-stripped, with the right apiVersion/kind) as `T`.
+/// On failure returns the reason, worded as Go's `encoding/json` would.
+pub fn decode<T: DeserializeOwned>(v: &Value, kind: &str) -> Result<T, String> {
+    let mut v = v.clone();
+    // (path of the filled field, index of the zero value tried)
+    let mut filled: Vec<(Vec<Seg>, usize)> = Vec::new();
+    for _ in 0..MAX_ATTEMPTS {
+        let text = serde_json::to_string(&v).map_err(|e| e.to_string())?;
+        let err = match serde_json::from_str::<T>(&text) {
+            Ok(t) => return Ok(t),
+            Err(e) => e,
+        };
+        let msg = strip_position(&err.to_string());
+        let offset = err.column().saturating_sub(1);
+        let path = path_at(&v, &text, offset).unwrap_or_default();
+        if let Some(field) = msg.strip_prefix("missing field `").and_then(|r| r.strip_suffix('`')) {
+            let mut field_path = path.clone();
+            field_path.push(Seg::Key(field.to_string()));
+            filled.push((field_path.clone(), 0));
+            set_at(&mut v, &path, field, zero(0));
+            continue;
+        }
+        // A zero value of the wrong type for a field we filled: try the next one.
+        if let Some(entry) = filled.iter_mut().find(|(p, _)| *p == path) {
+            entry.1 += 1;
+            let Some((Seg::Key(field), parent)) = entry.0.split_last().map(|(l, p)| (l.clone(), p.to_vec())) else {
+                break;
+            };
+            if entry.1 >= ZEROES {
+                return Err(go_message(&msg, &path, kind));
+            }
+            set_at(&mut v, &parent, &field, zero(entry.1));
+            continue;
+        }
+        return Err(go_message(&msg, &path, kind));
+    }
+    Err("json: too many missing fields".to_string())
+}
+
+const ZEROES: usize = 5;
+
+fn zero(i: usize) -> Value {
+    match i {
+        0 => Value::String(String::new()),
+        1 => Value::from(0),
+        2 => Value::Bool(false),
+        3 => Value::Object(Map::new()),
+        _ => Value::Array(Vec::new()),
+    }
+}
+
+fn set_at(v: &mut Value, path: &[Seg], field: &str, value: Value) {
+    let mut cur = v;
+    for seg in path {
+        let next = match (seg, cur) {
+            (Seg::Key(k), Value::Object(m)) => m.get_mut(k),
+            (Seg::Index(i), Value::Array(a)) => a.get_mut(*i),
+            _ => None,
+        };
+        match next {
+            Some(n) => cur = n,
+            None => return,
+        }
+    }
+    if let Value::Object(m) = cur {
+        m.insert(field.to_string(), value);
+    }
+}
+
+/// serde_json appends " at line L column C"; Go's messages have no position.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// The path of the innermost value of `v` whose encoding in `text` covers byte `offset`.
+fn path_at(v: &Value, text: &str, offset: usize) -> Option<Vec<Seg>> {
+    let mut best: Option<(usize, Vec<Seg>)> = None;
+    let mut path = Vec::new();
+    walk(v, text.as_bytes(), 0, &mut path, offset, &mut best);
+    best.map(|(_, p)| p)
+}
+
+/// Walks `v` alongside its compact encoding starting at `pos`; returns the end position.
+fn walk(v: &Value, t: &[u8], pos: usize, path: &mut Vec<Seg>, offset: usize, best: &mut Option<(usize, Vec<Seg>)>) -> usize {
+    let start = pos;
+    let end = match v {
+        Value::Object(m) => {
+            let mut p = pos + 1; // '{'
+            for (i, (k, val)) in m.iter().enumerate() {
+                if i > 0 {
+                    p += 1; // ','
+                }
+                p = skip_string(t, p) + 1; // key and ':'
+                path.push(Seg::Key(k.clone()));
+                p = walk(val, t, p, path, offset, best);
+                path.pop();
+            }
+            p + 1 // '}'
+        }
+        Value::Array(a) => {
+            let mut p = pos + 1;
+            for (i, val) in a.iter().enumerate() {
+                if i > 0 {
+                    p += 1;
+                }
+                path.push(Seg::Index(i));
+                p = walk(val, t, p, path, offset, best);
+                path.pop();
+            }
+            p + 1
+        }
+        Value::String(_) => skip_string(t, pos),
+        _ => {
+            let mut p = pos;
+            while p < t.len() && !matches!(t[p], b',' | b'}' | b']') {
+                p += 1;
+            }
+            p
+        }
+    };
+    // A value covers [start, end); serde may also report just past a scalar's end.
+    if offset >= start && offset <= end {
+        let width = end - start;
+        if best.as_ref().is_none_or(|(w, _)| width < *w) {
+            *best = Some((width, path.clone()));
+        }
+    }
+    end
+}
+
+/// The position just past the string starting at `pos` (which is at its opening quote).
+fn skip_string(t: &[u8], pos: usize) -> usize {
+    let mut p = pos + 1;
+    while p < t.len() {
+        match t[p] {
+            b'\\' => p += 2,
+            b'"' => return p + 1,
+            _ => p += 1,
+        }
+    }
+    p
+}
+
+/// Turns serde's message into Go's `UnmarshalTypeError` wording.
+fn go_message(msg: &str, path: &[Seg], kind: &str) -> String {
+    let keys: Vec<&str> = path
+        .iter()
+        .filter_map(|s| match s {
+            Seg::Key(k) => Some(k.as_str()),
+            Seg::Index(_) => None,
+        })
+        .collect();
+    let (got, expected) = match parse_serde(msg) {
+        Some(x) => x,
+        None => return format!("json: {msg}"),
+    };
+    let go_type = go_type(&expected, keys.last().copied().unwrap_or(""));
+    let got = if got.starts_with("number") && !is_numeric_go_type(&go_type) { "number".to_string() } else { got };
+    if keys.is_empty() {
+        return format!("json: cannot unmarshal {got} into Go value of type {go_type}");
+    }
+    let parent = parent_struct(&keys[..keys.len() - 1], kind);
+    format!("json: cannot unmarshal {got} into Go struct field {parent}.{} of type {go_type}", keys.join("."))
+}
+
+fn is_numeric_go_type(t: &str) -> bool {
+    t.starts_with("int") || t.starts_with("uint") || t.starts_with("float")
+}
+
+/// (Go's name for the JSON value found, serde's description of what was expected).
+fn parse_serde(msg: &str) -> Option<(String, String)> {
+    let rest = msg.strip_prefix("invalid type: ").or_else(|| msg.strip_prefix("invalid value: "))?;
+    let (unexpected, expected) = rest.split_once(", expected ")?;
+    let got = if unexpected.starts_with("string") {
+        "string".to_string()
+    } else if let Some(n) = unexpected.strip_prefix("integer `").or_else(|| unexpected.strip_prefix("floating point `")) {
+        format!("number {}", n.trim_end_matches('`'))
+    } else if unexpected.starts_with("boolean") {
+        "bool".to_string()
+    } else if unexpected.starts_with("map") {
+        "object".to_string()
+    } else if unexpected.starts_with("sequence") {
+        "array".to_string()
+    } else {
+        unexpected.to_string()
+    };
+    Some((got, expected.to_string()))
+}
+
+/// Go's type name for serde's expectation; sequences are named from the field they fill.
+fn go_type(expected: &str, field: &str) -> String {
+    match expected {
+        "i32" | "a 32-bit integer" => "int32".into(),
+        "i64" => "int64".into(),
+        "u16" => "uint16".into(),
+        "u32" => "uint32".into(),
+        "f64" => "float64".into(),
+        "a string" => "string".into(),
+        "a boolean" => "bool".into(),
+        "a map" => "map[string]string".into(),
+        "Quantity" => "resource.Quantity".into(),
+        "IntOrString" => "intstr.IntOrString".into(),
+        "a sequence" => match field {
+            "containers" | "initContainers" => "[]v1.Container".into(),
+            "volumes" => "[]v1.Volume".into(),
+            "env" => "[]v1.EnvVar".into(),
+            "volumeMounts" => "[]v1.VolumeMount".into(),
+            "tolerations" => "[]v1.Toleration".into(),
+            "matchExpressions" => "[]v1.LabelSelectorRequirement".into(),
+            "ownerReferences" => "[]v1.OwnerReference".into(),
+            _ => "[]string".into(),
+        },
+        other => match other.strip_prefix("struct ") {
+            Some(s) => format!("v1.{s}"),
+            None => other.to_string(),
+        },
+    }
+}
+
+/// The Go struct that holds the field at `parent` (the field's path without its own name).
+fn parent_struct(parent: &[&str], kind: &str) -> String {
+    let last = parent.last().copied().unwrap_or("");
+    let prev = if parent.len() >= 2 { parent[parent.len() - 2] } else { "" };
+    let s = match (parent.len(), prev, last) {
+        (0, _, _) => kind.to_string(),
+        (1, _, "spec") => format!("{kind}Spec"),
+        (1, _, "status") => format!("{kind}Status"),
+        (_, _, "metadata") => "ObjectMeta".into(),
+        (_, "template", "spec") => "PodSpec".into(),
+        (_, "jobTemplate", "spec") => "JobSpec".into(),
+        (_, _, "template") => "PodTemplateSpec".into(),
+        (_, _, "jobTemplate") => "JobTemplateSpec".into(),
+        (_, _, "containers" | "initContainers") => "Container".into(),
+        (_, "containers" | "initContainers", "ports") => "ContainerPort".into(),
+        (_, _, "ports") => "ServicePort".into(),
+        (_, _, "resources") => "ResourceRequirements".into(),
+        (_, _, "selector") => "LabelSelector".into(),
+        (_, _, "matchExpressions") => "LabelSelectorRequirement".into(),
+        (_, _, "strategy") => "DeploymentStrategy".into(),
+        (_, _, "rollingUpdate") => "RollingUpdateDeployment".into(),
+        (_, _, "env") => "EnvVar".into(),
+        (_, _, "volumeMounts") => "VolumeMount".into(),
+        (_, _, "volumes") => "Volume".into(),
+        (_, "spec", "securityContext") => "PodSecurityContext".into(),
+        (_, _, "securityContext") => "SecurityContext".into(),
+        (_, _, "livenessProbe" | "readinessProbe" | "startupProbe") => "Probe".into(),
+        (_, _, "httpGet") => "HTTPGetAction".into(),
+        (_, _, "tolerations") => "Toleration".into(),
+        (_, _, other) => {
+            let mut c = other.chars();
+            match c.next() {
+                Some(f) => f.to_uppercase().chain(c).collect(),
+                None => kind.to_string(),
+            }
+        }
+    };
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Pod;
+    use serde_json::json;
+
+    #[test]
+    fn missing_required_fields_become_zero_values() {
+        let v = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"image": "nginx", "ports": [{"name": "http"}]}]}});
+        let pod: Result<Pod, String> = decode(&v, "Pod");
+        let pod = pod.unwrap_or_default();
+        let c = pod.spec.unwrap_or_default().containers;
+        assert_eq!(c[0].name, "");
+        assert_eq!(c[0].ports.as_ref().map(|p| p[0].container_port), Some(0));
+    }
+
+    #[test]
+    fn type_mismatch_reads_like_go() {
+        let v = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"replicas": "three", "selector": {}, "template": {}}});
+        let r: Result<Deployment, String> = decode(&v, "Deployment");
+        assert_eq!(
+            r.err().as_deref(),
+            Some("json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32")
+        );
+        let v = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": 5, "image": "x"}]}});
+        let r: Result<Pod, String> = decode(&v, "Pod");
+        assert_eq!(
+            r.err().as_deref(),
+            Some("json: cannot unmarshal number into Go struct field Container.spec.containers.name of type string")
+        );
+        let v = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": ["a"]}});
+        let r: Result<Pod, String> = decode(&v, "Pod");
+        assert_eq!(
+            r.err().as_deref(),
+            Some("json: cannot unmarshal array into Go struct field ObjectMeta.metadata.labels of type map[string]string")
+        );
+    }
+
+    #[test]
+    fn nulls_are_ignored() {
+        let mut v = json!({"a": null, "b": [null, 1], "c": {"d": null}});
+        strip_nulls(&mut v);
+        assert_eq!(v, json!({"b": [1], "c": {}}));
+    }
+}

@@ -1,0 +1,100 @@
+//! Field paths as upstream's `field.Path` renders them: `spec.containers[0].name`, `data[key]`.
+
+use kubesim_apimachinery::FieldError;
+use serde_json::Value;
+
+/// A list of field errors, as upstream's `field.ErrorList`.
+pub type Errors = Vec<FieldError>;
+
+/// A path to a field, built the way upstream builds `*field.Path`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Path(String);
+
+impl Path {
+    /// A root path such as `metadata` or `spec`; the empty root prints as nothing.
+    pub fn new(root: &str) -> Self {
+        Path(root.to_string())
+    }
+
+    /// `parent.name`.
+    pub fn child(&self, name: &str) -> Self {
+        if self.0.is_empty() { Path(name.to_string()) } else { Path(format!("{}.{name}", self.0)) }
+    }
+
+    /// `parent.a.b` for several names at once.
+    pub fn children(&self, names: &[&str]) -> Self {
+        names.iter().fold(self.clone(), |p, n| p.child(n))
+    }
+
+    /// `parent[i]`.
+    pub fn index(&self, i: usize) -> Self {
+        Path(format!("{}[{i}]", self.0))
+    }
+
+    /// `parent[key]`: upstream prints map keys unquoted.
+    pub fn key(&self, key: &str) -> Self {
+        Path(format!("{}[{key}]", self.0))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&Path> for String {
+    fn from(p: &Path) -> String {
+        p.0.clone()
+    }
+}
+
+impl From<Path> for String {
+    fn from(p: Path) -> String {
+        p.0
+    }
+}
+
+/// `Invalid value: <v>: field is immutable` when `new != old`, as `ValidateImmutableField`.
+pub fn immutable<T: PartialEq>(new: &T, old: &T, value: impl Into<Value>, path: &Path) -> Errors {
+    if new == old { Vec::new() } else { vec![FieldError::invalid(path, value, IMMUTABLE)] }
+}
+
+/// `apimachineryvalidation.FieldImmutableErrorMsg`.
+pub const IMMUTABLE: &str = "field is immutable";
+
+/// `apimachineryvalidation.IsNegativeErrorMsg`.
+pub const NEGATIVE: &str = "must be greater than or equal to 0";
+
+/// `ValidateNonnegativeField`.
+pub fn non_negative(value: i64, path: &Path) -> Errors {
+    if value < 0 { vec![FieldError::invalid(path, value, NEGATIVE)] } else { Vec::new() }
+}
+
+/// The JSON of a typed value, for error values; `null` if it cannot be encoded.
+pub fn json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_render_as_upstream() {
+        let p = Path::new("spec").child("containers").index(0).child("name");
+        assert_eq!(p.as_str(), "spec.containers[0].name");
+        assert_eq!(Path::new("data").key("a.b").as_str(), "data[a.b]");
+        assert_eq!(Path::new("").child("x").as_str(), "x");
+        assert_eq!(Path::new("spec").children(&["template", "spec"]).as_str(), "spec.template.spec");
+    }
+
+    #[test]
+    fn immutable_and_non_negative() {
+        let p = Path::new("spec").child("selector");
+        assert!(immutable(&1, &1, 1, &p).is_empty());
+        assert_eq!(immutable(&1, &2, 1, &p)[0].to_string(), "spec.selector: Invalid value: 1: field is immutable");
+        assert_eq!(
+            non_negative(-1, &Path::new("spec").child("replicas"))[0].to_string(),
+            "spec.replicas: Invalid value: -1: must be greater than or equal to 0"
+        );
+    }
+}
