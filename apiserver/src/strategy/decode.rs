@@ -50,7 +50,12 @@ pub fn decode<T: DeserializeOwned>(v: &Value, kind: &str) -> Result<T, String> {
             Err(e) => e,
         };
         let msg = strip_position(&err.to_string());
-        let offset = err.column().saturating_sub(1);
+        // serde reports a scalar's error at its last character, but a map or sequence of the
+        // wrong type at the separator just before it.
+        let mut offset = err.column().saturating_sub(1);
+        if matches!(text.as_bytes().get(offset), Some(b':' | b',' | b'[' | b'{')) {
+            offset += 1;
+        }
         let path = path_at(&v, &text, offset).unwrap_or_default();
         if let Some(field) = msg.strip_prefix("missing field `").and_then(|r| r.strip_suffix('`')) {
             let mut field_path = path.clone();
