@@ -88,9 +88,8 @@ async fn route_verb(method: Method, req: Request) -> Result<Response, ErrorRespo
         }
     }
     match (&method, target.name.as_deref(), target.subresource.as_deref()) {
-        (&Method::GET, None, None) if watch => watch::watch(req).await,
+        (&Method::GET, _, None) if watch => watch::watch(req).await,
         (_, _, _) if target.watch_prefix => Err(ApiError::method_not_supported(req.info().as_ref(), "watch").into()),
-        (&Method::GET, Some(_), None) if watch => watch::watch(req).await,
         (&Method::GET, None, None) => read::list(req),
         (&Method::GET, Some(name), None | Some("status")) => read::get(&req, name),
         (&Method::GET, Some(name), Some("scale")) if req.info().subresources.scale => scale::get(&req, name),
