@@ -23,7 +23,11 @@ pub fn generate_name(prefix: &str) -> String {
     let suffix: String = random.as_bytes()[..5].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
     // Upstream trims the prefix so that the name stays within 63 characters.
     let max_prefix = 63 - 5;
-    let prefix = if prefix.len() > max_prefix { &prefix[..max_prefix] } else { prefix };
+    let mut end = prefix.len().min(max_prefix);
+    while !prefix.is_char_boundary(end) {
+        end -= 1;
+    }
+    let prefix = &prefix[..end];
     format!("{prefix}{suffix}")
 }
 
@@ -55,6 +59,29 @@ pub fn keep_system_fields(new: &mut Value, old: &Value) {
     }
 }
 
+/// Set a nested field, making objects on the way (and replacing non-objects there), so
+/// that no stored shape can make a write panic.
+pub fn set_path(obj: &mut Value, path: &[&str], value: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        *obj = value;
+        return;
+    };
+    let mut at = obj;
+    for part in parents {
+        if !at.is_object() {
+            *at = Value::Object(Default::default());
+        }
+        let Value::Object(map) = at else { return };
+        at = map.entry(part.to_string()).or_insert(Value::Null);
+    }
+    if !at.is_object() {
+        *at = Value::Object(Default::default());
+    }
+    if let Value::Object(map) = at {
+        map.insert(last.to_string(), value);
+    }
+}
+
 /// Everything but metadata and status: what a change of bumps `generation`.
 fn spec_of(obj: &Value) -> impl Iterator<Item = (&String, &Value)> {
     obj.as_object().into_iter().flatten().filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind"))
@@ -80,6 +107,8 @@ mod tests {
         assert_eq!(name.len(), 9);
         assert!(name[4..].chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)));
         assert_eq!(generate_name(&"a".repeat(80)).len(), 63);
+        // Invalid names are the validator's to reject; making one must not panic.
+        assert!(generate_name(&"é".repeat(40)).ends_with(|c: char| c.is_ascii()));
     }
 
     #[test]
@@ -91,6 +120,16 @@ mod tests {
         let mut scaled = json!({"metadata": {"generation": 3}, "spec": {"replicas": 2}});
         bump_generation(&mut scaled, &old);
         assert_eq!(scaled["metadata"]["generation"], 4);
+    }
+
+    #[test]
+    fn set_path_makes_the_way() {
+        let mut obj = json!({"spec": "not an object"});
+        set_path(&mut obj, &["spec", "replicas"], json!(3));
+        assert_eq!(obj, json!({"spec": {"replicas": 3}}));
+        let mut empty = Value::Null;
+        set_path(&mut empty, &["a", "b", "c"], json!(true));
+        assert_eq!(empty["a"]["b"]["c"], true);
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct ApiServer {
     pub registry: Registry,
     pub storage: Arc<dyn Storage>,
     pub audit: Audit,
+    /// Flips to true when the server stops, to end open watches.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// The namespaces every cluster starts with.
@@ -47,6 +49,7 @@ impl ApiServer {
         let storage = Arc::new(MemoryStorage::new(config.storage));
         let server = Arc::new(ApiServer {
             audit: Audit::new(config.audit_capacity),
+            stopping: tokio::sync::watch::Sender::new(false),
             config,
             registry: Registry::with_builtins(),
             storage,
@@ -74,7 +77,7 @@ impl ApiServer {
     }
 }
 
-/// Serve until `shutdown` resolves; open watches end then.
+/// Serve until `shutdown` resolves; open watches end then, as upstream closes them.
 pub async fn serve(
     server: Arc<ApiServer>,
     listener: TcpListener,
@@ -82,5 +85,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(?addr, "API server listening");
-    axum::serve(listener, server.router()).with_graceful_shutdown(shutdown).await
+    let router = server.router();
+    let stop = async move {
+        shutdown.await;
+        server.stopping.send_replace(true);
+    };
+    axum::serve(listener, router).with_graceful_shutdown(stop).await
 }

@@ -46,7 +46,7 @@ pub fn bind(req: &Request, name: &str) -> Result {
             return Err(ApiError::conflict(&PodBinding, name, &format!("pod {name} is already assigned to node \"{existing}\"")));
         }
         let mut pod = pod.clone();
-        pod["spec"]["nodeName"] = json!(node);
+        object::set_path(&mut pod, &["spec", "nodeName"], json!(node));
         set_scheduled_condition(&mut pod);
         Ok(pod)
     })?;

@@ -97,7 +97,7 @@ fn write_replicas(req: &Request, name: &str, make_scale: impl Fn(&Value) -> Resu
             }
         }
         let mut obj = current.value.clone();
-        obj["spec"]["replicas"] = json!(replicas);
+        crate::object::set_path(&mut obj, &["spec", "replicas"], json!(replicas));
         Ok(obj)
     })?;
     Ok(json(StatusCode::OK, &scale_of(&updated)))

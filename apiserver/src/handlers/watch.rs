@@ -120,7 +120,8 @@ impl Stream {
     async fn run(self, watch: storage::Watch, tx: mpsc::Sender<Bytes>) {
         let storage::Watch { initial, revision, mut live } = watch;
         let mut last_sent = revision;
-        let deadline = self.timeout.map(|t| tokio::time::Instant::now() + t);
+        // An absurd timeout is no timeout rather than an overflow.
+        let deadline = self.timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
 
         let mut batch = BytesMut::new();
         for event in &initial {
@@ -133,7 +134,11 @@ impl Stream {
             return;
         }
 
-        let mut ticker = tokio::time::interval(self.server.config.bookmark_interval);
+        let mut stopping = self.server.stopping.subscribe();
+        if *stopping.borrow_and_update() {
+            return;
+        }
+        let mut ticker = tokio::time::interval(self.server.config.bookmark_interval.max(Duration::from_millis(10)));
         ticker.tick().await;
         loop {
             let sleep_until_deadline = async {
@@ -181,6 +186,7 @@ impl Stream {
                     }
                 }
                 _ = sleep_until_deadline => return,
+                _ = stopping.changed() => return,
                 _ = tx.closed() => return,
             }
         }
