@@ -17,7 +17,6 @@ pub mod response;
 pub mod route;
 pub mod server;
 pub mod storage;
-#[path = "strategy_stub.rs"]
 pub mod strategy;
 pub mod system;
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use axum::http::{HeaderMap, header};
 use bytes::Bytes;
-use kubesim_apimachinery::ApiError;
+use kubesim_apimachinery::{ApiError, protobuf};
 use serde_json::Value;
 
 /// Request bodies over this size are refused with 413, as upstream's 3 MiB limit.
@@ -65,7 +65,7 @@ pub fn content_type(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
-/// The body as a JSON value, from JSON or YAML.
+/// The body as a JSON value, from JSON, YAML or Kubernetes protobuf.
 pub fn decode_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
     let media = content_type(headers);
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -73,10 +73,12 @@ pub fn decode_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError>
     }
     match media.as_str() {
         "application/yaml" | "application/x-yaml" | "text/yaml" => decode_yaml(body),
+        // client-go's typed clients send built-in objects as protobuf.
+        protobuf::MEDIA_TYPE => protobuf::decode(body).map_err(|e| ApiError::bad_request(format!("unable to decode protobuf body: {e}"))),
         "" | "application/json" | "*/*" => serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))),
         other => Err(ApiError::unsupported_media_type(format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {other})"
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {other})"
         ))),
     }
 }

@@ -5,6 +5,8 @@
 //! which `scripts/test` sets after installing them; failing that, in `.tools/` and
 //! `.venv/` at the repository root.
 
+pub mod bench;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

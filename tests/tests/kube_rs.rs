@@ -52,8 +52,12 @@ async fn watcher_relists_after_a_forced_410_and_converges() {
     api.create(&PostParams::default(), &configmap("c")).await.expect("create c");
     until("the watched create", || names(&reader).contains("c")).await;
 
-    // Compact the history and end every watch: the watcher resumes from its last
+    // A write elsewhere moves the store's revision past the last one the watcher saw;
+    // then compact the history and end every watch: the watcher resumes from its last
     // resourceVersion, is told 410 Expired, and must relist.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), "default");
+    let secret = k8s_openapi::api::core::v1::Secret { metadata: kube::api::ObjectMeta { name: Some("elsewhere".into()), ..Default::default() }, ..Default::default() };
+    secrets.create(&PostParams::default(), &secret).await.expect("create secret");
     let http = reqwest_free_post(&cluster.url, "/kubesim/v1/compact").await;
     assert!(http.contains("compactedRevision"), "{http}");
     // Changes while it recovers must not be lost.

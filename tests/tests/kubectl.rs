@@ -101,8 +101,11 @@ fn server_errors_reach_the_user_as_upstream_prints_them() {
         "{}",
         describe(&out)
     );
-    let out = cluster.kubectl(&["get", "configmap", "-n", "nowhere", "x"]);
+    let out = cluster.kubectl(&["get", "configmap", "x"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("configmaps \"x\" not found"), "{}", describe(&out));
+    // kubectl 1.35 asks for the namespace after a NotFound and reports the missing one.
+    let out = cluster.kubectl(&["get", "configmap", "-n", "nowhere", "x"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("namespaces \"nowhere\" not found"), "{}", describe(&out));
 }
 
 #[test]

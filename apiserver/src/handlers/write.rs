@@ -235,6 +235,11 @@ fn prepare_update(info: &ResourceInfo, subresource: Option<&str>, requested: Val
         _ => requested,
     };
     object::keep_system_fields(&mut new, old);
+    // The main resource's update strategy keeps a namespace's finalizers as they were;
+    // `/finalize` is the one write that may change them.
+    if subresource == Some("finalize") {
+        return Ok(new);
+    }
     let mut new = run_strategy(info, name, Operation::Update { old }, new)?;
     // `/scale` changes the spec too.
     if info.has_generation && matches!(subresource, None | Some("scale")) {

@@ -268,7 +268,8 @@ fn go_type(expected: &str, field: &str) -> String {
 fn parent_struct(parent: &[&str], kind: &str) -> String {
     let last = parent.last().copied().unwrap_or("");
     let prev = if parent.len() >= 2 { parent[parent.len() - 2] } else { "" };
-    let s = match (parent.len(), prev, last) {
+    
+    match (parent.len(), prev, last) {
         (0, _, _) => kind.to_string(),
         (1, _, "spec") => format!("{kind}Spec"),
         (1, _, "status") => format!("{kind}Status"),
@@ -300,8 +301,7 @@ fn parent_struct(parent: &[&str], kind: &str) -> String {
                 None => kind.to_string(),
             }
         }
-    };
-    s
+    }
 }
 
 #[cfg(test)]

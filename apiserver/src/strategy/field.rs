@@ -53,11 +53,6 @@ impl From<Path> for String {
     }
 }
 
-/// `Invalid value: <v>: field is immutable` when `new != old`, as `ValidateImmutableField`.
-pub fn immutable<T: PartialEq>(new: &T, old: &T, value: impl Into<Value>, path: &Path) -> Errors {
-    if new == old { Vec::new() } else { vec![FieldError::invalid(path, value, IMMUTABLE)] }
-}
-
 /// `apimachineryvalidation.FieldImmutableErrorMsg`.
 pub const IMMUTABLE: &str = "field is immutable";
 
@@ -88,10 +83,7 @@ mod tests {
     }
 
     #[test]
-    fn immutable_and_non_negative() {
-        let p = Path::new("spec").child("selector");
-        assert!(immutable(&1, &1, 1, &p).is_empty());
-        assert_eq!(immutable(&1, &2, 1, &p)[0].to_string(), "spec.selector: Invalid value: 1: field is immutable");
+    fn non_negative_message() {
         assert_eq!(
             non_negative(-1, &Path::new("spec").child("replicas"))[0].to_string(),
             "spec.replicas: Invalid value: -1: must be greater than or equal to 0"

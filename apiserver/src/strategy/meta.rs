@@ -54,11 +54,10 @@ pub fn validate_create(meta: &ObjectMeta, scope: Scope, name_fn: NameFn, path: &
         }
         _ => {}
     }
-    if let Some(g) = meta.generation {
-        if g < 0 {
+    if let Some(g) = meta.generation
+        && g < 0 {
             errs.push(FieldError::invalid(path.child("generation"), g, super::field::NEGATIVE));
         }
-    }
     errs.extend(common(meta, path));
     errs
 }

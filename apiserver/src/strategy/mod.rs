@@ -30,12 +30,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-//TMP mod apps;
-//TMP mod autoscaling;
-//TMP mod batch;
-//TMP mod cluster;
-//TMP mod core;
-//TMP mod cron;
+mod apps;
+mod autoscaling;
+mod batch;
+mod cluster;
+mod core;
+mod cron;
 mod decode;
 mod field;
 mod meta;
@@ -43,7 +43,7 @@ mod names;
 mod pod;
 mod podspec;
 mod quantity;
-//TMP mod service;
+mod service;
 
 use field::{Errors, Path};
 pub use meta::Scope;
@@ -77,32 +77,32 @@ pub fn prepare(group: &str, kind: &str, op: Operation<'_>, obj: Value) -> Result
     };
     match (group, kind) {
         ("", "Pod") => run::<corev1::Pod>(op, obj),
-//TMP         ("", "Namespace") => run::<corev1::Namespace>(op, obj),
-//TMP         ("", "Node") => run::<corev1::Node>(op, obj),
-//TMP         ("", "Service") => run::<corev1::Service>(op, obj),
-//TMP         ("", "Endpoints") => run::<corev1::Endpoints>(op, obj),
-//TMP         ("", "ConfigMap") => run::<corev1::ConfigMap>(op, obj),
-//TMP         ("", "Secret") => run::<corev1::Secret>(op, obj),
-//TMP         ("", "ServiceAccount") => run::<corev1::ServiceAccount>(op, obj),
-//TMP         ("", "Event") => run::<corev1::Event>(op, obj),
-//TMP         ("", "PersistentVolume") => run::<corev1::PersistentVolume>(op, obj),
-//TMP         ("", "PersistentVolumeClaim") => run::<corev1::PersistentVolumeClaim>(op, obj),
-//TMP         ("", "ResourceQuota") => run::<corev1::ResourceQuota>(op, obj),
-//TMP         ("", "LimitRange") => run::<corev1::LimitRange>(op, obj),
-//TMP         ("apps", "Deployment") => run::<apps::Deployment>(op, obj),
-//TMP         ("apps", "ReplicaSet") => run::<apps::ReplicaSet>(op, obj),
-//TMP         ("apps", "StatefulSet") => run::<apps::StatefulSet>(op, obj),
-//TMP         ("apps", "DaemonSet") => run::<apps::DaemonSet>(op, obj),
-//TMP         ("apps", "ControllerRevision") => run::<apps::ControllerRevision>(op, obj),
-//TMP         ("batch", "Job") => run::<batch::Job>(op, obj),
-//TMP         ("batch", "CronJob") => run::<batch::CronJob>(op, obj),
-//TMP         ("coordination.k8s.io", "Lease") => run::<coord::Lease>(op, obj),
-//TMP         ("discovery.k8s.io", "EndpointSlice") => run::<disc::EndpointSlice>(op, obj),
-//TMP         ("events.k8s.io", "Event") => run::<ev::Event>(op, obj),
-//TMP         ("policy", "PodDisruptionBudget") => run::<policy::PodDisruptionBudget>(op, obj),
-//TMP         ("autoscaling", "HorizontalPodAutoscaler") => run::<hpa::HorizontalPodAutoscaler>(op, obj),
-//TMP         ("scheduling.k8s.io", "PriorityClass") => run::<sched::PriorityClass>(op, obj),
-//TMP         ("storage.k8s.io", "StorageClass") => run::<storage::StorageClass>(op, obj),
+        ("", "Namespace") => run::<corev1::Namespace>(op, obj),
+        ("", "Node") => run::<corev1::Node>(op, obj),
+        ("", "Service") => run::<corev1::Service>(op, obj),
+        ("", "Endpoints") => run::<corev1::Endpoints>(op, obj),
+        ("", "ConfigMap") => run::<corev1::ConfigMap>(op, obj),
+        ("", "Secret") => run::<corev1::Secret>(op, obj),
+        ("", "ServiceAccount") => run::<corev1::ServiceAccount>(op, obj),
+        ("", "Event") => run::<corev1::Event>(op, obj),
+        ("", "PersistentVolume") => run::<corev1::PersistentVolume>(op, obj),
+        ("", "PersistentVolumeClaim") => run::<corev1::PersistentVolumeClaim>(op, obj),
+        ("", "ResourceQuota") => run::<corev1::ResourceQuota>(op, obj),
+        ("", "LimitRange") => run::<corev1::LimitRange>(op, obj),
+        ("apps", "Deployment") => run::<apps::Deployment>(op, obj),
+        ("apps", "ReplicaSet") => run::<apps::ReplicaSet>(op, obj),
+        ("apps", "StatefulSet") => run::<apps::StatefulSet>(op, obj),
+        ("apps", "DaemonSet") => run::<apps::DaemonSet>(op, obj),
+        ("apps", "ControllerRevision") => run::<apps::ControllerRevision>(op, obj),
+        ("batch", "Job") => run::<batch::Job>(op, obj),
+        ("batch", "CronJob") => run::<batch::CronJob>(op, obj),
+        ("coordination.k8s.io", "Lease") => run::<coord::Lease>(op, obj),
+        ("discovery.k8s.io", "EndpointSlice") => run::<disc::EndpointSlice>(op, obj),
+        ("events.k8s.io", "Event") => run::<ev::Event>(op, obj),
+        ("policy", "PodDisruptionBudget") => run::<policy::PodDisruptionBudget>(op, obj),
+        ("autoscaling", "HorizontalPodAutoscaler") => run::<hpa::HorizontalPodAutoscaler>(op, obj),
+        ("scheduling.k8s.io", "PriorityClass") => run::<sched::PriorityClass>(op, obj),
+        ("storage.k8s.io", "StorageClass") => run::<storage::StorageClass>(op, obj),
         _ => generic(kind, op, obj),
     }
 }
@@ -120,8 +120,8 @@ pub fn convert(group: &str, kind: &str, obj: Value, to_version: &str) -> Result<
         return Ok(obj);
     }
     match (group, kind, from_version.as_str(), to_version) {
-        //TMP ("autoscaling", "HorizontalPodAutoscaler", "v1", "v2") => autoscaling::v1_to_v2(obj),
-        //TMP ("autoscaling", "HorizontalPodAutoscaler", "v2", "v1") => autoscaling::v2_to_v1(obj),
+        ("autoscaling", "HorizontalPodAutoscaler", "v1", "v2") => autoscaling::v1_to_v2(obj),
+        ("autoscaling", "HorizontalPodAutoscaler", "v2", "v1") => autoscaling::v2_to_v1(obj),
         _ => Err(format!("no conversion for {kind} from version {from_version:?} to {to_version:?}")),
     }
 }

@@ -110,14 +110,13 @@ impl Strategy for Pod {
 fn default_pod(spec: &mut PodSpec) {
     // Requests default to limits, so a pod with only limits is Guaranteed.
     for c in spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten()) {
-        if let Some(r) = c.resources.as_mut() {
-            if let Some(limits) = r.limits.clone() {
+        if let Some(r) = c.resources.as_mut()
+            && let Some(limits) = r.limits.clone() {
                 let requests = r.requests.get_or_insert_with(BTreeMap::new);
                 for (k, v) in limits {
                     requests.entry(k).or_insert(v);
                 }
             }
-        }
     }
     spec.enable_service_links.get_or_insert(true);
     if spec.host_network == Some(true) {
@@ -257,17 +256,16 @@ pub fn qos_class(spec: &PodSpec) -> &'static str {
             continue;
         };
         for (name, q) in r.requests.iter().flatten() {
-            if let (Some(key), Some(v)) = (qos_resource(name), parse(q)) {
-                if v > Quantity::zero() {
+            if let (Some(key), Some(v)) = (qos_resource(name), parse(q))
+                && v > Quantity::zero() {
                     let e = requests.entry(key).or_insert(Quantity::zero());
                     *e = e.add(&v);
                 }
-            }
         }
         let mut found = (false, false);
         for (name, q) in r.limits.iter().flatten() {
-            if let (Some(key), Some(v)) = (qos_resource(name), parse(q)) {
-                if v > Quantity::zero() {
+            if let (Some(key), Some(v)) = (qos_resource(name), parse(q))
+                && v > Quantity::zero() {
                     if key == "cpu" {
                         found.0 = true;
                     } else {
@@ -276,7 +274,6 @@ pub fn qos_class(spec: &PodSpec) -> &'static str {
                     let e = limits.entry(key).or_insert(Quantity::zero());
                     *e = e.add(&v);
                 }
-            }
         }
         if found != (true, true) {
             guaranteed = false;
@@ -304,15 +301,14 @@ fn validate_metadata_and_spec(pod: &Pod) -> Errors {
     let spec = pod.spec.clone().unwrap_or_default();
     let sp = Path::new("spec");
     let mut errs = Errors::new();
-    if let Some(v) = pod.metadata.annotations.as_ref().and_then(|a| a.get(MIRROR_ANNOTATION)) {
-        if spec.node_name.as_deref().unwrap_or("").is_empty() {
+    if let Some(v) = pod.metadata.annotations.as_ref().and_then(|a| a.get(MIRROR_ANNOTATION))
+        && spec.node_name.as_deref().unwrap_or("").is_empty() {
             errs.push(FieldError::invalid(
                 Path::new("metadata").child("annotations").key(MIRROR_ANNOTATION),
                 v.as_str(),
                 "must set spec.nodeName if mirror pod annotation is set",
             ));
         }
-    }
     errs.extend(podspec::validate_spec(&spec, &pod.metadata, &sp, Opts { is_pod: true }));
     if spec.service_account_name.as_deref().unwrap_or("").is_empty() {
         for (vi, v) in spec.volumes.iter().flatten().enumerate() {

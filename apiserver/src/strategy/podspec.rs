@@ -99,11 +99,10 @@ pub fn default_spec(spec: &mut PodSpec) {
         spec.scheduler_name = Some("default-scheduler".into());
     }
     // The v1 conversion keeps the deprecated `serviceAccount` mirroring `serviceAccountName`.
-    if spec.service_account.as_deref().unwrap_or("").is_empty() {
-        if let Some(sa) = spec.service_account_name.as_ref().filter(|s| !s.is_empty()) {
+    if spec.service_account.as_deref().unwrap_or("").is_empty()
+        && let Some(sa) = spec.service_account_name.as_ref().filter(|s| !s.is_empty()) {
             spec.service_account = Some(sa.clone());
         }
-    }
     for c in spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten()) {
         default_container(c);
     }
@@ -324,11 +323,10 @@ pub fn validate_spec(spec: &PodSpec, _meta: &ObjectMeta, path: &Path, opts: Opts
     if let Some(n) = spec.node_name.as_deref().filter(|s| !s.is_empty()) {
         errs.extend(is_dns1123_subdomain(n).into_iter().map(|m| FieldError::invalid(path.child("nodeName"), n, m)));
     }
-    if let Some(ads) = spec.active_deadline_seconds {
-        if !(1..=i64::from(i32::MAX)).contains(&ads) {
+    if let Some(ads) = spec.active_deadline_seconds
+        && !(1..=i64::from(i32::MAX)).contains(&ads) {
             errs.push(FieldError::invalid(path.child("activeDeadlineSeconds"), ads, inclusive_range_error(1, i64::from(i32::MAX))));
         }
-    }
     for (field, value) in [("hostname", &spec.hostname), ("subdomain", &spec.subdomain)] {
         if let Some(v) = value.as_deref().filter(|s| !s.is_empty()) {
             errs.extend(is_dns1123_label(v).into_iter().map(|m| FieldError::invalid(path.child(field), v, m)));
@@ -446,16 +444,14 @@ fn validate_volume_source(v: &Volume, p: &Path) -> Errors {
             errs.extend(validate_key_to_path(&kp.key, &kp.path, kp.mode, &cp.child("items").index(i)));
         }
     }
-    if let Some(c) = &v.persistent_volume_claim {
-        if c.claim_name.is_empty() {
+    if let Some(c) = &v.persistent_volume_claim
+        && c.claim_name.is_empty() {
             errs.push(FieldError::required(p.children(&["persistentVolumeClaim", "claimName"]), ""));
         }
-    }
-    if let Some(e) = &v.empty_dir {
-        if e.size_limit.as_ref().and_then(|q| Quantity::parse(&q.0).ok()).is_some_and(|q| q.is_negative()) {
+    if let Some(e) = &v.empty_dir
+        && e.size_limit.as_ref().and_then(|q| Quantity::parse(&q.0).ok()).is_some_and(|q| q.is_negative()) {
             errs.push(FieldError::forbidden(p.children(&["emptyDir", "sizeLimit"]), "SizeLimit field must be a valid resource quantity"));
         }
-    }
     if let Some(n) = &v.nfs {
         let np = p.child("nfs");
         if n.server.is_empty() {
@@ -468,11 +464,10 @@ fn validate_volume_source(v: &Volume, p: &Path) -> Errors {
             errs.push(FieldError::invalid(np.child("path"), n.path.as_str(), "must be an absolute path"));
         }
     }
-    if let Some(c) = &v.csi {
-        if c.driver.is_empty() {
+    if let Some(c) = &v.csi
+        && c.driver.is_empty() {
             errs.push(FieldError::required(p.children(&["csi", "driver"]), ""));
         }
-    }
     if let Some(d) = &v.downward_api {
         let dp = p.child("downwardAPI");
         errs.extend(file_mode(d.default_mode, &dp.child("defaultMode")));
@@ -498,16 +493,14 @@ fn validate_volume_source(v: &Volume, p: &Path) -> Errors {
             if kinds == 0 {
                 errs.push(FieldError::required(&sp, "must specify exactly 1 volume type"));
             }
-            if let Some(s) = &src.secret {
-                if s.name.is_empty() {
+            if let Some(s) = &src.secret
+                && s.name.is_empty() {
                     errs.push(FieldError::required(sp.children(&["secret", "name"]), ""));
                 }
-            }
-            if let Some(c) = &src.config_map {
-                if c.name.is_empty() {
+            if let Some(c) = &src.config_map
+                && c.name.is_empty() {
                     errs.push(FieldError::required(sp.children(&["configMap", "name"]), ""));
                 }
-            }
             if let Some(t) = &src.service_account_token {
                 let tp = sp.child("serviceAccountToken");
                 if t.expiration_seconds.unwrap_or(3600) < 600 {
@@ -523,11 +516,10 @@ fn validate_volume_source(v: &Volume, p: &Path) -> Errors {
             }
         }
     }
-    if let Some(e) = &v.ephemeral {
-        if e.volume_claim_template.is_none() {
+    if let Some(e) = &v.ephemeral
+        && e.volume_claim_template.is_none() {
             errs.push(FieldError::required(p.children(&["ephemeral", "volumeClaimTemplate"]), ""));
         }
-    }
     errs
 }
 
@@ -831,8 +823,8 @@ fn validate_field_ref(f: &ObjectFieldSelector, p: &Path) -> Errors {
     }
     let fp = f.field_path.as_str();
     // `metadata.labels['key']` and `metadata.annotations['key']` select one entry.
-    if let Some((base, rest)) = fp.split_once("['") {
-        if (base == "metadata.labels" || base == "metadata.annotations") && rest.ends_with("']") {
+    if let Some((base, rest)) = fp.split_once("['")
+        && (base == "metadata.labels" || base == "metadata.annotations") && rest.ends_with("']") {
             let key = &rest[..rest.len() - 2];
             let errs: Errors = if base == "metadata.labels" {
                 validate_label_name(key, &p.child("fieldPath"))
@@ -841,7 +833,6 @@ fn validate_field_ref(f: &ObjectFieldSelector, p: &Path) -> Errors {
             };
             return errs;
         }
-    }
     if !KNOWN_FIELD_PATHS.contains(&fp) {
         return vec![FieldError::invalid(
             p.child("fieldPath"),
@@ -882,15 +873,14 @@ fn validate_mounts(mounts: &[VolumeMount], vols: &BTreeMap<String, Volume>, path
             }
             errs.extend(local_descending_path(spe, &path.child("subPathExpr")));
         }
-        if let Some(mp) = m.mount_propagation.as_deref() {
-            if !["None", "HostToContainer", "Bidirectional"].contains(&mp) {
+        if let Some(mp) = m.mount_propagation.as_deref()
+            && !["None", "HostToContainer", "Bidirectional"].contains(&mp) {
                 errs.push(FieldError::not_supported(
                     path.child("mountPropagation"),
                     mp,
                     &["Bidirectional", "HostToContainer", "None"],
                 ));
             }
-        }
     }
     errs
 }
@@ -1077,13 +1067,12 @@ fn validate_handler(h: &Handler<'_>, grace: Option<i64>, p: &Path) -> Errors {
         n += 1;
         true
     };
-    if let Some(has_command) = h.exec {
-        if take("exec", &mut errs) && !has_command {
+    if let Some(has_command) = h.exec
+        && take("exec", &mut errs) && !has_command {
             errs.push(FieldError::required(p.children(&["exec", "command"]), ""));
         }
-    }
-    if let Some(g) = h.http_get {
-        if take("httpGet", &mut errs) {
+    if let Some(g) = h.http_get
+        && take("httpGet", &mut errs) {
             let gp = p.child("httpGet");
             if g.path.as_deref().unwrap_or("").is_empty() {
                 errs.push(FieldError::required(gp.child("path"), ""));
@@ -1099,30 +1088,24 @@ fn validate_handler(h: &Handler<'_>, grace: Option<i64>, p: &Path) -> Errors {
                 );
             }
         }
-    }
-    if let Some(port) = h.tcp_port {
-        if take("tcpSocket", &mut errs) {
+    if let Some(port) = h.tcp_port
+        && take("tcpSocket", &mut errs) {
             errs.extend(port_num_or_name(port, &p.children(&["tcpSocket", "port"])));
         }
-    }
-    if let Some(port) = h.grpc_port {
-        if take("grpc", &mut errs) {
+    if let Some(port) = h.grpc_port
+        && take("grpc", &mut errs) {
             errs.extend(port_num_or_name(&IntOrString::Int(port), &p.children(&["grpc", "port"])));
         }
-    }
-    if let Some(secs) = h.sleep {
-        if take("sleep", &mut errs) {
-            if let Some(g) = grace {
-                if secs < 0 || secs > g {
+    if let Some(secs) = h.sleep
+        && take("sleep", &mut errs)
+            && let Some(g) = grace
+                && (secs < 0 || secs > g) {
                     errs.push(FieldError::invalid(
                         p.child("sleep"),
                         secs,
                         format!("must be non-negative and less than terminationGracePeriodSeconds ({g})"),
                     ));
                 }
-            }
-        }
-    }
     if n == 0 {
         errs.push(FieldError::required(p, "must specify a handler type"));
     }
@@ -1197,11 +1180,10 @@ fn validate_pod_security_context(sc: &PodSecurityContext, p: &Path) -> Errors {
     for (i, g) in sc.supplemental_groups.iter().flatten().enumerate() {
         errs.extend(id_range(Some(*g), &p.child("supplementalGroups").index(i)));
     }
-    if let Some(pol) = sc.fs_group_change_policy.as_deref() {
-        if pol != "OnRootMismatch" && pol != "Always" {
+    if let Some(pol) = sc.fs_group_change_policy.as_deref()
+        && pol != "OnRootMismatch" && pol != "Always" {
             errs.push(FieldError::not_supported(p.child("fsGroupChangePolicy"), pol, &["Always", "OnRootMismatch"]));
         }
-    }
     if let Some(sp) = &sc.seccomp_profile {
         errs.extend(enum_required(Some(sp.type_.as_str()), &["Localhost", "RuntimeDefault", "Unconfined"], &p.children(&["seccompProfile", "type"])));
     }
@@ -1220,11 +1202,10 @@ fn validate_security_context(sc: &SecurityContext, p: &Path) -> Errors {
             errs.push(FieldError::invalid(p, json(sc), "cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN"));
         }
     }
-    if let Some(pm) = sc.proc_mount.as_deref() {
-        if pm != "Default" && pm != "Unmasked" {
+    if let Some(pm) = sc.proc_mount.as_deref()
+        && pm != "Default" && pm != "Unmasked" {
             errs.push(FieldError::not_supported(p.child("procMount"), pm, &["Default", "Unmasked"]));
         }
-    }
     errs
 }
 

@@ -48,12 +48,11 @@ impl Quantity {
         let bytes = s.as_bytes();
         let mut i = 0;
         let mut negative = false;
-        if let Some(&c) = bytes.first() {
-            if c == b'+' || c == b'-' {
+        if let Some(&c) = bytes.first()
+            && (c == b'+' || c == b'-') {
                 negative = c == b'-';
                 i = 1;
             }
-        }
         let num_start = i;
         while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'.') {
             i += 1;
@@ -117,18 +116,9 @@ impl Quantity {
         Ok(Quantity { nanos: if negative { -nanos } else { nanos }, format })
     }
 
-    /// The value rounded up to a whole number, as `Quantity.Value()`.
-    pub fn value(&self) -> i128 {
-        div_ceil(self.nanos, NANO)
-    }
-
     /// The value in thousandths rounded up, as `Quantity.MilliValue()`.
     pub fn milli_value(&self) -> i128 {
         div_ceil(self.nanos, 1_000_000)
-    }
-
-    pub fn is_zero(&self) -> bool {
-        self.nanos == 0
     }
 
     pub fn is_negative(&self) -> bool {
@@ -154,13 +144,13 @@ impl Quantity {
         let abs = self.nanos.unsigned_abs();
         let mut format = self.format;
         // Binary suffixes only for whole numbers of at least 1024; smaller ones print decimal.
-        if format == Format::BinarySI && (abs % NANO as u128 != 0 || abs < 1024 * NANO as u128) {
+        if format == Format::BinarySI && (!abs.is_multiple_of(NANO as u128) || abs < 1024 * NANO as u128) {
             format = Format::DecimalSI;
         }
         if format == Format::BinarySI {
             let mut v = abs / NANO as u128;
             let mut k = 0;
-            while k < 6 && v % 1024 == 0 {
+            while k < 6 && v.is_multiple_of(1024) {
                 v /= 1024;
                 k += 1;
             }
@@ -170,7 +160,7 @@ impl Quantity {
         // Decimal: the largest exponent (a multiple of 3) that keeps the mantissa whole.
         let mut v = abs;
         let mut exp = -9i32;
-        while v % 1000 == 0 && (format == Format::DecimalExponent || exp < 18) {
+        while v.is_multiple_of(1000) && (format == Format::DecimalExponent || exp < 18) {
             v /= 1000;
             exp += 3;
         }
@@ -290,8 +280,7 @@ mod tests {
         let c = Quantity::parse("1").unwrap_or(Quantity::zero());
         assert_eq!(a.cmp(&b), Ordering::Equal);
         assert!(a < c);
-        assert_eq!(Quantity::parse("1Ki").map(|q| q.value()), Ok(1024));
+        assert_eq!(Quantity::parse("1Ki").map(|q| q.milli_value()), Ok(1_024_000));
         assert_eq!(Quantity::parse("1500m").map(|q| q.milli_value()), Ok(1500));
-        assert_eq!(Quantity::parse("1500m").map(|q| q.value()), Ok(2));
     }
 }

@@ -11,6 +11,7 @@
 //! Nothing here does I/O or knows HTTP.
 
 pub mod meta;
+pub mod protobuf;
 pub mod registry;
 pub mod selector;
 pub mod status;
