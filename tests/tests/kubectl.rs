@@ -123,3 +123,23 @@ fn deleting_a_namespace_deletes_its_contents() {
     let left = cluster.kubectl_ok(&["get", "configmaps,pods", "-n", "team", "-o", "name"]);
     assert_eq!(left.trim(), "");
 }
+
+/// `kubectl create deployment` goes through client-go's typed client, which sends
+/// protobuf; the server decodes it and applies upstream's defaults.
+#[test]
+fn typed_creates_in_protobuf_get_upstream_defaults() {
+    let cluster = Cluster::up(&["--no-controllers"]);
+    let out = cluster.kubectl_ok(&["create", "deployment", "web", "--image=nginx:1.27", "--replicas=2"]);
+    assert_eq!(out.trim(), "deployment.apps/web created");
+    let deployment = get_json(&cluster, &["get", "deployment", "web"]);
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    assert_eq!(deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
+    assert_eq!(deployment["spec"]["revisionHistoryLimit"], 10);
+    assert_eq!(deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
+    assert_eq!(deployment["metadata"]["generation"], 1);
+    let out = cluster.kubectl_ok(&["scale", "deployment", "web", "--replicas=4"]);
+    assert_eq!(out.trim(), "deployment.apps/web scaled");
+    let deployment = get_json(&cluster, &["get", "deployment", "web"]);
+    assert_eq!(deployment["spec"]["replicas"], 4);
+    assert_eq!(deployment["metadata"]["generation"], 2);
+}
