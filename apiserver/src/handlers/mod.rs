@@ -3,6 +3,8 @@
 pub mod binding;
 pub mod delete;
 pub mod discovery;
+pub mod eviction;
+pub mod log;
 pub mod read;
 pub mod scale;
 pub mod watch;
@@ -95,6 +97,11 @@ async fn route_verb(method: Method, req: Request) -> Result<Response, ErrorRespo
         (&Method::GET, Some(name), Some("scale")) if req.info().subresources.scale => scale::get(&req, name),
         (&Method::POST, None, None) => write::create(req),
         (&Method::POST, Some(name), Some("binding")) if req.info().plural == "pods" => binding::bind(&req, name),
+        (&Method::POST, Some(name), Some("eviction")) => eviction::evict(&req, name),
+        (&Method::GET, Some(name), Some("log")) => {
+            let name = name.to_string();
+            log::logs(req, &name).await
+        }
         (&Method::PUT, Some(name), None | Some("status") | Some("finalize")) => write::update(&req, name),
         (&Method::PUT, Some(name), Some("scale")) if req.info().subresources.scale => scale::update(&req, name),
         (&Method::PATCH, Some(name), None | Some("status")) => write::patch(&req, name),
@@ -109,7 +116,7 @@ fn known_subresource(info: &ResourceInfo, sub: &str) -> bool {
     match sub {
         "status" => info.subresources.status,
         "scale" => info.subresources.scale,
-        "binding" => info.plural == "pods",
+        "binding" | "eviction" | "log" => info.group.is_empty() && info.plural == "pods",
         "finalize" => info.plural == "namespaces",
         _ => false,
     }
