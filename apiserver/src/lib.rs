@@ -6,12 +6,17 @@
 //! - [`storage`]: objects with resourceVersions, a bounded event history, watches.
 //! - [`strategy`]: each built-in kind's defaults and validation.
 //! - [`handlers`]: the REST verbs on upstream's paths, watch streams, discovery.
+//! - [`table`]: server-side printing, the `Table`s `kubectl get` shows.
+//! - [`openapi`]: the OpenAPI v3 documents kubectl validates and explains with.
 //! - [`audit`]: the trail of every write, for `kubesim trace`.
 
 pub mod audit;
+pub mod field_validation;
 pub mod filter;
 pub mod handlers;
+pub mod managed;
 pub mod object;
+pub mod openapi;
 pub mod request;
 pub mod response;
 pub mod route;
@@ -19,5 +24,6 @@ pub mod server;
 pub mod storage;
 pub mod strategy;
 pub mod system;
+pub mod table;
 
 pub use server::{ApiServer, Config, serve};

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::audit::Audit;
 use crate::storage::{MemoryStorage, Storage, memory};
-use crate::{handlers, system};
+use crate::{handlers, openapi, system};
 
 /// How the API server is set up.
 #[derive(Debug, Clone)]
@@ -38,6 +38,8 @@ pub struct ApiServer {
     pub audit: Audit,
     /// Flips to true when the server stops, to end open watches.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    /// OpenAPI v3 documents, generated on first request.
+    pub openapi: openapi::Cache,
 }
 
 /// The namespaces every cluster starts with.
@@ -53,6 +55,7 @@ impl ApiServer {
             config,
             registry: Registry::with_builtins(),
             storage,
+            openapi: openapi::Cache::default(),
         });
         for name in INITIAL_NAMESPACES {
             let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
@@ -70,6 +73,9 @@ impl ApiServer {
             .route("/livez", get(system::healthz))
             .route("/readyz", get(system::healthz))
             .route("/version", get(system::version))
+            .route("/openapi/v3", get(openapi::root))
+            .route("/openapi/v3/{*group_version}", get(openapi::group_version))
+            .route("/openapi/v2", get(openapi::v2))
             .route("/kubesim/v1/audit", get(crate::audit::list))
             .route("/kubesim/v1/compact", axum::routing::post(system::compact))
             .fallback(handlers::dispatch)

@@ -66,6 +66,29 @@ pub fn vm_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU time (user + system) used so far by this process's threads whose name starts with
+/// `prefix` (the runtimes name theirs `bench-server` and `bench-client`), from /proc.
+/// Threads that have exited are not counted, so take differences over a phase in which the
+/// runtimes live. Resolution: one clock tick (10 ms).
+pub fn threads_cpu(prefix: &str) -> Duration {
+    const TICK: Duration = Duration::from_millis(10);
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Duration::ZERO };
+    let mut ticks = 0u64;
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        ticks += field(14) + field(15);
+    }
+    TICK * ticks as u32
+}
+
 /// The `p`-th percentile (nearest rank) of sorted samples.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -230,11 +253,28 @@ pub struct PostRun {
     pub elapsed: Duration,
     pub p50: Duration,
     pub p99: Duration,
+    /// CPU time the server runtime's and the load runtime's threads used during the run.
+    pub server_cpu: Duration,
+    pub client_cpu: Duration,
 }
 
 impl PostRun {
     pub fn rate(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Server CPU time per successful request.
+    pub fn server_cpu_per_request(&self) -> Duration {
+        self.server_cpu / (self.ok.max(1) as u32)
+    }
+
+    /// Busy share of one core, over the run.
+    pub fn server_cpu_share(&self) -> f64 {
+        self.server_cpu.as_secs_f64() / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    pub fn client_cpu_share(&self) -> f64 {
+        self.client_cpu.as_secs_f64() / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
 
@@ -249,6 +289,7 @@ pub fn post_load(rig: &Rig, target: &str, addr: SocketAddr, path: &str, connecti
         for _ in 0..connections {
             senders.push(connect(addr).await.expect("connect a bench client"));
         }
+        let (server_cpu, client_cpu) = (threads_cpu("bench-server"), threads_cpu("bench-client"));
         let start = Instant::now();
         let deadline = start + duration;
         let mut tasks = Vec::with_capacity(connections);
@@ -296,6 +337,8 @@ pub fn post_load(rig: &Rig, target: &str, addr: SocketAddr, path: &str, connecti
             elapsed: Duration::ZERO,
             p50: Duration::ZERO,
             p99: Duration::ZERO,
+            server_cpu: Duration::ZERO,
+            client_cpu: Duration::ZERO,
         };
         let mut latencies = Vec::new();
         for task in tasks {
@@ -308,6 +351,8 @@ pub fn post_load(rig: &Rig, target: &str, addr: SocketAddr, path: &str, connecti
             latencies.extend(lat);
         }
         run.elapsed = start.elapsed();
+        run.server_cpu = threads_cpu("bench-server").saturating_sub(server_cpu);
+        run.client_cpu = threads_cpu("bench-client").saturating_sub(client_cpu);
         latencies.sort_unstable();
         run.p50 = percentile(&latencies, 50.0);
         run.p99 = percentile(&latencies, 99.0);

@@ -1,5 +1,6 @@
 //! Request handlers, one module per verb family, dispatched by path and method.
 
+pub mod apply;
 pub mod binding;
 pub mod delete;
 pub mod discovery;
@@ -57,8 +58,8 @@ pub async fn dispatch(State(server): State<Arc<ApiServer>>, method: Method, uri:
         return ErrorResponse(ApiError::path_not_found()).into_response();
     };
     let target = match route {
-        Route::CoreVersions => return discovery::core_versions(&headers),
-        Route::Groups => return discovery::groups(&server),
+        Route::CoreVersions => return discovery::core_versions(&server, &headers),
+        Route::Groups => return discovery::groups(&server, &headers),
         Route::Group(group) => return discovery::group(&server, &group),
         Route::Resources { group, version } => return discovery::resources(&server, &group, &version),
         Route::Resource(target) => target,

@@ -1,4 +1,9 @@
 //! get and list.
+//!
+//! Both answer with the stored bytes as they are (the fast path), or with a `Table`
+//! when the client asks for one in its Accept header, as `kubectl get` does.
+
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -10,10 +15,15 @@ use super::write::present;
 use crate::filter::Filter;
 use crate::request::Query;
 use crate::response::{Result, json_bytes};
+use crate::storage::Object;
+use crate::table::{self, IncludeObject, TableRequest};
 
 /// `GET` of one object (or its `status`).
 pub fn get(req: &Request, name: &str) -> Result {
     let obj = req.server.storage.get(&req.key(name)).ok_or_else(|| ApiError::not_found(req.info().as_ref(), name))?;
+    if let Some(request) = table::negotiate(&req.headers, &req.query)? {
+        return table_response(req, &request, obj.resource_version, std::slice::from_ref(&obj));
+    }
     Ok(json_bytes(StatusCode::OK, present(req.info(), &obj)?))
 }
 
@@ -26,6 +36,14 @@ pub fn list(req: Request) -> Result {
     let filter = Filter::from_query(req.info(), req.target.namespace.as_deref(), &req.query)?;
     let (objects, revision) = req.server.storage.list(&req.info().storage_key(), req.target.namespace.as_deref());
     check_list_revision(&req.query, revision)?;
+
+    if let Some(request) = table::negotiate(&req.headers, &req.query)? {
+        let selected: Vec<Arc<Object>> = objects
+            .into_iter()
+            .filter(|obj| filter.matches(obj.value["metadata"]["namespace"].as_str().unwrap_or(""), &obj.value))
+            .collect();
+        return table_response(&req, &request, revision, &selected);
+    }
 
     let info = req.info();
     let mut body = BytesMut::with_capacity(64 + objects.iter().map(|o| o.bytes.len() + 1).sum::<usize>());
@@ -50,6 +68,24 @@ pub fn list(req: Request) -> Result {
     }
     body.put_slice(b"]}");
     Ok(json_bytes(StatusCode::OK, Bytes::from(body)))
+}
+
+/// Objects as a `Table`, printed from their stored form; the table's resourceVersion is
+/// the list's revision (or the one object's).
+fn table_response(req: &Request, request: &TableRequest, revision: u64, objects: &[Arc<Object>]) -> Result {
+    let info = req.info();
+    let mut rows = Vec::with_capacity(objects.len());
+    for obj in objects {
+        // Only `includeObject=Object` sends the object itself, at the version asked for.
+        let object = match request.include {
+            IncludeObject::Object => Some(present(info, obj)?),
+            IncludeObject::Metadata | IncludeObject::None => None,
+        };
+        rows.push(table::Source { value: &obj.value, object });
+    }
+    let printer = table::printer_for(info);
+    let body = table::encode(request, &printer, &revision.to_string(), true, jiff::Timestamp::now(), rows);
+    Ok(json_bytes(StatusCode::OK, body))
 }
 
 /// A list at a resourceVersion: served from the latest state, which is "not older than"

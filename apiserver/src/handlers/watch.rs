@@ -11,8 +11,12 @@
 //!   matching `ADDED`, as upstream's cacher does.
 //! - `timeoutSeconds`: the stream ends cleanly. A watcher that falls too far behind is
 //!   ended too; never are events skipped.
+//! - Asked for a `Table` (`kubectl get -w`), each event's object is a Table with one
+//!   row; only the first carries the column definitions, as upstream sends them.
+//!   `BOOKMARK` and `ERROR` events are sent as they are.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -30,6 +34,7 @@ use crate::filter::Filter;
 use crate::response::Result;
 use crate::server::ApiServer;
 use crate::storage::{self, Event, EventType, WatchFrom, encode_event_line};
+use crate::table::{self, IncludeObject, TableRequest};
 
 /// Events one write to the socket may carry when a watcher has several waiting.
 const MAX_BATCH: usize = 256;
@@ -46,6 +51,11 @@ pub async fn watch(req: Request) -> Result {
         filter.fields = kubesim_apimachinery::selector::FieldSelector::parse(&format!("metadata.name={name}"))
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
+    let table = table::negotiate(&req.headers, &req.query)?.map(|request| TableStream {
+        request,
+        printer: table::printer_for(req.info()),
+        columns_sent: AtomicBool::new(false),
+    });
     let bookmarks = req.query.flag("allowWatchBookmarks")?.unwrap_or(false);
     let send_initial = req.query.flag("sendInitialEvents")?;
     let timeout = req.query.integer("timeoutSeconds")?.filter(|t| *t > 0).map(|t| Duration::from_secs(t as u64));
@@ -68,6 +78,7 @@ pub async fn watch(req: Request) -> Result {
         filter,
         bookmarks,
         initial_events_end: send_initial == Some(true),
+        table,
         timeout,
         skip_through: match from {
             WatchFrom::Revision(rv) => rv,
@@ -103,6 +114,27 @@ impl<S: futures::Stream<Item = Bytes>> MapOk for S {
     }
 }
 
+/// What a watch that sends Tables needs: the printer, and whether the column
+/// definitions went out yet (they go with the first event only).
+struct TableStream {
+    request: TableRequest,
+    printer: table::Printer,
+    columns_sent: AtomicBool,
+}
+
+impl TableStream {
+    /// One object as a one-row Table; its resourceVersion is the object's.
+    fn encode(&self, info: &kubesim_apimachinery::ResourceInfo, object: &storage::Object) -> Result<Bytes, ApiError> {
+        let full = match self.request.include {
+            IncludeObject::Object => Some(present(info, object)?),
+            IncludeObject::Metadata | IncludeObject::None => None,
+        };
+        let columns = !self.columns_sent.swap(true, Ordering::Relaxed);
+        let source = table::Source { value: &object.value, object: full };
+        Ok(table::encode(&self.request, &self.printer, &object.resource_version.to_string(), columns, jiff::Timestamp::now(), [source]))
+    }
+}
+
 /// One open watch, run as its own task until the client goes, the timeout passes, or the
 /// live feed ends.
 struct Stream {
@@ -111,6 +143,8 @@ struct Stream {
     filter: Filter,
     bookmarks: bool,
     initial_events_end: bool,
+    /// Set when the client asked for Tables.
+    table: Option<TableStream>,
     timeout: Option<Duration>,
     /// Events at or before this revision were asked not to be sent.
     skip_through: u64,
@@ -208,6 +242,13 @@ impl Stream {
             (_, _, true) => event.kind,
             _ => return,
         };
+        if let Some(table) = &self.table {
+            match table.encode(&self.info, &event.object) {
+                Ok(bytes) => batch.extend_from_slice(&encode_event_line(kind.as_str(), &bytes)),
+                Err(err) => tracing::warn!(error = %err, "could not print a watched object"),
+            }
+            return;
+        }
         if kind == event.kind && self.info.version == self.info.storage_version {
             batch.extend_from_slice(&event.line());
             return;

@@ -11,11 +11,12 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use bytes::Bytes;
 use kubesim_apimachinery::status::Qualified;
-use kubesim_apimachinery::{ApiError, FieldError, ResourceInfo, meta};
+use kubesim_apimachinery::{ApiError, FieldError, ResourceInfo, meta, registry, strategic_merge};
 use serde_json::Value;
 
 use super::Request;
 use crate::audit::Record;
+use crate::field_validation::{self, Directive, Verb, with_warnings};
 use crate::object;
 use crate::request::{content_type, decode_body};
 use crate::response::{Result, json_bytes};
@@ -30,10 +31,12 @@ const MAX_UPDATE_ATTEMPTS: usize = 16;
 pub fn create(req: Request) -> Result {
     let mut obj = decode_body(&req.headers, &req.body)?;
     check_type(&mut obj, req.info())?;
+    let warnings = field_validation::check_request(&req, Verb::Create, &obj)?;
     check_namespace(&mut obj, &req)?;
     let dry_run = req.query.dry_run()?;
-    let created = create_object(&req.server, req.info(), obj, dry_run, &req.user_agent)?;
-    Ok(json_bytes(StatusCode::CREATED, present(req.info(), &created)?))
+    let manager = crate::managed::manager_name(&req);
+    let created = create_object(&req.server, req.info(), obj, dry_run, &req.user_agent, &manager)?;
+    Ok(with_warnings(json_bytes(StatusCode::CREATED, present(req.info(), &created)?), &warnings))
 }
 
 /// Create an object from inside the server (the initial namespaces).
@@ -44,11 +47,11 @@ pub fn create_internal(server: &ApiServer, storage_key: &str, obj: Value) -> Res
         .into_iter()
         .find(|r| r.storage_key() == storage_key && r.version == r.storage_version)
         .ok_or_else(|| ApiError::internal(format!("no resource {storage_key}")))?;
-    create_object(server, &info, obj, false, "kubesim-apiserver")
+    create_object(server, &info, obj, false, "kubesim-apiserver", "kube-apiserver")
 }
 
 /// Everything a create does after decoding: namespace, name, metadata, strategy, store.
-pub fn create_object(server: &ApiServer, info: &ResourceInfo, mut obj: Value, dry_run: bool, user_agent: &str) -> Result<Arc<Object>, ApiError> {
+pub fn create_object(server: &ApiServer, info: &ResourceInfo, mut obj: Value, dry_run: bool, user_agent: &str, manager: &str) -> Result<Arc<Object>, ApiError> {
     let namespace = meta::namespace(&obj).to_string();
     if info.namespaced {
         ensure_namespace_accepts(server, info, &namespace, meta::name(&obj))?;
@@ -68,7 +71,10 @@ pub fn create_object(server: &ApiServer, info: &ResourceInfo, mut obj: Value, dr
             meta::set(&mut candidate, "name", Some(Value::String(object::generate_name(&prefix))));
         }
         let name = meta::name(&candidate).to_string();
-        let prepared = run_strategy(info, &name, Operation::Create, candidate)?;
+        let mut prepared = run_strategy(info, &name, Operation::Create, candidate)?;
+        if !manager.is_empty() {
+            crate::managed::record_update(info, None, manager, None, &mut prepared);
+        }
         if dry_run {
             return Ok(dry_run_object(prepared));
         }
@@ -89,6 +95,7 @@ pub fn create_object(server: &ApiServer, info: &ResourceInfo, mut obj: Value, dr
 pub fn update(req: &Request, name: &str) -> Result {
     let mut body = decode_body(&req.headers, &req.body)?;
     check_type(&mut body, req.info())?;
+    let warnings = field_validation::check_request(req, Verb::Update, &body)?;
     check_namespace(&mut body, req)?;
     check_name(&mut body, name)?;
     let client_rv = client_resource_version(&body)?;
@@ -96,30 +103,38 @@ pub fn update(req: &Request, name: &str) -> Result {
         return Err(ApiError::invalid(req.info().as_ref(), name, &[FieldError::invalid("metadata.resourceVersion", "", "must be specified for an update")]).into());
     }
     let updated = guaranteed_update(req, name, client_rv, |_current| Ok(body.clone()))?;
-    Ok(json_bytes(StatusCode::OK, present(req.info(), &updated)?))
+    Ok(with_warnings(json_bytes(StatusCode::OK, present(req.info(), &updated)?), &warnings))
 }
 
-/// `PATCH` with a JSON merge patch (RFC 7386) or a JSON patch (RFC 6902).
+/// `PATCH` with a JSON merge patch (RFC 7386), a JSON patch (RFC 6902) or, for built-in
+/// kinds, a strategic merge patch.
 pub fn patch(req: &Request, name: &str) -> Result {
     let media = content_type(&req.headers);
+    if media == "application/apply-patch+yaml" {
+        return super::apply::apply_patch(req, name);
+    }
     let patch: Value = serde_json::from_slice(&req.body)
         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
     let kind = match media.as_str() {
         "application/merge-patch+json" => PatchKind::Merge,
         "application/json-patch+json" => PatchKind::Json(parse_json_patch(patch.clone())?),
+        "application/strategic-merge-patch+json" => PatchKind::Strategic(strategic_schema(req.info())?),
         _ => {
             return Err(ApiError::unsupported_media_type(format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json (got {media})"
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {media})"
             ))
             .into());
         }
     };
     let info = req.info().clone();
+    let directive = Directive::from_query(&req.query, Verb::Patch)?;
+    let mut warnings = Vec::new();
     let updated = guaranteed_update(req, name, None, |current| {
         let mut doc = present_value(&info, current)?;
         match &kind {
             PatchKind::Merge => json_patch::merge(&mut doc, &patch),
             PatchKind::Json(ops) => apply_json_patch(&mut doc, ops)?,
+            PatchKind::Strategic(schema) => doc = strategic_merge::apply(&doc, &patch, *schema)?,
         }
         // A patch that names a resourceVersion makes it a precondition.
         if let Some(rv) = client_resource_version(&doc)? {
@@ -127,14 +142,28 @@ pub fn patch(req: &Request, name: &str) -> Result {
                 return Err(ApiError::stale(info.as_ref(), name));
             }
         }
+        warnings = field_validation::check_patched(directive, &info, Some(&req.body), &doc)?;
         Ok(doc)
     })?;
-    Ok(json_bytes(StatusCode::OK, present(req.info(), &updated)?))
+    Ok(with_warnings(json_bytes(StatusCode::OK, present(req.info(), &updated)?), &warnings))
 }
 
 enum PatchKind {
     Merge,
     Json(json_patch::Patch),
+    Strategic(strategic_merge::SchemaRef<'static>),
+}
+
+/// The patch schema of a built-in kind. Custom resources have none (no Go struct carries
+/// their merge keys), and upstream answers 415 listing what they do take.
+fn strategic_schema(info: &ResourceInfo) -> Result<strategic_merge::SchemaRef<'static>, ApiError> {
+    if !registry::is_builtin(info) {
+        return Err(ApiError::unsupported_media_type(
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+        ));
+    }
+    strategic_merge::root(&info.group, &info.version, &info.kind)
+        .ok_or_else(|| ApiError::internal(format!("no strategic merge patch schema for {}, Kind={}", info.api_version(), info.kind)))
 }
 
 fn parse_json_patch(patch: Value) -> Result<json_patch::Patch, ApiError> {
@@ -167,9 +196,10 @@ pub fn guaranteed_update(
     mut change: impl FnMut(&Object) -> Result<Value, ApiError>,
 ) -> Result<Arc<Object>, ApiError> {
     let subresource = req.target.subresource.as_deref();
+    let manager = crate::managed::manager_name(req);
     update_loop(req, name, client_rv, |current| {
         let requested = change(current)?;
-        prepare_update(req.info(), subresource, requested, &current.value, name)
+        prepare_update(req.info(), subresource, requested, &current.value, name, Some(&manager))
     })
 }
 
@@ -213,7 +243,8 @@ pub fn update_loop(
 
 /// The new object for an update: what the client may change of it, given the subresource,
 /// then the kind's strategy and the generation.
-fn prepare_update(info: &ResourceInfo, subresource: Option<&str>, requested: Value, old: &Value, name: &str) -> Result<Value, ApiError> {
+/// `manager` records the write's field ownership; an apply has recorded its own.
+pub fn prepare_update(info: &ResourceInfo, subresource: Option<&str>, requested: Value, old: &Value, name: &str, manager: Option<&str>) -> Result<Value, ApiError> {
     let requested = to_storage_version(info, requested)?;
     let mut new = match subresource {
         // `/status` writes change only the status.
@@ -244,6 +275,9 @@ fn prepare_update(info: &ResourceInfo, subresource: Option<&str>, requested: Val
     // `/scale` changes the spec too.
     if info.has_generation && matches!(subresource, None | Some("scale")) {
         object::bump_generation(&mut new, old);
+    }
+    if let Some(manager) = manager {
+        crate::managed::record_update(info, subresource, manager, Some(old), &mut new);
     }
     Ok(new)
 }

@@ -40,13 +40,50 @@ pub fn strip_nulls(v: &mut Value) {
 /// Decodes `v` (already null-stripped, with the right apiVersion/kind) as `T`.
 /// On failure returns the reason, worded as Go's `encoding/json` would.
 pub fn decode<T: DeserializeOwned>(v: &Value, kind: &str) -> Result<T, String> {
+    decode_with(v, kind, false).map(|(t, _)| t)
+}
+
+/// [`decode`], also returning the fields `T` has no place for (which decoding drops), named
+/// as upstream's strict decoder names them: `spec.template.spec.containers[0].foo`.
+pub fn decode_reporting<T: DeserializeOwned>(v: &Value, kind: &str) -> Result<(T, Vec<String>), String> {
+    decode_with(v, kind, true)
+}
+
+/// One attempt at decoding `text`; with `report`, through `serde_ignored`, which sees
+/// every value the type's deserializer skips.
+fn attempt<T: DeserializeOwned>(text: &str, report: bool) -> Result<(T, Vec<String>), serde_json::Error> {
+    if !report {
+        return serde_json::from_str::<T>(text).map(|t| (t, Vec::new()));
+    }
+    let mut dropped = Vec::new();
+    let mut de = serde_json::Deserializer::from_str(text);
+    let t = serde_ignored::deserialize(&mut de, |path| dropped.push(field_path(&path)))?;
+    de.end()?;
+    Ok((t, dropped))
+}
+
+/// `spec.containers[0].foo`, as Go's decoder (sigs.k8s.io/json) spells a field's path.
+fn field_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
+        Path::Map { parent, key } => {
+            let parent = field_path(parent);
+            if parent.is_empty() { key.clone() } else { format!("{parent}.{key}") }
+        }
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => field_path(parent),
+    }
+}
+
+fn decode_with<T: DeserializeOwned>(v: &Value, kind: &str, report: bool) -> Result<(T, Vec<String>), String> {
     let mut v = v.clone();
     // (path of the filled field, index of the zero value tried)
     let mut filled: Vec<(Vec<Seg>, usize)> = Vec::new();
     for _ in 0..MAX_ATTEMPTS {
         let text = serde_json::to_string(&v).map_err(|e| e.to_string())?;
-        let err = match serde_json::from_str::<T>(&text) {
-            Ok(t) => return Ok(t),
+        let err = match attempt::<T>(&text, report) {
+            Ok(decoded) => return Ok(decoded),
             Err(e) => e,
         };
         let msg = strip_position(&err.to_string());
@@ -344,6 +381,15 @@ mod tests {
             r.err().as_deref(),
             Some("json: cannot unmarshal array into Go struct field ObjectMeta.metadata.labels of type map[string]string")
         );
+    }
+
+    #[test]
+    fn dropped_fields_are_named_as_upstream_names_them() {
+        let v = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labelz": {}},
+            "spec": {"replica": 3, "selector": {}, "template": {"spec": {"containers": [{"name": "c", "image": "x", "imagePullPolicyy": "Always"}]}}}});
+        let r: Result<(Deployment, Vec<String>), String> = decode_reporting(&v, "Deployment");
+        let (_, dropped) = r.unwrap_or_default();
+        assert_eq!(dropped, ["metadata.labelz", "spec.replica", "spec.template.spec.containers[0].imagePullPolicyy"]);
     }
 
     #[test]

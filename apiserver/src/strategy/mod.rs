@@ -71,40 +71,97 @@ pub enum Rejection {
 /// re-encoded JSON (apiVersion/kind kept). Unknown kinds: ObjectMeta validation only, `obj`
 /// returned unchanged.
 pub fn prepare(group: &str, kind: &str, op: Operation<'_>, obj: Value) -> Result<Value, Rejection> {
+    struct Prepare<'a> {
+        op: Operation<'a>,
+        obj: Value,
+    }
+    impl TypedFn for Prepare<'_> {
+        type Output = Result<Value, Rejection>;
+        fn call<T: Strategy>(self) -> Self::Output {
+            run::<T>(self.op, self.obj)
+        }
+    }
+    match with_type(group, kind, Prepare { op, obj }) {
+        Ok(result) => result,
+        Err(Prepare { op, obj }) => generic(kind, op, obj),
+    }
+}
+
+/// The fields of `obj` (a body at `group`/`version`, `kind`) that decoding it as the kind
+/// drops because the kind has no such field, as upstream's strict decoder names them
+/// (`spec.replica`, `spec.template.spec.containers[0].imagePullPolicyy`), for
+/// `fieldValidation`. Empty for kinds without a typed strategy (custom resources, whose
+/// fields are kept as sent) and for bodies that do not decode at all (`prepare` reports
+/// those).
+pub fn dropped_fields(group: &str, version: &str, kind: &str, obj: &Value) -> Vec<String> {
+    struct Dropped<'a>(&'a Value);
+    impl TypedFn for Dropped<'_> {
+        type Output = Vec<String>;
+        fn call<T: Strategy>(self) -> Self::Output {
+            dropped::<T>(self.0)
+        }
+    }
+    // The one built-in served at a version other than its storage version.
+    if (group, version, kind) == ("autoscaling", "v1", "HorizontalPodAutoscaler") {
+        return dropped::<k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler>(obj);
+    }
+    with_type(group, kind, Dropped(obj)).unwrap_or_default()
+}
+
+fn dropped<T: DeserializeOwned + k8s_openapi::Resource>(obj: &Value) -> Vec<String> {
+    let mut obj = obj.clone();
+    decode::strip_nulls(&mut obj);
+    if let Value::Object(m) = &mut obj {
+        m.insert("apiVersion".into(), Value::String(T::API_VERSION.into()));
+        m.insert("kind".into(), Value::String(T::KIND.into()));
+    }
+    decode::decode_reporting::<T>(&obj, T::KIND).map(|(_, dropped)| dropped).unwrap_or_default()
+}
+
+/// Something done with a kind's k8s-openapi type, chosen at run time by [`with_type`]
+/// (a closure cannot be generic over the type).
+trait TypedFn: Sized {
+    type Output;
+    fn call<T: Strategy>(self) -> Self::Output;
+}
+
+/// Runs `f` with the k8s-openapi type of (group, kind) at the storage version; gives `f`
+/// back for kinds without a typed strategy.
+fn with_type<F: TypedFn>(group: &str, kind: &str, f: F) -> Result<F::Output, F> {
     use k8s_openapi::api::{
         apps::v1 as apps, autoscaling::v2 as hpa, batch::v1 as batch, coordination::v1 as coord, core::v1 as corev1,
         discovery::v1 as disc, events::v1 as ev, policy::v1 as policy, scheduling::v1 as sched, storage::v1 as storage,
     };
-    match (group, kind) {
-        ("", "Pod") => run::<corev1::Pod>(op, obj),
-        ("", "Namespace") => run::<corev1::Namespace>(op, obj),
-        ("", "Node") => run::<corev1::Node>(op, obj),
-        ("", "Service") => run::<corev1::Service>(op, obj),
-        ("", "Endpoints") => run::<corev1::Endpoints>(op, obj),
-        ("", "ConfigMap") => run::<corev1::ConfigMap>(op, obj),
-        ("", "Secret") => run::<corev1::Secret>(op, obj),
-        ("", "ServiceAccount") => run::<corev1::ServiceAccount>(op, obj),
-        ("", "Event") => run::<corev1::Event>(op, obj),
-        ("", "PersistentVolume") => run::<corev1::PersistentVolume>(op, obj),
-        ("", "PersistentVolumeClaim") => run::<corev1::PersistentVolumeClaim>(op, obj),
-        ("", "ResourceQuota") => run::<corev1::ResourceQuota>(op, obj),
-        ("", "LimitRange") => run::<corev1::LimitRange>(op, obj),
-        ("apps", "Deployment") => run::<apps::Deployment>(op, obj),
-        ("apps", "ReplicaSet") => run::<apps::ReplicaSet>(op, obj),
-        ("apps", "StatefulSet") => run::<apps::StatefulSet>(op, obj),
-        ("apps", "DaemonSet") => run::<apps::DaemonSet>(op, obj),
-        ("apps", "ControllerRevision") => run::<apps::ControllerRevision>(op, obj),
-        ("batch", "Job") => run::<batch::Job>(op, obj),
-        ("batch", "CronJob") => run::<batch::CronJob>(op, obj),
-        ("coordination.k8s.io", "Lease") => run::<coord::Lease>(op, obj),
-        ("discovery.k8s.io", "EndpointSlice") => run::<disc::EndpointSlice>(op, obj),
-        ("events.k8s.io", "Event") => run::<ev::Event>(op, obj),
-        ("policy", "PodDisruptionBudget") => run::<policy::PodDisruptionBudget>(op, obj),
-        ("autoscaling", "HorizontalPodAutoscaler") => run::<hpa::HorizontalPodAutoscaler>(op, obj),
-        ("scheduling.k8s.io", "PriorityClass") => run::<sched::PriorityClass>(op, obj),
-        ("storage.k8s.io", "StorageClass") => run::<storage::StorageClass>(op, obj),
-        _ => generic(kind, op, obj),
-    }
+    Ok(match (group, kind) {
+        ("", "Pod") => f.call::<corev1::Pod>(),
+        ("", "Namespace") => f.call::<corev1::Namespace>(),
+        ("", "Node") => f.call::<corev1::Node>(),
+        ("", "Service") => f.call::<corev1::Service>(),
+        ("", "Endpoints") => f.call::<corev1::Endpoints>(),
+        ("", "ConfigMap") => f.call::<corev1::ConfigMap>(),
+        ("", "Secret") => f.call::<corev1::Secret>(),
+        ("", "ServiceAccount") => f.call::<corev1::ServiceAccount>(),
+        ("", "Event") => f.call::<corev1::Event>(),
+        ("", "PersistentVolume") => f.call::<corev1::PersistentVolume>(),
+        ("", "PersistentVolumeClaim") => f.call::<corev1::PersistentVolumeClaim>(),
+        ("", "ResourceQuota") => f.call::<corev1::ResourceQuota>(),
+        ("", "LimitRange") => f.call::<corev1::LimitRange>(),
+        ("apps", "Deployment") => f.call::<apps::Deployment>(),
+        ("apps", "ReplicaSet") => f.call::<apps::ReplicaSet>(),
+        ("apps", "StatefulSet") => f.call::<apps::StatefulSet>(),
+        ("apps", "DaemonSet") => f.call::<apps::DaemonSet>(),
+        ("apps", "ControllerRevision") => f.call::<apps::ControllerRevision>(),
+        ("batch", "Job") => f.call::<batch::Job>(),
+        ("batch", "CronJob") => f.call::<batch::CronJob>(),
+        ("coordination.k8s.io", "Lease") => f.call::<coord::Lease>(),
+        ("discovery.k8s.io", "EndpointSlice") => f.call::<disc::EndpointSlice>(),
+        ("events.k8s.io", "Event") => f.call::<ev::Event>(),
+        ("policy", "PodDisruptionBudget") => f.call::<policy::PodDisruptionBudget>(),
+        ("autoscaling", "HorizontalPodAutoscaler") => f.call::<hpa::HorizontalPodAutoscaler>(),
+        ("scheduling.k8s.io", "PriorityClass") => f.call::<sched::PriorityClass>(),
+        ("storage.k8s.io", "StorageClass") => f.call::<storage::StorageClass>(),
+        _ => return Err(f),
+    })
 }
 
 /// Convert between served versions of one resource. Only autoscaling

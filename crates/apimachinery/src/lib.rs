@@ -7,14 +7,18 @@
 //!   message shape, and field errors for `422 Invalid`.
 //! - [`selector`]: label and field selectors, parsed and matched as upstream does.
 //! - [`meta`]: reading and writing `metadata` on objects kept as JSON.
+//! - [`strategic_merge`]: strategic merge patch, with the merge keys and patch strategies
+//!   of the built-in types.
 //!
 //! Nothing here does I/O or knows HTTP.
 
+pub mod apply;
 pub mod meta;
 pub mod protobuf;
 pub mod registry;
 pub mod selector;
 pub mod status;
+pub mod strategic_merge;
 
 pub use registry::{Registry, ResourceInfo};
 pub use status::{ApiError, FieldError};

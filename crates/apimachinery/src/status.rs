@@ -228,6 +228,13 @@ impl ApiError {
         err
     }
 
+    /// An error upstream's handlers pass on without a Status (a strategic merge patch
+    /// that does not apply): 500 with no reason and the error as message, as
+    /// `ErrorToAPIStatus` answers it.
+    pub fn unknown(message: impl Into<String>) -> Self {
+        Self::new(500, "", message)
+    }
+
     /// A fault of the server's own (500).
     pub fn internal(cause: impl fmt::Display) -> Self {
         Self::new(500, reason::INTERNAL_ERROR, format!("Internal error occurred: {cause}"))
