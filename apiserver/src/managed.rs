@@ -5,21 +5,19 @@
 //! the type information.
 
 use kubesim_apimachinery::ResourceInfo;
-use kubesim_apimachinery::apply::{self, Deduced, Manager, PathElement, Schema};
+use kubesim_apimachinery::apply::{self, Builtin, Deduced, Manager, PathElement, Schema};
 use serde_json::Value;
 
 use crate::handlers::Request;
 use crate::object;
 
-/// The type information merges use.
-pub fn schema() -> &'static dyn Schema {
-    &Deduced
-}
-
-/// The type an object of this resource is, in the schema's names.
-pub fn root_type(info: &ResourceInfo) -> Option<String> {
-    let group = if info.group.is_empty() { "core".to_string() } else { info.group.replace(".k8s.io", "") };
-    Some(format!("io.k8s.api.{group}.{}.{}", info.version, info.kind))
+/// The type information merges of this resource use: the built-in table, or none
+/// (custom resources: lists atomic, objects merged key by key).
+pub fn schema(info: &ResourceInfo) -> (&'static dyn Schema, Option<String>) {
+    match Builtin::root(&info.group, &info.storage_version, &info.kind) {
+        Some(root) => (&Builtin, Some(root)),
+        None => (&Deduced, None),
+    }
 }
 
 /// The manager of a write: `fieldManager`, else the User-Agent up to its first `/`, as
@@ -47,6 +45,6 @@ pub fn record_update(info: &ResourceInfo, subresource: Option<&str>, manager: &s
     let time = object::now();
     let api_version = info.api_version();
     let who = Manager { name: manager, api_version: &api_version, subresource, time: &time };
-    let ty = root_type(info);
-    apply::record_update(old, new, ty.as_deref(), schema(), &who, &|path| in_scope(info, subresource, path));
+    let (schema, ty) = schema(info);
+    apply::record_update(old, new, ty.as_deref(), schema, &who, &|path| in_scope(info, subresource, path));
 }

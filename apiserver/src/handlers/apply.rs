@@ -55,8 +55,7 @@ pub fn apply_patch(req: &Request, name: &str) -> Result {
     let time = object::now();
     let api_version = info.api_version();
     let who = Manager { name: &manager, api_version: &api_version, subresource, time: &time };
-    let ty = managed::root_type(info);
-    let schema = managed::schema();
+    let (schema, ty) = managed::schema(info);
 
     if req.server.storage.get(&req.key(name)).is_none() && subresource.is_none() {
         let created = apply::apply(None, &config, ty.as_deref(), schema, &who, force).map_err(|c| conflicts(info.as_ref(), name, &c))?;

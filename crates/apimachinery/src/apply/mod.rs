@@ -21,10 +21,12 @@
 //! `{spec: {replicas: 5}}`, that conflicts with `a` on `.spec.replicas`; with `force`,
 //! `b` takes it and `a` no longer owns it.
 
+pub mod builtin;
 pub mod fieldset;
 
 use serde_json::{Map, Value, json};
 
+pub use builtin::Builtin;
 pub use fieldset::{FieldSet, Path, PathElement, display_path};
 
 /// How the items of a list are told apart.
@@ -81,13 +83,25 @@ fn ignored(path: &[PathElement]) -> bool {
     }
 }
 
+/// Key fields with a default, which an applied item may leave out: a port's `protocol`
+/// is `TCP` (upstream's schema carries the default, and the merge uses it).
+const KEY_DEFAULTS: [(&str, &str); 1] = [("protocol", "TCP")];
+
+/// Whether a keyed-list item has these keys (defaults standing in for missing ones).
+fn item_matches(item: &Value, wanted: &Map<String, Value>) -> bool {
+    wanted.iter().all(|(k, v)| match item.get(k) {
+        Some(have) => have == v,
+        None => KEY_DEFAULTS.iter().any(|(key, default)| key == k && v.as_str() == Some(default)),
+    })
+}
+
 /// Canonical JSON of an item's keys: `{"name":"web"}` (fields sorted).
 fn item_key(item: &Value, keys: &[String]) -> Option<String> {
     let mut fields = Map::new();
     for key in keys {
-        // A missing key field is allowed when it has a default; use what's there.
-        if let Some(v) = item.get(key) {
-            fields.insert(key.clone(), v.clone());
+        let default = KEY_DEFAULTS.iter().find(|(k, _)| k == key).map(|(_, v)| Value::String(v.to_string()));
+        if let Some(v) = item.get(key).cloned().or(default) {
+            fields.insert(key.clone(), v);
         }
     }
     if fields.is_empty() {
@@ -179,7 +193,7 @@ pub fn value_at<'a>(obj: &'a Value, path: &[PathElement]) -> Option<&'a Value> {
         PathElement::Value(v) => obj.as_array()?.iter().find(|item| item.to_string() == *v)?,
         PathElement::Key(keys) => {
             let wanted: Map<String, Value> = serde_json::from_str(keys).ok()?;
-            obj.as_array()?.iter().find(|item| wanted.iter().all(|(k, v)| item.get(k) == Some(v)))?
+            obj.as_array()?.iter().find(|item| item_matches(item, &wanted))?
         }
     };
     value_at(next, rest)
@@ -196,7 +210,7 @@ pub fn remove_at(obj: &mut Value, path: &[PathElement]) {
             PathElement::Value(v) => at.as_array_mut().and_then(|items| items.iter_mut().find(|item| item.to_string() == *v)),
             PathElement::Key(keys) => {
                 let wanted: Map<String, Value> = serde_json::from_str(keys).unwrap_or_default();
-                at.as_array_mut().and_then(|items| items.iter_mut().find(|item| wanted.iter().all(|(k, v)| item.get(k) == Some(v))))
+                at.as_array_mut().and_then(|items| items.iter_mut().find(|item| item_matches(item, &wanted)))
             }
         };
         match next {
@@ -223,7 +237,7 @@ pub fn remove_at(obj: &mut Value, path: &[PathElement]) {
         PathElement::Key(keys) => {
             let wanted: Map<String, Value> = serde_json::from_str(keys).unwrap_or_default();
             if let Some(items) = at.as_array_mut() {
-                items.retain(|item| !wanted.iter().all(|(k, v)| item.get(k) == Some(v)));
+                items.retain(|item| !item_matches(item, &wanted));
             }
         }
     }
@@ -424,7 +438,10 @@ pub fn apply(live: Option<&Value>, config: &Value, ty: Option<&str>, schema: &dy
         let overlap = entry.fields.intersection(&applied);
         let mut lost = FieldSet::default();
         for path in overlap.paths() {
-            if value_at(live_value, &path) != value_at(config, &path) {
+            let (theirs, mine) = (value_at(live_value, &path), value_at(config, &path));
+            // A list item or object is compared through its fields, not as a whole.
+            let both_objects = theirs.is_some_and(Value::is_object) && mine.is_some_and(Value::is_object);
+            if theirs != mine && !both_objects {
                 conflicts.push(Conflict { manager: entry.manager.clone(), api_version: entry.api_version.clone(), path: display_path(&path) });
                 lost.insert(&path);
             }
@@ -589,6 +606,25 @@ mod tests {
         record_update(Some(&created), &mut scaled, Some("Deployment"), &TestSchema, &who("kubectl-scale"), &|_| true);
         let managers: Vec<&str> = scaled["metadata"]["managedFields"].as_array().into_iter().flatten().filter_map(|e| e["manager"].as_str()).collect();
         assert_eq!(managers, ["kubectl-scale"], "{scaled}");
+    }
+
+    #[test]
+    fn a_defaulted_key_matches_the_item_that_has_it() {
+        struct Ports;
+        impl Schema for Ports {
+            fn field(&self, ty: &str, name: &str) -> Option<FieldShape> {
+                match (ty, name) {
+                    ("", "ports") => Some(FieldShape { list: ListKind::Map(vec!["port".into(), "protocol".into()]), atomic: false, ty: Some("Port".into()) }),
+                    ("Port", _) => Some(FieldShape { list: ListKind::Atomic, atomic: false, ty: None }),
+                    _ => None,
+                }
+            }
+        }
+        let live = json!({"ports": [{"port": 80, "protocol": "TCP", "targetPort": 80}]});
+        let config = json!({"ports": [{"port": 80, "targetPort": 8080}]});
+        assert_eq!(merge(&live, &config, Some(""), &Ports), json!({"ports": [{"port": 80, "protocol": "TCP", "targetPort": 8080}]}));
+        let path = vec![PathElement::Field("ports".into()), PathElement::Key(r#"{"port":80,"protocol":"TCP"}"#.into()), PathElement::Field("targetPort".into())];
+        assert_eq!(value_at(&config, &path), Some(&json!(8080)));
     }
 
     #[test]

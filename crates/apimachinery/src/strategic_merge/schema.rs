@@ -99,6 +99,7 @@ pub struct Struct {
 pub struct Schema {
     structs: Vec<Struct>,
     kinds: HashMap<(String, String, String), Type>,
+    names: HashMap<String, usize>,
 }
 
 /// A type inside a schema, from which fields and elements are looked up.
@@ -119,7 +120,7 @@ impl Schema {
                 ids.insert(name.to_string(), ids.len());
             }
         }
-        let mut schema = Schema { structs: Vec::with_capacity(ids.len()), kinds: HashMap::new() };
+        let mut schema = Schema { structs: Vec::with_capacity(ids.len()), kinds: HashMap::new(), names: ids.clone() };
         for (number, line) in text.lines().enumerate() {
             let at = |e: String| format!("schema line {}: {e}", number + 1);
             if line.starts_with('#') || line.trim().is_empty() {
@@ -160,6 +161,16 @@ impl Schema {
     pub fn root(&self, group: &str, version: &str, kind: &str) -> Option<SchemaRef<'_>> {
         let ty = self.kinds.get(&(group.to_string(), version.to_string(), kind.to_string()))?;
         Some(SchemaRef { schema: self, ty })
+    }
+
+    /// A struct by its name in the table (`corev1.PodSpec`).
+    pub fn struct_named(&self, name: &str) -> Option<&Struct> {
+        self.structs.get(*self.names.get(name)?)
+    }
+
+    /// A struct by its index, as [`Type::Struct`] holds it.
+    pub fn struct_at(&self, index: usize) -> Option<&Struct> {
+        self.structs.get(index)
     }
 
     /// How many structs and fields the table has.
