@@ -21,7 +21,7 @@ use std::fmt;
 
 use axum::http::HeaderValue;
 use axum::response::Response;
-use kubesim_apimachinery::status::Qualified;
+use kubesim_apimachinery::status::GroupResourceKind;
 use kubesim_apimachinery::{ApiError, FieldError, ResourceInfo};
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -54,29 +54,21 @@ impl Directive {
             Some("Strict") => Ok(Directive::Strict),
             Some(other) => {
                 // Upstream validates the options object: `CreateOptions.meta.k8s.io "" is invalid: ...`.
-                let options = Options(match verb {
-                    Verb::Create => "CreateOptions",
-                    Verb::Update => "UpdateOptions",
-                    Verb::Patch => "PatchOptions",
-                });
-                Err(ApiError::invalid(&options, "", &[FieldError::not_supported("fieldValidation", other, &["", "Ignore", "Strict", "Warn"])]))
+                let options = match verb {
+                    Verb::Create => &CREATE_OPTIONS,
+                    Verb::Update => &UPDATE_OPTIONS,
+                    Verb::Patch => &PATCH_OPTIONS,
+                };
+                Err(ApiError::invalid(options, "", &[FieldError::not_supported("fieldValidation", other, &["", "Ignore", "Strict", "Warn"])]))
             }
         }
     }
 }
 
-struct Options(&'static str);
-impl Qualified for Options {
-    fn group(&self) -> &str {
-        "meta.k8s.io"
-    }
-    fn resource(&self) -> &str {
-        self.0
-    }
-    fn kind(&self) -> &str {
-        self.0
-    }
-}
+// The options objects `fieldValidation` belongs to (a 422 names only their group and kind).
+const CREATE_OPTIONS: GroupResourceKind = GroupResourceKind::new("meta.k8s.io", "CreateOptions", "CreateOptions");
+const UPDATE_OPTIONS: GroupResourceKind = GroupResourceKind::new("meta.k8s.io", "UpdateOptions", "UpdateOptions");
+const PATCH_OPTIONS: GroupResourceKind = GroupResourceKind::new("meta.k8s.io", "PatchOptions", "PatchOptions");
 
 /// Checks the body of a create or update request (`obj`, as decoded from it).
 pub fn check_request(req: &crate::handlers::Request, verb: Verb, obj: &Value) -> Result<Vec<String>, ApiError> {

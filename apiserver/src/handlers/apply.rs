@@ -8,7 +8,7 @@
 use axum::http::StatusCode;
 use kube_core::response::{StatusCause, StatusDetails};
 use kubesim_apimachinery::apply::{self, Conflict, Manager};
-use kubesim_apimachinery::status::Qualified;
+use kubesim_apimachinery::status::{GroupResourceKind, Qualified};
 use kubesim_apimachinery::{ApiError, FieldError, meta};
 
 
@@ -19,23 +19,12 @@ use crate::object;
 use crate::request::decode_yaml;
 use crate::response::{Result, json_bytes};
 
-struct PatchOptions;
-impl Qualified for PatchOptions {
-    fn group(&self) -> &str {
-        "meta.k8s.io"
-    }
-    fn resource(&self) -> &str {
-        "patchoptions"
-    }
-    fn kind(&self) -> &str {
-        "PatchOptions"
-    }
-}
+const PATCH_OPTIONS: GroupResourceKind = GroupResourceKind::new("meta.k8s.io", "patchoptions", "PatchOptions");
 
 /// `PATCH` with `application/apply-patch+yaml`.
 pub fn apply_patch(req: &Request, name: &str) -> Result {
     let Some(manager) = req.query.get("fieldManager").filter(|m| !m.is_empty()).map(str::to_string) else {
-        return Err(ApiError::invalid(&PatchOptions, "", &[FieldError::required("fieldManager", "is required for apply patch")]).into());
+        return Err(ApiError::invalid(&PATCH_OPTIONS, "", &[FieldError::required("fieldManager", "is required for apply patch")]).into());
     };
     let force = req.query.flag("force")?.unwrap_or(false);
     let mut config = decode_yaml(&req.body)?;

@@ -1,7 +1,7 @@
 //! `pods/binding`: how a scheduler assigns a pod to a node.
 
 use axum::http::StatusCode;
-use kubesim_apimachinery::status::{self, Qualified};
+use kubesim_apimachinery::status::{self, GroupResourceKind};
 use kubesim_apimachinery::{ApiError, FieldError, meta};
 use serde_json::{Value, json};
 
@@ -11,18 +11,7 @@ use crate::object;
 use crate::request::decode_body;
 use crate::response::{Result, json};
 
-struct PodBinding;
-impl Qualified for PodBinding {
-    fn group(&self) -> &str {
-        ""
-    }
-    fn resource(&self) -> &str {
-        "pods/binding"
-    }
-    fn kind(&self) -> &str {
-        "Binding"
-    }
-}
+const POD_BINDING: GroupResourceKind = GroupResourceKind::new("", "pods/binding", "Binding");
 
 /// `POST .../pods/<name>/binding`: set `spec.nodeName` once, and the `PodScheduled`
 /// condition, as upstream's `BindingREST` does. A pod already bound is a 409.
@@ -30,7 +19,7 @@ pub fn bind(req: &Request, name: &str) -> Result {
     let binding = decode_body(&req.headers, &req.body)?;
     let node = binding["target"]["name"].as_str().unwrap_or("").to_string();
     if node.is_empty() {
-        return Err(ApiError::invalid(&PodBinding, name, &[FieldError::required("target.name", "")]).into());
+        return Err(ApiError::invalid(&POD_BINDING, name, &[FieldError::required("target.name", "")]).into());
     }
     let binding_name = meta::name(&binding);
     if !binding_name.is_empty() && binding_name != name {
@@ -40,10 +29,10 @@ pub fn bind(req: &Request, name: &str) -> Result {
     let updated = update_loop(req, name, None, |current| {
         let pod = &current.value;
         if meta::is_deleting(pod) {
-            return Err(ApiError::conflict(&PodBinding, name, &format!("pod {name} is being deleted, cannot be assigned to a host")));
+            return Err(ApiError::conflict(&POD_BINDING, name, &format!("pod {name} is being deleted, cannot be assigned to a host")));
         }
         if let Some(existing) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
-            return Err(ApiError::conflict(&PodBinding, name, &format!("pod {name} is already assigned to node \"{existing}\"")));
+            return Err(ApiError::conflict(&POD_BINDING, name, &format!("pod {name} is already assigned to node \"{existing}\"")));
         }
         let mut pod = pod.clone();
         object::set_path(&mut pod, &["spec", "nodeName"], json!(node));
@@ -51,7 +40,7 @@ pub fn bind(req: &Request, name: &str) -> Result {
         Ok(pod)
     })?;
     let uid = meta::str_field(&updated.value, "uid").unwrap_or("");
-    let mut success = status::success(&PodBinding, name, uid);
+    let mut success = status::success(&POD_BINDING, name, uid);
     success["code"] = json!(201);
     Ok(json(StatusCode::CREATED, &success))
 }

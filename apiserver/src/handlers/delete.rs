@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use jiff::{SignedDuration, Timestamp};
-use kubesim_apimachinery::status::{self, Qualified};
+use kubesim_apimachinery::status::{self, GroupResourceKind};
 use kubesim_apimachinery::{ApiError, FieldError, ResourceInfo, meta};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -43,18 +43,7 @@ pub struct DeletePreconditions {
     pub resource_version: Option<String>,
 }
 
-struct DeleteOptionsKind;
-impl Qualified for DeleteOptionsKind {
-    fn group(&self) -> &str {
-        "meta.k8s.io"
-    }
-    fn resource(&self) -> &str {
-        "deleteoptions"
-    }
-    fn kind(&self) -> &str {
-        "DeleteOptions"
-    }
-}
+const DELETE_OPTIONS: GroupResourceKind = GroupResourceKind::new("meta.k8s.io", "deleteoptions", "DeleteOptions");
 
 impl DeleteOptions {
     fn from_request(req: &Request) -> Result<Self, ApiError> {
@@ -89,7 +78,7 @@ impl DeleteOptions {
             errors.push(FieldError::invalid("gracePeriodSeconds", options.grace_period_seconds.unwrap_or(0), "must be greater than or equal to 0"));
         }
         if !errors.is_empty() {
-            return Err(ApiError::invalid(&DeleteOptionsKind, "", &errors));
+            return Err(ApiError::invalid(&DELETE_OPTIONS, "", &errors));
         }
         Ok(options)
     }

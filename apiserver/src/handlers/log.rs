@@ -11,25 +11,14 @@ use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
-use kubesim_apimachinery::status::Qualified;
+use kubesim_apimachinery::status::GroupResourceKind;
 use kubesim_apimachinery::{ApiError, FieldError};
 use serde_json::Value;
 
 use super::Request;
 use crate::response::Result;
 
-struct PodLogOptions;
-impl Qualified for PodLogOptions {
-    fn group(&self) -> &str {
-        ""
-    }
-    fn resource(&self) -> &str {
-        "pods"
-    }
-    fn kind(&self) -> &str {
-        "PodLogOptions"
-    }
-}
+const POD_LOG_OPTIONS: GroupResourceKind = GroupResourceKind::new("", "pods", "PodLogOptions");
 
 /// Upstream's `ValidatePodLogOptions`.
 fn validate_options(req: &Request, name: &str) -> Result<(), ApiError> {
@@ -56,7 +45,7 @@ fn validate_options(req: &Request, name: &str) -> Result<(), ApiError> {
     req.query.flag("follow")?;
     req.query.flag("previous")?;
     req.query.flag("timestamps")?;
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::invalid(&PodLogOptions, name, &errors)) }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::invalid(&POD_LOG_OPTIONS, name, &errors)) }
 }
 
 fn names(pod: &Value, list: &str) -> Vec<String> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use bytes::{BufMut, Bytes, BytesMut};
-use kubesim_apimachinery::status::Qualified;
+use kubesim_apimachinery::status::GroupResourceKind;
 use kubesim_apimachinery::{ApiError, FieldError};
 
 use super::Request;
@@ -106,18 +106,7 @@ fn check_list_revision(query: &Query, current: u64) -> Result<(), ApiError> {
     Ok(())
 }
 
-struct ListOptions;
-impl Qualified for ListOptions {
-    fn group(&self) -> &str {
-        "meta.k8s.io"
-    }
-    fn resource(&self) -> &str {
-        "listoptions"
-    }
-    fn kind(&self) -> &str {
-        "ListOptions"
-    }
-}
+const LIST_OPTIONS: GroupResourceKind = GroupResourceKind::new("meta.k8s.io", "listoptions", "ListOptions");
 
 /// Upstream's `ValidateListOptions` for lists and watches: 422 `ListOptions.meta.k8s.io`.
 pub fn validate_list_options(query: &Query) -> Result<(), ApiError> {
@@ -162,7 +151,7 @@ pub fn validate_list_options(query: &Query) -> Result<(), ApiError> {
             errors.push(FieldError::forbidden(field, "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"));
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::invalid(&ListOptions, "", &errors)) }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::invalid(&LIST_OPTIONS, "", &errors)) }
 }
 
 #[cfg(test)]

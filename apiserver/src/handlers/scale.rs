@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use kubesim_apimachinery::selector::LabelSelector;
-use kubesim_apimachinery::status::Qualified;
+use kubesim_apimachinery::status::GroupResourceKind;
 use kubesim_apimachinery::{ApiError, FieldError, meta};
 use serde_json::{Value, json};
 
@@ -13,18 +13,7 @@ use crate::request::{content_type, decode_body};
 use crate::response::{Result, json};
 use crate::storage::Object;
 
-struct ScaleKind;
-impl Qualified for ScaleKind {
-    fn group(&self) -> &str {
-        "autoscaling"
-    }
-    fn resource(&self) -> &str {
-        "scale"
-    }
-    fn kind(&self) -> &str {
-        "Scale"
-    }
-}
+const SCALE: GroupResourceKind = GroupResourceKind::new("autoscaling", "scale", "Scale");
 
 /// The Scale of a stored workload.
 fn scale_of(obj: &Object) -> Value {
@@ -89,7 +78,7 @@ fn write_replicas(req: &Request, name: &str, make_scale: impl Fn(&Value) -> Resu
         let scale = make_scale(&scale_of(current))?;
         let replicas = scale["spec"]["replicas"].as_i64().unwrap_or(0);
         if replicas < 0 {
-            return Err(ApiError::invalid(&ScaleKind, name, &[FieldError::invalid("spec.replicas", replicas, "must be greater than or equal to 0")]));
+            return Err(ApiError::invalid(&SCALE, name, &[FieldError::invalid("spec.replicas", replicas, "must be greater than or equal to 0")]));
         }
         if let Ok(Some(rv)) = meta::resource_version(&scale) {
             if rv != current.resource_version {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use bytes::Bytes;
-use kubesim_apimachinery::status::Qualified;
+use kubesim_apimachinery::status::GroupResourceKind;
 use kubesim_apimachinery::{ApiError, FieldError, ResourceInfo, meta, registry, strategic_merge};
 use serde_json::Value;
 
@@ -433,7 +433,7 @@ fn allows_unconditional_update(info: &ResourceInfo) -> bool {
 fn ensure_namespace_accepts(server: &ApiServer, info: &ResourceInfo, namespace: &str, name: &str) -> Result<(), ApiError> {
     let key = Key { resource: "namespaces".into(), namespace: String::new(), name: namespace.to_string() };
     let Some(ns) = server.storage.get(&key) else {
-        return Err(ApiError::not_found(&NamespaceResource, namespace));
+        return Err(ApiError::not_found(&NAMESPACES, namespace));
     };
     if meta::is_deleting(&ns.value) {
         return Err(ApiError::forbidden(
@@ -445,18 +445,7 @@ fn ensure_namespace_accepts(server: &ApiServer, info: &ResourceInfo, namespace: 
     Ok(())
 }
 
-struct NamespaceResource;
-impl Qualified for NamespaceResource {
-    fn group(&self) -> &str {
-        ""
-    }
-    fn resource(&self) -> &str {
-        "namespaces"
-    }
-    fn kind(&self) -> &str {
-        "Namespace"
-    }
-}
+const NAMESPACES: GroupResourceKind = GroupResourceKind::new("", "namespaces", "Namespace");
 
 /// A storage error as the API reports it.
 pub fn storage_error(info: &ResourceInfo, name: &str, err: storage::Error) -> ApiError {

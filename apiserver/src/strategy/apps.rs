@@ -13,11 +13,11 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kubesim_apimachinery::FieldError;
+use kubesim_apimachinery::validation::{is_dns1035_label, is_valid_percent};
 use serde_json::Value;
 
 use super::field::{Errors, IMMUTABLE, Path, json, non_negative};
 use super::meta::{Scope, selector_is_empty, selector_matches, validate_label_selector};
-use super::names::{is_dns1035_label, is_valid_percent};
 use super::podspec;
 use super::Strategy;
 

@@ -6,12 +6,12 @@ use k8s_openapi::api::autoscaling::v2::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kubesim_apimachinery::FieldError;
+use kubesim_apimachinery::validation::name_is_path_segment;
 use serde_json::{Value, json};
 
 use super::Strategy;
 use super::field::{Errors, Path};
 use super::meta::Scope;
-use super::names::name_is_path_segment;
 
 /// `autoscaling.DefaultCPUUtilization`.
 const DEFAULT_CPU_UTILIZATION: i32 = 80;

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::batch::v1::{CronJob, CronJobStatus, Job, JobSpec, JobStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kubesim_apimachinery::FieldError;
+use kubesim_apimachinery::validation::is_dns1123_label;
 use serde_json::Value;
 
 use super::cron;
 use super::field::{Errors, IMMUTABLE, Path, json, non_negative};
 use super::meta::{Scope, selector_matches, validate_label_selector};
-use super::names::is_dns1123_label;
 use super::podspec;
 use super::Strategy;
 

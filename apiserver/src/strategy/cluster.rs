@@ -10,13 +10,13 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kubesim_apimachinery::FieldError;
+use kubesim_apimachinery::validation::{is_dns1123_label, is_dns1123_subdomain, is_qualified_name, is_valid_port_num};
 use serde_json::Value;
 
 use super::Strategy;
 use super::apps::validate_int_or_percent;
 use super::field::{Errors, IMMUTABLE, Path, json, non_negative};
 use super::meta::{Scope, validate_label_selector};
-use super::names::{is_dns1123_label, is_dns1123_subdomain, is_qualified_name, is_valid_port_num};
 use super::podspec::enum_required;
 
 impl Strategy for Lease {

@@ -13,12 +13,12 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity as Q;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kubesim_apimachinery::FieldError;
 use kubesim_apimachinery::status::FieldErrorType;
+use kubesim_apimachinery::validation::{self, is_config_map_key, is_dns1123_label, is_dns1123_subdomain, is_label_value, is_qualified_name, is_valid_ip, is_valid_port_num};
 use serde_json::Value;
 
 use super::Strategy;
 use super::field::{Errors, IMMUTABLE, Path, json};
 use super::meta::{Scope, validate_label_name, validate_label_selector};
-use super::names::{self, is_config_map_key, is_dns1123_label, is_dns1123_subdomain, is_label_value, is_qualified_name, is_valid_ip, is_valid_port_num};
 use super::podspec::{self, enum_required, is_native_resource, validate_quantity_value};
 use super::quantity::Quantity;
 
@@ -40,7 +40,7 @@ fn too_long_object(max: usize) -> FieldError {
 
 impl Strategy for Namespace {
     const SCOPE: Scope = Scope::Cluster;
-    const NAME_FN: names::NameFn = names::name_is_dns_label;
+    const NAME_FN: validation::NameFn = validation::name_is_dns_label;
 
     fn meta(&self) -> &ObjectMeta {
         &self.metadata

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use kubesim_apimachinery::FieldError;
+use kubesim_apimachinery::validation::{NameFn, is_dns1123_label, is_label_value, is_qualified_name};
 use serde_json::Value;
 
 use super::field::{Errors, Path, json};
-use super::names::{NameFn, is_dns1123_label, is_label_value, is_qualified_name};
 
 /// `TotalAnnotationSizeLimitB`: 256 KiB over all keys and values.
 pub const TOTAL_ANNOTATION_SIZE_LIMIT: usize = 256 * 1024;
@@ -298,7 +298,7 @@ pub fn decode_meta(obj: &Value) -> Result<ObjectMeta, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::names::{name_is_dns_label, name_is_dns_subdomain};
+    use kubesim_apimachinery::validation::{name_is_dns_label, name_is_dns_subdomain};
 
     fn meta(v: Value) -> ObjectMeta {
         serde_json::from_value(v).unwrap_or_default()

@@ -26,6 +26,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kubesim_apimachinery::FieldError;
+use kubesim_apimachinery::validation::{self, NameFn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -39,7 +40,6 @@ mod cron;
 mod decode;
 mod field;
 mod meta;
-mod names;
 mod pod;
 mod podspec;
 mod quantity;
@@ -47,7 +47,6 @@ mod service;
 
 use field::{Errors, Path};
 pub use meta::Scope;
-use names::NameFn;
 
 /// Whether `prepare` is creating or replacing an object.
 pub enum Operation<'a> {
@@ -188,7 +187,7 @@ pub(crate) trait Strategy: Sized + Clone + Serialize + DeserializeOwned + k8s_op
     /// How `metadata.namespace` is checked.
     const SCOPE: Scope;
     /// The rule for `metadata.name` (`ValidateXName`).
-    const NAME_FN: NameFn = names::name_is_dns_subdomain;
+    const NAME_FN: NameFn = validation::name_is_dns_subdomain;
 
     fn meta(&self) -> &ObjectMeta;
 
@@ -274,7 +273,7 @@ fn generic(kind: &str, op: Operation<'_>, obj: Value) -> Result<Value, Rejection
     let new = meta::decode_meta(&stripped).map_err(bad)?;
     let metadata = Path::new("metadata");
     let errs = match op {
-        Operation::Create => meta::validate_create(&new, Scope::Unknown, names::name_is_dns_subdomain, &metadata),
+        Operation::Create => meta::validate_create(&new, Scope::Unknown, validation::name_is_dns_subdomain, &metadata),
         Operation::Update { old } => {
             let old = meta::decode_meta(old).map_err(bad)?;
             meta::validate_update(&new, &old, &metadata)

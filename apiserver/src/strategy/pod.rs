@@ -10,11 +10,11 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kubesim_apimachinery::FieldError;
+use kubesim_apimachinery::validation::inclusive_range_error;
 use serde_json::Value;
 
 use super::field::{Errors, Path, json};
 use super::meta::Scope;
-use super::names::inclusive_range_error;
 use super::podspec::{self, Opts, validate_tolerations};
 use super::quantity::Quantity;
 use super::Strategy;

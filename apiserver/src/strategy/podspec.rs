@@ -11,13 +11,13 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity as Q;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kubesim_apimachinery::FieldError;
-
-use super::field::{Errors, NEGATIVE, Path, json, non_negative};
-use super::meta::{validate_annotations, validate_label_name, validate_label_selector, validate_labels};
-use super::names::{
+use kubesim_apimachinery::validation::{
     inclusive_range_error, is_config_map_key, is_dns1123_label, is_dns1123_subdomain, is_env_var_name,
     is_http_header_name, is_label_value, is_qualified_name, is_valid_ip, is_valid_port_name, is_valid_port_num,
 };
+
+use super::field::{Errors, NEGATIVE, Path, json, non_negative};
+use super::meta::{validate_annotations, validate_label_name, validate_label_selector, validate_labels};
 use super::quantity::{self, Quantity};
 
 /// `v1.DefaultTerminationGracePeriodSeconds`.

@@ -7,11 +7,11 @@ use k8s_openapi::api::core::v1::{ClientIPConfig, Service, ServiceStatus, Session
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kubesim_apimachinery::FieldError;
+use kubesim_apimachinery::validation::{self, is_dns1123_label, is_dns1123_subdomain, is_qualified_name, is_valid_ip, is_valid_port_num};
 use serde_json::Value;
 
 use super::field::{Errors, Path, json};
 use super::meta::{Scope, validate_labels};
-use super::names::{self, is_dns1123_label, is_dns1123_subdomain, is_qualified_name, is_valid_ip, is_valid_port_num};
 use super::podspec::port_num_or_name;
 use super::Strategy;
 
@@ -39,7 +39,7 @@ fn is_headless(s: &Service) -> bool {
 
 impl Strategy for Service {
     const SCOPE: Scope = Scope::Namespaced;
-    const NAME_FN: names::NameFn = names::name_is_dns1035_label;
+    const NAME_FN: validation::NameFn = validation::name_is_dns1035_label;
 
     fn meta(&self) -> &ObjectMeta {
         &self.metadata

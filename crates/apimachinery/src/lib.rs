@@ -6,6 +6,8 @@
 //! - [`status`]: every API error as a `meta/v1 Status` with upstream's reason, code and
 //!   message shape, and field errors for `422 Invalid`.
 //! - [`selector`]: label and field selectors, parsed and matched as upstream does.
+//! - [`validation`]: upstream's name and value checks (`k8s.io/apimachinery/pkg/util/validation`),
+//!   with upstream's messages.
 //! - [`meta`]: reading and writing `metadata` on objects kept as JSON.
 //! - [`strategic_merge`]: strategic merge patch, with the merge keys and patch strategies
 //!   of the built-in types.
@@ -19,6 +21,7 @@ pub mod registry;
 pub mod selector;
 pub mod status;
 pub mod strategic_merge;
+pub mod validation;
 
 pub use registry::{Registry, ResourceInfo};
 pub use status::{ApiError, FieldError};

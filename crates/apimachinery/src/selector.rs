@@ -7,6 +7,8 @@ use std::fmt::{self, Write as _};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as metav1;
 use serde_json::{Map, Value};
 
+use crate::validation;
+
 /// A selector that could not be parsed or built. The message is upstream's, ready to go
 /// into a `400 BadRequest`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -223,7 +225,7 @@ fn new_requirement(
         _ => {}
     }
     for (i, value) in values.iter().enumerate() {
-        let msgs = label_value_errors(value);
+        let msgs = validation::is_label_value(value);
         if !msgs.is_empty() {
             errs.push(invalid(&format!("values[{i}][{key}]"), &go_quote(value), &msgs.join("; ")));
         }
@@ -727,127 +729,11 @@ impl Parser {
 // Label key and value validation (upstream's validation.IsQualifiedName, IsValidLabelValue)
 // ---------------------------------------------------------------------------------------
 
-const LABEL_KEY_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
-const LABEL_KEY_ERR_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-const LABEL_KEY_MAX_LENGTH: usize = 63;
-const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
-const LABEL_VALUE_ERR_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-const LABEL_VALUE_MAX_LENGTH: usize = 63;
-const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
-const DNS1123_SUBDOMAIN_ERR_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_MAX_LENGTH: usize = 253;
-
 /// `None` when `key` is a valid qualified name; otherwise upstream's field error for it,
 /// at field path `path`.
 fn validate_label_key(key: &str, path: &str) -> Option<String> {
-    let msgs = qualified_name_errors(key);
+    let msgs = validation::is_qualified_name(key);
     (!msgs.is_empty()).then(|| invalid(path, &go_quote(key), &msgs.join("; ")))
-}
-
-/// Upstream's `IsQualifiedName`: an optional DNS-subdomain prefix and `/`, then a name
-/// of at most 63 characters matching [`LABEL_KEY_FMT`].
-fn qualified_name_errors(value: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    let parts: Vec<&str> = value.split('/').collect();
-    let name = match parts.as_slice() {
-        [name] => *name,
-        [prefix, name] => {
-            if prefix.is_empty() {
-                errs.push("prefix part must be non-empty".to_string());
-            } else {
-                errs.extend(dns1123_subdomain_errors(prefix).into_iter().map(|m| format!("prefix part {m}")));
-            }
-            *name
-        }
-        _ => {
-            errs.push(format!(
-                "a valid label key {} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
-                regex_error(LABEL_KEY_ERR_MSG, LABEL_KEY_FMT, &["MyName", "my.name", "123-abc"])
-            ));
-            return errs;
-        }
-    };
-    if name.is_empty() {
-        errs.push("name part must be non-empty".to_string());
-    } else if name.len() > LABEL_KEY_MAX_LENGTH {
-        errs.push(format!("name part {}", max_len_error(LABEL_KEY_MAX_LENGTH)));
-    }
-    if !is_label_name(name) {
-        errs.push(format!(
-            "name part {}",
-            regex_error(LABEL_KEY_ERR_MSG, LABEL_KEY_FMT, &["MyName", "my.name", "123-abc"])
-        ));
-    }
-    errs
-}
-
-/// Upstream's `IsValidLabelValue`.
-fn label_value_errors(value: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if value.len() > LABEL_VALUE_MAX_LENGTH {
-        errs.push(max_len_error(LABEL_VALUE_MAX_LENGTH));
-    }
-    if !value.is_empty() && !is_label_name(value) {
-        errs.push(regex_error(LABEL_VALUE_ERR_MSG, LABEL_VALUE_FMT, &["MyValue", "my_value", "12345"]));
-    }
-    errs
-}
-
-/// Upstream's `IsDNS1123Subdomain`.
-fn dns1123_subdomain_errors(value: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if value.len() > DNS1123_SUBDOMAIN_MAX_LENGTH {
-        errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH));
-    }
-    if !value.split('.').all(is_dns1123_label) {
-        let fmt = format!("{DNS1123_LABEL_FMT}(\\.{DNS1123_LABEL_FMT})*");
-        errs.push(regex_error(DNS1123_SUBDOMAIN_ERR_MSG, &fmt, &["example.com"]));
-    }
-    errs
-}
-
-/// Matches [`LABEL_KEY_FMT`]: `[A-Za-z0-9]`, or that at both ends with `[-A-Za-z0-9_.]`
-/// between.
-fn is_label_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    match (b.first(), b.last()) {
-        (Some(first), Some(last)) => {
-            first.is_ascii_alphanumeric()
-                && last.is_ascii_alphanumeric()
-                && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-        }
-        _ => false,
-    }
-}
-
-/// Matches [`DNS1123_LABEL_FMT`]: lower-case alphanumerics and `-`, alphanumeric at both ends.
-fn is_dns1123_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    match (b.first(), b.last()) {
-        (Some(first), Some(last)) => alnum(first) && alnum(last) && b.iter().all(|c| alnum(c) || *c == b'-'),
-        _ => false,
-    }
-}
-
-fn max_len_error(length: usize) -> String {
-    format!("must be no more than {length} bytes")
-}
-
-/// Upstream's `RegexError`, double spaces and all.
-fn regex_error(msg: &str, regex: &str, examples: &[&str]) -> String {
-    if examples.is_empty() {
-        return format!("{msg} (regex used for validation is '{regex}')");
-    }
-    let mut out = format!("{msg} (e.g. ");
-    for (i, example) in examples.iter().enumerate() {
-        if i > 0 {
-            out.push_str(" or ");
-        }
-        let _ = write!(out, "'{example}', ");
-    }
-    let _ = write!(out, "regex used for validation is '{regex}')");
-    out
 }
 
 // ---------------------------------------------------------------------------------------

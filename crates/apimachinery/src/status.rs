@@ -27,6 +27,35 @@ pub trait Qualified {
     fn kind(&self) -> &str;
 }
 
+/// A fixed group, resource and kind to name in an error, for what is no registered
+/// resource (options kinds, subresources):
+/// `const PATCH_OPTIONS: GroupResourceKind = GroupResourceKind::new("meta.k8s.io", "patchoptions", "PatchOptions");`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupResourceKind {
+    group: &'static str,
+    resource: &'static str,
+    kind: &'static str,
+}
+
+impl GroupResourceKind {
+    /// `group` is `""` for core; `resource` is what `<resource>.<group>` messages show.
+    pub const fn new(group: &'static str, resource: &'static str, kind: &'static str) -> Self {
+        GroupResourceKind { group, resource, kind }
+    }
+}
+
+impl Qualified for GroupResourceKind {
+    fn group(&self) -> &str {
+        self.group
+    }
+    fn resource(&self) -> &str {
+        self.resource
+    }
+    fn kind(&self) -> &str {
+        self.kind
+    }
+}
+
 fn group_resource(q: &dyn Qualified) -> String {
     if q.group().is_empty() {
         q.resource().to_string()
@@ -417,30 +446,19 @@ fn format_value(value: &Value) -> String {
 mod tests {
     use super::*;
 
-    struct Deployments;
-    impl Qualified for Deployments {
-        fn group(&self) -> &str {
-            "apps"
-        }
-        fn resource(&self) -> &str {
-            "deployments"
-        }
-        fn kind(&self) -> &str {
-            "Deployment"
-        }
-    }
+    const DEPLOYMENTS: GroupResourceKind = GroupResourceKind::new("apps", "deployments", "Deployment");
 
     #[test]
     fn messages_match_upstream() {
-        assert_eq!(ApiError::not_found(&Deployments, "web").message(), "deployments.apps \"web\" not found");
-        let conflict = ApiError::stale(&Deployments, "web");
+        assert_eq!(ApiError::not_found(&DEPLOYMENTS, "web").message(), "deployments.apps \"web\" not found");
+        let conflict = ApiError::stale(&DEPLOYMENTS, "web");
         assert_eq!(conflict.code(), 409);
         assert_eq!(
             conflict.message(),
             "Operation cannot be fulfilled on deployments.apps \"web\": the object has been modified; please apply your changes to the latest version and try again"
         );
         let invalid = ApiError::invalid(
-            &Deployments,
+            &DEPLOYMENTS,
             "web",
             &[FieldError::invalid("spec.replicas", -1, "must be greater than or equal to 0")],
         );
@@ -462,7 +480,7 @@ mod tests {
     #[test]
     fn several_field_errors_are_bracketed() {
         let err = ApiError::invalid(
-            &Deployments,
+            &DEPLOYMENTS,
             "web",
             &[
                 FieldError::required("spec.selector", ""),

@@ -1,7 +1,14 @@
-//! Name and format checks with upstream's messages (`k8s.io/apimachinery/pkg/util/validation`).
+//! Upstream's name and value validation (`k8s.io/apimachinery/pkg/util/validation`).
 //!
 //! Each `is_*` returns the list of reasons a value is not valid (empty when it is), exactly as
 //! upstream's functions of the same name, so callers can wrap each reason in a field error.
+//!
+//! As of v1.35, `IsQualifiedName` and `IsValidLabelValue` are aliases of
+//! `k8s.io/apimachinery/pkg/api/validate/content`'s `IsLabelKey` and `IsLabelValue`, whose
+//! length errors say "bytes" (`content.MaxLenError`) where the rest say "characters"; both
+//! wordings are kept here as upstream has them.
+//!
+//! Also here: the `metadata.name` rules (`ValidateNameFunc` and its implementations).
 
 const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const DNS1123_LABEL_ERR: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
@@ -22,6 +29,8 @@ const HTTP_HEADER_ERR: &str = "a valid HTTP header must consist of alphanumeric 
 
 pub const DNS1123_LABEL_MAX: usize = 63;
 pub const DNS1123_SUBDOMAIN_MAX: usize = 253;
+const LABEL_KEY_MAX: usize = 63;
+const LABEL_VALUE_MAX: usize = 63;
 
 /// `RegexError`: the message, the examples and the regex, punctuated exactly as upstream
 /// (including its double space between examples).
@@ -43,6 +52,11 @@ pub fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
 /// `MaxLenError`.
 pub fn max_len_error(n: usize) -> String {
     format!("must be no more than {n} characters")
+}
+
+/// `content.MaxLenError`: what label keys and values (and a label key's prefix) report.
+fn content_max_len_error(n: usize) -> String {
+    format!("must be no more than {n} bytes")
 }
 
 /// `InclusiveRangeError`.
@@ -99,9 +113,15 @@ pub fn is_dns1123_label(v: &str) -> Vec<String> {
 
 /// `IsDNS1123Subdomain`.
 pub fn is_dns1123_subdomain(v: &str) -> Vec<String> {
+    dns1123_subdomain_errors(v, max_len_error)
+}
+
+/// `IsDNS1123Subdomain` with the length error `max_len` words (upstream has one copy in
+/// `util/validation` and one in `api/validate/content`).
+fn dns1123_subdomain_errors(v: &str, max_len: fn(usize) -> String) -> Vec<String> {
     let mut errs = Vec::new();
     if v.len() > DNS1123_SUBDOMAIN_MAX {
-        errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX));
+        errs.push(max_len(DNS1123_SUBDOMAIN_MAX));
     }
     if !matches_dns1123_subdomain(v) {
         errs.push(regex_error(DNS1123_SUBDOMAIN_ERR, DNS1123_SUBDOMAIN_FMT, &["example.com"]));
@@ -122,7 +142,8 @@ pub fn is_dns1035_label(v: &str) -> Vec<String> {
     errs
 }
 
-/// `IsQualifiedName`: an optional DNS subdomain prefix and `/`, then a name part.
+/// `IsQualifiedName` (`content.IsLabelKey`): an optional DNS subdomain prefix and `/`, then a
+/// name part of at most 63 bytes.
 pub fn is_qualified_name(v: &str) -> Vec<String> {
     let mut errs = Vec::new();
     let parts: Vec<&str> = v.split('/').collect();
@@ -132,13 +153,15 @@ pub fn is_qualified_name(v: &str) -> Vec<String> {
             if prefix.is_empty() {
                 errs.push("prefix part must be non-empty".to_string());
             } else {
-                errs.extend(is_dns1123_subdomain(prefix).into_iter().map(|m| format!("prefix part {m}")));
+                errs.extend(
+                    dns1123_subdomain_errors(prefix, content_max_len_error).into_iter().map(|m| format!("prefix part {m}")),
+                );
             }
             *name
         }
         _ => {
             errs.push(format!(
-                "a qualified name {} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+                "a valid label key {} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
                 regex_error(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, &["MyName", "my.name", "123-abc"])
             ));
             return errs;
@@ -146,8 +169,8 @@ pub fn is_qualified_name(v: &str) -> Vec<String> {
     };
     if name.is_empty() {
         errs.push("name part must be non-empty".to_string());
-    } else if name.len() > 63 {
-        errs.push(format!("name part {}", max_len_error(63)));
+    } else if name.len() > LABEL_KEY_MAX {
+        errs.push(format!("name part {}", content_max_len_error(LABEL_KEY_MAX)));
     }
     if !matches_qualified_name_part(name) {
         errs.push(format!(
@@ -158,11 +181,11 @@ pub fn is_qualified_name(v: &str) -> Vec<String> {
     errs
 }
 
-/// `IsValidLabelValue`.
+/// `IsValidLabelValue` (`content.IsLabelValue`).
 pub fn is_label_value(v: &str) -> Vec<String> {
     let mut errs = Vec::new();
-    if v.len() > 63 {
-        errs.push(max_len_error(63));
+    if v.len() > LABEL_VALUE_MAX {
+        errs.push(content_max_len_error(LABEL_VALUE_MAX));
     }
     if !v.is_empty() && !matches_qualified_name_part(v) {
         errs.push(regex_error(LABEL_VALUE_ERR, LABEL_VALUE_FMT, &["MyValue", "my_value", "12345"]));
@@ -340,8 +363,15 @@ mod tests {
                 "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')".to_string()
             ]
         );
-        assert!(is_qualified_name("a/b/c")[0].starts_with("a qualified name must consist of"));
+        assert!(is_qualified_name("a/b/c")[0].starts_with("a valid label key must consist of"));
         assert!(is_qualified_name("Example.com/x")[0].starts_with("prefix part a lowercase RFC 1123 subdomain"));
+        // Label keys and values count bytes (`content.MaxLenError`); DNS names count characters.
+        assert_eq!(is_qualified_name(&"a".repeat(64)), vec!["name part must be no more than 63 bytes".to_string()]);
+        assert_eq!(
+            is_qualified_name(&format!("{}/a", "a".repeat(254))),
+            vec!["prefix part must be no more than 253 bytes".to_string()]
+        );
+        assert_eq!(is_label_value(&"a".repeat(64)), vec!["must be no more than 63 bytes".to_string()]);
     }
 
     #[test]
