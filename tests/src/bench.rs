@@ -620,6 +620,20 @@ pub struct RssRun {
     pub after_kib: u64,
     /// The serialized size of one stored ConfigMap.
     pub object_bytes: usize,
+    /// Non-empty JSON maps in one stored ConfigMap: each is a separate BTreeMap allocation
+    /// in `serde_json::Value` (a leaf node holds up to 11 entries, whatever it uses).
+    pub object_maps: usize,
+    /// One stored ConfigMap, as served.
+    pub sample: String,
+}
+
+/// Non-empty JSON objects in a value, itself included.
+pub fn count_maps(value: &Value) -> usize {
+    match value {
+        Value::Object(map) => usize::from(!map.is_empty()) + map.values().map(count_maps).sum::<usize>(),
+        Value::Array(items) => items.iter().map(count_maps).sum(),
+        _ => 0,
+    }
 }
 
 impl RssRun {
@@ -634,7 +648,7 @@ impl RssRun {
 pub fn rss_growth(objects: usize) -> RssRun {
     let api = ApiServer::new(Config::default());
     let before_kib = vm_rss_kib().expect("VmRSS in /proc/self/status");
-    let mut object_bytes = 0;
+    let mut last = None;
     for i in 0..objects {
         let cm = json!({
             "apiVersion": "v1",
@@ -644,10 +658,13 @@ pub fn rss_growth(objects: usize) -> RssRun {
         });
         let created =
             kubesim_apiserver::handlers::write::create_internal(&api, "configmaps", cm).expect("create a ConfigMap");
-        object_bytes = created.bytes.len();
+        last = Some(created);
     }
     let after_kib = vm_rss_kib().expect("VmRSS in /proc/self/status");
     // Keep the server (and its objects) alive until after the measurement.
     drop(api);
-    RssRun { objects, before_kib, after_kib, object_bytes }
+    let (object_bytes, object_maps, sample) = last.map_or((0, 0, String::new()), |o| {
+        (o.bytes.len(), count_maps(&o.value), String::from_utf8_lossy(&o.bytes).into_owned())
+    });
+    RssRun { objects, before_kib, after_kib, object_bytes, object_maps, sample }
 }

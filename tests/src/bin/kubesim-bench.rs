@@ -162,6 +162,8 @@ fn main() {
         println!("{:<36} {:>11.1} MiB", "growth", r.after_kib.saturating_sub(r.before_kib) as f64 / 1024.0);
         println!("{:<36} {:>12.0} B", "per object", r.per_object_bytes());
         println!("{:<36} {:>12} B", "one object's serialized JSON", r.object_bytes);
+        println!("{:<36} {:>14}", "non-empty JSON maps in one object", r.object_maps);
+        println!("one stored object: {}", r.sample);
         println!();
     }
 
