@@ -77,6 +77,17 @@ fn field_path(path: &serde_ignored::Path<'_>) -> String {
 }
 
 fn decode_with<T: DeserializeOwned>(v: &Value, kind: &str, report: bool) -> Result<(T, Vec<String>), String> {
+    // Straight from the value when it decodes: the common case, and cheap. The text
+    // round trip below is only for what does not decode, to word its error as Go does.
+    let direct = if report {
+        let mut dropped = Vec::new();
+        serde_ignored::deserialize(v, |path| dropped.push(field_path(&path))).map(|t| (t, dropped))
+    } else {
+        T::deserialize(v).map(|t| (t, Vec::new()))
+    };
+    if let Ok(decoded) = direct {
+        return Ok(decoded);
+    }
     let mut v = v.clone();
     // (path of the filled field, index of the zero value tried)
     let mut filled: Vec<(Vec<Seg>, usize)> = Vec::new();
