@@ -88,6 +88,13 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// kubectl with `-o json`, asserting success; the parsed output.
+    pub fn kubectl_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        serde_json::from_str(&self.kubectl_ok(&all)).expect("kubectl -o json prints JSON")
+    }
+
     /// Run a Python script from `tests/python/` with the official client, with
     /// `KUBECONFIG` and `KUBESIM_URL` set.
     pub fn python(&self, script: &str, args: &[&str]) -> Output {

@@ -6,7 +6,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use kubesim_e2e::{Cluster, describe, eventually, tool};
-use serde_json::Value;
 
 const POD: &str = "apiVersion: v1
 kind: Pod
@@ -19,12 +18,6 @@ spec:
   - name: nginx
     image: nginx:1.27
 ";
-
-fn get_json(cluster: &Cluster, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["-o", "json"]);
-    serde_json::from_str(&cluster.kubectl_ok(&all)).expect("kubectl -o json prints JSON")
-}
 
 #[test]
 fn create_get_patch_label_annotate_delete() {
@@ -44,14 +37,14 @@ fn create_get_patch_label_annotate_delete() {
     assert_eq!(cluster.kubectl_ok(&["label", "pod", "web", "env=dev"]).trim(), "pod/web labeled");
     assert_eq!(cluster.kubectl_ok(&["annotate", "pod", "web", "note=hello"]).trim(), "pod/web annotated");
 
-    let pod = get_json(&cluster, &["get", "pod", "web"]);
+    let pod = cluster.kubectl_json(&["get", "pod", "web"]);
     assert_eq!(pod["metadata"]["labels"], serde_json::json!({"app": "web", "tier": "front", "env": "dev"}));
     assert_eq!(pod["metadata"]["annotations"], serde_json::json!({"from": "json-patch", "note": "hello"}));
 
     // A failing JSON patch test changes nothing and says why.
     let out = cluster.kubectl(&["patch", "pod", "web", "--type=json", "-p", r#"[{"op":"test","path":"/metadata/labels/app","value":"db"}]"#]);
     assert!(!out.status.success());
-    assert_eq!(get_json(&cluster, &["get", "pod", "web"])["metadata"]["resourceVersion"], pod["metadata"]["resourceVersion"]);
+    assert_eq!(cluster.kubectl_json(&["get", "pod", "web"])["metadata"]["resourceVersion"], pod["metadata"]["resourceVersion"]);
 
     let listed = cluster.kubectl_ok(&["get", "pods", "-l", "env=dev", "-o", "name"]);
     assert_eq!(listed.trim(), "pod/web");
@@ -131,7 +124,7 @@ fn typed_creates_in_protobuf_get_upstream_defaults() {
     let cluster = Cluster::up(&["--no-controllers"]);
     let out = cluster.kubectl_ok(&["create", "deployment", "web", "--image=nginx:1.27", "--replicas=2"]);
     assert_eq!(out.trim(), "deployment.apps/web created");
-    let deployment = get_json(&cluster, &["get", "deployment", "web"]);
+    let deployment = cluster.kubectl_json(&["get", "deployment", "web"]);
     assert_eq!(deployment["spec"]["replicas"], 2);
     assert_eq!(deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
     assert_eq!(deployment["spec"]["revisionHistoryLimit"], 10);
@@ -139,7 +132,7 @@ fn typed_creates_in_protobuf_get_upstream_defaults() {
     assert_eq!(deployment["metadata"]["generation"], 1);
     let out = cluster.kubectl_ok(&["scale", "deployment", "web", "--replicas=4"]);
     assert_eq!(out.trim(), "deployment.apps/web scaled");
-    let deployment = get_json(&cluster, &["get", "deployment", "web"]);
+    let deployment = cluster.kubectl_json(&["get", "deployment", "web"]);
     assert_eq!(deployment["spec"]["replicas"], 4);
     assert_eq!(deployment["metadata"]["generation"], 2);
 }

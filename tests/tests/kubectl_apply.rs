@@ -53,12 +53,6 @@ data:
   mode: blue
 ";
 
-fn get_json(cluster: &Cluster, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["-o", "json"]);
-    serde_json::from_str(&cluster.kubectl_ok(&all)).expect("kubectl -o json prints JSON")
-}
-
 fn apply(cluster: &Cluster, manifest: &str) -> String {
     apply_with(cluster, manifest, &["--validate=false"])
 }
@@ -95,7 +89,7 @@ fn apply_creates_then_patches_to_match_the_manifest() {
     for line in ["deployment.apps/web configured", "service/web unchanged", "configmap/web unchanged"] {
         assert!(out.contains(line), "{out}");
     }
-    let deployment = get_json(&cluster, &["get", "deploy", "web"]);
+    let deployment = cluster.kubectl_json(&["get", "deploy", "web"]);
     let c = container(&deployment, "c");
     assert_eq!(c["image"], "app:2");
     assert_eq!(c["env"], json!([{"name": "A", "value": "1"}]));
@@ -119,9 +113,9 @@ fn apply_creates_then_patches_to_match_the_manifest() {
     let again = changed.replace("mode: blue", "mode: green").replace("image: proxy:1", "image: proxy:2");
     let out = apply_with(&cluster, &again, &[]);
     assert!(out.contains("configmap/web configured") && out.contains("deployment.apps/web configured"), "{out}");
-    assert_eq!(container(&get_json(&cluster, &["get", "deploy", "web"]), "sidecar")["image"], "proxy:2");
-    assert_eq!(get_json(&cluster, &["get", "cm", "web"])["data"]["mode"], "green");
-    assert_eq!(get_json(&cluster, &["get", "deploy", "web"])["metadata"]["labels"]["owner"], "ops");
+    assert_eq!(container(&cluster.kubectl_json(&["get", "deploy", "web"]), "sidecar")["image"], "proxy:2");
+    assert_eq!(cluster.kubectl_json(&["get", "cm", "web"])["data"]["mode"], "green");
+    assert_eq!(cluster.kubectl_json(&["get", "deploy", "web"])["metadata"]["labels"]["owner"], "ops");
 }
 
 #[test]
@@ -132,22 +126,22 @@ fn patch_set_image_and_rollout_send_strategic_merge_patches() {
     // `kubectl patch` defaults to a strategic merge patch: the other container stays.
     let out = cluster.kubectl_ok(&["patch", "deploy", "web", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"c","image":"x"}]}}}}"#]);
     assert_eq!(out.trim(), "deployment.apps/web patched");
-    let deployment = get_json(&cluster, &["get", "deploy", "web"]);
+    let deployment = cluster.kubectl_json(&["get", "deploy", "web"]);
     assert_eq!(container(&deployment, "c")["image"], "x");
     assert_eq!(container(&deployment, "c")["env"].as_array().map(Vec::len), Some(2));
     assert_eq!(container(&deployment, "sidecar")["image"], "proxy:1");
 
     let out = cluster.kubectl_ok(&["set", "image", "deploy/web", "sidecar=proxy:2"]);
     assert_eq!(out.trim(), "deployment.apps/web image updated");
-    let deployment = get_json(&cluster, &["get", "deploy", "web"]);
+    let deployment = cluster.kubectl_json(&["get", "deploy", "web"]);
     assert_eq!((container(&deployment, "c")["image"].clone(), container(&deployment, "sidecar")["image"].clone()), (json!("x"), json!("proxy:2")));
 
     assert_eq!(cluster.kubectl_ok(&["rollout", "pause", "deploy/web"]).trim(), "deployment.apps/web paused");
-    assert_eq!(get_json(&cluster, &["get", "deploy", "web"])["spec"]["paused"], true);
+    assert_eq!(cluster.kubectl_json(&["get", "deploy", "web"])["spec"]["paused"], true);
     assert_eq!(cluster.kubectl_ok(&["rollout", "resume", "deploy/web"]).trim(), "deployment.apps/web resumed");
-    assert!(get_json(&cluster, &["get", "deploy", "web"])["spec"]["paused"] != true);
+    assert!(cluster.kubectl_json(&["get", "deploy", "web"])["spec"]["paused"] != true);
     assert_eq!(cluster.kubectl_ok(&["rollout", "restart", "deploy/web"]).trim(), "deployment.apps/web restarted");
-    let deployment = get_json(&cluster, &["get", "deploy", "web"]);
+    let deployment = cluster.kubectl_json(&["get", "deploy", "web"]);
     assert!(deployment["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"].is_string(), "{deployment}");
     assert_eq!(deployment["spec"]["template"]["spec"]["containers"].as_array().map(Vec::len), Some(2));
 }
@@ -165,7 +159,7 @@ fn edit_sends_the_change_as_a_strategic_merge_patch() {
         .expect("kubectl edit");
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "configmap/web edited");
-    assert_eq!(get_json(&cluster, &["get", "cm", "web"])["data"]["mode"], "red");
+    assert_eq!(cluster.kubectl_json(&["get", "cm", "web"])["data"]["mode"], "red");
 }
 
 #[test]
@@ -177,7 +171,7 @@ fn taint_and_untaint_a_node() {
 
     assert_eq!(cluster.kubectl_ok(&["taint", "nodes", "n1", "dedicated=db:NoExecute"]).trim(), "node/n1 tainted");
     let keys = |cluster: &Cluster| -> Vec<String> {
-        let node = get_json(cluster, &["get", "node", "n1"]);
+        let node = cluster.kubectl_json(&["get", "node", "n1"]);
         node["spec"]["taints"].as_array().into_iter().flatten().filter_map(|t| t["key"].as_str().map(String::from)).collect()
     };
     // kubectl sends the whole new list (taints have no merge strategy), new taint first;
