@@ -23,7 +23,7 @@ use crate::storage::Object;
 #[derive(Debug, Clone)]
 pub struct Record {
     pub id: u64,
-    pub at: String,
+    pub at: jiff::Timestamp,
     pub verb: &'static str,
     pub user_agent: String,
     pub group: String,
@@ -117,8 +117,8 @@ impl Record {
                 "resourceVersion": rv(&self.after),
             },
             "responseStatus": {"code": self.code},
-            "requestReceivedTimestamp": self.at,
-            "stageTimestamp": self.at,
+            "requestReceivedTimestamp": crate::object::micro_timestamp(self.at),
+            "stageTimestamp": crate::object::micro_timestamp(self.at),
             "annotations": {
                 "kubesim.io/resource-version-before": rv(&self.before),
                 "kubesim.io/resource-version-after": rv(&self.after),

@@ -26,7 +26,7 @@ use kubesim_apimachinery::{ApiError, FieldError, ResourceInfo};
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::request::{Query, content_type};
+use crate::request::{Decoded, Query, content_type};
 use crate::strategy;
 
 /// The `fieldValidation` query parameter.
@@ -71,16 +71,21 @@ const UPDATE_OPTIONS: GroupResourceKind = GroupResourceKind::new("meta.k8s.io", 
 const PATCH_OPTIONS: GroupResourceKind = GroupResourceKind::new("meta.k8s.io", "PatchOptions", "PatchOptions");
 
 /// Checks the body of a create or update request (`obj`, as decoded from it).
-pub fn check_request(req: &crate::handlers::Request, verb: Verb, obj: &Value) -> Result<Vec<String>, ApiError> {
+pub fn check_request(req: &crate::handlers::Request, verb: Verb, body: &Decoded) -> Result<Vec<String>, ApiError> {
     let directive = Directive::from_query(&req.query, verb)?;
     let raw = matches!(content_type(&req.headers).as_str(), "" | "application/json" | "*/*").then_some(req.body.as_ref());
-    check_body(directive, req.info(), raw, obj)
+    let problems = problems(directive, req.info(), raw, &body.value, Some(body.duplicate_keys));
+    conclude_body(directive, req.info(), problems)
 }
 
 /// Checks a create or update body: `obj` as decoded, `raw` the JSON it was decoded from
 /// (`None` for YAML or protobuf). Returns the warnings to send, or the `Strict` error.
 pub fn check_body(directive: Directive, info: &ResourceInfo, raw: Option<&[u8]>, obj: &Value) -> Result<Vec<String>, ApiError> {
-    let problems = problems(directive, info, raw, obj);
+    let problems = problems(directive, info, raw, obj, None);
+    conclude_body(directive, info, problems)
+}
+
+fn conclude_body(directive: Directive, info: &ResourceInfo, problems: Vec<String>) -> Result<Vec<String>, ApiError> {
     conclude(directive, problems, |joined| {
         format!("{kind} in version \"{version}\" cannot be handled as a {kind}: {joined}", kind = info.kind, version = info.version)
     })
@@ -128,8 +133,9 @@ impl fmt::Display for Problem {
     }
 }
 
-/// The problems of a body, in body order.
-fn problems(directive: Directive, info: &ResourceInfo, raw: Option<&[u8]>, obj: &Value) -> Vec<String> {
+/// The problems of a body, in body order. `duplicates` says whether the body has
+/// duplicate keys, when the caller found out already.
+fn problems(directive: Directive, info: &ResourceInfo, raw: Option<&[u8]>, obj: &Value, duplicates: Option<bool>) -> Vec<String> {
     if directive == Directive::Ignore {
         return Vec::new();
     }
@@ -137,6 +143,10 @@ fn problems(directive: Directive, info: &ResourceInfo, raw: Option<&[u8]>, obj: 
     let Some(raw) = raw else {
         return unknown.into_iter().map(|p| Problem::Unknown(p).to_string()).collect();
     };
+    // The common body has nothing to report: find that out without building paths.
+    if unknown.is_empty() && !duplicates.unwrap_or_else(|| has_duplicate_keys(raw)) {
+        return Vec::new();
+    }
     // Positions are needed only to order unknown fields among the rest.
     let Ok(scan) = scan(raw, !unknown.is_empty()) else {
         return unknown.into_iter().map(|p| Problem::Unknown(p).to_string()).collect();
@@ -174,6 +184,100 @@ pub fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
         }
     }
     response
+}
+
+/// Whether any object in a JSON body has a key twice (`false` for what does not parse).
+fn has_duplicate_keys(raw: &[u8]) -> bool {
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    DuplicateKeys.deserialize(&mut de).unwrap_or(false)
+}
+
+/// One JSON value, visited for duplicate keys only: keys are borrowed from the body where
+/// they can be, and compared pairwise (objects in bodies are small).
+struct DuplicateKeys;
+
+impl<'de> DeserializeSeed<'de> for DuplicateKeys {
+    type Value = bool;
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DuplicateKeys {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(inner) = seq.next_element_seed(DuplicateKeys)? {
+            found |= inner;
+        }
+        Ok(found)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        // Pairwise for small objects; a set once an object is big.
+        let mut few: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+        let mut many: HashSet<std::borrow::Cow<'de, str>> = HashSet::new();
+        let mut found = false;
+        while let Some(CowKey(key)) = map.next_key::<CowKey<'de>>()? {
+            if few.len() < 32 {
+                found |= few.contains(&key);
+                few.push(key);
+            } else {
+                if many.is_empty() {
+                    many.extend(few.iter().cloned());
+                }
+                found |= !many.insert(key);
+            }
+            found |= map.next_value_seed(DuplicateKeys)?;
+        }
+        Ok(found)
+    }
+}
+
+/// A map key, borrowed from the body unless it has escapes.
+struct CowKey<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for CowKey<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = CowKey<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<CowKey<'de>, E> {
+                Ok(CowKey(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<CowKey<'de>, E> {
+                Ok(CowKey(std::borrow::Cow::Owned(v.to_string())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
 }
 
 /// What a pass over a JSON body found: duplicate keys (position, path), and with

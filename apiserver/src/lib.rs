@@ -10,6 +10,7 @@
 //! - [`openapi`]: the OpenAPI v3 documents kubectl validates and explains with.
 //! - [`audit`]: the trail of every write, for `kubesim trace`.
 
+pub mod allocator;
 pub mod audit;
 pub mod field_validation;
 pub mod filter;

@@ -5,7 +5,7 @@
 //! the type information.
 
 use kubesim_apimachinery::ResourceInfo;
-use kubesim_apimachinery::apply::{self, Builtin, Deduced, Manager, PathElement, Schema};
+use kubesim_apimachinery::apply::{self, Builtin, Deduced, Manager, Schema, Scope};
 use serde_json::Value;
 
 use crate::handlers::Request;
@@ -31,12 +31,11 @@ pub fn manager_name(req: &Request) -> String {
 
 /// What a write to `subresource` may own: status writes only the status; writes to the
 /// main resource of a kind with a status subresource everything but.
-fn in_scope(info: &ResourceInfo, subresource: Option<&str>, path: &[PathElement]) -> bool {
-    let is_status = matches!(path.first(), Some(PathElement::Field(f)) if f == "status");
+fn scope(info: &ResourceInfo, subresource: Option<&str>) -> Scope {
     match subresource {
-        Some("status") => is_status,
-        _ if info.subresources.status => !is_status,
-        _ => true,
+        Some("status") => Scope::StatusOnly,
+        _ if info.subresources.status => Scope::AllButStatus,
+        _ => Scope::Everything,
     }
 }
 
@@ -46,5 +45,5 @@ pub fn record_update(info: &ResourceInfo, subresource: Option<&str>, manager: &s
     let api_version = info.api_version();
     let who = Manager { name: manager, api_version: &api_version, subresource, time: &time };
     let (schema, ty) = schema(info);
-    apply::record_update(old, new, ty.as_deref(), schema, &who, &|path| in_scope(info, subresource, path));
+    apply::record_update(old, new, ty.as_deref(), schema, &who, scope(info, subresource));
 }

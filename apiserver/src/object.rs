@@ -7,7 +7,51 @@ use kubesim_apimachinery::meta;
 
 /// The time as Kubernetes writes it: RFC 3339, whole seconds, UTC.
 pub fn timestamp(at: Timestamp) -> String {
-    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    let mut out = String::with_capacity(27);
+    write_date_time(&mut out, at);
+    out.push('Z');
+    out
+}
+
+/// The time as upstream's `MicroTime` writes it (audit events, leases, events.k8s.io).
+pub fn micro_timestamp(at: Timestamp) -> String {
+    let mut out = String::with_capacity(27);
+    write_date_time(&mut out, at);
+    out.push('.');
+    push_digits(&mut out, i64::from(at.subsec_nanosecond() / 1000), 6);
+    out.push('Z');
+    out
+}
+
+/// `2026-11-21T23:50:01`, in UTC. Written digit by digit: every write stamps a time, and
+/// `format!` with widths costs more than the rest of stamping it.
+fn write_date_time(out: &mut String, at: Timestamp) {
+    let t = jiff::tz::Offset::UTC.to_datetime(at);
+    push_digits(out, i64::from(t.year()), 4);
+    out.push('-');
+    push_digits(out, i64::from(t.month()), 2);
+    out.push('-');
+    push_digits(out, i64::from(t.day()), 2);
+    out.push('T');
+    push_digits(out, i64::from(t.hour()), 2);
+    out.push(':');
+    push_digits(out, i64::from(t.minute()), 2);
+    out.push(':');
+    push_digits(out, i64::from(t.second()), 2);
+}
+
+/// `n` (not negative) zero-padded to `width` digits.
+fn push_digits(out: &mut String, n: i64, width: u32) {
+    let n = n.max(0);
+    let mut divisor = 10_i64.pow(width.saturating_sub(1));
+    while divisor > 1 && n / divisor >= 10 {
+        divisor *= 10;
+    }
+    while divisor >= 1 {
+        let digit = (n / divisor) % 10;
+        out.push(char::from(b'0' + digit as u8));
+        divisor /= 10;
+    }
 }
 
 /// Now, as Kubernetes writes it.
@@ -136,5 +180,13 @@ mod tests {
     fn timestamps_are_whole_seconds_utc() {
         let at: Timestamp = "2026-11-21T23:50:01.123Z".parse().expect("timestamp");
         assert_eq!(timestamp(at), "2026-11-21T23:50:01Z");
+        let early: Timestamp = "0999-01-02T03:04:05Z".parse().expect("timestamp");
+        assert_eq!(timestamp(early), "0999-01-02T03:04:05Z");
+    }
+
+    #[test]
+    fn micro_timestamps_keep_microseconds() {
+        let at: Timestamp = "2026-11-21T23:50:01.1234567Z".parse().expect("timestamp");
+        assert_eq!(micro_timestamp(at), "2026-11-21T23:50:01.123456Z");
     }
 }

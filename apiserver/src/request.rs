@@ -1,10 +1,12 @@
 //! What a request carries besides its path: query parameters and a body in JSON or YAML.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use axum::http::{HeaderMap, header};
 use bytes::Bytes;
 use kubesim_apimachinery::{ApiError, protobuf};
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 /// Request bodies over this size are refused with 413, as upstream's 3 MiB limit.
@@ -67,11 +69,93 @@ pub fn content_type(headers: &HeaderMap) -> String {
 
 /// The body as a JSON value, from JSON, YAML or Kubernetes protobuf.
 pub fn decode_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
+    decode_body_noting_duplicates(headers, body).map(|body| body.value)
+}
+
+/// A decoded body, and whether any object in it had a key twice (the value keeps the
+/// last, as Go's decoder does); only a JSON body's duplicates are looked for.
+pub struct Decoded {
+    pub value: Value,
+    pub duplicate_keys: bool,
+}
+
+/// [`decode_body`], noting duplicate keys on the way, for `fieldValidation`.
+pub fn decode_body_noting_duplicates(headers: &HeaderMap, body: &Bytes) -> Result<Decoded, ApiError> {
     let media = content_type(headers);
+    if matches!(media.as_str(), "" | "application/json" | "*/*") && !body.iter().all(u8::is_ascii_whitespace) {
+        let duplicates = Cell::new(false);
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let value = NotingDuplicates(&duplicates)
+            .deserialize(&mut de)
+            .and_then(|value| de.end().map(|()| value))
+            .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?;
+        return Ok(Decoded { value, duplicate_keys: duplicates.get() });
+    }
+    decode_other(&media, body).map(|value| Decoded { value, duplicate_keys: false })
+}
+
+/// One JSON value, built as `serde_json` builds it, noting whether an object repeats a key.
+struct NotingDuplicates<'a>(&'a Cell<bool>);
+
+impl<'de> DeserializeSeed<'de> for NotingDuplicates<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NotingDuplicates<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(NotingDuplicates(self.0))? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(NotingDuplicates(self.0))?;
+            if object.insert(key, value).is_some() {
+                self.0.set(true);
+            }
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// A body that is not JSON (or is empty).
+fn decode_other(media: &str, body: &Bytes) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("the body of the request was empty"));
     }
-    match media.as_str() {
+    match media {
         "application/yaml" | "application/x-yaml" | "text/yaml" => decode_yaml(body),
         // client-go's typed clients send built-in objects as protobuf.
         protobuf::MEDIA_TYPE => protobuf::decode(body).map_err(|e| ApiError::bad_request(format!("unable to decode protobuf body: {e}"))),

@@ -22,11 +22,13 @@ pub struct Config {
     pub bookmark_interval: Duration,
     /// Writes the audit trail keeps.
     pub audit_capacity: usize,
+    /// Where Services get their ClusterIPs and node ports.
+    pub services: crate::allocator::Config,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { storage: memory::Config::default(), bookmark_interval: Duration::from_secs(60), audit_capacity: 10_000 }
+        Config { storage: memory::Config::default(), bookmark_interval: Duration::from_secs(60), audit_capacity: 10_000, services: crate::allocator::Config::default() }
     }
 }
 
@@ -40,6 +42,8 @@ pub struct ApiServer {
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// OpenAPI v3 documents, generated on first request.
     pub openapi: openapi::Cache,
+    /// ClusterIP and NodePort allocation for Services.
+    pub allocator: crate::allocator::Allocator,
 }
 
 /// The namespaces every cluster starts with.
@@ -49,6 +53,7 @@ impl ApiServer {
     /// A server with the built-in resources and the initial namespaces.
     pub fn new(config: Config) -> Arc<Self> {
         let storage = Arc::new(MemoryStorage::new(config.storage));
+        let allocator = crate::allocator::Allocator::new(config.services);
         let server = Arc::new(ApiServer {
             audit: Audit::new(config.audit_capacity),
             stopping: tokio::sync::watch::Sender::new(false),
@@ -56,6 +61,7 @@ impl ApiServer {
             registry: Registry::with_builtins(),
             storage,
             openapi: openapi::Cache::default(),
+            allocator,
         });
         for name in INITIAL_NAMESPACES {
             let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});

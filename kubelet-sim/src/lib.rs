@@ -1,1 +1,157 @@
-//! Simulated kubelets: many nodes in one process that register, heartbeat and drive pods. (Issue 5.)
+//! Simulated kubelets: many nodes in one process that register, heartbeat and drive
+//! pods through their lifecycle, without running a single container.
+//!
+//! Toward the API server each simulated node behaves as a kubelet does: it registers a
+//! `Node` (capacity, labels, taints, addresses, `nodeInfo`, a `podCIDR`, conditions),
+//! renews its `Lease` in `kube-node-lease`, posts node status on change and at least
+//! every five minutes, and for the pods bound to it writes `pods/status` as the kubelet
+//! would: `Pending` with `ContainerCreating`, `Running` with `startedAt`, the pod IP, the
+//! conditions `PodReadyToStartContainers`, `Initialized`, `ContainersReady`, `Ready`;
+//! restarts with `CrashLoopBackOff`; `Succeeded`/`Failed`; graceful termination ending in
+//! a delete with grace 0.
+//!
+//! What each container does comes from a small behaviour model ([`behaviour`]): its
+//! command (`sleep 5`, `sh -c "exit 3"`) and annotations under `kubesim.io/`. Every
+//! simulated delay passes through one [`clock::Clock`] with a time scale. Pods' logs and
+//! resource use are served by one HTTP endpoint per process ([`server`]), which the API
+//! server proxies for `pods/log` and reads for `metrics.k8s.io`.
+//!
+//! Parts, one concept each: [`config`] (the node file), [`node`] (registration,
+//! heartbeats, faults), [`pods`] (the watch and the pod workers), [`sim`] (one pod's
+//! state machine, pure), [`logs`], [`server`].
+
+pub mod behaviour;
+pub mod clock;
+pub mod config;
+pub mod logs;
+pub mod node;
+pub mod pods;
+pub mod server;
+pub mod sim;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::Client;
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+
+pub use clock::Clock;
+pub use config::{Config, NodeFile, Pool};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid API server URL {0:?}")]
+    InvalidServer(String),
+    #[error("could not build a client: {0}")]
+    Client(#[source] kube::Error),
+    #[error(transparent)]
+    Config(#[from] config::Error),
+    #[error("could not listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, #[source] source: std::io::Error },
+}
+
+/// Pods with a worker, by uid.
+pub type RunningPods = Arc<Mutex<HashMap<String, pods::Running>>>;
+
+/// What every part of a kubelet-sim process shares.
+pub struct Context {
+    pub client: Client,
+    pub clock: Clock,
+    pub config: Config,
+    /// The simulated nodes, by name; fixed at start.
+    pub nodes: HashMap<String, Arc<node::SimNode>>,
+    pub logs: logs::Logs,
+    pub running: RunningPods,
+    /// The kubelet endpoint every node reports.
+    pub endpoint: SocketAddr,
+    /// Lease writes so far (for the benchmark).
+    pub lease_writes: AtomicU64,
+}
+
+/// A kube-rs client for the API server at `server`.
+pub fn client(server: &str) -> Result<Client, Error> {
+    let url = server.parse().map_err(|_| Error::InvalidServer(server.to_string()))?;
+    let mut config = kube::Config::new(url);
+    config.read_timeout = Some(Duration::from_secs(300));
+    // Writes are recorded under the User-Agent's first word, as upstream's are: the
+    // audit trail and managedFields name `kubelet`.
+    let user_agent = concat!("kubelet/v", env!("CARGO_PKG_VERSION"), " (kubesim)");
+    config.headers.push((http::header::USER_AGENT, http::HeaderValue::from_static(user_agent)));
+    Client::try_from(config).map_err(Error::Client)
+}
+
+/// A started kubelet-sim process.
+pub struct Kubelet {
+    pub context: Arc<Context>,
+}
+
+impl Kubelet {
+    /// Bind the kubelet endpoint and build the nodes; nothing is sent yet.
+    pub async fn new(config: Config) -> Result<Kubelet, Error> {
+        let client = client(&config.server)?;
+        let addr = SocketAddr::new(config.address, config.port);
+        let listener = TcpListener::bind(addr).await.map_err(|source| Error::Listen { addr, source })?;
+        let endpoint = listener.local_addr().map_err(|source| Error::Listen { addr, source })?;
+        let nodes = node::build(&config)?.into_iter().map(|n| (n.name.clone(), Arc::new(n))).collect();
+        let context = Arc::new(Context {
+            client,
+            clock: Clock::new(config.time_scale),
+            config,
+            nodes,
+            logs: logs::Logs::default(),
+            running: RunningPods::default(),
+            endpoint,
+            lease_writes: AtomicU64::new(0),
+        });
+        let app = server::router(context.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "kubelet endpoint");
+            }
+        });
+        Ok(Kubelet { context })
+    }
+
+    /// Register every node, then heartbeat and drive pods until the task is dropped.
+    pub async fn run(self) {
+        let ctx = self.context;
+        tracing::info!(nodes = ctx.nodes.len(), endpoint = %ctx.endpoint, time_scale = ctx.clock.scale(), "kubelet-sim starting");
+        tokio::spawn(pods::run(ctx.clone()));
+        tokio::spawn(node::watch_faults(ctx.clone()));
+        let mut names: Vec<Arc<node::SimNode>> = ctx.nodes.values().cloned().collect();
+        names.sort_by(|a, b| a.name.cmp(&b.name));
+        let registrations = futures::stream::iter(names)
+            .map(|n| {
+                let ctx = ctx.clone();
+                async move {
+                    loop {
+                        match node::register(&ctx, &n).await {
+                            Ok(registered) => {
+                                tokio::spawn(node::heartbeat(ctx.clone(), n.clone(), registered));
+                                return;
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "retrying");
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                            }
+                        }
+                    }
+                }
+            })
+            .buffer_unordered(64);
+        registrations.collect::<()>().await;
+        tracing::info!("kubelet-sim: every node registered");
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Start a kubelet-sim process and run it until the task is dropped.
+pub async fn run(config: Config) -> Result<(), Error> {
+    Kubelet::new(config).await?.run().await;
+    Ok(())
+}

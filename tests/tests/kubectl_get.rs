@@ -178,7 +178,7 @@ fn get_several_kinds_at_once() {
 
 #[test]
 fn get_nodes() {
-    let cluster = Cluster::up(&["--no-controllers"]);
+    let cluster = Cluster::up(&["--no-controllers", "--no-kubelet"]);
     create(
         &cluster,
         "apiVersion: v1\nkind: Node\nmetadata:\n  name: node-1\n  labels:\n    node-role.kubernetes.io/control-plane: \"\"\n",
@@ -293,7 +293,8 @@ impl Drop for Watcher {
 
 #[test]
 fn get_pods_watch() {
-    let cluster = Cluster::up(&["--no-controllers"]);
+    // Only the test changes the pods: no scheduler marks them unschedulable, no kubelet runs them.
+    let cluster = Cluster::up(&["--no-controllers", "--no-kubelet", "--no-scheduler"]);
     create(&cluster, &pod_yaml("first", "web"));
     let watcher = Watcher::start(&cluster, &["get", "pods", "-w"]);
     assert_eq!(watcher.next(), strings(&["NAME", "READY", "STATUS", "RESTARTS", "AGE"]));

@@ -36,6 +36,7 @@ pub fn bind(req: &Request, name: &str) -> Result {
         }
         let mut pod = pod.clone();
         object::set_path(&mut pod, &["spec", "nodeName"], json!(node));
+        copy_annotations(&mut pod, &binding);
         set_scheduled_condition(&mut pod);
         Ok(pod)
     })?;
@@ -43,6 +44,24 @@ pub fn bind(req: &Request, name: &str) -> Result {
     let mut success = status::success(&POD_BINDING, name, uid);
     success["code"] = json!(201);
     Ok(json(StatusCode::CREATED, &success))
+}
+
+/// The Binding's `metadata.annotations` are set on the pod in the same write, as
+/// upstream's `setPodNodeAndMetadata` does (a scheduler can record why in the bind).
+fn copy_annotations(pod: &mut Value, binding: &Value) {
+    let Some(extra) = binding["metadata"]["annotations"].as_object().filter(|a| !a.is_empty()) else { return };
+    let Some(meta) = pod.get_mut("metadata").and_then(Value::as_object_mut) else { return };
+    let annotations = meta.entry("annotations").or_insert_with(|| json!({}));
+    if !annotations.is_object() {
+        *annotations = json!({});
+    }
+    if let Value::Object(map) = annotations {
+        for (k, v) in extra {
+            if v.is_string() {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+    }
 }
 
 fn set_scheduled_condition(pod: &mut Value) {

@@ -1,9 +1,12 @@
 //! `pods/log`: a container's log, as text.
 //!
-//! Upstream, the API server checks the request and then streams the log from the
-//! kubelet of the pod's node. kubesim's simulated kubelets do not serve logs yet, so a
-//! container on a node has an empty log (held open with `follow=true` until the pod
-//! goes or the client leaves); every check before that is upstream's.
+//! As upstream: the API server checks the request, then streams the log from the
+//! kubelet of the pod's node — the node's `InternalIP` and
+//! `status.daemonEndpoints.kubeletEndpoint.Port`, path
+//! `/containerLogs/<namespace>/<pod>/<container>` with the same options — passing the
+//! kubelet's answer through. (kubelet-sim serves that path for all of its nodes.) A
+//! node that reports no kubelet endpoint (no kubelet runs it, or the Node object does
+//! not exist) gives an empty log, held open with `follow=true` until the pod goes.
 
 use std::time::Duration;
 
@@ -79,9 +82,22 @@ pub async fn logs(req: Request, name: &str) -> Result {
     validate_options(&req, name)?;
     let key = req.key(name);
     let pod = req.server.storage.get(&key).ok_or_else(|| ApiError::not_found(req.info().as_ref(), name))?;
-    container(&pod.value, name, req.query.get("container"))?;
     if pod.value["spec"]["nodeName"].as_str().unwrap_or("").is_empty() {
         return Err(ApiError::bad_request(format!("pod {name} does not have a host assigned")).into());
+    }
+    let container_name = container(&pod.value, name, req.query.get("container"))?;
+    let node_name = pod.value["spec"]["nodeName"].as_str().unwrap_or("").to_string();
+    if let Some(addr) = kubelet_endpoint(&req, &node_name) {
+        let mut path = format!("/containerLogs/{}/{name}/{container_name}", req.namespace());
+        let options: Vec<String> = ["follow", "previous", "timestamps", "tailLines", "sinceSeconds", "sinceTime", "limitBytes"]
+            .iter()
+            .filter_map(|k| req.query.get(k).map(|v| format!("{k}={}", form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>())))
+            .collect();
+        if !options.is_empty() {
+            path.push('?');
+            path.push_str(&options.join("&"));
+        }
+        return proxy(addr, &path).await;
     }
     let body = if req.query.flag("follow")?.unwrap_or(false) {
         // Held open, as a followed log is, until the pod is gone or the server stops.
@@ -104,6 +120,55 @@ pub async fn logs(req: Request, name: &str) -> Result {
     };
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::OK;
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
+    Ok(response)
+}
+
+/// The kubelet endpoint of a node: its `InternalIP` and kubelet port, if it has both.
+pub fn kubelet_endpoint(req: &Request, node: &str) -> Option<std::net::SocketAddr> {
+    let key = crate::storage::Key { resource: "nodes".into(), namespace: String::new(), name: node.to_string() };
+    let node = req.server.storage.get(&key)?;
+    node_endpoint(&node.value)
+}
+
+/// `InternalIP:kubeletEndpoint.Port` of a Node object.
+pub fn node_endpoint(node: &Value) -> Option<std::net::SocketAddr> {
+    let status = &node["status"];
+    let port = status["daemonEndpoints"]["kubeletEndpoint"]["Port"].as_u64().filter(|p| *p > 0 && *p <= u64::from(u16::MAX))?;
+    let ip = status["addresses"].as_array()?.iter().find(|a| a["type"] == "InternalIP")?["address"].as_str()?.parse().ok()?;
+    Some(std::net::SocketAddr::new(ip, port as u16))
+}
+
+/// GET `path` from a kubelet; the connection error as upstream words it.
+pub async fn kubelet_get(addr: std::net::SocketAddr, path: &str) -> Result<axum::http::Response<hyper::body::Incoming>, ApiError> {
+    let unreachable = |e: &dyn std::fmt::Display| ApiError::internal(format!("Get \"https://{addr}{path}\": {e}"));
+    let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| unreachable(&e))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| unreachable(&e))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let request = axum::http::Request::get(path)
+        .header(header::HOST, addr.to_string())
+        .body(http_body_util::Empty::<Bytes>::new())
+        .map_err(|e| unreachable(&e))?;
+    sender.send_request(request).await.map_err(|e| unreachable(&e))
+}
+
+/// Pass a kubelet's answer through, streaming (a followed log stays open).
+async fn proxy(addr: std::net::SocketAddr, path: &str) -> Result {
+    let upstream = kubelet_get(addr, path).await?;
+    let status = upstream.status();
+    if !status.is_success() {
+        let body = http_body_util::BodyExt::collect(upstream.into_body()).await.map(|b| b.to_bytes()).unwrap_or_default();
+        let message = String::from_utf8_lossy(&body).trim().to_string();
+        return Err(match status.as_u16() {
+            400 => ApiError::bad_request(message),
+            _ => ApiError::internal(message),
+        }
+        .into());
+    }
+    let mut response = Response::new(Body::new(upstream.into_body()));
     response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
     Ok(response)
 }

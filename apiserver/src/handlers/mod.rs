@@ -6,6 +6,7 @@ pub mod delete;
 pub mod discovery;
 pub mod eviction;
 pub mod log;
+pub mod metrics;
 pub mod read;
 pub mod scale;
 pub mod watch;
@@ -83,6 +84,9 @@ pub async fn dispatch(State(server): State<Arc<ApiServer>>, method: Method, uri:
 }
 
 async fn route_verb(method: Method, req: Request) -> Result<Response, ErrorResponse> {
+    if req.info().group == metrics::GROUP {
+        return metrics::handle(req, &method).await;
+    }
     let target = &req.target;
     let watch = target.watch_prefix || req.query.flag("watch")?.unwrap_or(false);
     if let Some(sub) = target.subresource.as_deref() {

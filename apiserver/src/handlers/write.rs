@@ -18,7 +18,7 @@ use super::Request;
 use crate::audit::Record;
 use crate::field_validation::{self, Directive, Verb, with_warnings};
 use crate::object;
-use crate::request::{content_type, decode_body};
+use crate::request::{content_type, decode_body_noting_duplicates};
 use crate::response::{Result, json_bytes};
 use crate::server::ApiServer;
 use crate::storage::{self, Key, Object, Preconditions};
@@ -29,9 +29,10 @@ const MAX_UPDATE_ATTEMPTS: usize = 16;
 
 /// `POST` to a collection.
 pub fn create(req: Request) -> Result {
-    let mut obj = decode_body(&req.headers, &req.body)?;
-    check_type(&mut obj, req.info())?;
-    let warnings = field_validation::check_request(&req, Verb::Create, &obj)?;
+    let mut body = decode_body_noting_duplicates(&req.headers, &req.body)?;
+    check_type(&mut body.value, req.info())?;
+    let warnings = field_validation::check_request(&req, Verb::Create, &body)?;
+    let mut obj = body.value;
     check_namespace(&mut obj, &req)?;
     let dry_run = req.query.dry_run()?;
     let manager = crate::managed::manager_name(&req);
@@ -65,8 +66,10 @@ pub fn create_object(server: &ApiServer, info: &ResourceInfo, mut obj: Value, dr
     let obj = to_storage_version(info, obj)?;
     // A generated name can collide; upstream retries with a fresh one.
     let attempts = if generate { 8 } else { 1 };
+    let mut obj = Some(obj);
     for attempt in 1..=attempts {
-        let mut candidate = obj.clone();
+        // Only a generated name may need the body again.
+        let mut candidate = if attempt < attempts { obj.clone() } else { obj.take() }.unwrap_or_default();
         if generate {
             meta::set(&mut candidate, "name", Some(Value::String(object::generate_name(&prefix))));
         }
@@ -75,6 +78,8 @@ pub fn create_object(server: &ApiServer, info: &ResourceInfo, mut obj: Value, dr
         if !manager.is_empty() {
             crate::managed::record_update(info, None, manager, None, &mut prepared);
         }
+        // Services: ClusterIP/NodePort allocation, held until the write (allocator.rs).
+        let _allocated = server.allocator.allocate(server.storage.as_ref(), info, &mut prepared)?;
         if dry_run {
             return Ok(dry_run_object(prepared));
         }
@@ -93,9 +98,10 @@ pub fn create_object(server: &ApiServer, info: &ResourceInfo, mut obj: Value, dr
 
 /// `PUT` of an object, or of its `status` or (namespaces) `finalize` subresource.
 pub fn update(req: &Request, name: &str) -> Result {
-    let mut body = decode_body(&req.headers, &req.body)?;
-    check_type(&mut body, req.info())?;
-    let warnings = field_validation::check_request(req, Verb::Update, &body)?;
+    let mut decoded = decode_body_noting_duplicates(&req.headers, &req.body)?;
+    check_type(&mut decoded.value, req.info())?;
+    let warnings = field_validation::check_request(req, Verb::Update, &decoded)?;
+    let mut body = decoded.value;
     check_namespace(&mut body, req)?;
     check_name(&mut body, name)?;
     let client_rv = client_resource_version(&body)?;
@@ -220,7 +226,9 @@ pub fn update_loop(
         if client_rv.is_some_and(|rv| rv != current.resource_version) {
             return Err(ApiError::stale(info.as_ref(), name));
         }
-        let new = write(&current)?;
+        let mut new = write(&current)?;
+        // Services: ClusterIP/NodePort allocation, held until the write (allocator.rs).
+        let _allocated = req.server.allocator.allocate(req.server.storage.as_ref(), info, &mut new)?;
         if dry_run {
             return Ok(dry_run_object(new));
         }
@@ -476,7 +484,7 @@ pub fn audit(
     tracing::debug!(verb, resource = %info.plural, namespace = %key.namespace, name = %key.name, rv = after.as_ref().map(|o| o.resource_version), "write");
     server.audit.record(Record {
         id: 0,
-        at: object::now(),
+        at: jiff::Timestamp::now(),
         verb,
         user_agent: user_agent.to_string(),
         group: info.group.clone(),

@@ -37,6 +37,16 @@ pub fn strip_nulls(v: &mut Value) {
     }
 }
 
+/// Whether `v` has a `null` anywhere, which [`strip_nulls`] would remove.
+pub fn has_nulls(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.values().any(has_nulls),
+        Value::Array(a) => a.iter().any(has_nulls),
+        _ => false,
+    }
+}
+
 /// Decodes `v` (already null-stripped, with the right apiVersion/kind) as `T`.
 /// On failure returns the reason, worded as Go's `encoding/json` would.
 pub fn decode<T: DeserializeOwned>(v: &Value, kind: &str) -> Result<T, String> {
@@ -63,7 +73,7 @@ fn attempt<T: DeserializeOwned>(text: &str, report: bool) -> Result<(T, Vec<Stri
 }
 
 /// `spec.containers[0].foo`, as Go's decoder (sigs.k8s.io/json) spells a field's path.
-fn field_path(path: &serde_ignored::Path<'_>) -> String {
+pub fn field_path(path: &serde_ignored::Path<'_>) -> String {
     use serde_ignored::Path;
     match path {
         Path::Root => String::new(),

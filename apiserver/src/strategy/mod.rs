@@ -108,6 +108,14 @@ pub fn dropped_fields(group: &str, version: &str, kind: &str, obj: &Value) -> Ve
 }
 
 fn dropped<T: DeserializeOwned + k8s_openapi::Resource>(obj: &Value) -> Vec<String> {
+    // The common body (right type, no nulls) decodes as it is, without a copy.
+    let typed_as_t = obj.get("apiVersion").and_then(Value::as_str) == Some(T::API_VERSION) && obj.get("kind").and_then(Value::as_str) == Some(T::KIND);
+    if typed_as_t && !decode::has_nulls(obj) {
+        let mut dropped = Vec::new();
+        if serde_ignored::deserialize::<_, _, T>(obj, |path| dropped.push(decode::field_path(&path))).is_ok() {
+            return dropped;
+        }
+    }
     let mut obj = obj.clone();
     decode::strip_nulls(&mut obj);
     if let Value::Object(m) = &mut obj {

@@ -1,5 +1,6 @@
 //! Services: `SetDefaults_Service`, cluster-IP normalization and carry-over from the service
-//! strategy and REST layer (no allocation: that needs state), and `ValidateService(Update)`.
+//! strategy and REST layer, `dropTypeDependentFields`, and `ValidateService(Update)`.
+//! Allocation needs state: it is `crate::allocator`'s, after this strategy.
 
 use std::collections::BTreeSet;
 
@@ -118,6 +119,7 @@ impl Strategy for Service {
     /// The REST update keeps allocated values a replace leaves out (`patchAllocatedValues`).
     fn prepare_for_update(&mut self, old: &Self) {
         let (Some(new), Some(o)) = (self.spec.as_mut(), old.spec.as_ref()) else { return };
+        drop_type_dependent_fields(new, o);
         let both_not_external = new.type_.as_deref() != Some("ExternalName") && o.type_.as_deref() != Some("ExternalName");
         if both_not_external && new.cluster_ip.as_deref().unwrap_or("").is_empty() && new.cluster_ips.as_ref().is_none_or(|v| v.is_empty()) {
             new.cluster_ip.clone_from(&o.cluster_ip);
@@ -152,6 +154,29 @@ impl Strategy for Service {
         }
         errs.extend(validate_service(self));
         errs
+    }
+}
+
+/// `dropTypeDependentFields`: a type change that leaves the values the old type needed
+/// as they were drops them (a NodePort Service turned ClusterIP loses its node ports, an
+/// ExternalName one its cluster IPs), so a plain `kubectl edit` of the type works.
+fn drop_type_dependent_fields(new: &mut k8s_openapi::api::core::v1::ServiceSpec, old: &k8s_openapi::api::core::v1::ServiceSpec) {
+    let needs_node_ports = |t: Option<&str>| matches!(t, Some("NodePort" | "LoadBalancer"));
+    let (nt, ot) = (new.type_.as_deref(), old.type_.as_deref());
+    if nt == Some("ExternalName") && ot != Some("ExternalName") && new.cluster_ips == old.cluster_ips {
+        new.cluster_ip = None;
+        new.cluster_ips = None;
+        new.ip_families = None;
+        new.ip_family_policy = None;
+    }
+    let node_ports = |s: &k8s_openapi::api::core::v1::ServiceSpec| s.ports.iter().flatten().map(|p| p.node_port).collect::<Vec<_>>();
+    if needs_node_ports(ot) && !needs_node_ports(nt) && node_ports(new) == node_ports(old) {
+        for p in new.ports.iter_mut().flatten() {
+            p.node_port = None;
+        }
+    }
+    if ot == Some("LoadBalancer") && nt != Some("LoadBalancer") && new.health_check_node_port == old.health_check_node_port {
+        new.health_check_node_port = None;
     }
 }
 
@@ -383,5 +408,21 @@ mod tests {
             update("", "Service", old, change),
             Err(vec!["spec.clusterIPs[0]: Invalid value: [\"None\"]: may not change once set".to_string()])
         );
+    }
+
+    #[test]
+    fn a_type_change_drops_what_the_old_type_needed() {
+        let old = svc(json!({"type": "NodePort", "clusterIP": "10.96.0.10", "ports": [{"port": 80, "nodePort": 30080}]}));
+        let mut to_cluster_ip = create("", "Service", old.clone()).unwrap_or_default();
+        to_cluster_ip["spec"]["type"] = json!("ClusterIP");
+        to_cluster_ip["spec"].as_object_mut().map(|m| m.remove("externalTrafficPolicy"));
+        let out = update("", "Service", old.clone(), to_cluster_ip).unwrap_or_default();
+        assert!(out["spec"]["ports"][0].get("nodePort").is_none(), "{out}");
+        let mut to_external = create("", "Service", old.clone()).unwrap_or_default();
+        to_external["spec"]["type"] = json!("ExternalName");
+        to_external["spec"]["externalName"] = json!("example.com");
+        to_external["spec"].as_object_mut().map(|m| m.remove("externalTrafficPolicy"));
+        let out = update("", "Service", old, to_external).unwrap_or_default();
+        assert!(out["spec"].get("clusterIP").is_none(), "{out}");
     }
 }

@@ -76,6 +76,9 @@ impl ResourceInfo {
 
     /// The verbs discovery advertises.
     pub fn verbs(&self) -> Vec<&'static str> {
+        if self.group == METRICS_GROUP {
+            return vec!["get", "list"];
+        }
         vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
     }
 }
@@ -102,7 +105,7 @@ impl Registry {
     /// A registry holding the built-in resources.
     pub fn with_builtins() -> Self {
         let registry = Registry::default();
-        for info in builtins() {
+        for info in builtins().into_iter().chain(metrics()) {
             registry.add(info);
         }
         registry
@@ -124,10 +127,11 @@ impl Registry {
 
     /// The resource at `group`/`version` named `plural`.
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceInfo>> {
+        // Every request asks this: compare the short plural first.
         self.resources
             .read()
             .iter()
-            .find(|r| r.group == group && r.version == version && r.plural == plural)
+            .find(|r| r.plural == plural && r.version == version && r.group == group)
             .cloned()
     }
 
@@ -187,6 +191,30 @@ const BUILTINS: &[Row] = &[
     ("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", false, &["pc"], false, false, false, false),
     ("storage.k8s.io", "v1", "StorageClass", "storageclasses", false, &["sc"], false, false, false, false),
 ];
+
+/// The resource metrics API (upstream: the metrics-server add-on behind API
+/// aggregation), read-only and not stored: the API server asks the kubelets.
+pub const METRICS_GROUP: &str = "metrics.k8s.io";
+
+/// `metrics.k8s.io/v1beta1` NodeMetrics and PodMetrics.
+pub fn metrics() -> Vec<ResourceInfo> {
+    [("NodeMetrics", "nodes", false), ("PodMetrics", "pods", true)]
+        .into_iter()
+        .map(|(kind, plural, namespaced)| ResourceInfo {
+            group: METRICS_GROUP.into(),
+            version: "v1beta1".into(),
+            kind: kind.into(),
+            plural: plural.into(),
+            singular: String::new(),
+            namespaced,
+            short_names: Vec::new(),
+            categories: Vec::new(),
+            subresources: Subresources::default(),
+            has_generation: false,
+            storage_version: "v1beta1".into(),
+        })
+        .collect()
+}
 
 /// Whether a resource is one of the built-ins (rather than a custom resource).
 pub fn is_builtin(info: &ResourceInfo) -> bool {

@@ -31,6 +31,171 @@ pub enum Command {
     Up(UpArgs),
     /// Run the API server alone.
     Apiserver(ServeArgs),
+    /// Run the scheduler alone against an API server.
+    Scheduler(SchedulerArgs),
+    /// Run the controller manager alone against an API server.
+    ControllerManager(ControllerManagerArgs),
+    /// Run simulated kubelets (nodes) alone against an API server.
+    Kubelet(KubeletArgs),
+    /// Faults for demos: stop or start a simulated node's heartbeats, make it report
+    /// pressure, restart it (an annotation on the Node, which kubelet-sim obeys).
+    Node(NodeArgs),
+}
+
+#[derive(Args)]
+pub struct KubeletArgs {
+    /// The API server's URL.
+    #[arg(long, default_value = "http://127.0.0.1:6443")]
+    server: String,
+    /// Default-shaped nodes to simulate (when no --config is given).
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// A node file (YAML, `pools: [...]`; see docs/kubelet.md).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    options: KubeletOptions,
+}
+
+/// kubelet-sim's options, shared by `kubesim kubelet` and `kubesim up`.
+#[derive(Args, Clone)]
+pub struct KubeletOptions {
+    /// How many times faster than real time simulated delays pass (`sleep 10` with
+    /// 10 takes a second).
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Port of the kubelet endpoint (logs, usage) on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    kubelet_port: u16,
+    /// The range node pod CIDRs (one /24 each) are cut from.
+    #[arg(long, default_value = "10.244.0.0/16")]
+    pod_cidr: String,
+}
+
+impl KubeletOptions {
+    fn config(&self, server: &str, nodes: usize, file: Option<&PathBuf>) -> anyhow::Result<kubesim_kubelet::Config> {
+        let mut config = kubesim_kubelet::Config::new(server, nodes);
+        if let Some(path) = file {
+            config.pools = kubesim_kubelet::NodeFile::read(&path.display().to_string())?.pools;
+        }
+        config.time_scale = self.time_scale;
+        config.port = self.kubelet_port;
+        config.pod_cidr = self.pod_cidr.clone();
+        Ok(config)
+    }
+}
+
+#[derive(Args)]
+pub struct NodeArgs {
+    /// The API server's URL.
+    #[arg(long, env = "KUBESIM_SERVER", default_value = "http://127.0.0.1:6443")]
+    server: String,
+    #[command(subcommand)]
+    action: NodeAction,
+}
+
+#[derive(Subcommand)]
+pub enum NodeAction {
+    /// Stop the node's heartbeats (Lease and status): it goes NotReady.
+    Stop { name: String },
+    /// Resume heartbeats and clear pressure.
+    Start { name: String },
+    /// Make the node report pressure (memory, disk, pid; comma-separated).
+    Pressure {
+        name: String,
+        #[arg(long, default_value = "memory")]
+        kind: String,
+    },
+    /// Restart the node: its pods' containers restart.
+    Restart { name: String },
+}
+
+#[derive(Args)]
+pub struct ControllerManagerArgs {
+    /// The API server's URL.
+    #[arg(long, default_value = "http://127.0.0.1:6443")]
+    server: String,
+    #[command(flatten)]
+    options: ControllerOptions,
+}
+
+/// The controller manager's options, shared by `kubesim controller-manager` and `kubesim up`.
+#[derive(Args, Clone)]
+pub struct ControllerOptions {
+    /// Controllers to run, as kube-controller-manager's flag: `*` for all, `name` to
+    /// enable one, `-name` to disable one (e.g. `*,-deployment`). Names: replicaset,
+    /// deployment, endpoints, endpointslice, disruption, nodelifecycle, garbagecollector,
+    /// namespace, serviceaccount.
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    controllers: Vec<String>,
+    /// How long a node may go without a heartbeat before it is marked NotReady
+    /// (`Ready=Unknown`), e.g. `40s`, `500ms`, `1m`.
+    #[arg(long, default_value = "40s", value_parser = parse_duration)]
+    node_monitor_grace_period: std::time::Duration,
+}
+
+impl ControllerOptions {
+    fn config(&self, server: &str) -> kubesim_controllers::Config {
+        let mut config = kubesim_controllers::Config::new(server);
+        config.controllers = self.controllers.clone();
+        config.node_monitor_grace_period = self.node_monitor_grace_period;
+        config
+    }
+}
+
+/// A Go-style duration with one unit: `40s`, `500ms`, `2m`, `1h`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: f64 = number.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    let seconds = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("invalid duration {s:?}: unit must be ms, s, m or h")),
+    };
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+#[derive(Args)]
+pub struct SchedulerArgs {
+    /// The API server's URL.
+    #[arg(long, default_value = "http://127.0.0.1:6443")]
+    server: String,
+    #[command(flatten)]
+    options: SchedulerOptions,
+}
+
+/// The scheduler's options, shared by `kubesim scheduler` and `kubesim up`.
+#[derive(Args, Clone)]
+pub struct SchedulerOptions {
+    /// A KubeSchedulerConfiguration (kubescheduler.config.k8s.io/v1) file.
+    #[arg(long = "scheduler-config", visible_alias = "config")]
+    scheduler_config: Option<PathBuf>,
+    /// Where the scheduler serves /metrics and /healthz (plain HTTP); 0 disables.
+    #[arg(long = "scheduler-metrics-address", default_value = kubesim_scheduler::DEFAULT_METRICS_ADDRESS)]
+    scheduler_metrics_address: String,
+    /// Do not record the scheduler's explanation annotation on pods.
+    #[arg(long)]
+    no_scheduler_explanation: bool,
+}
+
+impl SchedulerOptions {
+    fn config(&self, server: &str) -> anyhow::Result<kubesim_scheduler::Config> {
+        let mut config = kubesim_scheduler::Config::new(server);
+        config.config_file = self.scheduler_config.clone();
+        config.explain = !self.no_scheduler_explanation;
+        config.metrics_address = match self.scheduler_metrics_address.as_str() {
+            "0" | "" => None,
+            a => Some(a.parse().with_context(|| format!("invalid scheduler metrics address {a:?}"))?),
+        };
+        // Read the file now, so a bad one fails the command rather than a background task.
+        if let Some(path) = &config.config_file {
+            config.file = Some(kubesim_scheduler::config::read(path)?);
+        }
+        Ok(config)
+    }
 }
 
 #[derive(Args)]
@@ -47,6 +212,12 @@ pub struct ServeArgs {
     /// Seconds between bookmarks on watches that allow them.
     #[arg(long, default_value_t = 60)]
     bookmark_interval: u64,
+    /// The range Services' ClusterIPs are allocated from.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cluster_ip_range: kubesim_apiserver::allocator::Cidr,
+    /// The range Services' node ports are allocated from.
+    #[arg(long, default_value = "30000-32767")]
+    service_node_port_range: kubesim_apiserver::allocator::PortRange,
 }
 
 #[derive(Args)]
@@ -59,6 +230,24 @@ pub struct UpArgs {
     /// Do not start the controller manager.
     #[arg(long)]
     no_controllers: bool,
+    #[command(flatten)]
+    controller_options: ControllerOptions,
+    /// Do not start the scheduler.
+    #[arg(long)]
+    no_scheduler: bool,
+    #[command(flatten)]
+    scheduler: SchedulerOptions,
+    /// Do not start the simulated kubelets.
+    #[arg(long)]
+    no_kubelet: bool,
+    /// Default-shaped simulated nodes (when no --node-config is given).
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// A node file (YAML, `pools: [...]`; see docs/kubelet.md).
+    #[arg(long)]
+    node_config: Option<PathBuf>,
+    #[command(flatten)]
+    kubelet: KubeletOptions,
 }
 
 /// Run a `kubesim` command until it is stopped by Ctrl-C or SIGTERM, or `shutdown`
@@ -73,6 +262,10 @@ pub async fn run(cli: Cli, shutdown: impl Future<Output = ()> + Send + 'static) 
     match cli.command {
         Command::Up(args) => up(args, stop).await,
         Command::Apiserver(args) => apiserver(args, stop).await,
+        Command::Scheduler(args) => scheduler(args, stop).await,
+        Command::ControllerManager(args) => controller_manager(args, stop).await,
+        Command::Kubelet(args) => kubelet(args, stop).await,
+        Command::Node(args) => node(args).await,
     }
 }
 
@@ -90,6 +283,7 @@ fn server_config(args: &ServeArgs) -> Config {
     let mut config = Config::default();
     config.storage.history = args.watch_history.max(1);
     config.bookmark_interval = std::time::Duration::from_secs(args.bookmark_interval.max(1));
+    config.services = kubesim_apiserver::allocator::Config { cluster_ip_range: args.service_cluster_ip_range, node_port_range: args.service_node_port_range };
     config
 }
 
@@ -103,6 +297,57 @@ async fn apiserver(args: ServeArgs, stop: impl Future<Output = ()> + Send + 'sta
     let listener = listen(&args).await?;
     let server = ApiServer::new(server_config(&args));
     kubesim_apiserver::serve(server, listener, stop).await?;
+    Ok(())
+}
+
+async fn scheduler(args: SchedulerArgs, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let config = args.options.config(&args.server)?;
+    tokio::select! {
+        r = kubesim_scheduler::run(config) => r?,
+        _ = stop => {},
+    }
+    Ok(())
+}
+
+async fn controller_manager(args: ControllerManagerArgs, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let config = args.options.config(&args.server);
+    tokio::select! {
+        r = kubesim_controllers::run(config) => r?,
+        _ = stop => {},
+    }
+    Ok(())
+}
+
+async fn kubelet(args: KubeletArgs, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let config = args.options.config(&args.server, args.nodes, args.config.as_ref())?;
+    let kubelet = kubesim_kubelet::Kubelet::new(config).await?;
+    eprintln!("kubelet endpoint at http://{}", kubelet.context.endpoint);
+    tokio::select! {
+        _ = kubelet.run() => {},
+        _ = stop => {},
+    }
+    Ok(())
+}
+
+async fn node(args: NodeArgs) -> anyhow::Result<()> {
+    use kubesim_kubelet::node::{PRESSURE, RESTART, STOPPED};
+    let (name, annotations) = match &args.action {
+        NodeAction::Stop { name } => (name, serde_json::json!({STOPPED: "true"})),
+        NodeAction::Start { name } => (name, serde_json::json!({STOPPED: null, PRESSURE: null})),
+        NodeAction::Pressure { name, kind } => (name, serde_json::json!({PRESSURE: kind})),
+        NodeAction::Restart { name } => {
+            let token = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+            (name, serde_json::json!({RESTART: token.to_string()}))
+        }
+    };
+    let client = kubesim_kubelet::client(&args.server)?;
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
+    let patch = serde_json::json!({"metadata": {"annotations": annotations}});
+    nodes
+        .patch(name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+        .await
+        .with_context(|| format!("could not annotate node {name}"))?;
+    println!("node/{name} annotated");
     Ok(())
 }
 
@@ -121,7 +366,25 @@ async fn up(args: UpArgs, stop: impl Future<Output = ()> + Send + 'static) -> an
     let controllers = if args.no_controllers {
         None
     } else {
-        Some(tokio::spawn(kubesim_controllers::run(kubesim_controllers::Config::new(&server_url))))
+        Some(tokio::spawn(kubesim_controllers::run(args.controller_options.config(&server_url))))
+    };
+
+    let scheduler = if args.no_scheduler {
+        None
+    } else {
+        let config = args.scheduler.config(&server_url)?;
+        if let Some(addr) = config.metrics_address {
+            eprintln!("scheduler metrics at http://{addr}/metrics");
+        }
+        Some(tokio::spawn(kubesim_scheduler::run(config)))
+    };
+
+    let kubelet = if args.no_kubelet {
+        None
+    } else {
+        let config = args.kubelet.config(&server_url, args.nodes, args.node_config.as_ref())?;
+        let kubelet = kubesim_kubelet::Kubelet::new(config).await?;
+        Some(tokio::spawn(kubelet.run()))
     };
 
     eprintln!("kubesim is up at {server_url}");
@@ -129,6 +392,12 @@ async fn up(args: UpArgs, stop: impl Future<Output = ()> + Send + 'static) -> an
     serving.await??;
     if let Some(controllers) = controllers {
         controllers.abort();
+    }
+    if let Some(scheduler) = scheduler {
+        scheduler.abort();
+    }
+    if let Some(kubelet) = kubelet {
+        kubelet.abort();
     }
     Ok(())
 }

@@ -11,6 +11,11 @@ use std::time::Duration;
 use clap::Parser;
 use kubesim_e2e::bench;
 
+// The allocator `kubesim` itself uses (crates/kubesim/src/main.rs), so the figures are
+// those of the shipped binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "kubesim-bench", about = "Benchmark the kubesim API server in-process")]
 struct Args {

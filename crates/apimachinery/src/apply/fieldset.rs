@@ -29,12 +29,16 @@ pub enum PathElement {
 
 impl PathElement {
     fn encode(&self) -> String {
-        match self {
-            PathElement::Field(name) => format!("f:{name}"),
-            PathElement::Key(keys) => format!("k:{keys}"),
-            PathElement::Value(value) => format!("v:{value}"),
-            PathElement::Index(i) => format!("i:{i}"),
-        }
+        let (prefix, rest) = match self {
+            PathElement::Field(name) => ("f:", name.as_str()),
+            PathElement::Key(keys) => ("k:", keys.as_str()),
+            PathElement::Value(value) => ("v:", value.as_str()),
+            PathElement::Index(i) => return format!("i:{i}"),
+        };
+        let mut out = String::with_capacity(prefix.len() + rest.len());
+        out.push_str(prefix);
+        out.push_str(rest);
+        out
     }
 
     fn decode(text: &str) -> Option<Self> {

@@ -371,14 +371,61 @@ pub struct Conflict {
     pub path: String,
 }
 
+/// The fields a write may own. Upstream resets what a subresource does not own: a
+/// main-resource write of a kind with a status subresource never takes `status`, a status
+/// write takes nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Everything,
+    AllButStatus,
+    StatusOnly,
+}
+
+impl Scope {
+    /// `set` cut down to this scope.
+    pub fn restrict(self, mut set: FieldSet) -> FieldSet {
+        let status = PathElement::Field("status".into());
+        match self {
+            Scope::Everything => set,
+            Scope::AllButStatus => {
+                set.children.remove(&status);
+                set
+            }
+            Scope::StatusOnly => {
+                let mut only = FieldSet::default();
+                if let Some(fields) = set.children.remove(&status) {
+                    only.children.insert(status, fields);
+                }
+                only
+            }
+        }
+    }
+}
+
 /// Record an update (a non-apply write) from `old` (absent for a create) to `new`: the
 /// manager takes the fields it added or changed within `scope` (upstream resets what a
 /// subresource does not own: a main-resource write never takes `status`, a status
 /// write takes nothing else); fields removed are no one's.
-pub fn record_update(old: Option<&Value>, new: &mut Value, ty: Option<&str>, schema: &dyn Schema, who: &Manager<'_>, scope: &dyn Fn(&[PathElement]) -> bool) {
+pub fn record_update(old: Option<&Value>, new: &mut Value, ty: Option<&str>, schema: &dyn Schema, who: &Manager<'_>, scope: Scope) {
     let mut list = old.map(entries).unwrap_or_else(|| entries(new));
     let new_fields = fields_of(new, ty, schema);
     let changed = match old {
+        // A create takes every field it sets (in scope), and no one else owns any yet.
+        None if list.is_empty() => {
+            let changed = scope.restrict(new_fields);
+            if !changed.is_empty() {
+                list.push(Entry {
+                    manager: who.name.to_string(),
+                    operation: "Update".into(),
+                    api_version: who.api_version.to_string(),
+                    time: who.time.to_string(),
+                    subresource: who.subresource.map(str::to_string),
+                    fields: changed,
+                });
+            }
+            set_entries(new, &list);
+            return;
+        }
         None => new_fields.clone(),
         Some(old) => {
             let old_fields = fields_of(old, ty, schema);
@@ -391,11 +438,7 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, ty: Option<&str>, sch
             changed
         }
     };
-    let mut changed_in_scope = FieldSet::default();
-    for path in changed.paths().into_iter().filter(|p| scope(p)) {
-        changed_in_scope.insert(&path);
-    }
-    let changed = changed_in_scope;
+    let changed = scope.restrict(changed);
     if changed.is_empty() && old.is_some() {
         // Nothing of this manager's changed; ownership stays as it was (and a no-op
         // write stays a no-op).
@@ -565,7 +608,7 @@ mod tests {
         // If another manager took `paused` meanwhile, it stays.
         let mut updated = live.clone();
         updated["spec"]["paused"] = json!(true);
-        record_update(Some(&live), &mut updated, Some("Deployment"), &TestSchema, &who("b"), &|_| true);
+        record_update(Some(&live), &mut updated, Some("Deployment"), &TestSchema, &who("b"), Scope::Everything);
         let out = apply(Some(&updated), &second, Some("Deployment"), &TestSchema, &who("a"), false).expect("third");
         assert_eq!(out["spec"]["paused"], true, "{out}");
     }
@@ -599,11 +642,11 @@ mod tests {
     #[test]
     fn updates_take_the_fields_they_change() {
         let mut created = deploy(json!({"replicas": 1}));
-        record_update(None, &mut created, Some("Deployment"), &TestSchema, &who("kubectl-create"), &|_| true);
+        record_update(None, &mut created, Some("Deployment"), &TestSchema, &who("kubectl-create"), Scope::Everything);
         assert_eq!(created["metadata"]["managedFields"][0]["fieldsV1"], json!({"f:spec": {"f:replicas": {}}}));
         let mut scaled = created.clone();
         scaled["spec"]["replicas"] = json!(4);
-        record_update(Some(&created), &mut scaled, Some("Deployment"), &TestSchema, &who("kubectl-scale"), &|_| true);
+        record_update(Some(&created), &mut scaled, Some("Deployment"), &TestSchema, &who("kubectl-scale"), Scope::Everything);
         let managers: Vec<&str> = scaled["metadata"]["managedFields"].as_array().into_iter().flatten().filter_map(|e| e["manager"].as_str()).collect();
         assert_eq!(managers, ["kubectl-scale"], "{scaled}");
     }

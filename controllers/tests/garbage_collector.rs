@@ -1,0 +1,134 @@
+//! The garbage collector against a live API server: background, foreground and orphan.
+
+mod common;
+
+use common::{eventually, server};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+
+async fn replicaset(client: &Client, name: &str) -> ReplicaSet {
+    let api: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let rs: ReplicaSet = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &rs).await.unwrap()
+}
+
+async fn owned_pod(client: &Client, name: &str, owner: &ReplicaSet, block: bool) -> Pod {
+    let api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": name, "ownerReferences": [{
+            "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner.name_any(), "uid": owner.uid().unwrap(),
+            "controller": true, "blockOwnerDeletion": block}]},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &pod).await.unwrap()
+}
+
+async fn gone<K>(api: &Api<K>, name: &str) -> Option<()>
+where
+    K: kube::Resource + Clone + k8s_openapi::serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.get_opt(name).await.unwrap().is_none().then_some(())
+}
+
+#[tokio::test]
+async fn background_deletion_removes_dependents() {
+    let (_url, client) = server().await;
+    tokio::spawn(kubesim_controllers::garbage_collector::run(client.clone()));
+    let rs = replicaset(&client, "bg").await;
+    owned_pod(&client, "bg-1", &rs, true).await;
+    owned_pod(&client, "bg-2", &rs, true).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    sets.delete("bg", &DeleteParams::background()).await.unwrap();
+    eventually(10, "pods collected", || async { (gone(&pods, "bg-1").await.is_some() && gone(&pods, "bg-2").await.is_some()).then_some(()) }).await;
+}
+
+#[tokio::test]
+async fn dependents_of_an_owner_that_never_existed_are_collected_but_not_of_a_live_one() {
+    let (_url, client) = server().await;
+    let rs = replicaset(&client, "live").await;
+    owned_pod(&client, "kept", &rs, false).await;
+    // A dangling reference: same name, another uid.
+    let mut ghost = rs.clone();
+    ghost.metadata.uid = Some("00000000-0000-0000-0000-000000000000".into());
+    owned_pod(&client, "orphaned", &ghost, false).await;
+    tokio::spawn(kubesim_controllers::garbage_collector::run(client.clone()));
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    eventually(10, "dangling pod collected", || gone(&pods, "orphaned")).await;
+    assert!(pods.get_opt("kept").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn foreground_deletion_waits_for_blocking_dependents() {
+    let (_url, client) = server().await;
+    let rs = replicaset(&client, "fg").await;
+    // A finalizer keeps the blocking dependent around until we let it go.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    owned_pod(&client, "fg-1", &rs, true).await;
+    pods.patch("fg-1", &Default::default(), &kube::api::Patch::Merge(json!({"metadata": {"finalizers": ["example.com/hold"]}}))).await.unwrap();
+    tokio::spawn(kubesim_controllers::garbage_collector::run(client.clone()));
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    sets.delete("fg", &DeleteParams::foreground()).await.unwrap();
+    // The dependent is asked to go, the owner waits with its finalizer.
+    eventually(10, "pod marked for deletion", || async { pods.get("fg-1").await.unwrap().metadata.deletion_timestamp.map(|_| ()) }).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let owner = sets.get("fg").await.unwrap();
+    assert!(owner.metadata.deletion_timestamp.is_some());
+    assert!(owner.finalizers().contains(&"foregroundDeletion".to_string()));
+    pods.patch("fg-1", &Default::default(), &kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.unwrap();
+    eventually(10, "owner removed", || gone(&sets, "fg")).await;
+}
+
+#[tokio::test]
+async fn orphan_deletion_keeps_dependents_without_the_reference() {
+    let (_url, client) = server().await;
+    tokio::spawn(kubesim_controllers::garbage_collector::run(client.clone()));
+    let rs = replicaset(&client, "or").await;
+    owned_pod(&client, "or-1", &rs, true).await;
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    sets.delete("or", &DeleteParams::orphan()).await.unwrap();
+    eventually(10, "owner removed", || gone(&sets, "or")).await;
+    let pod = pods.get("or-1").await.unwrap();
+    assert!(pod.owner_references().is_empty(), "{:?}", pod.owner_references());
+    assert!(pod.metadata.deletion_timestamp.is_none());
+}
+
+#[tokio::test]
+async fn non_pod_dependents_are_collected_too() {
+    let (_url, client) = server().await;
+    tokio::spawn(kubesim_controllers::garbage_collector::run(client.clone()));
+    let rs = replicaset(&client, "cm-owner").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "owned", "ownerReferences": [{
+        "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "cm-owner", "uid": rs.uid().unwrap()}]}})).unwrap();
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    Api::<ReplicaSet>::namespaced(client.clone(), "default").delete("cm-owner", &DeleteParams::default()).await.unwrap();
+    eventually(10, "configmap collected", || gone(&cms, "owned")).await;
+}
+
+#[tokio::test]
+async fn every_namespace_gets_a_default_service_account() {
+    let (_url, client) = server().await;
+    tokio::spawn(kubesim_controllers::serviceaccount::run(client.clone()));
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "team-a"}})).unwrap()).await.unwrap();
+    for ns in ["default", "kube-system", "team-a"] {
+        let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+        eventually(10, "default service account", || async { sas.get_opt("default").await.unwrap().map(|_| ()) }).await;
+    }
+    // Deleted, it comes back.
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "team-a");
+    let before = sas.get("default").await.unwrap().uid();
+    sas.delete("default", &DeleteParams::default()).await.unwrap();
+    eventually(10, "recreated", || async { sas.get_opt("default").await.unwrap().filter(|s| s.uid() != before).map(|_| ()) }).await;
+}

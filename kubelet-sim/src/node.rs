@@ -1,0 +1,434 @@
+//! Nodes: registration, heartbeats (a Lease renewed every 10 s, status on change and at
+//! least every 5 min, as upstream's kubelet with `NodeLease`), and faults for demos.
+//!
+//! Faults are annotations on the Node, which this process obeys (`kubesim node ...`
+//! sets them):
+//! - `kubesim.io/stopped: "true"` — no more Lease renewals or status posts: the node
+//!   lifecycle controller sees it go silent and marks it NotReady/Unknown.
+//! - `kubesim.io/pressure: memory,disk,pid` — the conditions MemoryPressure,
+//!   DiskPressure, PIDPressure report True.
+//! - `kubesim.io/restart: <any new value>` — the node restarts: every running container
+//!   on it is gone and starts again as its pod's restartPolicy says.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::api::core::v1::{
+    DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeSpec, NodeStatus, NodeSystemInfo, Taint,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference, Time};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
+use kube::Api;
+use kube::runtime::WatchStreamExt;
+use parking_lot::Mutex;
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::Context;
+use crate::config::Pool;
+
+pub const LEASE_NAMESPACE: &str = "kube-node-lease";
+pub const STOPPED: &str = "kubesim.io/stopped";
+pub const PRESSURE: &str = "kubesim.io/pressure";
+pub const RESTART: &str = "kubesim.io/restart";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not register node {node}: {source}")]
+    Register { node: String, #[source] source: kube::Error },
+    #[error("could not post the status of node {node}: {source}")]
+    PostStatus { node: String, #[source] source: kube::Error },
+    #[error("could not renew the lease of node {node}: {source}")]
+    RenewLease { node: String, #[source] source: kube::Error },
+}
+
+/// What the Node's annotations ask of the simulation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    pub stopped: bool,
+    pub memory_pressure: bool,
+    pub disk_pressure: bool,
+    pub pid_pressure: bool,
+    pub restart: Option<String>,
+}
+
+impl Faults {
+    pub fn from_annotations(annotations: Option<&BTreeMap<String, String>>) -> Faults {
+        let get = |k: &str| annotations.and_then(|a| a.get(k)).map(String::as_str);
+        let pressure: Vec<&str> = get(PRESSURE).unwrap_or("").split(',').map(str::trim).collect();
+        Faults {
+            stopped: get(STOPPED) == Some("true"),
+            memory_pressure: pressure.contains(&"memory"),
+            disk_pressure: pressure.contains(&"disk"),
+            pid_pressure: pressure.contains(&"pid"),
+            restart: get(RESTART).map(str::to_string),
+        }
+    }
+}
+
+/// One simulated node.
+#[derive(Debug)]
+pub struct SimNode {
+    pub name: String,
+    pub pool: Pool,
+    pub zone: String,
+    pub pod_cidr: String,
+    net: Ipv4Addr,
+    /// Pod IPs in use: last octet → pod uid.
+    ips: Mutex<BTreeMap<u8, String>>,
+    pub faults: watch::Sender<Faults>,
+    /// Bumped when the node restarts; pod workers watch it.
+    pub restarts: watch::Sender<u64>,
+}
+
+impl SimNode {
+    pub fn new(name: String, pool: Pool, zone: String, net: Ipv4Addr, pod_cidr: String) -> SimNode {
+        SimNode {
+            name,
+            pool,
+            zone,
+            pod_cidr,
+            net,
+            ips: Mutex::new(BTreeMap::new()),
+            faults: watch::channel(Faults::default()).0,
+            restarts: watch::channel(0).0,
+        }
+    }
+
+    /// A pod IP from the node's /24 (.2 to .254; the same one again for the same pod).
+    pub fn allocate_ip(&self, uid: &str) -> Option<String> {
+        let mut ips = self.ips.lock();
+        let octet = match ips.iter().find(|(_, u)| *u == uid) {
+            Some((o, _)) => *o,
+            None => {
+                let free = (2u8..=254).find(|o| !ips.contains_key(o))?;
+                ips.insert(free, uid.to_string());
+                free
+            }
+        };
+        let [a, b, c, _] = self.net.octets();
+        Some(Ipv4Addr::new(a, b, c, octet).to_string())
+    }
+
+    pub fn release_ip(&self, uid: &str) {
+        self.ips.lock().retain(|_, u| u != uid);
+    }
+}
+
+fn quantity(s: &str) -> Quantity {
+    Quantity(s.to_string())
+}
+
+fn condition(type_: &str, ok: bool, reason: &str, message: &str, now: &Time, previous: Option<&NodeStatus>) -> NodeCondition {
+    let status = if ok { "True" } else { "False" }.to_string();
+    let transition = previous
+        .and_then(|p| p.conditions.iter().flatten().find(|c| c.type_ == type_))
+        .filter(|c| c.status == status)
+        .and_then(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| now.clone());
+    NodeCondition {
+        type_: type_.into(),
+        status,
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+        last_heartbeat_time: Some(now.clone()),
+        last_transition_time: Some(transition),
+    }
+}
+
+/// The status a kubelet posts, with upstream's condition reasons and messages.
+pub fn status(ctx: &Context, node: &SimNode, faults: &Faults, previous: Option<&NodeStatus>) -> NodeStatus {
+    let now = Time(jiff::Timestamp::now());
+    let p = &node.pool;
+    let resources: BTreeMap<String, Quantity> = [
+        ("cpu", quantity(&p.cpu)),
+        ("memory", quantity(&p.memory)),
+        ("pods", quantity(&p.pods.to_string())),
+        ("ephemeral-storage", quantity(&p.ephemeral_storage)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let conditions = vec![
+        if faults.memory_pressure {
+            condition("MemoryPressure", true, "KubeletHasInsufficientMemory", "kubelet has insufficient memory available", &now, previous)
+        } else {
+            condition("MemoryPressure", false, "KubeletHasSufficientMemory", "kubelet has sufficient memory available", &now, previous)
+        },
+        if faults.disk_pressure {
+            condition("DiskPressure", true, "KubeletHasDiskPressure", "kubelet has disk pressure", &now, previous)
+        } else {
+            condition("DiskPressure", false, "KubeletHasNoDiskPressure", "kubelet has no disk pressure", &now, previous)
+        },
+        if faults.pid_pressure {
+            condition("PIDPressure", true, "KubeletHasInsufficientPID", "kubelet has insufficient PID available", &now, previous)
+        } else {
+            condition("PIDPressure", false, "KubeletHasSufficientPID", "kubelet has sufficient PID available", &now, previous)
+        },
+        condition("Ready", true, "KubeletReady", "kubelet is posting ready status", &now, previous),
+    ];
+    let id = crate::sim::hex_digest(&node.name);
+    NodeStatus {
+        capacity: Some(resources.clone()),
+        allocatable: Some(resources),
+        conditions: Some(conditions),
+        addresses: Some(vec![
+            NodeAddress { type_: "InternalIP".into(), address: ctx.endpoint.ip().to_string() },
+            NodeAddress { type_: "Hostname".into(), address: node.name.clone() },
+        ]),
+        daemon_endpoints: Some(NodeDaemonEndpoints { kubelet_endpoint: Some(DaemonEndpoint { port: i32::from(ctx.endpoint.port()) }) }),
+        node_info: Some(NodeSystemInfo {
+            machine_id: id[..32].to_string(),
+            system_uuid: format!("{}-{}-{}-{}-{}", &id[32..40], &id[40..44], &id[44..48], &id[48..52], &id[52..64]),
+            boot_id: crate::sim::hex_digest(&format!("{}/{}", node.name, faults.restart.as_deref().unwrap_or("")))[..32].to_string(),
+            kernel_version: "6.8.0-kubesim".into(),
+            os_image: "kubesim simulated node".into(),
+            container_runtime_version: "containerd://2.0.0".into(),
+            kubelet_version: "v1.35.0".into(),
+            kube_proxy_version: String::new(),
+            operating_system: "linux".into(),
+            architecture: "amd64".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The Node object a kubelet registers, with its first status (as upstream's
+/// `initialNode`), so it is Ready from its first revision.
+pub fn object(ctx: &Context, node: &SimNode) -> Node {
+    let mut labels = BTreeMap::from([
+        ("kubernetes.io/hostname".to_string(), node.name.clone()),
+        ("kubernetes.io/os".to_string(), "linux".to_string()),
+        ("kubernetes.io/arch".to_string(), "amd64".to_string()),
+        ("beta.kubernetes.io/os".to_string(), "linux".to_string()),
+        ("beta.kubernetes.io/arch".to_string(), "amd64".to_string()),
+        ("topology.kubernetes.io/zone".to_string(), node.zone.clone()),
+        ("topology.kubernetes.io/region".to_string(), node.pool.region.clone()),
+        ("kubesim.io/node-pool".to_string(), node.pool.name.clone()),
+    ]);
+    labels.extend(node.pool.labels.clone());
+    let taints: Vec<Taint> = node
+        .pool
+        .taints
+        .iter()
+        .map(|t| Taint { key: t.key.clone(), value: t.value.clone(), effect: t.effect.clone(), time_added: None })
+        .collect();
+    Node {
+        metadata: ObjectMeta {
+            name: Some(node.name.clone()),
+            labels: Some(labels),
+            annotations: Some(BTreeMap::from([("node.alpha.kubernetes.io/ttl".to_string(), "0".to_string())])),
+            ..Default::default()
+        },
+        spec: Some(NodeSpec {
+            pod_cidr: Some(node.pod_cidr.clone()),
+            pod_cidrs: Some(vec![node.pod_cidr.clone()]),
+            taints: (!taints.is_empty()).then_some(taints),
+            ..Default::default()
+        }),
+        status: Some(status(ctx, node, &Faults::default(), None)),
+    }
+}
+
+/// Register the node (or adopt an existing Node of that name) and post its status.
+pub async fn register(ctx: &Context, node: &SimNode) -> Result<Node, Error> {
+    let api: Api<Node> = Api::all(ctx.client.clone());
+    let existing = match api.create(&PostParams::default(), &object(ctx, node)).await {
+        Ok(n) => n,
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            api.get(&node.name).await.map_err(|source| Error::Register { node: node.name.clone(), source })?
+        }
+        Err(source) => return Err(Error::Register { node: node.name.clone(), source }),
+    };
+    node.faults.send_replace(Faults::from_annotations(existing.metadata.annotations.as_ref()));
+    post_status(ctx, node, existing.status.as_ref()).await
+}
+
+async fn post_status(ctx: &Context, node: &SimNode, previous: Option<&NodeStatus>) -> Result<Node, Error> {
+    let api: Api<Node> = Api::all(ctx.client.clone());
+    let faults = node.faults.borrow().clone();
+    let body = json!({"status": status(ctx, node, &faults, previous)});
+    api.patch_status(&node.name, &PatchParams::default(), &Patch::Merge(&body))
+        .await
+        .map_err(|source| Error::PostStatus { node: node.name.clone(), source })
+}
+
+fn lease(ctx: &Context, node: &SimNode, uid: Option<String>) -> Lease {
+    Lease {
+        metadata: ObjectMeta {
+            name: Some(node.name.clone()),
+            namespace: Some(LEASE_NAMESPACE.into()),
+            owner_references: uid.map(|uid| {
+                vec![OwnerReference { api_version: "v1".into(), kind: "Node".into(), name: node.name.clone(), uid, ..Default::default() }]
+            }),
+            ..Default::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(node.name.clone()),
+            lease_duration_seconds: Some(ctx.config.lease_duration_seconds),
+            renew_time: Some(MicroTime(jiff::Timestamp::now())),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Renew the node's Lease: update the one we hold, as upstream's lease controller does;
+/// create it when missing; after a conflict, read it again.
+async fn renew(ctx: &Context, node: &SimNode, held: &mut Option<Lease>, node_uid: &Option<String>) -> Result<(), Error> {
+    let api: Api<Lease> = Api::namespaced(ctx.client.clone(), LEASE_NAMESPACE);
+    let err = |source| Error::RenewLease { node: node.name.clone(), source };
+    let result = match held.take() {
+        Some(mut lease) => {
+            if let Some(spec) = lease.spec.as_mut() {
+                spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
+                spec.holder_identity = Some(node.name.clone());
+            }
+            api.replace(&node.name, &PostParams::default(), &lease).await
+        }
+        None => match api.create(&PostParams::default(), &lease(ctx, node, node_uid.clone())).await {
+            Err(kube::Error::Api(s)) if s.code == 409 => api.get(&node.name).await,
+            other => other,
+        },
+    };
+    match result {
+        Ok(lease) => {
+            *held = Some(lease);
+            ctx.lease_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => Err(err(e)),
+    }
+}
+
+/// A node's heartbeats, until the process stops.
+pub async fn heartbeat(ctx: Arc<Context>, node: Arc<SimNode>, registered: Node) {
+    let node_uid = registered.metadata.uid.clone();
+    let mut last_status = registered.status.clone();
+    let mut held: Option<Lease> = None;
+    let mut faults_rx = node.faults.subscribe();
+    let mut faults = faults_rx.borrow_and_update().clone();
+    let mut last_post = tokio::time::Instant::now();
+    // Spread renewals over the interval.
+    let offset = ctx.config.lease_renew_interval.mul_f64((crate::sim::hex_digest(&node.name).as_bytes()[0] as f64) / 256.0);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, ctx.config.lease_renew_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    if let Err(e) = renew(&ctx, &node, &mut held, &node_uid).await {
+        tracing::warn!(error = %e, "lease");
+    }
+    loop {
+        let post;
+        tokio::select! {
+            _ = ticks.tick() => {
+                if faults.stopped {
+                    continue;
+                }
+                if let Err(e) = renew(&ctx, &node, &mut held, &node_uid).await {
+                    tracing::warn!(error = %e, "lease");
+                }
+                post = last_post.elapsed() >= ctx.config.status_report_interval;
+            }
+            changed = faults_rx.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let new = faults_rx.borrow_and_update().clone();
+                if new.restart.is_some() && new.restart != faults.restart {
+                    tracing::info!(node = %node.name, "node restarts");
+                    node.restarts.send_modify(|n| *n += 1);
+                }
+                let resumed = faults.stopped && !new.stopped;
+                post = !new.stopped && (resumed || new != faults);
+                faults = new;
+                if resumed {
+                    held = None;
+                    let _ = renew(&ctx, &node, &mut held, &node_uid).await;
+                }
+            }
+        }
+        if post {
+            match post_status(&ctx, &node, last_status.as_ref()).await {
+                Ok(n) => {
+                    last_status = n.status;
+                    last_post = tokio::time::Instant::now();
+                }
+                Err(e) => tracing::warn!(error = %e, "node status"),
+            }
+        }
+    }
+}
+
+/// Watch every Node; pass the fault annotations of ours to their heartbeats.
+pub async fn watch_faults(ctx: Arc<Context>) {
+    let api: Api<Node> = Api::all(ctx.client.clone());
+    let stream = watcher(api, watcher::Config::default()).default_backoff();
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        let nodes: Vec<Node> = match event {
+            Ok(watcher::Event::Apply(n)) | Ok(watcher::Event::InitApply(n)) => vec![n],
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::debug!(error = %e, "node watch");
+                continue;
+            }
+        };
+        for n in nodes {
+            let Some(sim) = n.metadata.name.as_deref().and_then(|name| ctx.nodes.get(name)) else { continue };
+            let faults = Faults::from_annotations(n.metadata.annotations.as_ref());
+            sim.faults.send_if_modified(|f| {
+                if *f == faults {
+                    false
+                } else {
+                    *f = faults;
+                    true
+                }
+            });
+        }
+    }
+}
+
+/// Build the nodes of every pool: names `<pool>-<i>`, zones round-robin, one /24 each.
+pub fn build(config: &crate::Config) -> Result<Vec<SimNode>, crate::config::Error> {
+    let mut out = Vec::new();
+    let mut names = HashSet::new();
+    for pool in &config.pools {
+        for i in 0..pool.count {
+            let name = format!("{}-{i}", pool.name);
+            if !names.insert(name.clone()) {
+                continue;
+            }
+            let zone = pool.zones.get(i % pool.zones.len().max(1)).cloned().unwrap_or_default();
+            let (net, cidr) = crate::config::node_cidr(&config.pod_cidr, out.len())?;
+            out.push(SimNode::new(name, pool.clone(), zone, net, cidr));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_from_annotations() {
+        let a = BTreeMap::from([(STOPPED.to_string(), "true".to_string()), (PRESSURE.to_string(), "memory, pid".to_string())]);
+        let f = Faults::from_annotations(Some(&a));
+        assert!(f.stopped && f.memory_pressure && f.pid_pressure && !f.disk_pressure);
+        assert_eq!(Faults::from_annotations(None), Faults::default());
+    }
+
+    #[test]
+    fn pod_ips_come_from_the_node_cidr() {
+        let node = SimNode::new("n".into(), Pool::default_nodes(1), "z".into(), Ipv4Addr::new(10, 244, 3, 0), "10.244.3.0/24".into());
+        assert_eq!(node.allocate_ip("a").as_deref(), Some("10.244.3.2"));
+        assert_eq!(node.allocate_ip("b").as_deref(), Some("10.244.3.3"));
+        assert_eq!(node.allocate_ip("a").as_deref(), Some("10.244.3.2"));
+        node.release_ip("a");
+        assert_eq!(node.allocate_ip("c").as_deref(), Some("10.244.3.2"));
+    }
+}

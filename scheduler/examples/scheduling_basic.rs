@@ -1,0 +1,116 @@
+//! Benchmark modelled on upstream's scheduler_perf `SchedulingBasic`: 5,000 nodes, 1,000
+//! pods already on them, then 10,000 pods measured — pods/s from the first create to the
+//! last successful bind — over HTTP against an in-process kubesim API server, default
+//! plugins; once with default sampling (percentageOfNodesToScore unset) and once at 100 %.
+//!
+//! `cargo run --release -p kubesim-scheduler --example scheduling_basic -- [nodes] [existing] [measured]`
+//! (scripts/bench-scheduler).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+const CONCURRENCY: usize = 32;
+
+fn pod(name: &str, node: Option<&str>) -> Pod {
+    let mut p = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+        "spec": {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10", "resources": {"requests": {"cpu": "100m", "memory": "500Mi"}}}]}});
+    if let Some(n) = node {
+        p["spec"]["nodeName"] = json!(n);
+    }
+    serde_json::from_value(p).expect("pod")
+}
+
+async fn run(nodes: usize, existing: usize, measured: usize, percentage: Option<i32>, explain: bool) -> anyhow::Result<(f64, Duration)> {
+    let server = kubesim_apiserver::ApiServer::new(kubesim_apiserver::Config::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(kubesim_apiserver::serve(server, listener, async move {
+        let _ = stop_rx.await;
+    }));
+    let client = kubesim_scheduler::client(&url)?;
+    let node_api: Api<Node> = Api::all(client.clone());
+    futures::stream::iter(0..nodes)
+        .map(|i| {
+            let api = node_api.clone();
+            async move {
+                let name = format!("node-{i}");
+                let n: Node = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Node",
+                    "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "topology.kubernetes.io/zone": format!("zone-{}", i % 3)}}}))?;
+                api.create(&PostParams::default(), &n).await?;
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"taints": []}}))).await?;
+                let r = json!({"cpu": "4", "memory": "32Gi", "pods": "110"});
+                let status = json!({"status": {"capacity": r, "allocatable": r, "conditions": [{"type": "Ready", "status": "True"}]}});
+                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(status)).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<Vec<()>>>()?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    create_pods(&pods, (0..existing).map(|i| pod(&format!("existing-{i}"), Some(&format!("node-{}", i % nodes.max(1)))))).await?;
+
+    let mut config = kubesim_scheduler::Config::new(&url);
+    config.explain = explain;
+    let mut file = kubesim_scheduler::config::File::default();
+    file.percentage_of_nodes_to_score = percentage;
+    config.file = Some(file);
+    let scheduler = kubesim_scheduler::build(&config)?;
+    let task = tokio::spawn(scheduler.clone().run());
+    // Warm up: one pod through, so the caches are synced.
+    create_pods(&pods, std::iter::once(pod("warm-up", None))).await?;
+    wait_for(&scheduler, 1).await;
+
+    let start = Instant::now();
+    create_pods(&pods, (0..measured).map(|i| pod(&format!("measured-{i}"), None))).await?;
+    wait_for(&scheduler, 1 + measured as u64).await;
+    let took = start.elapsed();
+    task.abort();
+    let _ = stop_tx.send(());
+    let _ = serving.await;
+    Ok((measured as f64 / took.as_secs_f64(), took))
+}
+
+async fn create_pods(api: &Api<Pod>, pods: impl Iterator<Item = Pod>) -> anyhow::Result<()> {
+    futures::stream::iter(pods)
+        .map(|p| {
+            let api = api.clone();
+            async move { api.create(&PostParams::default(), &p).await.map(|_| ()) }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<()>, _>>()?;
+    Ok(())
+}
+
+async fn wait_for(s: &Arc<kubesim_scheduler::Scheduler>, n: u64) {
+    while s.metrics.scheduled_count() < n {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let nodes = args.first().copied().unwrap_or(5000);
+    let existing = args.get(1).copied().unwrap_or(1000);
+    let measured = args.get(2).copied().unwrap_or(10_000);
+    println!("SchedulingBasic: {nodes} nodes, {existing} existing pods, {measured} measured pods; one process, 2 tokio workers");
+    println!("| sampling | explanation | time | pods/s |");
+    println!("|---|---|---:|---:|");
+    for (label, pct, explain) in [("default (adaptive)", None, true), ("100 %", Some(100), true), ("default (adaptive)", None, false)] {
+        let (rate, took) = run(nodes, existing, measured, pct, explain).await?;
+        println!("| {label} | {} | {:.2} s | {:.0} |", if explain { "on" } else { "off" }, took.as_secs_f64(), rate);
+    }
+    Ok(())
+}

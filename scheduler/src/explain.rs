@@ -1,0 +1,152 @@
+//! The explanation annotation: each scheduling attempt's full result, on the pod.
+//!
+//! kube-scheduler tells only the outcome (an Event, a condition message). kubesim also
+//! records, in the annotation [`ANNOTATION`] on the pod, what every plugin said: which
+//! filter rejected which node and why, each score plugin's raw, normalised and weighted
+//! score per node, and the pick. It is written in the same write as the bind (the
+//! Binding's annotations, which the API server copies onto the pod), or with a metadata
+//! patch when the pod stays Pending. The JSON is documented in docs/scheduler.md.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::framework::Status;
+
+/// The annotation key.
+pub const ANNOTATION: &str = "scheduler.kubesim.io/explanation";
+/// At most this many rejected nodes are listed (the message counts them all).
+pub const MAX_FILTERED: usize = 50;
+/// At most this many scored nodes are listed, best first.
+pub const MAX_SCORED: usize = 10;
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Explanation {
+    /// Not serialized: whether per-plugin detail is gathered at all.
+    #[serde(skip)]
+    pub enabled: bool,
+    pub scheduler: String,
+    /// RFC 3339 time of the attempt.
+    pub time: String,
+    /// 1 for the first attempt at this pod.
+    pub attempt: u32,
+    /// `Scheduled`, `Unschedulable` or `Error`.
+    pub result: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selected_node: Option<String>,
+    /// Nodes in the cluster.
+    pub nodes: usize,
+    /// How many feasible nodes the sampling looked for (`percentageOfNodesToScore`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub nodes_to_find: usize,
+    /// Nodes run through Filter.
+    pub evaluated_nodes: usize,
+    /// Nodes that passed every Filter.
+    pub feasible_nodes: usize,
+    /// The pod's `status.nominatedNodeName`, when it passed Filter and was taken directly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nominated_node: Option<String>,
+    /// A PreFilter plugin that rejected the pod before any node was looked at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_filter: Option<FilteredNode>,
+    /// Rejected nodes: which Filter plugin and why (first [`MAX_FILTERED`], by name).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub filtered: Vec<FilteredNode>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub filtered_not_shown: usize,
+    /// True when only one node was feasible: upstream then skips scoring.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub scoring_skipped: bool,
+    /// Scored nodes, best first (the selected node always among them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scores: Vec<NodeScores>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub scores_not_shown: usize,
+    /// The PodScheduled condition message when the pod was not scheduled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preemption: Option<Preemption>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FilteredNode {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub node: String,
+    pub plugin: String,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeScores {
+    pub node: String,
+    /// Sum of the weighted scores.
+    pub total: i64,
+    pub plugins: BTreeMap<String, PluginScore>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginScore {
+    /// What Score returned.
+    pub raw: i64,
+    /// After NormalizeScore, 0..=100.
+    pub normalized: i64,
+    pub weight: i64,
+    /// normalized × weight.
+    pub weighted: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Preemption {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nominated_node: Option<String>,
+    /// `namespace/name` of each pod deleted to make room.
+    pub victims: Vec<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+impl Explanation {
+    pub fn new(enabled: bool, scheduler: &str, attempt: u32) -> Self {
+        Explanation { enabled, scheduler: scheduler.to_string(), attempt, time: jiff::Timestamp::now().to_string(), ..Default::default() }
+    }
+
+    pub fn record_filtered(&mut self, statuses: &BTreeMap<String, Status>) {
+        if !self.enabled {
+            return;
+        }
+        self.filtered = statuses
+            .iter()
+            .take(MAX_FILTERED)
+            .map(|(node, s)| FilteredNode { node: node.clone(), plugin: s.plugin().to_string(), reasons: s.reasons().to_vec() })
+            .collect();
+        self.filtered_not_shown = statuses.len().saturating_sub(MAX_FILTERED);
+    }
+
+    /// Keep the best [`MAX_SCORED`] rows (and the selected node).
+    pub fn record_scores(&mut self, rows: &mut Vec<NodeScores>, selected: &str) {
+        rows.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| (b.node == selected).cmp(&(a.node == selected))).then_with(|| a.node.cmp(&b.node)));
+        let total = rows.len();
+        let mut kept: Vec<NodeScores> = Vec::with_capacity(MAX_SCORED.min(total));
+        for row in rows.drain(..) {
+            if kept.len() < MAX_SCORED || row.node == selected {
+                kept.push(row);
+            }
+        }
+        self.scores_not_shown = total - kept.len();
+        self.scores = kept;
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}

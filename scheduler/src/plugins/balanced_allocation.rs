@@ -1,0 +1,139 @@
+//! NodeResourcesBalancedAllocation: prefer nodes whose resources would be used evenly.
+//! For each resource the fraction requested/allocatable (capped at 1) after placing the
+//! pod; score = (1 − standard deviation of the fractions) × 100. Best-effort pods (no
+//! requests at all) are not scored by it, as upstream.
+//!
+//! Worked example: cpu 2/4 = 0.5, memory 6/8 = 0.75 → std = |0.5 − 0.75| / 2 = 0.125 →
+//! score 87.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Pod;
+
+use super::node_resources_fit::{ResourceSpec, allocatable_and_requested, default_resources};
+use crate::framework::resource::pod_requests;
+use crate::framework::{CycleState, MAX_NODE_SCORE, NodeInfo, Plugin, PreScore, Score, Snapshot, Status};
+
+pub const NAME: &str = "NodeResourcesBalancedAllocation";
+
+#[derive(Debug)]
+pub struct BalancedAllocation {
+    resources: Vec<ResourceSpec>,
+}
+
+impl Default for BalancedAllocation {
+    fn default() -> Self {
+        BalancedAllocation { resources: default_resources() }
+    }
+}
+
+impl BalancedAllocation {
+    pub fn new(resources: Vec<ResourceSpec>) -> Self {
+        BalancedAllocation { resources }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct State(Vec<i64>);
+
+impl Plugin for BalancedAllocation {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn as_pre_score(self: Arc<Self>) -> Option<Arc<dyn PreScore>> {
+        Some(self)
+    }
+    fn as_score(self: Arc<Self>) -> Option<Arc<dyn Score>> {
+        Some(self)
+    }
+}
+
+impl PreScore for BalancedAllocation {
+    fn pre_score(&self, state: &mut CycleState, pod: &Pod, _nodes: &[&NodeInfo], _snapshot: &Snapshot) -> Status {
+        let req = pod_requests(pod, false);
+        let list: Vec<i64> = self.resources.iter().map(|r| req.get(&r.name)).collect();
+        if list.iter().all(|&v| v == 0) {
+            return Status::skip();
+        }
+        state.write(NAME, State(list));
+        Status::success()
+    }
+}
+
+/// (1 − std of the fractions) × 100, upstream's `balancedResourceScorer`.
+pub fn balanced_score(requested: &[i64], allocatable: &[i64]) -> i64 {
+    let fractions: Vec<f64> = requested
+        .iter()
+        .zip(allocatable)
+        .filter(|(_, a)| **a != 0)
+        .map(|(r, a)| (*r as f64 / *a as f64).min(1.0))
+        .collect();
+    let std = match fractions.len() {
+        0 | 1 => 0.0,
+        2 => ((fractions[0] - fractions[1]) / 2.0).abs(),
+        n => {
+            let mean = fractions.iter().sum::<f64>() / n as f64;
+            (fractions.iter().map(|f| (f - mean) * (f - mean)).sum::<f64>() / n as f64).sqrt()
+        }
+    };
+    ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
+}
+
+impl Score for BalancedAllocation {
+    fn score(&self, state: &CycleState, pod: &Pod, node: &NodeInfo, _snapshot: &Snapshot) -> Result<i64, Status> {
+        let owned;
+        let pod_req = match state.read::<State>(NAME) {
+            Some(s) => &s.0,
+            None => {
+                let req = pod_requests(pod, false);
+                owned = self.resources.iter().map(|r| req.get(&r.name)).collect::<Vec<_>>();
+                &owned
+            }
+        };
+        let (mut requested, mut allocatable) = (Vec::new(), Vec::new());
+        for (spec, &want) in self.resources.iter().zip(pod_req) {
+            if let Some((a, r)) = allocatable_and_requested(node, &spec.name, want, true) {
+                allocatable.push(a);
+                requested.push(r);
+            }
+        }
+        Ok(balanced_score(&requested, &allocatable))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::testing::{NodeBuilder, PodBuilder, prescore_and_score};
+
+    #[test]
+    fn score_table() {
+        let cases: &[(&[i64], &[i64], i64)] = &[
+            (&[2000, 6 << 30], &[4000, 8 << 30], 87),
+            (&[2000, 4 << 30], &[4000, 8 << 30], 100),
+            (&[4000, 0], &[4000, 8 << 30], 50),
+            (&[8000, 0], &[4000, 8 << 30], 50),
+            (&[1, 2, 3], &[0, 0, 0], 100),
+        ];
+        for (req, alloc, want) in cases {
+            assert_eq!(balanced_score(req, alloc), *want, "{req:?} / {alloc:?}");
+        }
+    }
+
+    #[test]
+    fn scores_nodes_and_skips_best_effort_pods() {
+        let snapshot = Snapshot::from_objects(
+            vec![NodeBuilder::new("a").capacity("4", "8Gi", "110").obj(), NodeBuilder::new("b").capacity("4", "8Gi", "110").obj()],
+            vec![PodBuilder::new("o").node("b").container_req("", "4Gi").obj()],
+        );
+        let pod = PodBuilder::new("p").container_req("2", "2Gi").obj();
+        // a: 0.5 / 0.25 → 87; b: 0.5 / 0.75 → 87.
+        assert_eq!(prescore_and_score(Arc::new(BalancedAllocation::default()), &pod, &snapshot), vec![87, 87]);
+        let pod = PodBuilder::new("p").container_req("2", "").obj();
+        // a: 0.5 / 0 → 75; b: 0.5 / 0.5 → 100.
+        assert_eq!(prescore_and_score(Arc::new(BalancedAllocation::default()), &pod, &snapshot), vec![75, 100]);
+        let mut state = CycleState::new();
+        let nodes: Vec<&NodeInfo> = snapshot.nodes().collect();
+        assert!(BalancedAllocation::default().pre_score(&mut state, &PodBuilder::new("be").obj(), &nodes, &snapshot).is_skip());
+    }
+}

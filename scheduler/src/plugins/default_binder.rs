@@ -1,0 +1,66 @@
+//! DefaultBinder: `POST /api/v1/namespaces/{ns}/pods/{name}/binding` with a `Binding`
+//! naming the node — the one write that assigns a pod. The API server answers 409 when the
+//! pod is already bound (another scheduler won) or being deleted.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Client;
+use kube::api::{Api, PostParams};
+
+use crate::framework::{Bind, BindRequest, Code, Plugin, Status};
+
+pub const NAME: &str = "DefaultBinder";
+
+pub struct DefaultBinder {
+    client: Option<Client>,
+}
+
+impl DefaultBinder {
+    /// Without a client every bind fails (for offline use of the framework).
+    pub fn new(client: Option<Client>) -> Self {
+        DefaultBinder { client }
+    }
+}
+
+impl Plugin for DefaultBinder {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn as_bind(self: Arc<Self>) -> Option<Arc<dyn Bind>> {
+        Some(self)
+    }
+}
+
+/// The Binding object for a request.
+pub fn binding(req: &BindRequest) -> Binding {
+    Binding {
+        metadata: ObjectMeta {
+            name: Some(req.name.clone()),
+            namespace: Some(req.namespace.clone()),
+            uid: req.uid.clone(),
+            annotations: (!req.annotations.is_empty()).then(|| req.annotations.clone().into_iter().collect::<BTreeMap<_, _>>()),
+            ..Default::default()
+        },
+        target: ObjectReference { kind: Some("Node".into()), name: Some(req.node.clone()), ..Default::default() },
+    }
+}
+
+impl Bind for DefaultBinder {
+    fn bind(&self, req: BindRequest) -> BoxFuture<'static, Status> {
+        let client = self.client.clone();
+        Box::pin(async move {
+            let Some(client) = client else { return Status::error("no API client") };
+            let pods: Api<Pod> = Api::namespaced(client, &req.namespace);
+            let body = binding(&req);
+            match pods.create_subresource::<Binding, serde_json::Value>("binding", &req.name, &PostParams::default(), &body).await {
+                Ok(_) => Status::success(),
+                Err(kube::Error::Api(e)) if e.code == 409 || e.code == 404 => Status::new(Code::Unschedulable, [e.message]),
+                Err(e) => Status::error(e.to_string()),
+            }
+        })
+    }
+}

@@ -1,0 +1,77 @@
+//! ImageLocality: prefer nodes that already have the pod's images (from the node's
+//! `status.images`), weighted by how widely each image is spread across nodes so pods do
+//! not all pile onto the one node that has it.
+//!
+//! sum = Σ over containers of size × (nodes with the image / all nodes); clamp to
+//! [23 MB, 1000 MB × containers]; score = 100 × (sum − 23 MB) / (max − 23 MB).
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Pod;
+
+use crate::framework::node_info::normalized_image_name;
+use crate::framework::{CycleState, MAX_NODE_SCORE, NodeInfo, Plugin, Score, Snapshot, Status};
+
+pub const NAME: &str = "ImageLocality";
+const MB: i64 = 1024 * 1024;
+const MIN_THRESHOLD: i64 = 23 * MB;
+const MAX_CONTAINER_THRESHOLD: i64 = 1000 * MB;
+
+#[derive(Debug, Default)]
+pub struct ImageLocality;
+
+impl Plugin for ImageLocality {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn as_score(self: Arc<Self>) -> Option<Arc<dyn Score>> {
+        Some(self)
+    }
+}
+
+impl Score for ImageLocality {
+    fn score(&self, _state: &CycleState, pod: &Pod, node: &NodeInfo, snapshot: &Snapshot) -> Result<i64, Status> {
+        let Some(spec) = pod.spec.as_ref() else { return Ok(0) };
+        let total = snapshot.num_nodes().max(1) as f64;
+        let containers: Vec<_> = spec.init_containers.iter().flatten().chain(spec.containers.iter()).collect();
+        let mut sum = 0i64;
+        for c in &containers {
+            let Some(image) = c.image.as_deref() else { continue };
+            let name = normalized_image_name(image);
+            if let Some(&size) = node.images.get(&name) {
+                let spread = snapshot.image_node_count(&name) as f64 / total;
+                sum += (size as f64 * spread) as i64;
+            }
+        }
+        let max = MAX_CONTAINER_THRESHOLD * containers.len() as i64;
+        let sum = sum.clamp(MIN_THRESHOLD, max.max(MIN_THRESHOLD));
+        if max <= MIN_THRESHOLD {
+            return Ok(0);
+        }
+        Ok(MAX_NODE_SCORE * (sum - MIN_THRESHOLD) / (max - MIN_THRESHOLD))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::testing::{NodeBuilder, PodBuilder, prescore_and_score};
+
+    #[test]
+    fn prefers_nodes_with_big_images_spread_by_presence() {
+        let snapshot = Snapshot::from_objects(
+            vec![
+                NodeBuilder::new("has").image("registry.k8s.io/big:1", 500 * MB).obj(),
+                NodeBuilder::new("small").image("registry.k8s.io/small", 10 * MB).obj(),
+                NodeBuilder::new("none").obj(),
+            ],
+            vec![],
+        );
+        let pod = PodBuilder::new("p").image("registry.k8s.io/big:1").obj();
+        // has: 500 MB × 1/3 = 166 MB → 100 × (166 − 23) / (1000 − 23) = 14.
+        assert_eq!(prescore_and_score(Arc::new(ImageLocality), &pod, &snapshot), vec![14, 0, 0]);
+        // Untagged names are normalised with :latest on both sides.
+        let pod = PodBuilder::new("p").image("registry.k8s.io/small").obj();
+        assert_eq!(prescore_and_score(Arc::new(ImageLocality), &pod, &snapshot), vec![0, 0, 0]);
+    }
+}

@@ -1,0 +1,179 @@
+//! kubelet-sim inside `kubesim up`, judged by real clients: kubectl (`logs`, `logs -f`,
+//! `top`), the Python client's models and k8s-openapi's types. Pods name their node in
+//! `spec.nodeName`, so no scheduler is involved.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kubesim_e2e::{Cluster, describe, eventually};
+
+fn phase(cluster: &Cluster, name: &str) -> String {
+    let out = cluster.kubectl(&["get", "pod", name, "-o", "jsonpath={.status.phase}"]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn create(cluster: &Cluster, yaml: &str) {
+    let out = cluster.kubectl_with_stdin(&["create", "-f", "-"], Some(yaml));
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
+#[test]
+fn kubectl_logs_and_logs_follow() {
+    let cluster = Cluster::up(&["--no-scheduler"]);
+    create(
+        &cluster,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: talk}
+spec:
+  nodeName: kubesim-node-0
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "echo one; sleep 2; echo two"]
+"#,
+    );
+    eventually(Duration::from_secs(10), "talk Running", || (phase(&cluster, "talk") == "Running").then_some(()));
+    // Follow: prints lines as they come and ends when the container exits.
+    let followed = cluster.kubectl_ok(&["logs", "-f", "talk"]);
+    let lines: Vec<&str> = followed.lines().collect();
+    assert_eq!(lines[1..], ["one", "two", "Exited with code 0"], "{followed}");
+    assert!(lines[0].starts_with("Started container c"), "{followed}");
+    eventually(Duration::from_secs(10), "talk Succeeded", || (phase(&cluster, "talk") == "Succeeded").then_some(()));
+    let tail = cluster.kubectl_ok(&["logs", "talk", "--tail=1", "--timestamps"]);
+    assert!(tail.ends_with(" Exited with code 0\n") && tail.starts_with("20"), "{tail}");
+    // An unscheduled pod still has no host to ask.
+    create(&cluster, "apiVersion: v1\nkind: Pod\nmetadata: {name: nowhere}\nspec: {containers: [{name: c, image: busybox}]}\n");
+    let out = cluster.kubectl(&["logs", "nowhere"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("does not have a host assigned"), "{}", describe(&out));
+}
+
+#[test]
+fn kubectl_top_pods_and_nodes() {
+    let cluster = Cluster::up(&["--no-scheduler", "--nodes", "2"]);
+    create(
+        &cluster,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: busy
+  labels: {app: busy}
+  annotations: {kubesim.io/cpu: 250m, kubesim.io/memory: 64Mi}
+spec:
+  nodeName: kubesim-node-1
+  containers: [{name: c, image: nginx}]
+"#,
+    );
+    eventually(Duration::from_secs(10), "busy Running", || (phase(&cluster, "busy") == "Running").then_some(()));
+    let top = cluster.kubectl_ok(&["top", "pod", "-l", "app=busy"]);
+    let row: Vec<&str> = top.lines().nth(1).unwrap_or("").split_whitespace().collect();
+    assert_eq!(row, ["busy", "250m", "64Mi"], "{top}");
+    let nodes = cluster.kubectl_ok(&["top", "node", "--no-headers"]);
+    let node1 = nodes.lines().find(|l| l.starts_with("kubesim-node-1")).unwrap_or_else(|| panic!("{nodes}"));
+    // 250m of the pod plus 50m of the node itself, of 4 CPUs.
+    assert_eq!(node1.split_whitespace().nth(1), Some("300m"), "{nodes}");
+    assert_eq!(nodes.lines().count(), 2, "{nodes}");
+}
+
+#[test]
+fn statuses_are_accepted_by_the_python_client_and_k8s_openapi() {
+    let cluster = Cluster::up(&["--no-scheduler", "--time-scale", "10"]);
+    create(
+        &cluster,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  nodeName: kubesim-node-0
+  initContainers: [{name: init, image: busybox, command: ["sleep", "1"]}]
+  containers:
+  - name: web
+    image: nginx
+    readinessProbe: {httpGet: {port: 80}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: crash}
+spec:
+  nodeName: kubesim-node-1
+  containers: [{name: c, image: busybox, command: ["sh", "-c", "exit 3"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: done}
+spec:
+  nodeName: kubesim-node-2
+  restartPolicy: Never
+  containers: [{name: c, image: busybox, command: ["sleep", "1"]}]
+"#,
+    );
+    eventually(Duration::from_secs(15), "pods settle", || {
+        (phase(&cluster, "web") == "Running" && phase(&cluster, "done") == "Succeeded").then_some(())
+    });
+    eventually(Duration::from_secs(15), "crash loop", || {
+        let out = cluster.kubectl_ok(&["get", "pod", "crash", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"]);
+        (out == "CrashLoopBackOff").then_some(())
+    });
+    let out = cluster.python("kubelet_status.py", &[]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary JSON");
+    assert_eq!(seen["pods"]["web"]["containers"]["init"], "terminated:0", "{seen}");
+    assert_eq!(seen["pods"]["web"]["conditions"]["Ready"], "True", "{seen}");
+    assert_eq!(seen["pods"]["crash"]["containers"]["c"], "waiting:CrashLoopBackOff", "{seen}");
+    assert_eq!(seen["pods"]["done"]["phase"], "Succeeded", "{seen}");
+    assert_eq!(seen["nodes"]["kubesim-node-0"]["Ready"], "True", "{seen}");
+    assert_eq!(seen["leases"], serde_json::json!(["kubesim-node-0", "kubesim-node-1", "kubesim-node-2"]));
+
+    // Every status decodes into k8s-openapi's Pod (required fields present).
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let pods: Vec<Pod> = runtime.block_on(async {
+        let api: kube::Api<Pod> = kube::Api::namespaced(cluster.client(), "default");
+        api.list(&Default::default()).await.expect("pods decode").items
+    });
+    assert_eq!(pods.len(), 3);
+    let kubectl = cluster.kubectl_ok(&["get", "pods", "--no-headers"]);
+    assert!(kubectl.contains("CrashLoopBackOff") && kubectl.contains("Completed"), "{kubectl}");
+}
+
+#[test]
+fn node_faults_by_command() {
+    let cluster = Cluster::up(&["--no-scheduler", "--nodes", "2"]);
+    let node = |args: &[&str]| {
+        let mut all = vec!["kubesim", "node", "--server", cluster.url.as_str()];
+        all.extend(args);
+        let cli = <kubesim::Cli as clap::Parser>::try_parse_from(&all).expect("node arguments");
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(kubesim::run(cli, std::future::pending())).expect("kubesim node");
+    };
+    let condition = |name: &str, type_: &str| {
+        cluster.kubectl_ok(&["get", "node", name, "-o", &format!("jsonpath={{.status.conditions[?(@.type==\"{type_}\")].status}}")])
+    };
+    eventually(Duration::from_secs(10), "kubesim-node-1 Ready", || (condition("kubesim-node-1", "Ready") == "True").then_some(()));
+    node(&["pressure", "kubesim-node-1", "--kind", "memory,disk"]);
+    eventually(Duration::from_secs(10), "pressure", || {
+        (condition("kubesim-node-1", "MemoryPressure") == "True" && condition("kubesim-node-1", "DiskPressure") == "True").then_some(())
+    });
+    node(&["start", "kubesim-node-1"]);
+    eventually(Duration::from_secs(10), "no pressure", || (condition("kubesim-node-1", "MemoryPressure") == "False").then_some(()));
+
+    // A restart restarts the node's containers.
+    create(&cluster, "apiVersion: v1\nkind: Pod\nmetadata: {name: app}\nspec: {nodeName: kubesim-node-0, containers: [{name: c, image: nginx}]}\n");
+    eventually(Duration::from_secs(10), "app Running", || (phase(&cluster, "app") == "Running").then_some(()));
+    node(&["restart", "kubesim-node-0"]);
+    eventually(Duration::from_secs(10), "restarted", || {
+        let n = cluster.kubectl_ok(&["get", "pod", "app", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"]);
+        (n == "1").then_some(())
+    });
+
+    // Stopped heartbeats: the lease is no longer renewed.
+    node(&["stop", "kubesim-node-1"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let renew = || cluster.kubectl_ok(&["get", "lease", "-n", "kube-node-lease", "kubesim-node-1", "-o", "jsonpath={.spec.renewTime}"]);
+    let before = renew();
+    std::thread::sleep(Duration::from_secs(11));
+    assert_eq!(renew(), before, "a stopped node renews no lease");
+}
