@@ -70,6 +70,10 @@ pub struct KubeletOptions {
     /// The range node pod CIDRs (one /24 each) are cut from.
     #[arg(long, default_value = "10.244.0.0/16")]
     pod_cidr: String,
+    /// Each node's `Lease` duration; nodes renew it every quarter of that, as upstream's
+    /// kubelet (`--node-lease-duration-seconds`).
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(i32).range(1..))]
+    node_lease_duration_seconds: i32,
 }
 
 impl KubeletOptions {
@@ -81,6 +85,8 @@ impl KubeletOptions {
         config.time_scale = self.time_scale;
         config.port = self.kubelet_port;
         config.pod_cidr = self.pod_cidr.clone();
+        config.lease_duration_seconds = self.node_lease_duration_seconds;
+        config.lease_renew_interval = std::time::Duration::from_secs_f64(f64::from(self.node_lease_duration_seconds) / 4.0);
         Ok(config)
     }
 }
