@@ -35,6 +35,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Quiet unless RUST_LOG asks.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .try_init();
     let nodes = arg("--nodes", 5000) as usize;
     let pods = arg("--pods", 5000) as usize;
     let rate = arg("--rate", 1000).max(1);
