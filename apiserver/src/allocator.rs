@@ -152,11 +152,10 @@ impl Allocator {
         let (services, _) = storage.list("services", None);
         let mut used = Used::default();
         for svc in &services {
-            let v = &svc.value;
-            if v["metadata"]["namespace"].as_str() == Some(namespace.as_str()) && v["metadata"]["name"].as_str() == Some(name.as_str()) {
+            if *svc.attrs.namespace == *namespace && *svc.attrs.name == *name {
                 continue;
             }
-            used.add(v);
+            used.add(&svc.value());
         }
         let errors = assign(&self.config, &used, obj, &mut random);
         if !errors.is_empty() {

@@ -96,7 +96,7 @@ impl Record {
     /// The record as an `audit.k8s.io/v1 Event`, with kubesim's additions as annotations.
     pub fn to_event(&self) -> Value {
         let changes = match (&self.before, &self.after) {
-            (Some(before), Some(after)) => serde_json::to_value(json_patch::diff(&before.value, &after.value)).unwrap_or(Value::Null),
+            (Some(before), Some(after)) => serde_json::to_value(json_patch::diff(&before.value(), &after.value())).unwrap_or(Value::Null),
             _ => Value::Null,
         };
         json!({
@@ -113,7 +113,7 @@ impl Record {
                 "name": self.name,
                 "apiGroup": self.group,
                 "apiVersion": self.version,
-                "uid": self.after.as_ref().or(self.before.as_ref()).and_then(|o| o.value["metadata"].get("uid").cloned()),
+                "uid": self.after.as_ref().or(self.before.as_ref()).map(|o| o.attrs.uid.to_string()).filter(|uid| !uid.is_empty()),
                 "resourceVersion": rv(&self.after),
             },
             "responseStatus": {"code": self.code},

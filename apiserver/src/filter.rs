@@ -2,10 +2,10 @@
 //! with the fields each resource supports for selection as upstream declares them.
 
 use kubesim_apimachinery::selector::{FieldSelector, LabelSelector};
-use kubesim_apimachinery::{ApiError, ResourceInfo, meta};
-use serde_json::Value;
+use kubesim_apimachinery::{ApiError, ResourceInfo};
 
 use crate::request::Query;
+use crate::storage::attrs::{Attrs, selectable_fields};
 
 /// The selection of a list or watch request.
 #[derive(Debug, Clone)]
@@ -15,55 +15,6 @@ pub struct Filter {
     pub fields: FieldSelector,
 }
 
-/// The fields a resource can be selected by besides `metadata.name` and
-/// `metadata.namespace` (upstream's `GetAttrs`/`AddFieldLabelConversionFunc` per kind).
-fn selectable_fields(info: &ResourceInfo) -> &'static [&'static str] {
-    match (info.group.as_str(), info.plural.as_str()) {
-        ("", "pods") => &[
-            "spec.nodeName",
-            "spec.restartPolicy",
-            "spec.schedulerName",
-            "spec.serviceAccountName",
-            "spec.hostNetwork",
-            "status.phase",
-            "status.podIP",
-            "status.nominatedNodeName",
-        ],
-        ("", "events") => &[
-            "involvedObject.kind",
-            "involvedObject.namespace",
-            "involvedObject.name",
-            "involvedObject.uid",
-            "involvedObject.apiVersion",
-            "involvedObject.resourceVersion",
-            "involvedObject.fieldPath",
-            "reason",
-            "reportingComponent",
-            "source",
-            "type",
-        ],
-        ("events.k8s.io", "events") => &[
-            "regarding.kind",
-            "regarding.namespace",
-            "regarding.name",
-            "regarding.uid",
-            "regarding.apiVersion",
-            "regarding.resourceVersion",
-            "regarding.fieldPath",
-            "reason",
-            "reportingController",
-            "type",
-        ],
-        ("", "nodes") => &["spec.unschedulable"],
-        ("", "namespaces") => &["status.phase"],
-        ("", "secrets") => &["type"],
-        ("", "persistentvolumeclaims") | ("", "persistentvolumes") => &["status.phase"],
-        ("apps", "replicasets") => &["status.replicas"],
-        ("batch", "jobs") => &["status.successful"],
-        _ => &[],
-    }
-}
-
 impl Filter {
     /// From `labelSelector` and `fieldSelector`; unsupported fields are a 400, as upstream.
     pub fn from_query(info: &ResourceInfo, namespace: Option<&str>, query: &Query) -> Result<Self, ApiError> {
@@ -71,7 +22,7 @@ impl Filter {
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let allowed = selectable_fields(info);
+        let allowed = selectable_fields(&info.group, &info.plural);
         for field in fields.fields() {
             if !matches!(field, "metadata.name" | "metadata.namespace") && !allowed.contains(&field) {
                 return Err(ApiError::bad_request(format!(
@@ -82,35 +33,18 @@ impl Filter {
         Ok(Filter { namespace: namespace.map(str::to_string), labels, fields })
     }
 
-    /// Whether an object (in `namespace`) is selected.
-    pub fn matches(&self, namespace: &str, obj: &Value) -> bool {
-        if self.namespace.as_deref().is_some_and(|ns| ns != namespace) {
+    /// Whether an object is selected.
+    pub fn matches(&self, obj: &Attrs) -> bool {
+        if self.namespace.as_deref().is_some_and(|ns| ns != &*obj.namespace) {
             return false;
         }
-        self.labels.matches(meta::labels(obj)) && (self.fields.is_empty() || self.fields.matches(|field| field_value(obj, field)))
+        self.labels.matches_with(|key| obj.label(key)) && (self.fields.is_empty() || self.fields.matches(|field| obj.field(field)))
     }
 
     /// The one name the field selector pins, if any (`metadata.name=web`), to look up
     /// directly instead of scanning.
     pub fn single_name(&self) -> Option<&str> {
         self.fields.required_value("metadata.name")
-    }
-}
-
-/// A field's value as upstream's field sets hold it: strings as they are, booleans and
-/// numbers printed, missing as `""`.
-fn field_value(obj: &Value, path: &str) -> String {
-    let mut at = obj;
-    for part in path.split('.') {
-        match at.get(part) {
-            Some(next) => at = next,
-            None => return String::new(),
-        }
-    }
-    match at {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
     }
 }
 
@@ -126,11 +60,16 @@ mod tests {
         let pods = registry.get("", "v1", "pods").expect("pods");
         let q = Query::parse(Some("labelSelector=app%3Dweb&fieldSelector=spec.nodeName%3Dn1,status.phase!%3DFailed"));
         let filter = Filter::from_query(&pods, Some("default"), &q).expect("filter");
-        let pod = json!({"metadata": {"name": "a", "labels": {"app": "web"}}, "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}});
-        assert!(filter.matches("default", &pod));
-        assert!(!filter.matches("other", &pod));
+        let running = json!({"metadata": {"name": "a", "labels": {"app": "web"}}, "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}});
+        let pod = |ns: &str, v: &serde_json::Value| {
+            let mut v = v.clone();
+            v["metadata"]["namespace"] = json!(ns);
+            Attrs::of("pods", &v)
+        };
+        assert!(filter.matches(&pod("default", &running)));
+        assert!(!filter.matches(&pod("other", &running)));
         let elsewhere = json!({"metadata": {"name": "a", "labels": {"app": "web"}}, "spec": {"nodeName": "n2"}});
-        assert!(!filter.matches("default", &elsewhere));
+        assert!(!filter.matches(&pod("default", &elsewhere)));
     }
 
     #[test]

@@ -172,7 +172,7 @@ async fn the_legacy_watch_path_watches_one_object() {
 #[tokio::test]
 async fn a_watcher_that_falls_behind_is_closed() {
     let mut config = Config::default();
-    config.storage.watcher_buffer = 4;
+    config.storage.history = 4;
     let api = TestApi::with_config(config);
     let (_, cm) = api.post(CMS, &configmap("a", json!({}))).await;
     let mut watch = api.watch(&format!("{CMS}?watch=true&resourceVersion={}", rv(&cm))).await;

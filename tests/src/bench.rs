@@ -397,7 +397,8 @@ pub fn creates(rig: &Rig, connection_counts: &[usize], duration: Duration) -> Ve
 pub struct WatchRun {
     pub watchers: usize,
     pub events: u64,
-    pub watcher_buffer: usize,
+    /// The storage's per-resource event history: how far a watcher may fall behind.
+    pub history: usize,
     /// Events received, over all watchers.
     pub delivered: u64,
     /// Watchers whose stream ended before they had every event (closed for lagging).
@@ -430,9 +431,9 @@ fn watched_configmap(i: u64) -> Value {
 /// Phase 2. `watchers` HTTP watches of the default namespace's ConfigMaps from the current
 /// revision; a writer thread then makes `events` updates through the server's storage
 /// directly; each watcher counts the lines of its stream.
-pub fn watch_fanout(rig: &Rig, watchers: usize, events: u64, watcher_buffer: usize, give_up: Duration) -> WatchRun {
+pub fn watch_fanout(rig: &Rig, watchers: usize, events: u64, history: usize, give_up: Duration) -> WatchRun {
     let mut config = Config::default();
-    config.storage.watcher_buffer = watcher_buffer;
+    config.storage.history = history;
     let served = rig.start_kubesim(config);
     let api = served.api().clone();
     let key = Key { resource: "configmaps".into(), namespace: "default".into(), name: "watched".into() };
@@ -495,7 +496,7 @@ pub fn watch_fanout(rig: &Rig, watchers: usize, events: u64, watcher_buffer: usi
         let mut run = WatchRun {
             watchers,
             events,
-            watcher_buffer,
+            history,
             delivered: 0,
             closed_early: 0,
             timed_out: 0,
@@ -664,7 +665,7 @@ pub fn rss_growth(objects: usize) -> RssRun {
     // Keep the server (and its objects) alive until after the measurement.
     drop(api);
     let (object_bytes, object_maps, sample) = last.map_or((0, 0, String::new()), |o| {
-        (o.bytes.len(), count_maps(&o.value), String::from_utf8_lossy(&o.bytes).into_owned())
+        (o.bytes.len(), count_maps(&o.value()), String::from_utf8_lossy(&o.bytes).into_owned())
     });
     RssRun { objects, before_kib, after_kib, object_bytes, object_maps, sample }
 }

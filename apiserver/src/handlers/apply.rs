@@ -54,9 +54,10 @@ pub fn apply_patch(req: &Request, name: &str) -> Result {
         return Ok(json_bytes(StatusCode::CREATED, present(info, &stored)?));
     }
     let updated = update_loop(req, name, None, |current| {
-        let merged = apply::apply(Some(&current.value), &config, ty.as_deref(), schema, &who, force)
+        let old = current.value();
+        let merged = apply::apply(Some(&old), &config, ty.as_deref(), schema, &who, force)
             .map_err(|c| conflicts(info.as_ref(), name, &c))?;
-        prepare_update(info, subresource, merged, &current.value, name, None)
+        prepare_update(info, subresource, merged, &old, name, None)
     })?;
     Ok(json_bytes(StatusCode::OK, present(info, &updated)?))
 }

@@ -27,12 +27,16 @@ pub fn bind(req: &Request, name: &str) -> Result {
     }
     // Binding is not an update of the pod: no pod-update validation applies.
     let updated = update_loop(req, name, None, |current| {
-        let pod = &current.value;
+        let pod = &current.value();
         if meta::is_deleting(pod) {
             return Err(ApiError::conflict(&POD_BINDING, name, &format!("pod {name} is being deleted, cannot be assigned to a host")));
         }
         if let Some(existing) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
             return Err(ApiError::conflict(&POD_BINDING, name, &format!("pod {name} is already assigned to node \"{existing}\"")));
+        }
+        // A pod that is not ready for scheduling may not be bound.
+        if pod["spec"]["schedulingGates"].as_array().is_some_and(|gates| !gates.is_empty()) {
+            return Err(ApiError::conflict(&POD_BINDING, name, &format!("pod {name} has non-empty .spec.schedulingGates")));
         }
         let mut pod = pod.clone();
         object::set_path(&mut pod, &["spec", "nodeName"], json!(node));
@@ -40,7 +44,7 @@ pub fn bind(req: &Request, name: &str) -> Result {
         set_scheduled_condition(&mut pod);
         Ok(pod)
     })?;
-    let uid = meta::str_field(&updated.value, "uid").unwrap_or("");
+    let uid = &*updated.attrs.uid;
     let mut success = status::success(&POD_BINDING, name, uid);
     success["code"] = json!(201);
     Ok(json(StatusCode::CREATED, &success))

@@ -108,7 +108,7 @@ pub fn delete(req: &Request, name: &str) -> Result {
     }
     let (obj, gone) = delete_object(req, name, &options)?;
     if gone && !returns_deleted_object(info) {
-        let uid = meta::str_field(&obj.value, "uid").unwrap_or("");
+        let uid = &*obj.attrs.uid;
         return Ok(json_bytes(StatusCode::OK, status::success(info.as_ref(), name, uid).to_string().into()));
     }
     Ok(json_bytes(StatusCode::OK, present(info, &obj)?))
@@ -121,11 +121,11 @@ pub fn delete_collection(req: &Request) -> Result {
     let (objects, revision) = req.server.storage.list(&req.info().storage_key(), req.target.namespace.as_deref());
     let mut items = Vec::new();
     for obj in objects {
-        let namespace = meta::namespace(&obj.value).to_string();
-        if !filter.matches(&namespace, &obj.value) {
+        if !filter.matches(&obj.attrs) {
             continue;
         }
-        let name = meta::name(&obj.value).to_string();
+        let namespace = obj.attrs.namespace.to_string();
+        let name = obj.attrs.name.to_string();
         let scoped = Request {
             server: req.server.clone(),
             target: crate::route::Target { namespace: Some(namespace).filter(|n| !n.is_empty()), name: Some(name.clone()), ..req.target.clone() },
@@ -135,7 +135,7 @@ pub fn delete_collection(req: &Request) -> Result {
             user_agent: req.user_agent.clone(),
         };
         match delete_object(&scoped, &name, &options) {
-            Ok((deleted, _)) => items.push(deleted.value.clone()),
+            Ok((deleted, _)) => items.push(deleted.value()),
             // Deleted by someone else meanwhile: nothing left to do.
             Err(err) if err.code() == 404 => {}
             Err(err) => return Err(err.into()),
@@ -167,8 +167,9 @@ fn delete_object(req: &Request, name: &str, options: &DeleteOptions) -> Result<(
         if let Err(err) = check_client_preconditions(&current, &client) {
             return Err(ApiError::conflict(info.as_ref(), name, &err));
         }
-        let grace = grace_period(info, &current.value, options);
-        let marked = mark_for_deletion(info, &current.value, grace, options.gc_finalizer());
+        let value = current.value();
+        let grace = grace_period(info, &value, options);
+        let marked = mark_for_deletion(info, &value, grace, options.gc_finalizer());
         let held = marked.as_ref().is_some_and(|m| !meta::finalizers(m).is_empty() || grace > 0 || is_namespace(info));
         let preconditions = Preconditions { resource_version: Some(current.resource_version), uid: None };
         if dry_run {
@@ -192,7 +193,7 @@ fn delete_object(req: &Request, name: &str, options: &DeleteOptions) -> Result<(
 
 fn check_client_preconditions(current: &Object, client: &Preconditions) -> Result<(), String> {
     if let Some(uid) = &client.uid {
-        let stored = meta::str_field(&current.value, "uid").unwrap_or("");
+        let stored = &*current.attrs.uid;
         if uid != stored {
             return Err(format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {stored}"));
         }

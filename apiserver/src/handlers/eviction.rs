@@ -29,9 +29,9 @@ pub fn evict(req: &Request, name: &str) -> Result {
     if !named.is_empty() && named != name {
         return Err(ApiError::bad_request("name in URL does not match name in Eviction object").into());
     }
-    let pod = req.server.storage.get(&req.key(name)).ok_or_else(|| ApiError::not_found(req.info().as_ref(), name))?;
-    if !can_ignore_budget(&pod.value) {
-        let budgets = matching_budgets(req, &pod.value);
+    let pod = req.server.storage.get(&req.key(name)).ok_or_else(|| ApiError::not_found(req.info().as_ref(), name))?.value();
+    if !can_ignore_budget(&pod) {
+        let budgets = matching_budgets(req, &pod);
         match budgets.as_slice() {
             [] => {}
             [budget] => take_disruption(req, budget, name)?,
@@ -78,7 +78,7 @@ fn matching_budgets(req: &Request, pod: &Value) -> Vec<Arc<Object>> {
     budgets
         .into_iter()
         .filter(|pdb| {
-            let selector = pdb.value["spec"]["selector"]
+            let selector = pdb.value()["spec"]["selector"]
                 .as_object()
                 .and_then(|s| serde_json::from_value(Value::Object(s.clone())).ok())
                 .and_then(|s| LabelSelector::from_structured(&s).ok());
@@ -90,7 +90,7 @@ fn matching_budgets(req: &Request, pod: &Value) -> Vec<Arc<Object>> {
 
 /// Spend one of the budget's allowed disruptions on this pod, or refuse with 429.
 fn take_disruption(req: &Request, budget: &Arc<Object>, pod: &str) -> Result<(), ApiError> {
-    let pdb = &budget.value;
+    let pdb = &budget.value();
     let budget_name = meta::name(pdb).to_string();
     let generation = pdb["metadata"]["generation"].as_i64().unwrap_or(0);
     let observed = pdb["status"]["observedGeneration"].as_i64().unwrap_or(0);

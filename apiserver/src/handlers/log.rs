@@ -81,12 +81,12 @@ fn container(pod: &Value, name: &str, requested: Option<&str>) -> Result<String,
 pub async fn logs(req: Request, name: &str) -> Result {
     validate_options(&req, name)?;
     let key = req.key(name);
-    let pod = req.server.storage.get(&key).ok_or_else(|| ApiError::not_found(req.info().as_ref(), name))?;
-    if pod.value["spec"]["nodeName"].as_str().unwrap_or("").is_empty() {
+    let pod = req.server.storage.get(&key).ok_or_else(|| ApiError::not_found(req.info().as_ref(), name))?.value();
+    if pod["spec"]["nodeName"].as_str().unwrap_or("").is_empty() {
         return Err(ApiError::bad_request(format!("pod {name} does not have a host assigned")).into());
     }
-    let container_name = container(&pod.value, name, req.query.get("container"))?;
-    let node_name = pod.value["spec"]["nodeName"].as_str().unwrap_or("").to_string();
+    let container_name = container(&pod, name, req.query.get("container"))?;
+    let node_name = pod["spec"]["nodeName"].as_str().unwrap_or("").to_string();
     if let Some(addr) = kubelet_endpoint(&req, &node_name) {
         let mut path = format!("/containerLogs/{}/{name}/{container_name}", req.namespace());
         let options: Vec<String> = ["follow", "previous", "timestamps", "tailLines", "sinceSeconds", "sinceTime", "limitBytes"]
@@ -128,7 +128,7 @@ pub async fn logs(req: Request, name: &str) -> Result {
 pub fn kubelet_endpoint(req: &Request, node: &str) -> Option<std::net::SocketAddr> {
     let key = crate::storage::Key { resource: "nodes".into(), namespace: String::new(), name: node.to_string() };
     let node = req.server.storage.get(&key)?;
-    node_endpoint(&node.value)
+    node_endpoint(&node.value())
 }
 
 /// `InternalIP:kubeletEndpoint.Port` of a Node object.

@@ -11,7 +11,7 @@
 //! as metrics-server filters). Nodes and pods no kubelet reports are absent, as with
 //! metrics-server before its first scrape.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::http::{Method, StatusCode};
@@ -54,7 +54,7 @@ struct Scraped {
 /// Ask each distinct kubelet endpoint once.
 async fn scrape(req: &Request) -> Scraped {
     let (nodes, _) = req.server.storage.list("nodes", None);
-    let mut endpoints: Vec<SocketAddr> = nodes.iter().filter_map(|n| super::log::node_endpoint(&n.value)).collect();
+    let mut endpoints: Vec<SocketAddr> = nodes.iter().filter_map(|n| super::log::node_endpoint(&n.value())).collect();
     endpoints.sort();
     endpoints.dedup();
     let mut out = Scraped { nodes: HashMap::new(), pods: HashMap::new() };
@@ -105,15 +105,6 @@ fn pod_metrics(pod: &Value, containers: &[(String, Usage)], time: &str) -> Value
     json!({"kind": "PodMetrics", "apiVersion": API_VERSION, "metadata": metadata(pod, true), "timestamp": time, "window": WINDOW, "containers": containers})
 }
 
-fn labels_of(obj: &Value) -> BTreeMap<String, String> {
-    obj["metadata"]["labels"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-        .collect()
-}
-
 /// Every request to `metrics.k8s.io`.
 pub async fn handle(req: Request, method: &Method) -> Result {
     let info = req.info().clone();
@@ -129,22 +120,22 @@ pub async fn handle(req: Request, method: &Method) -> Result {
         let (nodes, _) = req.server.storage.list("nodes", None);
         nodes
             .iter()
-            .filter(|n| req.target.name.as_deref().is_none_or(|name| n.value["metadata"]["name"] == name))
-            .filter(|n| selector.matches_labels(&labels_of(&n.value)))
+            .filter(|n| req.target.name.as_deref().is_none_or(|name| &*n.attrs.name == name))
+            .filter(|n| selector.matches_with(|key| n.attrs.label(key)))
             .filter_map(|n| {
-                let (usage, time) = scraped.nodes.get(n.value["metadata"]["name"].as_str()?)?;
-                Some(node_metrics(&n.value, *usage, time))
+                let (usage, time) = scraped.nodes.get(&*n.attrs.name)?;
+                Some(node_metrics(&n.value(), *usage, time))
             })
             .collect()
     } else {
         let (pods, _) = req.server.storage.list("pods", req.target.namespace.as_deref());
         pods.iter()
-            .filter(|p| req.target.name.as_deref().is_none_or(|name| p.value["metadata"]["name"] == name))
-            .filter(|p| selector.matches_labels(&labels_of(&p.value)))
+            .filter(|p| req.target.name.as_deref().is_none_or(|name| &*p.attrs.name == name))
+            .filter(|p| selector.matches_with(|key| p.attrs.label(key)))
             .filter_map(|p| {
-                let key = (p.value["metadata"]["namespace"].as_str()?.to_string(), p.value["metadata"]["name"].as_str()?.to_string());
+                let key = (p.attrs.namespace.to_string(), p.attrs.name.to_string());
                 let (containers, time) = scraped.pods.get(&key)?;
-                Some(pod_metrics(&p.value, containers, time))
+                Some(pod_metrics(&p.value(), containers, time))
             })
             .collect()
     };

@@ -40,7 +40,7 @@ pub fn list(req: Request) -> Result {
     if let Some(request) = table::negotiate(&req.headers, &req.query)? {
         let selected: Vec<Arc<Object>> = objects
             .into_iter()
-            .filter(|obj| filter.matches(obj.value["metadata"]["namespace"].as_str().unwrap_or(""), &obj.value))
+            .filter(|obj| filter.matches(&obj.attrs))
             .collect();
         return table_response(&req, &request, revision, &selected);
     }
@@ -56,8 +56,7 @@ pub fn list(req: Request) -> Result {
     body.put_slice(b"\"},\"items\":[");
     let mut first = true;
     for obj in &objects {
-        let namespace = obj.value["metadata"]["namespace"].as_str().unwrap_or("");
-        if !filter.matches(namespace, &obj.value) {
+        if !filter.matches(&obj.attrs) {
             continue;
         }
         if !first {
@@ -74,14 +73,15 @@ pub fn list(req: Request) -> Result {
 /// the list's revision (or the one object's).
 fn table_response(req: &Request, request: &TableRequest, revision: u64, objects: &[Arc<Object>]) -> Result {
     let info = req.info();
+    let values: Vec<serde_json::Value> = objects.iter().map(|obj| obj.value()).collect();
     let mut rows = Vec::with_capacity(objects.len());
-    for obj in objects {
+    for (obj, value) in objects.iter().zip(&values) {
         // Only `includeObject=Object` sends the object itself, at the version asked for.
         let object = match request.include {
             IncludeObject::Object => Some(present(info, obj)?),
             IncludeObject::Metadata | IncludeObject::None => None,
         };
-        rows.push(table::Source { value: &obj.value, object });
+        rows.push(table::Source { value, object });
     }
     let printer = table::printer_for(info);
     let body = table::encode(request, &printer, &revision.to_string(), true, jiff::Timestamp::now(), rows);

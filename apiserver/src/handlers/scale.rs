@@ -17,7 +17,11 @@ const SCALE: GroupResourceKind = GroupResourceKind::new("autoscaling", "scale", 
 
 /// The Scale of a stored workload.
 fn scale_of(obj: &Object) -> Value {
-    let v = &obj.value;
+    scale_of_value(&obj.value())
+}
+
+/// The Scale of a workload's JSON.
+fn scale_of_value(v: &Value) -> Value {
     let selector = v["spec"]["selector"]
         .as_object()
         .and_then(|s| serde_json::from_value(Value::Object(s.clone())).ok())
@@ -74,8 +78,8 @@ pub fn patch(req: &Request, name: &str) -> Result {
 
 /// Set the workload's `spec.replicas` from a Scale made from the current one.
 fn write_replicas(req: &Request, name: &str, make_scale: impl Fn(&Value) -> Result<Value, ApiError>) -> Result {
-    let updated = guaranteed_update(req, name, None, |current| {
-        let scale = make_scale(&scale_of(current))?;
+    let updated = guaranteed_update(req, name, None, |current, old| {
+        let scale = make_scale(&scale_of_value(old))?;
         let replicas = scale["spec"]["replicas"].as_i64().unwrap_or(0);
         if replicas < 0 {
             return Err(ApiError::invalid(&SCALE, name, &[FieldError::invalid("spec.replicas", replicas, "must be greater than or equal to 0")]));
@@ -85,7 +89,7 @@ fn write_replicas(req: &Request, name: &str, make_scale: impl Fn(&Value) -> Resu
                 return Err(ApiError::stale(req.info().as_ref(), name));
             }
         }
-        let mut obj = current.value.clone();
+        let mut obj = old.clone();
         crate::object::set_path(&mut obj, &["spec", "replicas"], json!(replicas));
         Ok(obj)
     })?;

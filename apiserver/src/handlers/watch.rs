@@ -25,7 +25,7 @@ use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use kubesim_apimachinery::ApiError;
 use serde_json::json;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use super::Request;
 use super::read::validate_list_options;
@@ -33,7 +33,7 @@ use super::write::{present, storage_error};
 use crate::filter::Filter;
 use crate::response::Result;
 use crate::server::ApiServer;
-use crate::storage::{self, Event, EventType, WatchFrom, encode_event_line};
+use crate::storage::{self, Event, EventType, FeedEnd, WatchFrom, encode_event_line, write_event_line};
 use crate::table::{self, IncludeObject, TableRequest};
 
 /// Events one write to the socket may carry when a watcher has several waiting.
@@ -130,7 +130,8 @@ impl TableStream {
             IncludeObject::Metadata | IncludeObject::None => None,
         };
         let columns = !self.columns_sent.swap(true, Ordering::Relaxed);
-        let source = table::Source { value: &object.value, object: full };
+        let value = object.value();
+        let source = table::Source { value: &value, object: full };
         Ok(table::encode(&self.request, &self.printer, &object.resource_version.to_string(), columns, jiff::Timestamp::now(), [source]))
     }
 }
@@ -182,28 +183,17 @@ impl Stream {
                 }
             };
             tokio::select! {
-                received = live.recv() => {
-                    let event = match received {
-                        Ok(event) => event,
+                // Whatever is waiting, up to a batch, goes out in one write.
+                received = live.next(MAX_BATCH) => {
+                    let events = match received {
+                        Ok(events) => events,
                         // Too far behind, or the store closed watches: end, and let the
                         // client resume from the last revision it saw.
-                        Err(broadcast::error::RecvError::Lagged(_) | broadcast::error::RecvError::Closed) => return,
+                        Err(FeedEnd::Lagged | FeedEnd::Closed) => return,
                     };
-                    last_sent = event.resource_version();
-                    self.append(&mut batch, &event);
-                    // Send what else is already waiting in the same write.
-                    for _ in 0..MAX_BATCH {
-                        match live.try_recv() {
-                            Ok(event) => {
-                                last_sent = event.resource_version();
-                                self.append(&mut batch, &event);
-                            }
-                            Err(broadcast::error::TryRecvError::Empty) => break,
-                            Err(_) => {
-                                let _ = tx.send(batch.split().freeze()).await;
-                                return;
-                            }
-                        }
+                    for event in &events {
+                        last_sent = event.resource_version();
+                        self.append(&mut batch, event);
                     }
                     if !batch.is_empty() && tx.send(batch.split().freeze()).await.is_err() {
                         return;
@@ -211,8 +201,8 @@ impl Stream {
                 }
                 _ = ticker.tick(), if self.bookmarks => {
                     // Every event up to the store's revision has reached this watcher once
-                    // its feed is empty, so that revision is a safe place to resume from.
-                    if live.is_empty() {
+                    // its feed is drained, so that revision is a safe place to resume from.
+                    if live.is_drained() {
                         last_sent = last_sent.max(self.server.storage.revision());
                     }
                     if tx.send(self.bookmark(last_sent, false)).await.is_err() {
@@ -232,8 +222,8 @@ impl Stream {
         if event.resource_version() <= self.skip_through {
             return;
         }
-        let now = self.filter.matches(&event.namespace, &event.object.value);
-        let before = event.previous.as_ref().is_some_and(|p| self.filter.matches(&event.namespace, &p.value));
+        let now = self.filter.matches(&event.object.attrs);
+        let before = event.previous.as_ref().is_some_and(|p| self.filter.matches(&p.attrs));
         let kind = match (event.kind, before, now) {
             (EventType::Modified, true, false) => EventType::Deleted,
             (EventType::Modified, false, true) => EventType::Added,
@@ -244,17 +234,17 @@ impl Stream {
         };
         if let Some(table) = &self.table {
             match table.encode(&self.info, &event.object) {
-                Ok(bytes) => batch.extend_from_slice(&encode_event_line(kind.as_str(), &bytes)),
+                Ok(bytes) => write_event_line(batch, kind.as_str(), &bytes),
                 Err(err) => tracing::warn!(error = %err, "could not print a watched object"),
             }
             return;
         }
-        if kind == event.kind && self.info.version == self.info.storage_version {
-            batch.extend_from_slice(&event.line());
+        if self.info.version == self.info.storage_version {
+            write_event_line(batch, kind.as_str(), &event.object.bytes);
             return;
         }
         match present(&self.info, &event.object) {
-            Ok(bytes) => batch.extend_from_slice(&encode_event_line(kind.as_str(), &bytes)),
+            Ok(bytes) => write_event_line(batch, kind.as_str(), &bytes),
             Err(err) => tracing::warn!(error = %err, "could not convert a watched object"),
         }
     }

@@ -81,7 +81,7 @@ pub fn create_object(server: &ApiServer, info: &ResourceInfo, mut obj: Value, dr
         // Services: ClusterIP/NodePort allocation, held until the write (allocator.rs).
         let _allocated = server.allocator.allocate(server.storage.as_ref(), info, &mut prepared)?;
         if dry_run {
-            return Ok(dry_run_object(prepared));
+            return Ok(dry_run_object(info, prepared));
         }
         let key = Key { resource: info.storage_key(), namespace: namespace.clone(), name: name.clone() };
         match server.storage.create(&key, prepared) {
@@ -108,7 +108,7 @@ pub fn update(req: &Request, name: &str) -> Result {
     if client_rv.is_none() && req.target.subresource.is_none() && !allows_unconditional_update(req.info()) {
         return Err(ApiError::invalid(req.info().as_ref(), name, &[FieldError::invalid("metadata.resourceVersion", "", "must be specified for an update")]).into());
     }
-    let updated = guaranteed_update(req, name, client_rv, |_current| Ok(body.clone()))?;
+    let updated = guaranteed_update(req, name, client_rv, |_current, _old| Ok(body.clone()))?;
     Ok(with_warnings(json_bytes(StatusCode::OK, present(req.info(), &updated)?), &warnings))
 }
 
@@ -135,8 +135,8 @@ pub fn patch(req: &Request, name: &str) -> Result {
     let info = req.info().clone();
     let directive = Directive::from_query(&req.query, Verb::Patch)?;
     let mut warnings = Vec::new();
-    let updated = guaranteed_update(req, name, None, |current| {
-        let mut doc = present_value(&info, current)?;
+    let updated = guaranteed_update(req, name, None, |current, old| {
+        let mut doc = present_value(&info, old)?;
         match &kind {
             PatchKind::Merge => json_patch::merge(&mut doc, &patch),
             PatchKind::Json(ops) => apply_json_patch(&mut doc, ops)?,
@@ -199,13 +199,14 @@ pub fn guaranteed_update(
     req: &Request,
     name: &str,
     client_rv: Option<u64>,
-    mut change: impl FnMut(&Object) -> Result<Value, ApiError>,
+    mut change: impl FnMut(&Object, &Value) -> Result<Value, ApiError>,
 ) -> Result<Arc<Object>, ApiError> {
     let subresource = req.target.subresource.as_deref();
     let manager = crate::managed::manager_name(req);
     update_loop(req, name, client_rv, |current| {
-        let requested = change(current)?;
-        prepare_update(req.info(), subresource, requested, &current.value, name, Some(&manager))
+        let old = current.value();
+        let requested = change(current, &old)?;
+        prepare_update(req.info(), subresource, requested, &old, name, Some(&manager))
     })
 }
 
@@ -230,15 +231,19 @@ pub fn update_loop(
         // Services: ClusterIP/NodePort allocation, held until the write (allocator.rs).
         let _allocated = req.server.allocator.allocate(req.server.storage.as_ref(), info, &mut new)?;
         if dry_run {
-            return Ok(dry_run_object(new));
+            return Ok(dry_run_object(info, new));
         }
         let preconditions = Preconditions { resource_version: Some(current.resource_version), uid: None };
+        let finished = nothing_holds_deletion(&new);
         match req.server.storage.update(&key, new, &preconditions) {
             Ok(written) => {
                 if !written.changed {
                     return Ok(written.object);
                 }
                 audit(&req.server, info, &req.user_agent, "update", subresource, &key, 200, Some(current), Some(written.object.clone()));
+                if !finished {
+                    return Ok(written.object);
+                }
                 return finish_deletion(&req.server, info, &key, written.object, &req.user_agent);
             }
             Err(storage::Error::Conflict(_)) if client_rv.is_none() => continue,
@@ -300,15 +305,17 @@ fn with_field(mut obj: Value, field: &str, value: Option<Value>) -> Value {
     obj
 }
 
-/// An object being deleted goes once nothing holds it: no finalizers left and no
-/// graceful termination pending (and, for a namespace, no `spec.finalizers`).
-pub fn finish_deletion(server: &ApiServer, info: &ResourceInfo, key: &Key, obj: Arc<Object>, user_agent: &str) -> Result<Arc<Object>, ApiError> {
-    let value = &obj.value;
+/// Whether an object is being deleted and nothing holds it any more: no finalizers left
+/// and no graceful termination pending (and, for a namespace, no `spec.finalizers`).
+pub fn nothing_holds_deletion(value: &Value) -> bool {
     let grace = value["metadata"].get("deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0);
     let spec_finalizers = value.get("spec").and_then(|s| s.get("finalizers")).and_then(Value::as_array).is_some_and(|f| !f.is_empty());
-    if !meta::is_deleting(value) || !meta::finalizers(value).is_empty() || grace > 0 || spec_finalizers {
-        return Ok(obj);
-    }
+    meta::is_deleting(value) && meta::finalizers(value).is_empty() && grace <= 0 && !spec_finalizers
+}
+
+/// Remove an object being deleted that nothing holds any more (see
+/// [`nothing_holds_deletion`]); `obj` is what was just written.
+pub fn finish_deletion(server: &ApiServer, info: &ResourceInfo, key: &Key, obj: Arc<Object>, user_agent: &str) -> Result<Arc<Object>, ApiError> {
     let preconditions = Preconditions { resource_version: Some(obj.resource_version), uid: None };
     match server.storage.delete(key, &preconditions) {
         Ok(deleted) => {
@@ -330,9 +337,10 @@ fn run_strategy(info: &ResourceInfo, name: &str, op: Operation<'_>, obj: Value) 
 }
 
 /// A dry-run answer: the object as it would be stored, without a resourceVersion.
-fn dry_run_object(value: Value) -> Arc<Object> {
+fn dry_run_object(info: &ResourceInfo, value: Value) -> Arc<Object> {
     let bytes = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
-    Arc::new(Object { resource_version: 0, value, bytes })
+    let attrs = storage::Attrs::of(&info.storage_key(), &value);
+    Arc::new(Object { resource_version: 0, bytes, attrs })
 }
 
 /// Objects of a resource served at several versions are stored at one.
@@ -343,12 +351,12 @@ pub fn to_storage_version(info: &ResourceInfo, obj: Value) -> Result<Value, ApiE
     strategy::convert(&info.group, &info.kind, obj, &info.storage_version).map_err(ApiError::bad_request)
 }
 
-/// A stored object at the version the request asked for, as JSON.
-pub fn present_value(info: &ResourceInfo, obj: &Object) -> Result<Value, ApiError> {
+/// A stored object (decoded) at the version the request asked for, as JSON.
+pub fn present_value(info: &ResourceInfo, stored: &Value) -> Result<Value, ApiError> {
     if info.version == info.storage_version {
-        return Ok(obj.value.clone());
+        return Ok(stored.clone());
     }
-    strategy::convert(&info.group, &info.kind, obj.value.clone(), &info.version).map_err(ApiError::internal)
+    strategy::convert(&info.group, &info.kind, stored.clone(), &info.version).map_err(ApiError::internal)
 }
 
 /// A stored object at the version the request asked for, serialized — the stored bytes
@@ -357,7 +365,7 @@ pub fn present(info: &ResourceInfo, obj: &Object) -> Result<Bytes, ApiError> {
     if info.version == info.storage_version {
         return Ok(obj.bytes.clone());
     }
-    let value = present_value(info, obj)?;
+    let value = present_value(info, &obj.value())?;
     serde_json::to_vec(&value).map(Bytes::from).map_err(ApiError::internal)
 }
 
@@ -443,7 +451,7 @@ fn ensure_namespace_accepts(server: &ApiServer, info: &ResourceInfo, namespace: 
     let Some(ns) = server.storage.get(&key) else {
         return Err(ApiError::not_found(&NAMESPACES, namespace));
     };
-    if meta::is_deleting(&ns.value) {
+    if meta::is_deleting(&ns.value()) {
         return Err(ApiError::forbidden(
             info,
             name,

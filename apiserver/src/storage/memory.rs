@@ -1,45 +1,83 @@
 //! The in-memory store: one lock orders every write, as etcd's single revision does.
 //!
-//! Each resource keeps its objects in a sorted map, a bounded history of recent events
-//! for watches that resume, and a broadcast channel for live watchers. Events are sent
-//! while the write lock is held, so the channel's order is the revision order, and a
-//! watch that subscribes under the read lock sees no gap and no duplicate between the
-//! history it replays and the live feed.
+//! Each resource keeps its objects in a sorted map and a bounded log of its recent
+//! events. The log serves both watches that resume from a revision and live watchers:
+//! each live watcher keeps the revision it has read up to and is woken when the log
+//! grows. Events are appended while the write lock is held, so the log's order is the
+//! revision order, and a watch started under the lock sees no gap and no duplicate
+//! between what it replays and what follows. A watcher that falls so far behind that
+//! events it has not read leave the log is ended, never skipped past them.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use parking_lot::RwLock;
 use serde_json::Value;
-use tokio::sync::broadcast;
+use tokio::sync::watch;
 
 use super::{
-    Error, Event, EventType, Key, Object, Preconditions, Result, Storage, Watch, WatchFrom, Written,
+    Attrs, Error, Event, EventType, Feed, FeedEnd, Key, Object, Preconditions, Result, Storage, Watch, WatchFrom,
+    Written,
 };
 use kubesim_apimachinery::meta;
 
 /// Limits of the in-memory store.
 #[derive(Debug, Clone, Copy)]
 pub struct Config {
-    /// Events kept per resource for watches that resume from a revision.
+    /// Events kept per resource, for watches that resume from a revision and for live
+    /// watchers that have not read them yet.
     pub history: usize,
-    /// Events a live watcher may fall behind by before its watch is closed.
-    pub watcher_buffer: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { history: 10_000, watcher_buffer: 10_000 }
+        Config { history: 10_000 }
     }
 }
 
 struct Resource {
     objects: BTreeMap<(String, String), Arc<Object>>,
-    history: VecDeque<Arc<Event>>,
-    /// Events at or below this revision may have left the history.
+    log: Arc<Log>,
+}
+
+/// A resource's recent events, appended by the store and read by its watchers.
+struct Log {
+    state: RwLock<LogState>,
+    /// Woken on every append and on compaction.
+    grown: watch::Sender<()>,
+}
+
+struct LogState {
+    events: VecDeque<Arc<Event>>,
+    /// Events at or below this revision may have left the log.
     compacted: u64,
-    live: broadcast::Sender<Arc<Event>>,
+    /// Bumped by a compaction, which ends every live watch.
+    epoch: u64,
+}
+
+impl Log {
+    fn new() -> Arc<Log> {
+        Arc::new(Log {
+            state: RwLock::new(LogState { events: VecDeque::new(), compacted: 0, epoch: 0 }),
+            grown: watch::channel(()).0,
+        })
+    }
+
+    /// Append an event; called with the store's write lock held.
+    fn append(&self, event: Event, history: usize) {
+        {
+            let mut state = self.state.write();
+            state.events.push_back(Arc::new(event));
+            while state.events.len() > history {
+                if let Some(old) = state.events.pop_front() {
+                    state.compacted = old.resource_version();
+                }
+            }
+        }
+        self.grown.send_replace(());
+    }
 }
 
 struct Inner {
@@ -61,24 +99,19 @@ impl Default for MemoryStorage {
 
 impl MemoryStorage {
     pub fn new(config: Config) -> Self {
-        MemoryStorage { config, inner: RwLock::new(Inner { revision: 0, resources: HashMap::new() }) }
-    }
-
-    fn new_resource(&self) -> Resource {
-        Resource {
-            objects: BTreeMap::new(),
-            history: VecDeque::new(),
-            compacted: 0,
-            live: broadcast::channel(self.config.watcher_buffer.max(1)).0,
-        }
+        MemoryStorage { config: Config { history: config.history.max(1) }, inner: RwLock::new(Inner { revision: 0, resources: HashMap::new() }) }
     }
 }
 
+fn new_resource() -> Resource {
+    Resource { objects: BTreeMap::new(), log: Log::new() }
+}
+
 /// Stamp `revision` into the object and serialize it.
-fn seal(mut value: Value, revision: u64) -> Result<Arc<Object>> {
+fn seal(resource: &str, mut value: Value, revision: u64) -> Result<Arc<Object>> {
     meta::set(&mut value, "resourceVersion", Some(Value::String(revision.to_string())));
     let bytes = serde_json::to_vec(&value).map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(Arc::new(Object { resource_version: revision, value, bytes: Bytes::from(bytes) }))
+    Ok(Arc::new(Object { resource_version: revision, bytes: Bytes::from(bytes), attrs: Attrs::of(resource, &value) }))
 }
 
 fn check(current: &Object, preconditions: &Preconditions) -> Result<()> {
@@ -91,7 +124,7 @@ fn check(current: &Object, preconditions: &Preconditions) -> Result<()> {
         }
     }
     if let Some(uid) = &preconditions.uid {
-        let stored = meta::str_field(&current.value, "uid").unwrap_or("");
+        let stored = &*current.attrs.uid;
         if uid != stored {
             return Err(Error::Conflict(format!(
                 "the UID in the precondition ({uid}) does not match the UID in record ({stored}). The object might have been deleted and then recreated"
@@ -99,21 +132,6 @@ fn check(current: &Object, preconditions: &Preconditions) -> Result<()> {
         }
     }
     Ok(())
-}
-
-impl Resource {
-    /// Record and broadcast an event; called with the write lock held.
-    fn emit(&mut self, event: Event, history: usize) {
-        let event = Arc::new(event);
-        self.history.push_back(event.clone());
-        while self.history.len() > history {
-            if let Some(old) = self.history.pop_front() {
-                self.compacted = old.resource_version();
-            }
-        }
-        // No receivers is not an error: nobody is watching.
-        let _ = self.live.send(event);
-    }
 }
 
 impl Storage for MemoryStorage {
@@ -147,15 +165,15 @@ impl Storage for MemoryStorage {
     fn create(&self, key: &Key, object: Value) -> Result<Arc<Object>> {
         let mut inner = self.inner.write();
         let Inner { revision, resources } = &mut *inner;
-        let resource = resources.entry(key.resource.clone()).or_insert_with(|| self.new_resource());
+        let resource = resources.entry(key.resource.clone()).or_insert_with(new_resource);
         let id = (key.namespace.clone(), key.name.clone());
         if resource.objects.contains_key(&id) {
             return Err(Error::AlreadyExists);
         }
-        let sealed = seal(object, *revision + 1)?;
+        let sealed = seal(&key.resource, object, *revision + 1)?;
         *revision += 1;
         resource.objects.insert(id, sealed.clone());
-        resource.emit(Event::new(EventType::Added, key.namespace.clone(), sealed.clone(), None), self.config.history);
+        resource.log.append(Event::new(EventType::Added, sealed.clone(), None), self.config.history);
         Ok(sealed)
     }
 
@@ -167,15 +185,17 @@ impl Storage for MemoryStorage {
         let current = resource.objects.get(&id).cloned().ok_or(Error::NotFound)?;
         check(&current, preconditions)?;
         // A write of what is already stored changes nothing: same revision, no event.
+        // Stored bytes are the encoding of a JSON value with sorted keys, so equal
+        // objects encode to equal bytes.
         meta::set(&mut object, "resourceVersion", Some(Value::String(current.resource_version.to_string())));
-        if object == current.value {
+        let unchanged = serde_json::to_vec(&object).map_err(|e| Error::Internal(e.to_string()))?;
+        if unchanged == current.bytes {
             return Ok(Written { object: current, changed: false });
         }
-        let sealed = seal(object, *revision + 1)?;
+        let sealed = seal(&key.resource, object, *revision + 1)?;
         *revision += 1;
         resource.objects.insert(id, sealed.clone());
-        let event = Event::new(EventType::Modified, key.namespace.clone(), sealed.clone(), Some(current));
-        resource.emit(event, self.config.history);
+        resource.log.append(Event::new(EventType::Modified, sealed.clone(), Some(current)), self.config.history);
         Ok(Written { object: sealed, changed: true })
     }
 
@@ -186,50 +206,99 @@ impl Storage for MemoryStorage {
         let id = (key.namespace.clone(), key.name.clone());
         let current = resource.objects.get(&id).cloned().ok_or(Error::NotFound)?;
         check(&current, preconditions)?;
-        let last = seal(current.value.clone(), *revision + 1)?;
+        let last = seal(&key.resource, current.value(), *revision + 1)?;
         *revision += 1;
         resource.objects.remove(&id);
-        let event = Event::new(EventType::Deleted, key.namespace.clone(), last.clone(), Some(current));
-        resource.emit(event, self.config.history);
+        resource.log.append(Event::new(EventType::Deleted, last.clone(), Some(current)), self.config.history);
         Ok(last)
     }
 
     fn watch(&self, resource: &str, from: WatchFrom) -> Result<Watch> {
-        // Subscribing needs the resource's channel to exist; create it under the write lock
-        // the first time, then do the real work under the read lock.
+        // A watch needs the resource's log to exist; create it under the write lock the
+        // first time, then do the real work under the read lock.
         if !self.inner.read().resources.contains_key(resource) {
-            let resource_state = self.new_resource();
-            self.inner.write().resources.entry(resource.to_string()).or_insert(resource_state);
+            self.inner.write().resources.entry(resource.to_string()).or_insert_with(new_resource);
         }
         let inner = self.inner.read();
         let state = inner.resources.get(resource).ok_or(Error::NotFound)?;
-        let live = state.live.subscribe();
+        let log = state.log.state.read();
         let initial = match from {
-            WatchFrom::Now => state
-                .objects
-                .iter()
-                .map(|((ns, _), object)| Arc::new(Event::new(EventType::Added, ns.clone(), object.clone(), None)))
-                .collect(),
+            WatchFrom::Now => {
+                state.objects.values().map(|object| Arc::new(Event::new(EventType::Added, object.clone(), None))).collect()
+            }
             WatchFrom::Revision(rv) => {
-                if rv < state.compacted {
-                    return Err(Error::Expired { requested: rv, oldest: state.compacted });
+                if rv < log.compacted {
+                    return Err(Error::Expired { requested: rv, oldest: log.compacted });
                 }
-                state.history.iter().filter(|e| e.resource_version() > rv).cloned().collect()
+                let start = log.events.partition_point(|e| e.resource_version() <= rv);
+                log.events.range(start..).cloned().collect()
             }
         };
-        Ok(Watch { initial, revision: inner.revision, live })
+        let live = LiveFeed { log: state.log.clone(), read_through: inner.revision, epoch: log.epoch, grown: state.log.grown.subscribe() };
+        Ok(Watch { initial, revision: inner.revision, live: Box::new(live) })
     }
 
     fn compact(&self) {
-        let mut inner = self.inner.write();
+        let inner = self.inner.write();
         let revision = inner.revision;
-        let buffer = self.config.watcher_buffer.max(1);
-        for resource in inner.resources.values_mut() {
-            resource.history.clear();
-            resource.compacted = revision;
-            // Dropping the old sender ends every live watch once it has read what it was sent.
-            resource.live = broadcast::channel(buffer).0;
+        for resource in inner.resources.values() {
+            {
+                let mut log = resource.log.state.write();
+                log.events.clear();
+                log.compacted = revision;
+                log.epoch += 1;
+            }
+            resource.log.grown.send_replace(());
         }
+    }
+}
+
+/// One watcher's place in a resource's log.
+struct LiveFeed {
+    log: Arc<Log>,
+    /// Every event at or below this revision has been read (or came before the watch).
+    read_through: u64,
+    epoch: u64,
+    grown: watch::Receiver<()>,
+}
+
+impl LiveFeed {
+    fn take(&mut self, max: usize) -> std::result::Result<Vec<Arc<Event>>, FeedEnd> {
+        let log = self.log.state.read();
+        if log.epoch != self.epoch {
+            return Err(FeedEnd::Closed);
+        }
+        if self.read_through < log.compacted {
+            return Err(FeedEnd::Lagged);
+        }
+        let start = log.events.partition_point(|e| e.resource_version() <= self.read_through);
+        let events: Vec<Arc<Event>> = log.events.range(start..).take(max.max(1)).cloned().collect();
+        if let Some(last) = events.last() {
+            self.read_through = last.resource_version();
+        }
+        Ok(events)
+    }
+}
+
+impl Feed for LiveFeed {
+    fn next(&mut self, max: usize) -> BoxFuture<'_, std::result::Result<Vec<Arc<Event>>, FeedEnd>> {
+        Box::pin(async move {
+            loop {
+                // Marked seen before reading, so an append after the read wakes us.
+                self.grown.borrow_and_update();
+                let events = self.take(max)?;
+                if !events.is_empty() {
+                    return Ok(events);
+                }
+                if self.grown.changed().await.is_err() {
+                    return Err(FeedEnd::Closed);
+                }
+            }
+        })
+    }
+
+    fn is_drained(&self) -> bool {
+        self.log.state.read().events.back().is_none_or(|e| e.resource_version() <= self.read_through)
     }
 }
 
@@ -252,9 +321,8 @@ mod tests {
         let a = store.create(&key("a"), cm("a", "1")).expect("create a");
         let b = store.create(&key("b"), cm("b", "1")).expect("create b");
         assert_eq!((a.resource_version, b.resource_version), (1, 2));
-        assert_eq!(meta::str_field(&b.value, "resourceVersion"), Some("2"));
-        let stored: Value = serde_json::from_slice(&b.bytes).expect("bytes are the object");
-        assert_eq!(stored, b.value);
+        assert_eq!(meta::str_field(&b.value(), "resourceVersion"), Some("2"));
+        assert_eq!(b.attrs.name.as_ref(), "b");
         let updated = store.update(&key("a"), cm("a", "2"), &Preconditions::default()).expect("update");
         assert!(updated.changed);
         assert_eq!(updated.object.resource_version, 3);
@@ -268,12 +336,12 @@ mod tests {
     fn a_no_op_write_takes_no_revision_and_sends_no_event() {
         let store = MemoryStorage::default();
         store.create(&key("a"), cm("a", "1")).expect("create");
-        let mut watch = store.watch("configmaps", WatchFrom::Revision(1)).expect("watch");
+        let watch = store.watch("configmaps", WatchFrom::Revision(1)).expect("watch");
         let same = store.update(&key("a"), cm("a", "1"), &Preconditions::default()).expect("update");
         assert!(!same.changed);
         assert_eq!(same.object.resource_version, 1);
         assert_eq!(store.revision(), 1);
-        assert!(matches!(watch.live.try_recv(), Err(broadcast::error::TryRecvError::Empty)));
+        assert!(watch.live.is_drained());
     }
 
     #[test]
@@ -285,7 +353,7 @@ mod tests {
         assert!(matches!(store.update(&key("a"), cm("a", "3"), &stale), Err(Error::Conflict(_))));
         assert!(matches!(store.delete(&key("a"), &stale), Err(Error::Conflict(_))));
         assert_eq!(store.revision(), 2);
-        assert_eq!(store.get(&key("a")).map(|o| o.value["data"]["v"].clone()), Some(json!("2")));
+        assert_eq!(store.get(&key("a")).map(|o| o.value()["data"]["v"].clone()), Some(json!("2")));
     }
 
     #[test]
@@ -305,15 +373,15 @@ mod tests {
         }
         let (all, rv) = store.list("configmaps", None);
         assert_eq!(rv, 4);
-        let names: Vec<&str> = all.iter().map(|o| meta::name(&o.value)).collect();
+        let names: Vec<&str> = all.iter().map(|o| &*o.attrs.name).collect();
         assert_eq!(names, ["y", "z", "w", "x"]);
         let (in_a, _) = store.list("configmaps", Some("a"));
         assert_eq!(in_a.len(), 2);
         assert_eq!(store.list("pods", None), (vec![], 4));
     }
 
-    #[test]
-    fn watch_resumes_after_a_revision_in_order() {
+    #[tokio::test]
+    async fn watch_resumes_after_a_revision_in_order() {
         let store = MemoryStorage::default();
         for i in 0..5 {
             store.create(&key(&format!("c{i}")), cm("c", "1")).expect("create");
@@ -322,9 +390,13 @@ mod tests {
         let replayed: Vec<u64> = watch.initial.iter().map(|e| e.resource_version()).collect();
         assert_eq!(replayed, [3, 4, 5]);
         store.delete(&key("c0"), &Preconditions::default()).expect("delete");
-        let live = watch.live.try_recv().expect("live event");
-        assert_eq!((live.kind, live.resource_version()), (EventType::Deleted, 6));
-        assert!(live.line().starts_with(b"{\"type\":\"DELETED\",\"object\":"));
+        let live = watch.live.next(10).await.expect("live event");
+        assert_eq!(live.len(), 1);
+        assert_eq!((live[0].kind, live[0].resource_version()), (EventType::Deleted, 6));
+        let mut line = bytes::BytesMut::new();
+        live[0].write_line(&mut line);
+        assert!(line.starts_with(b"{\"type\":\"DELETED\",\"object\":"));
+        assert!(watch.live.is_drained());
     }
 
     #[test]
@@ -341,7 +413,7 @@ mod tests {
 
     #[test]
     fn history_beyond_its_bound_is_expired() {
-        let store = MemoryStorage::new(Config { history: 3, watcher_buffer: 16 });
+        let store = MemoryStorage::new(Config { history: 3 });
         for i in 0..10 {
             store.create(&key(&format!("c{i}")), cm("c", "1")).expect("create");
         }
@@ -350,23 +422,55 @@ mod tests {
         assert_eq!(ok.initial.len(), 3);
     }
 
-    #[test]
-    fn a_watcher_that_falls_behind_is_closed_not_skipped() {
-        let store = MemoryStorage::new(Config { history: 100, watcher_buffer: 2 });
-        let mut watch = store.watch("configmaps", WatchFrom::Now).expect("watch");
-        for i in 0..5 {
-            store.create(&key(&format!("c{i}")), cm("c", "1")).expect("create");
-        }
-        assert!(matches!(watch.live.try_recv(), Err(broadcast::error::TryRecvError::Lagged(_))));
+    #[tokio::test]
+    async fn a_watcher_that_falls_behind_is_closed_not_skipped() {
+        let store = MemoryStorage::new(Config { history: 2 });
+        let mut behind = store.watch("configmaps", WatchFrom::Now).expect("watch");
+        let mut kept_up = store.watch("configmaps", WatchFrom::Now).expect("watch");
+        store.create(&key("c0"), cm("c", "1")).expect("create");
+        store.create(&key("c1"), cm("c", "1")).expect("create");
+        assert_eq!(kept_up.live.next(10).await.map(|e| e.len()), Ok(2));
+        // Revision 1 leaves the log: the watcher that never read it is ended, the one
+        // that did reads on.
+        store.create(&key("c2"), cm("c", "1")).expect("create");
+        assert_eq!(behind.live.next(10).await.err(), Some(FeedEnd::Lagged));
+        let next = kept_up.live.next(10).await.expect("next");
+        assert_eq!(next.iter().map(|e| e.resource_version()).collect::<Vec<_>>(), [3]);
     }
 
-    #[test]
-    fn compaction_expires_old_revisions_and_ends_live_watches() {
+    #[tokio::test]
+    async fn live_watchers_get_every_event_once_in_order() {
+        let store = Arc::new(MemoryStorage::new(Config { history: 1000 }));
+        let mut watch = store.watch("configmaps", WatchFrom::Now).expect("watch");
+        let writer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..500 {
+                    store.create(&key(&format!("c{i}")), cm("c", "1")).expect("create");
+                    if i % 50 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        };
+        let mut seen = Vec::new();
+        while seen.len() < 500 {
+            let events = watch.live.next(64).await.expect("events");
+            assert!(events.len() <= 64);
+            seen.extend(events.iter().map(|e| e.resource_version()));
+        }
+        writer.await.expect("writer");
+        assert_eq!(seen, (1..=500).collect::<Vec<u64>>());
+        assert!(watch.live.is_drained());
+    }
+
+    #[tokio::test]
+    async fn compaction_expires_old_revisions_and_ends_live_watches() {
         let store = MemoryStorage::default();
         store.create(&key("a"), cm("a", "1")).expect("create");
         let mut watch = store.watch("configmaps", WatchFrom::Revision(0)).expect("watch");
         store.compact();
-        assert!(matches!(watch.live.try_recv(), Err(broadcast::error::TryRecvError::Closed)));
+        assert_eq!(watch.live.next(1).await.err(), Some(FeedEnd::Closed));
         assert!(matches!(store.watch("configmaps", WatchFrom::Revision(0)), Err(Error::Expired { .. })));
         assert!(store.watch("configmaps", WatchFrom::Revision(1)).is_ok());
     }

@@ -10,25 +10,36 @@
 //! - A watch from revision N sees every change after N, in order, exactly once — or is
 //!   told (`Expired`) that the history no longer reaches back to N.
 //!
-//! Objects are JSON and keep their serialized bytes, so lists and watch fan-out send
-//! bytes without encoding them again.
+//! Objects are kept as their serialized JSON, so lists and watch fan-out send bytes
+//! without encoding them again, with the few attributes selectors read taken out once
+//! ([`attrs`]); a write decodes the object it changes.
 
+pub mod attrs;
 pub mod memory;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::Value;
-use tokio::sync::broadcast;
 
+pub use attrs::Attrs;
 pub use memory::MemoryStorage;
 
-/// A stored object: its JSON, its serialized bytes and the revision that wrote it.
+/// A stored object: its serialized JSON, what selectors read of it, and the revision
+/// that wrote it.
 #[derive(Debug, PartialEq)]
 pub struct Object {
     pub resource_version: u64,
-    pub value: Value,
     pub bytes: Bytes,
+    pub attrs: Attrs,
+}
+
+impl Object {
+    /// The object as JSON, decoded from its bytes.
+    pub fn value(&self) -> Value {
+        // The bytes were encoded from a `Value`, so they decode; `Null` is unreachable.
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
 }
 
 /// Where an object lives: its resource's storage key (`pods`, `deployments.apps`),
@@ -62,39 +73,43 @@ impl EventType {
 #[derive(Debug)]
 pub struct Event {
     pub kind: EventType,
-    pub namespace: String,
     /// The object after the change; for `Deleted`, its last state at the deleting revision.
     pub object: Arc<Object>,
     /// The object before the change, so a filtered watch can tell an object that stopped
     /// (or started) matching its selector.
     pub previous: Option<Arc<Object>>,
-    line: OnceLock<Bytes>,
 }
 
 impl Event {
-    pub fn new(kind: EventType, namespace: String, object: Arc<Object>, previous: Option<Arc<Object>>) -> Self {
-        Event { kind, namespace, object, previous, line: OnceLock::new() }
+    pub fn new(kind: EventType, object: Arc<Object>, previous: Option<Arc<Object>>) -> Self {
+        Event { kind, object, previous }
     }
 
     pub fn resource_version(&self) -> u64 {
         self.object.resource_version
     }
 
-    /// The watch-stream line `{"type":"ADDED","object":{...}}\n`, encoded once for every watcher.
-    pub fn line(&self) -> Bytes {
-        self.line.get_or_init(|| encode_event_line(self.kind.as_str(), &self.object.bytes)).clone()
+    /// Append the watch-stream line `{"type":"ADDED","object":{...}}\n`.
+    pub fn write_line(&self, out: &mut bytes::BytesMut) {
+        write_event_line(out, self.kind.as_str(), &self.object.bytes);
     }
 }
 
-/// `{"type":<kind>,"object":<object>}\n`, as upstream's watch streams send each event.
+/// Append `{"type":<kind>,"object":<object>}\n`, as upstream's watch streams send each event.
+pub fn write_event_line(out: &mut bytes::BytesMut, kind: &str, object: &[u8]) {
+    out.reserve(object.len() + 32);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    out.extend_from_slice(object);
+    out.extend_from_slice(b"}\n");
+}
+
+/// `{"type":<kind>,"object":<object>}\n` on its own.
 pub fn encode_event_line(kind: &str, object: &[u8]) -> Bytes {
-    let mut line = Vec::with_capacity(object.len() + 32);
-    line.extend_from_slice(b"{\"type\":\"");
-    line.extend_from_slice(kind.as_bytes());
-    line.extend_from_slice(b"\",\"object\":");
-    line.extend_from_slice(object);
-    line.extend_from_slice(b"}\n");
-    Bytes::from(line)
+    let mut line = bytes::BytesMut::new();
+    write_event_line(&mut line, kind, object);
+    line.freeze()
 }
 
 /// Conditions a write requires of the stored object.
@@ -122,16 +137,30 @@ pub enum WatchFrom {
 }
 
 /// A started watch: the events it must send first, then a live feed.
-///
-/// The live feed closes (ends) when the watcher falls so far behind that events it has not
-/// read would be dropped, or when the store closes watches; the client resumes from the
-/// last revision it saw, as every Kubernetes client does.
 pub struct Watch {
     /// History replayed, or the current objects as `ADDED` events.
     pub initial: Vec<Arc<Event>>,
     /// The revision the initial events bring the watcher up to.
     pub revision: u64,
-    pub live: broadcast::Receiver<Arc<Event>>,
+    pub live: Box<dyn Feed>,
+}
+
+/// Why a live feed ended. Either way the client resumes from the last revision it saw,
+/// as every Kubernetes client does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedEnd {
+    /// The watcher fell so far behind that events it has not read left the history.
+    Lagged,
+    /// The store closed its watches (a compaction).
+    Closed,
+}
+
+/// The events of one resource after the ones a watcher has read, in revision order.
+pub trait Feed: Send {
+    /// Up to `max` events not yet read, waiting for the next one if there are none.
+    fn next(&mut self, max: usize) -> futures::future::BoxFuture<'_, Result<Vec<Arc<Event>>, FeedEnd>>;
+    /// Whether every event written so far has been read.
+    fn is_drained(&self) -> bool;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

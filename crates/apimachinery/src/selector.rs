@@ -939,8 +939,8 @@ impl FieldSelector {
 
     /// Whether an object is selected; `value_of(field)` gives the object's value for a
     /// field path, `""` when it has none (as upstream's field sets do).
-    pub fn matches(&self, value_of: impl Fn(&str) -> String) -> bool {
-        self.requirements.iter().all(|r| r.matches(&value_of(&r.field)))
+    pub fn matches<S: AsRef<str>>(&self, value_of: impl Fn(&str) -> S) -> bool {
+        self.requirements.iter().all(|r| r.matches(value_of(&r.field).as_ref()))
     }
 
     /// If the selector requires `field` to equal one value (`metadata.name=foo`), that

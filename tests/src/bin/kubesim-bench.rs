@@ -40,10 +40,11 @@ struct Args {
     /// Events written in the fan-out phase.
     #[arg(long)]
     events: Option<u64>,
-    /// The storage's watcher_buffer in the fan-out phase (default: the server's default,
-    /// raised to the event count when it is smaller, so a burst does not close watchers).
+    /// The storage's event history in the fan-out phase — how far a watcher may fall
+    /// behind before it is closed (default: the server's default, raised to the event
+    /// count when it is smaller, so a burst does not close watchers).
     #[arg(long)]
-    watcher_buffer: Option<usize>,
+    watch_history: Option<usize>,
     /// Pods in the LIST phase.
     #[arg(long)]
     pods: Option<usize>,
@@ -69,8 +70,8 @@ fn main() {
     let seconds = Duration::from_secs_f64(args.seconds.unwrap_or(if q { 0.3 } else { 5.0 }));
     let watchers = args.watchers.unwrap_or(if q { 10 } else { 100 });
     let events = args.events.unwrap_or(if q { 500 } else { 20_000 });
-    let default_buffer = kubesim_apiserver::Config::default().storage.watcher_buffer;
-    let watcher_buffer = args.watcher_buffer.unwrap_or(default_buffer.max(events as usize));
+    let default_history = kubesim_apiserver::Config::default().storage.history;
+    let history = args.watch_history.unwrap_or(default_history.max(events as usize));
     let pods = args.pods.unwrap_or(if q { 500 } else { 10_000 });
     let list_runs = args.list_runs.unwrap_or(if q { 5 } else { 20 });
     let objects = args.objects.unwrap_or(if q { 5_000 } else { 100_000 });
@@ -129,9 +130,9 @@ fn main() {
 
     if run("watch") {
         println!(
-            "== watch fan-out: {watchers} HTTP watchers, {events} updates written through storage, watcher_buffer {watcher_buffer} (server default {default_buffer})"
+            "== watch fan-out: {watchers} HTTP watchers, {events} updates written through storage, watch history {history} (server default {default_history})"
         );
-        let w = bench::watch_fanout(&rig, watchers, events, watcher_buffer, Duration::from_secs(300));
+        let w = bench::watch_fanout(&rig, watchers, events, history, Duration::from_secs(300));
         println!("{:<36} {:>14}", "events delivered", w.delivered);
         println!("{:<36} {:>14}", "watchers closed early (lagging)", w.closed_early);
         println!("{:<36} {:>14}", "watchers timed out", w.timed_out);
@@ -139,7 +140,7 @@ fn main() {
         println!("{:<36} {:>14}", "first watcher had every event after", ms(w.first_done));
         println!("{:<36} {:>14}", "last watcher had every event after", ms(w.last_done));
         if w.closed_early > 0 || w.timed_out > 0 {
-            println!("{:<36} {:>14} (watchers were closed: raise --watcher-buffer)", "delivered events/s", "n/a");
+            println!("{:<36} {:>14} (watchers were closed: raise --watch-history)", "delivered events/s", "n/a");
         } else {
             println!("{:<36} {:>12.0}/s (goal >= 500000/s)", "delivered events/s", w.rate());
         }
