@@ -196,6 +196,21 @@ async fn binding_assigns_a_pod_to_a_node_once() {
 }
 
 #[tokio::test]
+async fn a_pod_with_scheduling_gates_cannot_be_bound() {
+    let api = TestApi::new();
+    let mut gated = pod("g");
+    gated["spec"]["schedulingGates"] = json!([{"name": "example.com/wait"}]);
+    let (status, body) = api.post(PODS, &gated).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "g"}, "target": {"kind": "Node", "name": "node-1"}});
+    let (status, err) = api.post(&format!("{PODS}/g/binding"), &binding).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    assert_eq!(err["message"], "Operation cannot be fulfilled on pods/binding \"g\": pod g has non-empty .spec.schedulingGates");
+    let (_, unbound) = api.get(&format!("{PODS}/g")).await;
+    assert!(unbound["spec"]["nodeName"].is_null(), "{unbound}");
+}
+
+#[tokio::test]
 async fn a_deleted_namespace_terminates_until_finalized() {
     let api = TestApi::new();
     let (status, _) = api.post("/api/v1/namespaces", &json!({"metadata": {"name": "team"}, "spec": {"finalizers": ["kubernetes"]}})).await;

@@ -451,7 +451,7 @@ fn ensure_namespace_accepts(server: &ApiServer, info: &ResourceInfo, namespace: 
     let Some(ns) = server.storage.get(&key) else {
         return Err(ApiError::not_found(&NAMESPACES, namespace));
     };
-    if meta::is_deleting(&ns.value()) {
+    if ns.attrs.deleting {
         return Err(ApiError::forbidden(
             info,
             name,

@@ -10,6 +10,8 @@ pub struct Attrs {
     pub namespace: Box<str>,
     pub name: Box<str>,
     pub uid: Box<str>,
+    /// Whether `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
     pub labels: Vec<(Box<str>, Box<str>)>,
     /// The kind's selectable fields (besides name and namespace), as field sets hold them.
     pub fields: Vec<(&'static str, Box<str>)>,
@@ -32,7 +34,8 @@ impl Attrs {
             .unwrap_or_default();
         let (plural, group) = resource.split_once('.').unwrap_or((resource, ""));
         let fields = selectable_fields(group, plural).iter().map(|path| (*path, field_value(obj, path).into())).collect();
-        Attrs { namespace: text("namespace"), name: text("name"), uid: text("uid"), labels, fields }
+        let deleting = meta.and_then(|m| m.get("deletionTimestamp")).is_some_and(|t| !t.is_null());
+        Attrs { namespace: text("namespace"), name: text("name"), uid: text("uid"), deleting, labels, fields }
     }
 
     /// A label's value, if the object has the label.
@@ -126,7 +129,7 @@ mod tests {
         let pod = json!({"metadata": {"name": "a", "namespace": "ns", "uid": "u1", "labels": {"app": "web", "odd": 3}},
             "spec": {"nodeName": "n1", "hostNetwork": true}, "status": {"phase": "Running"}});
         let attrs = Attrs::of("pods", &pod);
-        assert_eq!((&*attrs.name, &*attrs.namespace, &*attrs.uid), ("a", "ns", "u1"));
+        assert_eq!((&*attrs.name, &*attrs.namespace, &*attrs.uid, attrs.deleting), ("a", "ns", "u1", false));
         assert_eq!(attrs.label("app"), Some("web"));
         assert_eq!(attrs.label("odd"), Some(""));
         assert_eq!(attrs.label("missing"), None);

@@ -165,14 +165,16 @@ impl Storage for MemoryStorage {
     fn create(&self, key: &Key, object: Value) -> Result<Arc<Object>> {
         let mut inner = self.inner.write();
         let Inner { revision, resources } = &mut *inner;
-        let resource = resources.entry(key.resource.clone()).or_insert_with(new_resource);
-        let id = (key.namespace.clone(), key.name.clone());
-        if resource.objects.contains_key(&id) {
-            return Err(Error::AlreadyExists);
+        if !resources.contains_key(&key.resource) {
+            resources.insert(key.resource.clone(), new_resource());
         }
+        let resource = resources.get_mut(&key.resource).ok_or(Error::NotFound)?;
+        let std::collections::btree_map::Entry::Vacant(slot) = resource.objects.entry((key.namespace.clone(), key.name.clone())) else {
+            return Err(Error::AlreadyExists);
+        };
         let sealed = seal(&key.resource, object, *revision + 1)?;
         *revision += 1;
-        resource.objects.insert(id, sealed.clone());
+        slot.insert(sealed.clone());
         resource.log.append(Event::new(EventType::Added, sealed.clone(), None), self.config.history);
         Ok(sealed)
     }
