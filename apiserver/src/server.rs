@@ -89,7 +89,12 @@ impl ApiServer {
     }
 }
 
-/// Serve until `shutdown` resolves; open watches end then, as upstream closes them.
+/// How long requests in flight may take to finish once shutdown begins. A watcher whose
+/// client has stopped reading would otherwise hold its connection open for ever.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Serve until `shutdown` resolves; open watches end then, as upstream closes them, and
+/// connections still open [`SHUTDOWN_GRACE`] later are dropped.
 pub async fn serve(
     server: Arc<ApiServer>,
     listener: TcpListener,
@@ -98,9 +103,21 @@ pub async fn serve(
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(?addr, "API server listening");
     let router = server.router();
+    let mut stopping = server.stopping.subscribe();
     let stop = async move {
         shutdown.await;
         server.stopping.send_replace(true);
     };
-    axum::serve(listener, router).with_graceful_shutdown(stop).await
+    let graceful = axum::serve(listener, router).with_graceful_shutdown(stop).into_future();
+    let deadline = async move {
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = graceful => served,
+        () = deadline => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "requests still in flight after the shutdown grace period; closing their connections");
+            Ok(())
+        }
+    }
 }

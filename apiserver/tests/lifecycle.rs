@@ -224,6 +224,7 @@ async fn a_deleted_namespace_terminates_until_finalized() {
     let (status, err) = api.post("/api/v1/namespaces/team/configmaps", &configmap("b", json!({}))).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
     assert_eq!(err["message"], "configmaps \"b\" is forbidden: unable to create new content in namespace team because it is being terminated");
+    assert_eq!(err["details"]["causes"], json!([{"reason": "NamespaceTerminating", "message": "namespace team is being terminated", "field": "metadata.namespace"}]));
     // The namespace controller removes its finalizer once the content is gone.
     let (_, current) = api.get("/api/v1/namespaces/team").await;
     let mut finalized = current.clone();

@@ -188,3 +188,30 @@ async fn a_watcher_that_falls_behind_is_closed() {
     assert!(seen.len() < 200, "the watcher was closed before seeing everything: {}", seen.len());
     assert!(seen.windows(2).all(|w| w[1] == w[0] + 1), "{seen:?}");
 }
+
+/// A watcher whose client has stopped reading cannot hold the server open: shutdown
+/// closes its connection after the grace period.
+#[tokio::test]
+async fn shutdown_ends_a_watch_whose_client_stopped_reading() {
+    use tokio::io::AsyncWriteExt;
+    let server = kubesim_apiserver::ApiServer::new(Config::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("listen");
+    let addr = listener.local_addr().expect("address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(kubesim_apiserver::serve(server.clone(), listener, async move {
+        let _ = stopped.await;
+    }));
+    let mut client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    client.write_all(b"GET /api/v1/namespaces/default/configmaps?watch=true HTTP/1.1\r\nHost: kubesim\r\n\r\n").await.expect("request");
+    // Far more than the socket buffers hold, so the server's writes block.
+    let payload = "x".repeat(64 * 1024);
+    for i in 0..300 {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("big-{i}"), "namespace": "default"}, "data": {"payload": payload}});
+        kubesim_apiserver::handlers::write::create_internal(&server, "configmaps", cm).expect("create");
+        tokio::task::yield_now().await;
+    }
+    let _ = stop.send(());
+    let served = tokio::time::timeout(Duration::from_secs(20), serving).await;
+    assert!(served.is_ok(), "the server kept running with a stalled watcher");
+    drop(client);
+}

@@ -452,11 +452,14 @@ fn ensure_namespace_accepts(server: &ApiServer, info: &ResourceInfo, namespace: 
         return Err(ApiError::not_found(&NAMESPACES, namespace));
     };
     if ns.attrs.deleting {
+        // The cause lets controllers tell this refusal from a real failure, as upstream's
+        // namespace lifecycle admission adds it.
         return Err(ApiError::forbidden(
             info,
             name,
             &format!("unable to create new content in namespace {namespace} because it is being terminated"),
-        ));
+        )
+        .with_cause("NamespaceTerminating", format!("namespace {namespace} is being terminated"), "metadata.namespace"));
     }
     Ok(())
 }

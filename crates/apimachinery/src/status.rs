@@ -92,6 +92,20 @@ impl ApiError {
         self
     }
 
+    /// Add a cause to the details (which an error without details gains).
+    pub fn with_cause(mut self, reason: &str, message: impl Into<String>, field: &str) -> Self {
+        let details = self.0.details.get_or_insert_with(|| StatusDetails {
+            name: String::new(),
+            group: String::new(),
+            kind: String::new(),
+            uid: String::new(),
+            causes: Vec::new(),
+            retry_after_seconds: 0,
+        });
+        details.causes.push(StatusCause { reason: reason.into(), message: message.into(), field: field.into() });
+        self
+    }
+
     /// The HTTP status code.
     pub fn code(&self) -> u16 {
         self.0.code
