@@ -435,3 +435,53 @@ async fn controllers_restarted_mid_rollout_converge_without_extra_pods() {
     // 5 old + 5 new, nothing more.
     assert_eq!(created.lock().unwrap().len(), 10, "pods ever seen: {:?}", created.lock().unwrap());
 }
+
+/// `kubectl create deployment r1 --replicas=4` then a new image, default strategy (25%:
+/// maxSurge 1, maxUnavailable 1). The old ReplicaSet only ever shrinks and the
+/// ReplicaSets never ask for more than replicas + maxSurge = 5 pods, even while the old
+/// one's cached `availableReplicas` lags its just-lowered `spec.replicas`.
+#[tokio::test]
+async fn an_old_replica_set_is_never_scaled_back_up() {
+    let client = cluster().await;
+    let api: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    api.create(&PostParams::default(), &deployment("r1", 4, json!({"type": "RollingUpdate"}), json!({}))).await.unwrap();
+    wait_rolled_out(&client, "r1").await;
+    let old_name = replica_sets(&client, "r1").await[0].name_any();
+
+    // Every spec.replicas the ReplicaSets ever had, in order.
+    let sizes: Arc<std::sync::Mutex<HashMap<String, Vec<i32>>>> = Arc::default();
+    let most = Arc::new(AtomicI64::new(0));
+    let (seen, max_total) = (sizes.clone(), most.clone());
+    let rs_api: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    tokio::spawn(async move {
+        let mut current: HashMap<String, i32> = HashMap::new();
+        let mut stream = watcher(rs_api, watcher::Config::default().labels("app=r1")).boxed();
+        while let Some(Ok(event)) = stream.next().await {
+            if let watcher::Event::Apply(rs) | watcher::Event::InitApply(rs) = event {
+                let size = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+                current.insert(rs.name_any(), size);
+                let mut seen = seen.lock().unwrap();
+                let history = seen.entry(rs.name_any()).or_default();
+                if history.last() != Some(&size) {
+                    history.push(size);
+                }
+                max_total.fetch_max(i64::from(current.values().sum::<i32>()), Ordering::SeqCst);
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for image in ["nginx:2", "nginx:3"] {
+        set_image(&client, "r1", image).await;
+        eventually(20, "rolled out", || async {
+            let d = get(&client, "r1").await;
+            let rss = replica_sets(&client, "r1").await;
+            (rolled_out(&d) && rss.last().is_some_and(|rs| rs.spec.as_ref().and_then(|s| s.template.as_ref()).is_some_and(|t| serde_json::to_string(t).unwrap().contains(image))))
+                .then_some(())
+        })
+        .await;
+    }
+    let sizes = sizes.lock().unwrap().clone();
+    let old = &sizes[&old_name];
+    assert!(old.windows(2).all(|w| w[1] < w[0]), "old ReplicaSet sizes: {old:?} (all: {sizes:?})");
+    assert!(most.load(Ordering::SeqCst) <= 5, "the ReplicaSets asked for {} pods: {sizes:?}", most.load(Ordering::SeqCst));
+}
