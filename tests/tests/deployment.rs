@@ -2,8 +2,11 @@
 //! controller manager, scheduler, simulated kubelets): create, rollout status, history,
 //! undo, pause/resume, scale, a stalled rollout, and the events `describe` shows.
 
+mod controllers_support;
+
 use std::time::Duration;
 
+use controllers_support::{Observer, history_rows};
 use kubesim_e2e::{Cluster, describe, eventually};
 
 fn rollout_status(cluster: &Cluster) -> String {
@@ -33,18 +36,21 @@ fn create_roll_out_undo_pause_scale_with_kubectl() {
     }
 
     // A second revision, then undo back to the first template as revision 3.
-    cluster.kubectl_ok(&["annotate", "deployment/web", "kubernetes.io/change-cause=image 1.28"]);
+    // As the Kubernetes docs do it: the cause annotated after the change, so it reaches the
+    // new ReplicaSet only (annotated before, it may reach the current one first).
     cluster.kubectl_ok(&["set", "image", "deployment/web", "nginx=nginx:1.28"]);
+    cluster.kubectl_ok(&["annotate", "deployment/web", "kubernetes.io/change-cause=image 1.28"]);
     rollout_status(&cluster);
     let history = cluster.kubectl_ok(&["rollout", "history", "deployment/web"]);
-    assert!(history.contains("1 ") && history.contains("2         image 1.28"), "{history}");
+    let rows = history_rows(&history);
+    assert_eq!(rows, [("1".to_string(), "<none>".to_string()), ("2".to_string(), "image 1.28".to_string())], "{history}");
 
     let out = cluster.kubectl_ok(&["rollout", "undo", "deployment/web"]);
     assert!(out.contains("deployment.apps/web rolled back"), "{out}");
     rollout_status(&cluster);
     assert_eq!(image(&cluster), "nginx:1.27");
     let history = cluster.kubectl_ok(&["rollout", "history", "deployment/web"]);
-    let revisions: Vec<&str> = history.lines().skip(2).filter_map(|l| l.split_whitespace().next()).collect();
+    let revisions: Vec<String> = history_rows(&history).into_iter().map(|(r, _)| r).collect();
     assert_eq!(revisions, ["2", "3"], "{history}");
     let rs = cluster.kubectl_json(&["get", "rs", "-l", "app=web", "-o", "json"]);
     assert_eq!(rs["items"].as_array().map(Vec::len), Some(2), "undo reuses the first ReplicaSet: {rs}");
@@ -91,4 +97,75 @@ fn a_rollout_that_never_becomes_ready_exceeds_its_deadline() {
     // The old pods kept serving (maxUnavailable 25% of 2 rounds down to 0).
     let d = cluster.kubectl_json(&["get", "deployment", "web", "-o", "json"]);
     assert_eq!(d["status"]["availableReplicas"], 2, "{d}");
+}
+
+const SURGE_ONLY: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  strategy:
+    type: RollingUpdate
+    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+      annotations: {kubesim.io/startup-delay: 300ms}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.27
+"#;
+
+/// maxSurge 1, maxUnavailable 0 on the whole stack: a watch never sees fewer than 3
+/// ready pods nor more than 4 pods, and the history has exactly two revisions.
+#[test]
+fn a_surge_only_rolling_update_keeps_every_replica_ready() {
+    let cluster = Cluster::up(&[]);
+    let out = cluster.kubectl_with_stdin(&["apply", "-f", "-"], Some(SURGE_ONLY));
+    assert!(out.status.success(), "{}", describe(&out));
+    rollout_status(&cluster);
+
+    let observer = Observer::start(&cluster, "default", "app=web");
+    cluster.kubectl_ok(&["set", "image", "deployment/web", "nginx=nginx:1.28"]);
+    let out = rollout_status(&cluster);
+    assert!(out.contains("deployment \"web\" successfully rolled out"), "{out}");
+    let seen = observer.seen();
+    assert_eq!(seen.min_ready, Some(3), "ready pods dropped below 3: {seen:?}");
+    assert!(seen.max_pods <= 4, "more than replicas + maxSurge pods: {}", seen.max_pods);
+    assert!(seen.max_rs_total <= 4, "ReplicaSets asked for {} pods: {:?}", seen.max_rs_total, seen.rs_sizes);
+
+    let history = cluster.kubectl_ok(&["rollout", "history", "deployment/web"]);
+    assert_eq!(history_rows(&history), [("1".to_string(), "<none>".to_string()), ("2".to_string(), "<none>".to_string())], "{history}");
+}
+
+/// `kubectl create deployment --replicas=4` keeps the default strategy (maxSurge and
+/// maxUnavailable 25%: 1 and 1). Through a new image the old ReplicaSet only shrinks and
+/// the ReplicaSets never ask for more than replicas + maxSurge = 5 pods.
+#[test]
+fn a_default_rolling_update_never_scales_the_old_replica_set_up() {
+    let cluster = Cluster::up(&[]);
+    cluster.kubectl_ok(&["create", "deployment", "r1", "--image=nginx", "--replicas=4"]);
+    cluster.kubectl_ok(&["rollout", "status", "deployment/r1", "--timeout=60s"]);
+    let old = cluster.kubectl_ok(&["get", "rs", "-l", "app=r1", "-o", "jsonpath={.items[0].metadata.name}"]);
+
+    let observer = Observer::start(&cluster, "default", "app=r1");
+    for image in ["nginx:2", "nginx:3"] {
+        cluster.kubectl_ok(&["set", "image", "deployment/r1", &format!("nginx={image}")]);
+        cluster.kubectl_ok(&["rollout", "status", "deployment/r1", "--timeout=60s"]);
+    }
+    let seen = observer.seen();
+    let sizes = seen.rs_sizes.get(&old).cloned().unwrap_or_default();
+    assert!(sizes.first() == Some(&4) && sizes.windows(2).all(|w| w[1] < w[0]), "old ReplicaSet {old} was sized {sizes:?}: {:?}", seen.rs_sizes);
+    assert!(seen.max_rs_total <= 5, "ReplicaSets asked for {} pods: {:?}", seen.max_rs_total, seen.rs_sizes);
+    assert!(seen.max_pods <= 5, "{} pods at once", seen.max_pods);
+    // At least 3 (replicas - maxUnavailable) stayed ready throughout.
+    assert!(seen.min_ready.is_some_and(|n| n >= 3), "ready pods dropped to {:?}", seen.min_ready);
+    let events = cluster.kubectl_ok(&["get", "events", "--field-selector", "reason=ScalingReplicaSet", "-o", "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}"]);
+    let ups: Vec<&str> = events.lines().filter(|l| l.starts_with(&format!("Scaled up replica set {old} "))).collect();
+    assert_eq!(ups, [format!("Scaled up replica set {old} from 0 to 4")], "{events}");
 }
