@@ -27,7 +27,7 @@ pub struct Config {
     /// The API server's URL.
     pub server: String,
     /// Node lifecycle: how long a node may go without renewing its Lease before it is
-    /// marked `Ready=Unknown` (`--node-monitor-grace-period`, upstream 40 s).
+    /// marked `Ready=Unknown` (`--node-monitor-grace-period`, upstream 50 s since 1.32).
     pub node_monitor_grace_period: Duration,
     /// Which controllers run, as upstream's `--controllers`: `*` for all, a name to
     /// enable one, `-name` to disable one (`*,-deployment`). Default `["*"]`.

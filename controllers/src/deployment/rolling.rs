@@ -15,7 +15,6 @@
 //! down.
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
 use super::sync::{all_of, cleanup_deployment, get_all_replica_sets_and_sync_revision, scale_replica_set_and_record_event};
