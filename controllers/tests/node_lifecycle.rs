@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 const GRACE: Duration = Duration::from_secs(1);
 
 async fn start(client: &Client) {
-    let config = kubesim_controllers::node_lifecycle::Config { grace_period: GRACE };
+    let config = kubesim_controllers::node_lifecycle::Config { grace_period: GRACE, evict: true };
     tokio::spawn(kubesim_controllers::node_lifecycle::run(client.clone(), config));
 }
 

@@ -62,6 +62,9 @@ const COMPONENT: &str = "node-controller";
 pub struct Config {
     /// How long a node may go without a heartbeat before it is `Ready=Unknown`.
     pub grace_period: Duration,
+    /// Whether pods are evicted from `NoExecute`-tainted nodes (upstream's
+    /// `taint-eviction-controller`, which `--controllers` can leave out).
+    pub evict: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -256,7 +259,7 @@ async fn reconcile(
     let desired = taints::desired(&current, &conditions, unschedulable, no_execute, now);
     let no_execute_taints: Vec<&Taint> = desired.iter().filter(|t| t.effect == "NoExecute").collect();
     let mut due = Vec::new();
-    for pod in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
+    for pod in pods.iter().filter(|p| ctx.config.evict && p.metadata.deletion_timestamp.is_none()) {
         let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.clone()).unwrap_or_default();
         match eviction::eviction_time(&no_execute_taints, &tolerations, now) {
             Some(at) if at <= now => due.push(pod.clone()),
