@@ -485,3 +485,43 @@ async fn an_old_replica_set_is_never_scaled_back_up() {
     assert!(old.windows(2).all(|w| w[1] < w[0]), "old ReplicaSet sizes: {old:?} (all: {sizes:?})");
     assert!(most.load(Ordering::SeqCst) <= 5, "the ReplicaSets asked for {} pods: {sizes:?}", most.load(Ordering::SeqCst));
 }
+
+/// A scale computed from a stale cached ReplicaSet conflicts instead of overwriting a
+/// newer one, and records no `ScalingReplicaSet` event (upstream's update carries the
+/// resourceVersion).
+#[tokio::test]
+async fn a_scale_from_a_stale_cache_conflicts_and_records_nothing() {
+    let (_url, client) = server().await;
+    let d = deployment("stale", 2, rolling(json!(1), json!(0)), json!({}));
+    let rs_api: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let rs: ReplicaSet = serde_json::from_value(json!({
+        "metadata": {"name": "stale-1"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "stale"}},
+                 "template": {"metadata": {"labels": {"app": "stale"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
+    }))
+    .unwrap();
+    let cached = rs_api.create(&PostParams::default(), &rs).await.unwrap();
+    // Someone writes after our cache saw it.
+    rs_api.patch("stale-1", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}}))).await.unwrap();
+
+    let ctx = kubesim_controllers::deployment::Context {
+        client: client.clone(),
+        replica_sets: kube::runtime::reflector::store().0,
+        pods: kube::runtime::reflector::store().0,
+        recorder: kubesim_controllers::events::Recorder::new(client.clone(), "deployment-controller"),
+    };
+    let result = kubesim_controllers::deployment::sync::scale_replica_set(&ctx, &cached, 5, &d).await;
+    assert!(matches!(&result, Err(kubesim_controllers::deployment::Error::UpdateReplicaSet(_, kube::Error::Api(e))) if e.code == 409), "{result:?}");
+    assert_eq!(rs_api.get("stale-1").await.unwrap().spec.unwrap().replicas, Some(2));
+    // With fresh data it goes through, with its event.
+    let fresh = rs_api.get("stale-1").await.unwrap();
+    kubesim_controllers::deployment::sync::scale_replica_set(&ctx, &fresh, 5, &d).await.unwrap();
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let messages = eventually(10, "the scaling event", || async {
+        let list = events.list(&ListParams::default()).await.unwrap();
+        let messages: Vec<String> = list.items.into_iter().filter(|e| e.reason.as_deref() == Some("ScalingReplicaSet")).filter_map(|e| e.message).collect();
+        (!messages.is_empty()).then_some(messages)
+    })
+    .await;
+    assert_eq!(messages, ["Scaled up replica set stale-1 from 2 to 5"]);
+}

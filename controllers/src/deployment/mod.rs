@@ -229,6 +229,14 @@ async fn claim_replica_sets(ctx: &Context, d: &Deployment, selector: &Selector) 
 }
 
 fn error_policy(_d: Arc<Deployment>, err: &Error, _ctx: Arc<Context>) -> Action {
+    // A conflict means the cache is behind a newer write, whose watch event brings the
+    // next pass anyway; it is routine, not a failure.
+    if let Error::UpdateReplicaSet(_, kube::Error::Api(e)) = err
+        && e.code == 409
+    {
+        tracing::debug!(error = %err, "stale replica set; retrying on fresh data");
+        return Action::requeue(Duration::from_millis(100));
+    }
     tracing::warn!(error = %err, "deployment reconcile failed; retrying");
     Action::requeue(Duration::from_millis(500))
 }

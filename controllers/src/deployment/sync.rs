@@ -117,7 +117,10 @@ async fn get_new_replica_set(
         let annotations_updated = set_new_replica_set_annotations(d, &mut rs, new_revision, true);
         let min_ready_changed = rs.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0) != min_ready.unwrap_or(0);
         if annotations_updated || min_ready_changed {
-            let patch = json!({"metadata": {"annotations": rs.metadata.annotations}, "spec": {"minReadySeconds": min_ready.unwrap_or(0)}});
+            let patch = json!({
+                "metadata": {"annotations": rs.metadata.annotations, "resourceVersion": existing.resource_version()},
+                "spec": {"minReadySeconds": min_ready.unwrap_or(0)}
+            });
             let updated = api
                 .patch(&rs.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
                 .await
@@ -242,7 +245,9 @@ pub async fn scale_replica_set_and_record_event(ctx: &Context, rs: &ReplicaSet, 
 }
 
 /// `scaleReplicaSet`: write `spec.replicas` and the replica annotations; a size change
-/// is a `ScalingReplicaSet` event.
+/// is a `ScalingReplicaSet` event. The write carries the cached `resourceVersion`, as
+/// upstream's update does: a ReplicaSet changed since the cache saw it conflicts, the
+/// pass is retried on fresh data, and no event tells of a scale that did not happen.
 pub async fn scale_replica_set(ctx: &Context, rs: &ReplicaSet, new_scale: i32, d: &Deployment) -> Result<(bool, ReplicaSet)> {
     let old_scale = rs_replicas(rs);
     let size_changed = old_scale != new_scale;
@@ -252,7 +257,10 @@ pub async fn scale_replica_set(ctx: &Context, rs: &ReplicaSet, new_scale: i32, d
     }
     let mut updated = rs.clone();
     set_replicas_annotations(&mut updated, replicas(d), max);
-    let patch = json!({"metadata": {"annotations": updated.metadata.annotations}, "spec": {"replicas": new_scale}});
+    let patch = json!({
+        "metadata": {"annotations": updated.metadata.annotations, "resourceVersion": rs.resource_version()},
+        "spec": {"replicas": new_scale}
+    });
     let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &rs.namespace().unwrap_or_default());
     let updated = api
         .patch(&rs.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
