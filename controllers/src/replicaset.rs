@@ -142,12 +142,9 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action> {
 
     // 1. Observe.
     let selector = selector_of(&rs)?;
-    let pods: Vec<Arc<Pod>> = ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace().as_deref() == Some(namespace.as_str()) && is_active(p))
-        .collect();
+    let in_namespace: Vec<Arc<Pod>> = ctx.pods.state().into_iter().filter(|p| p.namespace().as_deref() == Some(namespace.as_str())).collect();
+    let terminating = count_terminating(&rs, &selector, &in_namespace);
+    let pods: Vec<Arc<Pod>> = in_namespace.into_iter().filter(|p| is_active(p)).collect();
 
     // 2. Expectations: the cache must show our own earlier writes before we act on it.
     let observe = |name: &str| observe_pod(&ctx.pods, &namespace, name);
@@ -164,7 +161,7 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action> {
     };
 
     // 5. Status, always.
-    let status = calculate_status(&rs, &pods, manage_error.as_ref(), now);
+    let status = calculate_status(&rs, &pods, terminating, manage_error.as_ref(), now);
     if rs.status.as_ref() != Some(&status) {
         update_status(&ctx.client, &rs, &status).await?;
     }
@@ -190,6 +187,15 @@ fn observe_pod(pods: &Store<Pod>, namespace: &str, name: &str) -> Observed {
         Some(p) if p.metadata.deletion_timestamp.is_some() => Observed::Terminating,
         Some(_) => Observed::Present,
     }
+}
+
+/// `FilterTerminatingPods` + `FilterClaimedPods`: our pods being deleted but not yet
+/// finished (`status.terminatingReplicas`, on by default since 1.35).
+fn count_terminating(rs: &ReplicaSet, selector: &Selector, pods: &[Arc<Pod>]) -> i32 {
+    let ours = |p: &Pod| controller_of(&p.metadata).is_some_and(|o| Some(&o.uid) == rs.metadata.uid.as_ref()) && selector.matches(p.labels());
+    let finished = |p: &Pod| matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));
+    let count = pods.iter().filter(|p| p.metadata.deletion_timestamp.is_some() && !finished(p) && ours(p)).count();
+    i32::try_from(count).unwrap_or(i32::MAX)
 }
 
 /// `controller.IsPodActive`: not terminal, not being deleted.
@@ -298,13 +304,14 @@ async fn manage_replicas(ctx: &Context, rs: &ReplicaSet, key: &str, pods: &[Arc<
                         ctx.recorder.normal(rs, "SuccessfulCreate", format!("Created pod: {name}"));
                         created.push(name);
                     }
+                    // Every create fails in a namespace being deleted: nothing to report.
+                    Err(err) if namespace_terminating(&err) => {}
                     Err(err) => failure = Some(api_message(&err)),
                 }
             }
             ctx.expectations.expect_creations(key, created);
             if let Some(message) = failure {
-                let message = format!("Error creating: {message}");
-                ctx.recorder.warning(rs, "FailedCreate", message.clone());
+                ctx.recorder.warning(rs, "FailedCreate", format!("Error creating: {message}"));
                 return Err(Error::Manage(message));
             }
             remaining -= size;
@@ -328,13 +335,19 @@ async fn manage_replicas(ctx: &Context, rs: &ReplicaSet, key: &str, pods: &[Arc<
             }
         }
         if let Some(message) = failure {
-            let message = format!("Error deleting: {message}");
-            ctx.recorder.warning(rs, "FailedDelete", message.clone());
+            ctx.recorder.warning(rs, "FailedDelete", format!("Error deleting: {message}"));
             return Err(Error::Manage(message));
         }
         tracing::info!(deleted = count, "deleted pods");
     }
     Ok(())
+}
+
+/// The API server refused because the namespace is being deleted (a `NamespaceTerminating`
+/// cause, upstream `v1.NamespaceTerminatingCause`).
+fn namespace_terminating(err: &kube::Error) -> bool {
+    let kube::Error::Api(status) = err else { return false };
+    status.details.as_ref().is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
 }
 
 fn api_message(err: &kube::Error) -> String {
@@ -462,7 +475,7 @@ pub fn rank(pod: &Pod, doubled_up: usize, now: Timestamp) -> RankKey {
 }
 
 /// `calculateStatus`.
-fn calculate_status(rs: &ReplicaSet, pods: &[Arc<Pod>], manage_error: Option<&Error>, now: Timestamp) -> ReplicaSetStatus {
+fn calculate_status(rs: &ReplicaSet, pods: &[Arc<Pod>], terminating: i32, manage_error: Option<&Error>, now: Timestamp) -> ReplicaSetStatus {
     let spec = rs.spec.as_ref();
     let template_labels: BTreeMap<String, String> =
         spec.and_then(|s| s.template.as_ref()).and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.clone()).unwrap_or_default();
@@ -497,7 +510,7 @@ fn calculate_status(rs: &ReplicaSet, pods: &[Arc<Pod>], manage_error: Option<&Er
         available_replicas: nonzero(available),
         observed_generation: rs.metadata.generation,
         conditions: (!conditions.is_empty()).then_some(conditions),
-        terminating_replicas: old.terminating_replicas,
+        terminating_replicas: Some(terminating),
     }
 }
 
@@ -512,6 +525,7 @@ async fn update_status(client: &Client, rs: &ReplicaSet, status: &ReplicaSetStat
         "availableReplicas": status.available_replicas,
         "observedGeneration": status.observed_generation,
         "conditions": status.conditions,
+        "terminatingReplicas": status.terminating_replicas,
     }});
     match api.patch_status(&rs.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
         Ok(_) => Ok(()),

@@ -379,7 +379,7 @@ pub fn calculate_status(all: &[ReplicaSet], new_rs: Option<&ReplicaSet>, d: &Dep
         unavailable_replicas: Some(total.saturating_sub(available).max(0)),
         collision_count: old.collision_count,
         conditions: old.conditions.clone(),
-        terminating_replicas: old.terminating_replicas,
+        terminating_replicas: util::terminating_replica_count(all),
     };
     let cond = if available >= util::min_available(d) {
         util::new_condition("Available", "True", util::MIN_AVAILABLE_REASON, "Deployment has minimum availability.".into(), now)

@@ -194,6 +194,20 @@ pub fn available_replica_count(rss: &[ReplicaSet]) -> i32 {
     status_sum(rss, |s| s.available_replicas)
 }
 
+/// `GetTerminatingReplicaCountForReplicaSets`: the sum of `status.terminatingReplicas`;
+/// unknown (`None`) if a ReplicaSet the controller has synced does not report it.
+pub fn terminating_replica_count(rss: &[ReplicaSet]) -> Option<i32> {
+    let mut sum = 0i32;
+    for status in rss.iter().map(|rs| rs.status.clone().unwrap_or_default()) {
+        match status.terminating_replicas {
+            Some(n) => sum = sum.saturating_add(n),
+            None if status.observed_generation.unwrap_or(0) == 0 => {}
+            None => return None,
+        }
+    }
+    Some(sum)
+}
+
 pub fn available(rs: &ReplicaSet) -> i32 {
     rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0)
 }
@@ -444,6 +458,18 @@ mod tests {
         assert_eq!(new_rs_new_replicas(&d, &[old.clone(), new.clone()], &new), 3);
         let (old, new) = (rs(8, None), rs(5, None));
         assert_eq!(new_rs_new_replicas(&d, &[old, new.clone()], &new), 5);
+    }
+
+    #[test]
+    fn terminating_replicas_are_summed_unless_a_synced_replica_set_does_not_report_them() {
+        let with = |terminating: Option<i32>, observed: Option<i64>| {
+            let mut r = rs(1, None);
+            r.status = Some(k8s_openapi::api::apps::v1::ReplicaSetStatus { terminating_replicas: terminating, observed_generation: observed, ..Default::default() });
+            r
+        };
+        assert_eq!(terminating_replica_count(&[with(Some(1), Some(1)), with(Some(2), Some(3))]), Some(3));
+        assert_eq!(terminating_replica_count(&[with(Some(1), Some(1)), with(None, None)]), Some(1), "never synced: no contribution");
+        assert_eq!(terminating_replica_count(&[with(Some(1), Some(1)), with(None, Some(2))]), None);
     }
 
     #[test]
