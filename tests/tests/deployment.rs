@@ -169,3 +169,62 @@ fn a_default_rolling_update_never_scales_the_old_replica_set_up() {
     let ups: Vec<&str> = events.lines().filter(|l| l.starts_with(&format!("Scaled up replica set {old} "))).collect();
     assert_eq!(ups, [format!("Scaled up replica set {old} from 0 to 4")], "{events}");
 }
+
+fn names(cluster: &Cluster, kind: &str, app: &str) -> Vec<String> {
+    let list = cluster.kubectl_json(&["get", kind, "-l", &format!("app={app}")]);
+    list["items"].as_array().into_iter().flatten().filter_map(|i| i["metadata"]["name"].as_str().map(str::to_string)).collect()
+}
+
+/// `kubectl delete deployment` on the whole stack, with each cascade: background (the
+/// Deployment goes, then its ReplicaSet and pods), foreground (kubectl returns once the
+/// Deployment is gone, which is after its ReplicaSet and pods — except a pod another
+/// owner still holds, which only loses the reference) and orphan (the ReplicaSet and pods
+/// stay, unowned ReplicaSet, still-owned pods).
+#[test]
+fn kubectl_delete_deployment_cascades() {
+    let cluster = Cluster::up(&[]);
+    for app in ["bg", "fg", "or"] {
+        cluster.kubectl_ok(&["create", "deployment", app, "--image=nginx:1.27", "--replicas=2"]);
+    }
+    for app in ["bg", "fg", "or"] {
+        cluster.kubectl_ok(&["rollout", "status", &format!("deployment/{app}"), "--timeout=60s"]);
+    }
+
+    cluster.kubectl_ok(&["delete", "deployment", "bg"]);
+    eventually(Duration::from_secs(30), "bg ReplicaSet and pods collected", || {
+        (names(&cluster, "rs", "bg").is_empty() && names(&cluster, "pods", "bg").is_empty()).then_some(())
+    });
+
+    // One fg pod is also owned by a ConfigMap.
+    cluster.kubectl_ok(&["create", "configmap", "keeper"]);
+    let keeper_uid = cluster.kubectl_json(&["get", "configmap", "keeper"])["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+    let shared = names(&cluster, "pods", "fg")[0].clone();
+    let add = serde_json::json!([{"op": "add", "path": "/metadata/ownerReferences/-",
+        "value": {"apiVersion": "v1", "kind": "ConfigMap", "name": "keeper", "uid": keeper_uid}}]);
+    cluster.kubectl_ok(&["patch", "pod", &shared, "--type=json", "-p", &add.to_string()]);
+    cluster.kubectl_ok(&["delete", "deployment", "fg", "--cascade=foreground", "--timeout=60s"]);
+    assert!(!cluster.kubectl(&["get", "deployment", "fg"]).status.success(), "kubectl returned before the Deployment went");
+    assert!(names(&cluster, "rs", "fg").is_empty(), "the ReplicaSet went before its owner");
+    let left = cluster.kubectl_json(&["get", "pods", "-l", "app=fg"]);
+    let left: Vec<&serde_json::Value> = left["items"].as_array().into_iter().flatten().collect();
+    assert_eq!(left.len(), 1, "only the pod the ConfigMap holds stays: {left:?}");
+    assert_eq!(left[0]["metadata"]["name"], shared.as_str());
+    assert!(left[0]["metadata"]["deletionTimestamp"].is_null(), "{:?}", left[0]);
+    assert_eq!(left[0]["metadata"]["ownerReferences"], serde_json::json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "keeper", "uid": keeper_uid}]));
+
+    let rs = names(&cluster, "rs", "or");
+    cluster.kubectl_ok(&["delete", "deployment", "or", "--cascade=orphan"]);
+    assert!(!cluster.kubectl(&["get", "deployment", "or"]).status.success());
+    assert_eq!(names(&cluster, "rs", "or"), rs);
+    let orphan = cluster.kubectl_json(&["get", "rs", &rs[0]]);
+    assert!(orphan["metadata"]["ownerReferences"].as_array().is_none_or(Vec::is_empty), "{orphan}");
+    // Its pods keep running, still the ReplicaSet's.
+    std::thread::sleep(Duration::from_millis(500));
+    let pods = cluster.kubectl_json(&["get", "pods", "-l", "app=or"]);
+    let pods = pods["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(pods.len(), 2);
+    for pod in pods {
+        assert!(pod["metadata"]["deletionTimestamp"].is_null(), "{pod}");
+        assert_eq!(pod["metadata"]["ownerReferences"][0]["name"], rs[0].as_str());
+    }
+}
