@@ -35,6 +35,8 @@ const DISRUPTED_TIMEOUT: SignedDuration = SignedDuration::from_secs(120);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(transparent)]
+    CacheNotReady(#[from] crate::cache::NeverReady),
     #[error("writing the status of budget {0} failed: {1}")]
     Status(String, #[source] kube::Error),
 }
@@ -151,6 +153,7 @@ fn status(pdb: &PodDisruptionBudget, pods: &[Arc<Pod>], now: Timestamp) -> PodDi
 
 #[tracing::instrument(skip_all, fields(budget = %pdb.name_any(), namespace = pdb.namespace()))]
 async fn reconcile(pdb: Arc<PodDisruptionBudget>, ctx: Arc<Context>) -> Result<Action, Error> {
+    crate::cache::ready(&ctx.pods).await?;
     let namespace = pdb.namespace().unwrap_or_default();
     let pods: Vec<Arc<Pod>> =
         ctx.pods.state().into_iter().filter(|p| p.namespace().as_deref() == Some(namespace.as_str()) && selects(&pdb, p)).collect();

@@ -38,6 +38,8 @@ pub const CONTROLLER_NAME: &str = "endpoint-controller";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(transparent)]
+    CacheNotReady(#[from] crate::cache::NeverReady),
     #[error("writing endpoints {0} failed: {1}")]
     Write(String, #[source] kube::Error),
     #[error("deleting endpoints {0} failed: {1}")]
@@ -294,6 +296,8 @@ fn subsets(svc: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> {
 
 #[tracing::instrument(skip_all, fields(service = %svc.name_any(), namespace = svc.namespace()))]
 async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // Not before the pod cache has listed: an empty one would empty the Endpoints.
+    crate::cache::ready(&ctx.pods).await?;
     let name = svc.name_any();
     let namespace = svc.namespace().unwrap_or_default();
     let api: Api<Endpoints> = Api::namespaced(ctx.client.clone(), &namespace);

@@ -5,6 +5,7 @@
 //! with a stale cache — optimistic concurrency catches the stale write. One controller per
 //! file.
 
+pub mod cache;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;

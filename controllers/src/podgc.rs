@@ -22,15 +22,15 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod, PodCondition};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
+use crate::cache;
 use crate::node_lifecycle::eviction::disruption_target;
 
 /// The name `--controllers` knows this controller by, and its alias.
@@ -74,21 +74,15 @@ struct Context {
     config: Config,
 }
 
-/// A cache of `K` kept by a background watch.
-fn cache<K>(api: Api<K>) -> Store<K>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + k8s_openapi::serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-{
-    let (reader, writer) = reflector::store::<K>();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
-    tokio::spawn(stream.for_each(|_| async {}));
-    reader
-}
-
 /// Run the collector until the task is dropped.
 pub async fn run(client: Client, config: Config) {
-    let ctx = Context { pods: cache(Api::all(client.clone())), nodes: cache(Api::all(client.clone())), client, config };
-    if ctx.pods.wait_until_ready().await.is_err() || ctx.nodes.wait_until_ready().await.is_err() {
+    let ctx = Context {
+        pods: cache::spawn(Api::all(client.clone()), watcher::Config::default()),
+        nodes: cache::spawn(Api::all(client.clone()), watcher::Config::default()),
+        client,
+        config,
+    };
+    if cache::ready(&ctx.pods).await.is_err() || cache::ready(&ctx.nodes).await.is_err() {
         tracing::error!("pod garbage collector caches never synced");
         return;
     }

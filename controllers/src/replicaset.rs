@@ -135,7 +135,7 @@ fn key_of<K: Resource>(obj: &K) -> String {
 
 #[tracing::instrument(skip_all, fields(replicaset = %key_of(&*rs)))]
 async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action> {
-    ctx.pods.wait_until_ready().await.map_err(|_| Error::CacheNotReady)?;
+    crate::cache::ready(&ctx.pods).await.map_err(|_| Error::CacheNotReady)?;
     let key = key_of(&*rs);
     let namespace = rs.namespace().unwrap_or_default();
     let now = Timestamp::now();

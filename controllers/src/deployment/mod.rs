@@ -143,8 +143,8 @@ pub(crate) fn selector_of(d: &Deployment) -> Result<Selector> {
 
 #[tracing::instrument(skip_all, fields(deployment = %format!("{}/{}", d.namespace().unwrap_or_default(), d.name_any())))]
 async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action> {
-    ctx.replica_sets.wait_until_ready().await.map_err(|_| Error::CacheNotReady)?;
-    ctx.pods.wait_until_ready().await.map_err(|_| Error::CacheNotReady)?;
+    crate::cache::ready(&ctx.replica_sets).await.map_err(|_| Error::CacheNotReady)?;
+    crate::cache::ready(&ctx.pods).await.map_err(|_| Error::CacheNotReady)?;
     let mut d = (*d).clone();
     d.metadata.managed_fields = None;
 

@@ -36,17 +36,17 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
+use crate::cache;
 use crate::events::{EventType, Recorder};
 
 /// Upstream's `--node-monitor-grace-period` default (50 s since Kubernetes 1.32).
@@ -98,29 +98,18 @@ struct State {
     scheduled: eviction::Scheduled,
 }
 
-/// A cache of `K` kept by a background watch.
-fn cache<K>(api: Api<K>, config: watcher::Config) -> Store<K>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + k8s_openapi::serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-{
-    let (reader, writer) = reflector::store::<K>();
-    let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
-    tokio::spawn(stream.for_each(|_| async {}));
-    reader
-}
-
 /// Run the controller until the task is dropped.
 pub async fn run(client: Client, config: Config) {
     let ctx = Context {
         recorder: Recorder::new(client.clone(), COMPONENT),
         eviction_recorder: Recorder::new(client.clone(), eviction::COMPONENT),
-        nodes: cache(Api::<Node>::all(client.clone()), watcher::Config::default()),
-        leases: cache(Api::<Lease>::namespaced(client.clone(), LEASE_NAMESPACE), watcher::Config::default()),
-        pods: cache(Api::<Pod>::all(client.clone()), watcher::Config::default().fields("spec.nodeName!=")),
+        nodes: cache::spawn(Api::<Node>::all(client.clone()), watcher::Config::default()),
+        leases: cache::spawn(Api::<Lease>::namespaced(client.clone(), LEASE_NAMESPACE), watcher::Config::default()),
+        pods: cache::spawn(Api::<Pod>::all(client.clone()), watcher::Config::default().fields("spec.nodeName!=")),
         client,
         config,
     };
-    for ready in [ctx.nodes.wait_until_ready().await, ctx.leases.wait_until_ready().await, ctx.pods.wait_until_ready().await] {
+    for ready in [cache::ready(&ctx.nodes).await, cache::ready(&ctx.leases).await, cache::ready(&ctx.pods).await] {
         if ready.is_err() {
             tracing::error!("node lifecycle caches never synced");
             return;

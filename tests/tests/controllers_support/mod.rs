@@ -4,7 +4,7 @@
 //! snapshots that may miss a moment.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ use tokio::sync::oneshot;
 pub struct Seen {
     /// Pods as last seen (name → pod), terminating ones included until they are gone.
     pub pods: BTreeMap<String, Pod>,
+    /// The name of every pod ever seen.
+    pub ever: BTreeSet<String>,
     /// The fewest pods that were Ready and not terminating at any moment.
     pub min_ready: Option<usize>,
     /// The most pods that were neither terminating nor finished at any moment.
@@ -120,6 +122,7 @@ async fn watch_pods(client: Client, namespace: &str, labels: &str, seen: Arc<Mut
         let mut s = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match event {
             watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
+                s.ever.insert(p.name_any());
                 s.pods.insert(p.name_any(), p);
             }
             watcher::Event::Delete(p) => {
