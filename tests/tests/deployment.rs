@@ -228,3 +228,72 @@ fn kubectl_delete_deployment_cascades() {
         assert_eq!(pod["metadata"]["ownerReferences"][0]["name"], rs[0].as_str());
     }
 }
+
+/// Pods the API server refuses — an image with a leading space passes the Deployment's
+/// validation but not the pod's, as upstream — show in `kubectl describe` as the
+/// ReplicaSet's `FailedCreate` events and as `ReplicaFailure` on the ReplicaSet and the
+/// Deployment (the bare error as message); fixing the image clears it.
+#[test]
+fn refused_pods_show_as_replica_failure() {
+    let cluster = Cluster::up(&[]);
+    let bad = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bad}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: bad}}\n  template:\n    metadata: {labels: {app: bad}}\n    spec: {containers: [{name: nginx, image: \" nginx\"}]}\n";
+    let out = cluster.kubectl_with_stdin(&["apply", "-f", "-"], Some(bad));
+    assert!(out.status.success(), "{}", describe(&out));
+    let condition = |d: &serde_json::Value| -> Option<(String, String, String)> {
+        let c = d["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "ReplicaFailure")?.clone();
+        Some((c["status"].as_str()?.to_string(), c["reason"].as_str()?.to_string(), c["message"].as_str()?.to_string()))
+    };
+    let (status, reason, message) = eventually(Duration::from_secs(30), "ReplicaFailure on the Deployment", || condition(&cluster.kubectl_json(&["get", "deployment", "bad"])));
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "FailedCreate"));
+    assert!(message.starts_with("Pod \"bad-") && message.contains("spec.containers[0].image") && message.contains("must not have leading or trailing whitespace"), "{message}");
+    let rs = cluster.kubectl_ok(&["get", "rs", "-l", "app=bad", "-o", "jsonpath={.items[0].metadata.name}"]);
+    assert_eq!(condition(&cluster.kubectl_json(&["get", "rs", &rs])).map(|c| c.2), Some(message.clone()));
+    let story = eventually(Duration::from_secs(10), "the FailedCreate event", || {
+        let story = cluster.kubectl_ok(&["describe", "rs", &rs]);
+        story.contains("FailedCreate").then_some(story)
+    });
+    assert!(story.contains("Error creating: Pod \"bad-"), "{story}");
+
+    cluster.kubectl_ok(&["set", "image", "deployment/bad", "nginx=nginx:1.27"]);
+    cluster.kubectl_ok(&["rollout", "status", "deployment/bad", "--timeout=60s"]);
+    eventually(Duration::from_secs(30), "ReplicaFailure cleared", || condition(&cluster.kubectl_json(&["get", "deployment", "bad"])).is_none().then_some(()));
+}
+
+const RECREATE: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: db
+spec:
+  replicas: 3
+  strategy: {type: Recreate}
+  selector:
+    matchLabels: {app: db}
+  template:
+    metadata:
+      labels: {app: db}
+      annotations: {kubesim.io/stop-delay: 300ms}
+    spec:
+      containers:
+      - name: postgres
+        image: postgres:16
+"#;
+
+/// Recreate on the whole stack: every old pod is gone — terminated, not just terminating —
+/// before the first new one exists, as a watch sees it.
+#[test]
+fn recreate_never_runs_old_and_new_pods_together() {
+    let cluster = Cluster::up(&[]);
+    let out = cluster.kubectl_with_stdin(&["apply", "-f", "-"], Some(RECREATE));
+    assert!(out.status.success(), "{}", describe(&out));
+    cluster.kubectl_ok(&["rollout", "status", "deployment/db", "--timeout=60s"]);
+    let observer = Observer::start(&cluster, "default", "app=db");
+    cluster.kubectl_ok(&["set", "image", "deployment/db", "postgres=postgres:17"]);
+    let out = cluster.kubectl_ok(&["rollout", "status", "deployment/db", "--timeout=60s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let seen = observer.seen();
+    assert_eq!(seen.max_template_hashes, 1, "old and new pods existed together: {:?}", seen.ever);
+    assert_eq!(seen.ever.len(), 6, "{:?}", seen.ever);
+    let history = cluster.kubectl_ok(&["rollout", "history", "deployment/db"]);
+    assert_eq!(history_rows(&history).len(), 2, "{history}");
+}

@@ -28,6 +28,9 @@ pub struct Seen {
     pub min_ready: Option<usize>,
     /// The most pods that were neither terminating nor finished at any moment.
     pub max_pods: usize,
+    /// The most distinct `pod-template-hash` labels among the pods (terminating ones
+    /// included) at any moment.
+    pub max_template_hashes: usize,
     /// Every `spec.replicas` each ReplicaSet had, in order, without repeats.
     pub rs_sizes: BTreeMap<String, Vec<i32>>,
     /// The largest sum of the ReplicaSets' `spec.replicas` at any moment.
@@ -52,6 +55,8 @@ impl Seen {
         let ready = live.iter().filter(|p| is_ready(p)).count();
         self.min_ready = Some(self.min_ready.map_or(ready, |m| m.min(ready)));
         self.max_pods = self.max_pods.max(live.len());
+        let hashes: BTreeSet<&String> = self.pods.values().filter_map(|p| p.labels().get("pod-template-hash")).collect();
+        self.max_template_hashes = self.max_template_hashes.max(hashes.len());
     }
 
     fn replica_set(&mut self, rs: &ReplicaSet) {
