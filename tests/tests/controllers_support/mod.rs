@@ -24,6 +24,10 @@ pub struct Seen {
     pub pods: BTreeMap<String, Pod>,
     /// The name of every pod ever seen.
     pub ever: BTreeSet<String>,
+    /// Every pod ever seen, as it was last seen (deleted ones as they were deleted).
+    pub last_seen: BTreeMap<String, Pod>,
+    /// Every phase each pod was seen in, in order.
+    pub phases: BTreeMap<String, Vec<String>>,
     /// The fewest pods that were Ready and not terminating at any moment.
     pub min_ready: Option<usize>,
     /// The most pods that were neither terminating nor finished at any moment.
@@ -128,10 +132,17 @@ async fn watch_pods(client: Client, namespace: &str, labels: &str, seen: Arc<Mut
         match event {
             watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
                 s.ever.insert(p.name_any());
+                let phase = p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+                let phases = s.phases.entry(p.name_any()).or_default();
+                if phases.last() != Some(&phase) {
+                    phases.push(phase);
+                }
+                s.last_seen.insert(p.name_any(), p.clone());
                 s.pods.insert(p.name_any(), p);
             }
             watcher::Event::Delete(p) => {
                 s.pods.remove(&p.name_any());
+                s.last_seen.insert(p.name_any(), p);
             }
             watcher::Event::InitDone => s.pods_synced = true,
             watcher::Event::Init => {}
