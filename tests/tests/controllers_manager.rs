@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use controllers_support::Observer;
+use controllers_support::{Observer, surge_only_deployment};
 use kubesim_e2e::{Cluster, describe, eventually};
 
 /// The `kubesim` binary of this checkout (`target/<profile>/kubesim`). Built here once
@@ -65,33 +65,12 @@ impl Drop for ControllerManager {
     }
 }
 
-const WEB: &str = r#"
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 5
-  strategy:
-    type: RollingUpdate
-    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-      annotations: {kubesim.io/startup-delay: 500ms}
-    spec:
-      containers:
-      - name: nginx
-        image: nginx:1.27
-"#;
 
 #[test]
 fn a_controller_manager_killed_mid_rollout_converges_without_extra_pods() {
     let cluster = Cluster::up(&["--no-controllers"]);
     let manager = ControllerManager::start(&cluster);
-    let out = cluster.kubectl_with_stdin(&["apply", "-f", "-"], Some(WEB));
+    let out = cluster.kubectl_with_stdin(&["apply", "-f", "-"], Some(&surge_only_deployment("web", 5, "500ms")));
     assert!(out.status.success(), "{}", describe(&out));
     cluster.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
 

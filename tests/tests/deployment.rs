@@ -6,7 +6,7 @@ mod controllers_support;
 
 use std::time::Duration;
 
-use controllers_support::{Observer, history_rows};
+use controllers_support::{Observer, history_rows, surge_only_deployment};
 use kubesim_e2e::{Cluster, describe, eventually};
 
 fn rollout_status(cluster: &Cluster) -> String {
@@ -99,34 +99,13 @@ fn a_rollout_that_never_becomes_ready_exceeds_its_deadline() {
     assert_eq!(d["status"]["availableReplicas"], 2, "{d}");
 }
 
-const SURGE_ONLY: &str = r#"
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 3
-  strategy:
-    type: RollingUpdate
-    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-      annotations: {kubesim.io/startup-delay: 300ms}
-    spec:
-      containers:
-      - name: nginx
-        image: nginx:1.27
-"#;
 
 /// maxSurge 1, maxUnavailable 0 on the whole stack: a watch never sees fewer than 3
 /// ready pods nor more than 4 pods, and the history has exactly two revisions.
 #[test]
 fn a_surge_only_rolling_update_keeps_every_replica_ready() {
     let cluster = Cluster::up(&[]);
-    let out = cluster.kubectl_with_stdin(&["apply", "-f", "-"], Some(SURGE_ONLY));
+    let out = cluster.kubectl_with_stdin(&["apply", "-f", "-"], Some(&surge_only_deployment("web", 3, "300ms")));
     assert!(out.status.success(), "{}", describe(&out));
     rollout_status(&cluster);
 

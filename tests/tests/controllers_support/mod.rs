@@ -183,3 +183,30 @@ pub fn history_rows(history: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// A Deployment `name` (label `app: name`) of `replicas` nginx pods rolled out with
+/// maxSurge 1 / maxUnavailable 0, each pod taking `startup_delay` to start in kubelet-sim.
+pub fn surge_only_deployment(name: &str, replicas: u32, startup_delay: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: {replicas}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate: {{maxSurge: 1, maxUnavailable: 0}}
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+      annotations: {{kubesim.io/startup-delay: {startup_delay}}}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.27
+"
+    )
+}
