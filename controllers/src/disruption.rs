@@ -35,6 +35,8 @@ const DISRUPTED_TIMEOUT: SignedDuration = SignedDuration::from_secs(120);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(transparent)]
+    CacheNotReady(#[from] crate::cache::NeverReady),
     #[error("writing the status of budget {0} failed: {1}")]
     Status(String, #[source] kube::Error),
 }
@@ -89,13 +91,15 @@ fn matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool 
     exprs_ok && selector.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v))
 }
 
-/// A count from an int or a percentage of `total`, rounded up.
+/// A count from an int or a percentage of `total`, rounded up; saturating, since the
+/// percentage is a user number.
 fn scaled(value: &IntOrString, total: i32) -> i32 {
     match value {
         IntOrString::Int(n) => *n,
         IntOrString::String(s) => {
             let pct: i64 = s.trim_end_matches('%').parse().unwrap_or(0);
-            ((pct * i64::from(total) + 99) / 100) as i32
+            let count = pct.saturating_mul(i64::from(total)).saturating_add(99) / 100;
+            i32::try_from(count).unwrap_or(if count < 0 { i32::MIN } else { i32::MAX })
         }
     }
 }
@@ -122,10 +126,10 @@ fn status(pdb: &PodDisruptionBudget, pods: &[Arc<Pod>], now: Timestamp) -> PodDi
     let spec = pdb.spec.clone().unwrap_or_default();
     let desired = match (&spec.min_available, &spec.max_unavailable) {
         (Some(min), _) => scaled(min, expected),
-        (None, Some(max)) => (expected - scaled(max, expected)).max(0),
+        (None, Some(max)) => expected.saturating_sub(scaled(max, expected)).max(0),
         (None, None) => 0,
     };
-    let allowed = (healthy - desired).max(0);
+    let allowed = healthy.saturating_sub(desired).max(0);
     let (cond_status, reason) = if allowed > 0 { ("True", "SufficientPods") } else { ("False", "InsufficientPods") };
     let previous = old.conditions.unwrap_or_default().into_iter().find(|c| c.type_ == "DisruptionAllowed");
     let transition = previous.as_ref().filter(|c| c.status == cond_status).map(|c| c.last_transition_time.clone()).unwrap_or(Time(now));
@@ -149,6 +153,7 @@ fn status(pdb: &PodDisruptionBudget, pods: &[Arc<Pod>], now: Timestamp) -> PodDi
 
 #[tracing::instrument(skip_all, fields(budget = %pdb.name_any(), namespace = pdb.namespace()))]
 async fn reconcile(pdb: Arc<PodDisruptionBudget>, ctx: Arc<Context>) -> Result<Action, Error> {
+    crate::cache::ready(&ctx.pods).await?;
     let namespace = pdb.namespace().unwrap_or_default();
     let pods: Vec<Arc<Pod>> =
         ctx.pods.state().into_iter().filter(|p| p.namespace().as_deref() == Some(namespace.as_str()) && selects(&pdb, p)).collect();
@@ -203,6 +208,18 @@ mod tests {
         assert_eq!(s.conditions.unwrap()[0].reason, "InsufficientPods");
         let s = status(&pdb(json!({"maxUnavailable": 1})), &pods, now);
         assert_eq!((s.desired_healthy, s.disruptions_allowed), (2, 0));
+    }
+
+    #[test]
+    fn huge_numbers_saturate() {
+        let pods = [pod("a", true)];
+        let now = Timestamp::UNIX_EPOCH;
+        let s = status(&pdb(json!({"minAvailable": "99999999999999999%"})), &pods, now);
+        assert_eq!((s.desired_healthy, s.disruptions_allowed), (i32::MAX, 0));
+        let s = status(&pdb(json!({"minAvailable": i32::MIN})), &pods, now);
+        assert_eq!(s.disruptions_allowed, i32::MAX);
+        let s = status(&pdb(json!({"maxUnavailable": i32::MIN})), &pods, now);
+        assert_eq!(s.disruptions_allowed, 0);
     }
 
     #[test]

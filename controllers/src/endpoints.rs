@@ -3,11 +3,12 @@
 //! As upstream's `pkg/controller/endpoint` `syncService`: for a Service with a selector
 //! (not `ExternalName`), every pod it selects that has an IP and is not finished becomes an
 //! address — in `addresses` when Ready (or the Service publishes not-ready addresses), else
-//! in `notReadyAddresses` — with its `nodeName` and a `targetRef`; each Service port is
-//! resolved against the pod (`targetPort` by number, or by container port name). The
-//! Endpoints object has the Service's name and labels (plus `service.kubernetes.io/headless`
-//! for headless Services) and the `endpoints.kubernetes.io/last-change-trigger-time`
-//! annotation. A Service that goes takes its Endpoints with it; a Service without a selector
+//! in `notReadyAddresses` — with its `nodeName` and a `targetRef`; terminating pods are left
+//! out unless the Service publishes not-ready addresses. Each Service port is resolved
+//! against the pod (`targetPort` by number, or by container port name). The Endpoints
+//! object has the Service's name and labels (plus `service.kubernetes.io/headless` for
+//! headless Services, and `endpoints.kubernetes.io/managed-by: endpoint-controller`) and
+//! the `endpoints.kubernetes.io/last-change-trigger-time` annotation. A Service that goes takes its Endpoints with it; a Service without a selector
 //! has its Endpoints managed by people.
 //!
 //! The module also holds what the EndpointSlice controller shares: which pods back a
@@ -31,9 +32,14 @@ use kube::{Client, ResourceExt};
 pub const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 /// The label headless Services' endpoints carry.
 pub const HEADLESS: &str = "service.kubernetes.io/headless";
+/// The label naming who manages an Endpoints object (`LabelManagedBy`), and our name in it.
+pub const MANAGED_BY: &str = "endpoints.kubernetes.io/managed-by";
+pub const CONTROLLER_NAME: &str = "endpoint-controller";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(transparent)]
+    CacheNotReady(#[from] crate::cache::NeverReady),
     #[error("writing endpoints {0} failed: {1}")]
     Write(String, #[source] kube::Error),
     #[error("deleting endpoints {0} failed: {1}")]
@@ -290,6 +296,8 @@ fn subsets(svc: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> {
 
 #[tracing::instrument(skip_all, fields(service = %svc.name_any(), namespace = svc.namespace()))]
 async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // Not before the pod cache has listed: an empty one would empty the Endpoints.
+    crate::cache::ready(&ctx.pods).await?;
     let name = svc.name_any();
     let namespace = svc.namespace().unwrap_or_default();
     let api: Api<Endpoints> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -308,7 +316,10 @@ async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error
     }
 
     // Compare: the desired subsets and labels against what is stored.
-    let pods = backing_pods(&ctx.pods, &svc, false);
+    // `ShouldPodBeInEndpoints`: terminating pods stay only when not-ready addresses are
+    // published.
+    let publish_not_ready = svc.spec.as_ref().and_then(|s| s.publish_not_ready_addresses).unwrap_or(false);
+    let pods = backing_pods(&ctx.pods, &svc, publish_not_ready);
     let desired_subsets = subsets(&svc, &pods);
     let mut labels = svc.labels().clone();
     if headless(&svc) {
@@ -316,6 +327,7 @@ async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error
     } else {
         labels.remove(HEADLESS);
     }
+    labels.insert(MANAGED_BY.into(), CONTROLLER_NAME.into());
     let current = api.get_opt(&name).await.map_err(|e| Error::Write(name.clone(), e))?;
     if let Some(current) = &current {
         let same_subsets = current.subsets.clone().unwrap_or_default() == desired_subsets;

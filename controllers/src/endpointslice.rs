@@ -47,6 +47,8 @@ pub const MAX_ENDPOINTS: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(transparent)]
+    CacheNotReady(#[from] crate::cache::NeverReady),
     #[error("listing endpoint slices of {0} failed: {1}")]
     List(String, #[source] kube::Error),
     #[error("writing an endpoint slice of {0} failed: {1}")]
@@ -206,6 +208,7 @@ fn place(desired: BTreeMap<PortKey, (Vec<EndpointPort>, Vec<Endpoint>)>, existin
 
 #[tracing::instrument(skip_all, fields(service = %svc.name_any(), namespace = svc.namespace()))]
 async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error> {
+    crate::cache::ready(&ctx.pods).await?;
     // Observe: a Service that went takes its slices along through the garbage collector.
     let live = ctx.services.get(&ObjectRef::from_obj(svc.as_ref())).is_some_and(|s| s.uid() == svc.uid());
     if !live || svc.metadata.deletion_timestamp.is_some() || endpoints::managed_selector(&svc).is_none() {

@@ -21,7 +21,7 @@
 //! Events: `SuccessfulCreate` "Created pod: NAME", `SuccessfulDelete` "Deleted pod: NAME",
 //! and the `FailedCreate`/`FailedDelete` warnings.
 
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -135,19 +135,16 @@ fn key_of<K: Resource>(obj: &K) -> String {
 
 #[tracing::instrument(skip_all, fields(replicaset = %key_of(&*rs)))]
 async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action> {
-    ctx.pods.wait_until_ready().await.map_err(|_| Error::CacheNotReady)?;
+    crate::cache::ready(&ctx.pods).await.map_err(|_| Error::CacheNotReady)?;
     let key = key_of(&*rs);
     let namespace = rs.namespace().unwrap_or_default();
     let now = Timestamp::now();
 
     // 1. Observe.
     let selector = selector_of(&rs)?;
-    let pods: Vec<Arc<Pod>> = ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace().as_deref() == Some(namespace.as_str()) && is_active(p))
-        .collect();
+    let in_namespace: Vec<Arc<Pod>> = ctx.pods.state().into_iter().filter(|p| p.namespace().as_deref() == Some(namespace.as_str())).collect();
+    let terminating = count_terminating(&rs, &selector, &in_namespace);
+    let pods: Vec<Arc<Pod>> = in_namespace.into_iter().filter(|p| is_active(p)).collect();
 
     // 2. Expectations: the cache must show our own earlier writes before we act on it.
     let observe = |name: &str| observe_pod(&ctx.pods, &namespace, name);
@@ -164,7 +161,7 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action> {
     };
 
     // 5. Status, always.
-    let status = calculate_status(&rs, &pods, manage_error.as_ref(), now);
+    let status = calculate_status(&rs, &pods, terminating, manage_error.as_ref(), now);
     if rs.status.as_ref() != Some(&status) {
         update_status(&ctx.client, &rs, &status).await?;
     }
@@ -190,6 +187,15 @@ fn observe_pod(pods: &Store<Pod>, namespace: &str, name: &str) -> Observed {
         Some(p) if p.metadata.deletion_timestamp.is_some() => Observed::Terminating,
         Some(_) => Observed::Present,
     }
+}
+
+/// `FilterTerminatingPods` + `FilterClaimedPods`: our pods being deleted but not yet
+/// finished (`status.terminatingReplicas`, on by default since 1.35).
+fn count_terminating(rs: &ReplicaSet, selector: &Selector, pods: &[Arc<Pod>]) -> i32 {
+    let ours = |p: &Pod| controller_of(&p.metadata).is_some_and(|o| Some(&o.uid) == rs.metadata.uid.as_ref()) && selector.matches(p.labels());
+    let finished = |p: &Pod| matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));
+    let count = pods.iter().filter(|p| p.metadata.deletion_timestamp.is_some() && !finished(p) && ours(p)).count();
+    i32::try_from(count).unwrap_or(i32::MAX)
 }
 
 /// `controller.IsPodActive`: not terminal, not being deleted.
@@ -298,13 +304,14 @@ async fn manage_replicas(ctx: &Context, rs: &ReplicaSet, key: &str, pods: &[Arc<
                         ctx.recorder.normal(rs, "SuccessfulCreate", format!("Created pod: {name}"));
                         created.push(name);
                     }
+                    // Every create fails in a namespace being deleted: nothing to report.
+                    Err(err) if namespace_terminating(&err) => {}
                     Err(err) => failure = Some(api_message(&err)),
                 }
             }
             ctx.expectations.expect_creations(key, created);
             if let Some(message) = failure {
-                let message = format!("Error creating: {message}");
-                ctx.recorder.warning(rs, "FailedCreate", message.clone());
+                ctx.recorder.warning(rs, "FailedCreate", format!("Error creating: {message}"));
                 return Err(Error::Manage(message));
             }
             remaining -= size;
@@ -328,13 +335,19 @@ async fn manage_replicas(ctx: &Context, rs: &ReplicaSet, key: &str, pods: &[Arc<
             }
         }
         if let Some(message) = failure {
-            let message = format!("Error deleting: {message}");
-            ctx.recorder.warning(rs, "FailedDelete", message.clone());
+            ctx.recorder.warning(rs, "FailedDelete", format!("Error deleting: {message}"));
             return Err(Error::Manage(message));
         }
         tracing::info!(deleted = count, "deleted pods");
     }
     Ok(())
+}
+
+/// The API server refused because the namespace is being deleted (a `NamespaceTerminating`
+/// cause, upstream `v1.NamespaceTerminatingCause`).
+fn namespace_terminating(err: &kube::Error) -> bool {
+    let kube::Error::Api(status) = err else { return false };
+    status.details.as_ref().is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
 }
 
 fn api_message(err: &kube::Error) -> String {
@@ -363,28 +376,26 @@ fn pod_from_template(rs: &ReplicaSet) -> Pod {
     }
 }
 
-/// Pods controlled by this ReplicaSet or by its siblings (ReplicaSets with the same
-/// controller, e.g. one Deployment's): the ranking counts them per node.
+/// `getIndirectlyRelatedPods`: the pods selected by this ReplicaSet or by a sibling
+/// (a ReplicaSet with the same controller, e.g. one Deployment's); the ranking counts
+/// them per node. A ReplicaSet without a controller has none, so none of its pods ranks
+/// as doubled up.
 fn related_pods(ctx: &Context, rs: &ReplicaSet) -> Vec<Arc<Pod>> {
+    let Some(owner) = controller_of(&rs.metadata) else { return Vec::new() };
     let namespace = rs.namespace().unwrap_or_default();
-    let own_uid = rs.metadata.uid.clone().unwrap_or_default();
-    let mut uids = vec![own_uid.clone()];
-    if let Some(owner) = controller_of(&rs.metadata) {
-        for sibling in ctx.replica_sets.state() {
-            if sibling.namespace().as_deref() == Some(namespace.as_str())
-                && controller_of(&sibling.metadata).is_some_and(|o| o.uid == owner.uid)
-                && let Some(uid) = &sibling.metadata.uid
-                && *uid != own_uid
-            {
-                uids.push(uid.clone());
-            }
-        }
-    }
+    let selectors: Vec<Selector> = ctx
+        .replica_sets
+        .state()
+        .iter()
+        .filter(|s| s.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|s| controller_of(&s.metadata).is_some_and(|o| o.uid == owner.uid))
+        .filter_map(|s| selector_of(s).ok())
+        .collect();
     ctx.pods
         .state()
         .into_iter()
         .filter(|p| p.namespace().as_deref() == Some(namespace.as_str()))
-        .filter(|p| controller_of(&p.metadata).is_some_and(|o| uids.contains(&o.uid)))
+        .filter(|p| selectors.iter().any(|s| s.matches(p.labels())))
         .collect()
 }
 
@@ -397,9 +408,10 @@ pub fn pods_to_delete(pods: &[Arc<Pod>], related: &[Arc<Pod>], count: usize, now
     for p in related.iter().filter(|p| is_active(p)) {
         *on_node.entry(node_name(p)).or_default() += 1;
     }
-    let mut ranked: Vec<(Arc<Pod>, usize)> = pods.iter().map(|p| (p.clone(), on_node.get(node_name(p)).copied().unwrap_or(0))).collect();
-    ranked.sort_by(|(a, ra), (b, rb)| rank(a, *ra, b, *rb, now));
-    ranked.into_iter().take(count).map(|(p, _)| p).collect()
+    let mut ranked: Vec<(RankKey, Arc<Pod>)> =
+        pods.iter().map(|p| (rank(p, on_node.get(node_name(p)).copied().unwrap_or(0), now), p.clone())).collect();
+    ranked.sort_by(|a, b| a.0.cmp(&b.0));
+    ranked.into_iter().take(count).map(|(_, p)| p).collect()
 }
 
 fn node_name(pod: &Pod) -> &str {
@@ -418,80 +430,52 @@ fn deletion_cost(pod: &Pod) -> i32 {
     pod.annotations().get(POD_DELETION_COST).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
+/// `maxContainerRestarts`: of the regular containers (init containers, which ran
+/// before, do not count).
 fn max_restarts(pod: &Pod) -> i32 {
-    let status = pod.status.as_ref();
-    let init = status.and_then(|s| s.init_container_statuses.as_ref()).into_iter().flatten();
-    let main = status.and_then(|s| s.container_statuses.as_ref()).into_iter().flatten();
-    init.chain(main).map(|c| c.restart_count).max().unwrap_or(0)
+    let statuses = pod.status.as_ref().and_then(|s| s.container_statuses.as_ref());
+    statuses.into_iter().flatten().map(|c| c.restart_count).max().unwrap_or(0)
 }
 
-/// `int(log2(now - t))`, -1 for `t` not in the past: upstream's logarithmic buckets
-/// (`LogarithmicScaleDown`), so pods of similar age rank alike and ties fall back to UID.
-fn log_bucket(t: Timestamp, now: Timestamp) -> i64 {
+/// `int(log2(now - t))` (`LogarithmicScaleDown`, on by default upstream), so pods of
+/// similar age rank alike; -1 for `t` not in the past, and -2 for no time at all, which
+/// upstream's `afterOrZero` puts first.
+fn log_bucket(t: Option<Timestamp>, now: Timestamp) -> i64 {
+    let Some(t) = t else { return -2 };
     let nanos = now.as_nanosecond() - t.as_nanosecond();
     if nanos <= 0 { -1 } else { (nanos as f64).log2() as i64 }
 }
 
-/// Compare two times, the more recent (or missing) first; logarithmic buckets with the
-/// UID as tie-breaker.
-fn newer_first(a: Option<Timestamp>, b: Option<Timestamp>, a_uid: &str, b_uid: &str, now: Timestamp) -> Option<Ordering> {
-    match (a, b) {
-        (x, y) if x == y => None,
-        (None, _) => Some(Ordering::Less),
-        (_, None) => Some(Ordering::Greater),
-        (Some(x), Some(y)) => match log_bucket(x, now).cmp(&log_bucket(y, now)) {
-            Ordering::Equal => Some(a_uid.cmp(b_uid)),
-            other => Some(other),
-        },
-    }
-}
+/// Where a pod goes in the deletion order; smaller goes first.
+pub type RankKey = (bool, u8, bool, i32, Reverse<usize>, i64, Reverse<i32>, i64, String);
 
-/// `controller.ActivePodsWithRanks.Less` as an ordering: pods to delete first sort first.
-pub fn rank(a: &Pod, rank_a: usize, b: &Pod, rank_b: usize, now: Timestamp) -> Ordering {
-    // 1. Unassigned < assigned.
-    let (na, nb) = (node_name(a), node_name(b));
-    if na != nb && (na.is_empty() || nb.is_empty()) {
-        return if na.is_empty() { Ordering::Less } else { Ordering::Greater };
-    }
-    // 2. Pending < Unknown < Running.
-    let by_phase = phase_ordinal(a).cmp(&phase_ordinal(b));
-    if by_phase != Ordering::Equal {
-        return by_phase;
-    }
-    // 3. Not ready < ready.
-    let (ready_a, ready_b) = (is_ready(a), is_ready(b));
-    if ready_a != ready_b {
-        return if ready_a { Ordering::Greater } else { Ordering::Less };
-    }
-    // 4. Lower deletion cost < higher.
-    let by_cost = deletion_cost(a).cmp(&deletion_cost(b));
-    if by_cost != Ordering::Equal {
-        return by_cost;
-    }
-    // 5. Doubled up (more related pods on the node) < not.
-    if rank_a != rank_b {
-        return rank_b.cmp(&rank_a);
-    }
-    let (uid_a, uid_b) = (a.metadata.uid.as_deref().unwrap_or(""), b.metadata.uid.as_deref().unwrap_or(""));
-    // 6. Ready for less time < more time.
-    if ready_a && ready_b {
-        let since = |p: &Pod| ready_condition(p).and_then(|c| c.last_transition_time.as_ref()).map(|t| t.0);
-        if let Some(order) = newer_first(since(a), since(b), uid_a, uid_b, now) {
-            return order;
-        }
-    }
-    // 7. More restarts < fewer.
-    let by_restarts = max_restarts(b).cmp(&max_restarts(a));
-    if by_restarts != Ordering::Equal {
-        return by_restarts;
-    }
-    // 8. Newer < older.
-    let created = |p: &Pod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
-    newer_first(created(a), created(b), uid_a, uid_b, now).unwrap_or(Ordering::Equal)
+/// `controller.ActivePodsWithRanks` as a sort key, so the order is total (upstream's
+/// `Less` is not: equal times fall through to the next rule, close ones go by UID):
+///
+/// 1. unscheduled < scheduled; 2. Pending < Unknown < Running; 3. not ready < ready;
+/// 4. lower `pod-deletion-cost` first; 5. more related pods on the same node
+///    (`doubled_up`) first; 6. ready more recently first (log2 buckets of the time since);
+/// 7. more container restarts first; 8. created more recently first (log2 buckets);
+/// 9. the UID.
+pub fn rank(pod: &Pod, doubled_up: usize, now: Timestamp) -> RankKey {
+    let ready = is_ready(pod);
+    let ready_since = ready_condition(pod).and_then(|c| c.last_transition_time.as_ref()).map(|t| t.0);
+    let created = pod.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    (
+        !node_name(pod).is_empty(),
+        phase_ordinal(pod),
+        ready,
+        deletion_cost(pod),
+        Reverse(doubled_up),
+        if ready { log_bucket(ready_since, now) } else { 0 },
+        Reverse(max_restarts(pod)),
+        log_bucket(created, now),
+        pod.metadata.uid.clone().unwrap_or_default(),
+    )
 }
 
 /// `calculateStatus`.
-fn calculate_status(rs: &ReplicaSet, pods: &[Arc<Pod>], manage_error: Option<&Error>, now: Timestamp) -> ReplicaSetStatus {
+fn calculate_status(rs: &ReplicaSet, pods: &[Arc<Pod>], terminating: i32, manage_error: Option<&Error>, now: Timestamp) -> ReplicaSetStatus {
     let spec = rs.spec.as_ref();
     let template_labels: BTreeMap<String, String> =
         spec.and_then(|s| s.template.as_ref()).and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.clone()).unwrap_or_default();
@@ -526,7 +510,7 @@ fn calculate_status(rs: &ReplicaSet, pods: &[Arc<Pod>], manage_error: Option<&Er
         available_replicas: nonzero(available),
         observed_generation: rs.metadata.generation,
         conditions: (!conditions.is_empty()).then_some(conditions),
-        terminating_replicas: old.terminating_replicas,
+        terminating_replicas: Some(terminating),
     }
 }
 
@@ -541,6 +525,7 @@ async fn update_status(client: &Client, rs: &ReplicaSet, status: &ReplicaSetStat
         "availableReplicas": status.available_replicas,
         "observedGeneration": status.observed_generation,
         "conditions": status.conditions,
+        "terminatingReplicas": status.terminating_replicas,
     }});
     match api.patch_status(&rs.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
         Ok(_) => Ok(()),
@@ -649,6 +634,35 @@ mod tests {
         let a = pod("b-pod").node("n1").phase("Running").created(100).obj();
         let b = pod("a-pod").node("n1").phase("Running").created(101).obj();
         assert_eq!(victims(&[a, b], &[], 1), vec!["a-pod"]);
+    }
+
+    /// Upstream's `Less` is not transitive (equal ready times fall through to restarts,
+    /// different ones in the same log2 bucket go by UID), which Rust's sort may answer
+    /// with a panic. The ranking here is a total order: sorting any mix never panics and
+    /// always gives the same victims.
+    #[test]
+    fn ranking_is_a_total_order() {
+        let mut seed: u64 = 42;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        let mut pods = Vec::new();
+        for i in 0..400 {
+            let mut b = pod(&format!("p{i:03}")).node(if next(4) == 0 { "" } else { "n1" }).phase("Running").created(next(3) as i64 * 1000);
+            b.0.metadata.uid = Some(format!("{:08x}", next(1 << 30)));
+            if next(4) != 0 {
+                b = b.ready_at(99_000 + next(3) as i64);
+            }
+            b.0.status.get_or_insert_default().container_statuses = Some(vec![k8s_openapi::api::core::v1::ContainerStatus {
+                restart_count: next(2) as i32,
+                ..Default::default()
+            }]);
+            pods.push(b.obj());
+        }
+        let first = victims(&pods, &pods, 100);
+        pods.reverse();
+        assert_eq!(victims(&pods, &pods, 100), first);
     }
 
     #[test]

@@ -435,3 +435,93 @@ async fn controllers_restarted_mid_rollout_converge_without_extra_pods() {
     // 5 old + 5 new, nothing more.
     assert_eq!(created.lock().unwrap().len(), 10, "pods ever seen: {:?}", created.lock().unwrap());
 }
+
+/// `kubectl create deployment r1 --replicas=4` then a new image, default strategy (25%:
+/// maxSurge 1, maxUnavailable 1). The old ReplicaSet only ever shrinks and the
+/// ReplicaSets never ask for more than replicas + maxSurge = 5 pods, even while the old
+/// one's cached `availableReplicas` lags its just-lowered `spec.replicas`.
+#[tokio::test]
+async fn an_old_replica_set_is_never_scaled_back_up() {
+    let client = cluster().await;
+    let api: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    api.create(&PostParams::default(), &deployment("r1", 4, json!({"type": "RollingUpdate"}), json!({}))).await.unwrap();
+    wait_rolled_out(&client, "r1").await;
+    let old_name = replica_sets(&client, "r1").await[0].name_any();
+
+    // Every spec.replicas the ReplicaSets ever had, in order.
+    let sizes: Arc<std::sync::Mutex<HashMap<String, Vec<i32>>>> = Arc::default();
+    let most = Arc::new(AtomicI64::new(0));
+    let (seen, max_total) = (sizes.clone(), most.clone());
+    let rs_api: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    tokio::spawn(async move {
+        let mut current: HashMap<String, i32> = HashMap::new();
+        let mut stream = watcher(rs_api, watcher::Config::default().labels("app=r1")).boxed();
+        while let Some(Ok(event)) = stream.next().await {
+            if let watcher::Event::Apply(rs) | watcher::Event::InitApply(rs) = event {
+                let size = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+                current.insert(rs.name_any(), size);
+                let mut seen = seen.lock().unwrap();
+                let history = seen.entry(rs.name_any()).or_default();
+                if history.last() != Some(&size) {
+                    history.push(size);
+                }
+                max_total.fetch_max(i64::from(current.values().sum::<i32>()), Ordering::SeqCst);
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for image in ["nginx:2", "nginx:3"] {
+        set_image(&client, "r1", image).await;
+        eventually(20, "rolled out", || async {
+            let d = get(&client, "r1").await;
+            let rss = replica_sets(&client, "r1").await;
+            (rolled_out(&d) && rss.last().is_some_and(|rs| rs.spec.as_ref().and_then(|s| s.template.as_ref()).is_some_and(|t| serde_json::to_string(t).unwrap().contains(image))))
+                .then_some(())
+        })
+        .await;
+    }
+    let sizes = sizes.lock().unwrap().clone();
+    let old = &sizes[&old_name];
+    assert!(old.windows(2).all(|w| w[1] < w[0]), "old ReplicaSet sizes: {old:?} (all: {sizes:?})");
+    assert!(most.load(Ordering::SeqCst) <= 5, "the ReplicaSets asked for {} pods: {sizes:?}", most.load(Ordering::SeqCst));
+}
+
+/// A scale computed from a stale cached ReplicaSet conflicts instead of overwriting a
+/// newer one, and records no `ScalingReplicaSet` event (upstream's update carries the
+/// resourceVersion).
+#[tokio::test]
+async fn a_scale_from_a_stale_cache_conflicts_and_records_nothing() {
+    let (_url, client) = server().await;
+    let d = deployment("stale", 2, rolling(json!(1), json!(0)), json!({}));
+    let rs_api: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let rs: ReplicaSet = serde_json::from_value(json!({
+        "metadata": {"name": "stale-1"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "stale"}},
+                 "template": {"metadata": {"labels": {"app": "stale"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
+    }))
+    .unwrap();
+    let cached = rs_api.create(&PostParams::default(), &rs).await.unwrap();
+    // Someone writes after our cache saw it.
+    rs_api.patch("stale-1", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"touched": "yes"}}}))).await.unwrap();
+
+    let ctx = kubesim_controllers::deployment::Context {
+        client: client.clone(),
+        replica_sets: kube::runtime::reflector::store().0,
+        pods: kube::runtime::reflector::store().0,
+        recorder: kubesim_controllers::events::Recorder::new(client.clone(), "deployment-controller"),
+    };
+    let result = kubesim_controllers::deployment::sync::scale_replica_set(&ctx, &cached, 5, &d).await;
+    assert!(matches!(&result, Err(kubesim_controllers::deployment::Error::UpdateReplicaSet(_, kube::Error::Api(e))) if e.code == 409), "{result:?}");
+    assert_eq!(rs_api.get("stale-1").await.unwrap().spec.unwrap().replicas, Some(2));
+    // With fresh data it goes through, with its event.
+    let fresh = rs_api.get("stale-1").await.unwrap();
+    kubesim_controllers::deployment::sync::scale_replica_set(&ctx, &fresh, 5, &d).await.unwrap();
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let messages = eventually(10, "the scaling event", || async {
+        let list = events.list(&ListParams::default()).await.unwrap();
+        let messages: Vec<String> = list.items.into_iter().filter(|e| e.reason.as_deref() == Some("ScalingReplicaSet")).filter_map(|e| e.message).collect();
+        (!messages.is_empty()).then_some(messages)
+    })
+    .await;
+    assert_eq!(messages, ["Scaled up replica set stale-1 from 2 to 5"]);
+}

@@ -88,6 +88,34 @@ async fn foreground_deletion_waits_for_blocking_dependents() {
     eventually(10, "owner removed", || gone(&sets, "fg")).await;
 }
 
+/// A dependent that another owner still holds survives its foreground-deleted owner and
+/// only loses the reference to it (upstream `attemptToDeleteItem` with a solid owner).
+#[tokio::test]
+async fn foreground_deletion_keeps_a_dependent_another_owner_holds() {
+    let (_url, client) = server().await;
+    tokio::spawn(kubesim_controllers::garbage_collector::run(client.clone()));
+    let rs = replicaset(&client, "fg-multi").await;
+    let keeper = replicaset(&client, "keeper").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "shared", "ownerReferences": [
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "fg-multi", "uid": rs.uid().unwrap(), "controller": true, "blockOwnerDeletion": true},
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "keeper", "uid": keeper.uid().unwrap()}]},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    owned_pod(&client, "only-mine", &rs, true).await;
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    sets.delete("fg-multi", &DeleteParams::foreground()).await.unwrap();
+    eventually(10, "owner removed", || gone(&sets, "fg-multi")).await;
+    eventually(10, "its only dependent collected", || gone(&pods, "only-mine")).await;
+    let shared = pods.get("shared").await.unwrap();
+    assert!(shared.metadata.deletion_timestamp.is_none(), "a dependent with another owner was deleted");
+    let owners: Vec<String> = shared.owner_references().iter().map(|o| o.name.clone()).collect();
+    assert_eq!(owners, ["keeper"]);
+}
+
 #[tokio::test]
 async fn orphan_deletion_keeps_dependents_without_the_reference() {
     let (_url, client) = server().await;

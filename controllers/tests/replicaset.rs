@@ -172,3 +172,64 @@ async fn available_only_after_min_ready_seconds() {
     assert_eq!(rs_status(&client, "slow").await.available_replicas, None, "available before minReadySeconds");
     eventually(10, "available", || async { (rs_status(&client, "slow").await.available_replicas == Some(1)).then_some(()) }).await;
 }
+
+/// Pods the API server refuses (an image with a leading space passes template validation
+/// but not pod validation, as upstream): a `FailedCreate` event "Error creating: …" and a
+/// `ReplicaFailure` condition whose message is the bare error, as upstream's.
+#[tokio::test]
+async fn refused_pods_are_a_replica_failure() {
+    let (_url, client) = server().await;
+    tokio::spawn(kubesim_controllers::replicaset::run(client.clone()));
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let mut rs = replica_set("bad", 1, 0);
+    rs.spec.as_mut().unwrap().template.as_mut().unwrap().spec.as_mut().unwrap().containers[0].image = Some(" nginx".into());
+    rss.create(&PostParams::default(), &rs).await.unwrap();
+    let condition = eventually(10, "ReplicaFailure", || async {
+        let s = rs_status(&client, "bad").await;
+        s.conditions.unwrap_or_default().into_iter().find(|c| c.type_ == "ReplicaFailure")
+    })
+    .await;
+    assert_eq!((condition.status.as_str(), condition.reason.as_deref()), ("True", Some("FailedCreate")));
+    let message = condition.message.unwrap_or_default();
+    assert!(message.starts_with("Pod \"bad-") && message.contains("must not have leading or trailing whitespace"), "{message}");
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    eventually(10, "FailedCreate event", || async {
+        let list = events.list(&ListParams::default()).await.unwrap();
+        list.items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("FailedCreate") && e.message.as_deref().is_some_and(|m| m.starts_with("Error creating: Pod \"bad-")))
+            .map(|_| ())
+    })
+    .await;
+    // Fixed: the condition goes.
+    rss.patch("bad", &PatchParams::default(), &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})))
+        .await
+        .unwrap();
+    eventually(10, "condition removed", || async {
+        rs_status(&client, "bad").await.conditions.unwrap_or_default().iter().all(|c| c.type_ != "ReplicaFailure").then_some(())
+    })
+    .await;
+}
+
+/// `status.terminatingReplicas` (beta, on by default since 1.35) counts our pods being
+/// deleted but not yet gone.
+#[tokio::test]
+async fn terminating_replicas_are_counted() {
+    let (_url, client) = server().await;
+    tokio::spawn(kubesim_controllers::replicaset::run(client.clone()));
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let mut rs = replica_set("term", 2, 0);
+    rs.spec.as_mut().unwrap().template.as_mut().unwrap().metadata.as_mut().unwrap().finalizers = Some(vec!["example.com/hold".into()]);
+    rss.create(&PostParams::default(), &rs).await.unwrap();
+    let pods = eventually(10, "2 pods", || async { Some(pods_of(&client, "term").await).filter(|p| p.len() == 2) }).await;
+    eventually(10, "none terminating", || async { (rs_status(&client, "term").await.terminating_replicas == Some(0)).then_some(()) }).await;
+    let api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    api.delete(&pods[0].name_any(), &DeleteParams::default()).await.unwrap();
+    eventually(10, "one terminating, replaced", || async {
+        let s = rs_status(&client, "term").await;
+        (s.terminating_replicas == Some(1) && s.replicas == 2).then_some(())
+    })
+    .await;
+    api.patch(&pods[0].name_any(), &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.unwrap();
+    eventually(10, "gone", || async { (rs_status(&client, "term").await.terminating_replicas == Some(0)).then_some(()) }).await;
+}

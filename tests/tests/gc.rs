@@ -81,3 +81,44 @@ fn every_namespace_gets_a_default_service_account() {
         assert!(all.lines().any(|l| l.starts_with(ns) && l.contains("default")), "{ns}: {all}");
     }
 }
+
+/// Deleting a namespace: `Terminating`, its content deleted, and while something holds
+/// on (here a finalizer) the conditions say what, as upstream's namespace controller
+/// writes them; once it is let go the namespace goes.
+#[test]
+fn a_deleted_namespace_is_terminating_until_its_content_is_gone() {
+    let cluster = up();
+    cluster.kubectl_ok(&["create", "namespace", "team-b"]);
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, namespace: team-b, finalizers: [example.com/hold]}\n";
+    let out = cluster.kubectl_with_stdin(&["create", "-f", "-"], Some(cm));
+    assert!(out.status.success(), "{}", describe(&out));
+    cluster.kubectl_ok(&["create", "configmap", "free", "-n", "team-b"]);
+    cluster.kubectl_ok(&["delete", "namespace", "team-b", "--wait=false"]);
+
+    let condition = |ns: &Value, type_: &str| -> (String, String, String) {
+        let c = ns["status"]["conditions"].as_array().and_then(|c| c.iter().find(|c| c["type"] == type_)).cloned().unwrap_or_default();
+        let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+        (s("status"), s("reason"), s("message"))
+    };
+    let ns = eventually(Duration::from_secs(10), "conditions", || {
+        let ns = cluster.kubectl_json(&["get", "namespace", "team-b"]);
+        (condition(&ns, "NamespaceFinalizersRemaining").0 == "True").then_some(ns)
+    });
+    assert_eq!(ns["status"]["phase"], "Terminating");
+    assert_eq!(
+        condition(&ns, "NamespaceContentRemaining"),
+        ("True".into(), "SomeResourcesRemain".into(), "Some resources are remaining: configmaps. has 1 resource instances".into())
+    );
+    assert_eq!(
+        condition(&ns, "NamespaceFinalizersRemaining"),
+        ("True".into(), "SomeFinalizerRemain".into(), "Some finalizers are remaining: example.com/hold in 1 resource instances".into())
+    );
+    assert_eq!(condition(&ns, "NamespaceDeletionDiscoveryFailure"), ("False".into(), "ResourcesDiscovered".into(), "All resources successfully discovered".into()));
+    assert_eq!(condition(&ns, "NamespaceDeletionContentFailure").0, "False");
+    assert!(!cluster.kubectl(&["get", "configmap", "free", "-n", "team-b"]).status.success(), "the rest is deleted");
+    let table = cluster.kubectl_ok(&["get", "namespace", "team-b"]);
+    assert!(table.contains("Terminating"), "{table}");
+
+    cluster.kubectl_ok(&["patch", "configmap", "held", "-n", "team-b", "--type=json", "-p", r#"[{"op": "remove", "path": "/metadata/finalizers"}]"#]);
+    eventually(Duration::from_secs(15), "namespace gone", || (!cluster.kubectl(&["get", "namespace", "team-b"]).status.success()).then_some(()));
+}

@@ -99,6 +99,10 @@ fn a_node_that_stops_heartbeating_is_tainted_and_its_pods_evicted_then_recovers(
     node(&cluster, "node-a");
     let beating = Arc::new(AtomicBool::new(true));
     let beat = heartbeat(&cluster, "node-a", beating.clone());
+    // A second node stays up throughout: with every node down the controller would evict
+    // nothing (full disruption), as upstream's.
+    node(&cluster, "node-z");
+    let _other = heartbeat(&cluster, "node-z", Arc::new(AtomicBool::new(true)));
     // One pod tolerates unreachable for 1 s; the other gets the API server's 300 s.
     pod(&cluster, "brief", "node-a", "app: a", "  tolerations: [{key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 1}]\n");
     pod(&cluster, "patient", "node-a", "app: a", "");

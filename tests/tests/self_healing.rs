@@ -89,3 +89,101 @@ fn a_stopped_node_goes_unknown_its_pods_move_and_it_recovers() {
     eventually(WAIT, "the node Ready again", || (ready(&cluster, stopped) == "True").then_some(()));
     eventually(WAIT, "the taints gone", || (!taints(&cluster, stopped).contains("node.kubernetes.io/unreachable")).then_some(()));
 }
+
+const SERVED: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+spec:
+  replicas: 4
+  selector:
+    matchLabels: {app: api}
+  template:
+    metadata:
+      labels: {app: api}
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.27
+        ports: [{name: http, containerPort: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: api
+spec:
+  selector: {app: api}
+  ports: [{port: 80, targetPort: http}]
+"#;
+
+/// The `ready` condition of each EndpointSlice endpoint of Service `api`, by pod name.
+fn slice_readiness(cluster: &Cluster) -> Vec<(String, String, bool)> {
+    let slices = cluster.kubectl_json(&["get", "endpointslices", "-l", "kubernetes.io/service-name=api"]);
+    let mut out: Vec<(String, String, bool)> = slices["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
+        .map(|e| {
+            let pod = e["targetRef"]["name"].as_str().unwrap_or("").to_string();
+            (pod, e["nodeName"].as_str().unwrap_or("").to_string(), e["conditions"]["ready"].as_bool() == Some(true))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// (name, node, Ready) of the api pods.
+fn pod_readiness(cluster: &Cluster) -> Vec<(String, String, bool)> {
+    let pods = cluster.kubectl_json(&["get", "pods", "-l", "app=api"]);
+    let mut out: Vec<(String, String, bool)> = pods["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let ready = p["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "Ready" && c["status"] == "True");
+            (p["metadata"]["name"].as_str().unwrap_or("").to_string(), p["spec"]["nodeName"].as_str().unwrap_or("").to_string(), ready)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// While a node is silent its pods are not ready — the node controller marks them, as no
+/// kubelet is there to — and the Service's EndpointSlice says so, so traffic stops going
+/// to them long before they are evicted (here the API server's default 300 s).
+#[test]
+fn a_silent_nodes_pods_leave_the_ready_endpoints() {
+    let cluster = Cluster::up(&["--nodes", "2", "--node-lease-duration-seconds", "2", "--node-monitor-grace-period", "3s"]);
+    let out = cluster.kubectl_with_stdin(&["apply", "-f", "-"], Some(SERVED));
+    assert!(out.status.success(), "{}", describe(&out));
+    cluster.kubectl_ok(&["rollout", "status", "deployment/api", "--timeout=60s"]);
+    let before = pod_readiness(&cluster);
+    let on = |node: &str| before.iter().filter(|(_, n, _)| n == node).count();
+    let (stopped, other) = if on("kubesim-node-0") >= on("kubesim-node-1") { ("kubesim-node-0", "kubesim-node-1") } else { ("kubesim-node-1", "kubesim-node-0") };
+    eventually(WAIT, "4 ready endpoints", || (slice_readiness(&cluster).iter().filter(|e| e.2).count() == 4).then_some(()));
+
+    kubesim_node(&cluster, &["stop", stopped]);
+    eventually(WAIT, "the stopped node Ready=Unknown", || (ready(&cluster, stopped) == "Unknown").then_some(()));
+    // The pods there are marked not ready, and the slice follows; the others stay ready.
+    let settled = |cluster: &Cluster| {
+        let pods = pod_readiness(cluster);
+        let slice = slice_readiness(cluster);
+        let pods_ok = pods.len() == 4 && pods.iter().all(|(_, node, ready)| *ready == (node == other));
+        let slice_ok = slice.len() == 4 && slice.iter().all(|(_, node, ready)| *ready == (node == other));
+        pods_ok && slice_ok
+    };
+    eventually(WAIT, "pods on the silent node not ready, in pods and in the slice", || settled(&cluster).then_some(()));
+    // And they stay so: nothing on the silent node reports them ready again.
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(settled(&cluster), "readiness flapped: pods {:?}, slice {:?}", pod_readiness(&cluster), slice_readiness(&cluster));
+    }
+    let events = cluster.kubectl_ok(&["get", "events", "--field-selector", "reason=NodeNotReady"]);
+    assert!(events.contains("Node is not ready"), "{events}");
+
+    kubesim_node(&cluster, &["start", stopped]);
+    eventually(WAIT, "the node Ready again", || (ready(&cluster, stopped) == "True").then_some(()));
+    eventually(WAIT, "all 4 ready again", || (slice_readiness(&cluster).iter().filter(|e| e.2).count() == 4).then_some(()));
+}

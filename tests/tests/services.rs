@@ -125,6 +125,7 @@ fn endpoints_and_endpoint_slices_follow_pod_readiness() {
     assert_eq!(ready, ["10.244.1.5", "10.244.1.6"], "{endpoints}");
     assert_eq!(endpoints["subsets"][0]["ports"], json!([{"name": "http", "port": 8080, "protocol": "TCP"}]));
     assert!(endpoints["metadata"]["annotations"]["endpoints.kubernetes.io/last-change-trigger-time"].is_string());
+    assert_eq!(endpoints["metadata"]["labels"], json!({"tier": "front", "endpoints.kubernetes.io/managed-by": "endpoint-controller"}), "{endpoints}");
     let table = cluster.kubectl_ok(&["get", "endpointslices"]);
     assert!(table.contains("10.244.1.5,10.244.1.6,10.244.1.7"), "{table}");
 
@@ -153,4 +154,24 @@ fn endpoints_and_endpoint_slices_follow_pod_readiness() {
         let gone = !cluster.kubectl(&["get", "endpoints", "web"]).status.success();
         (gone && slices(&cluster, "web").is_empty()).then_some(())
     });
+}
+
+/// A terminating pod leaves a Service's Endpoints, unless the Service publishes
+/// not-ready addresses (upstream `ShouldPodBeInEndpoints`), e.g. for a StatefulSet's peers.
+#[test]
+fn terminating_pods_stay_in_endpoints_only_when_not_ready_addresses_are_published() {
+    let cluster = Cluster::up(&["--no-kubelet", "--no-scheduler"]);
+    apply(&cluster, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n");
+    apply(&cluster, "apiVersion: v1\nkind: Service\nmetadata: {name: peers}\nspec: {selector: {app: web}, publishNotReadyAddresses: true, clusterIP: None, ports: [{port: 80}]}\n");
+    pod(&cluster, "web-0", "10.244.1.7", true);
+    cluster.kubectl_ok(&["patch", "pod", "web-0", "--type=merge", "-p", r#"{"metadata":{"finalizers":["example.com/hold"]}}"#]);
+    let ips = |name: &str| -> Vec<String> {
+        let ep = cluster.kubectl_json(&["get", "endpoints", name]);
+        ep["subsets"].as_array().into_iter().flatten().flat_map(|s| s["addresses"].as_array().cloned().unwrap_or_default()).filter_map(|a| a["ip"].as_str().map(str::to_string)).collect()
+    };
+    eventually(Duration::from_secs(10), "both list the pod", || (ips("web") == ["10.244.1.7"] && ips("peers") == ["10.244.1.7"]).then_some(()));
+    cluster.kubectl_ok(&["delete", "pod", "web-0", "--wait=false"]);
+    eventually(Duration::from_secs(10), "the terminating pod leaves web", || ips("web").is_empty().then_some(()));
+    assert_eq!(ips("peers"), ["10.244.1.7"]);
+    cluster.kubectl_ok(&["patch", "pod", "web-0", "--type=json", "-p", r#"[{"op": "remove", "path": "/metadata/finalizers"}]"#]);
 }

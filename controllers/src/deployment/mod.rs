@@ -143,8 +143,8 @@ pub(crate) fn selector_of(d: &Deployment) -> Result<Selector> {
 
 #[tracing::instrument(skip_all, fields(deployment = %format!("{}/{}", d.namespace().unwrap_or_default(), d.name_any())))]
 async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action> {
-    ctx.replica_sets.wait_until_ready().await.map_err(|_| Error::CacheNotReady)?;
-    ctx.pods.wait_until_ready().await.map_err(|_| Error::CacheNotReady)?;
+    crate::cache::ready(&ctx.replica_sets).await.map_err(|_| Error::CacheNotReady)?;
+    crate::cache::ready(&ctx.pods).await.map_err(|_| Error::CacheNotReady)?;
     let mut d = (*d).clone();
     d.metadata.managed_fields = None;
 
@@ -229,6 +229,14 @@ async fn claim_replica_sets(ctx: &Context, d: &Deployment, selector: &Selector) 
 }
 
 fn error_policy(_d: Arc<Deployment>, err: &Error, _ctx: Arc<Context>) -> Action {
+    // A conflict means the cache is behind a newer write, whose watch event brings the
+    // next pass anyway; it is routine, not a failure.
+    if let Error::UpdateReplicaSet(_, kube::Error::Api(e)) = err
+        && e.code == 409
+    {
+        tracing::debug!(error = %err, "stale replica set; retrying on fresh data");
+        return Action::requeue(Duration::from_millis(100));
+    }
     tracing::warn!(error = %err, "deployment reconcile failed; retrying");
     Action::requeue(Duration::from_millis(500))
 }

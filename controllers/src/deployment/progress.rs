@@ -133,6 +133,7 @@ pub async fn write_status(client: &Client, d: &Deployment, status: &DeploymentSt
         "availableReplicas": s.available_replicas,
         "unavailableReplicas": s.unavailable_replicas,
         "collisionCount": s.collision_count,
+        "terminatingReplicas": s.terminating_replicas,
         "conditions": s.conditions.map(|c| serde_json::to_value(c).unwrap_or(Value::Null)),
     }});
     let api: Api<Deployment> = Api::namespaced(client.clone(), &d.namespace().unwrap_or_default());

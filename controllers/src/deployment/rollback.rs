@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 
-use super::util::{DESIRED_REPLICAS, MAX_REPLICAS, REVISION, REVISION_HISTORY, max_surge, replicas};
+use super::util::{self, DESIRED_REPLICAS, MAX_REPLICAS, REVISION, REVISION_HISTORY, replicas};
 
 /// Upstream's `maxRevHistoryLengthInChars`.
 const MAX_HISTORY_CHARS: usize = 2000;
@@ -102,7 +102,7 @@ pub fn set_new_replica_set_annotations(d: &Deployment, rs: &mut ReplicaSet, new_
             }
         }
     }
-    if !exists && set_replicas_annotations(rs, replicas(d), replicas(d) + max_surge(d)) {
+    if !exists && set_replicas_annotations(rs, replicas(d), util::max_replicas(d)) {
         changed = true;
     }
     changed

@@ -7,6 +7,12 @@
 //! newUnavailable` = 13 - 8 - 3 = 2 pods (unhealthy old pods go first), leaving 8 old +
 //! 3 new. As new pods become available the new ReplicaSet grows and old ones shrink,
 //! never above 13 pods nor below 8 available, until the new one has 10 and old ones 0.
+//!
+//! The arithmetic is pure ([`cleanup_unhealthy_sizes`], [`scale_down_sizes`]); the
+//! ReplicaSets' `availableReplicas` comes from a cache that may lag their just-lowered
+//! `spec.replicas`. A plan that would then *grow* an old ReplicaSet is refused, as
+//! upstream refuses it ("got invalid request to scale down"), and the pass scales nothing
+//! down.
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use kube::runtime::controller::Action;
@@ -64,71 +70,133 @@ async fn reconcile_old_replica_sets(
     new_rs: &ReplicaSet,
     d: &Deployment,
 ) -> Result<(bool, Vec<ReplicaSet>)> {
-    let active_old = util::active(old);
+    let mut active_old = util::active(old);
     if util::replica_count(&active_old) == 0 {
         return Ok((false, old.to_vec()));
     }
-    let all_pods = util::replica_count(all);
-    let min_available = replicas(d) - util::max_unavailable(d);
-    let new_unavailable = rs_replicas(new_rs) - util::available(new_rs);
-    let max_scaled_down = all_pods - min_available - new_unavailable;
+    let min_available = util::min_available(d);
+    let new_unavailable = rs_replicas(new_rs).saturating_sub(util::available(new_rs));
+    let max_scaled_down = util::replica_count(all).saturating_sub(min_available).saturating_sub(new_unavailable);
     if max_scaled_down <= 0 {
         return Ok((false, old.to_vec()));
     }
-    // Unhealthy old pods first: removing them costs no availability.
-    let (cleaned, cleanup_count) = cleanup_unhealthy_replicas(ctx, active_old, d, max_scaled_down).await?;
-    let all_now = all_of(&cleaned, Some(new_rs));
-    let (scaled, scaled_count) = scale_down_old_replica_sets(ctx, &all_now, cleaned, d).await?;
-    // Old ReplicaSets not active were not touched; keep them for cleanup.
+
+    // Unhealthy old pods first: removing them costs no availability. Oldest first.
+    active_old.sort_by(util::by_creation);
+    let Some(cleaned) = cleanup_unhealthy_sizes(&active_old, max_scaled_down) else {
+        // Upstream returns "no scale-down" (not an error) and waits for fresh status.
+        tracing::info!("a cached availableReplicas exceeds spec.replicas; not scaling old replica sets down this pass");
+        return Ok((false, old.to_vec()));
+    };
+    // Then available ones, down to `replicas - maxUnavailable` available in all.
+    let available = util::available_replica_count(&all_of(&active_old, Some(new_rs)));
+    let sizes = scale_down_sizes(&cleaned, available, min_available);
+
+    let mut scaled_down = false;
     let mut result: Vec<ReplicaSet> = old.iter().filter(|rs| rs_replicas(rs) == 0).cloned().collect();
-    result.extend(scaled);
-    Ok((cleanup_count + scaled_count > 0, result))
+    for (rs, size) in active_old.iter().zip(sizes) {
+        let (scaled, updated) = scale_replica_set_and_record_event(ctx, rs, size, d).await?;
+        scaled_down |= scaled;
+        result.push(updated);
+    }
+    Ok((scaled_down, result))
 }
 
-/// `cleanupUnhealthyReplicas`: shrink old ReplicaSets by their unavailable pods, oldest
-/// first, at most `max_cleanup` in all.
-async fn cleanup_unhealthy_replicas(ctx: &Context, mut old: Vec<ReplicaSet>, d: &Deployment, max_cleanup: i32) -> Result<(Vec<ReplicaSet>, i32)> {
-    old.sort_by(util::by_creation);
-    let mut total = 0;
-    for rs in old.iter_mut() {
-        if total >= max_cleanup {
-            break;
-        }
+/// `cleanupUnhealthyReplicas` arithmetic: the sizes of `old` (sorted oldest first) after
+/// shrinking each by its unavailable pods (`spec.replicas - availableReplicas`), at most
+/// `max_cleanup` pods in all. `None` if that would grow one: its cached
+/// `availableReplicas` is above its `spec.replicas` (just lowered, status not yet
+/// caught up) — upstream refuses such a plan.
+///
+/// Example: old ReplicaSets of 3 (1 available) and 4 (4 available), `max_cleanup` 1 →
+/// `[2, 4]`.
+pub fn cleanup_unhealthy_sizes(old: &[ReplicaSet], max_cleanup: i32) -> Option<Vec<i32>> {
+    let mut total = 0i32;
+    let mut sizes = Vec::with_capacity(old.len());
+    for rs in old {
         let size = rs_replicas(rs);
-        if size == 0 || size == util::available(rs) {
+        let available = util::available(rs);
+        if total >= max_cleanup || size == 0 || size == available {
+            sizes.push(size);
             continue;
         }
-        let count = (max_cleanup - total).min(size - util::available(rs));
-        let (_, updated) = scale_replica_set_and_record_event(ctx, rs, size - count, d).await?;
-        *rs = updated;
-        total += count;
+        let count = max_cleanup.saturating_sub(total).min(size.saturating_sub(available));
+        if count < 0 {
+            return None;
+        }
+        sizes.push(size - count);
+        total = total.saturating_add(count);
     }
-    Ok((old, total))
+    Some(sizes)
 }
 
-/// `scaleDownOldReplicaSetsForRollingUpdate`: shrink old ReplicaSets, oldest first, by
-/// as many as are available above `replicas - maxUnavailable`.
-async fn scale_down_old_replica_sets(ctx: &Context, all: &[ReplicaSet], mut old: Vec<ReplicaSet>, d: &Deployment) -> Result<(Vec<ReplicaSet>, i32)> {
-    let min_available = replicas(d) - util::max_unavailable(d);
-    let available = util::available_replica_count(all);
+/// `scaleDownOldReplicaSetsForRollingUpdate` arithmetic: the sizes of old ReplicaSets
+/// (sorted oldest first, currently `sizes`) after removing the `available - min_available`
+/// pods that keep at least `min_available` available across the Deployment.
+///
+/// Example: 10 replicas, maxUnavailable 2 (min 8), 10 available, old sizes `[3, 7]` →
+/// `[1, 7]`.
+pub fn scale_down_sizes(sizes: &[i32], available: i32, min_available: i32) -> Vec<i32> {
+    let mut out = sizes.to_vec();
     if available <= min_available {
-        return Ok((old, 0));
+        return out;
     }
-    old.sort_by(util::by_creation);
-    let target = available - min_available;
-    let mut total = 0;
-    for rs in old.iter_mut() {
+    let target = available.saturating_sub(min_available);
+    let mut total = 0i32;
+    for size in out.iter_mut() {
         if total >= target {
             break;
         }
-        let size = rs_replicas(rs);
-        if size == 0 {
+        if *size <= 0 {
             continue;
         }
-        let count = size.min(target - total);
-        let (_, updated) = scale_replica_set_and_record_event(ctx, rs, size - count, d).await?;
-        *rs = updated;
+        let count = (*size).min(target - total);
+        *size -= count;
         total += count;
     }
-    Ok((old, total))
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::{ReplicaSetSpec, ReplicaSetStatus};
+
+    fn rs(replicas: i32, available: i32) -> ReplicaSet {
+        ReplicaSet {
+            spec: Some(ReplicaSetSpec { replicas: Some(replicas), ..Default::default() }),
+            status: Some(ReplicaSetStatus { replicas, available_replicas: Some(available), ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn unhealthy_old_pods_go_first_within_the_budget() {
+        assert_eq!(cleanup_unhealthy_sizes(&[rs(3, 1), rs(4, 4)], 1), Some(vec![2, 4]));
+        assert_eq!(cleanup_unhealthy_sizes(&[rs(3, 1), rs(4, 2)], 5), Some(vec![1, 2]));
+        assert_eq!(cleanup_unhealthy_sizes(&[rs(0, 0), rs(4, 4)], 5), Some(vec![0, 4]));
+    }
+
+    /// `kubectl create deployment r1 --replicas=4; kubectl set image ...`: the old
+    /// ReplicaSet was just lowered 4 → 3 while its cached status still says 4 available.
+    /// Upstream refuses; scaling it "down" to 4 would grow it back up.
+    #[test]
+    fn a_stale_available_count_never_grows_an_old_replica_set() {
+        assert_eq!(cleanup_unhealthy_sizes(&[rs(3, 4)], 1), None);
+        assert_eq!(cleanup_unhealthy_sizes(&[rs(2, 1), rs(3, 4)], 2), None);
+    }
+
+    #[test]
+    fn available_pods_above_the_minimum_are_removed_oldest_first() {
+        assert_eq!(scale_down_sizes(&[3, 7], 10, 8), vec![1, 7]);
+        assert_eq!(scale_down_sizes(&[1, 7], 10, 8), vec![0, 6]);
+        assert_eq!(scale_down_sizes(&[3, 7], 8, 8), vec![3, 7]);
+        assert_eq!(scale_down_sizes(&[0, 7], 9, 8), vec![0, 6]);
+    }
+
+    #[test]
+    fn huge_numbers_do_not_overflow() {
+        assert_eq!(cleanup_unhealthy_sizes(&[rs(i32::MAX, 0)], i32::MAX), Some(vec![0]));
+        assert_eq!(scale_down_sizes(&[i32::MAX, i32::MAX], i32::MAX, i32::MIN), vec![0, i32::MAX]);
+    }
 }

@@ -11,7 +11,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use super::rollback::{replicas_annotations_need_update, set_deployment_revision, set_new_replica_set_annotations, set_replicas_annotations};
-use super::util::{self, POD_TEMPLATE_HASH, REVISION, max_surge, replicas, rs_replicas};
+use super::util::{self, POD_TEMPLATE_HASH, REVISION, replicas, rs_replicas};
 use super::{Context, Error, Result, is_not_found, progress};
 use crate::replicaset::controller_of;
 
@@ -108,7 +108,7 @@ async fn get_new_replica_set(
 ) -> Result<Option<ReplicaSet>> {
     let namespace = d.namespace().unwrap_or_default();
     let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
-    let new_revision = util::max_revision(old) + 1;
+    let new_revision = util::max_revision(old).saturating_add(1);
     let min_ready = d.spec.as_ref().and_then(|s| s.min_ready_seconds);
     let now = Timestamp::now();
 
@@ -117,7 +117,10 @@ async fn get_new_replica_set(
         let annotations_updated = set_new_replica_set_annotations(d, &mut rs, new_revision, true);
         let min_ready_changed = rs.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0) != min_ready.unwrap_or(0);
         if annotations_updated || min_ready_changed {
-            let patch = json!({"metadata": {"annotations": rs.metadata.annotations}, "spec": {"minReadySeconds": min_ready.unwrap_or(0)}});
+            let patch = json!({
+                "metadata": {"annotations": rs.metadata.annotations, "resourceVersion": existing.resource_version()},
+                "spec": {"minReadySeconds": min_ready.unwrap_or(0)}
+            });
             let updated = api
                 .patch(&rs.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
                 .await
@@ -182,7 +185,7 @@ async fn get_new_replica_set(
                 }
                 _ => {
                     let mut status = d.status.clone().unwrap_or_default();
-                    status.collision_count = Some(collision_count.unwrap_or(0) + 1);
+                    status.collision_count = Some(collision_count.unwrap_or(0).saturating_add(1));
                     progress::write_status(&ctx.client, d, &status).await?;
                     tracing::info!(replicaset = name, "hash collision; bumped collisionCount");
                     return Err(Error::CreateReplicaSet(name, kube::Error::Api(e)));
@@ -242,17 +245,22 @@ pub async fn scale_replica_set_and_record_event(ctx: &Context, rs: &ReplicaSet, 
 }
 
 /// `scaleReplicaSet`: write `spec.replicas` and the replica annotations; a size change
-/// is a `ScalingReplicaSet` event.
+/// is a `ScalingReplicaSet` event. The write carries the cached `resourceVersion`, as
+/// upstream's update does: a ReplicaSet changed since the cache saw it conflicts, the
+/// pass is retried on fresh data, and no event tells of a scale that did not happen.
 pub async fn scale_replica_set(ctx: &Context, rs: &ReplicaSet, new_scale: i32, d: &Deployment) -> Result<(bool, ReplicaSet)> {
     let old_scale = rs_replicas(rs);
     let size_changed = old_scale != new_scale;
-    let max = replicas(d) + max_surge(d);
+    let max = util::max_replicas(d);
     if !size_changed && !replicas_annotations_need_update(rs, replicas(d), max) {
         return Ok((false, rs.clone()));
     }
     let mut updated = rs.clone();
     set_replicas_annotations(&mut updated, replicas(d), max);
-    let patch = json!({"metadata": {"annotations": updated.metadata.annotations}, "spec": {"replicas": new_scale}});
+    let patch = json!({
+        "metadata": {"annotations": updated.metadata.annotations, "resourceVersion": rs.resource_version()},
+        "spec": {"replicas": new_scale}
+    });
     let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &rs.namespace().unwrap_or_default());
     let updated = api
         .patch(&rs.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
@@ -303,8 +311,8 @@ pub async fn scale(ctx: &Context, d: &Deployment, new_rs: Option<&ReplicaSet>, o
     }
     let mut all = util::active(&all_of(old, new_rs));
     let current = util::replica_count(&all);
-    let allowed = if replicas(d) > 0 { replicas(d) + max_surge(d) } else { 0 };
-    let to_add = allowed - current;
+    let allowed = if replicas(d) > 0 { util::max_replicas(d) } else { 0 };
+    let to_add = allowed.saturating_sub(current);
     if to_add > 0 {
         all.sort_by(util::by_size_newer);
     } else if to_add < 0 {
@@ -315,8 +323,8 @@ pub async fn scale(ctx: &Context, d: &Deployment, new_rs: Option<&ReplicaSet>, o
     for rs in &all {
         if to_add != 0 {
             let p = util::proportion(rs, d, to_add, added);
-            sizes.push(rs_replicas(rs) + p);
-            added += p;
+            sizes.push(rs_replicas(rs).saturating_add(p));
+            added = added.saturating_add(p);
         } else {
             sizes.push(rs_replicas(rs));
         }
@@ -324,7 +332,7 @@ pub async fn scale(ctx: &Context, d: &Deployment, new_rs: Option<&ReplicaSet>, o
     for (i, rs) in all.iter().enumerate() {
         let mut size = sizes[i];
         if i == 0 && to_add != 0 {
-            size = (size + to_add - added).max(0);
+            size = size.saturating_add(to_add.saturating_sub(added)).max(0);
         }
         scale_replica_set(ctx, rs, size, d).await?;
     }
@@ -368,12 +376,12 @@ pub fn calculate_status(all: &[ReplicaSet], new_rs: Option<&ReplicaSet>, d: &Dep
         updated_replicas: Some(new_rs.map(|rs| util::actual_replica_count(std::slice::from_ref(rs))).unwrap_or(0)),
         ready_replicas: Some(util::ready_replica_count(all)),
         available_replicas: Some(available),
-        unavailable_replicas: Some((total - available).max(0)),
+        unavailable_replicas: Some(total.saturating_sub(available).max(0)),
         collision_count: old.collision_count,
         conditions: old.conditions.clone(),
-        terminating_replicas: old.terminating_replicas,
+        terminating_replicas: util::terminating_replica_count(all),
     };
-    let cond = if available >= replicas(d) - util::max_unavailable(d) {
+    let cond = if available >= util::min_available(d) {
         util::new_condition("Available", "True", util::MIN_AVAILABLE_REASON, "Deployment has minimum availability.".into(), now)
     } else {
         util::new_condition("Available", "False", util::MIN_UNAVAILABLE_REASON, "Deployment does not have minimum availability.".into(), now)

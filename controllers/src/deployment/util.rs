@@ -156,13 +156,29 @@ pub fn max_unavailable(d: &Deployment) -> i32 {
     resolve_fenceposts(d).1.min(replicas(d))
 }
 
+/// `MinAvailable`: `replicas - maxUnavailable`.
+pub fn min_available(d: &Deployment) -> i32 {
+    replicas(d).saturating_sub(max_unavailable(d))
+}
+
+/// The most pods a rollout may have: `replicas + maxSurge` (the `max-replicas`
+/// annotation). Saturates: both are user numbers.
+pub fn max_replicas(d: &Deployment) -> i32 {
+    replicas(d).saturating_add(max_surge(d))
+}
+
+/// A sum of user numbers that saturates instead of overflowing.
+fn saturating_sum(values: impl Iterator<Item = i32>) -> i32 {
+    values.fold(0i32, i32::saturating_add)
+}
+
 /// Sum of `spec.replicas`.
 pub fn replica_count(rss: &[ReplicaSet]) -> i32 {
-    rss.iter().map(rs_replicas).sum()
+    saturating_sum(rss.iter().map(rs_replicas))
 }
 
 fn status_sum(rss: &[ReplicaSet], f: impl Fn(&k8s_openapi::api::apps::v1::ReplicaSetStatus) -> Option<i32>) -> i32 {
-    rss.iter().filter_map(|rs| rs.status.as_ref().and_then(&f)).sum()
+    saturating_sum(rss.iter().filter_map(|rs| rs.status.as_ref().and_then(&f)))
 }
 
 /// Sum of `status.replicas`.
@@ -176,6 +192,20 @@ pub fn ready_replica_count(rss: &[ReplicaSet]) -> i32 {
 
 pub fn available_replica_count(rss: &[ReplicaSet]) -> i32 {
     status_sum(rss, |s| s.available_replicas)
+}
+
+/// `GetTerminatingReplicaCountForReplicaSets`: the sum of `status.terminatingReplicas`;
+/// unknown (`None`) if a ReplicaSet the controller has synced does not report it.
+pub fn terminating_replica_count(rss: &[ReplicaSet]) -> Option<i32> {
+    let mut sum = 0i32;
+    for status in rss.iter().map(|rs| rs.status.clone().unwrap_or_default()) {
+        match status.terminating_replicas {
+            Some(n) => sum = sum.saturating_add(n),
+            None if status.observed_generation.unwrap_or(0) == 0 => {}
+            None => return None,
+        }
+    }
+    Some(sum)
 }
 
 pub fn available(rs: &ReplicaSet) -> i32 {
@@ -230,12 +260,12 @@ pub fn new_rs_new_replicas(d: &Deployment, all: &[ReplicaSet], new_rs: &ReplicaS
         return replicas(d);
     }
     let current = replica_count(all);
-    let max_total = replicas(d) + max_surge(d);
+    let max_total = max_replicas(d);
     if current >= max_total {
         return rs_replicas(new_rs);
     }
-    let up = (max_total - current).min(replicas(d) - rs_replicas(new_rs));
-    rs_replicas(new_rs) + up
+    let up = (max_total - current).min(replicas(d).saturating_sub(rs_replicas(new_rs)));
+    rs_replicas(new_rs).saturating_add(up)
 }
 
 /// `IsSaturated`: the new ReplicaSet is at full size and all of it available.
@@ -251,7 +281,7 @@ pub fn proportion(rs: &ReplicaSet, d: &Deployment, to_add: i32, added: i32) -> i
         return 0;
     }
     let fraction = replica_set_fraction(rs, d);
-    let allowed = to_add - added;
+    let allowed = to_add.saturating_sub(added);
     if to_add > 0 { fraction.min(allowed) } else { fraction.max(allowed) }
 }
 
@@ -261,7 +291,7 @@ fn replica_set_fraction(rs: &ReplicaSet, d: &Deployment) -> i32 {
     if replicas(d) == 0 {
         return -rs_replicas(rs);
     }
-    let max_now = replicas(d) + max_surge(d);
+    let max_now = max_replicas(d);
     let before = match annotation_i32(rs, MAX_REPLICAS) {
         Some(n) if n != 0 => n,
         _ => d.status.as_ref().map(|s| s.replicas.unwrap_or(0)).unwrap_or(0),
@@ -270,7 +300,7 @@ fn replica_set_fraction(rs: &ReplicaSet, d: &Deployment) -> i32 {
         return 0;
     }
     let size = f64::from(rs_replicas(rs)) * f64::from(max_now) / f64::from(before);
-    size.round() as i32 - rs_replicas(rs)
+    (size.round() as i32).saturating_sub(rs_replicas(rs))
 }
 
 pub fn condition<'a>(status: &'a DeploymentStatus, type_: &str) -> Option<&'a DeploymentCondition> {
@@ -334,8 +364,8 @@ pub fn deployment_complete(d: &Deployment, status: &DeploymentStatus) -> bool {
 pub fn deployment_progressing(d: &Deployment, new: &DeploymentStatus) -> bool {
     let old = d.status.clone().unwrap_or_default();
     let n = |v: Option<i32>| v.unwrap_or(0);
-    let old_old = n(old.replicas) - n(old.updated_replicas);
-    let new_old = n(new.replicas) - n(new.updated_replicas);
+    let old_old = n(old.replicas).saturating_sub(n(old.updated_replicas));
+    let new_old = n(new.replicas).saturating_sub(n(new.updated_replicas));
     n(new.updated_replicas) > n(old.updated_replicas)
         || new_old < old_old
         || n(new.ready_replicas) > n(old.ready_replicas)
@@ -428,6 +458,18 @@ mod tests {
         assert_eq!(new_rs_new_replicas(&d, &[old.clone(), new.clone()], &new), 3);
         let (old, new) = (rs(8, None), rs(5, None));
         assert_eq!(new_rs_new_replicas(&d, &[old, new.clone()], &new), 5);
+    }
+
+    #[test]
+    fn terminating_replicas_are_summed_unless_a_synced_replica_set_does_not_report_them() {
+        let with = |terminating: Option<i32>, observed: Option<i64>| {
+            let mut r = rs(1, None);
+            r.status = Some(k8s_openapi::api::apps::v1::ReplicaSetStatus { terminating_replicas: terminating, observed_generation: observed, ..Default::default() });
+            r
+        };
+        assert_eq!(terminating_replica_count(&[with(Some(1), Some(1)), with(Some(2), Some(3))]), Some(3));
+        assert_eq!(terminating_replica_count(&[with(Some(1), Some(1)), with(None, None)]), Some(1), "never synced: no contribution");
+        assert_eq!(terminating_replica_count(&[with(Some(1), Some(1)), with(None, Some(2))]), None);
     }
 
     #[test]

@@ -155,6 +155,8 @@ pub enum Step {
     RemoveOwners(Target, Vec<String>),
     /// Remove a finalizer from `target`.
     RemoveFinalizer(Target, &'static str),
+    /// Decide about these dependents (by uid) in turn.
+    Attempt(Vec<String>),
     /// Nothing to do now; come back when something changes.
     Wait,
 }
@@ -163,8 +165,9 @@ pub enum Step {
 /// the state of each of its owners, in `node.owners` order.
 ///
 /// - Being deleted with `orphan`: drop its dependents' references to it, then the finalizer.
-/// - Being deleted with `foregroundDeletion`: delete its dependents; once none block it,
-///   drop the finalizer (the API server then removes it).
+/// - Being deleted with `foregroundDeletion`: have each dependent decided about (it is
+///   deleted unless another owner holds it); once none blocks it, drop the finalizer (the
+///   API server then removes the owner).
 /// - Otherwise, with owners: if some owner is solid, only drop references to dangling or
 ///   foreground-deleting owners; if none is solid, delete the object — in the foreground
 ///   when an owner waits for it and it has dependents of its own, else by the policy its
@@ -179,24 +182,17 @@ pub fn plan(graph: &Graph, node: &Node, owners: &[Owner]) -> Vec<Step> {
             return steps;
         }
         if node.has_finalizer(FOREGROUND) {
-            let blocking = graph.blocking_dependents(uid);
-            if blocking.is_empty() {
-                // Non-blocking dependents are still deleted, but not waited for.
-                let mut steps: Vec<Step> = graph
-                    .dependents(uid)
-                    .into_iter()
-                    .filter(|d| !d.deleting)
-                    .map(|d| Step::Delete(d.target.clone(), dependent_policy(graph, d)))
-                    .collect();
-                steps.push(Step::RemoveFinalizer(node.target.clone(), FOREGROUND));
-                return steps;
+            // Each dependent decides for itself, as upstream's `attemptToDeleteItem`: one
+            // that another owner still holds only loses its reference to this one.
+            let pending: Vec<String> = graph.dependents(uid).into_iter().filter(|d| !d.deleting).map(|d| d.target.uid.clone()).collect();
+            let mut steps = Vec::new();
+            if !pending.is_empty() {
+                steps.push(Step::Attempt(pending));
             }
-            let mut steps: Vec<Step> = graph
-                .dependents(uid)
-                .into_iter()
-                .filter(|d| !d.deleting)
-                .map(|d| Step::Delete(d.target.clone(), dependent_policy(graph, d)))
-                .collect();
+            // Non-blocking dependents are handled too, but not waited for.
+            if graph.blocking_dependents(uid).is_empty() {
+                steps.push(Step::RemoveFinalizer(node.target.clone(), FOREGROUND));
+            }
             if steps.is_empty() {
                 steps.push(Step::Wait);
             }
@@ -228,12 +224,6 @@ pub fn plan(graph: &Graph, node: &Node, owners: &[Owner]) -> Vec<Step> {
         Policy::Background
     };
     vec![Step::Delete(node.target.clone(), policy)]
-}
-
-/// How a dependent of a foreground-deleting owner is deleted: in the foreground itself if
-/// it has dependents, so the chain is waited for; else in the background.
-fn dependent_policy(graph: &Graph, dependent: &Node) -> Policy {
-    if graph.dependents(&dependent.target.uid).is_empty() { Policy::Background } else { Policy::Foreground }
 }
 
 #[cfg(test)]
@@ -314,18 +304,35 @@ mod tests {
         g.upsert(blocking.clone());
         g.upsert(free.clone());
         let steps = plan(&g, &rs, &[]);
-        assert_eq!(steps.len(), 2);
-        assert!(steps.contains(&Step::Delete(blocking.target.clone(), Policy::Background)));
-        assert!(!steps.iter().any(|s| matches!(s, Step::RemoveFinalizer(..))));
+        assert_eq!(steps.len(), 1, "{steps:?}");
+        let Step::Attempt(uids) = &steps[0] else { panic!("{steps:?}") };
+        assert_eq!(uids.iter().collect::<HashSet<_>>(), ["p1".to_string(), "p2".to_string()].iter().collect());
+        // A dependent of the waiting owner alone is deleted.
+        assert_eq!(plan(&g, &blocking, &[Owner::WaitingForDependents]), vec![Step::Delete(blocking.target.clone(), Policy::Background)]);
         // The blocking dependent is deleting: nothing more to do but wait for it.
-        let mut gone = blocking.clone();
-        gone.deleting = true;
-        g.upsert(gone);
+        let mut going = blocking.clone();
+        going.deleting = true;
+        g.upsert(going);
         g.remove("p2");
         assert_eq!(plan(&g, &rs, &[]), vec![Step::Wait]);
         // It is gone: the owner may go.
         let affected = g.remove("p1");
         assert!(affected.contains(&"rs".to_string()));
+        assert_eq!(plan(&g, &rs, &[]), vec![Step::RemoveFinalizer(rs.target.clone(), FOREGROUND)]);
+    }
+
+    /// Upstream `classifyReferences`: a dependent that another (solid) owner still holds
+    /// is not deleted with a foreground-deleting owner; it only loses that reference.
+    #[test]
+    fn a_dependent_with_another_owner_survives_foreground_deletion() {
+        let mut g = Graph::default();
+        let rs = deleting(node("rs", &[]), FOREGROUND);
+        g.upsert(rs.clone());
+        let shared = node("p1", &[("rs", true), ("other", false)]);
+        g.upsert(shared.clone());
+        assert_eq!(plan(&g, &rs, &[]), vec![Step::Attempt(vec!["p1".into()])]);
+        assert_eq!(plan(&g, &shared, &[Owner::WaitingForDependents, Owner::Solid]), vec![Step::RemoveOwners(shared.target.clone(), vec!["rs".into()])]);
+        g.upsert(node("p1", &[("other", false)]));
         assert_eq!(plan(&g, &rs, &[]), vec![Step::RemoveFinalizer(rs.target.clone(), FOREGROUND)]);
     }
 

@@ -19,8 +19,9 @@
 //! - **Background** (the default): the owner goes at once; its dependents then dangle and
 //!   are deleted.
 //! - **Foreground**: the API server marks the owner with the `foregroundDeletion`
-//!   finalizer; the collector deletes its dependents and removes the finalizer once no
-//!   dependent with `blockOwnerDeletion: true` is left.
+//!   finalizer; the collector decides about each dependent — deleted, unless another owner
+//!   still holds it, in which case only the reference goes — and removes the finalizer
+//!   once no dependent with `blockOwnerDeletion: true` is left.
 //! - **Orphan**: the API server adds the `orphan` finalizer; the collector removes the
 //!   owner's references from its dependents, then the finalizer.
 //!
@@ -259,6 +260,10 @@ async fn act(shared: &Arc<Shared>, step: Step) -> Result<(), Error> {
     let client = &shared.client;
     match step {
         Step::Wait => Ok(()),
+        Step::Attempt(uids) => {
+            shared.enqueue(uids);
+            Ok(())
+        }
         Step::Delete(target, policy) => {
             let params = DeleteParams {
                 propagation_policy: Some(match policy {
