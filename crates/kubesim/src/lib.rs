@@ -129,23 +129,35 @@ pub struct ControllerManagerArgs {
 #[derive(Args, Clone)]
 pub struct ControllerOptions {
     /// Controllers to run, as kube-controller-manager's flag: `*` for all, `name` to
-    /// enable one, `-name` to disable one (e.g. `*,-deployment`). Names: replicaset,
-    /// deployment, endpoints, endpointslice, disruption, nodelifecycle, garbagecollector,
-    /// namespace, serviceaccount.
+    /// enable one, `-name` to disable one (e.g. `*,-deployment`), the first entry naming a
+    /// controller deciding. Upstream's names or aliases: replicaset-controller
+    /// (replicaset), deployment-controller (deployment), endpoints-controller (endpoint),
+    /// endpointslice-controller (endpointslice), disruption-controller (disruption),
+    /// node-lifecycle-controller (nodelifecycle), taint-eviction-controller,
+    /// pod-garbage-collector-controller (podgc), garbage-collector-controller
+    /// (garbagecollector), namespace-controller (namespace), serviceaccount-controller
+    /// (serviceaccount).
     #[arg(long, value_delimiter = ',', default_value = "*")]
     controllers: Vec<String>,
     /// How long a node may go without a heartbeat before it is marked NotReady
-    /// (`Ready=Unknown`), e.g. `40s`, `500ms`, `1m`.
-    #[arg(long, default_value = "40s", value_parser = parse_duration)]
+    /// (`Ready=Unknown`), e.g. `50s`, `500ms`, `1m`; upstream's default since v1.32.
+    #[arg(long, default_value = "50s", value_parser = parse_duration)]
     node_monitor_grace_period: std::time::Duration,
+    /// Terminated pods kept before the pod garbage collector deletes the oldest; 0 keeps
+    /// them all (upstream's `--terminated-pod-gc-threshold`).
+    #[arg(long, default_value_t = 12500)]
+    terminated_pod_gc_threshold: usize,
 }
 
 impl ControllerOptions {
-    fn config(&self, server: &str) -> kubesim_controllers::Config {
+    /// The controller manager's configuration; unknown controller names are an error.
+    fn config(&self, server: &str) -> anyhow::Result<kubesim_controllers::Config> {
         let mut config = kubesim_controllers::Config::new(server);
         config.controllers = self.controllers.clone();
         config.node_monitor_grace_period = self.node_monitor_grace_period;
-        config
+        config.pod_gc.terminated_threshold = self.terminated_pod_gc_threshold;
+        config.validate()?;
+        Ok(config)
     }
 }
 
@@ -316,7 +328,7 @@ async fn scheduler(args: SchedulerArgs, stop: impl Future<Output = ()> + Send + 
 }
 
 async fn controller_manager(args: ControllerManagerArgs, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let config = args.options.config(&args.server);
+    let config = args.options.config(&args.server)?;
     tokio::select! {
         r = kubesim_controllers::run(config) => r?,
         _ = stop => {},
@@ -358,6 +370,8 @@ async fn node(args: NodeArgs) -> anyhow::Result<()> {
 }
 
 async fn up(args: UpArgs, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    // Bad options are refused before anything starts.
+    let controllers_config = args.controller_options.config("")?;
     let listener = listen(&args.serve).await?;
     let addr = listener.local_addr()?;
     let server_url = format!("http://{addr}");
@@ -372,7 +386,7 @@ async fn up(args: UpArgs, stop: impl Future<Output = ()> + Send + 'static) -> an
     let controllers = if args.no_controllers {
         None
     } else {
-        Some(tokio::spawn(kubesim_controllers::run(args.controller_options.config(&server_url))))
+        Some(tokio::spawn(kubesim_controllers::run(kubesim_controllers::Config { server: server_url.clone(), ..controllers_config })))
     };
 
     let scheduler = if args.no_scheduler {
