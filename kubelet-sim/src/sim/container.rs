@@ -305,7 +305,7 @@ impl ContainerSim {
             liveness: probe(&c.liveness_probe),
             startup: probe(&c.startup_probe),
             memory_limit: limit,
-            state: State::waiting("ContainerCreating", None),
+            state: State::waiting(if init { "PodInitializing" } else { "ContainerCreating" }, None),
             restart_count: 0,
             last: None,
             before_last: None,
