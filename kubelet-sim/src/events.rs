@@ -10,8 +10,10 @@
 //! reason, message) into one write, and — as the event correlator does — patches
 //! `count` and `lastTimestamp` of an event written in the last 10 minutes instead of
 //! creating another. Writes are paced at `qps` (upstream: 50/s per kubelet, so the
-//! process's default is 50/s per node). A stopped node's events are dropped: a dead
-//! kubelet writes nothing.
+//! process's default is 50/s per node), and yield to pod status: the writer waits while
+//! any pod status write is in flight ([`Busy`]), so that with one API server for
+//! thousands of simulated nodes a burst of pods is not slowed by its own Events (they
+//! follow it). A stopped node's events are dropped: a dead kubelet writes nothing.
 //!
 //! (controllers/src/events.rs records controllers' events likewise; this one adds the
 //! queue, pacing and the kubelet's fields.)
@@ -26,7 +28,7 @@ use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::Client;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::node::SimNode;
 
@@ -35,7 +37,7 @@ const WINDOW: Duration = Duration::from_secs(600);
 /// How many events the correlator remembers (client-go's LRU: 4096).
 const REMEMBERED: usize = 4096;
 /// Events written at once.
-const CONCURRENCY: usize = 4;
+const CONCURRENCY: usize = 2;
 /// Records taken from the queue as one batch.
 const BATCH: usize = 512;
 
@@ -81,6 +83,36 @@ struct Seen {
     written: Instant,
 }
 
+/// Pod status writes in flight: the event writer waits until there are none.
+#[derive(Debug, Clone)]
+pub struct Busy(Arc<watch::Sender<usize>>);
+
+impl Default for Busy {
+    fn default() -> Self {
+        Busy(Arc::new(watch::channel(0).0))
+    }
+}
+
+/// Held while a pod status write is in flight.
+pub struct Writing(Busy);
+
+impl Busy {
+    pub fn enter(&self) -> Writing {
+        self.0.send_modify(|n| *n += 1);
+        Writing(self.clone())
+    }
+
+    async fn idle(&self) {
+        let _ = self.0.subscribe().wait_for(|n| *n == 0).await;
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        self.0.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
 /// Hands records to the writer. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Recorder {
@@ -89,14 +121,16 @@ pub struct Recorder {
     pub dropped: Arc<AtomicU64>,
     /// Event writes (creates and patches) done.
     pub written: Arc<AtomicU64>,
+    /// Pod status writes in flight (the writer yields to them).
+    pub busy: Busy,
 }
 
 impl Recorder {
     /// Start the writer: at most `capacity` records waiting, `qps` writes a second.
     pub fn start(client: Client, nodes: HashMap<String, Arc<SimNode>>, capacity: usize, qps: f64) -> Recorder {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        let recorder = Recorder { tx, dropped: Arc::default(), written: Arc::default() };
-        tokio::spawn(write(client, nodes, rx, qps, recorder.written.clone()));
+        let recorder = Recorder { tx, dropped: Arc::default(), written: Arc::default(), busy: Busy::default() };
+        tokio::spawn(write(client, nodes, rx, qps, recorder.written.clone(), recorder.busy.clone()));
         recorder
     }
 
@@ -115,11 +149,12 @@ enum Write {
     Bump { key: Key, seen: Seen, record: Record },
 }
 
-async fn write(client: Client, nodes: HashMap<String, Arc<SimNode>>, mut rx: mpsc::Receiver<Record>, qps: f64, written: Arc<AtomicU64>) {
+async fn write(client: Client, nodes: HashMap<String, Arc<SimNode>>, mut rx: mpsc::Receiver<Record>, qps: f64, written: Arc<AtomicU64>, busy: Busy) {
     let mut seen: HashMap<Key, Seen> = HashMap::new();
     let mut names = Names::default();
     let mut buffer = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut buffer, BATCH).await > 0 {
+        busy.idle().await;
         let started = Instant::now();
         let batch: Vec<Record> = buffer.drain(..).filter(|r| nodes.get(&r.node).is_none_or(|n| !n.faults.borrow().stopped)).collect();
         // Fold repeats within the batch.

@@ -318,16 +318,17 @@ pub fn object(ctx: &Context, node: &SimNode) -> Node {
 /// Register the node (or adopt an existing Node of that name) and post its status.
 pub async fn register(ctx: &Context, node: &SimNode) -> Result<Node, Error> {
     let api: Api<Node> = Api::all(ctx.client.clone());
-    let existing = match api.create(&PostParams::default(), &object(ctx, node)).await {
-        Ok(n) => n,
+    let (existing, created) = match api.create(&PostParams::default(), &object(ctx, node)).await {
+        Ok(n) => (n, true),
         Err(kube::Error::Api(s)) if s.code == 409 => {
-            api.get(&node.name).await.map_err(|source| Error::Register { node: node.name.clone(), source })?
+            (api.get(&node.name).await.map_err(|source| Error::Register { node: node.name.clone(), source })?, false)
         }
         Err(source) => return Err(Error::Register { node: node.name.clone(), source }),
     };
     node.faults.send_replace(Faults::from_annotations(existing.metadata.annotations.as_ref()));
-    if node.stopped() {
-        // A stopped node's kubelet is down: it posts nothing until started.
+    // A new Node carries its first status already; a stopped node's kubelet is down and
+    // posts nothing until started.
+    if created || node.stopped() {
         return Ok(existing);
     }
     post_status(ctx, node, existing.status.as_ref()).await
@@ -365,12 +366,25 @@ fn lease(ctx: &Context, node: &SimNode, uid: Option<String>) -> Lease {
 /// create it when missing — owned by the Node, and not at all while the Node does not
 /// exist (upstream's `setNodeOwnerFunc` fails, so the lease is not created: a kubelet
 /// whose Node was deleted does not re-register, and its lease stays gone); after a
-/// conflict, read it again.
-async fn renew(ctx: &Context, node: &SimNode, held: &mut Option<Lease>) -> Result<(), Error> {
+/// conflict, read it again. `registered`: the uid of the Node just registered, when
+/// the lease is first created (one request instead of three).
+async fn renew(ctx: &Context, node: &SimNode, held: &mut Option<Lease>, registered: &mut Option<String>) -> Result<(), Error> {
     let api: Api<Lease> = Api::namespaced(ctx.client.clone(), LEASE_NAMESPACE);
     let err = |source| Error::RenewLease { node: node.name.clone(), source };
     if held.is_none() {
-        match api.get_opt(&node.name).await.map_err(err)? {
+        let existing = match registered.take() {
+            Some(uid) => match api.create(&PostParams::default(), &lease(ctx, node, Some(uid))).await {
+                Ok(created) => {
+                    *held = Some(created);
+                    ctx.lease_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 => api.get_opt(&node.name).await.map_err(err)?,
+                Err(e) => return Err(err(e)),
+            },
+            None => api.get_opt(&node.name).await.map_err(err)?,
+        };
+        match existing {
             Some(existing) => *held = Some(existing),
             None => {
                 let owner = Api::<Node>::all(ctx.client.clone()).get_opt(&node.name).await.map_err(err)?.and_then(|n| n.metadata.uid);
@@ -404,6 +418,7 @@ async fn renew(ctx: &Context, node: &SimNode, held: &mut Option<Lease>) -> Resul
 /// A node's heartbeats, until the process stops.
 pub async fn heartbeat(ctx: Arc<Context>, node: Arc<SimNode>, registered: Node) {
     let mut last_status = registered.status.clone();
+    let mut owner = registered.metadata.uid.clone();
     let mut held: Option<Lease> = None;
     let mut faults_rx = node.faults.subscribe();
     let mut faults = faults_rx.borrow_and_update().clone();
@@ -413,7 +428,7 @@ pub async fn heartbeat(ctx: Arc<Context>, node: Arc<SimNode>, registered: Node) 
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, ctx.config.lease_renew_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     if !faults.stopped
-        && let Err(e) = renew(&ctx, &node, &mut held).await
+        && let Err(e) = renew(&ctx, &node, &mut held, &mut owner).await
     {
         tracing::warn!(error = %e, "lease");
     }
@@ -424,7 +439,7 @@ pub async fn heartbeat(ctx: Arc<Context>, node: Arc<SimNode>, registered: Node) 
                 if faults.stopped {
                     continue;
                 }
-                if let Err(e) = renew(&ctx, &node, &mut held).await {
+                if let Err(e) = renew(&ctx, &node, &mut held, &mut owner).await {
                     tracing::warn!(error = %e, "lease");
                 }
                 post = last_post.elapsed() >= ctx.config.status_report_interval;
@@ -443,7 +458,7 @@ pub async fn heartbeat(ctx: Arc<Context>, node: Arc<SimNode>, registered: Node) 
                 faults = new;
                 if resumed {
                     held = None;
-                    let _ = renew(&ctx, &node, &mut held).await;
+                    let _ = renew(&ctx, &node, &mut held, &mut owner).await;
                 }
             }
         }

@@ -118,6 +118,7 @@ fn dispatch(ctx: &Arc<Context>, workers: &mut HashMap<String, watch::Sender<Opti
             let _ = tx.send(Some(pod));
         }
         _ => {
+            tracing::debug!(pod = %key(&pod), "pod received");
             let span = tracing::debug_span!("pod", pod = %key(&pod), node = %node.name);
             let (tx, rx) = watch::channel(Some(pod));
             workers.insert(uid, tx);
@@ -370,9 +371,14 @@ impl Worker {
         if self.node.stopped() {
             return false;
         }
-        match write_status(&self.api, &self.name, &status).await {
-            Ok(pod) => {
-                self.written = Some((status, revision(&pod)));
+        tracing::debug!(phase = status.phase.as_deref().unwrap_or(""), "writing status");
+        let writing = self.ctx.recorder.busy.enter();
+        let result = write_status(&self.ctx.client, &self.api_namespace(), &self.name, &status).await;
+        drop(writing);
+        match result {
+            Ok(rv) => {
+                tracing::debug!(phase = status.phase.as_deref().unwrap_or(""), "status written");
+                self.written = Some((status, rv));
                 true
             }
             Err(Error::WriteStatus { source: kube::Error::Api(s), .. }) if s.code == 404 => true,
@@ -467,10 +473,27 @@ fn status_body(status: &PodStatus) -> Value {
     body
 }
 
-async fn write_status(api: &Api<Pod>, name: &str, status: &PodStatus) -> Result<Pod, Error> {
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status_body(status)))
-        .await
-        .map_err(|source| Error::WriteStatus { pod: name.to_string(), source })
+/// What is read of the pod a status write returns: its revision only (decoding the
+/// whole pod, managedFields and all, costs more than the rest of a write).
+#[derive(serde::Deserialize)]
+struct Written {
+    metadata: WrittenMeta,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WrittenMeta {
+    resource_version: Option<String>,
+}
+
+/// `PATCH pods/<name>/status` (merge patch); the revision it made.
+async fn write_status(client: &kube::Client, namespace: &str, name: &str, status: &PodStatus) -> Result<u64, Error> {
+    let error = |source| Error::WriteStatus { pod: name.to_string(), source };
+    let request = kube::core::Request::new(format!("/api/v1/namespaces/{namespace}/pods"))
+        .patch_subresource("status", name, &PatchParams::default(), &Patch::Merge(&status_body(status)))
+        .map_err(|e| error(kube::Error::BuildRequest(e)))?;
+    let written: Written = client.request(request).await.map_err(error)?;
+    Ok(written.metadata.resource_version.and_then(|rv| rv.parse().ok()).unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -60,7 +60,9 @@ impl PodSim {
         let mut conditions: Vec<PodCondition> = old.conditions.iter().flatten().filter(|c| !KUBELET_CONDITIONS.contains(&c.type_.as_str())).cloned().collect();
         let others = conditions.len();
         conditions.extend([ready_to_start, initialized, ready, containers_ready, scheduled]);
-        let now_wall = Time(clock.wall(now));
+        // Whole seconds, as the API server keeps them: what is read back compares equal.
+        let seconds = |t: jiff::Timestamp| jiff::Timestamp::from_second(t.as_second()).unwrap_or(t);
+        let now_wall = Time(seconds(clock.wall(now)));
         for c in conditions.iter_mut().skip(others) {
             let previous = old.conditions.iter().flatten().find(|o| o.type_ == c.type_);
             c.last_transition_time = match previous {
@@ -78,7 +80,7 @@ impl PodSim {
             host_ips: Some(vec![HostIP { ip: host_ip.to_string() }]),
             pod_ip: ip(pod_ip),
             pod_ips: ip(pod_ip).map(|ip| vec![PodIP { ip }]),
-            start_time: old.start_time.clone().or_else(|| Some(Time(clock.wall(self.start)))),
+            start_time: old.start_time.clone().or_else(|| Some(Time(seconds(clock.wall(self.start))))),
             qos_class: Some(qos_class(pod).to_string()),
             container_statuses: Some(statuses),
             init_container_statuses: (!init_statuses.is_empty()).then_some(init_statuses),
