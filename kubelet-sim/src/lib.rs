@@ -135,8 +135,11 @@ impl Kubelet {
     pub async fn run(self) {
         let ctx = self.context;
         tracing::info!(nodes = ctx.nodes.len(), endpoint = %ctx.endpoint, time_scale = ctx.clock.scale(), "kubelet-sim starting");
+        // Faults first: a node stopped before this process started must not write.
+        let (listed, nodes_listed) = tokio::sync::oneshot::channel();
+        tokio::spawn(node::watch_faults(ctx.clone(), listed));
+        let _ = tokio::time::timeout(Duration::from_secs(10), nodes_listed).await;
         tokio::spawn(pods::run(ctx.clone()));
-        tokio::spawn(node::watch_faults(ctx.clone()));
         let mut names: Vec<Arc<node::SimNode>> = ctx.nodes.values().cloned().collect();
         names.sort_by(|a, b| a.name.cmp(&b.name));
         let registrations = futures::stream::iter(names)

@@ -476,13 +476,22 @@ pub async fn heartbeat(ctx: Arc<Context>, node: Arc<SimNode>, registered: Node) 
 
 /// Watch every Node; pass the fault annotations of ours to their heartbeats, and keep
 /// their labels and taints for admission.
-pub async fn watch_faults(ctx: Arc<Context>) {
+/// `listed` is told once the Nodes that exist were all seen (so that no pod worker
+/// writes for a node stopped before this process started).
+pub async fn watch_faults(ctx: Arc<Context>, listed: tokio::sync::oneshot::Sender<()>) {
     let api: Api<Node> = Api::all(ctx.client.clone());
     let stream = watcher(api, watcher::Config::default()).default_backoff();
     futures::pin_mut!(stream);
+    let mut listed = Some(listed);
     while let Some(event) = stream.next().await {
         let nodes: Vec<Node> = match event {
             Ok(watcher::Event::Apply(n)) | Ok(watcher::Event::InitApply(n)) => vec![n],
+            Ok(watcher::Event::InitDone) => {
+                if let Some(listed) = listed.take() {
+                    let _ = listed.send(());
+                }
+                continue;
+            }
             Ok(_) => continue,
             Err(e) => {
                 tracing::debug!(error = %e, "node watch");

@@ -171,6 +171,36 @@ async fn a_restarted_kubelet_sim_adopts_its_pods() {
     assert_eq!(status, 200);
 }
 
+/// A time scale out of range is refused with a clear error, not a panic later.
+#[tokio::test]
+async fn an_absurd_time_scale_is_refused() {
+    for scale in [1e20, 1e-18, f64::NAN, 0.0, -1.0] {
+        let mut config = kubesim_kubelet::Config::new("http://127.0.0.1:1", 1);
+        config.time_scale = scale;
+        let error = kubesim_kubelet::Kubelet::new(config).await.err().expect("refused");
+        assert!(error.to_string().starts_with(&format!("time scale {scale} is out of range")), "{error}");
+    }
+}
+
+/// A node stopped before kubelet-sim starts writes nothing for its pods either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stopped_before_kubelet_sim_starts_stays_silent() {
+    let mut sim = start(1, 10.0).await;
+    sim.annotate_node("kubesim-node-0", "kubesim.io/stopped", Some("true")).await;
+    sim.kubelet.take().unwrap().shutdown_background();
+    let name = sim.run(json!({"metadata": {"name": "web"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}})).await;
+    let mut config = kubesim_kubelet::Config::new(&sim.url, 1);
+    config.time_scale = 10.0;
+    let (rt, endpoint) = kubelet(config);
+    sim.kubelet = Some(rt);
+    sim.endpoint = endpoint;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let pod = sim.pods().get(&name).await.unwrap();
+    assert!(pod.status.as_ref().is_none_or(|s| s.container_statuses.is_none()), "{:?}", pod.status);
+    sim.annotate_node("kubesim-node-0", "kubesim.io/stopped", None).await;
+    sim.until(&name, "Running", |p| phase(p) == "Running").await;
+}
+
 /// A deleted Node is not re-registered and its lease not recreated (upstream's kubelet
 /// registers once; the lease controller will not create a lease without its Node).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
