@@ -646,15 +646,16 @@ impl ContainerSim {
     /// (no log lines, no Events).
     pub fn adopt(&mut self, status: &ContainerStatus, clock: &Clock, now: Duration) {
         let at = |t: &Option<Time>| t.as_ref().map(|t| clock.at_wall(t.0));
-        self.restart_count = status.restart_count.max(0);
-        self.last = status.last_state.as_ref().and_then(|s| s.terminated.as_ref()).map(|t| Terminated {
+        let terminated = |t: &ContainerStateTerminated| Terminated {
             exit_code: t.exit_code,
             reason: t.reason.clone().unwrap_or_default(),
             message: t.message.clone(),
             started: at(&t.started_at),
             finished: at(&t.finished_at),
             container_id: t.container_id.clone().unwrap_or_default(),
-        });
+        };
+        self.restart_count = status.restart_count.max(0);
+        self.last = status.last_state.as_ref().and_then(|s| s.terminated.as_ref()).map(terminated);
         if let Some(id) = status.container_id.clone() {
             self.container_id = id;
         }
@@ -666,14 +667,7 @@ impl ContainerSim {
             self.noted_unready = true;
             self.state = State::Running { since, plan, printed, unreported: now.saturating_add(Duration::from_nanos(1)) };
         } else if let Some(t) = &state.terminated {
-            self.state = State::Terminated(Terminated {
-                exit_code: t.exit_code,
-                reason: t.reason.clone().unwrap_or_default(),
-                message: t.message.clone(),
-                started: at(&t.started_at),
-                finished: at(&t.finished_at),
-                container_id: t.container_id.clone().unwrap_or_default(),
-            });
+            self.state = State::Terminated(terminated(t));
         } else if self.last.is_some() {
             // Back-off is kept in memory upstream: a restarted kubelet restarts at once.
             self.state = State::waiting("ContainerCreating", Some(now));
