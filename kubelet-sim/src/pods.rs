@@ -260,9 +260,12 @@ impl Worker {
                     let key = (self.uid.clone(), line.container);
                     ctx.logs.append(key, &line.container_id, Line { time: clock.wall(line.at), text: line.text }, line.ends);
                 }
-                if sim.images.len() > self.node.images.lock().len() {
-                    self.node.images.lock().extend(sim.images.iter().cloned());
+                // Images this pod pulled are on the node for the next pods.
+                let mut images = self.node.images.lock();
+                for image in sim.images.iter().filter(|i| !images.contains(*i)).cloned().collect::<Vec<_>>() {
+                    images.insert(image);
                 }
+                drop(images);
                 let events: Vec<SimEvent> = sim.events.drain(..).collect();
                 let status = sim.status(&self.pod, &clock, now, &self.host_ip, &pod_ip);
                 (status, sim.next_event(now), deleting && sim.all_stopped() && sim.is_terminal(), sim.is_terminal(), events)
