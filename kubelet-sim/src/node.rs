@@ -84,6 +84,8 @@ pub struct SimNode {
     net: Ipv4Addr,
     /// Pod IPs in use: last octet → pod uid.
     ips: Mutex<BTreeMap<u8, String>>,
+    /// Told when an IP is released (pods waiting for one try again).
+    pub ip_released: tokio::sync::Notify,
     pub faults: watch::Sender<Faults>,
     /// Bumped when the node restarts; pod workers watch it.
     pub restarts: watch::Sender<u64>,
@@ -104,6 +106,7 @@ impl SimNode {
             pod_cidr,
             net,
             ips: Mutex::new(BTreeMap::new()),
+            ip_released: tokio::sync::Notify::new(),
             faults: watch::channel(Faults::default()).0,
             restarts: watch::channel(0).0,
             observed: Mutex::new(None),
@@ -190,6 +193,7 @@ impl SimNode {
 
     pub fn release_ip(&self, uid: &str) {
         self.ips.lock().retain(|_, u| u != uid);
+        self.ip_released.notify_waiters();
     }
 }
 

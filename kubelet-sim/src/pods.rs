@@ -306,14 +306,17 @@ impl Worker {
 
     /// An IP for the pod from its node's range. With none free the sandbox cannot be
     /// created (as the host-local IPAM plugin fails): the pod stays `ContainerCreating`
-    /// with a `FailedCreatePodSandBox` Event, and tries again every 10 s (real time).
+    /// with a `FailedCreatePodSandBox` Event, and tries again when an IP is released
+    /// (and every 10 s).
     async fn pod_ip(&mut self) -> Option<String> {
         let adopted = self.pod.status.as_ref().and_then(|s| s.pod_ip.clone()).filter(|ip| self.node.reserve_ip(&self.uid, ip));
         if adopted.is_some() {
             return adopted;
         }
         let mut reported = false;
+        let node = self.node.clone();
         loop {
+            let released = node.ip_released.notified();
             if let Some(ip) = self.node.allocate_ip(&self.uid) {
                 return Some(ip);
             }
@@ -332,6 +335,7 @@ impl Worker {
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+                _ = released => {}
                 alive = self.changed() => if !alive || self.pod.metadata.deletion_timestamp.is_some() {
                     if alive {
                         self.delete().await;

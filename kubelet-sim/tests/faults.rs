@@ -69,6 +69,48 @@ async fn the_pods_capacity_is_admitted_first() {
     assert_eq!(s.message.as_deref(), Some("Pod was rejected: Node didn't have enough resource: pods, requested: 1, used: 3, capacity: 3"));
 }
 
+/// A node allowing more pods than its /24 has addresses: the pod past the last address
+/// waits in `ContainerCreating` without an IP (never an empty one), with
+/// `FailedCreatePodSandBox`, and gets one when another pod leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_past_the_last_ip_wait_for_one() {
+    // Events unpaced: this node's 760 others would hold the one looked for 15 s.
+    let sim = start_with(1, 10.0, |c| {
+        c.pools[0].pods = 300;
+        c.event_qps = Some(100_000.0);
+    })
+    .await;
+    let spec = json!({"containers": [{"name": "c", "image": "app:1"}]});
+    let pods = sim.pods();
+    let creates = (0..254).map(|i| sim.run(json!({"metadata": {"name": format!("p{i}")}, "spec": spec})));
+    futures::StreamExt::collect::<Vec<_>>(futures::StreamExt::buffer_unordered(futures::stream::iter(creates), 16)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let all = loop {
+        let list = pods.list(&Default::default()).await.unwrap().items;
+        if list.iter().filter(|p| phase(p) == "Running").count() == 253 {
+            break list;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "253 pods never Running");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let waiting: Vec<_> = all.iter().filter(|p| phase(p) != "Running").collect();
+    assert_eq!(waiting.len(), 1);
+    let late = waiting[0].metadata.name.clone().unwrap();
+    let pod = sim.until(&late, "ContainerCreating", |p| !containers(p).is_empty()).await;
+    let s = pod.status.clone().unwrap();
+    assert_eq!(s.pod_ip, None);
+    assert_eq!(condition(&pod, "PodReadyToStartContainers"), Some("False"));
+    assert_eq!(state(&container(&pod)), "waiting:ContainerCreating");
+    assert!(all.iter().filter_map(|p| p.status.as_ref()?.pod_ip.as_deref()).all(|ip| !ip.is_empty()));
+    let event = eventually("FailedCreatePodSandBox", || async { sim.events(&late).await.into_iter().find(|e| e.reason.as_deref() == Some("FailedCreatePodSandBox")) }).await;
+    assert!(event.message.unwrap().ends_with("no IP addresses available in range set: 10.244.0.1-10.244.0.254"));
+    // One pod leaves: its address is free again.
+    let gone = if late == "p0" { "p1" } else { "p0" };
+    pods.delete(gone, &DeleteParams::default()).await.unwrap();
+    let pod = sim.until(&late, "an IP at last", |p| phase(p) == "Running").await;
+    assert!(pod.status.unwrap().pod_ip.unwrap().starts_with("10.244.0."));
+}
+
 /// `kubesim node stop`: the node's kubelet is dead. It writes nothing — no pod status
 /// (what the node lifecycle controller writes stays), no deletion, no lease — and a
 /// new pod gets no status. Started again, it catches up: the status is put right, the
