@@ -5,7 +5,7 @@
 //! and Ready, process RSS, Lease writes/s sustained, then creates pods already bound
 //! (`spec.nodeName`) at a fixed rate (default 1,000/s) and reports, from a watch, the
 //! latency from each create until the pod is seen `Running` (p50/p99), at zero
-//! simulated delay. Options: `--nodes N --pods N --rate N --lease-window S`.
+//! simulated delay. Options: `--nodes N --pods N --rate N --lease-window S --event-qps N`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -16,6 +16,11 @@ use kube::Api;
 use kube::api::{PostParams, WatchEvent, WatchParams};
 use serde_json::json;
 
+// As the `kubesim` binary: mimalloc, not glibc's allocator (the API server's create
+// path spends much of its time allocating).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -25,6 +30,34 @@ fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0);
     kb / 1024.0
+}
+
+/// Per thread name: seconds on a CPU, and seconds runnable but waiting for one (the
+/// machine's other load), from `/proc/self/task/*/schedstat`.
+fn cpu_by_thread() -> std::collections::BTreeMap<String, (f64, f64)> {
+    let mut out: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default().trim().to_string();
+        let sched = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        let ns: Vec<f64> = sched.split_whitespace().filter_map(|f| f.parse::<f64>().ok()).collect();
+        let entry = out.entry(name).or_default();
+        entry.0 += ns.first().copied().unwrap_or(0.0) / 1e9;
+        entry.1 += ns.get(1).copied().unwrap_or(0.0) / 1e9;
+    }
+    out
+}
+
+fn cpu_since(before: &std::collections::BTreeMap<String, (f64, f64)>) -> String {
+    cpu_by_thread()
+        .into_iter()
+        .map(|(n, (run, wait))| {
+            let (r0, w0) = before.get(&n).copied().unwrap_or_default();
+            (n, run - r0, wait - w0)
+        })
+        .filter(|(_, run, wait)| *run + *wait >= 0.05)
+        .map(|(n, run, wait)| format!("{n} {run:.1}s on CPU + {wait:.1}s waiting for one"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -44,6 +77,8 @@ fn main() -> anyhow::Result<()> {
     let pods = arg("--pods", 5000) as usize;
     let rate = arg("--rate", 1000).max(1);
     let lease_window = Duration::from_secs(arg("--lease-window", 20));
+    // Event writes/s for the whole process; 0: the default (50 per node).
+    let event_qps = arg("--event-qps", 0);
 
     // The API server on its own runtime (one worker), as a separate process would be.
     let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("api").enable_all().build()?;
@@ -60,6 +95,7 @@ fn main() -> anyhow::Result<()> {
         let client = kubesim_kubelet::client(&url)?;
         let mut config = kubesim_kubelet::Config::new(&url, nodes);
         config.pod_cidr = "10.0.0.0/8".into();
+        config.event_qps = (event_qps > 0).then_some(event_qps as f64);
         let kubelet = kubesim_kubelet::Kubelet::new(config).await?;
         let ctx = kubelet.context.clone();
         let started = Instant::now();
@@ -115,6 +151,7 @@ fn main() -> anyhow::Result<()> {
                     if let WatchEvent::Added(p) | WatchEvent::Modified(p) = event {
                         let name = p.metadata.name.unwrap_or_default();
                         if p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") && running_seen.insert(name.clone()) {
+                            tracing::debug!(target: "bench", pod = %name, "running seen");
                             if let Some(at) = sent.get(&name) {
                                 latencies.push(seen - *at);
                             } else {
@@ -126,6 +163,7 @@ fn main() -> anyhow::Result<()> {
                 latencies
             })
         };
+        let cpu_before = cpu_by_thread();
         let interval = Duration::from_secs_f64(1.0 / rate as f64);
         let begin = Instant::now();
         let mut creates = futures::stream::FuturesUnordered::new();
@@ -138,6 +176,7 @@ fn main() -> anyhow::Result<()> {
                 "metadata": {"name": name},
                 "spec": {"nodeName": format!("kubesim-node-{}", i % nodes), "containers": [{"name": "c", "image": "nginx"}]}
             }))?;
+            tracing::debug!(target: "bench", pod = %name, "create");
             let _ = tx.send((name, Instant::now()));
             let api = pod_api.clone();
             creates.push(tokio::spawn(async move { api.create(&PostParams::default(), &pod).await.map(|_| ()) }));
@@ -158,6 +197,8 @@ fn main() -> anyhow::Result<()> {
         println!("startup latency p99:     {:.1} ms", percentile(&latencies, 0.99).as_secs_f64() * 1000.0);
         println!("startup latency max:     {:.1} ms", latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0);
         println!("RSS (process, end):      {:.0} MiB", rss_mib());
+        println!("threads during the pods:  {}", cpu_since(&cpu_before));
+        println!("events written/dropped:  {}/{}", ctx.recorder.written.load(std::sync::atomic::Ordering::Relaxed), ctx.recorder.dropped.load(std::sync::atomic::Ordering::Relaxed));
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(())

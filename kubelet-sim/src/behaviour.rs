@@ -81,6 +81,25 @@ pub struct Behaviour {
     pub pre_stop: Duration,
 }
 
+impl Behaviour {
+    /// A container that runs until stopped and does nothing else.
+    pub fn idle() -> Behaviour {
+        Behaviour {
+            startup_delay: Duration::ZERO,
+            exit: None,
+            output: Vec::new(),
+            ready_after: After::Now,
+            startup_after: After::Now,
+            liveness_fail_after: After::Never,
+            cpu_millis: DEFAULT_CPU_MILLIS,
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            memory_growth_per_second: 0,
+            stop_delay: Duration::ZERO,
+            pre_stop: Duration::ZERO,
+        }
+    }
+}
+
 /// Default CPU and memory use of a running container without annotations.
 pub const DEFAULT_CPU_MILLIS: u64 = 1;
 pub const DEFAULT_MEMORY_BYTES: u64 = 8 * 1024 * 1024;
@@ -92,10 +111,10 @@ fn annotations_for(pod: &Pod, container: &str) -> BTreeMap<String, String> {
     let Some(all) = pod.metadata.annotations.as_ref() else { return out };
     let suffix = format!(".{container}");
     for (key, value) in all {
-        if let Some(rest) = key.strip_prefix(PREFIX) {
-            if !rest.contains('.') {
-                out.entry(rest.to_string()).or_insert_with(|| value.clone());
-            }
+        if let Some(rest) = key.strip_prefix(PREFIX)
+            && !rest.contains('.')
+        {
+            out.entry(rest.to_string()).or_insert_with(|| value.clone());
         }
     }
     for (key, value) in all {
@@ -106,11 +125,24 @@ fn annotations_for(pod: &Pod, container: &str) -> BTreeMap<String, String> {
     out
 }
 
-/// `500ms`, `10s`, `2m`, `1h`, `1m30s`, or plain (fractional) seconds.
+/// The longest simulated delay: anything longer (`sleep 1e20`) is a hundred years,
+/// which no simulation reaches.
+pub const MAX_DELAY: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// `secs` seconds, at most [`MAX_DELAY`]; `None` when negative or not a number.
+fn seconds(secs: f64) -> Option<Duration> {
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(secs).unwrap_or(MAX_DELAY).min(MAX_DELAY))
+}
+
+/// `500ms`, `10s`, `2m`, `1h`, `1m30s`, or plain (fractional) seconds; at most
+/// [`MAX_DELAY`].
 pub fn parse_duration(value: &str) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return seconds(secs);
     }
     let mut total = 0.0;
     let mut rest = value;
@@ -132,31 +164,61 @@ pub fn parse_duration(value: &str) -> Option<Duration> {
         total += number * factor;
         rest = &rest[unit_len..];
     }
-    Some(Duration::from_secs_f64(total))
+    seconds(total)
 }
 
-/// A Kubernetes quantity as a number: `250m` → 0.25, `64Mi` → 67108864.
+/// A Kubernetes quantity as a number: `250m` → 0.25, `64Mi` → 67108864, `1e3` → 1000.
+/// Suffixes as upstream's `resource.Quantity`: `n u m k M G T P E`, `Ki Mi Gi Ti Pi Ei`,
+/// and a decimal exponent `e<n>`/`E<n>`.
 pub fn parse_quantity(value: &str) -> Option<f64> {
     let value = value.trim();
     let split = value.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(value.len());
     let number: f64 = value[..split].parse().ok()?;
-    let factor = match &value[split..] {
+    let suffix = &value[split..];
+    let factor = match suffix {
         "" => 1.0,
-        "m" => 0.001,
+        // Divided, not multiplied: 250m is exactly 0.25.
+        "n" => return checked(number / 1e9),
+        "u" => return checked(number / 1e6),
+        "m" => return checked(number / 1e3),
         "k" => 1e3,
         "M" => 1e6,
         "G" => 1e9,
         "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
         "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "Mi" => 1024.0f64.powi(2),
+        "Gi" => 1024.0f64.powi(3),
         "Ti" => 1024.0f64.powi(4),
-        "e3" => 1e3,
-        "e6" => 1e6,
-        _ => return None,
+        "Pi" => 1024.0f64.powi(5),
+        "Ei" => 1024.0f64.powi(6),
+        _ => {
+            let exponent: i32 = suffix.strip_prefix(['e', 'E'])?.parse().ok()?;
+            10f64.powi(exponent)
+        }
     };
-    let out = number * factor;
-    (out.is_finite() && out >= 0.0).then_some(out)
+    checked(number * factor)
+}
+
+fn checked(value: f64) -> Option<f64> {
+    (value.is_finite() && value >= 0.0).then_some(value)
+}
+
+/// A shell's exit status for `exit <word>`: the number modulo 256 (`exit 257` is 1,
+/// `exit -1` is 255, as sh and bash do); a word that is not a number is the shell's
+/// error, status 2.
+pub fn exit_status(word: &str) -> Result<i32, String> {
+    let (negative, digits) = match word.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, word.strip_prefix('+').unwrap_or(word)),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("sh: exit: {word}: numeric argument required"));
+    }
+    // Digit by digit, so that any length works.
+    let rest = digits.bytes().fold(0u32, |acc, b| (acc * 10 + u32::from(b - b'0')) % 256) as i32;
+    Ok(if negative { (256 - rest) % 256 } else { rest })
 }
 
 fn after(notes: &BTreeMap<String, String>, key: &str, default: After) -> Result<After, Error> {
@@ -171,8 +233,9 @@ fn after(notes: &BTreeMap<String, String>, key: &str, default: After) -> Result<
     }
 }
 
+/// A delay; `never` is [`MAX_DELAY`].
 fn duration(notes: &BTreeMap<String, String>, key: &str) -> Result<Duration, Error> {
-    Ok(after(notes, key, After::Now)?.at().unwrap_or(Duration::MAX))
+    Ok(after(notes, key, After::Now)?.at().unwrap_or(MAX_DELAY))
 }
 
 fn quantity(notes: &BTreeMap<String, String>, key: &str) -> Result<Option<f64>, Error> {
@@ -226,8 +289,14 @@ fn statement(words: &[&str], now: &mut Duration, out: &mut Script) -> bool {
             None => false,
         },
         "exit" => {
-            let code = words.get(1).and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
-            out.exit = Some((*now, code & 0xff));
+            let code = match words.get(1) {
+                None => 0,
+                Some(word) => exit_status(word).unwrap_or_else(|error| {
+                    out.output.push(LogLine { at: *now, text: error });
+                    2
+                }),
+            };
+            out.exit = Some((*now, code));
             true
         }
         "true" => {
@@ -280,7 +349,7 @@ fn pre_stop(container: &Container) -> Duration {
             None => Duration::ZERO,
         },
         None => match container.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()).and_then(|h| h.sleep.as_ref()) {
-            Some(sleep) => Duration::from_secs(sleep.seconds.max(0) as u64),
+            Some(sleep) => Duration::from_secs(sleep.seconds.max(0).unsigned_abs()).min(MAX_DELAY),
             None => Duration::ZERO,
         },
     }
@@ -297,7 +366,7 @@ pub fn compile(pod: &Pod, container: &Container, init: bool) -> Result<Behaviour
     }
     if let Some(crash) = after(&notes, "crash-after", After::Never)?.at() {
         let code = match notes.get("exit-code") {
-            Some(v) => v.trim().parse::<i32>().map_err(|_| Error::BadInteger { key: format!("{PREFIX}exit-code"), value: v.clone() })?,
+            Some(v) => exit_status(v.trim()).map_err(|_| Error::BadInteger { key: format!("{PREFIX}exit-code"), value: v.clone() })?,
             None => 1,
         };
         if exit.is_none_or(|(at, _)| crash < at) {
@@ -352,6 +421,43 @@ mod tests {
         assert_eq!(parse_quantity("250m"), Some(0.25));
         assert_eq!(parse_quantity("64Mi"), Some(64.0 * 1024.0 * 1024.0));
         assert_eq!(parse_quantity("lots"), None);
+        assert_eq!(parse_quantity("2Pi"), Some(2.0 * 1024f64.powi(5)));
+        assert_eq!(parse_quantity("1Ei"), Some(1024f64.powi(6)));
+        assert_eq!(parse_quantity("3E"), Some(3e18));
+        assert_eq!(parse_quantity("1e3"), Some(1000.0));
+        assert_eq!(parse_quantity("5E2"), Some(500.0));
+        assert_eq!(parse_quantity("100n"), Some(100e-9));
+        assert_eq!(parse_quantity("1Zi"), None);
+    }
+
+    #[test]
+    fn absurd_delays_are_a_hundred_years_not_a_panic() {
+        assert_eq!(parse_duration("100000000000000000000"), Some(MAX_DELAY));
+        assert_eq!(parse_duration("1e19"), Some(MAX_DELAY));
+        assert_eq!(parse_duration("99999999999999999999h"), Some(MAX_DELAY));
+        assert_eq!(parse_duration("-1"), None);
+        assert_eq!(parse_duration("NaN"), None);
+        assert_eq!(interpret(&strings(&["sleep", "100000000000000000000"])).exit, Some((MAX_DELAY, 0)));
+        let (p, c) = pod(json!({"kubesim.io/startup-delay": "never", "kubesim.io/stop-delay": "never"}), json!({"name": "web", "image": "nginx"}));
+        let b = compile(&p, &c, false).unwrap();
+        assert_eq!((b.startup_delay, b.stop_delay), (MAX_DELAY, MAX_DELAY));
+    }
+
+    #[test]
+    fn exit_codes_are_a_shells() {
+        let code = |script: &str| interpret(&strings(&["sh", "-c", script])).exit.map(|e| e.1);
+        assert_eq!(code("exit 3"), Some(3));
+        assert_eq!(code("exit 256"), Some(0));
+        assert_eq!(code("exit 99999999999"), Some(99999999999u64.rem_euclid(256) as i32));
+        assert_eq!(code("exit -1"), Some(255));
+        assert_eq!(code("exit"), Some(0));
+        let s = interpret(&strings(&["sh", "-c", "exit abc"]));
+        assert_eq!(s.exit, Some((Duration::ZERO, 2)));
+        assert_eq!(s.output[0].text, "sh: exit: abc: numeric argument required");
+        let (p, c) = pod(json!({"kubesim.io/crash-after": "1s", "kubesim.io/exit-code": "300"}), json!({"name": "web", "image": "nginx"}));
+        assert_eq!(compile(&p, &c, false).unwrap().exit, Some((Duration::from_secs(1), 44)));
+        let (p, c) = pod(json!({"kubesim.io/crash-after": "1s", "kubesim.io/exit-code": "x"}), json!({"name": "web", "image": "nginx"}));
+        assert!(matches!(compile(&p, &c, false), Err(Error::BadInteger { .. })));
     }
 
     #[test]

@@ -139,6 +139,9 @@ pub struct Config {
     pub port: u16,
     /// The range node pod CIDRs (one /24 each) are cut from.
     pub pod_cidr: String,
+    /// Event writes per second for the whole process (default: 50 per node, as
+    /// upstream's `eventRecordQPS`).
+    pub event_qps: Option<f64>,
 }
 
 impl Config {
@@ -154,6 +157,7 @@ impl Config {
             address: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             pod_cidr: "10.244.0.0/16".into(),
+            event_qps: None,
         }
     }
 

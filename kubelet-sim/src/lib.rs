@@ -17,12 +17,15 @@
 //! server proxies for `pods/log` and reads for `metrics.k8s.io`.
 //!
 //! Parts, one concept each: [`config`] (the node file), [`node`] (registration,
-//! heartbeats, faults), [`pods`] (the watch and the pod workers), [`sim`] (one pod's
-//! state machine, pure), [`logs`], [`server`].
+//! heartbeats, faults), [`admission`] (whether a node takes a pod), [`pods`] (the watch
+//! and the pod workers), [`sim`] (one pod's state machine, pure), [`events`] (the
+//! kubelet's Events), [`logs`], [`server`].
 
+pub mod admission;
 pub mod behaviour;
 pub mod clock;
 pub mod config;
+pub mod events;
 pub mod logs;
 pub mod node;
 pub mod pods;
@@ -51,6 +54,8 @@ pub enum Error {
     Client(#[source] kube::Error),
     #[error(transparent)]
     Config(#[from] config::Error),
+    #[error(transparent)]
+    TimeScale(#[from] clock::ScaleError),
     #[error("could not listen on {addr}: {source}")]
     Listen { addr: SocketAddr, #[source] source: std::io::Error },
 }
@@ -66,6 +71,8 @@ pub struct Context {
     /// The simulated nodes, by name; fixed at start.
     pub nodes: HashMap<String, Arc<node::SimNode>>,
     pub logs: logs::Logs,
+    /// Where pod workers send the Events they record.
+    pub recorder: events::Recorder,
     pub running: RunningPods,
     /// The kubelet endpoint every node reports.
     pub endpoint: SocketAddr,
@@ -93,17 +100,24 @@ pub struct Kubelet {
 impl Kubelet {
     /// Bind the kubelet endpoint and build the nodes; nothing is sent yet.
     pub async fn new(config: Config) -> Result<Kubelet, Error> {
+        let scale = Clock::check_scale(config.time_scale)?;
         let client = client(&config.server)?;
         let addr = SocketAddr::new(config.address, config.port);
         let listener = TcpListener::bind(addr).await.map_err(|source| Error::Listen { addr, source })?;
         let endpoint = listener.local_addr().map_err(|source| Error::Listen { addr, source })?;
-        let nodes = node::build(&config)?.into_iter().map(|n| (n.name.clone(), Arc::new(n))).collect();
+        let nodes: HashMap<String, Arc<node::SimNode>> = node::build(&config)?.into_iter().map(|n| (n.name.clone(), Arc::new(n))).collect();
+        // As upstream's per-kubelet limits (a queue of 1,000 events, 50 writes/s), for
+        // all of this process's nodes together.
+        let count = nodes.len().max(1);
+        let qps = config.event_qps.unwrap_or(50.0 * count as f64);
+        let recorder = events::Recorder::start(client.clone(), nodes.clone(), count.saturating_mul(1000).min(100_000), qps);
         let context = Arc::new(Context {
             client,
-            clock: Clock::new(config.time_scale),
+            clock: Clock::new(scale),
             config,
             nodes,
             logs: logs::Logs::default(),
+            recorder,
             running: RunningPods::default(),
             endpoint,
             lease_writes: AtomicU64::new(0),
@@ -121,8 +135,11 @@ impl Kubelet {
     pub async fn run(self) {
         let ctx = self.context;
         tracing::info!(nodes = ctx.nodes.len(), endpoint = %ctx.endpoint, time_scale = ctx.clock.scale(), "kubelet-sim starting");
+        // Faults first: a node stopped before this process started must not write.
+        let (listed, nodes_listed) = tokio::sync::oneshot::channel();
+        tokio::spawn(node::watch_faults(ctx.clone(), listed));
+        let _ = tokio::time::timeout(Duration::from_secs(10), nodes_listed).await;
         tokio::spawn(pods::run(ctx.clone()));
-        tokio::spawn(node::watch_faults(ctx.clone()));
         let mut names: Vec<Arc<node::SimNode>> = ctx.nodes.values().cloned().collect();
         names.sort_by(|a, b| a.name.cmp(&b.name));
         let registrations = futures::stream::iter(names)

@@ -1,11 +1,20 @@
 //! Container logs: what each simulated container printed, kept per container instance
-//! (the current one and the previous, for `--previous`), and followed as it grows.
+//! (container ID) as a runtime keeps a log file per container, the last few instances
+//! per container, and followed as they grow.
+//!
+//! Logs are keyed by pod UID, not name: a pod deleted and created again under the same
+//! name starts with empty logs, as upstream (`/var/log/pods/<ns>_<name>_<uid>/`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::sync::watch;
+
+/// Instances kept per container (the current one, `--previous`, and one more).
+const INSTANCES: usize = 3;
+/// Lines kept per instance; older ones are dropped, as a rotated log file.
+const LINES: usize = 10_000;
 
 /// One printed line.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,17 +23,25 @@ pub struct Line {
     pub text: String,
 }
 
+#[derive(Debug, Default)]
+struct Instance {
+    id: String,
+    lines: VecDeque<Line>,
+    /// Lines dropped from the front (so followers keep their place).
+    dropped: usize,
+    /// The container exited: no more lines.
+    ended: bool,
+}
+
 #[derive(Debug)]
 struct ContainerLog {
-    restart: i32,
-    current: Vec<Line>,
-    previous: Option<Vec<Line>>,
+    instances: VecDeque<Instance>,
     /// Bumped on every change; followers wait on it.
     version: watch::Sender<u64>,
 }
 
-/// `namespace/pod/container`.
-pub type Key = (String, String, String);
+/// `(pod uid, container name)`.
+pub type Key = (String, String);
 
 /// Every container's log in this process.
 #[derive(Debug, Clone, Default)]
@@ -32,49 +49,55 @@ pub struct Logs {
     inner: Arc<Mutex<HashMap<Key, ContainerLog>>>,
 }
 
-/// What a reader gets: lines, the instance they belong to, and a way to wait for more.
+/// What a reader gets: the lines so far, where they end, whether the instance ended,
+/// and a way to wait for more.
 pub struct Snapshot {
     pub lines: Vec<Line>,
-    pub restart: i32,
+    pub end: usize,
+    pub ended: bool,
     pub changed: watch::Receiver<u64>,
 }
 
 impl Logs {
-    /// Append a line printed by instance `restart` of a container (a newer instance
-    /// moves the current log to `previous`).
-    pub fn append(&self, key: Key, restart: i32, line: Line) {
+    /// Append a line printed by instance `id` of a container; `ends`: its last.
+    pub fn append(&self, key: Key, id: &str, line: Line, ends: bool) {
         let mut all = self.inner.lock();
-        let log = all.entry(key).or_insert_with(|| ContainerLog { restart, current: Vec::new(), previous: None, version: watch::channel(0).0 });
-        if restart > log.restart {
-            log.previous = Some(std::mem::take(&mut log.current));
-            log.restart = restart;
+        let log = all.entry(key).or_insert_with(|| ContainerLog { instances: VecDeque::new(), version: watch::channel(0).0 });
+        if log.instances.iter().all(|i| i.id != id) {
+            log.instances.push_back(Instance { id: id.to_string(), ..Default::default() });
+            if log.instances.len() > INSTANCES {
+                log.instances.pop_front();
+            }
         }
-        log.current.push(line);
-        log.version.send_modify(|v| *v += 1);
+        if let Some(instance) = log.instances.iter_mut().find(|i| i.id == id) {
+            instance.lines.push_back(line);
+            if instance.lines.len() > LINES {
+                instance.lines.pop_front();
+                instance.dropped += 1;
+            }
+            instance.ended |= ends;
+        }
+        log.version.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    /// The current (or previous) log of a container; `None` if there is none.
-    pub fn read(&self, key: &Key, previous: bool) -> Option<Snapshot> {
+    /// The lines of instance `id` from line `from` on (counting every line it ever
+    /// printed); `None` if there is no such instance (or no longer).
+    pub fn read(&self, key: &Key, id: &str, from: usize) -> Option<Snapshot> {
         let all = self.inner.lock();
         let log = all.get(key)?;
-        let lines = if previous { log.previous.clone()? } else { log.current.clone() };
-        Some(Snapshot { lines, restart: log.restart, changed: log.version.subscribe() })
-    }
-
-    /// Lines after the first `from` of instance `restart`; `None` once that instance is
-    /// no longer current (or the log is gone).
-    pub fn since(&self, key: &Key, restart: i32, from: usize) -> Option<Vec<Line>> {
-        let all = self.inner.lock();
-        let log = all.get(key)?;
-        if log.restart != restart {
-            return None;
-        }
-        Some(log.current.get(from..).map(<[Line]>::to_vec).unwrap_or_default())
+        let instance = log.instances.iter().find(|i| i.id == id)?;
+        let skip = from.saturating_sub(instance.dropped);
+        Some(Snapshot {
+            lines: instance.lines.iter().skip(skip).cloned().collect(),
+            end: instance.dropped + instance.lines.len(),
+            ended: instance.ended,
+            changed: log.version.subscribe(),
+        })
     }
 
     /// Forget a pod's logs (the pod is gone).
-    pub fn remove_pod(&self, namespace: &str, pod: &str) {
-        self.inner.lock().retain(|(ns, name, _), _| !(ns == namespace && name == pod));
+    pub fn remove_pod(&self, uid: &str) {
+        self.inner.lock().retain(|(pod, _), _| pod != uid);
     }
 }
 
@@ -83,7 +106,7 @@ mod tests {
     use super::*;
 
     fn key() -> Key {
-        ("default".into(), "p".into(), "c".into())
+        ("uid".into(), "c".into())
     }
 
     fn line(text: &str) -> Line {
@@ -91,16 +114,32 @@ mod tests {
     }
 
     #[test]
-    fn a_restart_moves_the_log_to_previous() {
+    fn instances_are_kept_apart_and_end() {
         let logs = Logs::default();
-        logs.append(key(), 0, line("a"));
-        logs.append(key(), 0, line("b"));
-        assert_eq!(logs.since(&key(), 0, 1).unwrap(), vec![line("b")]);
-        logs.append(key(), 1, line("c"));
-        assert_eq!(logs.read(&key(), false).unwrap().lines, vec![line("c")]);
-        assert_eq!(logs.read(&key(), true).unwrap().lines, vec![line("a"), line("b")]);
-        assert!(logs.since(&key(), 0, 0).is_none());
-        logs.remove_pod("default", "p");
-        assert!(logs.read(&key(), false).is_none());
+        logs.append(key(), "a", line("one"), false);
+        logs.append(key(), "a", line("two"), true);
+        let s = logs.read(&key(), "a", 1).unwrap();
+        assert_eq!((s.lines, s.end, s.ended), (vec![line("two")], 2, true));
+        logs.append(key(), "b", line("three"), false);
+        assert_eq!(logs.read(&key(), "b", 0).unwrap().lines, vec![line("three")]);
+        assert_eq!(logs.read(&key(), "a", 0).unwrap().lines.len(), 2);
+        for id in ["c", "d"] {
+            logs.append(key(), id, line(id), false);
+        }
+        assert!(logs.read(&key(), "a", 0).is_none(), "only the last instances are kept");
+        logs.remove_pod("uid");
+        assert!(logs.read(&key(), "d", 0).is_none());
+    }
+
+    #[test]
+    fn a_long_log_drops_its_oldest_lines() {
+        let logs = Logs::default();
+        for i in 0..LINES + 5 {
+            logs.append(key(), "a", line(&i.to_string()), false);
+        }
+        let s = logs.read(&key(), "a", 0).unwrap();
+        assert_eq!(s.lines.len(), LINES);
+        assert_eq!(s.lines[0], line("5"));
+        assert_eq!(logs.read(&key(), "a", LINES + 4).unwrap().lines, vec![line(&(LINES + 4).to_string())]);
     }
 }

@@ -10,7 +10,7 @@
 //! - `kubesim.io/restart: <any new value>` — the node restarts: every running container
 //!   on it is gone and starts again as its pod's restartPolicy says.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -30,6 +30,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use crate::Context;
+use crate::admission::{self, Allocatable, NodeView, Rejection, Requests};
 use crate::config::Pool;
 
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
@@ -71,6 +72,8 @@ impl Faults {
     }
 }
 
+type LabelsAndTaints = (BTreeMap<String, String>, Vec<Taint>);
+
 /// One simulated node.
 #[derive(Debug)]
 pub struct SimNode {
@@ -81,9 +84,17 @@ pub struct SimNode {
     net: Ipv4Addr,
     /// Pod IPs in use: last octet → pod uid.
     ips: Mutex<BTreeMap<u8, String>>,
+    /// Told when an IP is released (pods waiting for one try again).
+    pub ip_released: tokio::sync::Notify,
     pub faults: watch::Sender<Faults>,
     /// Bumped when the node restarts; pod workers watch it.
     pub restarts: watch::Sender<u64>,
+    /// Labels and taints of the Node as last seen (admission checks them).
+    observed: Mutex<Option<LabelsAndTaints>>,
+    /// Pods admitted and not finished, by uid, with what they requested.
+    admitted: Mutex<HashMap<String, Requests>>,
+    /// Images pulled on this node.
+    pub images: Mutex<HashSet<String>>,
 }
 
 impl SimNode {
@@ -95,9 +106,56 @@ impl SimNode {
             pod_cidr,
             net,
             ips: Mutex::new(BTreeMap::new()),
+            ip_released: tokio::sync::Notify::new(),
             faults: watch::channel(Faults::default()).0,
             restarts: watch::channel(0).0,
+            observed: Mutex::new(None),
+            admitted: Mutex::new(HashMap::new()),
+            images: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Whether the node is stopped (`kubesim node stop`): its kubelet writes nothing.
+    pub fn stopped(&self) -> bool {
+        self.faults.borrow().stopped
+    }
+
+    /// The Node as admission sees it: its labels and taints as last observed (those of
+    /// its pool until then) and its allocatable resources.
+    pub fn view(&self) -> NodeView {
+        let (labels, taints) = self.observed.lock().clone().unwrap_or_else(|| labels_and_taints(self));
+        let p = &self.pool;
+        NodeView {
+            name: self.name.clone(),
+            labels,
+            taints,
+            allocatable: Allocatable {
+                milli_cpu: admission::value(&p.cpu, true),
+                memory: admission::value(&p.memory, false),
+                ephemeral_storage: admission::value(&p.ephemeral_storage, false),
+                pods: i64::from(p.pods),
+            },
+        }
+    }
+
+    /// Admit a pod (see [`admission`]); an admitted pod holds its requests until
+    /// [`SimNode::release`]. Admitting the same pod again is a no-op.
+    pub fn admit(&self, pod: &k8s_openapi::api::core::v1::Pod) -> Result<(), Rejection> {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let view = self.view();
+        let mut admitted = self.admitted.lock();
+        if admitted.contains_key(&uid) {
+            return Ok(());
+        }
+        let others: Vec<&Requests> = admitted.values().collect();
+        let requests = admission::admit(pod, &view, &others)?;
+        admitted.insert(uid, requests);
+        Ok(())
+    }
+
+    /// The pod finished or is gone: its resources are free again.
+    pub fn release(&self, uid: &str) {
+        self.admitted.lock().remove(uid);
     }
 
     /// A pod IP from the node's /24 (.2 to .254; the same one again for the same pod).
@@ -115,8 +173,27 @@ impl SimNode {
         Some(Ipv4Addr::new(a, b, c, octet).to_string())
     }
 
+    /// Keep the IP a pod already has (adopted from a previous process); `false` if
+    /// it is not of this node or taken by another pod.
+    pub fn reserve_ip(&self, uid: &str, ip: &str) -> bool {
+        let Ok(addr) = ip.parse::<Ipv4Addr>() else { return false };
+        let [a, b, c, octet] = addr.octets();
+        if [a, b, c] != self.net.octets()[..3] || !(2..=254).contains(&octet) {
+            return false;
+        }
+        let mut ips = self.ips.lock();
+        match ips.get(&octet) {
+            Some(owner) => owner == uid,
+            None => {
+                ips.insert(octet, uid.to_string());
+                true
+            }
+        }
+    }
+
     pub fn release_ip(&self, uid: &str) {
         self.ips.lock().retain(|_, u| u != uid);
+        self.ip_released.notify_waiters();
     }
 }
 
@@ -199,9 +276,8 @@ pub fn status(ctx: &Context, node: &SimNode, faults: &Faults, previous: Option<&
     }
 }
 
-/// The Node object a kubelet registers, with its first status (as upstream's
-/// `initialNode`), so it is Ready from its first revision.
-pub fn object(ctx: &Context, node: &SimNode) -> Node {
+/// The labels and taints a node registers with.
+fn labels_and_taints(node: &SimNode) -> LabelsAndTaints {
     let mut labels = BTreeMap::from([
         ("kubernetes.io/hostname".to_string(), node.name.clone()),
         ("kubernetes.io/os".to_string(), "linux".to_string()),
@@ -219,6 +295,13 @@ pub fn object(ctx: &Context, node: &SimNode) -> Node {
         .iter()
         .map(|t| Taint { key: t.key.clone(), value: t.value.clone(), effect: t.effect.clone(), time_added: None })
         .collect();
+    (labels, taints)
+}
+
+/// The Node object a kubelet registers, with its first status (as upstream's
+/// `initialNode`), so it is Ready from its first revision.
+pub fn object(ctx: &Context, node: &SimNode) -> Node {
+    let (labels, taints) = labels_and_taints(node);
     Node {
         metadata: ObjectMeta {
             name: Some(node.name.clone()),
@@ -239,14 +322,19 @@ pub fn object(ctx: &Context, node: &SimNode) -> Node {
 /// Register the node (or adopt an existing Node of that name) and post its status.
 pub async fn register(ctx: &Context, node: &SimNode) -> Result<Node, Error> {
     let api: Api<Node> = Api::all(ctx.client.clone());
-    let existing = match api.create(&PostParams::default(), &object(ctx, node)).await {
-        Ok(n) => n,
+    let (existing, created) = match api.create(&PostParams::default(), &object(ctx, node)).await {
+        Ok(n) => (n, true),
         Err(kube::Error::Api(s)) if s.code == 409 => {
-            api.get(&node.name).await.map_err(|source| Error::Register { node: node.name.clone(), source })?
+            (api.get(&node.name).await.map_err(|source| Error::Register { node: node.name.clone(), source })?, false)
         }
         Err(source) => return Err(Error::Register { node: node.name.clone(), source }),
     };
     node.faults.send_replace(Faults::from_annotations(existing.metadata.annotations.as_ref()));
+    // A new Node carries its first status already; a stopped node's kubelet is down and
+    // posts nothing until started.
+    if created || node.stopped() {
+        return Ok(existing);
+    }
     post_status(ctx, node, existing.status.as_ref()).await
 }
 
@@ -279,23 +367,48 @@ fn lease(ctx: &Context, node: &SimNode, uid: Option<String>) -> Lease {
 }
 
 /// Renew the node's Lease: update the one we hold, as upstream's lease controller does;
-/// create it when missing; after a conflict, read it again.
-async fn renew(ctx: &Context, node: &SimNode, held: &mut Option<Lease>, node_uid: &Option<String>) -> Result<(), Error> {
+/// create it when missing — owned by the Node, and not at all while the Node does not
+/// exist (upstream's `setNodeOwnerFunc` fails, so the lease is not created: a kubelet
+/// whose Node was deleted does not re-register, and its lease stays gone); after a
+/// conflict, read it again. `registered`: the uid of the Node just registered, when
+/// the lease is first created (one request instead of three).
+async fn renew(ctx: &Context, node: &SimNode, held: &mut Option<Lease>, registered: &mut Option<String>) -> Result<(), Error> {
     let api: Api<Lease> = Api::namespaced(ctx.client.clone(), LEASE_NAMESPACE);
     let err = |source| Error::RenewLease { node: node.name.clone(), source };
-    let result = match held.take() {
-        Some(mut lease) => {
-            if let Some(spec) = lease.spec.as_mut() {
-                spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
-                spec.holder_identity = Some(node.name.clone());
+    if held.is_none() {
+        let existing = match registered.take() {
+            Some(uid) => match api.create(&PostParams::default(), &lease(ctx, node, Some(uid))).await {
+                Ok(created) => {
+                    *held = Some(created);
+                    ctx.lease_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 => api.get_opt(&node.name).await.map_err(err)?,
+                Err(e) => return Err(err(e)),
+            },
+            None => api.get_opt(&node.name).await.map_err(err)?,
+        };
+        match existing {
+            Some(existing) => *held = Some(existing),
+            None => {
+                let owner = Api::<Node>::all(ctx.client.clone()).get_opt(&node.name).await.map_err(err)?.and_then(|n| n.metadata.uid);
+                let Some(uid) = owner else { return Ok(()) };
+                let created = match api.create(&PostParams::default(), &lease(ctx, node, Some(uid))).await {
+                    Err(kube::Error::Api(s)) if s.code == 409 => api.get(&node.name).await,
+                    other => other,
+                };
+                *held = Some(created.map_err(err)?);
+                ctx.lease_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(());
             }
-            api.replace(&node.name, &PostParams::default(), &lease).await
         }
-        None => match api.create(&PostParams::default(), &lease(ctx, node, node_uid.clone())).await {
-            Err(kube::Error::Api(s)) if s.code == 409 => api.get(&node.name).await,
-            other => other,
-        },
-    };
+    }
+    let Some(mut lease) = held.take() else { return Ok(()) };
+    if let Some(spec) = lease.spec.as_mut() {
+        spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
+        spec.holder_identity = Some(node.name.clone());
+    }
+    let result = api.replace(&node.name, &PostParams::default(), &lease).await;
     match result {
         Ok(lease) => {
             *held = Some(lease);
@@ -308,8 +421,8 @@ async fn renew(ctx: &Context, node: &SimNode, held: &mut Option<Lease>, node_uid
 
 /// A node's heartbeats, until the process stops.
 pub async fn heartbeat(ctx: Arc<Context>, node: Arc<SimNode>, registered: Node) {
-    let node_uid = registered.metadata.uid.clone();
     let mut last_status = registered.status.clone();
+    let mut owner = registered.metadata.uid.clone();
     let mut held: Option<Lease> = None;
     let mut faults_rx = node.faults.subscribe();
     let mut faults = faults_rx.borrow_and_update().clone();
@@ -318,7 +431,9 @@ pub async fn heartbeat(ctx: Arc<Context>, node: Arc<SimNode>, registered: Node) 
     let offset = ctx.config.lease_renew_interval.mul_f64((crate::sim::hex_digest(&node.name).as_bytes()[0] as f64) / 256.0);
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, ctx.config.lease_renew_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    if let Err(e) = renew(&ctx, &node, &mut held, &node_uid).await {
+    if !faults.stopped
+        && let Err(e) = renew(&ctx, &node, &mut held, &mut owner).await
+    {
         tracing::warn!(error = %e, "lease");
     }
     loop {
@@ -328,7 +443,7 @@ pub async fn heartbeat(ctx: Arc<Context>, node: Arc<SimNode>, registered: Node) 
                 if faults.stopped {
                     continue;
                 }
-                if let Err(e) = renew(&ctx, &node, &mut held, &node_uid).await {
+                if let Err(e) = renew(&ctx, &node, &mut held, &mut owner).await {
                     tracing::warn!(error = %e, "lease");
                 }
                 post = last_post.elapsed() >= ctx.config.status_report_interval;
@@ -347,7 +462,7 @@ pub async fn heartbeat(ctx: Arc<Context>, node: Arc<SimNode>, registered: Node) 
                 faults = new;
                 if resumed {
                     held = None;
-                    let _ = renew(&ctx, &node, &mut held, &node_uid).await;
+                    let _ = renew(&ctx, &node, &mut held, &mut owner).await;
                 }
             }
         }
@@ -363,14 +478,24 @@ pub async fn heartbeat(ctx: Arc<Context>, node: Arc<SimNode>, registered: Node) 
     }
 }
 
-/// Watch every Node; pass the fault annotations of ours to their heartbeats.
-pub async fn watch_faults(ctx: Arc<Context>) {
+/// Watch every Node; pass the fault annotations of ours to their heartbeats, and keep
+/// their labels and taints for admission.
+/// `listed` is told once the Nodes that exist were all seen (so that no pod worker
+/// writes for a node stopped before this process started).
+pub async fn watch_faults(ctx: Arc<Context>, listed: tokio::sync::oneshot::Sender<()>) {
     let api: Api<Node> = Api::all(ctx.client.clone());
     let stream = watcher(api, watcher::Config::default()).default_backoff();
     futures::pin_mut!(stream);
+    let mut listed = Some(listed);
     while let Some(event) = stream.next().await {
         let nodes: Vec<Node> = match event {
             Ok(watcher::Event::Apply(n)) | Ok(watcher::Event::InitApply(n)) => vec![n],
+            Ok(watcher::Event::InitDone) => {
+                if let Some(listed) = listed.take() {
+                    let _ = listed.send(());
+                }
+                continue;
+            }
             Ok(_) => continue,
             Err(e) => {
                 tracing::debug!(error = %e, "node watch");
@@ -379,6 +504,8 @@ pub async fn watch_faults(ctx: Arc<Context>) {
         };
         for n in nodes {
             let Some(sim) = n.metadata.name.as_deref().and_then(|name| ctx.nodes.get(name)) else { continue };
+            let taints = n.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+            *sim.observed.lock() = Some((n.metadata.labels.clone().unwrap_or_default(), taints));
             let faults = Faults::from_annotations(n.metadata.annotations.as_ref());
             sim.faults.send_if_modified(|f| {
                 if *f == faults {

@@ -4,7 +4,7 @@
 //!
 //! - `GET /containerLogs/{namespace}/{pod}/{container}` — a container's log, as the
 //!   kubelet serves it to the API server's `pods/log` proxy: `follow`, `tailLines`,
-//!   `timestamps`, `previous`, `sinceSeconds`, `limitBytes`.
+//!   `timestamps`, `previous`, `sinceSeconds`, `sinceTime`, `limitBytes`.
 //! - `GET /stats/summary` — CPU and memory in use per node, pod and container, in the
 //!   shape of the kubelet's Summary API (`usageNanoCores`, `workingSetBytes`), for every
 //!   node of this process at once (`nodes: [...]`); the API server's `metrics.k8s.io`
@@ -45,6 +45,7 @@ struct LogQuery {
     timestamps: Option<String>,
     tail_lines: Option<i64>,
     since_seconds: Option<i64>,
+    since_time: Option<String>,
     limit_bytes: Option<i64>,
 }
 
@@ -65,72 +66,79 @@ fn text(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain")], body).into_response()
 }
 
+/// The oldest line wanted: `sinceSeconds` before now, or `sinceTime` (RFC 3339). A
+/// `sinceSeconds` reaching before the calendar starts means every line.
+fn since(q: &LogQuery) -> Result<Option<jiff::Timestamp>, String> {
+    if let Some(time) = q.since_time.as_deref() {
+        return time.parse::<jiff::Timestamp>().map(Some).map_err(|e| format!("invalid sinceTime {time:?}: {e}"));
+    }
+    Ok(q.since_seconds.filter(|s| *s > 0).and_then(|s| jiff::Timestamp::now().checked_sub(jiff::SignedDuration::from_secs(s)).ok()))
+}
+
+/// `GET /containerLogs/{namespace}/{pod}/{container}`: as the kubelet's
+/// `GetKubeletContainerLogs`, the instance is chosen from the container's status (the
+/// running one, else the last exited; `previous`: the one before), and a container that
+/// never ran is a 400 saying why (`... is waiting to start: ContainerCreating`).
 async fn container_logs(
     State(ctx): State<Arc<Context>>,
     Path((namespace, pod, container)): Path<(String, String, String)>,
     Query(q): Query<LogQuery>,
 ) -> Response {
-    let key = (namespace.clone(), pod.clone(), container.clone());
+    let found = ctx.running.lock().values().find(|r| r.namespace == namespace && r.name == pod).cloned();
+    let Some(running) = found else {
+        return text(StatusCode::NOT_FOUND, format!("pod {pod:?} does not exist"));
+    };
     let previous = flag(&q.previous);
-    let Some(snapshot) = ctx.logs.read(&key, previous) else {
-        return if previous {
-            text(StatusCode::BAD_REQUEST, format!("previous terminated container \"{container}\" in pod \"{pod}\" not found"))
-        } else {
-            // Known pod, container not started yet: an empty log, as for a waiting container.
-            text(StatusCode::OK, String::new())
-        };
+    let id = match running.sim.lock().log_instance(&container, previous) {
+        Ok(id) => id,
+        Err(message) => return text(StatusCode::BAD_REQUEST, message),
+    };
+    let since = match since(&q) {
+        Ok(since) => since,
+        Err(message) => return text(StatusCode::BAD_REQUEST, message),
+    };
+    let key = (running.uid.clone(), container.clone());
+    let Some(snapshot) = ctx.logs.read(&key, &id, 0) else {
+        // Started, nothing printed yet.
+        return text(StatusCode::OK, String::new());
     };
     let timestamps = flag(&q.timestamps);
-    let since = q.since_seconds.filter(|s| *s > 0).map(|s| jiff::Timestamp::now() - jiff::SignedDuration::from_secs(s));
     let mut lines: Vec<Line> = snapshot.lines.into_iter().filter(|l| since.is_none_or(|t| l.time >= t)).collect();
-    let seen_total = ctx.logs.since(&key, snapshot.restart, 0).map(|l| l.len()).unwrap_or(0);
     if let Some(tail) = q.tail_lines.filter(|t| *t >= 0) {
-        let skip = lines.len().saturating_sub(tail as usize);
+        let skip = lines.len().saturating_sub(usize::try_from(tail).unwrap_or(usize::MAX));
         lines.drain(..skip);
     }
     let mut body: String = lines.iter().map(|l| render(l, timestamps)).collect();
-    let limit = q.limit_bytes.filter(|l| *l > 0).map(|l| l as usize);
-    if let Some(limit) = limit {
-        if body.len() > limit {
-            let mut cut = limit;
-            while !body.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            body.truncate(cut);
-            return text(StatusCode::OK, body);
+    if let Some(limit) = q.limit_bytes.filter(|l| *l > 0).map(|l| usize::try_from(l).unwrap_or(usize::MAX))
+        && body.len() > limit
+    {
+        let mut cut = limit;
+        while !body.is_char_boundary(cut) {
+            cut -= 1;
         }
-    }
-    if !flag(&q.follow) || previous {
+        body.truncate(cut);
         return text(StatusCode::OK, body);
     }
-    // Follow: send what there is, then each new line of this container instance, until
-    // it stops (its instance is no longer current or the pod is gone).
+    if !flag(&q.follow) || previous || snapshot.ended {
+        return text(StatusCode::OK, body);
+    }
+    // Follow: send what there is, then each new line of this instance, until its last.
     let logs = ctx.logs.clone();
-    let restart = snapshot.restart;
-    let running = ctx.running.clone();
-    let stream = futures::stream::unfold((Some(body), seen_total, snapshot.changed), move |(first, mut offset, mut changed)| {
-        let logs = logs.clone();
-        let key = key.clone();
-        let running = running.clone();
+    let state = (Some(body), snapshot.end, snapshot.changed);
+    let stream = futures::stream::unfold(state, move |(first, offset, mut changed)| {
+        let (logs, key, id) = (logs.clone(), key.clone(), id.clone());
         async move {
             if let Some(first) = first {
                 return Some((Ok::<_, std::convert::Infallible>(bytes::Bytes::from(first)), (None, offset, changed)));
             }
             loop {
                 changed.borrow_and_update();
-                match logs.since(&key, restart, offset) {
-                    Some(new) if !new.is_empty() => {
-                        offset += new.len();
-                        let chunk: String = new.iter().map(|l| render(l, timestamps)).collect();
-                        return Some((Ok(bytes::Bytes::from(chunk)), (None, offset, changed)));
-                    }
-                    Some(_) => {}
-                    None => return None,
+                let snapshot = logs.read(&key, &id, offset)?;
+                if !snapshot.lines.is_empty() {
+                    let chunk: String = snapshot.lines.iter().map(|l| render(l, timestamps)).collect();
+                    return Some((Ok(bytes::Bytes::from(chunk)), (None, snapshot.end, changed)));
                 }
-                if !container_running(&running, &key) {
-                    return None;
-                }
-                if changed.changed().await.is_err() {
+                if snapshot.ended || changed.changed().await.is_err() {
                     return None;
                 }
             }
@@ -139,13 +147,6 @@ async fn container_logs(
     let mut response = Response::new(Body::from_stream(stream));
     response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
     response
-}
-
-fn container_running(running: &crate::RunningPods, key: &crate::logs::Key) -> bool {
-    let all = running.lock();
-    all.values()
-        .find(|r| r.namespace == key.0 && r.name == key.1)
-        .is_some_and(|r| r.sim.lock().usage(std::time::Duration::ZERO).iter().any(|(c, _, _)| *c == key.2))
 }
 
 /// Usage of every node and pod of this process.

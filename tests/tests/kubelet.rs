@@ -44,6 +44,15 @@ spec:
     eventually(Duration::from_secs(10), "talk Succeeded", || (phase(&cluster, "talk") == "Succeeded").then_some(()));
     let tail = cluster.kubectl_ok(&["logs", "talk", "--tail=1", "--timestamps"]);
     assert!(tail.ends_with(" Exited with code 0\n") && tail.starts_with("20"), "{tail}");
+    // A container not started yet has no log: the kubelet's 400 says why.
+    create(&cluster, "apiVersion: v1\nkind: Pod\nmetadata: {name: slow, annotations: {kubesim.io/startup-delay: 1h}}\nspec: {nodeName: kubesim-node-0, containers: [{name: c, image: busybox}]}\n");
+    eventually(Duration::from_secs(10), "slow ContainerCreating", || {
+        let out = cluster.kubectl_ok(&["get", "pod", "slow", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"]);
+        (out == "ContainerCreating").then_some(())
+    });
+    let out = cluster.kubectl(&["logs", "slow"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("container \"c\" in pod \"slow\" is waiting to start: ContainerCreating"), "{}", describe(&out));
     // An unscheduled pod still has no host to ask.
     create(&cluster, "apiVersion: v1\nkind: Pod\nmetadata: {name: nowhere}\nspec: {containers: [{name: c, image: busybox}]}\n");
     let out = cluster.kubectl(&["logs", "nowhere"]);
@@ -109,10 +118,58 @@ spec:
   nodeName: kubesim-node-2
   restartPolicy: Never
   containers: [{name: c, image: busybox, command: ["sleep", "1"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: oom, annotations: {kubesim.io/memory: 100Mi}}
+spec:
+  nodeName: kubesim-node-0
+  restartPolicy: Never
+  containers: [{name: c, image: app, resources: {limits: {memory: 50Mi}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: badconfig, annotations: {kubesim.io/crash-after: soon}}
+spec:
+  nodeName: kubesim-node-1
+  containers: [{name: c, image: app}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: huge}
+spec:
+  nodeName: kubesim-node-2
+  containers: [{name: c, image: app, resources: {requests: {cpu: "100"}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: unstarted, annotations: {kubesim.io/startup-delay: 1h}}
+spec:
+  nodeName: kubesim-node-2
+  containers: [{name: c, image: app}]
 "#,
     );
     eventually(Duration::from_secs(15), "pods settle", || {
-        (phase(&cluster, "web") == "Running" && phase(&cluster, "done") == "Succeeded").then_some(())
+        let settled = phase(&cluster, "web") == "Running"
+            && phase(&cluster, "done") == "Succeeded"
+            && phase(&cluster, "oom") == "Failed"
+            && phase(&cluster, "huge") == "Failed";
+        settled.then_some(())
+    });
+    eventually(Duration::from_secs(15), "config error", || {
+        let out = cluster.kubectl_ok(&["get", "pod", "badconfig", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"]);
+        (out == "CreateContainerConfigError").then_some(())
+    });
+    // Deleted before it started: held (finalizer) so the final status stays to be read.
+    cluster.kubectl_ok(&["patch", "pod", "unstarted", "--type=merge", "-p", r#"{"metadata":{"finalizers":["kubesim.io/test"]}}"#]);
+    eventually(Duration::from_secs(15), "unstarted created", || {
+        let out = cluster.kubectl_ok(&["get", "pod", "unstarted", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"]);
+        (out == "ContainerCreating").then_some(())
+    });
+    cluster.kubectl_ok(&["delete", "pod", "unstarted", "--wait=false"]);
+    eventually(Duration::from_secs(15), "unstarted terminated", || {
+        let out = cluster.kubectl_ok(&["get", "pod", "unstarted", "-o", "jsonpath={.status.containerStatuses[0].state.terminated.reason}"]);
+        (out == "ContainerStatusUnknown").then_some(())
     });
     eventually(Duration::from_secs(15), "crash loop", || {
         let out = cluster.kubectl_ok(&["get", "pod", "crash", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"]);
@@ -125,6 +182,15 @@ spec:
     assert_eq!(seen["pods"]["web"]["conditions"]["Ready"], "True", "{seen}");
     assert_eq!(seen["pods"]["crash"]["containers"]["c"], "waiting:CrashLoopBackOff", "{seen}");
     assert_eq!(seen["pods"]["done"]["phase"], "Succeeded", "{seen}");
+    assert_eq!(seen["pods"]["oom"]["containers"]["c"], "terminated:137:OOMKilled", "{seen}");
+    assert_eq!(seen["pods"]["badconfig"]["containers"]["c"], "waiting:CreateContainerConfigError", "{seen}");
+    assert_eq!(seen["pods"]["badconfig"]["conditions"]["PodScheduled"], "True", "{seen}");
+    assert!(seen["pods"]["badconfig"]["podIP"].is_string(), "{seen}");
+    assert_eq!(seen["pods"]["huge"]["phase"], "Failed", "{seen}");
+    assert_eq!(seen["pods"]["huge"]["reason"], "OutOfcpu", "{seen}");
+    assert_eq!(seen["pods"]["unstarted"]["containers"]["c"], "terminated:137:ContainerStatusUnknown", "{seen}");
+    assert_eq!(seen["pods"]["unstarted"]["phase"], "Failed", "{seen}");
+    assert!(seen["events"].as_array().unwrap().iter().any(|e| e == "Started"), "{seen}");
     assert_eq!(seen["nodes"]["kubesim-node-0"]["Ready"], "True", "{seen}");
     assert_eq!(seen["leases"], serde_json::json!(["kubesim-node-0", "kubesim-node-1", "kubesim-node-2"]));
 
@@ -134,9 +200,20 @@ spec:
         let api: kube::Api<Pod> = kube::Api::namespaced(cluster.client(), "default");
         api.list(&Default::default()).await.expect("pods decode").items
     });
-    assert_eq!(pods.len(), 3);
+    assert_eq!(pods.len(), 7);
     let kubectl = cluster.kubectl_ok(&["get", "pods", "--no-headers"]);
-    assert!(kubectl.contains("CrashLoopBackOff") && kubectl.contains("Completed"), "{kubectl}");
+    for shown in ["CrashLoopBackOff", "Completed", "OOMKilled", "CreateContainerConfigError", "OutOfcpu"] {
+        assert!(kubectl.contains(shown), "{shown}: {kubectl}");
+    }
+    // Every Event kubelet-sim wrote decodes, and kubectl describe shows them.
+    let events: Vec<k8s_openapi::api::core::v1::Event> = runtime.block_on(async {
+        let api: kube::Api<k8s_openapi::api::core::v1::Event> = kube::Api::namespaced(cluster.client(), "default");
+        api.list(&Default::default()).await.expect("events decode").items
+    });
+    assert!(events.iter().any(|e| e.reason.as_deref() == Some("BackOff")), "{events:?}");
+    let describe = cluster.kubectl_ok(&["describe", "pod", "web"]);
+    assert!(describe.contains("Started container web") && describe.contains("kubelet"), "{describe}");
+    cluster.kubectl_ok(&["patch", "pod", "unstarted", "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]);
 }
 
 #[test]
