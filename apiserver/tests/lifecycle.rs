@@ -280,3 +280,20 @@ async fn horizontal_pod_autoscalers_are_served_at_both_versions() {
     assert_eq!(v1["apiVersion"], "autoscaling/v1");
     assert_eq!(rv(&v1), rv(&created));
 }
+
+/// `PodCondition.lastProbeTime` is a non-pointer time upstream, so a condition never
+/// probed reads `lastProbeTime: null`, as `kubectl get pod -o yaml` shows it.
+#[tokio::test]
+async fn pod_conditions_carry_a_null_last_probe_time() {
+    let api = TestApi::new();
+    api.post(PODS, &pod("p")).await;
+    let status = json!({"status": {"conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+    let (code, written) = api.patch(&format!("{PODS}/p/status"), "application/merge-patch+json", &status).await;
+    assert_eq!(code, StatusCode::OK, "{written}");
+    let (_, stored) = api.get(&format!("{PODS}/p")).await;
+    let condition = &stored["status"]["conditions"][0];
+    assert_eq!(condition.get("lastProbeTime"), Some(&serde_json::Value::Null), "{stored}");
+    // Written again as read, nothing changes.
+    let (_, again) = api.patch(&format!("{PODS}/p/status"), "application/merge-patch+json", &json!({"status": stored["status"]})).await;
+    assert_eq!(again["metadata"]["resourceVersion"], stored["metadata"]["resourceVersion"]);
+}

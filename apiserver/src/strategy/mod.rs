@@ -220,6 +220,10 @@ pub(crate) trait Strategy: Sized + Clone + Serialize + DeserializeOwned + k8s_op
 
     /// `ValidateUpdate` beyond `ValidateObjectMetaUpdate`.
     fn validate_update(&self, old: &Self, raw: &Value) -> Errors;
+
+    /// What upstream's encoding writes that k8s-openapi's leaves out: a zero time in a
+    /// non-pointer `metav1.Time` field is written `null`.
+    fn encode_zero_times(_obj: &mut Value) {}
 }
 
 /// The shared flow: decode, normalize, default, prepare, validate, encode.
@@ -245,7 +249,9 @@ fn run<T: Strategy>(op: Operation<'_>, obj: Value) -> Result<Value, Rejection> {
     if !errs.is_empty() {
         return Err(Rejection::Invalid(errs));
     }
-    serde_json::to_value(&new).map_err(|e| Rejection::Decode(decode_error::<T>(&e.to_string())))
+    let mut out = serde_json::to_value(&new).map_err(|e| Rejection::Decode(decode_error::<T>(&e.to_string())))?;
+    T::encode_zero_times(&mut out);
+    Ok(out)
 }
 
 /// Decodes, normalizes and defaults; also returns the null-stripped body.

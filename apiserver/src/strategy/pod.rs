@@ -34,6 +34,17 @@ const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 impl Strategy for Pod {
     const SCOPE: Scope = Scope::Namespaced;
 
+    /// `PodCondition.lastProbeTime` is a non-pointer time: `kubectl get pod -o yaml`
+    /// shows `lastProbeTime: null` on every condition that was never probed.
+    fn encode_zero_times(obj: &mut Value) {
+        let Some(conditions) = obj.pointer_mut("/status/conditions").and_then(Value::as_array_mut) else { return };
+        for condition in conditions {
+            if let Value::Object(c) = condition {
+                c.entry("lastProbeTime").or_insert(Value::Null);
+            }
+        }
+    }
+
     fn meta(&self) -> &ObjectMeta {
         &self.metadata
     }
