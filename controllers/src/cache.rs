@@ -8,6 +8,10 @@
 //! with two reconciles waiting at once, the earlier one may never wake (seen as a
 //! restarted controller manager that never reconciles one ReplicaSet). [`ready`] polls
 //! it again every 50 ms, so every waiter goes on once the cache is ready.
+//!
+//! Cached objects come without `metadata.managedFields` ([`watch`]), as
+//! kube-controller-manager's informers trim them: no controller reads them, and they are
+//! most of a cached pod's memory.
 
 use std::hash::Hash;
 use std::time::Duration;
@@ -15,7 +19,16 @@ use std::time::Duration;
 use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Lookup, Store};
+use kube::ResourceExt;
 use kube::runtime::{WatchStreamExt, watcher};
+
+/// A watch of `K` whose objects come without `metadata.managedFields`.
+pub fn watch<K>(api: Api<K>, config: watcher::Config) -> impl futures::Stream<Item = watcher::Result<watcher::Event<K>>> + Send
+where
+    K: kube::Resource + Clone + k8s_openapi::serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    watcher(api, config).modify(|obj| obj.managed_fields_mut().clear())
+}
 
 /// The cache is never going to be ready: its watch was dropped.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +55,7 @@ where
     K: kube::Resource<DynamicType = ()> + Clone + k8s_openapi::serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store::<K>();
-    let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
+    let stream = reflector::reflector(writer, watch(api, config)).default_backoff();
     tokio::spawn(stream.for_each(|_| async {}));
     reader
 }

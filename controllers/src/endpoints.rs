@@ -109,7 +109,7 @@ async fn remove_leftover(ep: Arc<Endpoints>, client: Arc<Client>) -> Result<Acti
 /// A pod cache and the stream of its changes, for a controller's `watches_stream`.
 pub(crate) fn pod_cache(client: &Client) -> (Store<Pod>, impl futures::Stream<Item = Result<Pod, watcher::Error>> + Send + 'static) {
     let (reader, writer) = reflector::store::<Pod>();
-    let events = reflector::reflector(writer, watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()))
+    let events = reflector::reflector(writer, crate::cache::watch(Api::<Pod>::all(client.clone()), watcher::Config::default()))
         .default_backoff()
         .touched_objects();
     (reader, events)

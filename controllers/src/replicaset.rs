@@ -79,7 +79,7 @@ pub struct Context {
 /// Run the controller until the task is dropped.
 pub async fn run(client: Client) {
     let (pods, pod_writer) = reflector::store::<Pod>();
-    let pod_events = reflector::reflector(pod_writer, watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()))
+    let pod_events = reflector::reflector(pod_writer, crate::cache::watch(Api::<Pod>::all(client.clone()), watcher::Config::default()))
         .default_backoff()
         .touched_objects();
     let controller = Controller::new(Api::<ReplicaSet>::all(client.clone()), watcher::Config::default());

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, PodStatus};
-use kube::Api;
+use kube::{Api, ResourceExt};
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::{WatchStreamExt, watcher};
 use parking_lot::Mutex;
@@ -72,7 +72,9 @@ fn node_of<'a>(ctx: &'a Context, pod: &Pod) -> Option<&'a Arc<SimNode>> {
 pub async fn run(ctx: Arc<Context>) {
     let api: Api<Pod> = Api::all(ctx.client.clone());
     let config = watcher::Config::default().fields("spec.nodeName!=");
-    let stream = watcher(api, config).default_backoff();
+    // Without managedFields: nothing here reads them, and with thousands of pods they
+    // are most of this process's memory.
+    let stream = watcher(api, config).modify(|pod| pod.managed_fields_mut().clear()).default_backoff();
     futures::pin_mut!(stream);
     let mut workers: HashMap<String, watch::Sender<Option<Arc<Pod>>>> = HashMap::new();
     let mut seen: Option<Vec<String>> = None;

@@ -144,7 +144,7 @@ async fn watch_resources(shared: Arc<Shared>) {
 /// Feed one resource's watch into the graph.
 async fn watch_one(shared: Arc<Shared>, resource: ApiResource, namespaced: bool) {
     let api: Api<DynamicObject> = Api::all_with(shared.client.clone(), &resource);
-    let mut stream = watcher(api, watcher::Config::default()).boxed();
+    let mut stream = crate::cache::watch(api, watcher::Config::default()).boxed();
     let mut relisted: HashSet<String> = HashSet::new();
     while let Some(event) = stream.next().await {
         let event = match event {
