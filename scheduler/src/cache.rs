@@ -57,6 +57,12 @@ impl Cache {
         self.pods.keys().cloned().collect()
     }
 
+    /// The pod as the cache counts it (confirmed or assumed).
+    pub fn pod(&self, key: &str) -> Option<Arc<Pod>> {
+        let placed = self.pods.get(key)?;
+        self.snapshot.get_any(&placed.node)?.pods.iter().find(|p| p.key == key).map(|p| p.pod.clone())
+    }
+
     /// Count `pod` on `node` before the API says so.
     pub fn assume(&mut self, pod: Arc<Pod>, node: &str) {
         let key = pod_key(&pod);

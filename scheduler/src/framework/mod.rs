@@ -7,7 +7,11 @@
 //! plugin's weight, summed) — and then Bind. A plugin implements the base [`Plugin`] trait
 //! and the extension points it takes part in; [`runtime::Framework`] builds the lists from
 //! a profile. This module never names a plugin.
+//!
+//! Plugins that can reject a pod also say which cluster events could change their mind
+//! ([`Plugin::events_to_register`], [`Plugin::queueing_hint`]; see [`events`]).
 
+pub mod events;
 pub mod node_info;
 pub mod resource;
 pub mod runtime;
@@ -21,6 +25,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Pod;
 
+pub use events::{ActionType, Change, ClusterEvent, EventResource, QueueingHint};
 pub use node_info::{NodeInfo, PodInfo, Snapshot};
 
 /// The highest score a Score plugin gives after normalisation.
@@ -159,10 +164,21 @@ pub struct NodeScore {
     pub score: i64,
 }
 
-/// The base of every plugin: its name (upstream's configuration name) and which extension
-/// points it takes part in.
+/// The base of every plugin: its name (upstream's configuration name), which extension
+/// points it takes part in, and — for plugins that can reject a pod — which cluster events
+/// could make a pod it rejected schedulable (upstream's `EnqueueExtensions`).
 pub trait Plugin: Send + Sync + 'static {
     fn name(&self) -> &'static str;
+    /// The events that may resolve this plugin's rejections. By default every event, as
+    /// upstream treats a plugin that does not say.
+    fn events_to_register(&self) -> Vec<ClusterEvent> {
+        vec![ClusterEvent::ALL]
+    }
+    /// For one registered event, whether it may make `pod` (which this plugin rejected)
+    /// schedulable: upstream's `QueueingHintFn`. By default Queue.
+    fn queueing_hint(&self, _pod: &Pod, _change: &Change<'_>) -> QueueingHint {
+        QueueingHint::Queue
+    }
     fn as_pre_filter(self: Arc<Self>) -> Option<Arc<dyn PreFilter>> {
         None
     }
@@ -203,16 +219,38 @@ pub trait Filter: Plugin {
     fn filter(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status;
 }
 
+/// What to do with the pod's `status.nominatedNodeName` after a failed cycle: upstream's
+/// `NominatingInfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Nominating {
+    /// Leave it as it is.
+    Keep,
+    /// Set it to this node; empty clears it.
+    Override(String),
+}
+
 /// What a PostFilter plugin (preemption) decided.
 #[derive(Debug, Clone)]
 pub struct PostFilterResult {
-    /// The node the pod should go to once the victims are gone.
-    pub nominated_node: Option<String>,
+    /// The node the pod should go to once the victims are gone (or a cleared nomination).
+    pub nominating: Nominating,
     /// Pods to delete (gracefully) to make room.
     pub victims: Vec<Arc<PodInfo>>,
+    /// Lower-priority pods nominated to the chosen node, whose nomination is cleared.
+    pub clear_nominations: Vec<Arc<PodInfo>>,
     /// Success when a node was nominated; otherwise why not (its reasons become the
     /// `preemption: ...` part of the condition message).
     pub status: Status,
+}
+
+impl PostFilterResult {
+    /// The node nominated, if one was.
+    pub fn nominated_node(&self) -> Option<&str> {
+        match &self.nominating {
+            Nominating::Override(n) if !n.is_empty() => Some(n),
+            _ => None,
+        }
+    }
 }
 
 /// Only when no node passed Filter: try to make the pod schedulable (preemption).
@@ -223,7 +261,7 @@ pub trait PostFilter: Plugin {
         state: &CycleState,
         pod: &Pod,
         snapshot: &Snapshot,
-        statuses: &BTreeMap<String, Status>,
+        statuses: &runtime::NodeToStatus,
     ) -> PostFilterResult;
 }
 
@@ -251,8 +289,8 @@ pub struct BindRequest {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// Assign the pod to the node in the API. The error status carries the API's answer; a
-/// conflict (already bound elsewhere, or changed) is `Unschedulable`.
+/// Assign the pod to the node in the API. A failure is an `Error` status carrying the API's
+/// answer (a 409 when the pod was bound elsewhere or is being deleted).
 pub trait Bind: Plugin {
     fn bind(&self, request: BindRequest) -> BoxFuture<'static, Status>;
 }

@@ -6,7 +6,11 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use super::{Bind, Code, CycleState, Filter, NodeInfo, NodeScore, Plugin, PostFilter, PostFilterResult, PreFilter, PreScore, Score, Snapshot, Status};
+use super::node_info::{pod_key, pod_priority};
+use super::{
+    Bind, BindRequest, Change, ClusterEvent, Code, CycleState, Filter, NodeInfo, NodeScore, Plugin, PodInfo, PostFilter, PostFilterResult, PreFilter,
+    PreScore, QueueingHint, Score, Snapshot, Status,
+};
 use crate::explain::{Explanation, FilteredNode, NodeScores, PluginScore};
 
 /// Fewer nodes than this are all evaluated, whatever the percentage.
@@ -14,9 +18,19 @@ pub const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
 /// The adaptive percentage never goes below this.
 pub const MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND: i64 = 5;
 
+/// A plugin that can reject pods, with the events that may resolve its rejections.
+#[derive(Clone)]
+struct EnqueueExtension {
+    plugin: Arc<dyn Plugin>,
+    events: Vec<ClusterEvent>,
+}
+
 /// Which plugins run at each extension point, in order, and the score weights.
 #[derive(Clone, Default)]
 pub struct Framework {
+    /// By plugin name: the PreFilter and Filter plugins' events (upstream's
+    /// `enqueueExtensions`).
+    enqueue: BTreeMap<&'static str, EnqueueExtension>,
     pub scheduler_name: String,
     pre_filters: Vec<Arc<dyn PreFilter>>,
     filters: Vec<Arc<dyn Filter>>,
@@ -47,20 +61,39 @@ pub enum Error {
     Missing(String),
 }
 
+/// Each rejected node's status: upstream's `NodeToStatus`. Nodes not listed have the
+/// `absent` status (when PreFilter rejected the pod before any node was looked at, all of
+/// them).
+#[derive(Debug, Clone, Default)]
+pub struct NodeToStatus {
+    pub explicit: BTreeMap<String, Status>,
+    pub absent: Option<Status>,
+}
+
+impl NodeToStatus {
+    /// The node's status, explicit or the absent nodes' one.
+    pub fn get(&self, node: &str) -> Option<&Status> {
+        self.explicit.get(node).or(self.absent.as_ref())
+    }
+}
+
 /// Why no node was chosen: upstream's `FitError`.
 #[derive(Debug, Clone, Default)]
 pub struct FitError {
     pub num_all_nodes: usize,
     /// Per node, the status of the first filter that rejected it.
-    pub node_to_status: BTreeMap<String, Status>,
+    pub node_to_status: NodeToStatus,
     pub pre_filter_msg: String,
     pub post_filter_msg: String,
 }
 
 impl FitError {
     /// `0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint
-    /// {node-role.kubernetes.io/control-plane: }. preemption: ...` — upstream's
-    /// `FitError.Error()`: reasons counted, sorted as strings.
+    /// {node-role.kubernetes.io/control-plane: }. preemption: 0/3 nodes are available: 3
+    /// Preemption is not helpful for scheduling.` — upstream's `FitError.Error()`: the
+    /// PreFilter message, or else the nodes' reasons counted and sorted as strings, each
+    /// part ending in a period; then the PostFilter message as it is (since v1.30 it
+    /// carries its own period, so the message ends in one, not two).
     pub fn message(&self) -> String {
         if self.num_all_nodes == 0 && self.pre_filter_msg.is_empty() {
             return "no nodes available to schedule pods".to_string();
@@ -68,25 +101,41 @@ impl FitError {
         let mut msg = format!("0/{} nodes are available:", self.num_all_nodes);
         if !self.pre_filter_msg.is_empty() {
             msg.push_str(&format!(" {}.", self.pre_filter_msg));
-        }
-        let reasons = count_reasons(self.node_to_status.values());
-        if !reasons.is_empty() {
-            msg.push_str(&format!(" {}.", reasons.join(", ")));
+        } else {
+            let absent = self.num_all_nodes.saturating_sub(self.node_to_status.explicit.len());
+            let reasons = count_reasons(self.node_to_status.explicit.values().map(|s| (s, 1)).chain(self.node_to_status.absent.iter().map(|s| (s, absent))));
+            if !reasons.is_empty() {
+                msg.push_str(&format!(" {}.", reasons.join(", ")));
+            }
         }
         if !self.post_filter_msg.is_empty() {
             msg.push_str(&format!(" {}", self.post_filter_msg));
         }
         msg
     }
+
+    /// The plugins that rejected the pod: only events they register retry it.
+    pub fn unschedulable_plugins(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for s in self.node_to_status.explicit.values().chain(self.node_to_status.absent.iter()) {
+            if s.is_rejected() && !s.plugin().is_empty() && !out.contains(&s.plugin()) {
+                out.push(s.plugin());
+            }
+        }
+        out
+    }
 }
 
 /// `["1 Insufficient cpu", "2 node(s) ..."]`: each reason with how many nodes gave it,
 /// sorted as strings (as upstream).
-pub fn count_reasons<'a>(statuses: impl Iterator<Item = &'a Status>) -> Vec<String> {
+pub fn count_reasons<'a>(statuses: impl Iterator<Item = (&'a Status, usize)>) -> Vec<String> {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for status in statuses {
+    for (status, nodes) in statuses {
+        if nodes == 0 {
+            continue;
+        }
         for reason in status.reasons() {
-            *counts.entry(reason.as_str()).or_default() += 1;
+            *counts.entry(reason.as_str()).or_default() += nodes;
         }
     }
     let mut out: Vec<String> = counts.into_iter().map(|(r, n)| format!("{n} {r}")).collect();
@@ -147,6 +196,11 @@ impl Framework {
         for n in &set.filter {
             fw.filters.push(get(plugins, n, "filter", |p| p.as_filter())?);
         }
+        for n in set.pre_filter.iter().chain(&set.filter) {
+            if let Some(plugin) = plugins.get(n) {
+                fw.enqueue.insert(plugin.name(), EnqueueExtension { events: plugin.events_to_register(), plugin: plugin.clone() });
+            }
+        }
         for n in &set.post_filter {
             fw.post_filters.push(get(plugins, n, "postFilter", |p| p.as_post_filter())?);
         }
@@ -162,8 +216,34 @@ impl Framework {
         Ok(fw)
     }
 
-    pub fn binders(&self) -> &[Arc<dyn Bind>] {
-        &self.binds
+    /// Whether `event` may make `pod` schedulable, asking the plugins that rejected it
+    /// (upstream's `isPodWorthRequeuing`): a pod no plugin rejected (e.g. no nodes at all)
+    /// is retried by any event; otherwise one of its rejecting plugins must register the
+    /// event and its hint say Queue.
+    pub fn is_worth_requeuing(&self, pod: &Pod, rejected_by: &[&'static str], event: &ClusterEvent, change: &Change<'_>) -> bool {
+        if rejected_by.is_empty() {
+            return true;
+        }
+        rejected_by.iter().any(|name| match self.enqueue.get(name) {
+            // A plugin this profile does not know (any more): be safe, retry.
+            None => true,
+            Some(ext) => ext.events.iter().any(|e| e.matches(event)) && ext.plugin.queueing_hint(pod, change) == QueueingHint::Queue,
+        })
+    }
+
+    pub fn has_binders(&self) -> bool {
+        !self.binds.is_empty()
+    }
+
+    /// The Bind plugins until one binds: upstream's `RunBindPlugins`; a failure reads
+    /// `running Bind plugin "DefaultBinder": <the API's answer>`.
+    pub async fn run_bind(&self, req: BindRequest) -> Status {
+        let Some(pl) = self.binds.first().cloned() else { return Status::error("no Bind plugin is enabled") };
+        let status = pl.bind(req).await;
+        if status.is_success() || status.is_rejected() {
+            return status.with_plugin(pl.name());
+        }
+        Status::error(format!("running Bind plugin {:?}: {}", pl.name(), status.message())).with_plugin(pl.name())
     }
 
     pub fn has_post_filter(&self) -> bool {
@@ -185,19 +265,29 @@ impl Framework {
         n.max(MIN_FEASIBLE_NODES_TO_FIND)
     }
 
-    /// Every PreFilter; the first rejection ends the cycle.
+    /// Every PreFilter, as upstream's `RunPreFilterPlugins`: UnschedulableAndUnresolvable
+    /// or an error ends the cycle at once; Unschedulable lets the others run (preemption
+    /// needs their state) and is the result.
     pub fn run_pre_filter(&self, state: &mut CycleState, pod: &Pod, snapshot: &Snapshot) -> Status {
+        let mut result = Status::success();
         for pl in &self.pre_filters {
             let status = pl.pre_filter(state, pod, snapshot);
             if status.is_skip() {
                 state.skip_filter.insert(pl.name());
                 continue;
             }
-            if !status.is_success() {
-                return status.with_plugin(pl.name());
+            match status.code() {
+                Code::Success | Code::Skip => {}
+                Code::Unschedulable => {
+                    if result.is_success() {
+                        result = status.with_plugin(pl.name());
+                    }
+                }
+                Code::UnschedulableAndUnresolvable => return status.with_plugin(pl.name()),
+                Code::Error => return Status::error(format!("running PreFilter plugin {:?}: {}", pl.name(), status.message())).with_plugin(pl.name()),
             }
         }
-        Status::success()
+        result
     }
 
     /// Every Filter in order for one node; the first rejection is the node's status.
@@ -214,8 +304,36 @@ impl Framework {
         Status::success()
     }
 
+    /// Filter with the pods nominated to the node, as upstream's
+    /// `RunFilterPluginsWithNominatedPods`: nominated pods of equal or higher priority
+    /// count as running there (the room was made for them), and when they change anything
+    /// the filters run again without them — the pod must fit both ways, since they may end
+    /// up elsewhere.
+    pub fn run_filter_with_nominated(&self, state: &CycleState, pod: &Pod, node: &NodeInfo, snapshot: &Snapshot) -> Status {
+        let nominated = snapshot.nominator.pods_on(&node.name);
+        if nominated.is_empty() {
+            return self.run_filter(state, pod, node);
+        }
+        let (key, priority) = (pod_key(pod), pod_priority(pod));
+        let mut with: Option<(CycleState, NodeInfo)> = None;
+        for pi in nominated.iter().filter(|p| p.priority() >= priority && p.key != key) {
+            let (state, info) = with.get_or_insert_with(|| (state.clone(), node.clone()));
+            info.add_pod(pi.clone());
+            let s = self.run_add_pod(state, pod, pi, info);
+            if !s.is_success() {
+                return Status::error(s.message());
+            }
+        }
+        let Some((state_with, node_with)) = with else { return self.run_filter(state, pod, node) };
+        let s = self.run_filter(&state_with, pod, &node_with);
+        if !s.is_success() {
+            return s;
+        }
+        self.run_filter(state, pod, node)
+    }
+
     /// PreFilter extensions: the state as if `pi` were removed from `node`.
-    pub fn run_remove_pod(&self, state: &mut CycleState, pod: &Pod, pi: &super::PodInfo, node: &NodeInfo) -> Status {
+    pub fn run_remove_pod(&self, state: &mut CycleState, pod: &Pod, pi: &PodInfo, node: &NodeInfo) -> Status {
         for pl in &self.pre_filters {
             if state.skip_filter.contains(pl.name()) {
                 continue;
@@ -229,7 +347,7 @@ impl Framework {
     }
 
     /// PreFilter extensions: the state as if `pi` were added to `node`.
-    pub fn run_add_pod(&self, state: &mut CycleState, pod: &Pod, pi: &super::PodInfo, node: &NodeInfo) -> Status {
+    pub fn run_add_pod(&self, state: &mut CycleState, pod: &Pod, pi: &PodInfo, node: &NodeInfo) -> Status {
         for pl in &self.pre_filters {
             if state.skip_filter.contains(pl.name()) {
                 continue;
@@ -243,7 +361,7 @@ impl Framework {
     }
 
     /// The PostFilter plugins until one nominates a node.
-    pub fn run_post_filter(&self, state: &CycleState, pod: &Pod, snapshot: &Snapshot, statuses: &BTreeMap<String, Status>) -> Option<PostFilterResult> {
+    pub fn run_post_filter(&self, state: &CycleState, pod: &Pod, snapshot: &Snapshot, statuses: &NodeToStatus) -> Option<PostFilterResult> {
         let mut last = None;
         for pl in &self.post_filters {
             let r = pl.post_filter(self, state, pod, snapshot, statuses);
@@ -271,10 +389,9 @@ impl Framework {
                 return (Outcome::Failed(status.message()), state);
             }
             explanation.pre_filter = Some(FilteredNode { node: String::new(), plugin: status.plugin().to_string(), reasons: status.reasons().to_vec() });
-            let mut fit = FitError { num_all_nodes: num_all, pre_filter_msg: status.message(), ..Default::default() };
-            for n in snapshot.nodes() {
-                fit.node_to_status.insert(n.name.clone(), status.clone());
-            }
+            // Every node has the PreFilter's status (preemption reads it per node).
+            let node_to_status = NodeToStatus { explicit: BTreeMap::new(), absent: Some(status.clone()) };
+            let fit = FitError { num_all_nodes: num_all, pre_filter_msg: status.message(), node_to_status, ..Default::default() };
             return (Outcome::Unfit(fit), state);
         }
 
@@ -283,7 +400,7 @@ impl Framework {
         let mut feasible: Vec<&NodeInfo> = Vec::new();
         let nominated = pod.status.as_ref().and_then(|s| s.nominated_node_name.as_deref()).filter(|n| !n.is_empty());
         if let Some(info) = nominated.and_then(|n| snapshot.get(n)) {
-            let s = self.run_filter(&state, pod, info);
+            let s = self.run_filter_with_nominated(&state, pod, info, snapshot);
             if s.is_success() {
                 explanation.evaluated_nodes = 1;
                 explanation.feasible_nodes = 1;
@@ -306,7 +423,7 @@ impl Framework {
             if info.node.is_none() {
                 continue;
             }
-            let s = self.run_filter(&state, pod, info);
+            let s = self.run_filter_with_nominated(&state, pod, info, snapshot);
             match s.code() {
                 Code::Success => feasible.push(info),
                 Code::Error => return (Outcome::Failed(s.message()), state),
@@ -320,7 +437,8 @@ impl Framework {
         explanation.feasible_nodes = feasible.len();
         explanation.record_filtered(&statuses);
         if feasible.is_empty() {
-            return (Outcome::Unfit(FitError { num_all_nodes: num_all, node_to_status: statuses, ..Default::default() }), state);
+            let node_to_status = NodeToStatus { explicit: statuses, absent: None };
+            return (Outcome::Unfit(FitError { num_all_nodes: num_all, node_to_status, ..Default::default() }), state);
         }
         if feasible.len() == 1 {
             let node = feasible[0].name.clone();
@@ -373,7 +491,7 @@ impl Framework {
                 ties = 1;
             } else if t == totals[best] {
                 ties += 1;
-                if cursor.next() % ties == 0 {
+                if cursor.next().is_multiple_of(ties) {
                     best = i;
                 }
             }

@@ -47,6 +47,7 @@ fn selector(labels: &[(&str, &str)]) -> Value {
     json!({"matchLabels": labels.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>()})
 }
 
+#[derive(Clone)]
 pub struct PodBuilder(Value);
 
 impl PodBuilder {
@@ -171,6 +172,14 @@ impl PodBuilder {
         );
         self
     }
+    pub fn created(mut self, rfc3339: &str) -> Self {
+        self.0["metadata"]["creationTimestamp"] = json!(rfc3339);
+        self
+    }
+    pub fn scheduling_gate(mut self, name: &str) -> Self {
+        push(&mut self.0, &["spec", "schedulingGates"], json!({"name": name}));
+        self
+    }
     pub fn nominated(mut self, node: &str) -> Self {
         set(&mut self.0, &["status", "nominatedNodeName"], json!(node));
         self
@@ -186,6 +195,7 @@ impl PodBuilder {
     }
 }
 
+#[derive(Clone)]
 pub struct NodeBuilder(Value);
 
 impl NodeBuilder {

@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::api::{Api, PostParams};
 
-use crate::framework::{Bind, BindRequest, Code, Plugin, Status};
+use crate::framework::{Bind, BindRequest, Plugin, Status};
 
 pub const NAME: &str = "DefaultBinder";
 
@@ -58,7 +58,8 @@ impl Bind for DefaultBinder {
             let body = binding(&req);
             match pods.create_subresource::<Binding, serde_json::Value>("binding", &req.name, &PostParams::default(), &body).await {
                 Ok(_) => Status::success(),
-                Err(kube::Error::Api(e)) if e.code == 409 || e.code == 404 => Status::new(Code::Unschedulable, [e.message]),
+                // The API's own message, as upstream's `err.Error()` of a StatusError.
+                Err(kube::Error::Api(e)) => Status::error(e.message),
                 Err(e) => Status::error(e.to_string()),
             }
         })

@@ -11,11 +11,12 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Pod, PodAffinityTerm, WeightedPodAffinityTerm};
+use k8s_openapi::api::core::v1::{Node, Pod, PodAffinityTerm, WeightedPodAffinityTerm};
 use kubesim_apimachinery::selector::LabelSelector;
 
 use crate::framework::{
-    Code, CycleState, Filter, MAX_NODE_SCORE, NodeInfo, NodeScore, Plugin, PodInfo, PreFilter, PreScore, Score, Snapshot, Status,
+    ActionType, Change, ClusterEvent, Code, CycleState, EventResource, Filter, MAX_NODE_SCORE, NodeInfo, NodeScore, Plugin, PodInfo, PreFilter,
+    PreScore, QueueingHint, Score, Snapshot, Status,
 };
 
 pub const NAME: &str = "InterPodAffinity";
@@ -97,6 +98,11 @@ pub fn terms(pod: &Pod) -> Terms {
     }
 }
 
+/// Upstream's `podMatchesAllAffinityTerms`: false for no terms.
+fn matches_all(terms: &[Term], pod: &Pod) -> bool {
+    !terms.is_empty() && terms.iter().all(|t| t.matches(pod))
+}
+
 type Pair = (String, String);
 
 #[derive(Debug, Clone, Default)]
@@ -144,6 +150,37 @@ impl Plugin for InterPodAffinity {
     }
     fn as_filter(self: Arc<Self>) -> Option<Arc<dyn Filter>> {
         Some(self)
+    }
+    fn events_to_register(&self) -> Vec<ClusterEvent> {
+        vec![
+            ClusterEvent::new(EventResource::Pod, ActionType::ADD | ActionType::UPDATE_POD_LABEL | ActionType::DELETE),
+            ClusterEvent::new(EventResource::Node, ActionType::ADD | ActionType::UPDATE_NODE_LABEL | ActionType::UPDATE_NODE_TAINT),
+        ]
+    }
+    /// Upstream's hints: an assigned pod that now matches all the pod's affinity terms
+    /// (added or relabelled), or that matched all its anti-affinity terms and no longer
+    /// does (relabelled or deleted), or — deleted — whose own anti-affinity rejected the
+    /// pod; a node whose value for one of the pod's topology keys appeared or changed.
+    fn queueing_hint(&self, pod: &Pod, change: &Change<'_>) -> QueueingHint {
+        let t = terms(pod);
+        match *change {
+            Change::Pod { old, new } => QueueingHint::when(match (old, new) {
+                (Some(o), Some(n)) => {
+                    (!matches_all(&t.affinity, o) && matches_all(&t.affinity, n)) || (matches_all(&t.anti_affinity, o) && !matches_all(&t.anti_affinity, n))
+                }
+                (None, Some(n)) => matches_all(&t.affinity, n),
+                (Some(o), None) => matches_all(&t.anti_affinity, o) || terms(o).anti_affinity.iter().any(|term| term.matches(pod)),
+                (None, None) => false,
+            }),
+            Change::Node { old, new } => {
+                let value = |n: Option<&Node>, k: &str| n.and_then(|n| n.metadata.labels.as_ref()).and_then(|l| l.get(k)).cloned();
+                let keys = t.affinity.iter().chain(&t.anti_affinity).map(|term| term.topology_key.as_str());
+                QueueingHint::when(match old {
+                    None => keys.into_iter().any(|k| value(new, k).is_some()),
+                    Some(_) => keys.into_iter().any(|k| value(old, k) != value(new, k)),
+                })
+            }
+        }
     }
     fn as_pre_score(self: Arc<Self>) -> Option<Arc<dyn PreScore>> {
         Some(self)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Pod;
 
 use crate::framework::node_info::host_ports;
-use crate::framework::{CycleState, Filter, NodeInfo, Plugin, PreFilter, Snapshot, Status};
+use crate::framework::{ActionType, Change, ClusterEvent, CycleState, EventResource, Filter, NodeInfo, Plugin, PreFilter, QueueingHint, Snapshot, Status};
 
 pub const NAME: &str = "NodePorts";
 pub const ERR_REASON: &str = "node(s) didn't have free ports for the requested pod ports";
@@ -26,6 +26,20 @@ impl Plugin for NodePorts {
     }
     fn as_filter(self: Arc<Self>) -> Option<Arc<dyn Filter>> {
         Some(self)
+    }
+    fn events_to_register(&self) -> Vec<ClusterEvent> {
+        // Container ports are immutable: pod updates never free one.
+        vec![ClusterEvent::new(EventResource::Pod, ActionType::DELETE), ClusterEvent::new(EventResource::Node, ActionType::ADD)]
+    }
+    /// A new node; or a deleted pod that held a port this pod wants.
+    fn queueing_hint(&self, pod: &Pod, change: &Change<'_>) -> QueueingHint {
+        match change {
+            Change::Node { .. } => QueueingHint::Queue,
+            Change::Pod { old, .. } => {
+                let freed = old.map(host_ports).unwrap_or_default();
+                QueueingHint::when(host_ports(pod).iter().any(|w| freed.iter().any(|u| conflicts(w, u))))
+            }
+        }
     }
 }
 

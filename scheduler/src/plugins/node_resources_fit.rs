@@ -10,27 +10,24 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use serde::Deserialize;
 
 use crate::framework::resource::{Resource, pod_requests};
-use crate::framework::{CycleState, Filter, MAX_NODE_SCORE, NodeInfo, Plugin, PreFilter, PreScore, Score, Snapshot, Status, Code};
+use crate::framework::{
+    ActionType, Change, ClusterEvent, Code, CycleState, EventResource, Filter, MAX_NODE_SCORE, NodeInfo, Plugin, PreFilter, PreScore, QueueingHint,
+    Score, Snapshot, Status,
+};
 
 pub const NAME: &str = "NodeResourcesFit";
 pub const ERR_REASON_TOO_MANY_PODS: &str = "Too many pods";
 
 /// `NodeResourcesFitArgs` (the part kubesim reads).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Args {
     #[serde(default)]
     pub scoring_strategy: ScoringStrategy,
-}
-
-impl Default for Args {
-    fn default() -> Self {
-        Args { scoring_strategy: ScoringStrategy::default() }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -155,6 +152,26 @@ impl Plugin for NodeResourcesFit {
     fn as_filter(self: Arc<Self>) -> Option<Arc<dyn Filter>> {
         Some(self)
     }
+    fn events_to_register(&self) -> Vec<ClusterEvent> {
+        vec![
+            ClusterEvent::new(EventResource::Pod, ActionType::DELETE | ActionType::UPDATE_POD_SCALE_DOWN),
+            ClusterEvent::new(EventResource::Node, ActionType::ADD | ActionType::UPDATE_NODE_ALLOCATABLE),
+        ]
+    }
+    /// Upstream's `isSchedulableAfterPodEvent` and `isSchedulableAfterNodeChange`.
+    fn queueing_hint(&self, pod: &Pod, change: &Change<'_>) -> QueueingHint {
+        match *change {
+            // Any assigned pod deleted frees resources.
+            Change::Pod { new: None, .. } => QueueingHint::Queue,
+            Change::Pod { old: Some(old), new: Some(new) } => QueueingHint::when(scaled_down_for(pod, old, new)),
+            Change::Pod { .. } => QueueingHint::Skip,
+            Change::Node { old, new } => {
+                let Some(new) = new else { return QueueingHint::Skip };
+                let fits_empty = insufficient_resources(&pod_requests(pod, false), &NodeInfo::with_node(Arc::new(new.clone()))).is_empty();
+                QueueingHint::when(fits_empty && old.is_none_or(|old| requested_resources_increased(pod, old, new)))
+            }
+        }
+    }
     fn as_pre_score(self: Arc<Self>) -> Option<Arc<dyn PreScore>> {
         Some(self)
     }
@@ -197,6 +214,27 @@ pub fn insufficient_resources(req: &Resource, node: &NodeInfo) -> Vec<Insufficie
         check(name, want, alloc.get(name), node.requested.get(name));
     }
     out
+}
+
+/// A pod's requests went down for a resource `target` asks for.
+fn scaled_down_for(target: &Pod, old: &Pod, new: &Pod) -> bool {
+    let (want, o, n) = (pod_requests(target, false), pod_requests(old, false), pod_requests(new, false));
+    (want.milli_cpu > 0 && n.milli_cpu < o.milli_cpu)
+        || (want.memory > 0 && n.memory < o.memory)
+        || (want.ephemeral_storage > 0 && n.ephemeral_storage < o.ephemeral_storage)
+        || want.scalar.iter().any(|(k, v)| *v > 0 && n.get(k) < o.get(k))
+}
+
+/// Upstream's `haveAnyRequestedResourcesIncreased`: more pods allowed, or more of a
+/// resource the pod asks for.
+fn requested_resources_increased(pod: &Pod, old: &Node, new: &Node) -> bool {
+    let alloc = |n: &Node| Resource::from_list(n.status.as_ref().and_then(|s| s.allocatable.as_ref()));
+    let (want, o, n) = (pod_requests(pod, false), alloc(old), alloc(new));
+    n.allowed_pod_number > o.allowed_pod_number
+        || (want.milli_cpu > 0 && n.milli_cpu > o.milli_cpu)
+        || (want.memory > 0 && n.memory > o.memory)
+        || (want.ephemeral_storage > 0 && n.ephemeral_storage > o.ephemeral_storage)
+        || want.scalar.iter().any(|(k, v)| *v > 0 && n.get(k) > o.get(k))
 }
 
 impl Filter for NodeResourcesFit {

@@ -14,12 +14,15 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Pod, TopologySpreadConstraint};
+use k8s_openapi::api::core::v1::{Node, Pod, TopologySpreadConstraint};
 use kubesim_apimachinery::selector::LabelSelector;
 
 use super::node_affinity::required_matches;
 use super::taint_toleration::tolerates_taint;
-use crate::framework::{CycleState, Filter, MAX_NODE_SCORE, NodeInfo, NodeScore, Plugin, PodInfo, PreFilter, PreScore, Score, Snapshot, Status};
+use crate::framework::{
+    ActionType, Change, ClusterEvent, CycleState, EventResource, Filter, MAX_NODE_SCORE, NodeInfo, NodeScore, Plugin, PodInfo, PreFilter, PreScore,
+    QueueingHint, Score, Snapshot, Status,
+};
 
 pub const NAME: &str = "PodTopologySpread";
 pub const ERR_REASON_CONSTRAINTS_NOT_MATCH: &str = "node(s) didn't match pod topology spread constraints";
@@ -73,10 +76,16 @@ fn labels_match(sel: &LabelSelector, pod: &Pod) -> bool {
     sel.matches_labels(pod.metadata.labels.as_ref().unwrap_or(&empty))
 }
 
+/// Whether an existing pod counts for the constraint: selected by it — an empty selector
+/// `{}` counts no pod, as upstream's `countPodsMatchSelector`.
+fn counted(sel: &LabelSelector, pod: &Pod) -> bool {
+    !sel.is_empty() && labels_match(sel, pod)
+}
+
 fn counts_on(node: &NodeInfo, c: &Constraint, ns: &str) -> i64 {
     node.pods
         .iter()
-        .filter(|p| p.pod.metadata.namespace.as_deref().unwrap_or("default") == ns && p.pod.metadata.deletion_timestamp.is_none() && labels_match(&c.selector, &p.pod))
+        .filter(|p| p.pod.metadata.namespace.as_deref().unwrap_or("default") == ns && p.pod.metadata.deletion_timestamp.is_none() && counted(&c.selector, &p.pod))
         .count() as i64
 }
 
@@ -97,6 +106,11 @@ fn eligible(pod: &Pod, c: &Constraint, node: &NodeInfo) -> bool {
 
 fn has_all_keys(node: &NodeInfo, cs: &[Constraint]) -> bool {
     cs.iter().all(|c| node.label(&c.topology_key).is_some())
+}
+
+/// Upstream's `nodeLabelsMatchSpreadConstraints`, for a Node object.
+fn node_has_all_keys(node: &Node, cs: &[Constraint]) -> bool {
+    cs.iter().all(|c| node.metadata.labels.as_ref().is_some_and(|l| l.contains_key(&c.topology_key)))
 }
 
 #[derive(Debug, Clone)]
@@ -122,7 +136,7 @@ impl PreFilterState {
             return;
         }
         for (i, c) in self.constraints.iter().enumerate() {
-            if !eligible(pod, c, node) || !labels_match(&c.selector, &other.pod) {
+            if !eligible(pod, c, node) || !counted(&c.selector, &other.pod) {
                 continue;
             }
             if let Some(v) = node.label(&c.topology_key) {
@@ -141,6 +155,48 @@ impl Plugin for PodTopologySpread {
     }
     fn as_filter(self: Arc<Self>) -> Option<Arc<dyn Filter>> {
         Some(self)
+    }
+    fn events_to_register(&self) -> Vec<ClusterEvent> {
+        vec![
+            ClusterEvent::new(EventResource::Pod, ActionType::ADD | ActionType::UPDATE_POD_LABEL | ActionType::UPDATE_POD_TOLERATION | ActionType::DELETE),
+            ClusterEvent::new(
+                EventResource::Node,
+                ActionType::ADD | ActionType::DELETE | ActionType::UPDATE_NODE_LABEL | ActionType::UPDATE_NODE_TAINT,
+            ),
+        ]
+    }
+    /// Upstream's hints: an assigned pod of the namespace that a constraint selects added,
+    /// deleted, or relabelled in or out of a selector; a node with every topology key
+    /// added or deleted, or one whose keys, key values or taints changed.
+    fn queueing_hint(&self, pod: &Pod, change: &Change<'_>) -> QueueingHint {
+        let cs = constraints(pod, "DoNotSchedule");
+        let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+        match *change {
+            Change::Pod { old, new } => {
+                if old.into_iter().chain(new).any(|p| p.metadata.namespace.as_deref().unwrap_or("default") != ns) {
+                    return QueueingHint::Skip;
+                }
+                let selected = |p: &Pod| cs.iter().any(|c| labels_match(&c.selector, p));
+                QueueingHint::when(match (old, new) {
+                    (Some(o), Some(n)) => o.metadata.labels != n.metadata.labels && cs.iter().any(|c| labels_match(&c.selector, o) != labels_match(&c.selector, n)),
+                    (None, Some(p)) | (Some(p), None) => selected(p),
+                    (None, None) => false,
+                })
+            }
+            Change::Node { old, new } => {
+                let matching = |n: Option<&Node>| n.is_some_and(|n| node_has_all_keys(n, &cs));
+                QueueingHint::when(match (old, new) {
+                    (Some(o), Some(n)) => {
+                        let value = |node: &Node, k: &str| node.metadata.labels.as_ref().and_then(|l| l.get(k).cloned());
+                        let taints = |node: &Node| node.spec.as_ref().and_then(|s| s.taints.clone());
+                        matching(old) != matching(new)
+                            || (matching(new) && (cs.iter().any(|c| value(o, &c.topology_key) != value(n, &c.topology_key)) || taints(o) != taints(n)))
+                    }
+                    (None, n) => matching(n),
+                    (o, None) => matching(o),
+                })
+            }
+        }
     }
     fn as_pre_score(self: Arc<Self>) -> Option<Arc<dyn PreScore>> {
         Some(self)
