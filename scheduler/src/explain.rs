@@ -150,3 +150,39 @@ impl Explanation {
         serde_json::to_string(self).unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filtered_nodes_are_capped_and_counted() {
+        let statuses: BTreeMap<String, Status> = (0..60).map(|i| (format!("n{i:02}"), Status::unschedulable("Insufficient cpu").with_plugin("NodeResourcesFit"))).collect();
+        let mut e = Explanation::new(true, "default-scheduler", 1);
+        e.record_filtered(&statuses);
+        assert_eq!((e.filtered.len(), e.filtered_not_shown), (MAX_FILTERED, 10));
+        assert_eq!(e.filtered[0], FilteredNode { node: "n00".into(), plugin: "NodeResourcesFit".into(), reasons: vec!["Insufficient cpu".into()] });
+        let mut off = Explanation::new(false, "default-scheduler", 1);
+        off.record_filtered(&statuses);
+        assert!(off.filtered.is_empty());
+    }
+
+    #[test]
+    fn scores_keep_the_best_and_the_selected_node() {
+        let mut rows: Vec<NodeScores> = (0..15).map(|i| NodeScores { node: format!("n{i:02}"), total: i, plugins: BTreeMap::new() }).collect();
+        let mut e = Explanation::new(true, "default-scheduler", 1);
+        // The selected node ties with the best: it comes first.
+        rows.push(NodeScores { node: "chosen".into(), total: 14, plugins: BTreeMap::new() });
+        e.record_scores(&mut rows, "chosen");
+        let names: Vec<&str> = e.scores.iter().map(|r| r.node.as_str()).collect();
+        assert_eq!(names[..3], ["chosen", "n14", "n13"]);
+        assert_eq!((e.scores.len(), e.scores_not_shown), (MAX_SCORED, 6));
+        // A selected node outside the best ten is kept too.
+        let mut rows: Vec<NodeScores> = (0..15).map(|i| NodeScores { node: format!("n{i:02}"), total: i, plugins: BTreeMap::new() }).collect();
+        e.record_scores(&mut rows, "n00");
+        assert_eq!((e.scores.len(), e.scores.last().map(|r| r.node.as_str())), (MAX_SCORED + 1, Some("n00")));
+        let json: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(json["scoresNotShown"], 4);
+        assert!(json.get("enabled").is_none());
+    }
+}

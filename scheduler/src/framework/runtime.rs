@@ -514,3 +514,133 @@ impl Framework {
         (Outcome::Scheduled { node: feasible[best].name.clone() }, state)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Profile;
+    use crate::framework::testing::{NodeBuilder, PodBuilder};
+    use crate::plugins::registry::Handle;
+
+    fn default_framework() -> Framework {
+        Profile::default().framework(&Handle::default(), None).unwrap()
+    }
+
+    fn statuses(list: &[(&str, Status)]) -> BTreeMap<String, Status> {
+        list.iter().map(|(n, s)| (n.to_string(), s.clone())).collect()
+    }
+
+    #[test]
+    fn fit_error_messages_as_upstream() {
+        let cpu = Status::unschedulable("Insufficient cpu");
+        let taint = Status::unresolvable("node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }");
+        let fit = FitError {
+            num_all_nodes: 3,
+            node_to_status: NodeToStatus { explicit: statuses(&[("a", cpu.clone()), ("b", taint.clone()), ("c", taint)]), absent: None },
+            post_filter_msg: "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.".into(),
+            ..Default::default()
+        };
+        // One period at the end: since v1.30 the PostFilter message is appended as is.
+        assert_eq!(
+            fit.message(),
+            "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }. \
+             preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+        );
+        assert!(!fit.message().ends_with(".."));
+        // A PreFilter rejection: its message only, not once more per node.
+        let fit = FitError {
+            num_all_nodes: 3,
+            pre_filter_msg: "pod has unbound immediate PersistentVolumeClaims".into(),
+            node_to_status: NodeToStatus { explicit: BTreeMap::new(), absent: Some(Status::unresolvable("pod has unbound immediate PersistentVolumeClaims")) },
+            ..Default::default()
+        };
+        assert_eq!(fit.message(), "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims.");
+        // Nodes not listed count with the absent status.
+        let fit = FitError {
+            num_all_nodes: 4,
+            node_to_status: NodeToStatus { explicit: statuses(&[("a", cpu)]), absent: Some(Status::unresolvable("Preemption is not helpful for scheduling")) },
+            ..Default::default()
+        };
+        assert_eq!(fit.message(), "0/4 nodes are available: 1 Insufficient cpu, 3 Preemption is not helpful for scheduling.");
+        assert_eq!(FitError::default().message(), "no nodes available to schedule pods");
+    }
+
+    #[test]
+    fn num_feasible_nodes_to_find_as_upstream() {
+        let mut fw = default_framework();
+        let adaptive: Vec<usize> = [50, 100, 1000, 5000, 6000].iter().map(|&n| fw.num_feasible_nodes_to_find(n)).collect();
+        // < 100 all; 50 − n/125 percent (at least 5), at least 100 nodes.
+        assert_eq!(adaptive, [50, 100, 420, 500, 300]);
+        fw.percentage_of_nodes_to_score = Some(100);
+        assert_eq!(fw.num_feasible_nodes_to_find(5000), 5000);
+        fw.percentage_of_nodes_to_score = Some(30);
+        assert_eq!(fw.num_feasible_nodes_to_find(200), 100);
+    }
+
+    fn pick(snapshot: &Snapshot, pod: &Pod, seed: u64) -> String {
+        let mut expl = Explanation::default();
+        match default_framework().schedule(pod, snapshot, &mut Cursor::seeded(seed), &mut expl).0 {
+            Outcome::Scheduled { node } => node,
+            _ => panic!("not scheduled"),
+        }
+    }
+
+    #[test]
+    fn the_highest_total_wins_and_ties_are_broken_at_random() {
+        let nodes = ["a", "b", "c"].iter().map(|n| NodeBuilder::new(n).capacity("4", "8Gi", "110").obj()).collect();
+        let snapshot = Snapshot::from_objects(nodes, vec![]);
+        let pod = PodBuilder::new("p").container_req("1", "1Gi").obj();
+        let picks: std::collections::BTreeSet<String> = (1..40).map(|seed| pick(&snapshot, &pod, seed)).collect();
+        assert_eq!(picks.len(), 3, "each equal node gets picked: {picks:?}");
+        let nodes = vec![NodeBuilder::new("small").capacity("2", "8Gi", "110").obj(), NodeBuilder::new("big").capacity("8", "8Gi", "110").obj()];
+        let snapshot = Snapshot::from_objects(nodes, vec![]);
+        assert!((1..20).all(|seed| pick(&snapshot, &pod, seed) == "big"));
+    }
+
+    struct RejectAll;
+    impl Plugin for RejectAll {
+        fn name(&self) -> &'static str {
+            "RejectAll"
+        }
+        fn as_pre_filter(self: Arc<Self>) -> Option<Arc<dyn PreFilter>> {
+            Some(self)
+        }
+    }
+    impl PreFilter for RejectAll {
+        fn pre_filter(&self, _: &mut CycleState, _: &Pod, _: &Snapshot) -> Status {
+            Status::unschedulable("no way")
+        }
+    }
+
+    #[test]
+    fn a_prefilter_rejection_ends_the_cycle_before_any_node() {
+        let plugins: BTreeMap<String, Arc<dyn Plugin>> = [("RejectAll".to_string(), Arc::new(RejectAll) as Arc<dyn Plugin>)].into();
+        let set = PluginSet { pre_filter: vec!["RejectAll".into()], ..Default::default() };
+        let fw = Framework::new("test", &set, &plugins, None).unwrap();
+        let snapshot = Snapshot::from_objects(vec![NodeBuilder::new("a").obj(), NodeBuilder::new("b").obj()], vec![]);
+        let mut expl = Explanation { enabled: true, ..Default::default() };
+        let Outcome::Unfit(fit) = fw.schedule(&PodBuilder::new("p").obj(), &snapshot, &mut Cursor::seeded(1), &mut expl).0 else { panic!("fit") };
+        assert_eq!(fit.message(), "0/2 nodes are available: no way.");
+        assert_eq!(fit.unschedulable_plugins(), ["RejectAll"]);
+        assert_eq!(fit.node_to_status.get("b").map(Status::code), Some(Code::Unschedulable), "every node has its status, for preemption");
+        assert_eq!(expl.pre_filter.map(|f| f.plugin), Some("RejectAll".to_string()));
+        assert_eq!(expl.evaluated_nodes, 0);
+    }
+
+    #[test]
+    fn pods_nominated_to_a_node_keep_their_room_from_lower_priority_pods() {
+        let mut snapshot = Snapshot::from_objects(vec![NodeBuilder::new("n").capacity("2", "8Gi", "110").obj()], vec![]);
+        let nominated = PodBuilder::new("preemptor").priority(100).container_req("2", "").nominated("n").info();
+        snapshot.nominator.add(nominated, "n");
+        let fw = default_framework();
+        let mut expl = Explanation::default();
+        let low = PodBuilder::new("low").priority(1).container_req("1", "").obj();
+        let Outcome::Unfit(fit) = fw.schedule(&low, &snapshot, &mut Cursor::seeded(1), &mut expl).0 else { panic!("low must not fit") };
+        assert_eq!(fit.message(), "0/1 nodes are available: 1 Insufficient cpu.");
+        let high = PodBuilder::new("high").priority(200).container_req("1", "").obj();
+        assert!(matches!(fw.schedule(&high, &snapshot, &mut Cursor::seeded(1), &mut expl).0, Outcome::Scheduled { .. }));
+        // The nominated pod itself is not counted against itself.
+        let own = PodBuilder::new("preemptor").priority(100).container_req("2", "").nominated("n").obj();
+        assert!(matches!(fw.schedule(&own, &snapshot, &mut Cursor::seeded(1), &mut expl).0, Outcome::Scheduled { .. }));
+    }
+}

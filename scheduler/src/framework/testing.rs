@@ -75,6 +75,22 @@ impl PodBuilder {
         push(&mut self.0, &["spec", "containers"], json!({"name": format!("c{n}"), "image": "nginx", "resources": {"requests": req(cpu, mem)}}));
         self
     }
+    /// A container requesting these resources (any names).
+    pub fn container_requests(mut self, requests: &[(&str, &str)]) -> Self {
+        let n = self.0["spec"]["containers"].as_array().map_or(0, Vec::len);
+        let r: serde_json::Map<String, Value> = requests.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        push(&mut self.0, &["spec", "containers"], json!({"name": format!("c{n}"), "image": "nginx", "resources": {"requests": r}}));
+        self
+    }
+    pub fn init_image(mut self, image: &str) -> Self {
+        push(&mut self.0, &["spec", "initContainers"], json!({"name": "init", "image": image}));
+        self
+    }
+    /// A spread constraint given as JSON (for the fields `spread` does not set).
+    pub fn spread_json(mut self, constraint: Value) -> Self {
+        push(&mut self.0, &["spec", "topologySpreadConstraints"], constraint);
+        self
+    }
     pub fn image(mut self, image: &str) -> Self {
         let n = self.0["spec"]["containers"].as_array().map_or(0, Vec::len);
         push(&mut self.0, &["spec", "containers"], json!({"name": format!("c{n}"), "image": image}));
@@ -210,6 +226,13 @@ impl NodeBuilder {
     }
     pub fn label(mut self, k: &str, v: &str) -> Self {
         self.0["metadata"]["labels"][k] = json!(v);
+        self
+    }
+    /// One more resource in capacity and allocatable.
+    pub fn resource(mut self, name: &str, quantity: &str) -> Self {
+        for field in ["capacity", "allocatable"] {
+            set(&mut self.0, &["status", field, name], json!(quantity));
+        }
         self
     }
     pub fn taint(mut self, key: &str, value: &str, effect: &str) -> Self {

@@ -74,4 +74,21 @@ mod tests {
         let pod = PodBuilder::new("p").image("registry.k8s.io/small").obj();
         assert_eq!(prescore_and_score(Arc::new(ImageLocality), &pod, &snapshot), vec![0, 0, 0]);
     }
+
+    #[test]
+    fn init_and_app_containers_add_up_and_the_sum_is_clamped() {
+        let snapshot = Snapshot::from_objects(
+            vec![
+                NodeBuilder::new("both").image("a:1", 600 * MB).image("b:1", 600 * MB).obj(),
+                NodeBuilder::new("huge").image("c:1", 5000 * MB).obj(),
+            ],
+            vec![],
+        );
+        // both: (600 + 600) × 1/2 = 600 MB of max 2 × 1000 → 100 × (600 − 23) / (2000 − 23) = 29.
+        let pod = PodBuilder::new("p").init_image("a:1").image("b:1").obj();
+        assert_eq!(prescore_and_score(Arc::new(ImageLocality), &pod, &snapshot), vec![29, 0]);
+        // huge: 5000 × 1/2 = 2500 MB, clamped to the 1000 MB of one container → 100.
+        let pod = PodBuilder::new("p").image("c:1").obj();
+        assert_eq!(prescore_and_score(Arc::new(ImageLocality), &pod, &snapshot), vec![0, 100]);
+    }
 }

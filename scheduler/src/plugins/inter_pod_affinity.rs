@@ -344,7 +344,8 @@ impl Score for InterPodAffinity {
         let max = scores.iter().map(|s| s.score).max().unwrap_or(0);
         let diff = max - min;
         for s in scores.iter_mut() {
-            s.score = if diff > 0 { (MAX_NODE_SCORE as f64 * (s.score - min) as f64 / diff as f64) as i64 } else { 0 };
+            // As upstream: the fraction first, then × 100 (the float rounding differs).
+            s.score = if diff > 0 { (MAX_NODE_SCORE as f64 * ((s.score - min) as f64 / diff as f64)) as i64 } else { 0 };
         }
         Status::success()
     }
@@ -432,6 +433,46 @@ mod tests {
         assert_eq!(s[0].reasons(), [ERR_REASON_ANTI_AFFINITY]);
         let s = prefilter_and_filter(Arc::new(InterPodAffinity), &PodBuilder::new("p").pod_affinity(ZONE, &[("app", "web")]).obj(), &snapshot);
         assert_eq!(s[2].reasons(), [ERR_REASON_AFFINITY]);
+    }
+
+    #[test]
+    fn normalisation_takes_the_fraction_first_as_upstream() {
+        let mut scores: Vec<NodeScore> = [0, 29, 100].iter().map(|&s| NodeScore { name: String::new(), score: s }).collect();
+        let mut state = CycleState::new();
+        state.write(SCORE_KEY, ScoreState::default());
+        let _ = InterPodAffinity.normalize_score(&state, &PodBuilder::new("p").obj(), &mut scores);
+        // 100 × (29 / 100) = 28.999… → 28 (100 × 29 / 100 would give 29).
+        assert_eq!(scores.iter().map(|s| s.score).collect::<Vec<_>>(), [0, 28, 100]);
+    }
+
+    #[test]
+    fn pre_filter_extensions_add_and_remove_pods() {
+        // Anti-affinity to app=web by host: n1's web pod blocks n1; removing it (as
+        // preemption's what-if does) frees n1, adding one to n2 blocks n2.
+        let web = PodBuilder::new("w").label("app", "web").node("n1").info();
+        let snapshot = Snapshot::from_objects(nodes(), vec![(*web.pod).clone()]);
+        let pod = PodBuilder::new("p").pod_anti_affinity(HOST, &[("app", "web")]).obj();
+        let mut state = CycleState::new();
+        assert!(InterPodAffinity.pre_filter(&mut state, &pod, &snapshot).is_success());
+        let n1 = snapshot.get("n1").unwrap();
+        let n2 = snapshot.get("n2").unwrap();
+        assert_eq!(InterPodAffinity.filter(&state, &pod, n1).code(), Code::Unschedulable);
+        let _ = InterPodAffinity.remove_pod(&mut state, &pod, &web, n1);
+        assert_eq!(InterPodAffinity.filter(&state, &pod, n1).code(), Code::Success);
+        let other = PodBuilder::new("w2").label("app", "web").node("n2").info();
+        let _ = InterPodAffinity.add_pod(&mut state, &pod, &other, n2);
+        assert_eq!(InterPodAffinity.filter(&state, &pod, n2).code(), Code::Unschedulable);
+        // A pod whose own anti-affinity rejects the incoming pod counts too (PreFilter
+        // runs because some pod has required anti-affinity).
+        let hater = PodBuilder::new("h").node("n3").pod_anti_affinity(ZONE, &[("app", "p")]).info();
+        let pod = PodBuilder::new("p").label("app", "p").obj();
+        let mut state = CycleState::new();
+        let unrelated = PodBuilder::new("u").node("n1").pod_anti_affinity(HOST, &[("app", "zzz")]).obj();
+        let snapshot = Snapshot::from_objects(nodes(), vec![unrelated]);
+        assert!(InterPodAffinity.pre_filter(&mut state, &pod, &snapshot).is_success());
+        let n3 = snapshot.get("n3").unwrap();
+        let _ = InterPodAffinity.add_pod(&mut state, &pod, &hater, n3);
+        assert_eq!(InterPodAffinity.filter(&state, &pod, n3).code(), Code::Unschedulable);
     }
 
     #[test]

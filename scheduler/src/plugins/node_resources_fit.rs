@@ -327,10 +327,15 @@ impl Score for NodeResourcesFit {
                 Strategy::MostAllocated => most_requested(requested, alloc),
                 Strategy::RequestedToCapacityRatio(shape) => {
                     let utilization = if requested > alloc { 100 } else { requested * 100 / alloc };
-                    broken_linear(shape, utilization)
+                    let s = broken_linear(shape, utilization);
+                    // Upstream averages only the resources that scored above zero.
+                    if s == 0 {
+                        continue;
+                    }
+                    s
                 }
             };
-            node_score += s * spec.weight;
+            node_score = node_score.saturating_add(s.saturating_mul(spec.weight));
             weight_sum += spec.weight;
         }
         if weight_sum == 0 {
@@ -438,6 +443,48 @@ mod tests {
         let pod = PodBuilder::new("p").container_req("1", "2Gi").obj();
         // empty: 25 % used → 25; half: 75 % → 75.
         assert_eq!(prescore_and_score(Arc::new(NodeResourcesFit::new(args).unwrap()), &pod, &snapshot()), vec![25, 75]);
+    }
+
+    #[test]
+    fn requested_to_capacity_ratio_averages_only_resources_that_score() {
+        let args: Args = serde_json::from_value(serde_json::json!({"scoringStrategy": {"type": "RequestedToCapacityRatio",
+            "requestedToCapacityRatio": {"shape": [{"utilization": 0, "score": 0}, {"utilization": 100, "score": 10}]}}}))
+        .unwrap();
+        let snapshot = Snapshot::from_objects(vec![NodeBuilder::new("n").capacity("4", "8Gi", "110").obj()], vec![]);
+        // cpu 2/4 → 50; memory 0 % → 0, left out of the average: 50, not (50 + 0) / 2.
+        let pod = PodBuilder::new("p").container_req("2", "0").obj();
+        assert_eq!(prescore_and_score(Arc::new(NodeResourcesFit::new(args).unwrap()), &pod, &snapshot), vec![50]);
+    }
+
+    #[test]
+    fn extended_resources_and_ephemeral_storage_are_checked() {
+        let node = || NodeBuilder::new("n").capacity("4", "8Gi", "110").resource("example.com/gpu", "2").resource("ephemeral-storage", "10Gi");
+        let cases: Vec<(&str, Vec<(&str, &str)>, Vec<Pod>, Code, Vec<&str>)> = vec![
+            ("gpu fits", vec![("example.com/gpu", "2")], vec![], Code::Success, vec![]),
+            (
+                "gpu in use",
+                vec![("example.com/gpu", "1")],
+                vec![PodBuilder::new("o").container_requests(&[("example.com/gpu", "2")]).obj()],
+                Code::Unschedulable,
+                vec!["Insufficient example.com/gpu"],
+            ),
+            ("more gpus than the node has", vec![("example.com/gpu", "3")], vec![], Code::UnschedulableAndUnresolvable, vec!["Insufficient example.com/gpu"]),
+            ("a resource the node lacks", vec![("example.com/fpga", "1")], vec![], Code::UnschedulableAndUnresolvable, vec!["Insufficient example.com/fpga"]),
+            (
+                "ephemeral storage",
+                vec![("ephemeral-storage", "6Gi")],
+                vec![PodBuilder::new("o").container_requests(&[("ephemeral-storage", "5Gi")]).obj()],
+                Code::Unschedulable,
+                vec!["Insufficient ephemeral-storage"],
+            ),
+            ("requests.* is not a resource", vec![("requests.example.com/x", "1")], vec![], Code::Success, vec![]),
+        ];
+        for (name, requests, existing, want, reasons) in cases {
+            let pod = PodBuilder::new("p").container_requests(&requests).obj();
+            let s = NodeResourcesFit::default().filter(&CycleState::new(), &pod, &node_with(node(), existing));
+            assert_eq!(s.code(), want, "{name}");
+            assert_eq!(s.reasons(), reasons.as_slice(), "{name}");
+        }
     }
 
     #[test]

@@ -395,6 +395,61 @@ mod tests {
         assert_eq!(got[0].code(), Code::Success);
     }
 
+    /// PodTopologySpread's Filter codes for a pod with this constraint, on zones() nodes
+    /// a1, a2, b1 (and nozone, left out).
+    fn zone_filter(nodes: Vec<Node>, pod: PodBuilder, constraint: serde_json::Value, existing: Vec<Pod>) -> Vec<Code> {
+        let snapshot = Snapshot::from_objects(nodes, existing);
+        let pod = pod.spread_json(constraint).obj();
+        let got = prefilter_and_filter(Arc::new(PodTopologySpread), &pod, &snapshot);
+        got.into_iter().take(3).map(|s| s.code()).collect()
+    }
+
+    #[test]
+    fn min_domains_makes_missing_domains_count_as_empty() {
+        use Code::*;
+        let c = |min: i32| serde_json::json!({"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app": "web"}}, "minDomains": min});
+        let pod = || PodBuilder::new("p").label("app", "web");
+        let existing = || vec![web("w1", "a1"), web("w2", "b1")];
+        assert_eq!(zone_filter(zones(), pod(), c(1), existing()), [Success, Success, Success]);
+        // 2 domains < minDomains 3: the global minimum is 0, so 1 + 1 − 0 > 1 everywhere.
+        assert_eq!(zone_filter(zones(), pod(), c(3), existing()), [Unschedulable, Unschedulable, Unschedulable]);
+    }
+
+    #[test]
+    fn node_taints_policy_honor_leaves_out_tainted_nodes() {
+        use Code::*;
+        let mut nodes = zones();
+        nodes[2] = NodeBuilder::new("b1").label("zone", "b").taint("dedicated", "x", "NoSchedule").obj();
+        let c = |policy: &str| serde_json::json!({"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app": "web"}}, "nodeTaintsPolicy": policy});
+        let pod = || PodBuilder::new("p").label("app", "web");
+        // Ignore (default): zone b counts with 0 pods, a's 1 + 1 − 0 > 1.
+        assert_eq!(zone_filter(nodes.clone(), pod(), c("Ignore"), vec![web("w1", "a1")])[..2], [Unschedulable, Unschedulable]);
+        // Honor: b's only node is tainted, so only zone a counts: 1 + 1 − 1 = 1.
+        assert_eq!(zone_filter(nodes, pod(), c("Honor"), vec![web("w1", "a1")])[..2], [Success, Success]);
+    }
+
+    #[test]
+    fn match_label_keys_narrow_the_selector_to_the_pods_own_values() {
+        use Code::*;
+        let v1 = |n: &str, node: &str| PodBuilder::new(n).label("app", "web").label("version", "v1").node(node).obj();
+        let existing = || vec![v1("o1", "a1"), v1("o2", "a2")];
+        let c = |keys: serde_json::Value| serde_json::json!({"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app": "web"}}, "matchLabelKeys": keys});
+        let pod = || PodBuilder::new("p").label("app", "web").label("version", "v2");
+        assert_eq!(zone_filter(zones(), pod(), c(serde_json::json!([])), existing()), [Unschedulable, Unschedulable, Success]);
+        // Only version=v2 pods count: none yet, anywhere goes.
+        assert_eq!(zone_filter(zones(), pod(), c(serde_json::json!(["version"])), existing()), [Success, Success, Success]);
+    }
+
+    #[test]
+    fn an_empty_selector_counts_no_pods() {
+        use Code::*;
+        let c = serde_json::json!({"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {}});
+        assert_eq!(zone_filter(zones(), PodBuilder::new("p"), c, vec![web("w1", "a1"), web("w2", "a2")]), [Success, Success, Success]);
+    }
+
     #[test]
     fn score_prefers_emptier_domains() {
         let snapshot = Snapshot::from_objects(zones(), vec![web("w1", "a1"), web("w2", "a2")]);
