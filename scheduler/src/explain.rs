@@ -132,23 +132,33 @@ impl Explanation {
         self.filtered_not_shown = statuses.len().saturating_sub(MAX_FILTERED);
     }
 
-    /// Keep the best [`MAX_SCORED`] rows (and the selected node).
-    pub fn record_scores(&mut self, rows: &mut Vec<NodeScores>, selected: &str) {
-        rows.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| (b.node == selected).cmp(&(a.node == selected))).then_with(|| a.node.cmp(&b.node)));
-        let total = rows.len();
-        let mut kept: Vec<NodeScores> = Vec::with_capacity(MAX_SCORED.min(total));
-        for row in rows.drain(..) {
-            if kept.len() < MAX_SCORED || row.node == selected {
-                kept.push(row);
-            }
-        }
-        self.scores_not_shown = total - kept.len();
-        self.scores = kept;
+    /// The listed rows (from [`rows_to_show`]) of `scored` nodes.
+    pub fn record_scores(&mut self, rows: Vec<NodeScores>, scored: usize) {
+        self.scores_not_shown = scored.saturating_sub(rows.len());
+        self.scores = rows;
     }
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
+}
+
+/// Which scored nodes to list, best first: the best [`MAX_SCORED`] by total (among equal
+/// totals the selected node first, then in the order they were evaluated), and the
+/// selected one in any case. Only these get rows, so a cycle over thousands of nodes
+/// builds a few.
+pub fn rows_to_show(totals: &[i64], selected: usize) -> Vec<usize> {
+    let order = |a: &usize, b: &usize| totals[*b].cmp(&totals[*a]).then_with(|| (*b == selected).cmp(&(*a == selected))).then_with(|| a.cmp(b));
+    let mut idx: Vec<usize> = (0..totals.len()).collect();
+    if idx.len() > MAX_SCORED {
+        idx.select_nth_unstable_by(MAX_SCORED - 1, order);
+        idx.truncate(MAX_SCORED);
+    }
+    idx.sort_by(order);
+    if selected < totals.len() && !idx.contains(&selected) {
+        idx.push(selected);
+    }
+    idx
 }
 
 #[cfg(test)]
@@ -169,20 +179,24 @@ mod tests {
 
     #[test]
     fn scores_keep_the_best_and_the_selected_node() {
-        let mut rows: Vec<NodeScores> = (0..15).map(|i| NodeScores { node: format!("n{i:02}"), total: i, plugins: BTreeMap::new() }).collect();
-        let mut e = Explanation::new(true, "default-scheduler", 1);
+        let mut names: Vec<String> = (0..15).map(|i| format!("n{i:02}")).collect();
+        let mut totals: Vec<i64> = (0..15).collect();
         // The selected node ties with the best: it comes first.
-        rows.push(NodeScores { node: "chosen".into(), total: 14, plugins: BTreeMap::new() });
-        e.record_scores(&mut rows, "chosen");
-        let names: Vec<&str> = e.scores.iter().map(|r| r.node.as_str()).collect();
-        assert_eq!(names[..3], ["chosen", "n14", "n13"]);
-        assert_eq!((e.scores.len(), e.scores_not_shown), (MAX_SCORED, 6));
-        // A selected node outside the best ten is kept too.
-        let mut rows: Vec<NodeScores> = (0..15).map(|i| NodeScores { node: format!("n{i:02}"), total: i, plugins: BTreeMap::new() }).collect();
-        e.record_scores(&mut rows, "n00");
-        assert_eq!((e.scores.len(), e.scores.last().map(|r| r.node.as_str())), (MAX_SCORED + 1, Some("n00")));
+        names.push("chosen".into());
+        totals.push(14);
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let shown = rows_to_show(&totals, 15);
+        let order: Vec<&str> = shown.iter().map(|&i| refs[i]).collect();
+        assert_eq!(order[..3], ["chosen", "n14", "n13"]);
+        assert_eq!(shown.len(), MAX_SCORED);
+        // A selected node outside the best is listed too, last.
+        let shown = rows_to_show(&totals, 0);
+        assert_eq!((shown.len(), shown.last()), (MAX_SCORED + 1, Some(&0)));
+        let mut e = Explanation::new(true, "default-scheduler", 1);
+        let rows = shown.iter().map(|&i| NodeScores { node: refs[i].to_string(), total: totals[i], plugins: BTreeMap::new() }).collect();
+        e.record_scores(rows, 16);
         let json: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
-        assert_eq!(json["scoresNotShown"], 4);
+        assert_eq!(json["scoresNotShown"], 5);
         assert!(json.get("enabled").is_none());
     }
 }

@@ -386,11 +386,7 @@ impl Scheduler {
         let (outcome, cycle_state) = fw.schedule(&pod, &cache.snapshot, cursor, &mut expl);
         match outcome {
             Outcome::Scheduled { node } => {
-                let mut assumed = (*pod).clone();
-                if let Some(spec) = assumed.spec.as_mut() {
-                    spec.node_name = Some(node.clone());
-                }
-                cache.assume(Arc::new(assumed), &node);
+                cache.assume(pod.clone(), &node);
                 cache.snapshot.nominator.delete(&key);
                 queue.done(&key);
                 expl.result = "Scheduled".into();

@@ -19,7 +19,7 @@ pub mod runtime;
 pub mod testing;
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -121,15 +121,31 @@ impl<T: Any + Send + Sync + Clone> StateData for T {
     }
 }
 
+/// A few plugin names (a cycle has at most a dozen plugins: a list beats hashing).
+#[derive(Debug, Clone, Default)]
+pub struct PluginNames(Vec<&'static str>);
+
+impl PluginNames {
+    pub fn insert(&mut self, name: &'static str) {
+        if !self.contains(name) {
+            self.0.push(name);
+        }
+    }
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.iter().any(|n| *n == name)
+    }
+}
+
 /// One scheduling cycle's scratch space: upstream's `CycleState`. Clonable, so preemption
-/// can ask "what if these pods were gone" without touching the real one.
+/// can ask "what if these pods were gone" without touching the real one. Plugins read it
+/// once per node, so it is a short list looked up by key rather than a hash map.
 #[derive(Default)]
 pub struct CycleState {
-    data: HashMap<&'static str, Box<dyn StateData>>,
+    data: Vec<(&'static str, Box<dyn StateData>)>,
     /// Plugins whose PreFilter said Skip.
-    pub skip_filter: HashSet<&'static str>,
+    pub skip_filter: PluginNames,
     /// Plugins whose PreScore said Skip.
-    pub skip_score: HashSet<&'static str>,
+    pub skip_score: PluginNames,
 }
 
 impl Clone for CycleState {
@@ -147,20 +163,23 @@ impl CycleState {
         CycleState::default()
     }
     pub fn write<T: StateData>(&mut self, key: &'static str, value: T) {
-        self.data.insert(key, Box::new(value));
+        match self.data.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = Box::new(value),
+            None => self.data.push((key, Box::new(value))),
+        }
     }
     pub fn read<T: 'static>(&self, key: &'static str) -> Option<&T> {
-        self.data.get(key).and_then(|v| v.as_ref().as_any().downcast_ref())
+        self.data.iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.as_ref().as_any().downcast_ref())
     }
     pub fn read_mut<T: 'static>(&mut self, key: &'static str) -> Option<&mut T> {
-        self.data.get_mut(key).and_then(|v| v.as_mut().as_any_mut().downcast_mut())
+        self.data.iter_mut().find(|(k, _)| *k == key).and_then(|(_, v)| v.as_mut().as_any_mut().downcast_mut())
     }
 }
 
 /// A node's score from one plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeScore {
-    pub name: String,
+pub struct NodeScore<'a> {
+    pub name: &'a str,
     pub score: i64,
 }
 
@@ -274,7 +293,7 @@ pub trait PreScore: Plugin {
 /// score to `0..=MAX_NODE_SCORE`.
 pub trait Score: Plugin {
     fn score(&self, state: &CycleState, pod: &Pod, node: &NodeInfo, snapshot: &Snapshot) -> Result<i64, Status>;
-    fn normalize_score(&self, _state: &CycleState, _pod: &Pod, _scores: &mut [NodeScore]) -> Status {
+    fn normalize_score(&self, _state: &CycleState, _pod: &Pod, _scores: &mut [NodeScore<'_>]) -> Status {
         Status::success()
     }
 }
@@ -297,7 +316,7 @@ pub trait Bind: Plugin {
 
 /// Upstream's `DefaultNormalizeScore`: scale so the best node gets `max`; `reverse` makes
 /// the lowest raw score the best.
-pub fn default_normalize_score(max: i64, reverse: bool, scores: &mut [NodeScore]) {
+pub fn default_normalize_score(max: i64, reverse: bool, scores: &mut [NodeScore<'_>]) {
     let highest = scores.iter().map(|s| s.score).max().unwrap_or(0);
     if highest == 0 {
         if reverse {
@@ -320,8 +339,8 @@ pub fn default_normalize_score(max: i64, reverse: bool, scores: &mut [NodeScore]
 mod tests {
     use super::*;
 
-    fn scores(v: &[i64]) -> Vec<NodeScore> {
-        v.iter().enumerate().map(|(i, &s)| NodeScore { name: format!("n{i}"), score: s }).collect()
+    fn scores(v: &[i64]) -> Vec<NodeScore<'static>> {
+        v.iter().map(|&s| NodeScore { name: "n", score: s }).collect()
     }
 
     #[test]

@@ -95,6 +95,10 @@ pub struct NodeInfo {
     pub pods_with_required_anti_affinity: usize,
     /// Image name (every name the node reports, normalised with a tag) → size in bytes.
     pub images: HashMap<String, i64>,
+    /// `spec.unschedulable`, and whether the node has taints at all: read for every node
+    /// in every cycle, so kept here rather than behind the Node pointer.
+    pub unschedulable: bool,
+    pub tainted: bool,
 }
 
 impl NodeInfo {
@@ -110,6 +114,8 @@ impl NodeInfo {
             pods_with_affinity: 0,
             pods_with_required_anti_affinity: 0,
             images: HashMap::new(),
+            unschedulable: false,
+            tainted: false,
         }
     }
 
@@ -121,6 +127,9 @@ impl NodeInfo {
     }
 
     pub fn set_node(&mut self, node: Arc<Node>) {
+        let spec = node.spec.as_ref();
+        self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+        self.tainted = spec.and_then(|s| s.taints.as_ref()).is_some_and(|t| !t.is_empty());
         let status = node.status.as_ref();
         self.allocatable = Resource::from_list(status.and_then(|s| s.allocatable.as_ref()));
         self.images.clear();

@@ -11,7 +11,7 @@ use super::{
     Bind, BindRequest, Change, ClusterEvent, Code, CycleState, Filter, NodeInfo, NodeScore, Plugin, PodInfo, PostFilter, PostFilterResult, PreFilter,
     PreScore, QueueingHint, Score, Snapshot, Status,
 };
-use crate::explain::{Explanation, FilteredNode, NodeScores, PluginScore};
+use crate::explain::{self, Explanation, FilteredNode, NodeScores, PluginScore};
 
 /// Fewer nodes than this are all evaluated, whatever the percentage.
 pub const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
@@ -292,16 +292,12 @@ impl Framework {
 
     /// Every Filter in order for one node; the first rejection is the node's status.
     pub fn run_filter(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
-        for pl in &self.filters {
-            if state.skip_filter.contains(pl.name()) {
-                continue;
-            }
-            let status = pl.filter(state, pod, node);
-            if !status.is_success() {
-                return status.with_plugin(pl.name());
-            }
-        }
-        Status::success()
+        run_filters(&self.active_filters(state), state, pod, node)
+    }
+
+    /// The Filter plugins whose PreFilter did not say Skip.
+    fn active_filters(&self, state: &CycleState) -> Vec<&dyn Filter> {
+        self.filters.iter().filter(|p| !state.skip_filter.contains(p.name())).map(|p| p.as_ref()).collect()
     }
 
     /// Filter with the pods nominated to the node, as upstream's
@@ -396,11 +392,15 @@ impl Framework {
         }
 
         // Filter, starting where the last cycle stopped, until enough nodes fit.
+        let filters = self.active_filters(&state);
+        let filter = |info: &NodeInfo| {
+            if snapshot.nominator.is_empty() { run_filters(&filters, &state, pod, info) } else { self.run_filter_with_nominated(&state, pod, info, snapshot) }
+        };
         let mut statuses: BTreeMap<String, Status> = BTreeMap::new();
-        let mut feasible: Vec<&NodeInfo> = Vec::new();
+        let mut feasible: Vec<&NodeInfo> = Vec::with_capacity(self.num_feasible_nodes_to_find(num_all));
         let nominated = pod.status.as_ref().and_then(|s| s.nominated_node_name.as_deref()).filter(|n| !n.is_empty());
         if let Some(info) = nominated.and_then(|n| snapshot.get(n)) {
-            let s = self.run_filter_with_nominated(&state, pod, info, snapshot);
+            let s = filter(info);
             if s.is_success() {
                 explanation.evaluated_nodes = 1;
                 explanation.feasible_nodes = 1;
@@ -423,7 +423,7 @@ impl Framework {
             if info.node.is_none() {
                 continue;
             }
-            let s = self.run_filter_with_nominated(&state, pod, info, snapshot);
+            let s = filter(info);
             match s.code() {
                 Code::Success => feasible.push(info),
                 Code::Error => return (Outcome::Failed(s.message()), state),
@@ -456,29 +456,30 @@ impl Framework {
             }
         }
         let mut totals = vec![0i64; feasible.len()];
+        // Per plugin, the raw and normalised scores, kept for the explanation only.
         let mut per_plugin: Vec<(&'static str, i64, Vec<i64>, Vec<i64>)> = Vec::new();
+        let mut scores: Vec<NodeScore<'_>> = Vec::with_capacity(feasible.len());
         for (pl, weight) in &self.scores {
             if state.skip_score.contains(pl.name()) {
                 continue;
             }
-            let mut scores = Vec::with_capacity(feasible.len());
+            scores.clear();
             for info in &feasible {
                 match pl.score(&state, pod, info, snapshot) {
-                    Ok(v) => scores.push(NodeScore { name: info.name.clone(), score: v }),
+                    Ok(v) => scores.push(NodeScore { name: &info.name, score: v }),
                     Err(s) => return (Outcome::Failed(format!("{}: {}", pl.name(), s.message())), state),
                 }
             }
-            let raw: Vec<i64> = scores.iter().map(|s| s.score).collect();
+            let raw: Vec<i64> = if explanation.enabled { scores.iter().map(|s| s.score).collect() } else { Vec::new() };
             let s = pl.normalize_score(&state, pod, &mut scores);
             if !s.is_success() {
                 return (Outcome::Failed(format!("{}: {}", pl.name(), s.message())), state);
             }
-            let normalized: Vec<i64> = scores.iter().map(|s| s.score).collect();
-            for (t, s) in totals.iter_mut().zip(&normalized) {
-                *t += s * weight;
+            for (t, s) in totals.iter_mut().zip(&scores) {
+                *t = t.saturating_add(s.score.saturating_mul(*weight));
             }
             if explanation.enabled {
-                per_plugin.push((pl.name(), *weight, raw, normalized));
+                per_plugin.push((pl.name(), *weight, raw, scores.iter().map(|s| s.score).collect()));
             }
         }
 
@@ -497,11 +498,11 @@ impl Framework {
             }
         }
         if explanation.enabled {
-            let mut rows: Vec<NodeScores> = feasible
-                .iter()
-                .enumerate()
-                .map(|(i, info)| NodeScores {
-                    node: info.name.clone(),
+            // Rows only for the nodes listed: the best few and the pick.
+            let rows = explain::rows_to_show(&totals, best)
+                .into_iter()
+                .map(|i| NodeScores {
+                    node: feasible[i].name.clone(),
                     total: totals[i],
                     plugins: per_plugin
                         .iter()
@@ -509,10 +510,21 @@ impl Framework {
                         .collect(),
                 })
                 .collect();
-            explanation.record_scores(&mut rows, &feasible[best].name);
+            explanation.record_scores(rows, feasible.len());
         }
         (Outcome::Scheduled { node: feasible[best].name.clone() }, state)
     }
+}
+
+/// `filters` in order on one node; the first rejection is the node's status.
+fn run_filters(filters: &[&dyn Filter], state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
+    for pl in filters {
+        let status = pl.filter(state, pod, node);
+        if !status.is_success() {
+            return status.with_plugin(pl.name());
+        }
+    }
+    Status::success()
 }
 
 #[cfg(test)]

@@ -294,8 +294,8 @@ pub fn prescore_and_score<P: super::Plugin>(plugin: Arc<P>, pod: &Pod, snapshot:
         }
     }
     let sc = plugin.as_score().expect("score");
-    let mut scores: Vec<super::NodeScore> =
-        nodes.iter().map(|n| super::NodeScore { name: n.name.clone(), score: sc.score(&state, pod, n, snapshot).expect("score") }).collect();
+    let mut scores: Vec<super::NodeScore<'_>> =
+        nodes.iter().map(|n| super::NodeScore { name: &n.name, score: sc.score(&state, pod, n, snapshot).expect("score") }).collect();
     let _ = sc.normalize_score(&state, pod, &mut scores);
     scores.into_iter().map(|s| s.score).collect()
 }

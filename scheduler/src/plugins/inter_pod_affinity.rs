@@ -336,7 +336,7 @@ impl Score for InterPodAffinity {
         let Some(s) = state.read::<ScoreState>(SCORE_KEY) else { return Ok(0) };
         Ok(s.topology_score.iter().filter_map(|(k, values)| node.label(k).and_then(|v| values.get(v))).sum())
     }
-    fn normalize_score(&self, state: &CycleState, _pod: &Pod, scores: &mut [NodeScore]) -> Status {
+    fn normalize_score(&self, state: &CycleState, _pod: &Pod, scores: &mut [NodeScore<'_>]) -> Status {
         if state.read::<ScoreState>(SCORE_KEY).is_none() {
             return Status::success();
         }
@@ -437,7 +437,7 @@ mod tests {
 
     #[test]
     fn normalisation_takes_the_fraction_first_as_upstream() {
-        let mut scores: Vec<NodeScore> = [0, 29, 100].iter().map(|&s| NodeScore { name: String::new(), score: s }).collect();
+        let mut scores: Vec<NodeScore> = [0, 29, 100].iter().map(|&s| NodeScore { name: "", score: s }).collect();
         let mut state = CycleState::new();
         state.write(SCORE_KEY, ScoreState::default());
         let _ = InterPodAffinity.normalize_score(&state, &PodBuilder::new("p").obj(), &mut scores);

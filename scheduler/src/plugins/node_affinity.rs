@@ -153,7 +153,7 @@ impl Score for NodeAffinity {
     fn score(&self, _state: &CycleState, pod: &Pod, node: &NodeInfo, _snapshot: &Snapshot) -> Result<i64, Status> {
         Ok(preferred_terms(pod).iter().filter(|t| t.weight != 0 && term_matches(&t.preference, node)).map(|t| i64::from(t.weight)).sum())
     }
-    fn normalize_score(&self, _state: &CycleState, _pod: &Pod, scores: &mut [NodeScore]) -> Status {
+    fn normalize_score(&self, _state: &CycleState, _pod: &Pod, scores: &mut [NodeScore<'_>]) -> Status {
         default_normalize_score(MAX_NODE_SCORE, false, scores);
         Status::success()
     }

@@ -37,8 +37,10 @@ impl Plugin for NodeUnschedulable {
 
 impl Filter for NodeUnschedulable {
     fn filter(&self, _state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
-        let Some(n) = node.node.as_ref() else { return Status::unresolvable("node not found") };
-        if !n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false) {
+        if node.node.is_none() {
+            return Status::unresolvable("node not found");
+        }
+        if !node.unschedulable {
             return Status::success();
         }
         let taint = Taint { key: UNSCHEDULABLE_TAINT.to_string(), effect: "NoSchedule".to_string(), ..Default::default() };

@@ -39,6 +39,9 @@ fn tolerations(pod: &Pod) -> &[Toleration] {
 }
 
 fn taints(node: &NodeInfo) -> &[Taint] {
+    if !node.tainted {
+        return &[];
+    }
     node.node.as_deref().map_or(&[], node_taints)
 }
 
@@ -97,12 +100,15 @@ impl PreScore for TaintToleration {
 
 impl Score for TaintToleration {
     fn score(&self, _state: &CycleState, pod: &Pod, node: &NodeInfo, _snapshot: &Snapshot) -> Result<i64, Status> {
+        if !node.tainted {
+            return Ok(0);
+        }
         // Only tolerations with an empty or PreferNoSchedule effect count here.
         let tolerations: Vec<&Toleration> =
             tolerations(pod).iter().filter(|t| t.effect.as_deref().is_none_or(|e| e.is_empty() || e == "PreferNoSchedule")).collect();
         Ok(taints(node).iter().filter(|taint| taint.effect == "PreferNoSchedule" && !tolerations.iter().any(|t| tolerates_taint(t, taint))).count() as i64)
     }
-    fn normalize_score(&self, _state: &CycleState, _pod: &Pod, scores: &mut [NodeScore]) -> Status {
+    fn normalize_score(&self, _state: &CycleState, _pod: &Pod, scores: &mut [NodeScore<'_>]) -> Status {
         default_normalize_score(MAX_NODE_SCORE, true, scores);
         Status::success()
     }
