@@ -67,9 +67,7 @@ async fn run(nodes: usize, existing: usize, measured: usize, percentage: Option<
 
     let mut config = kubesim_scheduler::Config::new(&url);
     config.explain = explain;
-    let mut file = kubesim_scheduler::config::File::default();
-    file.percentage_of_nodes_to_score = percentage;
-    config.file = Some(file);
+    config.file = Some(kubesim_scheduler::config::File { percentage_of_nodes_to_score: percentage, ..Default::default() });
     let scheduler = kubesim_scheduler::build(&config)?;
     let task = tokio::spawn(scheduler.clone().run());
     // Warm up: one pod through, so the caches are synced.

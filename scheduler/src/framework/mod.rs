@@ -131,8 +131,8 @@ impl PluginNames {
             self.0.push(name);
         }
     }
-    pub fn contains(&self, name: &str) -> bool {
-        self.0.iter().any(|n| *n == name)
+    pub fn contains(&self, name: &'static str) -> bool {
+        self.0.contains(&name)
     }
 }
 

@@ -83,22 +83,22 @@ pub fn host_ports(pod: &Pod) -> Vec<(String, String, i32)> {
 /// A node and the pods on it.
 #[derive(Debug, Clone)]
 pub struct NodeInfo {
-    pub name: String,
     /// `None` while pods name a node the scheduler has not seen (or that was deleted).
     pub node: Option<Arc<Node>>,
+    /// `spec.unschedulable`, and whether the node has taints at all: kept here rather
+    /// than behind the Node pointer.
+    pub unschedulable: bool,
+    pub tainted: bool,
     pub pods: Vec<Arc<PodInfo>>,
     pub allocatable: Resource,
     pub requested: Resource,
     pub non_zero_requested: Resource,
+    /// Image name (every name the node reports, normalised with a tag) → size in bytes.
+    pub images: HashMap<String, i64>,
+    pub name: String,
     pub used_ports: Vec<(String, String, i32)>,
     pub pods_with_affinity: usize,
     pub pods_with_required_anti_affinity: usize,
-    /// Image name (every name the node reports, normalised with a tag) → size in bytes.
-    pub images: HashMap<String, i64>,
-    /// `spec.unschedulable`, and whether the node has taints at all: read for every node
-    /// in every cycle, so kept here rather than behind the Node pointer.
-    pub unschedulable: bool,
-    pub tainted: bool,
 }
 
 impl NodeInfo {

@@ -99,6 +99,46 @@ impl Resource {
     }
 }
 
+/// A resource name looked up once (plugin configuration), so that reading it from a
+/// [`Resource`] for every node compares no strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Name {
+    Cpu,
+    Memory,
+    EphemeralStorage,
+    Pods,
+    Other(String),
+}
+
+impl Name {
+    pub fn new(name: &str) -> Self {
+        match name {
+            "cpu" => Name::Cpu,
+            "memory" => Name::Memory,
+            "ephemeral-storage" => Name::EphemeralStorage,
+            "pods" => Name::Pods,
+            other => Name::Other(other.to_string()),
+        }
+    }
+
+    /// The amount of this resource in `r` (`cpu` in millicores).
+    pub fn of(&self, r: &Resource) -> i64 {
+        match self {
+            Name::Cpu => r.milli_cpu,
+            Name::Memory => r.memory,
+            Name::EphemeralStorage => r.ephemeral_storage,
+            Name::Pods => r.allowed_pod_number,
+            Name::Other(n) => r.scalar.get(n).copied().unwrap_or(0),
+        }
+    }
+
+    /// cpu, memory and ephemeral storage are scored even when the pod does not ask for
+    /// them (upstream's `calculateResourceAllocatableRequest`).
+    pub fn always_scored(&self) -> bool {
+        matches!(self, Name::Cpu | Name::Memory | Name::EphemeralStorage)
+    }
+}
+
 /// Resources scheduled by count besides cpu, memory, storage and pods, upstream's
 /// `IsScalarResourceName`: extended resources (`example.com/gpu`), hugepages, attachable
 /// volumes, and names in the `kubernetes.io/` namespace.

@@ -150,23 +150,38 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Where the round-robin start and the tie-breaking randomness live between cycles.
+/// Where the round-robin start and the tie-breaking randomness live between cycles — and
+/// the cycle's buffers, kept so that each cycle does not allocate (and the allocator
+/// prepare) a few dozen kilobytes afresh.
 #[derive(Debug, Clone)]
 pub struct Cursor {
     pub next_start_node_index: usize,
     rng: u64,
+    feasible: Vec<&'static NodeInfo>,
+    scores: Vec<NodeScore<'static>>,
+    totals: Vec<i64>,
+    /// Per score plugin, each node's raw and normalised score (for the explanation).
+    raw: Vec<i64>,
+    normalized: Vec<i64>,
 }
 
 impl Default for Cursor {
     fn default() -> Self {
         let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0x9E37_79B9, |d| d.as_nanos() as u64);
-        Cursor { next_start_node_index: 0, rng: seed | 1 }
+        Cursor::seeded(seed)
     }
+}
+
+/// The vector emptied, its allocation kept, for elements of the same layout (references
+/// of another lifetime): Rust collects an empty `into_iter` in place.
+fn recycle<A, B>(mut v: Vec<A>) -> Vec<B> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
 }
 
 impl Cursor {
     pub fn seeded(seed: u64) -> Self {
-        Cursor { next_start_node_index: 0, rng: seed | 1 }
+        Cursor { next_start_node_index: 0, rng: seed | 1, feasible: Vec::new(), scores: Vec::new(), totals: Vec::new(), raw: Vec::new(), normalized: Vec::new() }
     }
     fn next(&mut self) -> u64 {
         // xorshift64*
@@ -397,7 +412,7 @@ impl Framework {
             if snapshot.nominator.is_empty() { run_filters(&filters, &state, pod, info) } else { self.run_filter_with_nominated(&state, pod, info, snapshot) }
         };
         let mut statuses: BTreeMap<String, Status> = BTreeMap::new();
-        let mut feasible: Vec<&NodeInfo> = Vec::with_capacity(self.num_feasible_nodes_to_find(num_all));
+        let mut feasible: Vec<&NodeInfo> = recycle(std::mem::take(&mut cursor.feasible));
         let nominated = pod.status.as_ref().and_then(|s| s.nominated_node_name.as_deref()).filter(|n| !n.is_empty());
         if let Some(info) = nominated.and_then(|n| snapshot.get(n)) {
             let s = filter(info);
@@ -436,84 +451,119 @@ impl Framework {
         explanation.evaluated_nodes = feasible.len() + statuses.len();
         explanation.feasible_nodes = feasible.len();
         explanation.record_filtered(&statuses);
-        if feasible.is_empty() {
-            let node_to_status = NodeToStatus { explicit: statuses, absent: None };
-            return (Outcome::Unfit(FitError { num_all_nodes: num_all, node_to_status, ..Default::default() }), state);
-        }
-        if feasible.len() == 1 {
-            let node = feasible[0].name.clone();
-            explanation.scoring_skipped = true;
-            return (Outcome::Scheduled { node }, state);
-        }
+        let outcome = match feasible.len() {
+            0 => {
+                let node_to_status = NodeToStatus { explicit: statuses, absent: None };
+                Outcome::Unfit(FitError { num_all_nodes: num_all, node_to_status, ..Default::default() })
+            }
+            1 => {
+                explanation.scoring_skipped = true;
+                Outcome::Scheduled { node: feasible[0].name.clone() }
+            }
+            _ => self.prioritize(&mut state, pod, snapshot, &feasible, cursor, explanation),
+        };
+        cursor.feasible = recycle(feasible);
+        (outcome, state)
+    }
 
-        // PreScore and Score.
+    /// PreScore, Score, NormalizeScore and weights over the feasible nodes, and the pick:
+    /// upstream's `prioritizeNodes` and `selectHost`.
+    fn prioritize(&self, state: &mut CycleState, pod: &Pod, snapshot: &Snapshot, feasible: &[&NodeInfo], cursor: &mut Cursor, explanation: &mut Explanation) -> Outcome {
         for pl in &self.pre_scores {
-            let s = pl.pre_score(&mut state, pod, &feasible, snapshot);
+            let s = pl.pre_score(state, pod, feasible, snapshot);
             if s.is_skip() {
                 state.skip_score.insert(pl.name());
             } else if !s.is_success() {
-                return (Outcome::Failed(format!("{}: {}", pl.name(), s.message())), state);
+                return Outcome::Failed(format!("{}: {}", pl.name(), s.message()));
             }
         }
-        let mut totals = vec![0i64; feasible.len()];
-        // Per plugin, the raw and normalised scores, kept for the explanation only.
-        let mut per_plugin: Vec<(&'static str, i64, Vec<i64>, Vec<i64>)> = Vec::new();
-        let mut scores: Vec<NodeScore<'_>> = Vec::with_capacity(feasible.len());
-        for (pl, weight) in &self.scores {
-            if state.skip_score.contains(pl.name()) {
-                continue;
-            }
+        let n = feasible.len();
+        let mut totals = std::mem::take(&mut cursor.totals);
+        totals.clear();
+        totals.resize(n, 0);
+        // Per plugin (in order), the raw and normalised scores, for the explanation only.
+        let (mut raw, mut normalized) = (std::mem::take(&mut cursor.raw), std::mem::take(&mut cursor.normalized));
+        raw.clear();
+        normalized.clear();
+        let mut scored: Vec<(&'static str, i64)> = Vec::new();
+        let mut scores: Vec<NodeScore<'_>> = recycle(std::mem::take(&mut cursor.scores));
+        let mut failure = None;
+        'plugins: for (pl, weight) in self.scores.iter().filter(|(pl, _)| !state.skip_score.contains(pl.name())) {
             scores.clear();
-            for info in &feasible {
-                match pl.score(&state, pod, info, snapshot) {
+            for info in feasible {
+                match pl.score(state, pod, info, snapshot) {
                     Ok(v) => scores.push(NodeScore { name: &info.name, score: v }),
-                    Err(s) => return (Outcome::Failed(format!("{}: {}", pl.name(), s.message())), state),
+                    Err(s) => {
+                        failure = Some(format!("{}: {}", pl.name(), s.message()));
+                        break 'plugins;
+                    }
                 }
             }
-            let raw: Vec<i64> = if explanation.enabled { scores.iter().map(|s| s.score).collect() } else { Vec::new() };
-            let s = pl.normalize_score(&state, pod, &mut scores);
+            if explanation.enabled {
+                raw.extend(scores.iter().map(|s| s.score));
+            }
+            let s = pl.normalize_score(state, pod, &mut scores);
             if !s.is_success() {
-                return (Outcome::Failed(format!("{}: {}", pl.name(), s.message())), state);
+                failure = Some(format!("{}: {}", pl.name(), s.message()));
+                break;
             }
             for (t, s) in totals.iter_mut().zip(&scores) {
                 *t = t.saturating_add(s.score.saturating_mul(*weight));
             }
             if explanation.enabled {
-                per_plugin.push((pl.name(), *weight, raw, scores.iter().map(|s| s.score).collect()));
+                normalized.extend(scores.iter().map(|s| s.score));
+                scored.push((pl.name(), *weight));
             }
         }
-
-        // selectHost: the highest total; ties broken uniformly at random.
-        let mut best = 0;
-        let mut ties = 0u64;
-        for (i, &t) in totals.iter().enumerate() {
-            if i == 0 || t > totals[best] {
-                best = i;
-                ties = 1;
-            } else if t == totals[best] {
-                ties += 1;
-                if cursor.next().is_multiple_of(ties) {
-                    best = i;
+        let outcome = match failure {
+            Some(message) => Outcome::Failed(message),
+            None => {
+                let best = select_host(&totals, cursor);
+                if explanation.enabled {
+                    // Rows only for the nodes listed: the best few and the pick.
+                    let rows = explain::rows_to_show(&totals, best)
+                        .into_iter()
+                        .map(|i| NodeScores {
+                            node: feasible[i].name.clone(),
+                            total: totals[i],
+                            plugins: scored
+                                .iter()
+                                .enumerate()
+                                .map(|(p, (name, w))| {
+                                    let (r, s) = (raw[p * n + i], normalized[p * n + i]);
+                                    (name.to_string(), PluginScore { raw: r, normalized: s, weight: *w, weighted: s.saturating_mul(*w) })
+                                })
+                                .collect(),
+                        })
+                        .collect();
+                    explanation.record_scores(rows, n);
                 }
+                Outcome::Scheduled { node: feasible[best].name.clone() }
+            }
+        };
+        cursor.scores = recycle(scores);
+        (cursor.totals, cursor.raw, cursor.normalized) = (totals, raw, normalized);
+        outcome
+    }
+}
+
+/// upstream's `selectHost`: the highest total; ties broken uniformly at random (reservoir
+/// sampling over the tied nodes).
+fn select_host(totals: &[i64], cursor: &mut Cursor) -> usize {
+    let mut best = 0;
+    let mut ties = 0u64;
+    for (i, &t) in totals.iter().enumerate() {
+        if i == 0 || t > totals[best] {
+            best = i;
+            ties = 1;
+        } else if t == totals[best] {
+            ties += 1;
+            if cursor.next().is_multiple_of(ties) {
+                best = i;
             }
         }
-        if explanation.enabled {
-            // Rows only for the nodes listed: the best few and the pick.
-            let rows = explain::rows_to_show(&totals, best)
-                .into_iter()
-                .map(|i| NodeScores {
-                    node: feasible[i].name.clone(),
-                    total: totals[i],
-                    plugins: per_plugin
-                        .iter()
-                        .map(|(name, w, raw, norm)| (name.to_string(), PluginScore { raw: raw[i], normalized: norm[i], weight: *w, weighted: norm[i] * w }))
-                        .collect(),
-                })
-                .collect();
-            explanation.record_scores(rows, feasible.len());
-        }
-        (Outcome::Scheduled { node: feasible[best].name.clone() }, state)
     }
+    best
 }
 
 /// `filters` in order on one node; the first rejection is the node's status.

@@ -10,26 +10,26 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use super::node_resources_fit::{ResourceSpec, allocatable_and_requested, default_resources};
-use crate::framework::resource::pod_requests;
+use super::node_resources_fit::{ResourceSpec, allocatable_and_requested, default_resources, resolve};
+use crate::framework::resource::{self, pod_requests};
 use crate::framework::{CycleState, MAX_NODE_SCORE, NodeInfo, Plugin, PreScore, Score, Snapshot, Status};
 
 pub const NAME: &str = "NodeResourcesBalancedAllocation";
 
 #[derive(Debug)]
 pub struct BalancedAllocation {
-    resources: Vec<ResourceSpec>,
+    resources: Vec<(resource::Name, i64)>,
 }
 
 impl Default for BalancedAllocation {
     fn default() -> Self {
-        BalancedAllocation { resources: default_resources() }
+        BalancedAllocation { resources: resolve(&default_resources()) }
     }
 }
 
 impl BalancedAllocation {
     pub fn new(resources: Vec<ResourceSpec>) -> Self {
-        BalancedAllocation { resources }
+        BalancedAllocation { resources: resolve(&resources) }
     }
 }
 
@@ -51,7 +51,7 @@ impl Plugin for BalancedAllocation {
 impl PreScore for BalancedAllocation {
     fn pre_score(&self, state: &mut CycleState, pod: &Pod, _nodes: &[&NodeInfo], _snapshot: &Snapshot) -> Status {
         let req = pod_requests(pod, false);
-        let list: Vec<i64> = self.resources.iter().map(|r| req.get(&r.name)).collect();
+        let list: Vec<i64> = self.resources.iter().map(|(name, _)| name.of(&req)).collect();
         if list.iter().all(|&v| v == 0) {
             return Status::skip();
         }
@@ -97,11 +97,11 @@ impl Score for BalancedAllocation {
             Some(s) => &s.0,
             None => {
                 let req = pod_requests(pod, false);
-                owned = self.resources.iter().map(|r| req.get(&r.name)).collect::<Vec<_>>();
+                owned = self.resources.iter().map(|(name, _)| name.of(&req)).collect::<Vec<_>>();
                 &owned
             }
         };
-        let pairs = self.resources.iter().zip(pod_req).filter_map(|(spec, &want)| allocatable_and_requested(node, &spec.name, want, true).map(|(a, r)| (r, a)));
+        let pairs = self.resources.iter().zip(pod_req).filter_map(|((name, _), &want)| allocatable_and_requested(node, name, want, true).map(|(a, r)| (r, a)));
         Ok(balanced_score(pairs))
     }
 }

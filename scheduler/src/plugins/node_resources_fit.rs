@@ -13,7 +13,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde::Deserialize;
 
-use crate::framework::resource::{Resource, pod_requests};
+use crate::framework::resource::{self, Resource, pod_requests};
 use crate::framework::{
     ActionType, Change, ClusterEvent, Code, CycleState, EventResource, Filter, MAX_NODE_SCORE, NodeInfo, Plugin, PreFilter, PreScore, QueueingHint,
     Score, Snapshot, Status,
@@ -99,7 +99,13 @@ enum Strategy {
 #[derive(Debug)]
 pub struct NodeResourcesFit {
     strategy: Strategy,
-    resources: Vec<ResourceSpec>,
+    /// The scored resources with their weights.
+    resources: Vec<(resource::Name, i64)>,
+}
+
+/// The scored resources, names resolved.
+pub fn resolve(specs: &[ResourceSpec]) -> Vec<(resource::Name, i64)> {
+    specs.iter().map(|s| (resource::Name::new(&s.name), s.weight)).collect()
 }
 
 impl NodeResourcesFit {
@@ -124,13 +130,13 @@ impl NodeResourcesFit {
             }
             other => return Err(Error::UnknownStrategy(other.to_string())),
         };
-        Ok(NodeResourcesFit { strategy, resources: s.resources })
+        Ok(NodeResourcesFit { strategy, resources: resolve(&s.resources) })
     }
 }
 
 impl Default for NodeResourcesFit {
     fn default() -> Self {
-        NodeResourcesFit { strategy: Strategy::LeastAllocated, resources: default_resources() }
+        NodeResourcesFit { strategy: Strategy::LeastAllocated, resources: resolve(&default_resources()) }
     }
 }
 
@@ -259,7 +265,7 @@ impl Filter for NodeResourcesFit {
 impl PreScore for NodeResourcesFit {
     fn pre_score(&self, state: &mut CycleState, pod: &Pod, _nodes: &[&NodeInfo], _snapshot: &Snapshot) -> Status {
         let req = pod_requests(pod, true);
-        state.write(PRE_SCORE_KEY, PreScoreState(self.resources.iter().map(|r| req.get(&r.name)).collect()));
+        state.write(PRE_SCORE_KEY, PreScoreState(self.resources.iter().map(|(name, _)| name.of(&req)).collect()));
         Status::success()
     }
 }
@@ -296,12 +302,12 @@ fn broken_linear(shape: &[UtilizationShapePoint], utilization: i64) -> i64 {
 /// Requested (node's, non-zero, plus the pod's) and allocatable of a resource, upstream's
 /// `calculateResourceAllocatableRequest`; `None` for an extended resource the pod does not
 /// ask for.
-pub fn allocatable_and_requested(node: &NodeInfo, name: &str, pod_request: i64, use_requested: bool) -> Option<(i64, i64)> {
+pub fn allocatable_and_requested(node: &NodeInfo, name: &resource::Name, pod_request: i64, use_requested: bool) -> Option<(i64, i64)> {
     let requested = if use_requested { &node.requested } else { &node.non_zero_requested };
-    if pod_request == 0 && !matches!(name, "cpu" | "memory" | "ephemeral-storage") {
+    if pod_request == 0 && !name.always_scored() {
         return None;
     }
-    Some((node.allocatable.get(name), requested.get(name) + pod_request))
+    Some((name.of(&node.allocatable), name.of(requested).saturating_add(pod_request)))
 }
 
 impl Score for NodeResourcesFit {
@@ -311,14 +317,14 @@ impl Score for NodeResourcesFit {
             Some(s) => &s.0,
             None => {
                 let req = pod_requests(pod, true);
-                owned = self.resources.iter().map(|r| req.get(&r.name)).collect::<Vec<_>>();
+                owned = self.resources.iter().map(|(name, _)| name.of(&req)).collect::<Vec<_>>();
                 &owned
             }
         };
         let mut node_score = 0i64;
         let mut weight_sum = 0i64;
-        for (spec, &want) in self.resources.iter().zip(pod_req) {
-            let Some((alloc, requested)) = allocatable_and_requested(node, &spec.name, want, false) else { continue };
+        for ((name, weight), &want) in self.resources.iter().zip(pod_req) {
+            let Some((alloc, requested)) = allocatable_and_requested(node, name, want, false) else { continue };
             if alloc == 0 {
                 continue;
             }
@@ -335,8 +341,8 @@ impl Score for NodeResourcesFit {
                     s
                 }
             };
-            node_score = node_score.saturating_add(s.saturating_mul(spec.weight));
-            weight_sum += spec.weight;
+            node_score = node_score.saturating_add(s.saturating_mul(*weight));
+            weight_sum += weight;
         }
         if weight_sum == 0 {
             return Ok(0);
