@@ -78,6 +78,11 @@ async fn unschedulable_pod_gets_upstream_message_event_and_runs_when_a_node_fits
     let events = env.events("web-1", "FailedScheduling").await;
     assert_eq!(events[0].message.as_deref(), Some(message.as_str()));
     assert_eq!(events[0].type_.as_deref(), Some("Warning"));
+    // v1.35 records which generation of the pod the condition is about.
+    let pod = env.get_pod("web-1").await;
+    let cond = pod.status.unwrap().conditions.unwrap().into_iter().find(|c| c.type_ == "PodScheduled").unwrap();
+    assert_eq!(cond.observed_generation, pod.metadata.generation);
+    assert!(cond.observed_generation.is_some());
     let e = env.explanation("web-1", |e| e["result"] == "Unschedulable").await;
     assert_eq!(e["message"], message);
     assert_eq!(e["filtered"].as_array().unwrap().len(), 3);

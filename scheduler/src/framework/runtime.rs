@@ -706,3 +706,61 @@ mod tests {
         assert!(matches!(fw.schedule(&own, &snapshot, &mut Cursor::seeded(1), &mut expl).0, Outcome::Scheduled { .. }));
     }
 }
+
+#[cfg(test)]
+mod hint_tests {
+    use super::*;
+    use crate::config::Profile;
+    use crate::framework::events::node_update;
+    use crate::framework::testing::{NodeBuilder, PodBuilder};
+    use crate::framework::{ActionType, EventResource};
+    use crate::plugins::registry::Handle;
+    use k8s_openapi::api::core::v1::Node;
+
+    fn node_change(fw: &Framework, pod: &Pod, rejected_by: &str, old: Option<Node>, new: Node) -> bool {
+        let action = old.as_ref().map_or(ActionType::ADD, |o| node_update(o, &new));
+        let plugin: &'static str = fw.enqueue.keys().find(|k| **k == rejected_by).copied().unwrap_or("unknown");
+        let event = ClusterEvent::new(EventResource::Node, action);
+        fw.is_worth_requeuing(pod, &[plugin], &event, &Change::Node { old: old.as_ref(), new: Some(&new) })
+    }
+
+    fn pod_deleted(fw: &Framework, pod: &Pod, rejected_by: &'static str, deleted: &Pod) -> bool {
+        let event = ClusterEvent::new(EventResource::AssignedPod, ActionType::DELETE);
+        fw.is_worth_requeuing(pod, &[rejected_by], &event, &Change::Pod { old: Some(deleted), new: None })
+    }
+
+    #[test]
+    fn each_plugin_is_asked_only_about_changes_that_could_help() {
+        let fw = Profile::default().framework(&Handle::default(), None).unwrap();
+        let n = || NodeBuilder::new("n").capacity("4", "8Gi", "110");
+        let plain = PodBuilder::new("p").container_req("2", "").obj();
+        // TaintToleration: the untolerated taint removed, yes; a label change, no.
+        let tainted = n().taint("dedicated", "x", "NoSchedule").obj();
+        assert!(node_change(&fw, &plain, "TaintToleration", Some(tainted.clone()), n().obj()));
+        assert!(!node_change(&fw, &plain, "TaintToleration", Some(tainted.clone()), n().taint("dedicated", "x", "NoSchedule").label("a", "b").obj()));
+        // NodeAffinity: a relabel that makes the node match.
+        let wants_ssd = PodBuilder::new("p").node_selector("disk", "ssd").obj();
+        assert!(node_change(&fw, &wants_ssd, "NodeAffinity", Some(n().obj()), n().label("disk", "ssd").obj()));
+        assert!(!node_change(&fw, &wants_ssd, "NodeAffinity", Some(n().obj()), n().label("disk", "hdd").obj()));
+        // NodeResourcesFit: more allocatable, or a new node big enough.
+        assert!(node_change(&fw, &plain, "NodeResourcesFit", Some(NodeBuilder::new("n").capacity("1", "8Gi", "110").obj()), n().obj()));
+        assert!(!node_change(&fw, &plain, "NodeResourcesFit", None, NodeBuilder::new("m").capacity("1", "8Gi", "110").obj()));
+        // NodeUnschedulable: uncordoned.
+        assert!(node_change(&fw, &plain, "NodeUnschedulable", Some(n().unschedulable().obj()), n().obj()));
+        // NodePorts: a deleted pod that held the wanted port; another does not help.
+        let wants_80 = PodBuilder::new("p").host_port(80, "TCP", "").obj();
+        assert!(pod_deleted(&fw, &wants_80, "NodePorts", &PodBuilder::new("o").node("n").host_port(80, "TCP", "").obj()));
+        assert!(!pod_deleted(&fw, &wants_80, "NodePorts", &PodBuilder::new("o").node("n").host_port(81, "TCP", "").obj()));
+        // PodTopologySpread: a deleted pod its constraint selects.
+        let spread = PodBuilder::new("p").label("app", "web").spread(1, "zone", "DoNotSchedule", &[("app", "web")]).obj();
+        assert!(pod_deleted(&fw, &spread, "PodTopologySpread", &PodBuilder::new("w").label("app", "web").node("n").obj()));
+        assert!(!pod_deleted(&fw, &spread, "PodTopologySpread", &PodBuilder::new("d").label("app", "db").node("n").obj()));
+        // InterPodAffinity: the deleted pod's own anti-affinity had rejected the pod.
+        let hated = PodBuilder::new("p").label("app", "p").obj();
+        assert!(pod_deleted(&fw, &hated, "InterPodAffinity", &PodBuilder::new("h").node("n").pod_anti_affinity("zone", &[("app", "p")]).obj()));
+        assert!(!pod_deleted(&fw, &hated, "InterPodAffinity", &PodBuilder::new("x").node("n").obj()));
+        // A pod no plugin rejected: any event.
+        let event = ClusterEvent::new(EventResource::Node, ActionType::UPDATE_NODE_CONDITION);
+        assert!(fw.is_worth_requeuing(&plain, &[], &event, &Change::Node { old: None, new: None }));
+    }
+}

@@ -79,6 +79,17 @@ mod tests {
     use crate::framework::testing::{NodeBuilder, PodBuilder, node_with};
 
     #[test]
+    fn only_sidecar_init_containers_hold_host_ports() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({"metadata": {"name": "p"}, "spec": {
+            "initContainers": [
+                {"name": "setup", "image": "busybox", "ports": [{"containerPort": 80, "hostPort": 80}]},
+                {"name": "proxy", "image": "envoy", "restartPolicy": "Always", "ports": [{"containerPort": 90, "hostPort": 90, "protocol": "UDP", "hostIP": "10.0.0.1"}]}],
+            "containers": [{"name": "app", "image": "nginx", "ports": [{"containerPort": 8080}]}]}}))
+        .unwrap();
+        assert_eq!(host_ports(&pod), [("UDP".to_string(), "10.0.0.1".to_string(), 90)]);
+    }
+
+    #[test]
     fn table() {
         let cases = [
             ("no ports", PodBuilder::new("p"), vec![], Code::Success),
