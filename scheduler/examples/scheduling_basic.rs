@@ -3,11 +3,16 @@
 //! last successful bind — over HTTP against an in-process kubesim API server, default
 //! plugins; once with default sampling (percentageOfNodesToScore unset) and once at 100 %.
 //!
-//! `cargo run --release -p kubesim-scheduler --example scheduling_basic -- [nodes] [existing] [measured]`
-//! (scripts/bench-scheduler).
+//! `cargo run --release -p kubesim-scheduler --example scheduling_basic -- [nodes] [existing] [measured] [runs]`
+//! (scripts/bench-scheduler); `runs` picks some of `default`, `100`, `off` (comma-separated;
+//! all three by default).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+// The allocator `kubesim up` runs with (crates/kubesim): the benchmark measures that.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -25,7 +30,9 @@ fn pod(name: &str, node: Option<&str>) -> Pod {
     serde_json::from_value(p).expect("pod")
 }
 
-async fn run(nodes: usize, existing: usize, measured: usize, percentage: Option<i32>, explain: bool) -> anyhow::Result<(f64, Duration)> {
+/// pods/s, the measured time, and the CPU time the whole process (API server, scheduler,
+/// client) used meanwhile.
+async fn run(nodes: usize, existing: usize, measured: usize, percentage: Option<i32>, explain: bool) -> anyhow::Result<(f64, Duration, Duration)> {
     let server = kubesim_apiserver::ApiServer::new(kubesim_apiserver::Config::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -60,23 +67,35 @@ async fn run(nodes: usize, existing: usize, measured: usize, percentage: Option<
 
     let mut config = kubesim_scheduler::Config::new(&url);
     config.explain = explain;
-    let mut file = kubesim_scheduler::config::File::default();
-    file.percentage_of_nodes_to_score = percentage;
-    config.file = Some(file);
+    config.file = Some(kubesim_scheduler::config::File { percentage_of_nodes_to_score: percentage, ..Default::default() });
     let scheduler = kubesim_scheduler::build(&config)?;
     let task = tokio::spawn(scheduler.clone().run());
     // Warm up: one pod through, so the caches are synced.
     create_pods(&pods, std::iter::once(pod("warm-up", None))).await?;
     wait_for(&scheduler, 1).await;
 
+    // A mark for profilers to attach to the measured part only.
+    eprintln!("measuring: {measured} pods");
     let start = Instant::now();
+    let cpu_start = cpu_time();
     create_pods(&pods, (0..measured).map(|i| pod(&format!("measured-{i}"), None))).await?;
     wait_for(&scheduler, 1 + measured as u64).await;
     let took = start.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu_start);
     task.abort();
     let _ = stop_tx.send(());
     let _ = serving.await;
-    Ok((measured as f64 / took.as_secs_f64(), took))
+    Ok((measured as f64 / took.as_secs_f64(), took, cpu))
+}
+
+/// This process's CPU time so far (user + system, all threads), from /proc.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) end with ')'.
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok())).sum();
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
 }
 
 async fn create_pods(api: &Api<Pod>, pods: impl Iterator<Item = Pod>) -> anyhow::Result<()> {
@@ -101,16 +120,22 @@ async fn wait_for(s: &Arc<kubesim_scheduler::Scheduler>, n: u64) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<usize> = argv.iter().take(3).filter_map(|a| a.parse().ok()).collect();
+    let runs: Vec<String> = argv.get(3).map(|r| r.split(',').map(str::to_string).collect()).unwrap_or_default();
     let nodes = args.first().copied().unwrap_or(5000);
     let existing = args.get(1).copied().unwrap_or(1000);
     let measured = args.get(2).copied().unwrap_or(10_000);
     println!("SchedulingBasic: {nodes} nodes, {existing} existing pods, {measured} measured pods; one process, 2 tokio workers");
-    println!("| sampling | explanation | time | pods/s |");
-    println!("|---|---|---:|---:|");
-    for (label, pct, explain) in [("default (adaptive)", None, true), ("100 %", Some(100), true), ("default (adaptive)", None, false)] {
-        let (rate, took) = run(nodes, existing, measured, pct, explain).await?;
-        println!("| {label} | {} | {:.2} s | {:.0} |", if explain { "on" } else { "off" }, took.as_secs_f64(), rate);
+    println!("| sampling | explanation | time | pods/s | CPU (all threads) | CPU per pod |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for (which, label, pct, explain) in [("default", "default (adaptive)", None, true), ("100", "100 %", Some(100), true), ("off", "default (adaptive)", None, false)] {
+        if !runs.is_empty() && !runs.iter().any(|r| r == which) {
+            continue;
+        }
+        let (rate, took, cpu) = run(nodes, existing, measured, pct, explain).await?;
+        let per_pod = cpu.as_secs_f64() * 1e6 / measured.max(1) as f64;
+        println!("| {label} | {} | {:.2} s | {:.0} | {:.2} s | {per_pod:.0} µs |", if explain { "on" } else { "off" }, took.as_secs_f64(), rate, cpu.as_secs_f64());
     }
     Ok(())
 }

@@ -57,7 +57,14 @@ impl Cache {
         self.pods.keys().cloned().collect()
     }
 
-    /// Count `pod` on `node` before the API says so.
+    /// The pod as the cache counts it (confirmed or assumed).
+    pub fn pod(&self, key: &str) -> Option<Arc<Pod>> {
+        let placed = self.pods.get(key)?;
+        self.snapshot.get_any(&placed.node)?.pods.iter().find(|p| p.key == key).map(|p| p.pod.clone())
+    }
+
+    /// Count `pod` on `node` before the API says so. (Unlike upstream, the pod object is
+    /// not copied to set `spec.nodeName`: the cache knows the node, nothing reads it.)
     pub fn assume(&mut self, pod: Arc<Pod>, node: &str) {
         let key = pod_key(&pod);
         self.remove(&key);
@@ -80,8 +87,15 @@ impl Cache {
             return;
         }
         let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty()) else { return };
+        // Confirming our own assumption on that node: the requests were computed then (a
+        // pod's resources do not change on binding).
+        let reused = match self.pods.get(&key) {
+            Some(p) if p.assumed && p.node == node => self.snapshot.get_any(&node).and_then(|n| n.pods.iter().find(|p| p.key == key)).map(|p| PodInfo { pod: pod.clone(), ..(**p).clone() }),
+            _ => None,
+        };
         self.remove(&key);
-        self.snapshot.add_pod(&node, Arc::new(PodInfo::new(pod)));
+        let info = reused.unwrap_or_else(|| PodInfo::new(pod));
+        self.snapshot.add_pod(&node, Arc::new(info));
         self.pods.insert(key, Placed { node, assumed: false });
     }
 

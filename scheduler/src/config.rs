@@ -159,14 +159,21 @@ impl Profile {
         Framework::new(&name, &set, &built, percentage).map_err(|source| Error::Framework { profile: name.clone(), source })
     }
 
-    /// The multiPoint list: the defaults (unless disabled) then the profile's own.
+    /// The multiPoint list, as upstream's `mergePluginSet`: the defaults (unless
+    /// disabled), a default the profile enables again replaced in place (its weight, its
+    /// position), then the profile's other plugins.
     fn multi_point(&self) -> Vec<(String, i64)> {
         let mp = &self.plugins.multi_point;
-        let mut multi: Vec<(String, i64)> =
-            DEFAULT_PLUGINS.iter().filter(|(n, _)| !disables(mp, n)).map(|(n, w)| (n.to_string(), *w)).collect();
+        let custom = |n: &str| mp.enabled.iter().find(|e| e.name == n);
+        let mut multi: Vec<(String, i64)> = DEFAULT_PLUGINS
+            .iter()
+            .filter(|(n, _)| !disables(mp, n))
+            .map(|(n, w)| custom(n).map_or((n.to_string(), *w), |e| (e.name.clone(), e.weight.unwrap_or(0))))
+            .collect();
         for e in &mp.enabled {
-            multi.retain(|(n, _)| n != &e.name);
-            multi.push((e.name.clone(), e.weight.unwrap_or(0)));
+            if !multi.iter().any(|(n, _)| n == &e.name) {
+                multi.push((e.name.clone(), e.weight.unwrap_or(0)));
+            }
         }
         multi
     }
@@ -188,8 +195,11 @@ impl Profile {
         Ok(built)
     }
 
-    /// Each extension point's list: the multiPoint plugins implementing it (unless
-    /// disabled there), then the point's own enabled ones (overriding weights).
+    /// Each extension point's list, as upstream's `expandMultiPointPlugins`: the plugins
+    /// the point enables itself that are also multiPoint ones (explicit overrides, in the
+    /// point's order), then the other multiPoint plugins implementing it (unless disabled
+    /// there; none after `*`), then the point's other plugins. A score weight set at the
+    /// point wins over the multiPoint one; 0 or none means 1.
     fn plugin_set(&self, multi: &[(String, i64)], built: &BTreeMap<String, Arc<dyn Plugin>>) -> PluginSet {
         let p = &self.plugins;
         let implements = |n: &str, point: &str| {
@@ -204,17 +214,18 @@ impl Profile {
             }
         };
         let expand = |point: &str, list: &PluginList| -> Vec<(String, i64)> {
-            let mut out: Vec<(String, i64)> =
-                multi.iter().filter(|(n, _)| implements(n, point) && !disables(list, n)).cloned().collect();
-            for e in &list.enabled {
-                let inherited = out.iter().find(|(n, _)| n == &e.name).map(|(_, w)| *w);
-                out.retain(|(n, _)| n != &e.name);
-                out.push((e.name.clone(), e.weight.or(inherited).unwrap_or(0)));
-            }
+            let explicit = |n: &str| list.enabled.iter().any(|e| e.name == n);
+            let from_multi: Vec<&(String, i64)> =
+                multi.iter().filter(|(n, _)| implements(n, point) && !disables(list, n)).collect();
+            let overridden = |n: &str| from_multi.iter().any(|(m, _)| m == n);
+            let own = |e: &PluginRef| (e.name.clone(), e.weight.unwrap_or(0));
+            let mut out: Vec<(String, i64)> = list.enabled.iter().filter(|e| overridden(&e.name)).map(own).collect();
+            out.extend(from_multi.iter().filter(|(n, _)| !explicit(n)).map(|p| (*p).clone()));
+            out.extend(list.enabled.iter().filter(|e| !overridden(&e.name)).map(own));
             out
         };
         let names_of = |v: Vec<(String, i64)>| v.into_iter().map(|(n, _)| n).collect::<Vec<_>>();
-        let set = PluginSet {
+        PluginSet {
             pre_filter: names_of(expand("preFilter", &p.pre_filter)),
             filter: names_of(expand("filter", &p.filter)),
             post_filter: names_of(expand("postFilter", &p.post_filter)),
@@ -222,8 +233,7 @@ impl Profile {
             // A score plugin's weight 0 means 1, as upstream's defaulting.
             score: expand("score", &p.score).into_iter().map(|(n, w)| (n, if w == 0 { 1 } else { w })).collect(),
             bind: names_of(expand("bind", &p.bind)),
-        };
-        set
+        }
     }
 
     #[cfg(test)]
@@ -291,10 +301,37 @@ profiles:
         .unwrap();
         let set = plugin_set(&file.profiles[0]);
         assert!(!set.score.iter().any(|(n, _)| n == "ImageLocality"));
-        assert_eq!(set.score.last(), Some(&("NodeResourcesFit".to_string(), 5)));
+        assert_eq!(set.score.first(), Some(&("NodeResourcesFit".to_string(), 5)));
         assert_eq!(set.filter, vec!["NodeResourcesFit".to_string()]);
         let fws = file.frameworks(&Handle::default()).unwrap();
         assert_eq!(fws[0].percentage_of_nodes_to_score, Some(100));
+    }
+
+    #[test]
+    fn reconfigured_plugins_keep_or_take_upstreams_places() {
+        let file = parse(
+            r#"
+profiles:
+- plugins:
+    multiPoint:
+      enabled: [{name: TaintToleration, weight: 7}]
+    score:
+      enabled: [{name: ImageLocality, weight: 4}]
+"#,
+        )
+        .unwrap();
+        let set = plugin_set(&file.profiles[0]);
+        // multiPoint: replaced in place, with its weight. A point's own: first.
+        let names: Vec<&str> = set.score.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["ImageLocality", "TaintToleration", "NodeAffinity", "NodeResourcesFit", "PodTopologySpread", "InterPodAffinity", "NodeResourcesBalancedAllocation"]
+        );
+        assert_eq!((set.score[0].1, set.score[1].1), (4, 7));
+        assert_eq!(set.filter[2], "TaintToleration");
+        // A point's own weight unset is 1, not the multiPoint weight.
+        let file = parse("profiles: [{plugins: {score: {enabled: [{name: NodeAffinity}]}}}]").unwrap();
+        assert_eq!(plugin_set(&file.profiles[0]).score[0], ("NodeAffinity".to_string(), 1));
     }
 
     #[test]

@@ -17,8 +17,10 @@ use crate::framework::Status;
 pub const ANNOTATION: &str = "scheduler.kubesim.io/explanation";
 /// At most this many rejected nodes are listed (the message counts them all).
 pub const MAX_FILTERED: usize = 50;
-/// At most this many scored nodes are listed, best first.
-pub const MAX_SCORED: usize = 10;
+/// At most this many scored nodes are listed, best first (and the pick, if not among
+/// them). The explanation travels with every bind and every watch event of the pod: a
+/// few rows tell why the pick won, and keep it small (about 1 KB).
+pub const MAX_SCORED: usize = 3;
 
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -117,7 +119,7 @@ pub struct Preemption {
 
 impl Explanation {
     pub fn new(enabled: bool, scheduler: &str, attempt: u32) -> Self {
-        Explanation { enabled, scheduler: scheduler.to_string(), attempt, time: jiff::Timestamp::now().to_string(), ..Default::default() }
+        Explanation { enabled, scheduler: scheduler.to_string(), attempt, time: now_millis(), ..Default::default() }
     }
 
     pub fn record_filtered(&mut self, statuses: &BTreeMap<String, Status>) {
@@ -132,21 +134,81 @@ impl Explanation {
         self.filtered_not_shown = statuses.len().saturating_sub(MAX_FILTERED);
     }
 
-    /// Keep the best [`MAX_SCORED`] rows (and the selected node).
-    pub fn record_scores(&mut self, rows: &mut Vec<NodeScores>, selected: &str) {
-        rows.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| (b.node == selected).cmp(&(a.node == selected))).then_with(|| a.node.cmp(&b.node)));
-        let total = rows.len();
-        let mut kept: Vec<NodeScores> = Vec::with_capacity(MAX_SCORED.min(total));
-        for row in rows.drain(..) {
-            if kept.len() < MAX_SCORED || row.node == selected {
-                kept.push(row);
-            }
-        }
-        self.scores_not_shown = total - kept.len();
-        self.scores = kept;
+    /// The listed rows (from [`rows_to_show`]) of `scored` nodes.
+    pub fn record_scores(&mut self, rows: Vec<NodeScores>, scored: usize) {
+        self.scores_not_shown = scored.saturating_sub(rows.len());
+        self.scores = rows;
     }
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Now, to the millisecond (`2026-11-22T03:00:00.123Z`).
+fn now_millis() -> String {
+    jiff::Timestamp::now().round(jiff::Unit::Millisecond).map(|t| t.to_string()).unwrap_or_default()
+}
+
+/// Which scored nodes to list, best first: the best [`MAX_SCORED`] by total (among equal
+/// totals the selected node first, then in the order they were evaluated), and the
+/// selected one in any case. Only these get rows, so a cycle over thousands of nodes
+/// builds a few.
+pub fn rows_to_show(totals: &[i64], selected: usize) -> Vec<usize> {
+    let order = |a: usize, b: usize| totals[b].cmp(&totals[a]).then_with(|| (b == selected).cmp(&(a == selected))).then_with(|| a.cmp(&b));
+    // One pass keeping the best few in order: most nodes lose to the last kept at once.
+    let mut best: Vec<usize> = Vec::with_capacity(MAX_SCORED + 1);
+    for i in 0..totals.len() {
+        if best.len() == MAX_SCORED && best.last().is_some_and(|&w| order(i, w).is_ge()) {
+            continue;
+        }
+        let at = best.iter().position(|&b| order(i, b).is_lt()).unwrap_or(best.len());
+        best.insert(at, i);
+        best.truncate(MAX_SCORED);
+    }
+    if selected < totals.len() && !best.contains(&selected) {
+        best.push(selected);
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filtered_nodes_are_capped_and_counted() {
+        let statuses: BTreeMap<String, Status> = (0..60).map(|i| (format!("n{i:02}"), Status::unschedulable("Insufficient cpu").with_plugin("NodeResourcesFit"))).collect();
+        let mut e = Explanation::new(true, "default-scheduler", 1);
+        e.record_filtered(&statuses);
+        assert_eq!((e.filtered.len(), e.filtered_not_shown), (MAX_FILTERED, 10));
+        assert_eq!(e.filtered[0], FilteredNode { node: "n00".into(), plugin: "NodeResourcesFit".into(), reasons: vec!["Insufficient cpu".into()] });
+        let mut off = Explanation::new(false, "default-scheduler", 1);
+        off.record_filtered(&statuses);
+        assert!(off.filtered.is_empty());
+    }
+
+    #[test]
+    fn scores_keep_the_best_and_the_selected_node() {
+        let mut names: Vec<String> = (0..8).map(|i| format!("n{i:02}")).collect();
+        let mut totals: Vec<i64> = (0..8).collect();
+        // The selected node ties with the best: it comes first.
+        names.push("chosen".into());
+        totals.push(14);
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let shown = rows_to_show(&totals, 8);
+        let order: Vec<&str> = shown.iter().map(|&i| refs[i]).collect();
+        assert_eq!(order, ["chosen", "n07", "n06"]);
+        assert_eq!(shown.len(), MAX_SCORED);
+        // A selected node outside the best is listed too, last.
+        let shown = rows_to_show(&totals, 0);
+        assert_eq!((shown.len(), shown.last()), (MAX_SCORED + 1, Some(&0)));
+        let mut e = Explanation::new(true, "default-scheduler", 1);
+        let rows = shown.iter().map(|&i| NodeScores { node: refs[i].to_string(), total: totals[i], plugins: BTreeMap::new() }).collect();
+        e.record_scores(rows, 9);
+        let json: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(json["scoresNotShown"], 5);
+        assert!(json["time"].as_str().unwrap().ends_with('Z') && json["time"].as_str().unwrap().len() <= 24, "{}", json["time"]);
+        assert!(json.get("enabled").is_none());
     }
 }

@@ -14,7 +14,8 @@
 //!
 //! Layout: [`framework`] (extension points, never naming a plugin), [`plugins`] (one per
 //! file, [`plugins::registry`]), [`config`] (the KubeSchedulerConfiguration subset),
-//! [`queue`], [`cache`], [`scheduler`] (the loop), [`explain`], [`metrics`].
+//! [`queue`], [`cache`], [`scheduler`] (the loop), [`explain`], [`recorder`] (Events),
+//! [`metrics`].
 
 pub mod cache;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod framework;
 pub mod metrics;
 pub mod plugins;
 pub mod queue;
+pub mod recorder;
 pub mod scheduler;
 
 use std::net::SocketAddr;
@@ -50,11 +52,13 @@ pub struct Config {
     pub explain: bool,
     /// Where to serve `/metrics` and `/healthz`; `None` for nowhere.
     pub metrics_address: Option<SocketAddr>,
+    /// Plugins besides the in-tree ones, which the configuration may enable.
+    pub out_of_tree: plugins::registry::OutOfTree,
 }
 
 impl Config {
     pub fn new(server: &str) -> Self {
-        Config { server: server.to_string(), config_file: None, file: None, explain: true, metrics_address: None }
+        Config { server: server.to_string(), config_file: None, file: None, explain: true, metrics_address: None, out_of_tree: Default::default() }
     }
 }
 
@@ -88,18 +92,27 @@ pub fn build(config: &Config) -> Result<Arc<Scheduler>, Error> {
         (None, Some(path)) => config::read(path)?,
         (None, None) => config::File::default(),
     };
-    let frameworks = file.frameworks(&plugins::registry::Handle { client: Some(client.clone()) })?;
+    let handle = plugins::registry::Handle { client: Some(client.clone()), out_of_tree: config.out_of_tree.clone() };
+    let frameworks = file.frameworks(&handle)?;
     Ok(Scheduler::new(client, frameworks, config.explain))
 }
 
 /// Run the scheduler until the task is dropped.
 pub async fn run(config: Config) -> Result<(), Error> {
-    let scheduler = build(&config)?;
-    if let Some(addr) = config.metrics_address {
-        serve_metrics(scheduler.clone(), addr).await;
-    }
-    scheduler.run().await;
+    let (_, task) = spawn(config).await?;
+    let _ = task.await;
     Ok(())
+}
+
+/// Start the scheduler in the background: the address `/metrics` is served on (the port
+/// actually bound, when the configuration asked for port 0), and the running task.
+pub async fn spawn(config: Config) -> Result<(Option<SocketAddr>, tokio::task::JoinHandle<()>), Error> {
+    let scheduler = build(&config)?;
+    let metrics = match config.metrics_address {
+        Some(addr) => serve_metrics(scheduler.clone(), addr).await,
+        None => None,
+    };
+    Ok((metrics, tokio::spawn(scheduler.run())))
 }
 
 /// Serve `/metrics` and `/healthz` on `addr` in the background; a port in use is logged,

@@ -1,7 +1,9 @@
-//! Prometheus metrics in upstream's names: `scheduler_schedule_attempts_total` by result,
+//! Prometheus metrics in upstream's names: `scheduler_schedule_attempts_total` by profile
+//! (the pod's `spec.schedulerName`) and result,
 //! `scheduler_pod_scheduling_sli_duration_seconds` (queue entry → bound) and
 //! `scheduler_pending_pods` by queue, served as text on `/metrics`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -13,24 +15,29 @@ fn buckets() -> Vec<f64> {
     (0..20).map(|i| 0.01 * 2f64.powi(i)).collect()
 }
 
-#[derive(Debug)]
-pub struct Metrics {
+/// One profile's attempt counters.
+#[derive(Debug, Default)]
+struct Attempts {
     scheduled: AtomicU64,
     unschedulable: AtomicU64,
     error: AtomicU64,
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    profiles: BTreeMap<String, Attempts>,
     bounds: Vec<f64>,
     counts: Vec<AtomicU64>,
     sum_micros: AtomicU64,
     total: AtomicU64,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
+impl Metrics {
+    /// Counters for these profiles (pods of others are not scheduled here).
+    pub fn new<'a>(profiles: impl IntoIterator<Item = &'a str>) -> Self {
         let bounds = buckets();
         Metrics {
-            scheduled: AtomicU64::new(0),
-            unschedulable: AtomicU64::new(0),
-            error: AtomicU64::new(0),
+            profiles: profiles.into_iter().map(|p| (p.to_string(), Attempts::default())).collect(),
             counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
             bounds,
             sum_micros: AtomicU64::new(0),
@@ -48,11 +55,13 @@ pub enum Result {
 }
 
 impl Metrics {
-    pub fn attempt(&self, result: Result) {
+    /// An attempt of `profile` came to `result`.
+    pub fn attempt(&self, profile: &str, result: Result) {
+        let Some(a) = self.profiles.get(profile) else { return };
         match result {
-            Result::Scheduled => &self.scheduled,
-            Result::Unschedulable => &self.unschedulable,
-            Result::Error => &self.error,
+            Result::Scheduled => &a.scheduled,
+            Result::Unschedulable => &a.unschedulable,
+            Result::Error => &a.error,
         }
         .fetch_add(1, Ordering::Relaxed);
     }
@@ -69,17 +78,25 @@ impl Metrics {
         self.total.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Pods bound, over all profiles.
     pub fn scheduled_count(&self) -> u64 {
-        self.scheduled.load(Ordering::Relaxed)
+        self.profiles.values().map(|a| a.scheduled.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Attempts that ended in an error (a failed bind included), over all profiles.
+    pub fn error_count(&self) -> u64 {
+        self.profiles.values().map(|a| a.error.load(Ordering::Relaxed)).sum()
     }
 
     /// The text exposition format.
-    pub fn render(&self, profile: &str, pending: Pending) -> String {
+    pub fn render(&self, pending: Pending) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP scheduler_schedule_attempts_total Number of attempts to schedule pods, by the result.");
         let _ = writeln!(out, "# TYPE scheduler_schedule_attempts_total counter");
-        for (result, c) in [("scheduled", &self.scheduled), ("unschedulable", &self.unschedulable), ("error", &self.error)] {
-            let _ = writeln!(out, "scheduler_schedule_attempts_total{{profile=\"{profile}\",result=\"{result}\"}} {}", c.load(Ordering::Relaxed));
+        for (profile, a) in &self.profiles {
+            for (result, c) in [("scheduled", &a.scheduled), ("unschedulable", &a.unschedulable), ("error", &a.error)] {
+                let _ = writeln!(out, "scheduler_schedule_attempts_total{{profile=\"{profile}\",result=\"{result}\"}} {}", c.load(Ordering::Relaxed));
+            }
         }
         let _ = writeln!(out, "# HELP scheduler_pod_scheduling_sli_duration_seconds E2e latency for a pod being scheduled, from the time the pod enters the scheduling queue until it is bound.");
         let _ = writeln!(out, "# TYPE scheduler_pod_scheduling_sli_duration_seconds histogram");
@@ -92,7 +109,7 @@ impl Metrics {
         let _ = writeln!(out, "scheduler_pod_scheduling_sli_duration_seconds_count {total}");
         let _ = writeln!(out, "# HELP scheduler_pending_pods Number of pending pods, by the queue type.");
         let _ = writeln!(out, "# TYPE scheduler_pending_pods gauge");
-        for (queue, n) in [("active", pending.active), ("backoff", pending.backoff), ("unschedulable", pending.unschedulable), ("gated", 0)] {
+        for (queue, n) in [("active", pending.active), ("backoff", pending.backoff), ("unschedulable", pending.unschedulable), ("gated", pending.gated)] {
             let _ = writeln!(out, "scheduler_pending_pods{{queue=\"{queue}\"}} {n}");
         }
         out
@@ -105,12 +122,16 @@ mod tests {
 
     #[test]
     fn renders_counters_histogram_and_gauges() {
-        let m = Metrics::default();
-        m.attempt(Result::Scheduled);
-        m.attempt(Result::Unschedulable);
+        let m = Metrics::new(["default-scheduler", "other"]);
+        m.attempt("default-scheduler", Result::Scheduled);
+        m.attempt("other", Result::Unschedulable);
+        m.attempt("not-mine", Result::Error);
         m.scheduled(Duration::from_millis(15));
-        let text = m.render("default-scheduler", Pending { active: 2, backoff: 0, unschedulable: 1 });
+        let text = m.render(Pending { active: 2, backoff: 0, unschedulable: 1, gated: 3 });
         assert!(text.contains("scheduler_schedule_attempts_total{profile=\"default-scheduler\",result=\"scheduled\"} 1"));
+        assert!(text.contains("scheduler_schedule_attempts_total{profile=\"other\",result=\"unschedulable\"} 1"));
+        assert!(text.contains("scheduler_pending_pods{queue=\"gated\"} 3"));
+        assert_eq!((m.scheduled_count(), m.error_count()), (1, 0));
         assert!(text.contains("scheduler_pod_scheduling_sli_duration_seconds_bucket{le=\"0.01\"} 0"));
         assert!(text.contains("scheduler_pod_scheduling_sli_duration_seconds_bucket{le=\"0.02\"} 1"));
         assert!(text.contains("scheduler_pending_pods{queue=\"unschedulable\"} 1"));

@@ -1,31 +1,33 @@
 //! The scheduler proper: watches feed the cache and the queue; one loop takes the next
 //! pod, runs its profile's framework against the cache, assumes the pod on the chosen node
 //! and binds it in the background (upstream's `scheduleOne` with its binding cycle), or
-//! records why it could not.
+//! records why it could not (`handleSchedulingFailure`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Event as CoreEvent, EventSource, Node, ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::Client;
 use parking_lot::Mutex;
 use serde_json::json;
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore};
 
 use crate::cache::{Cache, is_terminal};
 use crate::explain::{self, Explanation};
-use crate::framework::node_info::pod_key;
+use crate::framework::events::{node_update, pod_update};
+use crate::framework::node_info::{DisruptionBudget, pod_key};
 use crate::framework::runtime::{Cursor, Framework, Outcome};
-use crate::framework::{BindRequest, Code, PodInfo};
+use crate::framework::{ActionType, BindRequest, Change, ClusterEvent, EventResource, Nominating, PodInfo};
 use crate::metrics::{self, Metrics};
-use crate::queue::Queue;
+use crate::queue::{QueuedPod, Queue};
+use crate::recorder::Recorder;
 
 /// How many binds may be in flight at once (the scheduling loop waits beyond that).
 const MAX_BINDS_IN_FLIGHT: usize = 64;
@@ -34,6 +36,10 @@ struct State {
     cache: Cache,
     queue: Queue,
     cursor: Cursor,
+    /// The pending pods this scheduler is responsible for, as the watch last saw them —
+    /// what upstream's informer lookup in `handleSchedulingFailure` reads. A pod bound (by
+    /// anyone) or deleted is not here, so a failed bind of it is not retried.
+    pending: HashMap<String, Arc<Pod>>,
 }
 
 /// One scheduler process: its profiles, cache, queue and metrics.
@@ -44,53 +50,57 @@ pub struct Scheduler {
     wake: Notify,
     explain: bool,
     pub metrics: Metrics,
-    events: mpsc::Sender<CoreEvent>,
-    events_rx: Mutex<Option<mpsc::Receiver<CoreEvent>>>,
+    recorder: Recorder,
     priority_classes: Store<PriorityClass>,
     pc_writer: Mutex<Option<reflector::store::Writer<PriorityClass>>>,
     binds: Arc<Semaphore>,
-    instance: String,
 }
 
-/// A pending pod's write after a failed attempt.
+/// A pending pod's writes after a failed attempt.
 struct Failure {
     pod: Arc<Pod>,
     reason: &'static str,
     message: String,
-    nominated: Option<String>,
+    /// Write the PodScheduled condition: not for a pod that is gone or bound elsewhere.
+    condition: bool,
+    nominating: Nominating,
     victims: Vec<Arc<PodInfo>>,
+    clear_nominations: Vec<Arc<PodInfo>>,
     explanation: Option<String>,
+}
+
+/// The profile a pod asks for.
+fn scheduler_name(pod: &Pod) -> &str {
+    pod.spec.as_ref().and_then(|s| s.scheduler_name.as_deref()).unwrap_or(crate::config::DEFAULT_SCHEDULER_NAME)
+}
+
+fn is_assigned(pod: &Pod) -> bool {
+    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty())
 }
 
 impl Scheduler {
     pub fn new(client: Client, frameworks: Vec<Framework>, explain: bool) -> Arc<Self> {
-        let (tx, rx) = mpsc::channel(8192);
         let (store, writer) = reflector::store();
         let instance = format!("default-scheduler-{}", std::process::id());
+        let frameworks: HashMap<String, Framework> = frameworks.into_iter().map(|f| (f.scheduler_name.clone(), f)).collect();
+        let metrics = Metrics::new(frameworks.keys().map(String::as_str));
         Arc::new(Scheduler {
             client,
-            frameworks: frameworks.into_iter().map(|f| (f.scheduler_name.clone(), f)).collect(),
-            state: Mutex::new(State { cache: Cache::new(), queue: Queue::new(), cursor: Cursor::default() }),
+            frameworks,
+            state: Mutex::new(State { cache: Cache::new(), queue: Queue::new(), cursor: Cursor::default(), pending: HashMap::new() }),
             wake: Notify::new(),
             explain,
-            metrics: Metrics::default(),
-            events: tx,
-            events_rx: Mutex::new(Some(rx)),
+            metrics,
+            recorder: Recorder::new(crate::config::DEFAULT_SCHEDULER_NAME, &instance),
             priority_classes: store,
             pc_writer: Mutex::new(Some(writer)),
             binds: Arc::new(Semaphore::new(MAX_BINDS_IN_FLIGHT)),
-            instance,
         })
-    }
-
-    /// The first profile's name (for metrics labels).
-    pub fn profile(&self) -> String {
-        self.frameworks.keys().next().cloned().unwrap_or_default()
     }
 
     pub fn metrics_text(&self) -> String {
         let pending = self.state.lock().queue.pending();
-        self.metrics.render(&self.profile(), pending)
+        self.metrics.render(pending)
     }
 
     /// Watch, and schedule until the task is dropped.
@@ -98,9 +108,11 @@ impl Scheduler {
         let (nodes_ready_tx, nodes_ready) = tokio::sync::oneshot::channel();
         let (pods_ready_tx, pods_ready) = tokio::sync::oneshot::channel();
         tokio::spawn(self.clone().watch_priority_classes());
+        tokio::spawn(self.clone().watch_disruption_budgets());
         tokio::spawn(self.clone().watch_nodes(nodes_ready_tx));
         tokio::spawn(self.clone().watch_pods(pods_ready_tx));
-        tokio::spawn(self.clone().write_events());
+        let this = self.clone();
+        tokio::spawn(async move { this.recorder.run(this.client.clone()).await });
         let _ = nodes_ready.await;
         let _ = pods_ready.await;
         tracing::info!(profiles = ?self.frameworks.keys().collect::<Vec<_>>(), "scheduler caches synced");
@@ -119,6 +131,31 @@ impl Scheduler {
         }
     }
 
+    /// PodDisruptionBudgets, for preemption's choice of victims.
+    async fn watch_disruption_budgets(self: Arc<Self>) {
+        let api: Api<PodDisruptionBudget> = Api::all(self.client.clone());
+        let stream = watcher(api, watcher::Config::default()).default_backoff();
+        futures::pin_mut!(stream);
+        let key = |p: &PodDisruptionBudget| format!("{}/{}", p.metadata.namespace.as_deref().unwrap_or(""), p.metadata.name.as_deref().unwrap_or(""));
+        let mut listed = HashMap::new();
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(watcher::Event::Apply(p)) => {
+                    self.state.lock().cache.snapshot.pdbs.insert(key(&p), Arc::new(DisruptionBudget::new(&p)));
+                }
+                Ok(watcher::Event::Delete(p)) => {
+                    self.state.lock().cache.snapshot.pdbs.remove(&key(&p));
+                }
+                Ok(watcher::Event::Init) => listed.clear(),
+                Ok(watcher::Event::InitApply(p)) => {
+                    listed.insert(key(&p), Arc::new(DisruptionBudget::new(&p)));
+                }
+                Ok(watcher::Event::InitDone) => self.state.lock().cache.snapshot.pdbs = std::mem::take(&mut listed),
+                Err(e) => tracing::debug!(error = %e, "poddisruptionbudget watch"),
+            }
+        }
+    }
+
     async fn watch_nodes(self: Arc<Self>, ready: tokio::sync::oneshot::Sender<()>) {
         let api: Api<Node> = Api::all(self.client.clone());
         let stream = watcher(api, watcher::Config::default()).default_backoff();
@@ -128,10 +165,7 @@ impl Scheduler {
         while let Some(event) = stream.next().await {
             match event {
                 Ok(watcher::Event::Apply(n)) => self.on_node(Arc::new(n)),
-                Ok(watcher::Event::Delete(n)) => {
-                    let mut st = self.state.lock();
-                    st.cache.remove_node(n.metadata.name.as_deref().unwrap_or(""));
-                }
+                Ok(watcher::Event::Delete(n)) => self.on_node_delete(&n),
                 Ok(watcher::Event::Init) => listed.clear(),
                 Ok(watcher::Event::InitApply(n)) => listed.push(n),
                 Ok(watcher::Event::InitDone) => {
@@ -145,6 +179,7 @@ impl Scheduler {
                         for n in nodes {
                             st.cache.upsert_node(Arc::new(n));
                         }
+                        // A re-list may hide any change: retry every unschedulable pod.
                         st.queue.move_all(Instant::now());
                     }
                     self.wake.notify_one();
@@ -178,6 +213,12 @@ impl Scheduler {
                         for k in gone {
                             st.cache.remove(&k);
                         }
+                        let gone: Vec<String> = st.pending.keys().filter(|k| !keys.contains(*k)).cloned().collect();
+                        for k in gone {
+                            st.pending.remove(&k);
+                            st.queue.delete(&k);
+                            st.cache.snapshot.nominator.delete(&k);
+                        }
                     }
                     for p in pods {
                         self.on_pod(p);
@@ -191,24 +232,37 @@ impl Scheduler {
         }
     }
 
-    /// A node added or changed: a change that could make pods fit retries them.
+    /// A cluster event: retry the unschedulable pods it may help, as the plugins that
+    /// rejected each one judge (queueing hints).
+    fn requeue_on(&self, st: &mut State, event: &ClusterEvent, change: &Change<'_>) {
+        let frameworks = &self.frameworks;
+        let moved = st.queue.move_on_event(Instant::now(), |qp| {
+            frameworks.get(scheduler_name(&qp.pod)).is_none_or(|fw| fw.is_worth_requeuing(&qp.pod, &qp.unschedulable_plugins, event, change))
+        });
+        if moved > 0 {
+            tracing::debug!(moved, ?event, "cluster event retries pods");
+            self.wake.notify_one();
+        }
+    }
+
+    /// A node added or changed.
     fn on_node(&self, node: Arc<Node>) {
         let name = node.metadata.name.clone().unwrap_or_default();
         let mut st = self.state.lock();
-        let relevant = match st.cache.snapshot.get(&name).and_then(|i| i.node.clone()) {
-            None => true,
-            Some(old) => {
-                let alloc = |n: &Node| n.status.as_ref().and_then(|s| s.allocatable.clone());
-                let images = |n: &Node| n.status.as_ref().and_then(|s| s.images.as_ref().map(Vec::len));
-                old.spec != node.spec || old.metadata.labels != node.metadata.labels || alloc(&old) != alloc(&node) || images(&old) != images(&node)
-            }
-        };
-        st.cache.upsert_node(node);
-        if relevant {
-            st.queue.move_all(Instant::now());
-            drop(st);
-            self.wake.notify_one();
+        let old = st.cache.snapshot.get(&name).and_then(|i| i.node.clone());
+        let action = old.as_deref().map_or(ActionType::ADD, |old| node_update(old, &node));
+        st.cache.upsert_node(node.clone());
+        if !action.is_empty() {
+            let event = ClusterEvent::new(EventResource::Node, action);
+            self.requeue_on(&mut st, &event, &Change::Node { old: old.as_deref(), new: Some(&node) });
         }
+    }
+
+    fn on_node_delete(&self, node: &Node) {
+        let mut st = self.state.lock();
+        st.cache.remove_node(node.metadata.name.as_deref().unwrap_or(""));
+        let event = ClusterEvent::new(EventResource::Node, ActionType::DELETE);
+        self.requeue_on(&mut st, &event, &Change::Node { old: Some(node), new: None });
     }
 
     /// `spec.priority`, resolved from the PriorityClass when the API server left it unset.
@@ -227,26 +281,36 @@ impl Scheduler {
         pod
     }
 
-    fn responsible(&self, pod: &Pod) -> bool {
-        let name = pod.spec.as_ref().and_then(|s| s.scheduler_name.as_deref()).unwrap_or(crate::config::DEFAULT_SCHEDULER_NAME);
-        self.frameworks.contains_key(name)
-    }
-
     fn on_pod(&self, pod: Pod) {
         let pod = Arc::new(self.resolve_priority(pod));
         let key = pod_key(&pod);
-        let assigned = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty());
         let mut st = self.state.lock();
-        if assigned {
+        if is_assigned(&pod) {
             st.queue.delete(&key);
-            let had = st.cache.contains(&key);
-            st.cache.add_or_update(pod.clone());
-            if had && is_terminal(&pod) {
-                st.queue.move_all(Instant::now());
-                drop(st);
-                self.wake.notify_one();
+            st.pending.remove(&key);
+            st.cache.snapshot.nominator.delete(&key);
+            // Our own assumed pod confirmed is an add, as for upstream's informer.
+            let old = if st.cache.is_assumed(&key) { None } else { st.cache.pod(&key) };
+            if is_terminal(&pod) {
+                // A finished pod frees its node: a delete.
+                if st.cache.remove(&key) {
+                    let event = ClusterEvent::new(EventResource::AssignedPod, ActionType::DELETE);
+                    self.requeue_on(&mut st, &event, &Change::Pod { old: Some(old.as_deref().unwrap_or(&pod)), new: None });
+                }
+                return;
             }
-        } else if self.responsible(&pod) && pod.metadata.deletion_timestamp.is_none() && !is_terminal(&pod) {
+            st.cache.add_or_update(pod.clone());
+            let action = old.as_deref().map_or(ActionType::ADD, |old| pod_update(old, &pod));
+            let event = ClusterEvent::new(EventResource::AssignedPod, action);
+            self.requeue_on(&mut st, &event, &Change::Pod { old: old.as_deref(), new: Some(&pod) });
+        } else if self.frameworks.contains_key(scheduler_name(&pod)) && pod.metadata.deletion_timestamp.is_none() && !is_terminal(&pod) {
+            st.pending.insert(key.clone(), pod.clone());
+            // A nomination in the status (ours, or another scheduler's) counts; an update
+            // without one keeps the nomination this process just made (upstream's
+            // `UpdateNominatedPod`).
+            if let Some(node) = pod.status.as_ref().and_then(|s| s.nominated_node_name.as_deref()).filter(|n| !n.is_empty()) {
+                st.cache.snapshot.nominator.add(Arc::new(PodInfo::new(pod.clone())), node);
+            }
             if st.cache.is_assumed(&key) {
                 return;
             }
@@ -255,6 +319,8 @@ impl Scheduler {
             self.wake.notify_one();
         } else {
             st.queue.delete(&key);
+            st.pending.remove(&key);
+            st.cache.snapshot.nominator.delete(&key);
         }
     }
 
@@ -262,10 +328,12 @@ impl Scheduler {
         let key = pod_key(pod);
         let mut st = self.state.lock();
         st.queue.delete(&key);
+        st.pending.remove(&key);
+        st.cache.snapshot.nominator.delete(&key);
+        let old = st.cache.pod(&key);
         if st.cache.remove(&key) {
-            st.queue.move_all(Instant::now());
-            drop(st);
-            self.wake.notify_one();
+            let event = ClusterEvent::new(EventResource::AssignedPod, ActionType::DELETE);
+            self.requeue_on(&mut st, &event, &Change::Pod { old: Some(old.as_deref().unwrap_or(pod)), new: None });
         }
     }
 
@@ -273,19 +341,21 @@ impl Scheduler {
         loop {
             let Ok(permit) = self.binds.clone().acquire_owned().await else { return };
             let notified = self.wake.notified();
-            let next = {
+            // The pop and the whole scheduling cycle hold the state: no watch event can
+            // change the cache or the queue in between.
+            let wakeup = {
                 let mut st = self.state.lock();
                 match st.queue.pop(Instant::now()) {
-                    Some(p) => Ok(p),
-                    None => Err(st.queue.next_wakeup()),
+                    Some(qp) => {
+                        self.schedule_one(&mut st, qp, permit);
+                        None
+                    }
+                    None => Some((st.queue.next_wakeup(), permit)),
                 }
             };
-            match next {
-                Ok(qp) => {
-                    self.schedule_one(qp, permit);
-                    tokio::task::yield_now().await;
-                }
-                Err(wakeup) => {
+            match wakeup {
+                None => tokio::task::yield_now().await,
+                Some((wakeup, permit)) => {
                     drop(permit);
                     match wakeup {
                         Some(t) => {
@@ -302,89 +372,103 @@ impl Scheduler {
     }
 
     #[tracing::instrument(skip_all, fields(pod = %qp.key, attempt = qp.attempts))]
-    fn schedule_one(self: &Arc<Self>, qp: crate::queue::QueuedPod, permit: tokio::sync::OwnedSemaphorePermit) {
+    fn schedule_one(self: &Arc<Self>, st: &mut State, qp: QueuedPod, permit: tokio::sync::OwnedSemaphorePermit) {
         let pod = qp.pod.clone();
         let key = qp.key.clone();
-        let name = pod.spec.as_ref().and_then(|s| s.scheduler_name.as_deref()).unwrap_or(crate::config::DEFAULT_SCHEDULER_NAME);
-        let Some(fw) = self.frameworks.get(name) else {
-            self.state.lock().queue.delete(&key);
+        let Some(fw) = self.frameworks.get(scheduler_name(&pod)) else {
+            st.queue.delete(&key);
             return;
         };
-        let mut expl = Explanation::new(self.explain, &fw.scheduler_name, qp.attempts);
+        let profile = fw.scheduler_name.clone();
+        let mut expl = Explanation::new(self.explain, &profile, qp.attempts);
         let now = Instant::now();
-        let mut st = self.state.lock();
-        let State { cache, queue, cursor } = &mut *st;
+        let State { cache, queue, cursor, .. } = st;
         let (outcome, cycle_state) = fw.schedule(&pod, &cache.snapshot, cursor, &mut expl);
         match outcome {
             Outcome::Scheduled { node } => {
-                let mut assumed = (*pod).clone();
-                if let Some(spec) = assumed.spec.as_mut() {
-                    spec.node_name = Some(node.clone());
-                }
-                cache.assume(Arc::new(assumed), &node);
+                cache.assume(pod.clone(), &node);
+                cache.snapshot.nominator.delete(&key);
                 queue.done(&key);
-                drop(st);
                 expl.result = "Scheduled".into();
                 expl.selected_node = Some(node.clone());
                 tracing::debug!(%node, "assumed");
                 let this = self.clone();
-                let binder = fw.binders().first().cloned();
                 tokio::spawn(async move {
-                    this.bind(pod, node, binder, expl, qp.attempts, qp.first_seen).await;
+                    this.bind(qp, profile, node, expl).await;
                     drop(permit);
                 });
             }
             Outcome::Unfit(mut fit) => {
-                let mut nominated = None;
-                let mut victims = Vec::new();
-                if fw.has_post_filter() && fit.num_all_nodes > 0 {
-                    if let Some(r) = fw.run_post_filter(&cycle_state, &pod, &cache.snapshot, &fit.node_to_status) {
-                        if r.status.is_success() {
-                            nominated = r.nominated_node.clone();
-                            victims = r.victims.clone();
-                        } else {
-                            fit.post_filter_msg = r.status.message();
-                        }
-                        expl.preemption = Some(explain::Preemption {
-                            nominated_node: r.nominated_node,
-                            victims: r.victims.iter().map(|v| v.key.clone()).collect(),
-                            message: r.status.message(),
-                        });
+                // Without PostFilter (or without nodes) a nomination is cleared, as upstream.
+                let mut nominating = Nominating::Override(String::new());
+                let (mut victims, mut clear_nominations) = (Vec::new(), Vec::new());
+                if fw.has_post_filter() && fit.num_all_nodes > 0
+                    && let Some(r) = fw.run_post_filter(&cycle_state, &pod, &cache.snapshot, &fit.node_to_status)
+                {
+                    if !r.status.is_success() {
+                        fit.post_filter_msg = r.status.message();
                     }
+                    expl.preemption = Some(explain::Preemption {
+                        nominated_node: r.nominated_node().map(str::to_string),
+                        victims: r.victims.iter().map(|v| v.key.clone()).collect(),
+                        message: r.status.message(),
+                    });
+                    (nominating, victims, clear_nominations) = (r.nominating, r.victims, r.clear_nominations);
                 }
-                queue.requeue_unschedulable(&key, now);
-                drop(st);
+                match &nominating {
+                    Nominating::Override(node) if !node.is_empty() => cache.snapshot.nominator.add(Arc::new(PodInfo::new(pod.clone())), node),
+                    Nominating::Override(_) => cache.snapshot.nominator.delete(&key),
+                    Nominating::Keep => {}
+                }
+                for p in &clear_nominations {
+                    cache.snapshot.nominator.delete(&p.key);
+                }
+                queue.requeue_unschedulable(&key, fit.unschedulable_plugins(), now);
                 let message = fit.message();
                 tracing::debug!(%message, "unschedulable");
-                self.metrics.attempt(metrics::Result::Unschedulable);
+                self.metrics.attempt(&profile, metrics::Result::Unschedulable);
                 expl.result = "Unschedulable".into();
                 expl.message = Some(message.clone());
                 let explanation = self.explain.then(|| expl.to_json());
+                let failure = Failure { pod, reason: "Unschedulable", message, condition: true, nominating, victims, clear_nominations, explanation };
                 let this = self.clone();
                 tokio::spawn(async move {
-                    this.record_failure(Failure { pod, reason: "Unschedulable", message, nominated, victims, explanation }).await;
+                    this.record_failure(failure).await;
                     drop(permit);
                 });
             }
             Outcome::Failed(message) => {
-                queue.requeue_backoff(&key, pod.clone(), qp.attempts, now);
-                drop(st);
+                queue.requeue_error(&key, now);
+                cache.snapshot.nominator.delete(&key);
                 tracing::warn!(%message, "scheduling error");
-                self.metrics.attempt(metrics::Result::Error);
+                self.metrics.attempt(&profile, metrics::Result::Error);
                 expl.result = "Error".into();
                 expl.message = Some(message.clone());
                 let explanation = self.explain.then(|| expl.to_json());
+                let failure = Failure {
+                    pod,
+                    reason: "SchedulerError",
+                    message,
+                    condition: true,
+                    nominating: Nominating::Override(String::new()),
+                    victims: Vec::new(),
+                    clear_nominations: Vec::new(),
+                    explanation,
+                };
                 let this = self.clone();
                 tokio::spawn(async move {
-                    this.record_failure(Failure { pod, reason: "SchedulerError", message, nominated: None, victims: Vec::new(), explanation }).await;
+                    this.record_failure(failure).await;
                     drop(permit);
                 });
             }
         }
     }
 
-    async fn bind(self: Arc<Self>, pod: Arc<Pod>, node: String, binder: Option<Arc<dyn crate::framework::Bind>>, expl: Explanation, attempts: u32, first_seen: Instant) {
-        let key = pod_key(&pod);
+    /// The binding cycle: bind, or undo the assumption and handle the failure as upstream's
+    /// `handleBindingCycleError` + `handleSchedulingFailure`.
+    async fn bind(self: Arc<Self>, qp: QueuedPod, profile: String, node: String, mut expl: Explanation) {
+        let pod = qp.pod.clone();
+        let key = qp.key.clone();
         let mut annotations = BTreeMap::new();
         if self.explain {
             annotations.insert(explain::ANNOTATION.to_string(), expl.to_json());
@@ -396,66 +480,98 @@ impl Scheduler {
             node: node.clone(),
             annotations,
         };
-        let status = match binder {
-            Some(b) => b.bind(req).await,
-            None => crate::framework::Status::error("no bind plugin enabled"),
-        };
+        let Some(fw) = self.frameworks.get(&profile) else { return };
+        let status = fw.run_bind(req).await;
         if status.is_success() {
-            self.metrics.attempt(metrics::Result::Scheduled);
-            self.metrics.scheduled(first_seen.elapsed());
+            self.metrics.attempt(&profile, metrics::Result::Scheduled);
+            self.metrics.scheduled(qp.first_seen.elapsed());
             tracing::debug!(pod = %key, %node, "bound");
-            let msg = format!("Successfully assigned {key} to {node}");
-            self.event(&pod, "Normal", "Scheduled", "Binding", &msg);
+            self.recorder.pod_event(&pod, None, "Normal", "Scheduled", "Binding", &format!("Successfully assigned {key} to {node}"));
             return;
         }
-        tracing::info!(pod = %key, %node, reason = %status.message(), "bind failed");
-        self.metrics.attempt(metrics::Result::Error);
-        {
-            let mut st = self.state.lock();
-            st.cache.forget(&key);
-            // A conflict means the pod changed or was bound elsewhere: the watch will say
-            // which; retry after the backoff unless it turns out bound.
-            st.queue.requeue_backoff(&key, pod.clone(), attempts, Instant::now());
+        let message = status.message();
+        tracing::info!(pod = %key, %node, %message, "bind failed");
+        self.metrics.attempt(&profile, metrics::Result::Error);
+        let latest = self.forget_failed_bind(qp);
+        expl.result = "Error".into();
+        expl.selected_node = None;
+        expl.message = Some(message.clone());
+        let explanation = (self.explain && latest.is_some()).then(|| expl.to_json());
+        let failure = Failure {
+            condition: latest.is_some(),
+            pod: latest.unwrap_or(pod),
+            reason: "SchedulerError",
+            message,
+            nominating: Nominating::Override(String::new()),
+            victims: Vec::new(),
+            clear_nominations: Vec::new(),
+            explanation,
+        };
+        self.record_failure(failure).await;
+    }
+
+    /// After a failed bind: forget the assumed pod, and requeue it if it still exists
+    /// unbound — one deleted, or bound by another scheduler (the 409 a losing scheduler
+    /// gets), is done with. Returns the pod as the watch last saw it, if pending.
+    fn forget_failed_bind(&self, qp: QueuedPod) -> Option<Arc<Pod>> {
+        let mut st = self.state.lock();
+        // Forgetting the assumed pod frees its room: a delete for the other pods.
+        let assumed = st.cache.is_assumed(&qp.key).then(|| st.cache.pod(&qp.key)).flatten();
+        st.cache.forget(&qp.key);
+        if let Some(old) = &assumed {
+            let event = ClusterEvent::new(EventResource::AssignedPod, ActionType::DELETE);
+            self.requeue_on(&mut st, &event, &Change::Pod { old: Some(old), new: None });
         }
-        self.wake.notify_one();
-        if status.code() != Code::Unschedulable {
-            self.event(&pod, "Warning", "FailedScheduling", "Scheduling", &format!("Binding rejected: {}", status.message()));
+        st.cache.snapshot.nominator.delete(&qp.key);
+        let latest = st.pending.get(&qp.key).cloned();
+        if let Some(p) = &latest {
+            st.queue.requeue_after_bind_failure(qp, p.clone(), Instant::now());
+            self.wake.notify_one();
         }
+        latest
     }
 
     async fn record_failure(self: Arc<Self>, f: Failure) {
         let ns = f.pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
         let name = f.pod.metadata.name.clone().unwrap_or_default();
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
-        // Preemption: victims go gracefully, then the preemptor waits for them.
-        for v in &f.victims {
-            let vns = v.pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-            let vname = v.pod.metadata.name.clone().unwrap_or_default();
-            let api: Api<Pod> = Api::namespaced(self.client.clone(), &vns);
-            let by = f.nominated.clone().unwrap_or_default();
-            let condition = json!({"status": {"conditions": [{"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
-                "message": format!("{}: preempting to accommodate a higher priority pod", self.profile()), "lastTransitionTime": now_time()}]}});
-            let _ = api.patch_status(&vname, &PatchParams::default(), &Patch::Strategic(condition)).await;
-            match api.delete(&vname, &DeleteParams::default()).await {
-                Ok(_) => {
-                    let msg = format!("Preempted by pod {} on node {by}", f.pod.metadata.uid.as_deref().unwrap_or(""));
-                    self.event(&v.pod, "Normal", "Preempted", "Preempting", &msg);
-                }
-                Err(e) => tracing::info!(victim = %v.key, error = %e, "could not delete preemption victim"),
+        let nominated = match &f.nominating {
+            Nominating::Override(n) if !n.is_empty() => n.clone(),
+            _ => String::new(),
+        };
+        // Preemption: victims go gracefully (a victim already going is left alone).
+        for v in f.victims.iter().filter(|v| v.pod.metadata.deletion_timestamp.is_none()) {
+            self.preempt(&f.pod, v, &nominated).await;
+        }
+        for p in &f.clear_nominations {
+            let api: Api<Pod> = Api::namespaced(self.client.clone(), p.pod.metadata.namespace.as_deref().unwrap_or("default"));
+            let patch = json!({"status": {"nominatedNodeName": null}});
+            if let Err(e) = api.patch_status(p.pod.metadata.name.as_deref().unwrap_or(""), &PatchParams::default(), &Patch::Merge(patch)).await {
+                tracing::debug!(pod = %p.key, error = %e, "could not clear a nomination");
             }
         }
-        let current = f.pod.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"));
-        let same = current.is_some_and(|c| c.status == "False" && c.reason.as_deref() == Some(f.reason) && c.message.as_deref() == Some(f.message.as_str()));
-        let nominated_now = f.pod.status.as_ref().and_then(|s| s.nominated_node_name.clone());
-        if !same || (f.nominated.is_some() && f.nominated != nominated_now) {
-            let transition = match current {
-                Some(c) if c.status == "False" => c.last_transition_time.as_ref().map(|t| t.0.to_string()).unwrap_or_else(now_time),
-                _ => now_time(),
-            };
-            let mut status = json!({"conditions": [{"type": "PodScheduled", "status": "False", "reason": f.reason, "message": f.message,
-                "lastProbeTime": null, "lastTransitionTime": transition}]});
-            if let Some(n) = &f.nominated {
-                status["nominatedNodeName"] = json!(n);
+        self.recorder.pod_event(&f.pod, None, "Warning", "FailedScheduling", "Scheduling", &f.message);
+        let status = f.pod.status.as_ref();
+        let current = status.and_then(|s| s.conditions.as_ref()).and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"));
+        let generation = f.pod.metadata.generation;
+        let condition_changed = f.condition
+            && !current.is_some_and(|c| {
+                c.status == "False" && c.reason.as_deref() == Some(f.reason) && c.message.as_deref() == Some(f.message.as_str()) && c.observed_generation == generation
+            });
+        let nominated_now = status.and_then(|s| s.nominated_node_name.clone()).unwrap_or_default();
+        let nomination_changed = matches!(&f.nominating, Nominating::Override(n) if *n != nominated_now);
+        if condition_changed || nomination_changed {
+            let mut status = json!({});
+            if condition_changed {
+                let transition = match current {
+                    Some(c) if c.status == "False" => c.last_transition_time.as_ref().map(|t| t.0.to_string()).unwrap_or_else(now_time),
+                    _ => now_time(),
+                };
+                status["conditions"] = json!([{"type": "PodScheduled", "status": "False", "reason": f.reason, "message": f.message,
+                    "observedGeneration": generation, "lastProbeTime": null, "lastTransitionTime": transition}]);
+            }
+            if nomination_changed {
+                status["nominatedNodeName"] = if nominated.is_empty() { json!(null) } else { json!(nominated) };
             }
             if let Err(e) = pods.patch_status(&name, &PatchParams::default(), &Patch::Strategic(json!({"status": status}))).await {
                 tracing::debug!(error = %e, "could not patch pod status");
@@ -467,69 +583,124 @@ impl Scheduler {
                 tracing::debug!(error = %e, "could not write the explanation");
             }
         }
-        self.event(&f.pod, "Warning", "FailedScheduling", "Scheduling", &f.message);
     }
 
-    /// Queue a core/v1 Event about `pod` (written in the background; dropped when the
-    /// writer is far behind).
-    fn event(&self, pod: &Pod, type_: &str, reason: &str, action: &str, message: &str) {
-        let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-        let pod_name = pod.metadata.name.clone().unwrap_or_default();
-        let now = jiff::Timestamp::now();
-        let ev = CoreEvent {
-            metadata: ObjectMeta { name: Some(format!("{pod_name}.{:x}", now.as_nanosecond())), namespace: Some(ns.clone()), ..Default::default() },
-            involved_object: ObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("Pod".into()),
-                namespace: Some(ns),
-                name: Some(pod_name),
-                uid: pod.metadata.uid.clone(),
-                resource_version: pod.metadata.resource_version.clone(),
-                ..Default::default()
-            },
-            reason: Some(reason.into()),
-            message: Some(message.into()),
-            type_: Some(type_.into()),
-            action: Some(action.into()),
-            source: Some(EventSource { component: Some("default-scheduler".into()), host: None }),
-            reporting_component: Some("default-scheduler".into()),
-            reporting_instance: Some(self.instance.clone()),
-            first_timestamp: Some(Time(now)),
-            last_timestamp: Some(Time(now)),
-            event_time: Some(MicroTime(now)),
-            count: Some(1),
-            ..Default::default()
-        };
-        if self.events.try_send(ev).is_err() {
-            tracing::debug!("event dropped: writer behind");
+    /// Evict one victim for `preemptor`: a `DisruptionTarget` condition, a graceful delete,
+    /// a `Preempted` Event (upstream's `Evaluator.PreemptPod`).
+    async fn preempt(&self, preemptor: &Pod, victim: &PodInfo, node: &str) {
+        let vns = victim.pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        let vname = victim.pod.metadata.name.clone().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &vns);
+        let condition = json!({"status": {"conditions": [{"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
+            "message": format!("{}: preempting to accommodate a higher priority pod", scheduler_name(preemptor)),
+            "observedGeneration": victim.pod.metadata.generation, "lastTransitionTime": now_time()}]}});
+        if let Err(e) = api.patch_status(&vname, &PatchParams::default(), &Patch::Strategic(condition)).await {
+            tracing::info!(victim = %victim.key, error = %e, "could not mark the preemption victim");
+        }
+        match api.delete(&vname, &DeleteParams::default()).await {
+            Ok(_) => {
+                let msg = format!("Preempted by pod {} on node {node}", preemptor.metadata.uid.as_deref().unwrap_or(""));
+                self.recorder.pod_event(&victim.pod, Some(preemptor), "Normal", "Preempted", "Preempting", &msg);
+            }
+            Err(e) => tracing::info!(victim = %victim.key, error = %e, "could not delete preemption victim"),
         }
     }
-
-    async fn write_events(self: Arc<Self>) {
-        let Some(rx) = self.events_rx.lock().take() else { return };
-        let client = self.client.clone();
-        let stream = tokio_stream_from(rx);
-        let _ = stream
-            .map(|ev| {
-                let client = client.clone();
-                async move {
-                    let ns = ev.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-                    let api: Api<CoreEvent> = Api::namespaced(client, &ns);
-                    if let Err(e) = api.create(&PostParams::default(), &ev).await {
-                        tracing::debug!(error = %e, "could not write event");
-                    }
-                }
-            })
-            .buffer_unordered(8)
-            .for_each(|()| async {})
-            .await;
-    }
-}
-
-fn tokio_stream_from<T>(mut rx: mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 fn now_time() -> String {
     jiff::Timestamp::now().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::testing::{NodeBuilder, PodBuilder};
+
+    /// A scheduler with the default profile whose client points nowhere: the state logic
+    /// only, no requests are made.
+    fn scheduler() -> Arc<Scheduler> {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let client = Client::try_from(config).unwrap();
+        let fws = crate::config::File::default().frameworks(&crate::plugins::registry::Handle::default()).unwrap();
+        Scheduler::new(client, fws, false)
+    }
+
+    fn pending_total(s: &Scheduler) -> usize {
+        let p = s.state.lock().queue.pending();
+        p.active + p.backoff + p.unschedulable + p.gated
+    }
+
+    #[tokio::test]
+    async fn a_pod_bound_or_deleted_behind_a_failed_bind_is_not_retried() {
+        let s = scheduler();
+        s.on_node(Arc::new(NodeBuilder::new("n").capacity("4", "8Gi", "110").obj()));
+        for name in ["bound-elsewhere", "deleted", "still-pending"] {
+            s.on_pod(PodBuilder::new(name).obj());
+        }
+        let popped: Vec<QueuedPod> = {
+            let mut st = s.state.lock();
+            std::iter::from_fn(|| st.queue.pop(Instant::now())).collect()
+        };
+        for qp in &popped {
+            let mut st = s.state.lock();
+            st.cache.assume(qp.pod.clone(), "n");
+            st.queue.done(&qp.key);
+        }
+        // The watch shows one bound by another scheduler, one deleted, before the binds fail.
+        s.on_pod(PodBuilder::new("bound-elsewhere").node("other").obj());
+        s.on_pod_delete(&PodBuilder::new("deleted").obj());
+        let retried: Vec<bool> = popped.into_iter().map(|qp| s.forget_failed_bind(qp).is_some()).collect();
+        assert_eq!(retried, [false, false, true]);
+        assert_eq!(pending_total(&s), 1, "only the pod still pending is retried");
+        assert!(s.state.lock().queue.contains("default/still-pending"));
+    }
+
+    #[tokio::test]
+    async fn an_assigned_pod_that_matches_affinity_retries_the_waiting_pod_not_the_others() {
+        let s = scheduler();
+        s.on_node(Arc::new(NodeBuilder::new("n").capacity("1", "8Gi", "110").obj()));
+        s.on_pod(PodBuilder::new("needs-db").pod_affinity("kubernetes.io/hostname", &[("app", "db")]).obj());
+        s.on_pod(PodBuilder::new("needs-cpu").container_req("2", "").obj());
+        {
+            let mut st = s.state.lock();
+            for _ in 0..2 {
+                let qp = st.queue.pop(Instant::now()).unwrap();
+                let plugins = if qp.key.ends_with("needs-db") { vec!["InterPodAffinity"] } else { vec!["NodeResourcesFit"] };
+                st.queue.requeue_unschedulable(&qp.key, plugins, Instant::now());
+            }
+        }
+        // A web pod lands: nothing moves. The db pod lands: only the affinity pod moves.
+        s.on_pod(PodBuilder::new("web").label("app", "web").node("n").obj());
+        assert_eq!(s.state.lock().queue.pending().unschedulable, 2);
+        s.on_pod(PodBuilder::new("db").label("app", "db").node("n").obj());
+        let mut st = s.state.lock();
+        assert_eq!(st.queue.pending().unschedulable, 1);
+        assert_eq!(st.queue.pop(Instant::now()).unwrap().key, "default/needs-db");
+    }
+
+    #[tokio::test]
+    async fn a_node_label_change_does_not_retry_a_pod_short_of_cpu_but_more_cpu_does() {
+        let s = scheduler();
+        s.on_node(Arc::new(NodeBuilder::new("n").capacity("1", "8Gi", "110").obj()));
+        s.on_pod(PodBuilder::new("big").container_req("2", "").obj());
+        {
+            let mut st = s.state.lock();
+            let qp = st.queue.pop(Instant::now()).unwrap();
+            st.queue.requeue_unschedulable(&qp.key, vec!["NodeResourcesFit"], Instant::now());
+        }
+        s.on_node(Arc::new(NodeBuilder::new("n").capacity("1", "8Gi", "110").label("zone", "a").obj()));
+        assert_eq!(s.state.lock().queue.pending().unschedulable, 1);
+        s.on_node(Arc::new(NodeBuilder::new("n").capacity("4", "8Gi", "110").label("zone", "a").obj()));
+        assert_eq!(s.state.lock().queue.pending().unschedulable, 0);
+    }
+
+    #[tokio::test]
+    async fn gated_pods_count_as_gated_and_enter_the_queue_when_ungated() {
+        let s = scheduler();
+        s.on_pod(PodBuilder::new("g").scheduling_gate("example.com/hold").obj());
+        assert_eq!(s.state.lock().queue.pending().gated, 1);
+        assert!(s.state.lock().queue.pop(Instant::now()).is_none());
+        s.on_pod(PodBuilder::new("g").obj());
+        assert_eq!(s.state.lock().queue.pop(Instant::now()).unwrap().key, "default/g");
+    }
 }

@@ -3,7 +3,14 @@
 
 mod common;
 
-use common::{api_server, requests};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{api_server, eventually, pending, requests};
+use futures::future::BoxFuture;
+use kubesim_scheduler::framework::{Bind, BindRequest, Plugin, Status};
+use kubesim_scheduler::plugins::default_binder::DefaultBinder;
+use kubesim_scheduler::plugins::registry::{Factory, OutOfTree};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,6 +78,11 @@ async fn unschedulable_pod_gets_upstream_message_event_and_runs_when_a_node_fits
     let events = env.events("web-1", "FailedScheduling").await;
     assert_eq!(events[0].message.as_deref(), Some(message.as_str()));
     assert_eq!(events[0].type_.as_deref(), Some("Warning"));
+    // v1.35 records which generation of the pod the condition is about.
+    let pod = env.get_pod("web-1").await;
+    let cond = pod.status.unwrap().conditions.unwrap().into_iter().find(|c| c.type_ == "PodScheduled").unwrap();
+    assert_eq!(cond.observed_generation, pod.metadata.generation);
+    assert!(cond.observed_generation.is_some());
     let e = env.explanation("web-1", |e| e["result"] == "Unschedulable").await;
     assert_eq!(e["message"], message);
     assert_eq!(e["filtered"].as_array().unwrap().len(), 3);
@@ -190,7 +202,10 @@ async fn priority_preemption_evicts_the_right_victim() {
     // The low-priority pod is the victim: deleted gracefully (no kubelet here to finish the
     // deletion, so it is Terminating), and the urgent pod is nominated to its node.
     let pods = env.pods();
-    common::eventually("low-1 terminating", || async { pods.get_opt("low-1").await.ok().map(|p| p.map_or(true, |p| p.metadata.deletion_timestamp.is_some())).filter(|t| *t) }).await;
+    let victim = common::eventually("low-1 terminating", || async { pods.get("low-1").await.ok().filter(|p| p.metadata.deletion_timestamp.is_some()) }).await;
+    let target = victim.status.unwrap().conditions.unwrap().into_iter().find(|c| c.type_ == "DisruptionTarget").expect("DisruptionTarget");
+    assert_eq!((target.status.as_str(), target.reason.as_deref()), ("True", Some("PreemptionByScheduler")));
+    assert_eq!(target.message.as_deref(), Some("default-scheduler: preempting to accommodate a higher priority pod"));
     let nominated = common::eventually("urgent nominated", || async {
         pods.get("urgent").await.ok()?.status?.nominated_node_name
     })
@@ -204,7 +219,10 @@ async fn priority_preemption_evicts_the_right_victim() {
     }
     let e = env.explanation("urgent", |e| e["result"] == "Scheduled").await;
     assert_eq!(e["selectedNode"], low_node.as_str());
-    env.events("low-1", "Preempted").await;
+    let uid = env.get_pod("urgent").await.metadata.uid.unwrap();
+    let preempted = env.events("low-1", "Preempted").await;
+    assert_eq!(preempted[0].message.as_deref(), Some(format!("Preempted by pod {uid} on node {low_node}").as_str()));
+    assert_eq!(preempted[0].related.as_ref().and_then(|r| r.name.as_deref()), Some("urgent"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,8 +231,8 @@ async fn two_schedulers_never_double_bind() {
     for i in 0..4 {
         env.node(&format!("n{i}"), "64", "64Gi", json!({})).await;
     }
-    env.start_scheduler(None);
-    env.start_scheduler(None);
+    let a = env.scheduler(kubesim_scheduler::Config::new(&env.url));
+    let b = env.scheduler(kubesim_scheduler::Config::new(&env.url));
     let n = 60;
     for i in 0..n {
         env.pod(json!({"metadata": {"name": format!("p{i}")}})).await;
@@ -232,6 +250,8 @@ async fn two_schedulers_never_double_bind() {
     }
     assert_eq!(binds.len(), n);
     assert!(binds.values().all(|&c| c == 1), "{binds:?}");
+    // The loser of each race lets the pod go: nothing stays queued on either side.
+    eventually("both queues empty", || async { (pending(&a) + pending(&b) == 0).then_some(()) }).await;
 }
 
 async fn reqwest_get(url: &str) -> serde_json::Value {
@@ -303,4 +323,177 @@ profiles:
     env.pod(json!({"metadata": {"name": "other"}, "spec": {"schedulerName": "my-scheduler"}})).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(env.get_pod("other").await.spec.unwrap().node_name.is_none());
+}
+
+/// A Bind plugin for tests: runs `before` (e.g. another scheduler winning the race), then
+/// binds as DefaultBinder does — or refuses every bind.
+struct TestBinder {
+    name: &'static str,
+    inner: DefaultBinder,
+    client: kube::Client,
+    refuse: bool,
+}
+
+impl Plugin for TestBinder {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn as_bind(self: Arc<Self>) -> Option<Arc<dyn Bind>> {
+        Some(self)
+    }
+}
+
+impl Bind for TestBinder {
+    fn bind(&self, req: BindRequest) -> BoxFuture<'static, Status> {
+        if self.refuse {
+            return Box::pin(async { Status::error("binding refused") });
+        }
+        // Another scheduler binds the pod to the other node first, and the watch has time
+        // to show it before this bind gets its 409.
+        let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(self.client.clone(), &req.namespace);
+        let other = if req.node == "n1" { "n2" } else { "n1" };
+        let theirs = BindRequest { node: other.to_string(), annotations: Default::default(), ..req.clone() };
+        let body = kubesim_scheduler::plugins::default_binder::binding(&theirs);
+        let ours = self.inner.bind(req);
+        Box::pin(async move {
+            let _ = pods.create_subresource::<_, serde_json::Value>("binding", &theirs.name, &Default::default(), &body).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            ours.await
+        })
+    }
+}
+
+fn test_binder(env: &common::Env, name: &'static str, refuse: bool) -> kubesim_scheduler::Config {
+    let client = env.client.clone();
+    let factory: Factory = Arc::new(move |_, _| {
+        Ok(Arc::new(TestBinder { name, inner: DefaultBinder::new(Some(client.clone())), client: client.clone(), refuse }) as Arc<dyn Plugin>)
+    });
+    let mut config = kubesim_scheduler::Config::new(&env.url);
+    config.out_of_tree = OutOfTree([(name.to_string(), factory)].into());
+    config.file = Some(
+        kubesim_scheduler::config::parse(&format!("profiles: [{{plugins: {{bind: {{disabled: [{{name: DefaultBinder}}], enabled: [{{name: {name}}}]}}}}}}]"))
+            .unwrap(),
+    );
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_that_loses_the_bind_race_stops_retrying_the_pod() {
+    let mut env = api_server().await;
+    env.node("n1", "4", "8Gi", json!({})).await;
+    env.node("n2", "4", "8Gi", json!({})).await;
+    let s = env.scheduler(test_binder(&env, "RacingBinder", false));
+    env.pod(json!({"metadata": {"name": "p"}})).await;
+    let failed = env.events("p", "FailedScheduling").await;
+    let message = failed[0].message.clone().unwrap_or_default();
+    assert!(message.starts_with("running Bind plugin \"RacingBinder\": "), "{message}");
+    assert!(message.contains("is already assigned to node"), "{message}");
+    eventually("the loser's queue empty", || async { (pending(&s) == 0).then_some(()) }).await;
+    // Past the first backoff (1 s) a retry would have failed again.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(s.metrics.error_count(), 1, "one failed bind, no retries");
+    assert_eq!(pending(&s), 0);
+    let pod = env.get_pod("p").await;
+    let cond = pod.status.unwrap().conditions.unwrap().into_iter().find(|c| c.type_ == "PodScheduled").unwrap();
+    assert_eq!(cond.status, "True", "the winner's binding stands; the loser does not mark it failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_bind_marks_the_pod_with_a_scheduler_error() {
+    let mut env = api_server().await;
+    env.node("n1", "4", "8Gi", json!({})).await;
+    let s = env.scheduler(test_binder(&env, "StubbornBinder", true));
+    env.pod(json!({"metadata": {"name": "p"}})).await;
+    let pods = env.pods();
+    let cond = eventually("SchedulerError condition", || async {
+        let p = pods.get("p").await.ok()?;
+        p.status?.conditions?.into_iter().find(|c| c.type_ == "PodScheduled" && c.reason.as_deref() == Some("SchedulerError"))
+    })
+    .await;
+    assert_eq!(cond.status, "False");
+    assert_eq!(cond.message.as_deref(), Some("running Bind plugin \"StubbornBinder\": binding refused"));
+    let events = env.events("p", "FailedScheduling").await;
+    assert_eq!(events[0].message, cond.message);
+    assert!(s.metrics.error_count() >= 1);
+    assert_eq!(env.get_pod("p").await.spec.unwrap().node_name, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_affinity_pod_runs_as_soon_as_its_peer_is_scheduled() {
+    let mut env = api_server().await;
+    for n in ["n1", "n2", "n3"] {
+        env.node(n, "4", "8Gi", json!({})).await;
+    }
+    env.start_scheduler(None);
+    let affinity = json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "db"}}}]}});
+    env.pod(json!({"metadata": {"name": "web"}, "spec": {"affinity": affinity}})).await;
+    let m = env.unschedulable("web").await;
+    assert!(m.starts_with("0/3 nodes are available: 3 node(s) didn't match pod affinity rules."), "{m}");
+    // The db pod is scheduled: that assigned pod matching the affinity retries web at
+    // once (queueing hint), not after the 5-minute flush.
+    env.pod(json!({"metadata": {"name": "db", "labels": {"app": "db"}}})).await;
+    let db_node = env.bound("db").await;
+    assert_eq!(env.bound("web").await, db_node);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preferred_pod_affinity_draws_the_pod_to_its_peer() {
+    let mut env = api_server().await;
+    for n in ["n1", "n2", "n3"] {
+        env.node(n, "4", "8Gi", json!({})).await;
+    }
+    env.pod(json!({"metadata": {"name": "cache", "labels": {"app": "cache"}}, "spec": {"nodeName": "n2"}})).await;
+    env.start_scheduler(None);
+    let affinity = json!({"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100,
+        "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "cache"}}}}]}});
+    env.pod(json!({"metadata": {"name": "web"}, "spec": {"affinity": affinity}})).await;
+    assert_eq!(env.bound("web").await, "n2");
+    let e = env.explanation("web", |_| true).await;
+    assert_eq!(e["scores"][0]["plugins"]["InterPodAffinity"]["normalized"], 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduling_gates_hold_a_pod_until_the_last_is_removed() {
+    let mut env = api_server().await;
+    env.node("n1", "4", "8Gi", json!({})).await;
+    let s = env.scheduler(kubesim_scheduler::Config::new(&env.url));
+    env.pod(json!({"metadata": {"name": "gated"}, "spec": {"schedulingGates": [{"name": "example.com/a"}, {"name": "example.com/b"}]}})).await;
+    eventually("gated counted", || async { s.metrics_text().contains("scheduler_pending_pods{queue=\"gated\"} 1").then_some(()) }).await;
+    let pods = env.pods();
+    let cond = env.get_pod("gated").await.status.unwrap().conditions.unwrap().into_iter().find(|c| c.type_ == "PodScheduled").unwrap();
+    assert_eq!((cond.status.as_str(), cond.reason.as_deref()), ("False", Some("SchedulingGated")));
+    assert_eq!(cond.message.as_deref(), Some("Scheduling is blocked due to non-empty scheduling gates"));
+    let patch = |gates: serde_json::Value| kube::api::Patch::Merge(json!({"spec": {"schedulingGates": gates}}));
+    pods.patch("gated", &Default::default(), &patch(json!([{"name": "example.com/b"}]))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(env.get_pod("gated").await.spec.unwrap().node_name, None, "one gate left");
+    pods.patch("gated", &Default::default(), &patch(json!(null))).await.unwrap();
+    assert_eq!(env.bound("gated").await, "n1");
+    assert!(s.metrics_text().contains("scheduler_pending_pods{queue=\"gated\"} 0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failures_make_one_event_with_a_count() {
+    let mut env = api_server().await;
+    env.node("n1", "4", "8Gi", json!({})).await;
+    env.start_scheduler(None);
+    env.pod(json!({"metadata": {"name": "p"}, "spec": {"nodeSelector": {"disk": "nvme"}}})).await;
+    env.unschedulable("p").await;
+    // Each label change of the pod retries it, with the same result.
+    let pods = env.pods();
+    for i in 1..=2 {
+        eventually("the attempt's event", || async {
+            let e = env.events("p", "FailedScheduling").await;
+            (e.iter().map(|e| e.count.unwrap_or(1)).sum::<i32>() >= i).then_some(())
+        })
+        .await;
+        pods.patch("p", &Default::default(), &kube::api::Patch::Merge(json!({"metadata": {"labels": {"try": i.to_string()}}}))).await.unwrap();
+    }
+    let events = eventually("three attempts in one event", || async {
+        let e = env.events("p", "FailedScheduling").await;
+        (e.len() == 1 && e[0].count == Some(3)).then_some(e)
+    })
+    .await;
+    assert!(events[0].last_timestamp.as_ref().unwrap().0 >= events[0].first_timestamp.as_ref().unwrap().0);
 }

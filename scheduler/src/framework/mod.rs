@@ -7,7 +7,11 @@
 //! plugin's weight, summed) — and then Bind. A plugin implements the base [`Plugin`] trait
 //! and the extension points it takes part in; [`runtime::Framework`] builds the lists from
 //! a profile. This module never names a plugin.
+//!
+//! Plugins that can reject a pod also say which cluster events could change their mind
+//! ([`Plugin::events_to_register`], [`Plugin::queueing_hint`]; see [`events`]).
 
+pub mod events;
 pub mod node_info;
 pub mod resource;
 pub mod runtime;
@@ -15,12 +19,13 @@ pub mod runtime;
 pub mod testing;
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Pod;
 
+pub use events::{ActionType, Change, ClusterEvent, EventResource, QueueingHint};
 pub use node_info::{NodeInfo, PodInfo, Snapshot};
 
 /// The highest score a Score plugin gives after normalisation.
@@ -116,15 +121,31 @@ impl<T: Any + Send + Sync + Clone> StateData for T {
     }
 }
 
+/// A few plugin names (a cycle has at most a dozen plugins: a list beats hashing).
+#[derive(Debug, Clone, Default)]
+pub struct PluginNames(Vec<&'static str>);
+
+impl PluginNames {
+    pub fn insert(&mut self, name: &'static str) {
+        if !self.contains(name) {
+            self.0.push(name);
+        }
+    }
+    pub fn contains(&self, name: &'static str) -> bool {
+        self.0.contains(&name)
+    }
+}
+
 /// One scheduling cycle's scratch space: upstream's `CycleState`. Clonable, so preemption
-/// can ask "what if these pods were gone" without touching the real one.
+/// can ask "what if these pods were gone" without touching the real one. Plugins read it
+/// once per node, so it is a short list looked up by key rather than a hash map.
 #[derive(Default)]
 pub struct CycleState {
-    data: HashMap<&'static str, Box<dyn StateData>>,
+    data: Vec<(&'static str, Box<dyn StateData>)>,
     /// Plugins whose PreFilter said Skip.
-    pub skip_filter: HashSet<&'static str>,
+    pub skip_filter: PluginNames,
     /// Plugins whose PreScore said Skip.
-    pub skip_score: HashSet<&'static str>,
+    pub skip_score: PluginNames,
 }
 
 impl Clone for CycleState {
@@ -142,27 +163,41 @@ impl CycleState {
         CycleState::default()
     }
     pub fn write<T: StateData>(&mut self, key: &'static str, value: T) {
-        self.data.insert(key, Box::new(value));
+        match self.data.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = Box::new(value),
+            None => self.data.push((key, Box::new(value))),
+        }
     }
     pub fn read<T: 'static>(&self, key: &'static str) -> Option<&T> {
-        self.data.get(key).and_then(|v| v.as_ref().as_any().downcast_ref())
+        self.data.iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.as_ref().as_any().downcast_ref())
     }
     pub fn read_mut<T: 'static>(&mut self, key: &'static str) -> Option<&mut T> {
-        self.data.get_mut(key).and_then(|v| v.as_mut().as_any_mut().downcast_mut())
+        self.data.iter_mut().find(|(k, _)| *k == key).and_then(|(_, v)| v.as_mut().as_any_mut().downcast_mut())
     }
 }
 
 /// A node's score from one plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeScore {
-    pub name: String,
+pub struct NodeScore<'a> {
+    pub name: &'a str,
     pub score: i64,
 }
 
-/// The base of every plugin: its name (upstream's configuration name) and which extension
-/// points it takes part in.
+/// The base of every plugin: its name (upstream's configuration name), which extension
+/// points it takes part in, and — for plugins that can reject a pod — which cluster events
+/// could make a pod it rejected schedulable (upstream's `EnqueueExtensions`).
 pub trait Plugin: Send + Sync + 'static {
     fn name(&self) -> &'static str;
+    /// The events that may resolve this plugin's rejections. By default every event, as
+    /// upstream treats a plugin that does not say.
+    fn events_to_register(&self) -> Vec<ClusterEvent> {
+        vec![ClusterEvent::ALL]
+    }
+    /// For one registered event, whether it may make `pod` (which this plugin rejected)
+    /// schedulable: upstream's `QueueingHintFn`. By default Queue.
+    fn queueing_hint(&self, _pod: &Pod, _change: &Change<'_>) -> QueueingHint {
+        QueueingHint::Queue
+    }
     fn as_pre_filter(self: Arc<Self>) -> Option<Arc<dyn PreFilter>> {
         None
     }
@@ -203,16 +238,38 @@ pub trait Filter: Plugin {
     fn filter(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status;
 }
 
+/// What to do with the pod's `status.nominatedNodeName` after a failed cycle: upstream's
+/// `NominatingInfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Nominating {
+    /// Leave it as it is.
+    Keep,
+    /// Set it to this node; empty clears it.
+    Override(String),
+}
+
 /// What a PostFilter plugin (preemption) decided.
 #[derive(Debug, Clone)]
 pub struct PostFilterResult {
-    /// The node the pod should go to once the victims are gone.
-    pub nominated_node: Option<String>,
+    /// The node the pod should go to once the victims are gone (or a cleared nomination).
+    pub nominating: Nominating,
     /// Pods to delete (gracefully) to make room.
     pub victims: Vec<Arc<PodInfo>>,
+    /// Lower-priority pods nominated to the chosen node, whose nomination is cleared.
+    pub clear_nominations: Vec<Arc<PodInfo>>,
     /// Success when a node was nominated; otherwise why not (its reasons become the
     /// `preemption: ...` part of the condition message).
     pub status: Status,
+}
+
+impl PostFilterResult {
+    /// The node nominated, if one was.
+    pub fn nominated_node(&self) -> Option<&str> {
+        match &self.nominating {
+            Nominating::Override(n) if !n.is_empty() => Some(n),
+            _ => None,
+        }
+    }
 }
 
 /// Only when no node passed Filter: try to make the pod schedulable (preemption).
@@ -223,7 +280,7 @@ pub trait PostFilter: Plugin {
         state: &CycleState,
         pod: &Pod,
         snapshot: &Snapshot,
-        statuses: &BTreeMap<String, Status>,
+        statuses: &runtime::NodeToStatus,
     ) -> PostFilterResult;
 }
 
@@ -236,7 +293,7 @@ pub trait PreScore: Plugin {
 /// score to `0..=MAX_NODE_SCORE`.
 pub trait Score: Plugin {
     fn score(&self, state: &CycleState, pod: &Pod, node: &NodeInfo, snapshot: &Snapshot) -> Result<i64, Status>;
-    fn normalize_score(&self, _state: &CycleState, _pod: &Pod, _scores: &mut [NodeScore]) -> Status {
+    fn normalize_score(&self, _state: &CycleState, _pod: &Pod, _scores: &mut [NodeScore<'_>]) -> Status {
         Status::success()
     }
 }
@@ -251,15 +308,15 @@ pub struct BindRequest {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// Assign the pod to the node in the API. The error status carries the API's answer; a
-/// conflict (already bound elsewhere, or changed) is `Unschedulable`.
+/// Assign the pod to the node in the API. A failure is an `Error` status carrying the API's
+/// answer (a 409 when the pod was bound elsewhere or is being deleted).
 pub trait Bind: Plugin {
     fn bind(&self, request: BindRequest) -> BoxFuture<'static, Status>;
 }
 
 /// Upstream's `DefaultNormalizeScore`: scale so the best node gets `max`; `reverse` makes
 /// the lowest raw score the best.
-pub fn default_normalize_score(max: i64, reverse: bool, scores: &mut [NodeScore]) {
+pub fn default_normalize_score(max: i64, reverse: bool, scores: &mut [NodeScore<'_>]) {
     let highest = scores.iter().map(|s| s.score).max().unwrap_or(0);
     if highest == 0 {
         if reverse {
@@ -282,8 +339,8 @@ pub fn default_normalize_score(max: i64, reverse: bool, scores: &mut [NodeScore]
 mod tests {
     use super::*;
 
-    fn scores(v: &[i64]) -> Vec<NodeScore> {
-        v.iter().enumerate().map(|(i, &s)| NodeScore { name: format!("n{i}"), score: s }).collect()
+    fn scores(v: &[i64]) -> Vec<NodeScore<'static>> {
+        v.iter().map(|&s| NodeScore { name: "n", score: s }).collect()
     }
 
     #[test]

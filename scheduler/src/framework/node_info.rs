@@ -2,10 +2,12 @@
 //! it, and their sums — upstream's `framework.NodeInfo` — and the snapshot of all of them a
 //! scheduling cycle reads.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kubesim_apimachinery::selector::LabelSelector;
 
 use super::resource::{self, Resource};
 
@@ -50,18 +52,25 @@ pub fn pod_key(pod: &Pod) -> String {
     format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or("default"), pod.metadata.name.as_deref().unwrap_or(""))
 }
 
+/// Whether the pod waits for its `spec.schedulingGates` to be removed.
+pub fn is_gated(pod: &Pod) -> bool {
+    pod.spec.as_ref().and_then(|s| s.scheduling_gates.as_ref()).is_some_and(|g| !g.is_empty())
+}
+
 /// `spec.priority`, 0 when unset (the admission plugin resolves PriorityClass names).
 pub fn pod_priority(pod: &Pod) -> i32 {
     pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0)
 }
 
-/// The host ports a pod asks for (containers and init containers), upstream's
-/// `GetContainerPorts` with hostPort > 0; hostIP defaults to 0.0.0.0, protocol to TCP.
+/// The host ports a pod asks for, upstream's `GetHostPorts`: those of its sidecars
+/// (restartable init containers; other init containers have exited before the app
+/// starts) and app containers with hostPort > 0; hostIP defaults to 0.0.0.0, protocol to
+/// TCP.
 pub fn host_ports(pod: &Pod) -> Vec<(String, String, i32)> {
     let Some(spec) = pod.spec.as_ref() else { return Vec::new() };
-    spec.containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten())
+    let sidecars = spec.init_containers.iter().flatten().filter(|c| c.restart_policy.as_deref() == Some("Always"));
+    sidecars
+        .chain(spec.containers.iter())
         .flat_map(|c| c.ports.iter().flatten())
         .filter(|p| p.host_port.is_some_and(|h| h > 0))
         .map(|p| {
@@ -74,18 +83,22 @@ pub fn host_ports(pod: &Pod) -> Vec<(String, String, i32)> {
 /// A node and the pods on it.
 #[derive(Debug, Clone)]
 pub struct NodeInfo {
-    pub name: String,
     /// `None` while pods name a node the scheduler has not seen (or that was deleted).
     pub node: Option<Arc<Node>>,
+    /// `spec.unschedulable`, and whether the node has taints at all: kept here rather
+    /// than behind the Node pointer.
+    pub unschedulable: bool,
+    pub tainted: bool,
     pub pods: Vec<Arc<PodInfo>>,
     pub allocatable: Resource,
     pub requested: Resource,
     pub non_zero_requested: Resource,
+    /// Image name (every name the node reports, normalised with a tag) → size in bytes.
+    pub images: HashMap<String, i64>,
+    pub name: String,
     pub used_ports: Vec<(String, String, i32)>,
     pub pods_with_affinity: usize,
     pub pods_with_required_anti_affinity: usize,
-    /// Image name (every name the node reports, normalised with a tag) → size in bytes.
-    pub images: HashMap<String, i64>,
 }
 
 impl NodeInfo {
@@ -101,6 +114,8 @@ impl NodeInfo {
             pods_with_affinity: 0,
             pods_with_required_anti_affinity: 0,
             images: HashMap::new(),
+            unschedulable: false,
+            tainted: false,
         }
     }
 
@@ -112,6 +127,9 @@ impl NodeInfo {
     }
 
     pub fn set_node(&mut self, node: Arc<Node>) {
+        let spec = node.spec.as_ref();
+        self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+        self.tainted = spec.and_then(|s| s.taints.as_ref()).is_some_and(|t| !t.is_empty());
         let status = node.status.as_ref();
         self.allocatable = Resource::from_list(status.and_then(|s| s.allocatable.as_ref()));
         self.images.clear();
@@ -133,9 +151,9 @@ impl NodeInfo {
 
     pub fn add_pod(&mut self, pod: Arc<PodInfo>) {
         self.requested.add(&pod.requests);
-        self.requested.allowed_pod_number += 1;
+        self.requested.allowed_pod_number = self.requested.allowed_pod_number.saturating_add(1);
         self.non_zero_requested.add(&pod.non_zero_requests);
-        self.non_zero_requested.allowed_pod_number += 1;
+        self.non_zero_requested.allowed_pod_number = self.non_zero_requested.allowed_pod_number.saturating_add(1);
         self.used_ports.extend(pod.host_ports.iter().cloned());
         if pod.has_affinity {
             self.pods_with_affinity += 1;
@@ -151,9 +169,9 @@ impl NodeInfo {
         let Some(i) = self.pods.iter().position(|p| p.key == key) else { return false };
         let pod = self.pods.swap_remove(i);
         self.requested.sub(&pod.requests);
-        self.requested.allowed_pod_number -= 1;
+        self.requested.allowed_pod_number = self.requested.allowed_pod_number.saturating_sub(1);
         self.non_zero_requested.sub(&pod.non_zero_requests);
-        self.non_zero_requested.allowed_pod_number -= 1;
+        self.non_zero_requested.allowed_pod_number = self.non_zero_requested.allowed_pod_number.saturating_sub(1);
         for port in &pod.host_ports {
             if let Some(j) = self.used_ports.iter().position(|p| p == port) {
                 self.used_ports.swap_remove(j);
@@ -175,9 +193,93 @@ pub fn normalized_image_name(name: &str) -> String {
     if last.contains(':') || last.contains('@') { name.to_string() } else { format!("{name}:latest") }
 }
 
-/// Every node the scheduler knows, in a stable order, as one cycle sees them.
+/// Pods that preemption nominated to a node and that are not bound yet: upstream's
+/// `PodNominator`. Other pods' cycles count those of equal or higher priority as if they
+/// ran there, so they do not take the room made for them.
+#[derive(Debug, Clone, Default)]
+pub struct Nominator {
+    by_node: HashMap<String, Vec<Arc<PodInfo>>>,
+    node_of: HashMap<String, String>,
+}
+
+impl Nominator {
+    pub fn is_empty(&self) -> bool {
+        self.node_of.is_empty()
+    }
+
+    /// Nominate `pod` to `node` (replacing an earlier nomination).
+    pub fn add(&mut self, pod: Arc<PodInfo>, node: &str) {
+        self.delete(&pod.key);
+        self.node_of.insert(pod.key.clone(), node.to_string());
+        self.by_node.entry(node.to_string()).or_default().push(pod);
+    }
+
+    pub fn delete(&mut self, key: &str) {
+        let Some(node) = self.node_of.remove(key) else { return };
+        if let Some(pods) = self.by_node.get_mut(&node) {
+            pods.retain(|p| p.key != key);
+            if pods.is_empty() {
+                self.by_node.remove(&node);
+            }
+        }
+    }
+
+    /// The pods nominated to `node`.
+    pub fn pods_on(&self, node: &str) -> &[Arc<PodInfo>] {
+        self.by_node.get(node).map_or(&[], Vec::as_slice)
+    }
+
+    /// The node `key` is nominated to.
+    pub fn node_of(&self, key: &str) -> Option<&str> {
+        self.node_of.get(key).map(String::as_str)
+    }
+}
+
+/// A PodDisruptionBudget as preemption reads it.
+#[derive(Debug, Clone)]
+pub struct DisruptionBudget {
+    pub namespace: String,
+    /// `None` for a missing or empty selector, which selects no pod.
+    pub selector: Option<LabelSelector>,
+    pub disruptions_allowed: i32,
+    /// Pods the API server has already counted as disrupted (`status.disruptedPods`).
+    pub disrupted_pods: HashSet<String>,
+}
+
+impl DisruptionBudget {
+    pub fn new(pdb: &PodDisruptionBudget) -> Self {
+        let selector = pdb
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .and_then(|s| LabelSelector::from_structured(s).ok())
+            .filter(|s| !s.is_empty() && !s.is_nothing());
+        let status = pdb.status.as_ref();
+        DisruptionBudget {
+            namespace: pdb.metadata.namespace.clone().unwrap_or_default(),
+            selector,
+            disruptions_allowed: status.map_or(0, |s| s.disruptions_allowed),
+            disrupted_pods: status.and_then(|s| s.disrupted_pods.as_ref()).map(|m| m.keys().cloned().collect()).unwrap_or_default(),
+        }
+    }
+
+    /// Whether the budget covers `pod` (same namespace, labels selected).
+    pub fn covers(&self, pod: &Pod) -> bool {
+        let labels = pod.metadata.labels.as_ref().filter(|l| !l.is_empty());
+        match (&self.selector, labels) {
+            (Some(sel), Some(labels)) => pod.metadata.namespace.as_deref().unwrap_or("default") == self.namespace && sel.matches_labels(labels),
+            _ => false,
+        }
+    }
+}
+
+/// Every node the scheduler knows, in a stable order, as one cycle sees them, with the
+/// pods nominated to them and the disruption budgets preemption respects.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    pub nominator: Nominator,
+    /// PodDisruptionBudgets by `namespace/name`.
+    pub pdbs: HashMap<String, Arc<DisruptionBudget>>,
     nodes: Vec<NodeInfo>,
     index: HashMap<String, usize>,
     /// How many nodes have each image (for ImageLocality's spread factor).
@@ -222,6 +324,11 @@ impl Snapshot {
 
     pub fn get(&self, name: &str) -> Option<&NodeInfo> {
         self.index.get(name).map(|&i| &self.nodes[i]).filter(|n| n.node.is_some())
+    }
+
+    /// The node info, also when only pods name the node (no Node object).
+    pub fn get_any(&self, name: &str) -> Option<&NodeInfo> {
+        self.index.get(name).map(|&i| &self.nodes[i])
     }
 
     pub fn get_mut(&mut self, name: &str) -> Option<&mut NodeInfo> {

@@ -53,23 +53,26 @@ impl Resource {
         }
     }
 
+    /// Add `other` (saturating: quantities come from users).
     pub fn add(&mut self, other: &Resource) {
-        self.milli_cpu += other.milli_cpu;
-        self.memory += other.memory;
-        self.ephemeral_storage += other.ephemeral_storage;
-        self.allowed_pod_number += other.allowed_pod_number;
+        self.milli_cpu = self.milli_cpu.saturating_add(other.milli_cpu);
+        self.memory = self.memory.saturating_add(other.memory);
+        self.ephemeral_storage = self.ephemeral_storage.saturating_add(other.ephemeral_storage);
+        self.allowed_pod_number = self.allowed_pod_number.saturating_add(other.allowed_pod_number);
         for (k, v) in &other.scalar {
-            *self.scalar.entry(k.clone()).or_default() += v;
+            let e = self.scalar.entry(k.clone()).or_default();
+            *e = e.saturating_add(*v);
         }
     }
 
     pub fn sub(&mut self, other: &Resource) {
-        self.milli_cpu -= other.milli_cpu;
-        self.memory -= other.memory;
-        self.ephemeral_storage -= other.ephemeral_storage;
-        self.allowed_pod_number -= other.allowed_pod_number;
+        self.milli_cpu = self.milli_cpu.saturating_sub(other.milli_cpu);
+        self.memory = self.memory.saturating_sub(other.memory);
+        self.ephemeral_storage = self.ephemeral_storage.saturating_sub(other.ephemeral_storage);
+        self.allowed_pod_number = self.allowed_pod_number.saturating_sub(other.allowed_pod_number);
         for (k, v) in &other.scalar {
-            *self.scalar.entry(k.clone()).or_default() -= v;
+            let e = self.scalar.entry(k.clone()).or_default();
+            *e = e.saturating_sub(*v);
         }
     }
 
@@ -96,10 +99,60 @@ impl Resource {
     }
 }
 
-/// Extended resources (`example.com/gpu`, `hugepages-2Mi`, ...): scheduled by count.
+/// A resource name looked up once (plugin configuration), so that reading it from a
+/// [`Resource`] for every node compares no strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Name {
+    Cpu,
+    Memory,
+    EphemeralStorage,
+    Pods,
+    Other(String),
+}
+
+impl Name {
+    pub fn new(name: &str) -> Self {
+        match name {
+            "cpu" => Name::Cpu,
+            "memory" => Name::Memory,
+            "ephemeral-storage" => Name::EphemeralStorage,
+            "pods" => Name::Pods,
+            other => Name::Other(other.to_string()),
+        }
+    }
+
+    /// The amount of this resource in `r` (`cpu` in millicores).
+    pub fn of(&self, r: &Resource) -> i64 {
+        match self {
+            Name::Cpu => r.milli_cpu,
+            Name::Memory => r.memory,
+            Name::EphemeralStorage => r.ephemeral_storage,
+            Name::Pods => r.allowed_pod_number,
+            Name::Other(n) => r.scalar.get(n).copied().unwrap_or(0),
+        }
+    }
+
+    /// cpu, memory and ephemeral storage are scored even when the pod does not ask for
+    /// them (upstream's `calculateResourceAllocatableRequest`).
+    pub fn always_scored(&self) -> bool {
+        matches!(self, Name::Cpu | Name::Memory | Name::EphemeralStorage)
+    }
+}
+
+/// Resources scheduled by count besides cpu, memory, storage and pods, upstream's
+/// `IsScalarResourceName`: extended resources (`example.com/gpu`), hugepages, attachable
+/// volumes, and names in the `kubernetes.io/` namespace.
 pub fn is_scalar(name: &str) -> bool {
-    name.starts_with("hugepages-") || name.starts_with("attachable-volumes-") || (name.contains('/') && !name.starts_with("kubernetes.io/"))
-        || name.starts_with("requests.")
+    is_extended(name) || name.starts_with("hugepages-") || name.starts_with("attachable-volumes-") || name.contains("kubernetes.io/")
+}
+
+/// Upstream's `IsExtendedResourceName`: a domain-prefixed name outside `kubernetes.io/`
+/// that is valid as `requests.<name>` in a quota.
+fn is_extended(name: &str) -> bool {
+    name.contains('/')
+        && !name.contains("kubernetes.io/")
+        && !name.starts_with("requests.")
+        && kubesim_apimachinery::validation::is_qualified_name(&format!("requests.{name}")).is_empty()
 }
 
 /// The quantity in thousandths, rounded up (upstream's `MilliValue`).
@@ -136,13 +189,16 @@ fn parse_scaled(s: &str, scale: i32) -> i64 {
         "Ti" => (Some(40), 0),
         "Pi" => (Some(50), 0),
         "Ei" => (Some(60), 0),
-        e if e.starts_with(['e', 'E']) => (None, e[1..].parse().unwrap_or(0)),
+        e if e.starts_with(['e', 'E']) => (None, e[1..].parse::<i32>().unwrap_or(0)),
         _ => return 0,
     };
     if let Some(p) = base2 {
         n *= 2f64.powi(p);
     }
-    n *= 10f64.powi(exp10 + scale);
+    n *= 10f64.powi(exp10.saturating_add(scale));
+    if n.is_infinite() {
+        return if n > 0.0 { i64::MAX } else { i64::MIN };
+    }
     // Guard float noise (0.1 * 1000 = 100.00000000000001) before rounding up.
     let v = (n - n.abs() * 1e-14).ceil();
     if v >= i64::MAX as f64 { i64::MAX } else if v <= i64::MIN as f64 { i64::MIN } else { v as i64 }
@@ -204,7 +260,7 @@ mod tests {
 
     #[test]
     fn quantities() {
-        let cases = [("100m", 100, 1), ("1", 1000, 1), ("1.5", 1500, 2), ("1Ki", 1_024_000, 1024), ("1Gi", 1_073_741_824_000, 1_073_741_824), ("2k", 2_000_000, 2000), ("1e3", 1_000_000, 1000), ("0.1", 100, 1), ("1n", 1, 1)];
+        let cases = [("1e2147483647", i64::MAX, i64::MAX), ("100m", 100, 1), ("1", 1000, 1), ("1.5", 1500, 2), ("1Ki", 1_024_000, 1024), ("1Gi", 1_073_741_824_000, 1_073_741_824), ("2k", 2_000_000, 2000), ("1e3", 1_000_000, 1000), ("0.1", 100, 1), ("1n", 1, 1)];
         for (s, milli, v) in cases {
             assert_eq!(milli_value(&q(s)), milli, "{s} milli");
             assert_eq!(value(&q(s)), v, "{s} value");
@@ -223,6 +279,30 @@ mod tests {
         let best_effort = PodBuilder::new("b").container_req("", "").obj();
         assert_eq!(pod_requests(&best_effort, true).milli_cpu, 100);
         assert_eq!(pod_requests(&best_effort, false).milli_cpu, 0);
+    }
+
+    #[test]
+    fn scalar_resources_as_upstream() {
+        for (name, want) in [
+            ("example.com/gpu", true),
+            ("hugepages-2Mi", true),
+            ("attachable-volumes-aws-ebs", true),
+            ("kubernetes.io/batteries", true),
+            ("requests.example.com/gpu", false),
+            ("cpu", false),
+            ("pods", false),
+            ("bad_domain!/x", false),
+        ] {
+            assert_eq!(is_scalar(name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn sums_saturate() {
+        let mut r = Resource { milli_cpu: i64::MAX - 1, ..Default::default() };
+        r.add(&Resource { milli_cpu: 10, scalar: [("example.com/gpu".to_string(), i64::MAX)].into(), ..Default::default() });
+        r.add(&Resource { scalar: [("example.com/gpu".to_string(), 1)].into(), ..Default::default() });
+        assert_eq!((r.milli_cpu, r.scalar["example.com/gpu"]), (i64::MAX, i64::MAX));
     }
 
     #[test]

@@ -47,6 +47,7 @@ fn selector(labels: &[(&str, &str)]) -> Value {
     json!({"matchLabels": labels.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>()})
 }
 
+#[derive(Clone)]
 pub struct PodBuilder(Value);
 
 impl PodBuilder {
@@ -72,6 +73,22 @@ impl PodBuilder {
     pub fn container_req(mut self, cpu: &str, mem: &str) -> Self {
         let n = self.0["spec"]["containers"].as_array().map_or(0, Vec::len);
         push(&mut self.0, &["spec", "containers"], json!({"name": format!("c{n}"), "image": "nginx", "resources": {"requests": req(cpu, mem)}}));
+        self
+    }
+    /// A container requesting these resources (any names).
+    pub fn container_requests(mut self, requests: &[(&str, &str)]) -> Self {
+        let n = self.0["spec"]["containers"].as_array().map_or(0, Vec::len);
+        let r: serde_json::Map<String, Value> = requests.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        push(&mut self.0, &["spec", "containers"], json!({"name": format!("c{n}"), "image": "nginx", "resources": {"requests": r}}));
+        self
+    }
+    pub fn init_image(mut self, image: &str) -> Self {
+        push(&mut self.0, &["spec", "initContainers"], json!({"name": "init", "image": image}));
+        self
+    }
+    /// A spread constraint given as JSON (for the fields `spread` does not set).
+    pub fn spread_json(mut self, constraint: Value) -> Self {
+        push(&mut self.0, &["spec", "topologySpreadConstraints"], constraint);
         self
     }
     pub fn image(mut self, image: &str) -> Self {
@@ -171,6 +188,14 @@ impl PodBuilder {
         );
         self
     }
+    pub fn created(mut self, rfc3339: &str) -> Self {
+        self.0["metadata"]["creationTimestamp"] = json!(rfc3339);
+        self
+    }
+    pub fn scheduling_gate(mut self, name: &str) -> Self {
+        push(&mut self.0, &["spec", "schedulingGates"], json!({"name": name}));
+        self
+    }
     pub fn nominated(mut self, node: &str) -> Self {
         set(&mut self.0, &["status", "nominatedNodeName"], json!(node));
         self
@@ -186,6 +211,7 @@ impl PodBuilder {
     }
 }
 
+#[derive(Clone)]
 pub struct NodeBuilder(Value);
 
 impl NodeBuilder {
@@ -200,6 +226,13 @@ impl NodeBuilder {
     }
     pub fn label(mut self, k: &str, v: &str) -> Self {
         self.0["metadata"]["labels"][k] = json!(v);
+        self
+    }
+    /// One more resource in capacity and allocatable.
+    pub fn resource(mut self, name: &str, quantity: &str) -> Self {
+        for field in ["capacity", "allocatable"] {
+            set(&mut self.0, &["status", field, name], json!(quantity));
+        }
         self
     }
     pub fn taint(mut self, key: &str, value: &str, effect: &str) -> Self {
@@ -261,8 +294,8 @@ pub fn prescore_and_score<P: super::Plugin>(plugin: Arc<P>, pod: &Pod, snapshot:
         }
     }
     let sc = plugin.as_score().expect("score");
-    let mut scores: Vec<super::NodeScore> =
-        nodes.iter().map(|n| super::NodeScore { name: n.name.clone(), score: sc.score(&state, pod, n, snapshot).expect("score") }).collect();
+    let mut scores: Vec<super::NodeScore<'_>> =
+        nodes.iter().map(|n| super::NodeScore { name: &n.name, score: sc.score(&state, pod, n, snapshot).expect("score") }).collect();
     let _ = sc.normalize_score(&state, pod, &mut scores);
     scores.into_iter().map(|s| s.score).collect()
 }

@@ -10,26 +10,26 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use super::node_resources_fit::{ResourceSpec, allocatable_and_requested, default_resources};
-use crate::framework::resource::pod_requests;
+use super::node_resources_fit::{ResourceSpec, allocatable_and_requested, default_resources, resolve};
+use crate::framework::resource::{self, pod_requests};
 use crate::framework::{CycleState, MAX_NODE_SCORE, NodeInfo, Plugin, PreScore, Score, Snapshot, Status};
 
 pub const NAME: &str = "NodeResourcesBalancedAllocation";
 
 #[derive(Debug)]
 pub struct BalancedAllocation {
-    resources: Vec<ResourceSpec>,
+    resources: Vec<(resource::Name, i64)>,
 }
 
 impl Default for BalancedAllocation {
     fn default() -> Self {
-        BalancedAllocation { resources: default_resources() }
+        BalancedAllocation { resources: resolve(&default_resources()) }
     }
 }
 
 impl BalancedAllocation {
     pub fn new(resources: Vec<ResourceSpec>) -> Self {
-        BalancedAllocation { resources }
+        BalancedAllocation { resources: resolve(&resources) }
     }
 }
 
@@ -51,7 +51,7 @@ impl Plugin for BalancedAllocation {
 impl PreScore for BalancedAllocation {
     fn pre_score(&self, state: &mut CycleState, pod: &Pod, _nodes: &[&NodeInfo], _snapshot: &Snapshot) -> Status {
         let req = pod_requests(pod, false);
-        let list: Vec<i64> = self.resources.iter().map(|r| req.get(&r.name)).collect();
+        let list: Vec<i64> = self.resources.iter().map(|(name, _)| name.of(&req)).collect();
         if list.iter().all(|&v| v == 0) {
             return Status::skip();
         }
@@ -60,14 +60,25 @@ impl PreScore for BalancedAllocation {
     }
 }
 
-/// (1 − std of the fractions) × 100, upstream's `balancedResourceScorer`.
-pub fn balanced_score(requested: &[i64], allocatable: &[i64]) -> i64 {
-    let fractions: Vec<f64> = requested
-        .iter()
-        .zip(allocatable)
-        .filter(|(_, a)| **a != 0)
-        .map(|(r, a)| (*r as f64 / *a as f64).min(1.0))
-        .collect();
+/// (1 − std of the fractions) × 100 over (requested, allocatable) pairs, upstream's
+/// `balancedResourceScorer`. Runs once per node: the fractions stay on the stack.
+pub fn balanced_score(pairs: impl Iterator<Item = (i64, i64)>) -> i64 {
+    let mut stack = [0f64; 8];
+    let mut heap: Vec<f64> = Vec::new();
+    let mut n = 0;
+    for (r, a) in pairs.filter(|(_, a)| *a != 0) {
+        let f = (r as f64 / a as f64).min(1.0);
+        if n < stack.len() {
+            stack[n] = f;
+        } else {
+            if heap.is_empty() {
+                heap.extend_from_slice(&stack);
+            }
+            heap.push(f);
+        }
+        n += 1;
+    }
+    let fractions: &[f64] = if heap.is_empty() { &stack[..n] } else { &heap };
     let std = match fractions.len() {
         0 | 1 => 0.0,
         2 => ((fractions[0] - fractions[1]) / 2.0).abs(),
@@ -86,18 +97,12 @@ impl Score for BalancedAllocation {
             Some(s) => &s.0,
             None => {
                 let req = pod_requests(pod, false);
-                owned = self.resources.iter().map(|r| req.get(&r.name)).collect::<Vec<_>>();
+                owned = self.resources.iter().map(|(name, _)| name.of(&req)).collect::<Vec<_>>();
                 &owned
             }
         };
-        let (mut requested, mut allocatable) = (Vec::new(), Vec::new());
-        for (spec, &want) in self.resources.iter().zip(pod_req) {
-            if let Some((a, r)) = allocatable_and_requested(node, &spec.name, want, true) {
-                allocatable.push(a);
-                requested.push(r);
-            }
-        }
-        Ok(balanced_score(&requested, &allocatable))
+        let pairs = self.resources.iter().zip(pod_req).filter_map(|((name, _), &want)| allocatable_and_requested(node, name, want, true).map(|(a, r)| (r, a)));
+        Ok(balanced_score(pairs))
     }
 }
 
@@ -114,9 +119,13 @@ mod tests {
             (&[4000, 0], &[4000, 8 << 30], 50),
             (&[8000, 0], &[4000, 8 << 30], 50),
             (&[1, 2, 3], &[0, 0, 0], 100),
+            // Three: mean 0.5, std √(((0.25)² + 0 + (0.25)²)/3) = 0.204 → 79.
+            (&[1, 2, 3], &[4, 4, 4], 79),
+            // More resources than fit on the stack: the same formula.
+            (&[1; 10], &[2; 10], 100),
         ];
         for (req, alloc, want) in cases {
-            assert_eq!(balanced_score(req, alloc), *want, "{req:?} / {alloc:?}");
+            assert_eq!(balanced_score(req.iter().copied().zip(alloc.iter().copied())), *want, "{req:?} / {alloc:?}");
         }
     }
 

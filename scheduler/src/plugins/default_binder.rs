@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::api::{Api, PostParams};
 
-use crate::framework::{Bind, BindRequest, Code, Plugin, Status};
+use crate::framework::{Bind, BindRequest, Plugin, Status};
 
 pub const NAME: &str = "DefaultBinder";
 
@@ -49,6 +49,30 @@ pub fn binding(req: &BindRequest) -> Binding {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_binding_names_pod_uid_node_and_annotations() {
+        let req = BindRequest {
+            namespace: "prod".into(),
+            name: "web-1".into(),
+            uid: Some("u-1".into()),
+            node: "node-2".into(),
+            annotations: [("a".to_string(), "b".to_string())].into(),
+        };
+        let body = serde_json::to_value(binding(&req)).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "web-1", "namespace": "prod", "uid": "u-1", "annotations": {"a": "b"}},
+                "target": {"kind": "Node", "name": "node-2"}})
+        );
+        let req = BindRequest { annotations: BTreeMap::new(), ..req };
+        assert!(serde_json::to_value(binding(&req)).unwrap()["metadata"].get("annotations").is_none());
+    }
+}
+
 impl Bind for DefaultBinder {
     fn bind(&self, req: BindRequest) -> BoxFuture<'static, Status> {
         let client = self.client.clone();
@@ -58,7 +82,8 @@ impl Bind for DefaultBinder {
             let body = binding(&req);
             match pods.create_subresource::<Binding, serde_json::Value>("binding", &req.name, &PostParams::default(), &body).await {
                 Ok(_) => Status::success(),
-                Err(kube::Error::Api(e)) if e.code == 409 || e.code == 404 => Status::new(Code::Unschedulable, [e.message]),
+                // The API's own message, as upstream's `err.Error()` of a StatusError.
+                Err(kube::Error::Api(e)) => Status::error(e.message),
                 Err(e) => Status::error(e.to_string()),
             }
         })

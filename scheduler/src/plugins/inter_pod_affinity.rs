@@ -11,11 +11,12 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Pod, PodAffinityTerm, WeightedPodAffinityTerm};
+use k8s_openapi::api::core::v1::{Node, Pod, PodAffinityTerm, WeightedPodAffinityTerm};
 use kubesim_apimachinery::selector::LabelSelector;
 
 use crate::framework::{
-    Code, CycleState, Filter, MAX_NODE_SCORE, NodeInfo, NodeScore, Plugin, PodInfo, PreFilter, PreScore, Score, Snapshot, Status,
+    ActionType, Change, ClusterEvent, Code, CycleState, EventResource, Filter, MAX_NODE_SCORE, NodeInfo, NodeScore, Plugin, PodInfo, PreFilter,
+    PreScore, QueueingHint, Score, Snapshot, Status,
 };
 
 pub const NAME: &str = "InterPodAffinity";
@@ -97,6 +98,11 @@ pub fn terms(pod: &Pod) -> Terms {
     }
 }
 
+/// Upstream's `podMatchesAllAffinityTerms`: false for no terms.
+fn matches_all(terms: &[Term], pod: &Pod) -> bool {
+    !terms.is_empty() && terms.iter().all(|t| t.matches(pod))
+}
+
 type Pair = (String, String);
 
 #[derive(Debug, Clone, Default)]
@@ -144,6 +150,37 @@ impl Plugin for InterPodAffinity {
     }
     fn as_filter(self: Arc<Self>) -> Option<Arc<dyn Filter>> {
         Some(self)
+    }
+    fn events_to_register(&self) -> Vec<ClusterEvent> {
+        vec![
+            ClusterEvent::new(EventResource::Pod, ActionType::ADD | ActionType::UPDATE_POD_LABEL | ActionType::DELETE),
+            ClusterEvent::new(EventResource::Node, ActionType::ADD | ActionType::UPDATE_NODE_LABEL | ActionType::UPDATE_NODE_TAINT),
+        ]
+    }
+    /// Upstream's hints: an assigned pod that now matches all the pod's affinity terms
+    /// (added or relabelled), or that matched all its anti-affinity terms and no longer
+    /// does (relabelled or deleted), or — deleted — whose own anti-affinity rejected the
+    /// pod; a node whose value for one of the pod's topology keys appeared or changed.
+    fn queueing_hint(&self, pod: &Pod, change: &Change<'_>) -> QueueingHint {
+        let t = terms(pod);
+        match *change {
+            Change::Pod { old, new } => QueueingHint::when(match (old, new) {
+                (Some(o), Some(n)) => {
+                    (!matches_all(&t.affinity, o) && matches_all(&t.affinity, n)) || (matches_all(&t.anti_affinity, o) && !matches_all(&t.anti_affinity, n))
+                }
+                (None, Some(n)) => matches_all(&t.affinity, n),
+                (Some(o), None) => matches_all(&t.anti_affinity, o) || terms(o).anti_affinity.iter().any(|term| term.matches(pod)),
+                (None, None) => false,
+            }),
+            Change::Node { old, new } => {
+                let value = |n: Option<&Node>, k: &str| n.and_then(|n| n.metadata.labels.as_ref()).and_then(|l| l.get(k)).cloned();
+                let keys = t.affinity.iter().chain(&t.anti_affinity).map(|term| term.topology_key.as_str());
+                QueueingHint::when(match old {
+                    None => keys.into_iter().any(|k| value(new, k).is_some()),
+                    Some(_) => keys.into_iter().any(|k| value(old, k) != value(new, k)),
+                })
+            }
+        }
     }
     fn as_pre_score(self: Arc<Self>) -> Option<Arc<dyn PreScore>> {
         Some(self)
@@ -299,7 +336,7 @@ impl Score for InterPodAffinity {
         let Some(s) = state.read::<ScoreState>(SCORE_KEY) else { return Ok(0) };
         Ok(s.topology_score.iter().filter_map(|(k, values)| node.label(k).and_then(|v| values.get(v))).sum())
     }
-    fn normalize_score(&self, state: &CycleState, _pod: &Pod, scores: &mut [NodeScore]) -> Status {
+    fn normalize_score(&self, state: &CycleState, _pod: &Pod, scores: &mut [NodeScore<'_>]) -> Status {
         if state.read::<ScoreState>(SCORE_KEY).is_none() {
             return Status::success();
         }
@@ -307,7 +344,8 @@ impl Score for InterPodAffinity {
         let max = scores.iter().map(|s| s.score).max().unwrap_or(0);
         let diff = max - min;
         for s in scores.iter_mut() {
-            s.score = if diff > 0 { (MAX_NODE_SCORE as f64 * (s.score - min) as f64 / diff as f64) as i64 } else { 0 };
+            // As upstream: the fraction first, then × 100 (the float rounding differs).
+            s.score = if diff > 0 { (MAX_NODE_SCORE as f64 * ((s.score - min) as f64 / diff as f64)) as i64 } else { 0 };
         }
         Status::success()
     }
@@ -395,6 +433,46 @@ mod tests {
         assert_eq!(s[0].reasons(), [ERR_REASON_ANTI_AFFINITY]);
         let s = prefilter_and_filter(Arc::new(InterPodAffinity), &PodBuilder::new("p").pod_affinity(ZONE, &[("app", "web")]).obj(), &snapshot);
         assert_eq!(s[2].reasons(), [ERR_REASON_AFFINITY]);
+    }
+
+    #[test]
+    fn normalisation_takes_the_fraction_first_as_upstream() {
+        let mut scores: Vec<NodeScore> = [0, 29, 100].iter().map(|&s| NodeScore { name: "", score: s }).collect();
+        let mut state = CycleState::new();
+        state.write(SCORE_KEY, ScoreState::default());
+        let _ = InterPodAffinity.normalize_score(&state, &PodBuilder::new("p").obj(), &mut scores);
+        // 100 × (29 / 100) = 28.999… → 28 (100 × 29 / 100 would give 29).
+        assert_eq!(scores.iter().map(|s| s.score).collect::<Vec<_>>(), [0, 28, 100]);
+    }
+
+    #[test]
+    fn pre_filter_extensions_add_and_remove_pods() {
+        // Anti-affinity to app=web by host: n1's web pod blocks n1; removing it (as
+        // preemption's what-if does) frees n1, adding one to n2 blocks n2.
+        let web = PodBuilder::new("w").label("app", "web").node("n1").info();
+        let snapshot = Snapshot::from_objects(nodes(), vec![(*web.pod).clone()]);
+        let pod = PodBuilder::new("p").pod_anti_affinity(HOST, &[("app", "web")]).obj();
+        let mut state = CycleState::new();
+        assert!(InterPodAffinity.pre_filter(&mut state, &pod, &snapshot).is_success());
+        let n1 = snapshot.get("n1").unwrap();
+        let n2 = snapshot.get("n2").unwrap();
+        assert_eq!(InterPodAffinity.filter(&state, &pod, n1).code(), Code::Unschedulable);
+        let _ = InterPodAffinity.remove_pod(&mut state, &pod, &web, n1);
+        assert_eq!(InterPodAffinity.filter(&state, &pod, n1).code(), Code::Success);
+        let other = PodBuilder::new("w2").label("app", "web").node("n2").info();
+        let _ = InterPodAffinity.add_pod(&mut state, &pod, &other, n2);
+        assert_eq!(InterPodAffinity.filter(&state, &pod, n2).code(), Code::Unschedulable);
+        // A pod whose own anti-affinity rejects the incoming pod counts too (PreFilter
+        // runs because some pod has required anti-affinity).
+        let hater = PodBuilder::new("h").node("n3").pod_anti_affinity(ZONE, &[("app", "p")]).info();
+        let pod = PodBuilder::new("p").label("app", "p").obj();
+        let mut state = CycleState::new();
+        let unrelated = PodBuilder::new("u").node("n1").pod_anti_affinity(HOST, &[("app", "zzz")]).obj();
+        let snapshot = Snapshot::from_objects(nodes(), vec![unrelated]);
+        assert!(InterPodAffinity.pre_filter(&mut state, &pod, &snapshot).is_success());
+        let n3 = snapshot.get("n3").unwrap();
+        let _ = InterPodAffinity.add_pod(&mut state, &pod, &hater, n3);
+        assert_eq!(InterPodAffinity.filter(&state, &pod, n3).code(), Code::Unschedulable);
     }
 
     #[test]

@@ -5,11 +5,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{NodeSelectorRequirement, NodeSelectorTerm, Pod, PreferredSchedulingTerm};
+use k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, PreferredSchedulingTerm};
 
 use crate::framework::{
-    CycleState, Filter, MAX_NODE_SCORE, NodeInfo, NodeScore, Plugin, PreFilter, PreScore, Score, Snapshot, Status, default_normalize_score,
+    ActionType, Change, ClusterEvent, CycleState, EventResource, Filter, MAX_NODE_SCORE, NodeInfo, NodeScore, Plugin, PreFilter, PreScore,
+    QueueingHint, Score, Snapshot, Status, default_normalize_score,
 };
+
+type Labels = BTreeMap<String, String>;
 
 pub const NAME: &str = "NodeAffinity";
 pub const ERR_REASON_POD: &str = "node(s) didn't match Pod's node affinity/selector";
@@ -55,31 +58,46 @@ fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool
     }
 }
 
-/// One node selector term: every expression (on labels) and field (only `metadata.name`)
-/// matches. A term with neither matches nothing.
-pub fn term_matches(term: &NodeSelectorTerm, node: &NodeInfo) -> bool {
+/// One node selector term against a node's name and labels: every expression (on labels)
+/// and field (only `metadata.name`) matches. A term with neither matches nothing.
+fn term_matches_labels(term: &NodeSelectorTerm, name: &str, labels: Option<&Labels>) -> bool {
     let exprs = term.match_expressions.as_deref().unwrap_or_default();
     let fields = term.match_fields.as_deref().unwrap_or_default();
     if exprs.is_empty() && fields.is_empty() {
         return false;
     }
-    exprs.iter().all(|r| requirement_matches(r, node.label(&r.key)))
-        && fields.iter().all(|r| r.key == "metadata.name" && requirement_matches(r, Some(&node.name)))
+    let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
+    exprs.iter().all(|r| requirement_matches(r, label(&r.key))) && fields.iter().all(|r| r.key == "metadata.name" && requirement_matches(r, Some(name)))
+}
+
+/// One node selector term against a node.
+pub fn term_matches(term: &NodeSelectorTerm, node: &NodeInfo) -> bool {
+    term_matches_labels(term, &node.name, node.labels())
+}
+
+/// The pod's nodeSelector and required node affinity against a node's name and labels.
+fn required_matches_labels(pod: &Pod, name: &str, labels: Option<&Labels>) -> bool {
+    let selector: Option<&Labels> = pod.spec.as_ref().and_then(|s| s.node_selector.as_ref());
+    if let Some(sel) = selector
+        && !sel.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+    {
+        return false;
+    }
+    match required_terms(pod) {
+        Some(terms) => terms.iter().any(|t| term_matches_labels(t, name, labels)),
+        None => true,
+    }
 }
 
 /// The pod's nodeSelector and required node affinity both match the node (upstream's
 /// `GetRequiredNodeAffinity(pod).Match(node)`); used by PodTopologySpread too.
 pub fn required_matches(pod: &Pod, node: &NodeInfo) -> bool {
-    let selector: Option<&BTreeMap<String, String>> = pod.spec.as_ref().and_then(|s| s.node_selector.as_ref());
-    if let Some(sel) = selector
-        && !sel.iter().all(|(k, v)| node.label(k) == Some(v.as_str()))
-    {
-        return false;
-    }
-    match required_terms(pod) {
-        Some(terms) => terms.iter().any(|t| term_matches(t, node)),
-        None => true,
-    }
+    required_matches_labels(pod, &node.name, node.labels())
+}
+
+/// As [`required_matches`], for a Node object.
+pub fn required_matches_node(pod: &Pod, node: &Node) -> bool {
+    required_matches_labels(pod, node.metadata.name.as_deref().unwrap_or(""), node.metadata.labels.as_ref())
 }
 
 impl Plugin for NodeAffinity {
@@ -91,6 +109,15 @@ impl Plugin for NodeAffinity {
     }
     fn as_filter(self: Arc<Self>) -> Option<Arc<dyn Filter>> {
         Some(self)
+    }
+    fn events_to_register(&self) -> Vec<ClusterEvent> {
+        vec![ClusterEvent::new(EventResource::Node, ActionType::ADD | ActionType::UPDATE_NODE_LABEL)]
+    }
+    /// The node matches the pod's required affinity now and did not before (or is new).
+    fn queueing_hint(&self, pod: &Pod, change: &Change<'_>) -> QueueingHint {
+        let (old, new) = change.nodes();
+        let matches = new.is_some_and(|n| required_matches_node(pod, n));
+        QueueingHint::when(matches && !old.is_some_and(|n| required_matches_node(pod, n)))
     }
     fn as_pre_score(self: Arc<Self>) -> Option<Arc<dyn PreScore>> {
         Some(self)
@@ -126,7 +153,7 @@ impl Score for NodeAffinity {
     fn score(&self, _state: &CycleState, pod: &Pod, node: &NodeInfo, _snapshot: &Snapshot) -> Result<i64, Status> {
         Ok(preferred_terms(pod).iter().filter(|t| t.weight != 0 && term_matches(&t.preference, node)).map(|t| i64::from(t.weight)).sum())
     }
-    fn normalize_score(&self, _state: &CycleState, _pod: &Pod, scores: &mut [NodeScore]) -> Status {
+    fn normalize_score(&self, _state: &CycleState, _pod: &Pod, scores: &mut [NodeScore<'_>]) -> Status {
         default_normalize_score(MAX_NODE_SCORE, false, scores);
         Status::success()
     }

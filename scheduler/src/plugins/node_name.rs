@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::framework::{CycleState, Filter, NodeInfo, Plugin, Status};
+use crate::framework::{ActionType, Change, ClusterEvent, CycleState, EventResource, Filter, NodeInfo, Plugin, QueueingHint, Status};
 
 pub const NAME: &str = "NodeName";
 pub const ERR_REASON: &str = "node(s) didn't match the requested node name";
@@ -18,6 +18,14 @@ impl Plugin for NodeName {
     }
     fn as_filter(self: Arc<Self>) -> Option<Arc<dyn Filter>> {
         Some(self)
+    }
+    fn events_to_register(&self) -> Vec<ClusterEvent> {
+        vec![ClusterEvent::new(EventResource::Node, ActionType::ADD)]
+    }
+    /// The node the pod names was added.
+    fn queueing_hint(&self, pod: &Pod, change: &Change<'_>) -> QueueingHint {
+        let wanted = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+        QueueingHint::when(change.nodes().1.is_some_and(|n| n.metadata.name.as_deref() == wanted))
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Pod;
 
 use crate::framework::node_info::host_ports;
-use crate::framework::{CycleState, Filter, NodeInfo, Plugin, PreFilter, Snapshot, Status};
+use crate::framework::{ActionType, Change, ClusterEvent, CycleState, EventResource, Filter, NodeInfo, Plugin, PreFilter, QueueingHint, Snapshot, Status};
 
 pub const NAME: &str = "NodePorts";
 pub const ERR_REASON: &str = "node(s) didn't have free ports for the requested pod ports";
@@ -26,6 +26,20 @@ impl Plugin for NodePorts {
     }
     fn as_filter(self: Arc<Self>) -> Option<Arc<dyn Filter>> {
         Some(self)
+    }
+    fn events_to_register(&self) -> Vec<ClusterEvent> {
+        // Container ports are immutable: pod updates never free one.
+        vec![ClusterEvent::new(EventResource::Pod, ActionType::DELETE), ClusterEvent::new(EventResource::Node, ActionType::ADD)]
+    }
+    /// A new node; or a deleted pod that held a port this pod wants.
+    fn queueing_hint(&self, pod: &Pod, change: &Change<'_>) -> QueueingHint {
+        match change {
+            Change::Node { .. } => QueueingHint::Queue,
+            Change::Pod { old, .. } => {
+                let freed = old.map(host_ports).unwrap_or_default();
+                QueueingHint::when(host_ports(pod).iter().any(|w| freed.iter().any(|u| conflicts(w, u))))
+            }
+        }
     }
 }
 
@@ -63,6 +77,17 @@ mod tests {
     use super::*;
     use crate::framework::Code;
     use crate::framework::testing::{NodeBuilder, PodBuilder, node_with};
+
+    #[test]
+    fn only_sidecar_init_containers_hold_host_ports() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({"metadata": {"name": "p"}, "spec": {
+            "initContainers": [
+                {"name": "setup", "image": "busybox", "ports": [{"containerPort": 80, "hostPort": 80}]},
+                {"name": "proxy", "image": "envoy", "restartPolicy": "Always", "ports": [{"containerPort": 90, "hostPort": 90, "protocol": "UDP", "hostIP": "10.0.0.1"}]}],
+            "containers": [{"name": "app", "image": "nginx", "ports": [{"containerPort": 8080}]}]}}))
+        .unwrap();
+        assert_eq!(host_ports(&pod), [("UDP".to_string(), "10.0.0.1".to_string(), 90)]);
+    }
 
     #[test]
     fn table() {

@@ -10,27 +10,24 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use serde::Deserialize;
 
-use crate::framework::resource::{Resource, pod_requests};
-use crate::framework::{CycleState, Filter, MAX_NODE_SCORE, NodeInfo, Plugin, PreFilter, PreScore, Score, Snapshot, Status, Code};
+use crate::framework::resource::{self, Resource, pod_requests};
+use crate::framework::{
+    ActionType, Change, ClusterEvent, Code, CycleState, EventResource, Filter, MAX_NODE_SCORE, NodeInfo, Plugin, PreFilter, PreScore, QueueingHint,
+    Score, Snapshot, Status,
+};
 
 pub const NAME: &str = "NodeResourcesFit";
 pub const ERR_REASON_TOO_MANY_PODS: &str = "Too many pods";
 
 /// `NodeResourcesFitArgs` (the part kubesim reads).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Args {
     #[serde(default)]
     pub scoring_strategy: ScoringStrategy,
-}
-
-impl Default for Args {
-    fn default() -> Self {
-        Args { scoring_strategy: ScoringStrategy::default() }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -102,7 +99,13 @@ enum Strategy {
 #[derive(Debug)]
 pub struct NodeResourcesFit {
     strategy: Strategy,
-    resources: Vec<ResourceSpec>,
+    /// The scored resources with their weights.
+    resources: Vec<(resource::Name, i64)>,
+}
+
+/// The scored resources, names resolved.
+pub fn resolve(specs: &[ResourceSpec]) -> Vec<(resource::Name, i64)> {
+    specs.iter().map(|s| (resource::Name::new(&s.name), s.weight)).collect()
 }
 
 impl NodeResourcesFit {
@@ -127,13 +130,13 @@ impl NodeResourcesFit {
             }
             other => return Err(Error::UnknownStrategy(other.to_string())),
         };
-        Ok(NodeResourcesFit { strategy, resources: s.resources })
+        Ok(NodeResourcesFit { strategy, resources: resolve(&s.resources) })
     }
 }
 
 impl Default for NodeResourcesFit {
     fn default() -> Self {
-        NodeResourcesFit { strategy: Strategy::LeastAllocated, resources: default_resources() }
+        NodeResourcesFit { strategy: Strategy::LeastAllocated, resources: resolve(&default_resources()) }
     }
 }
 
@@ -154,6 +157,26 @@ impl Plugin for NodeResourcesFit {
     }
     fn as_filter(self: Arc<Self>) -> Option<Arc<dyn Filter>> {
         Some(self)
+    }
+    fn events_to_register(&self) -> Vec<ClusterEvent> {
+        vec![
+            ClusterEvent::new(EventResource::Pod, ActionType::DELETE | ActionType::UPDATE_POD_SCALE_DOWN),
+            ClusterEvent::new(EventResource::Node, ActionType::ADD | ActionType::UPDATE_NODE_ALLOCATABLE),
+        ]
+    }
+    /// Upstream's `isSchedulableAfterPodEvent` and `isSchedulableAfterNodeChange`.
+    fn queueing_hint(&self, pod: &Pod, change: &Change<'_>) -> QueueingHint {
+        match *change {
+            // Any assigned pod deleted frees resources.
+            Change::Pod { new: None, .. } => QueueingHint::Queue,
+            Change::Pod { old: Some(old), new: Some(new) } => QueueingHint::when(scaled_down_for(pod, old, new)),
+            Change::Pod { .. } => QueueingHint::Skip,
+            Change::Node { old, new } => {
+                let Some(new) = new else { return QueueingHint::Skip };
+                let fits_empty = insufficient_resources(&pod_requests(pod, false), &NodeInfo::with_node(Arc::new(new.clone()))).is_empty();
+                QueueingHint::when(fits_empty && old.is_none_or(|old| requested_resources_increased(pod, old, new)))
+            }
+        }
     }
     fn as_pre_score(self: Arc<Self>) -> Option<Arc<dyn PreScore>> {
         Some(self)
@@ -199,6 +222,27 @@ pub fn insufficient_resources(req: &Resource, node: &NodeInfo) -> Vec<Insufficie
     out
 }
 
+/// A pod's requests went down for a resource `target` asks for.
+fn scaled_down_for(target: &Pod, old: &Pod, new: &Pod) -> bool {
+    let (want, o, n) = (pod_requests(target, false), pod_requests(old, false), pod_requests(new, false));
+    (want.milli_cpu > 0 && n.milli_cpu < o.milli_cpu)
+        || (want.memory > 0 && n.memory < o.memory)
+        || (want.ephemeral_storage > 0 && n.ephemeral_storage < o.ephemeral_storage)
+        || want.scalar.iter().any(|(k, v)| *v > 0 && n.get(k) < o.get(k))
+}
+
+/// Upstream's `haveAnyRequestedResourcesIncreased`: more pods allowed, or more of a
+/// resource the pod asks for.
+fn requested_resources_increased(pod: &Pod, old: &Node, new: &Node) -> bool {
+    let alloc = |n: &Node| Resource::from_list(n.status.as_ref().and_then(|s| s.allocatable.as_ref()));
+    let (want, o, n) = (pod_requests(pod, false), alloc(old), alloc(new));
+    n.allowed_pod_number > o.allowed_pod_number
+        || (want.milli_cpu > 0 && n.milli_cpu > o.milli_cpu)
+        || (want.memory > 0 && n.memory > o.memory)
+        || (want.ephemeral_storage > 0 && n.ephemeral_storage > o.ephemeral_storage)
+        || want.scalar.iter().any(|(k, v)| *v > 0 && n.get(k) > o.get(k))
+}
+
 impl Filter for NodeResourcesFit {
     fn filter(&self, state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
         let owned;
@@ -221,7 +265,7 @@ impl Filter for NodeResourcesFit {
 impl PreScore for NodeResourcesFit {
     fn pre_score(&self, state: &mut CycleState, pod: &Pod, _nodes: &[&NodeInfo], _snapshot: &Snapshot) -> Status {
         let req = pod_requests(pod, true);
-        state.write(PRE_SCORE_KEY, PreScoreState(self.resources.iter().map(|r| req.get(&r.name)).collect()));
+        state.write(PRE_SCORE_KEY, PreScoreState(self.resources.iter().map(|(name, _)| name.of(&req)).collect()));
         Status::success()
     }
 }
@@ -258,12 +302,12 @@ fn broken_linear(shape: &[UtilizationShapePoint], utilization: i64) -> i64 {
 /// Requested (node's, non-zero, plus the pod's) and allocatable of a resource, upstream's
 /// `calculateResourceAllocatableRequest`; `None` for an extended resource the pod does not
 /// ask for.
-pub fn allocatable_and_requested(node: &NodeInfo, name: &str, pod_request: i64, use_requested: bool) -> Option<(i64, i64)> {
+pub fn allocatable_and_requested(node: &NodeInfo, name: &resource::Name, pod_request: i64, use_requested: bool) -> Option<(i64, i64)> {
     let requested = if use_requested { &node.requested } else { &node.non_zero_requested };
-    if pod_request == 0 && !matches!(name, "cpu" | "memory" | "ephemeral-storage") {
+    if pod_request == 0 && !name.always_scored() {
         return None;
     }
-    Some((node.allocatable.get(name), requested.get(name) + pod_request))
+    Some((name.of(&node.allocatable), name.of(requested).saturating_add(pod_request)))
 }
 
 impl Score for NodeResourcesFit {
@@ -273,14 +317,14 @@ impl Score for NodeResourcesFit {
             Some(s) => &s.0,
             None => {
                 let req = pod_requests(pod, true);
-                owned = self.resources.iter().map(|r| req.get(&r.name)).collect::<Vec<_>>();
+                owned = self.resources.iter().map(|(name, _)| name.of(&req)).collect::<Vec<_>>();
                 &owned
             }
         };
         let mut node_score = 0i64;
         let mut weight_sum = 0i64;
-        for (spec, &want) in self.resources.iter().zip(pod_req) {
-            let Some((alloc, requested)) = allocatable_and_requested(node, &spec.name, want, false) else { continue };
+        for ((name, weight), &want) in self.resources.iter().zip(pod_req) {
+            let Some((alloc, requested)) = allocatable_and_requested(node, name, want, false) else { continue };
             if alloc == 0 {
                 continue;
             }
@@ -289,11 +333,16 @@ impl Score for NodeResourcesFit {
                 Strategy::MostAllocated => most_requested(requested, alloc),
                 Strategy::RequestedToCapacityRatio(shape) => {
                     let utilization = if requested > alloc { 100 } else { requested * 100 / alloc };
-                    broken_linear(shape, utilization)
+                    let s = broken_linear(shape, utilization);
+                    // Upstream averages only the resources that scored above zero.
+                    if s == 0 {
+                        continue;
+                    }
+                    s
                 }
             };
-            node_score += s * spec.weight;
-            weight_sum += spec.weight;
+            node_score = node_score.saturating_add(s.saturating_mul(*weight));
+            weight_sum += weight;
         }
         if weight_sum == 0 {
             return Ok(0);
@@ -400,6 +449,48 @@ mod tests {
         let pod = PodBuilder::new("p").container_req("1", "2Gi").obj();
         // empty: 25 % used → 25; half: 75 % → 75.
         assert_eq!(prescore_and_score(Arc::new(NodeResourcesFit::new(args).unwrap()), &pod, &snapshot()), vec![25, 75]);
+    }
+
+    #[test]
+    fn requested_to_capacity_ratio_averages_only_resources_that_score() {
+        let args: Args = serde_json::from_value(serde_json::json!({"scoringStrategy": {"type": "RequestedToCapacityRatio",
+            "requestedToCapacityRatio": {"shape": [{"utilization": 0, "score": 0}, {"utilization": 100, "score": 10}]}}}))
+        .unwrap();
+        let snapshot = Snapshot::from_objects(vec![NodeBuilder::new("n").capacity("4", "8Gi", "110").obj()], vec![]);
+        // cpu 2/4 → 50; memory 0 % → 0, left out of the average: 50, not (50 + 0) / 2.
+        let pod = PodBuilder::new("p").container_req("2", "0").obj();
+        assert_eq!(prescore_and_score(Arc::new(NodeResourcesFit::new(args).unwrap()), &pod, &snapshot), vec![50]);
+    }
+
+    #[test]
+    fn extended_resources_and_ephemeral_storage_are_checked() {
+        let node = || NodeBuilder::new("n").capacity("4", "8Gi", "110").resource("example.com/gpu", "2").resource("ephemeral-storage", "10Gi");
+        let cases: Vec<(&str, Vec<(&str, &str)>, Vec<Pod>, Code, Vec<&str>)> = vec![
+            ("gpu fits", vec![("example.com/gpu", "2")], vec![], Code::Success, vec![]),
+            (
+                "gpu in use",
+                vec![("example.com/gpu", "1")],
+                vec![PodBuilder::new("o").container_requests(&[("example.com/gpu", "2")]).obj()],
+                Code::Unschedulable,
+                vec!["Insufficient example.com/gpu"],
+            ),
+            ("more gpus than the node has", vec![("example.com/gpu", "3")], vec![], Code::UnschedulableAndUnresolvable, vec!["Insufficient example.com/gpu"]),
+            ("a resource the node lacks", vec![("example.com/fpga", "1")], vec![], Code::UnschedulableAndUnresolvable, vec!["Insufficient example.com/fpga"]),
+            (
+                "ephemeral storage",
+                vec![("ephemeral-storage", "6Gi")],
+                vec![PodBuilder::new("o").container_requests(&[("ephemeral-storage", "5Gi")]).obj()],
+                Code::Unschedulable,
+                vec!["Insufficient ephemeral-storage"],
+            ),
+            ("requests.* is not a resource", vec![("requests.example.com/x", "1")], vec![], Code::Success, vec![]),
+        ];
+        for (name, requests, existing, want, reasons) in cases {
+            let pod = PodBuilder::new("p").container_requests(&requests).obj();
+            let s = NodeResourcesFit::default().filter(&CycleState::new(), &pod, &node_with(node(), existing));
+            assert_eq!(s.code(), want, "{name}");
+            assert_eq!(s.reasons(), reasons.as_slice(), "{name}");
+        }
     }
 
     #[test]

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Pod, Taint};
+use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 
 use super::taint_toleration::tolerates_taint;
-use crate::framework::{CycleState, Filter, NodeInfo, Plugin, Status};
+use crate::framework::{ActionType, Change, ClusterEvent, CycleState, EventResource, Filter, NodeInfo, Plugin, QueueingHint, Status};
 
 pub const NAME: &str = "NodeUnschedulable";
 pub const ERR_REASON_UNSCHEDULABLE: &str = "node(s) were unschedulable";
@@ -22,12 +22,25 @@ impl Plugin for NodeUnschedulable {
     fn as_filter(self: Arc<Self>) -> Option<Arc<dyn Filter>> {
         Some(self)
     }
+    fn events_to_register(&self) -> Vec<ClusterEvent> {
+        // spec.unschedulable changes count as taint updates, as upstream.
+        vec![ClusterEvent::new(EventResource::Node, ActionType::ADD | ActionType::UPDATE_NODE_TAINT)]
+    }
+    /// A node that became schedulable (or was added schedulable).
+    fn queueing_hint(&self, _pod: &Pod, change: &Change<'_>) -> QueueingHint {
+        let unschedulable = |n: &Node| n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false);
+        let (old, new) = change.nodes();
+        let was = old.is_some_and(|n| !unschedulable(n));
+        QueueingHint::when(!was && new.is_some_and(|n| !unschedulable(n)))
+    }
 }
 
 impl Filter for NodeUnschedulable {
     fn filter(&self, _state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
-        let Some(n) = node.node.as_ref() else { return Status::unresolvable("node not found") };
-        if !n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false) {
+        if node.node.is_none() {
+            return Status::unresolvable("node not found");
+        }
+        if !node.unschedulable {
             return Status::success();
         }
         let taint = Taint { key: UNSCHEDULABLE_TAINT.to_string(), effect: "NoSchedule".to_string(), ..Default::default() };

@@ -14,12 +14,15 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Pod, TopologySpreadConstraint};
+use k8s_openapi::api::core::v1::{Node, Pod, TopologySpreadConstraint};
 use kubesim_apimachinery::selector::LabelSelector;
 
 use super::node_affinity::required_matches;
 use super::taint_toleration::tolerates_taint;
-use crate::framework::{CycleState, Filter, MAX_NODE_SCORE, NodeInfo, NodeScore, Plugin, PodInfo, PreFilter, PreScore, Score, Snapshot, Status};
+use crate::framework::{
+    ActionType, Change, ClusterEvent, CycleState, EventResource, Filter, MAX_NODE_SCORE, NodeInfo, NodeScore, Plugin, PodInfo, PreFilter, PreScore,
+    QueueingHint, Score, Snapshot, Status,
+};
 
 pub const NAME: &str = "PodTopologySpread";
 pub const ERR_REASON_CONSTRAINTS_NOT_MATCH: &str = "node(s) didn't match pod topology spread constraints";
@@ -73,10 +76,16 @@ fn labels_match(sel: &LabelSelector, pod: &Pod) -> bool {
     sel.matches_labels(pod.metadata.labels.as_ref().unwrap_or(&empty))
 }
 
+/// Whether an existing pod counts for the constraint: selected by it — an empty selector
+/// `{}` counts no pod, as upstream's `countPodsMatchSelector`.
+fn counted(sel: &LabelSelector, pod: &Pod) -> bool {
+    !sel.is_empty() && labels_match(sel, pod)
+}
+
 fn counts_on(node: &NodeInfo, c: &Constraint, ns: &str) -> i64 {
     node.pods
         .iter()
-        .filter(|p| p.pod.metadata.namespace.as_deref().unwrap_or("default") == ns && p.pod.metadata.deletion_timestamp.is_none() && labels_match(&c.selector, &p.pod))
+        .filter(|p| p.pod.metadata.namespace.as_deref().unwrap_or("default") == ns && p.pod.metadata.deletion_timestamp.is_none() && counted(&c.selector, &p.pod))
         .count() as i64
 }
 
@@ -97,6 +106,11 @@ fn eligible(pod: &Pod, c: &Constraint, node: &NodeInfo) -> bool {
 
 fn has_all_keys(node: &NodeInfo, cs: &[Constraint]) -> bool {
     cs.iter().all(|c| node.label(&c.topology_key).is_some())
+}
+
+/// Upstream's `nodeLabelsMatchSpreadConstraints`, for a Node object.
+fn node_has_all_keys(node: &Node, cs: &[Constraint]) -> bool {
+    cs.iter().all(|c| node.metadata.labels.as_ref().is_some_and(|l| l.contains_key(&c.topology_key)))
 }
 
 #[derive(Debug, Clone)]
@@ -122,7 +136,7 @@ impl PreFilterState {
             return;
         }
         for (i, c) in self.constraints.iter().enumerate() {
-            if !eligible(pod, c, node) || !labels_match(&c.selector, &other.pod) {
+            if !eligible(pod, c, node) || !counted(&c.selector, &other.pod) {
                 continue;
             }
             if let Some(v) = node.label(&c.topology_key) {
@@ -141,6 +155,48 @@ impl Plugin for PodTopologySpread {
     }
     fn as_filter(self: Arc<Self>) -> Option<Arc<dyn Filter>> {
         Some(self)
+    }
+    fn events_to_register(&self) -> Vec<ClusterEvent> {
+        vec![
+            ClusterEvent::new(EventResource::Pod, ActionType::ADD | ActionType::UPDATE_POD_LABEL | ActionType::UPDATE_POD_TOLERATION | ActionType::DELETE),
+            ClusterEvent::new(
+                EventResource::Node,
+                ActionType::ADD | ActionType::DELETE | ActionType::UPDATE_NODE_LABEL | ActionType::UPDATE_NODE_TAINT,
+            ),
+        ]
+    }
+    /// Upstream's hints: an assigned pod of the namespace that a constraint selects added,
+    /// deleted, or relabelled in or out of a selector; a node with every topology key
+    /// added or deleted, or one whose keys, key values or taints changed.
+    fn queueing_hint(&self, pod: &Pod, change: &Change<'_>) -> QueueingHint {
+        let cs = constraints(pod, "DoNotSchedule");
+        let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+        match *change {
+            Change::Pod { old, new } => {
+                if old.into_iter().chain(new).any(|p| p.metadata.namespace.as_deref().unwrap_or("default") != ns) {
+                    return QueueingHint::Skip;
+                }
+                let selected = |p: &Pod| cs.iter().any(|c| labels_match(&c.selector, p));
+                QueueingHint::when(match (old, new) {
+                    (Some(o), Some(n)) => o.metadata.labels != n.metadata.labels && cs.iter().any(|c| labels_match(&c.selector, o) != labels_match(&c.selector, n)),
+                    (None, Some(p)) | (Some(p), None) => selected(p),
+                    (None, None) => false,
+                })
+            }
+            Change::Node { old, new } => {
+                let matching = |n: Option<&Node>| n.is_some_and(|n| node_has_all_keys(n, &cs));
+                QueueingHint::when(match (old, new) {
+                    (Some(o), Some(n)) => {
+                        let value = |node: &Node, k: &str| node.metadata.labels.as_ref().and_then(|l| l.get(k).cloned());
+                        let taints = |node: &Node| node.spec.as_ref().and_then(|s| s.taints.clone());
+                        matching(old) != matching(new)
+                            || (matching(new) && (cs.iter().any(|c| value(o, &c.topology_key) != value(n, &c.topology_key)) || taints(o) != taints(n)))
+                    }
+                    (None, n) => matching(n),
+                    (o, None) => matching(o),
+                })
+            }
+        }
     }
     fn as_pre_score(self: Arc<Self>) -> Option<Arc<dyn PreScore>> {
         Some(self)
@@ -269,13 +325,13 @@ impl Score for PodTopologySpread {
         }
         Ok(score.round() as i64)
     }
-    fn normalize_score(&self, state: &CycleState, _pod: &Pod, scores: &mut [NodeScore]) -> Status {
+    fn normalize_score(&self, state: &CycleState, _pod: &Pod, scores: &mut [NodeScore<'_>]) -> Status {
         let Some(s) = state.read::<ScoreState>(SCORE_KEY) else { return Status::success() };
-        let counted = || scores.iter().filter(|n| !s.ignored.contains(&n.name)).map(|n| n.score);
+        let counted = || scores.iter().filter(|n| !s.ignored.contains(n.name)).map(|n| n.score);
         let min = counted().min().unwrap_or(0);
         let max = counted().max().unwrap_or(0);
         for n in scores.iter_mut() {
-            n.score = if s.ignored.contains(&n.name) {
+            n.score = if s.ignored.contains(n.name) {
                 0
             } else if max == 0 {
                 MAX_NODE_SCORE
@@ -337,6 +393,61 @@ mod tests {
         let pod = PodBuilder::new("p").label("app", "web").node_selector("zone", "a").spread(1, "zone", "DoNotSchedule", &[("app", "web")]).obj();
         let got = prefilter_and_filter(Arc::new(PodTopologySpread), &pod, &snapshot);
         assert_eq!(got[0].code(), Code::Success);
+    }
+
+    /// PodTopologySpread's Filter codes for a pod with this constraint, on zones() nodes
+    /// a1, a2, b1 (and nozone, left out).
+    fn zone_filter(nodes: Vec<Node>, pod: PodBuilder, constraint: serde_json::Value, existing: Vec<Pod>) -> Vec<Code> {
+        let snapshot = Snapshot::from_objects(nodes, existing);
+        let pod = pod.spread_json(constraint).obj();
+        let got = prefilter_and_filter(Arc::new(PodTopologySpread), &pod, &snapshot);
+        got.into_iter().take(3).map(|s| s.code()).collect()
+    }
+
+    #[test]
+    fn min_domains_makes_missing_domains_count_as_empty() {
+        use Code::*;
+        let c = |min: i32| serde_json::json!({"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app": "web"}}, "minDomains": min});
+        let pod = || PodBuilder::new("p").label("app", "web");
+        let existing = || vec![web("w1", "a1"), web("w2", "b1")];
+        assert_eq!(zone_filter(zones(), pod(), c(1), existing()), [Success, Success, Success]);
+        // 2 domains < minDomains 3: the global minimum is 0, so 1 + 1 − 0 > 1 everywhere.
+        assert_eq!(zone_filter(zones(), pod(), c(3), existing()), [Unschedulable, Unschedulable, Unschedulable]);
+    }
+
+    #[test]
+    fn node_taints_policy_honor_leaves_out_tainted_nodes() {
+        use Code::*;
+        let mut nodes = zones();
+        nodes[2] = NodeBuilder::new("b1").label("zone", "b").taint("dedicated", "x", "NoSchedule").obj();
+        let c = |policy: &str| serde_json::json!({"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app": "web"}}, "nodeTaintsPolicy": policy});
+        let pod = || PodBuilder::new("p").label("app", "web");
+        // Ignore (default): zone b counts with 0 pods, a's 1 + 1 − 0 > 1.
+        assert_eq!(zone_filter(nodes.clone(), pod(), c("Ignore"), vec![web("w1", "a1")])[..2], [Unschedulable, Unschedulable]);
+        // Honor: b's only node is tainted, so only zone a counts: 1 + 1 − 1 = 1.
+        assert_eq!(zone_filter(nodes, pod(), c("Honor"), vec![web("w1", "a1")])[..2], [Success, Success]);
+    }
+
+    #[test]
+    fn match_label_keys_narrow_the_selector_to_the_pods_own_values() {
+        use Code::*;
+        let v1 = |n: &str, node: &str| PodBuilder::new(n).label("app", "web").label("version", "v1").node(node).obj();
+        let existing = || vec![v1("o1", "a1"), v1("o2", "a2")];
+        let c = |keys: serde_json::Value| serde_json::json!({"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app": "web"}}, "matchLabelKeys": keys});
+        let pod = || PodBuilder::new("p").label("app", "web").label("version", "v2");
+        assert_eq!(zone_filter(zones(), pod(), c(serde_json::json!([])), existing()), [Unschedulable, Unschedulable, Success]);
+        // Only version=v2 pods count: none yet, anywhere goes.
+        assert_eq!(zone_filter(zones(), pod(), c(serde_json::json!(["version"])), existing()), [Success, Success, Success]);
+    }
+
+    #[test]
+    fn an_empty_selector_counts_no_pods() {
+        use Code::*;
+        let c = serde_json::json!({"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {}});
+        assert_eq!(zone_filter(zones(), PodBuilder::new("p"), c, vec![web("w1", "a1"), web("w2", "a2")]), [Success, Success, Success]);
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Plugin names → constructors, as upstream's `plugins/registry.go`.
+//! Plugin names → constructors, as upstream's `plugins/registry.go`, plus the plugins a
+//! program built on this crate adds ([`OutOfTree`], upstream's `app.WithPlugin`).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kube::Client;
@@ -16,10 +18,25 @@ pub enum Error {
     InvalidArgs { plugin: String, message: String },
 }
 
+/// Builds a plugin from its `pluginConfig` args.
+pub type Factory = Arc<dyn Fn(Option<&Value>, &Handle) -> Result<Arc<dyn Plugin>, Error> + Send + Sync>;
+
+/// Plugins built outside this crate, by name: they can be enabled in the configuration as
+/// the in-tree ones are (an in-tree name keeps its in-tree plugin).
+#[derive(Clone, Default)]
+pub struct OutOfTree(pub BTreeMap<String, Factory>);
+
+impl std::fmt::Debug for OutOfTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
 /// What constructors may use.
 #[derive(Clone, Default)]
 pub struct Handle {
     pub client: Option<Client>,
+    pub out_of_tree: OutOfTree,
 }
 
 /// Every plugin name kubesim knows.
@@ -68,10 +85,16 @@ pub fn build(name: &str, plugin_args: Option<&Value>, handle: &Handle) -> Result
             Arc::new(balanced_allocation::BalancedAllocation::new(a.resources.unwrap_or_else(node_resources_fit::default_resources)))
         }
         image_locality::NAME => Arc::new(image_locality::ImageLocality),
-        inter_pod_affinity::NAME => Arc::new(inter_pod_affinity::InterPodAffinity::default()),
+        inter_pod_affinity::NAME => Arc::new(inter_pod_affinity::InterPodAffinity),
         pod_topology_spread::NAME => Arc::new(pod_topology_spread::PodTopologySpread),
-        default_preemption::NAME => Arc::new(default_preemption::DefaultPreemption),
+        default_preemption::NAME => {
+            let a: default_preemption::Args = args(name, plugin_args)?;
+            Arc::new(default_preemption::DefaultPreemption::new(a).map_err(|e| invalid(&e))?)
+        }
         default_binder::NAME => Arc::new(default_binder::DefaultBinder::new(handle.client.clone())),
-        other => return Err(Error::Unknown(other.to_string())),
+        other => match handle.out_of_tree.0.get(other) {
+            Some(factory) => factory(plugin_args, handle)?,
+            None => return Err(Error::Unknown(other.to_string())),
+        },
     })
 }

@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Pod, Taint, Toleration};
+use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
 
 use crate::framework::{
-    CycleState, Filter, MAX_NODE_SCORE, NodeInfo, NodeScore, Plugin, PreScore, Score, Snapshot, Status, default_normalize_score,
+    ActionType, Change, ClusterEvent, CycleState, EventResource, Filter, MAX_NODE_SCORE, NodeInfo, NodeScore, Plugin, PreScore, QueueingHint, Score,
+    Snapshot, Status, default_normalize_score,
 };
 
 pub const NAME: &str = "TaintToleration";
@@ -38,7 +39,23 @@ fn tolerations(pod: &Pod) -> &[Toleration] {
 }
 
 fn taints(node: &NodeInfo) -> &[Taint] {
-    node.node.as_ref().and_then(|n| n.spec.as_ref()).and_then(|s| s.taints.as_deref()).unwrap_or_default()
+    if !node.tainted {
+        return &[];
+    }
+    node.node.as_deref().map_or(&[], node_taints)
+}
+
+fn node_taints(node: &Node) -> &[Taint] {
+    node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or_default()
+}
+
+/// The first NoSchedule/NoExecute taint of `taints` the tolerations do not tolerate
+/// (upstream's `FindMatchingUntoleratedTaint` with `DoNotScheduleTaintsFilterFunc`).
+fn untolerated<'a>(taints: &'a [Taint], tolerations: &[Toleration]) -> Option<&'a Taint> {
+    taints
+        .iter()
+        .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
+        .find(|taint| !tolerations.iter().any(|t| tolerates_taint(t, taint)))
 }
 
 impl Plugin for TaintToleration {
@@ -47,6 +64,16 @@ impl Plugin for TaintToleration {
     }
     fn as_filter(self: Arc<Self>) -> Option<Arc<dyn Filter>> {
         Some(self)
+    }
+    fn events_to_register(&self) -> Vec<ClusterEvent> {
+        vec![ClusterEvent::new(EventResource::Node, ActionType::ADD | ActionType::UPDATE_NODE_TAINT)]
+    }
+    /// The node had an untolerated taint (or is new) and now has none.
+    fn queueing_hint(&self, pod: &Pod, change: &Change<'_>) -> QueueingHint {
+        let tolerations = tolerations(pod);
+        let (old, new) = change.nodes();
+        let was_untolerated = old.is_none_or(|n| untolerated(node_taints(n), tolerations).is_some());
+        QueueingHint::when(was_untolerated && new.is_some_and(|n| untolerated(node_taints(n), tolerations).is_none()))
     }
     fn as_pre_score(self: Arc<Self>) -> Option<Arc<dyn PreScore>> {
         Some(self)
@@ -58,12 +85,7 @@ impl Plugin for TaintToleration {
 
 impl Filter for TaintToleration {
     fn filter(&self, _state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
-        let tolerations = tolerations(pod);
-        let untolerated = taints(node)
-            .iter()
-            .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
-            .find(|taint| !tolerations.iter().any(|t| tolerates_taint(t, taint)));
-        match untolerated {
+        match untolerated(taints(node), tolerations(pod)) {
             None => Status::success(),
             Some(taint) => Status::unresolvable(format!("node(s) had untolerated taint {{{}: {}}}", taint.key, taint.value.as_deref().unwrap_or(""))),
         }
@@ -78,12 +100,15 @@ impl PreScore for TaintToleration {
 
 impl Score for TaintToleration {
     fn score(&self, _state: &CycleState, pod: &Pod, node: &NodeInfo, _snapshot: &Snapshot) -> Result<i64, Status> {
+        if !node.tainted {
+            return Ok(0);
+        }
         // Only tolerations with an empty or PreferNoSchedule effect count here.
         let tolerations: Vec<&Toleration> =
             tolerations(pod).iter().filter(|t| t.effect.as_deref().is_none_or(|e| e.is_empty() || e == "PreferNoSchedule")).collect();
         Ok(taints(node).iter().filter(|taint| taint.effect == "PreferNoSchedule" && !tolerations.iter().any(|t| tolerates_taint(t, taint))).count() as i64)
     }
-    fn normalize_score(&self, _state: &CycleState, _pod: &Pod, scores: &mut [NodeScore]) -> Status {
+    fn normalize_score(&self, _state: &CycleState, _pod: &Pod, scores: &mut [NodeScore<'_>]) -> Status {
         default_normalize_score(MAX_NODE_SCORE, true, scores);
         Status::success()
     }

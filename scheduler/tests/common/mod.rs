@@ -48,6 +48,13 @@ impl Env {
         }));
     }
 
+    /// Start a scheduler built from `config`; it runs until the Env is dropped.
+    pub fn scheduler(&mut self, config: kubesim_scheduler::Config) -> std::sync::Arc<kubesim_scheduler::Scheduler> {
+        let scheduler = kubesim_scheduler::build(&config).expect("scheduler");
+        self.tasks.push(tokio::spawn(scheduler.clone().run()));
+        scheduler
+    }
+
     pub fn pods(&self) -> Api<Pod> {
         Api::namespaced(self.client.clone(), "default")
     }
@@ -135,6 +142,15 @@ pub fn merge(base: &mut Value, patch: &Value) {
         }
         (b, p) => *b = p.clone(),
     }
+}
+
+/// The scheduler's `scheduler_pending_pods` gauges summed.
+pub fn pending(s: &kubesim_scheduler::Scheduler) -> u64 {
+    s.metrics_text()
+        .lines()
+        .filter(|l| l.starts_with("scheduler_pending_pods{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// Poll `f` until it returns Some (10 s at most).
