@@ -18,9 +18,10 @@ pub const ANNOTATION: &str = "scheduler.kubesim.io/explanation";
 /// At most this many rejected nodes are listed (the message counts them all).
 pub const MAX_FILTERED: usize = 50;
 /// At most this many scored nodes are listed, best first (and the pick, if not among
-/// them). The explanation travels with every bind and every watch event of the pod: a
-/// few rows tell why the pick won, and keep it small (about 1 KB).
-pub const MAX_SCORED: usize = 3;
+/// them): every node of a classroom-sized cluster, so the learner sees each node's
+/// scores. The explanation travels with every bind and every watch event of the pod, so
+/// a large cluster's is cut to the best (about 3 KB).
+pub const MAX_SCORED: usize = 10;
 
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -320,8 +320,12 @@ async fn apiserver(args: ServeArgs, stop: impl Future<Output = ()> + Send + 'sta
 
 async fn scheduler(args: SchedulerArgs, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let config = args.options.config(&args.server)?;
+    let (metrics, task) = kubesim_scheduler::spawn(config).await?;
+    if let Some(addr) = metrics {
+        eprintln!("scheduler metrics at http://{addr}/metrics");
+    }
     tokio::select! {
-        r = kubesim_scheduler::run(config) => r?,
+        _ = task => {},
         _ = stop => {},
     }
     Ok(())
@@ -393,10 +397,12 @@ async fn up(args: UpArgs, stop: impl Future<Output = ()> + Send + 'static) -> an
         None
     } else {
         let config = args.scheduler.config(&server_url)?;
-        if let Some(addr) = config.metrics_address {
+        // The address actually bound (a port taken is logged and left out).
+        let (metrics, task) = kubesim_scheduler::spawn(config).await?;
+        if let Some(addr) = metrics {
             eprintln!("scheduler metrics at http://{addr}/metrics");
         }
-        Some(tokio::spawn(kubesim_scheduler::run(config)))
+        Some(task)
     };
 
     let kubelet = if args.no_kubelet {
