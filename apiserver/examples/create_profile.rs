@@ -14,12 +14,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let count: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(50_000);
+    let count: usize = std::env::args()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(50_000);
     let server = ApiServer::new(Config::default());
     let router = server.router();
     let start = Instant::now();
     for i in 0..count {
-        let body = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"bench-{i}"}},"data":{{"key":"value"}}}}"#);
+        let body = format!(
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"bench-{i}"}},"data":{{"key":"value"}}}}"#
+        );
         let request = Request::builder()
             .method(Method::POST)
             .uri("/api/v1/namespaces/default/configmaps")
@@ -31,5 +36,8 @@ async fn main() {
         assert_eq!(response.status(), 201);
     }
     let elapsed = start.elapsed();
-    println!("{count} creates in {elapsed:?}: {:.1} µs per create", elapsed.as_secs_f64() * 1e6 / count as f64);
+    println!(
+        "{count} creates in {elapsed:?}: {:.1} µs per create",
+        elapsed.as_secs_f64() * 1e6 / count as f64
+    );
 }

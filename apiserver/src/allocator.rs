@@ -49,13 +49,20 @@ impl Cidr {
 
     /// The `i`-th usable address (0-based, after the network address).
     fn nth(&self, i: u64) -> Ipv4Addr {
-        Ipv4Addr::from(self.base.wrapping_add(u32::try_from(i + 1).unwrap_or(u32::MAX)))
+        Ipv4Addr::from(
+            self.base
+                .wrapping_add(u32::try_from(i + 1).unwrap_or(u32::MAX)),
+        )
     }
 
     /// The offset of `ip` among usable addresses, if it is one.
     fn offset(&self, ip: Ipv4Addr) -> Option<u64> {
         let ip = u32::from(ip);
-        let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) };
+        let mask = if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix))
+        };
         if ip & mask != self.base {
             return None;
         }
@@ -67,14 +74,23 @@ impl Cidr {
 impl FromStr for Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (ip, prefix) = s.split_once('/').ok_or_else(|| format!("{s:?} is not a CIDR (address/prefix)"))?;
-        let ip: Ipv4Addr = ip.parse().map_err(|_| format!("{ip:?} is not an IPv4 address"))?;
-        let prefix: u8 = prefix.parse().map_err(|_| format!("{prefix:?} is not a prefix length"))?;
+        let (ip, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not a CIDR (address/prefix)"))?;
+        let ip: Ipv4Addr = ip
+            .parse()
+            .map_err(|_| format!("{ip:?} is not an IPv4 address"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .map_err(|_| format!("{prefix:?} is not a prefix length"))?;
         if !(1..=30).contains(&prefix) {
             return Err(format!("prefix length {prefix} must be between 1 and 30"));
         }
         let mask = u32::MAX << (32 - u32::from(prefix));
-        Ok(Cidr { base: u32::from(ip) & mask, prefix })
+        Ok(Cidr {
+            base: u32::from(ip) & mask,
+            prefix,
+        })
     }
 }
 
@@ -94,9 +110,17 @@ pub struct PortRange {
 impl FromStr for PortRange {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (a, b) = s.split_once('-').ok_or_else(|| format!("{s:?} is not a port range (first-last)"))?;
-        let first: u16 = a.trim().parse().map_err(|_| format!("{a:?} is not a port"))?;
-        let last: u16 = b.trim().parse().map_err(|_| format!("{b:?} is not a port"))?;
+        let (a, b) = s
+            .split_once('-')
+            .ok_or_else(|| format!("{s:?} is not a port range (first-last)"))?;
+        let first: u16 = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("{a:?} is not a port"))?;
+        let last: u16 = b
+            .trim()
+            .parse()
+            .map_err(|_| format!("{b:?} is not a port"))?;
         if first == 0 || last < first {
             return Err(format!("{s:?} is not a valid port range"));
         }
@@ -121,7 +145,16 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { cluster_ip_range: Cidr { base: u32::from(Ipv4Addr::new(10, 96, 0, 0)), prefix: 12 }, node_port_range: PortRange { first: 30000, last: 32767 } }
+        Config {
+            cluster_ip_range: Cidr {
+                base: u32::from(Ipv4Addr::new(10, 96, 0, 0)),
+                prefix: 12,
+            },
+            node_port_range: PortRange {
+                first: 30000,
+                last: 32767,
+            },
+        }
     }
 }
 
@@ -137,17 +170,28 @@ pub struct Allocator {
 
 impl Allocator {
     pub fn new(config: Config) -> Self {
-        Allocator { config, lock: Mutex::new(()) }
+        Allocator {
+            config,
+            lock: Mutex::new(()),
+        }
     }
 
     /// Fill `obj`'s missing ClusterIP and node ports, and check the requested ones. Does
     /// nothing (and takes no lock) for other resources.
-    pub fn allocate<'a>(&'a self, storage: &dyn Storage, info: &ResourceInfo, obj: &mut Value) -> Result<Option<Guard<'a>>, ApiError> {
+    pub fn allocate<'a>(
+        &'a self,
+        storage: &dyn Storage,
+        info: &ResourceInfo,
+        obj: &mut Value,
+    ) -> Result<Option<Guard<'a>>, ApiError> {
         if !(info.group.is_empty() && info.plural == "services") {
             return Ok(None);
         }
         let guard = self.lock.lock();
-        let namespace = obj["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+        let namespace = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
         let (services, _) = storage.list("services", None);
         let mut used = Used::default();
@@ -175,35 +219,67 @@ struct Used {
 impl Used {
     fn add(&mut self, svc: &Value) {
         let spec = &svc["spec"];
-        for ip in spec["clusterIPs"].as_array().into_iter().flatten().chain(std::iter::once(&spec["clusterIP"])) {
+        for ip in spec["clusterIPs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(std::iter::once(&spec["clusterIP"]))
+        {
             if let Some(ip) = ip.as_str().and_then(|s| s.parse().ok()) {
                 self.ips.insert(ip);
             }
         }
         for p in spec["ports"].as_array().into_iter().flatten() {
-            if let Some(np) = p["nodePort"].as_u64().and_then(|n| u16::try_from(n).ok()).filter(|n| *n != 0) {
+            if let Some(np) = p["nodePort"]
+                .as_u64()
+                .and_then(|n| u16::try_from(n).ok())
+                .filter(|n| *n != 0)
+            {
                 self.ports.insert(np);
             }
         }
-        if let Some(hc) = spec["healthCheckNodePort"].as_u64().and_then(|n| u16::try_from(n).ok()).filter(|n| *n != 0) {
+        if let Some(hc) = spec["healthCheckNodePort"]
+            .as_u64()
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n != 0)
+        {
             self.ports.insert(hc);
         }
     }
 }
 
 fn random(bound: u64) -> u64 {
-    if bound == 0 { 0 } else { (uuid::Uuid::new_v4().as_u128() % u128::from(bound)) as u64 }
+    if bound == 0 {
+        0
+    } else {
+        (uuid::Uuid::new_v4().as_u128() % u128::from(bound)) as u64
+    }
 }
 
 /// The allocation itself, in pure code: `pick(n)` chooses a starting point in `0..n`.
-fn assign(config: &Config, used: &Used, obj: &mut Value, pick: &mut dyn FnMut(u64) -> u64) -> Vec<FieldError> {
+fn assign(
+    config: &Config,
+    used: &Used,
+    obj: &mut Value,
+    pick: &mut dyn FnMut(u64) -> u64,
+) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return errors };
-    let svc_type = spec.get("type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return errors;
+    };
+    let svc_type = spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_string();
 
     // ClusterIP.
     if svc_type != "ExternalName" {
-        let requested = spec.get("clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
+        let requested = spec
+            .get("clusterIP")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let ips_value = spec.get("clusterIPs").cloned().unwrap_or_else(|| json!([]));
         if requested.is_empty() {
             match free_ip(&config.cluster_ip_range, &used.ips, pick) {
@@ -238,13 +314,18 @@ fn assign(config: &Config, used: &Used, obj: &mut Value, pick: &mut dyn FnMut(u6
     }
 
     // Node ports.
-    let lb_ports = spec.get("allocateLoadBalancerNodePorts").and_then(Value::as_bool) != Some(false);
+    let lb_ports = spec
+        .get("allocateLoadBalancerNodePorts")
+        .and_then(Value::as_bool)
+        != Some(false);
     let wants_node_ports = svc_type == "NodePort" || (svc_type == "LoadBalancer" && lb_ports);
     let mut taken: HashSet<u16> = used.ports.clone();
     if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
         // Requested ports first, so a free pick never lands on one.
         for (i, p) in ports.iter().enumerate() {
-            let Some(np) = p["nodePort"].as_u64().filter(|n| *n != 0) else { continue };
+            let Some(np) = p["nodePort"].as_u64().filter(|n| *n != 0) else {
+                continue;
+            };
             let np = u16::try_from(np).unwrap_or(0);
             let range = config.node_port_range;
             if np < range.first || np > range.last {
@@ -254,7 +335,11 @@ fn assign(config: &Config, used: &Used, obj: &mut Value, pick: &mut dyn FnMut(u6
                     format!("provided port is not in the valid range. The range of valid ports is {range}"),
                 ));
             } else if used.ports.contains(&np) {
-                errors.push(FieldError::invalid(format!("spec.ports[{i}].nodePort"), np, "provided port is already allocated"));
+                errors.push(FieldError::invalid(
+                    format!("spec.ports[{i}].nodePort"),
+                    np,
+                    "provided port is already allocated",
+                ));
             }
             taken.insert(np);
         }
@@ -267,7 +352,11 @@ fn assign(config: &Config, used: &Used, obj: &mut Value, pick: &mut dyn FnMut(u6
                 let np = match free_port(&config.node_port_range, &taken, pick) {
                     Some(np) => np,
                     None => {
-                        errors.push(FieldError::invalid("spec.ports", json!(port), "failed to allocate a nodePort: range is full"));
+                        errors.push(FieldError::invalid(
+                            "spec.ports",
+                            json!(port),
+                            "failed to allocate a nodePort: range is full",
+                        ));
                         break;
                     }
                 };
@@ -278,8 +367,15 @@ fn assign(config: &Config, used: &Used, obj: &mut Value, pick: &mut dyn FnMut(u6
             }
         }
     }
-    let needs_health_check = svc_type == "LoadBalancer" && spec.get("externalTrafficPolicy").and_then(Value::as_str) == Some("Local");
-    if needs_health_check && spec.get("healthCheckNodePort").and_then(Value::as_u64).unwrap_or(0) == 0 {
+    let needs_health_check = svc_type == "LoadBalancer"
+        && spec.get("externalTrafficPolicy").and_then(Value::as_str) == Some("Local");
+    if needs_health_check
+        && spec
+            .get("healthCheckNodePort")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            == 0
+    {
         if let Some(np) = free_port(&config.node_port_range, &taken, pick) {
             spec.insert("healthCheckNodePort".into(), json!(np));
         }
@@ -288,7 +384,11 @@ fn assign(config: &Config, used: &Used, obj: &mut Value, pick: &mut dyn FnMut(u6
 }
 
 /// A free address: from the upper band first, then the lower.
-fn free_ip(range: &Cidr, used: &HashSet<Ipv4Addr>, pick: &mut dyn FnMut(u64) -> u64) -> Option<Ipv4Addr> {
+fn free_ip(
+    range: &Cidr,
+    used: &HashSet<Ipv4Addr>,
+    pick: &mut dyn FnMut(u64) -> u64,
+) -> Option<Ipv4Addr> {
     let size = range.size();
     let lower = (size / 16).clamp(16, 256).min(size);
     let bands = [(lower, size), (0, lower)];
@@ -310,10 +410,16 @@ fn free_ip(range: &Cidr, used: &HashSet<Ipv4Addr>, pick: &mut dyn FnMut(u64) -> 
     None
 }
 
-fn free_port(range: &PortRange, taken: &HashSet<u16>, pick: &mut dyn FnMut(u64) -> u64) -> Option<u16> {
+fn free_port(
+    range: &PortRange,
+    taken: &HashSet<u16>,
+    pick: &mut dyn FnMut(u64) -> u64,
+) -> Option<u16> {
     let n = u64::from(range.last - range.first) + 1;
     let first = pick(n);
-    (0..n).map(|step| range.first + u16::try_from((first + step) % n).unwrap_or(0)).find(|p| !taken.contains(p))
+    (0..n)
+        .map(|step| range.first + u16::try_from((first + step) % n).unwrap_or(0))
+        .find(|p| !taken.contains(p))
 }
 
 #[cfg(test)]
@@ -326,7 +432,10 @@ mod tests {
 
     fn run(used: &Used, obj: &mut Value) -> Vec<String> {
         let mut zero = |_| 0;
-        assign(&Config::default(), used, obj, &mut zero).iter().map(ToString::to_string).collect()
+        assign(&Config::default(), used, obj, &mut zero)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
@@ -335,10 +444,16 @@ mod tests {
         assert_eq!(c, Config::default().cluster_ip_range);
         assert_eq!(c.size(), (1 << 20) - 2);
         assert_eq!(c.nth(0), Ipv4Addr::new(10, 96, 0, 1));
-        assert_eq!(c.offset(Ipv4Addr::new(10, 111, 255, 254)), Some(c.size() - 1));
+        assert_eq!(
+            c.offset(Ipv4Addr::new(10, 111, 255, 254)),
+            Some(c.size() - 1)
+        );
         assert_eq!(c.offset(Ipv4Addr::new(10, 111, 255, 255)), None);
         assert_eq!(c.offset(Ipv4Addr::new(10, 112, 0, 1)), None);
-        assert_eq!("30000-32767".parse::<PortRange>().unwrap(), Config::default().node_port_range);
+        assert_eq!(
+            "30000-32767".parse::<PortRange>().unwrap(),
+            Config::default().node_port_range
+        );
         assert!("10.0.0.0".parse::<Cidr>().is_err());
         assert!("5-1".parse::<PortRange>().is_err());
     }
@@ -374,12 +489,16 @@ mod tests {
         let mut obj = svc(json!({"clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10"]}));
         assert_eq!(
             run(&used, &mut obj),
-            vec!["spec.clusterIPs: Invalid value: [\"10.96.0.10\"]: failed to allocate IP 10.96.0.10: provided IP is already allocated"]
+            vec![
+                "spec.clusterIPs: Invalid value: [\"10.96.0.10\"]: failed to allocate IP 10.96.0.10: provided IP is already allocated"
+            ]
         );
         let mut obj = svc(json!({"clusterIP": "192.168.0.1", "clusterIPs": ["192.168.0.1"]}));
         assert_eq!(
             run(&used, &mut obj),
-            vec!["spec.clusterIPs: Invalid value: [\"192.168.0.1\"]: failed to allocate IP 192.168.0.1: the provided IP (192.168.0.1) is not in the valid range. The range of valid IPs is 10.96.0.0/12"]
+            vec![
+                "spec.clusterIPs: Invalid value: [\"192.168.0.1\"]: failed to allocate IP 192.168.0.1: the provided IP (192.168.0.1) is not in the valid range. The range of valid IPs is 10.96.0.0/12"
+            ]
         );
         let mut obj = svc(json!({"clusterIP": "10.96.0.11", "clusterIPs": ["10.96.0.11"]}));
         assert!(run(&used, &mut obj).is_empty());
@@ -389,11 +508,15 @@ mod tests {
     fn node_ports_are_allocated_and_checked() {
         let mut used = Used::default();
         used.ports.insert(30000);
-        let mut obj = svc(json!({"type": "NodePort", "ports": [{"name": "a", "port": 80, "protocol": "TCP"}, {"name": "b", "port": 443, "protocol": "TCP", "nodePort": 30001}]}));
+        let mut obj = svc(
+            json!({"type": "NodePort", "ports": [{"name": "a", "port": 80, "protocol": "TCP"}, {"name": "b", "port": 443, "protocol": "TCP", "nodePort": 30001}]}),
+        );
         assert!(run(&used, &mut obj).is_empty());
         assert_eq!(obj["spec"]["ports"][0]["nodePort"], 30002);
         assert_eq!(obj["spec"]["ports"][1]["nodePort"], 30001);
-        let mut obj = svc(json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 30000}, {"port": 81, "nodePort": 80}]}));
+        let mut obj = svc(
+            json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 30000}, {"port": 81, "nodePort": 80}]}),
+        );
         assert_eq!(
             run(&used, &mut obj),
             vec![
@@ -401,10 +524,14 @@ mod tests {
                 "spec.ports[1].nodePort: Invalid value: 80: provided port is not in the valid range. The range of valid ports is 30000-32767",
             ]
         );
-        let mut obj = svc(json!({"type": "LoadBalancer", "allocateLoadBalancerNodePorts": false, "ports": [{"port": 80}]}));
+        let mut obj = svc(
+            json!({"type": "LoadBalancer", "allocateLoadBalancerNodePorts": false, "ports": [{"port": 80}]}),
+        );
         run(&used, &mut obj);
         assert!(obj["spec"]["ports"][0].get("nodePort").is_none());
-        let mut obj = svc(json!({"type": "LoadBalancer", "externalTrafficPolicy": "Local", "ports": [{"port": 80}]}));
+        let mut obj = svc(
+            json!({"type": "LoadBalancer", "externalTrafficPolicy": "Local", "ports": [{"port": 80}]}),
+        );
         run(&used, &mut obj);
         assert_eq!(obj["spec"]["ports"][0]["nodePort"], 30001);
         assert_eq!(obj["spec"]["healthCheckNodePort"], 30002);

@@ -45,7 +45,10 @@ pub struct Audit {
 
 impl Audit {
     pub fn new(capacity: usize) -> Self {
-        Audit { capacity, records: Mutex::new((0, VecDeque::new())) }
+        Audit {
+            capacity,
+            records: Mutex::new((0, VecDeque::new())),
+        }
     }
 
     /// Keep a record; the oldest goes when the trail is full.
@@ -65,7 +68,13 @@ impl Audit {
 
     /// Records matching a filter, oldest first.
     pub fn matching(&self, filter: &Filter) -> Vec<Record> {
-        self.records.lock().1.iter().filter(|r| filter.matches(r)).cloned().collect()
+        self.records
+            .lock()
+            .1
+            .iter()
+            .filter(|r| filter.matches(r))
+            .cloned()
+            .collect()
     }
 }
 
@@ -89,14 +98,20 @@ impl Filter {
 }
 
 fn rv(object: &Option<Arc<Object>>) -> Value {
-    object.as_ref().map(|o| json!(o.resource_version.to_string())).unwrap_or(Value::Null)
+    object
+        .as_ref()
+        .map(|o| json!(o.resource_version.to_string()))
+        .unwrap_or(Value::Null)
 }
 
 impl Record {
     /// The record as an `audit.k8s.io/v1 Event`, with kubesim's additions as annotations.
     pub fn to_event(&self) -> Value {
         let changes = match (&self.before, &self.after) {
-            (Some(before), Some(after)) => serde_json::to_value(json_patch::diff(&before.value(), &after.value())).unwrap_or(Value::Null),
+            (Some(before), Some(after)) => {
+                serde_json::to_value(json_patch::diff(&before.value(), &after.value()))
+                    .unwrap_or(Value::Null)
+            }
             _ => Value::Null,
         };
         json!({
@@ -130,6 +145,14 @@ impl Record {
 
 /// `GET /kubesim/v1/audit`: the trail as an `audit.k8s.io/v1 EventList`.
 pub async fn list(State(server): State<Arc<ApiServer>>, Query(filter): Query<Filter>) -> Response {
-    let items: Vec<Value> = server.audit.matching(&filter).iter().map(Record::to_event).collect();
-    json(StatusCode::OK, &json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {}, "items": items}))
+    let items: Vec<Value> = server
+        .audit
+        .matching(&filter)
+        .iter()
+        .map(Record::to_event)
+        .collect();
+    json(
+        StatusCode::OK,
+        &json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {}, "items": items}),
+    )
 }

@@ -59,40 +59,83 @@ impl Directive {
                     Verb::Update => &UPDATE_OPTIONS,
                     Verb::Patch => &PATCH_OPTIONS,
                 };
-                Err(ApiError::invalid(options, "", &[FieldError::not_supported("fieldValidation", other, &["", "Ignore", "Strict", "Warn"])]))
+                Err(ApiError::invalid(
+                    options,
+                    "",
+                    &[FieldError::not_supported(
+                        "fieldValidation",
+                        other,
+                        &["", "Ignore", "Strict", "Warn"],
+                    )],
+                ))
             }
         }
     }
 }
 
 // The options objects `fieldValidation` belongs to (a 422 names only their group and kind).
-const CREATE_OPTIONS: GroupResourceKind = GroupResourceKind::new("meta.k8s.io", "CreateOptions", "CreateOptions");
-const UPDATE_OPTIONS: GroupResourceKind = GroupResourceKind::new("meta.k8s.io", "UpdateOptions", "UpdateOptions");
-const PATCH_OPTIONS: GroupResourceKind = GroupResourceKind::new("meta.k8s.io", "PatchOptions", "PatchOptions");
+const CREATE_OPTIONS: GroupResourceKind =
+    GroupResourceKind::new("meta.k8s.io", "CreateOptions", "CreateOptions");
+const UPDATE_OPTIONS: GroupResourceKind =
+    GroupResourceKind::new("meta.k8s.io", "UpdateOptions", "UpdateOptions");
+const PATCH_OPTIONS: GroupResourceKind =
+    GroupResourceKind::new("meta.k8s.io", "PatchOptions", "PatchOptions");
 
 /// Checks the body of a create or update request (`obj`, as decoded from it).
-pub fn check_request(req: &crate::handlers::Request, verb: Verb, body: &Decoded) -> Result<Vec<String>, ApiError> {
+pub fn check_request(
+    req: &crate::handlers::Request,
+    verb: Verb,
+    body: &Decoded,
+) -> Result<Vec<String>, ApiError> {
     let directive = Directive::from_query(&req.query, verb)?;
-    let raw = matches!(content_type(&req.headers).as_str(), "" | "application/json" | "*/*").then_some(req.body.as_ref());
-    let problems = problems(directive, req.info(), raw, &body.value, Some(body.duplicate_keys));
+    let raw = matches!(
+        content_type(&req.headers).as_str(),
+        "" | "application/json" | "*/*"
+    )
+    .then_some(req.body.as_ref());
+    let problems = problems(
+        directive,
+        req.info(),
+        raw,
+        &body.value,
+        Some(body.duplicate_keys),
+    );
     conclude_body(directive, req.info(), problems)
 }
 
 /// Checks a create or update body: `obj` as decoded, `raw` the JSON it was decoded from
 /// (`None` for YAML or protobuf). Returns the warnings to send, or the `Strict` error.
-pub fn check_body(directive: Directive, info: &ResourceInfo, raw: Option<&[u8]>, obj: &Value) -> Result<Vec<String>, ApiError> {
+pub fn check_body(
+    directive: Directive,
+    info: &ResourceInfo,
+    raw: Option<&[u8]>,
+    obj: &Value,
+) -> Result<Vec<String>, ApiError> {
     let problems = problems(directive, info, raw, obj, None);
     conclude_body(directive, info, problems)
 }
 
-fn conclude_body(directive: Directive, info: &ResourceInfo, problems: Vec<String>) -> Result<Vec<String>, ApiError> {
+fn conclude_body(
+    directive: Directive,
+    info: &ResourceInfo,
+    problems: Vec<String>,
+) -> Result<Vec<String>, ApiError> {
     conclude(directive, problems, |joined| {
-        format!("{kind} in version \"{version}\" cannot be handled as a {kind}: {joined}", kind = info.kind, version = info.version)
+        format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {joined}",
+            kind = info.kind,
+            version = info.version
+        )
     })
 }
 
 /// Checks the object a patch produced; `patch` (the patch body as JSON) orders the findings.
-pub fn check_patched(directive: Directive, info: &ResourceInfo, patch: Option<&[u8]>, patched: &Value) -> Result<Vec<String>, ApiError> {
+pub fn check_patched(
+    directive: Directive,
+    info: &ResourceInfo,
+    patch: Option<&[u8]>,
+    patched: &Value,
+) -> Result<Vec<String>, ApiError> {
     if directive == Directive::Ignore {
         return Ok(Vec::new());
     }
@@ -102,11 +145,18 @@ pub fn check_patched(directive: Directive, info: &ResourceInfo, patch: Option<&[
     if let Some(order) = patch.and_then(|p| scan(p, true).ok()).map(|s| s.order) {
         unknown.sort_by_key(|path| order.get(path).copied().unwrap_or(usize::MAX));
     }
-    let problems = unknown.into_iter().map(|p| Problem::Unknown(p).to_string()).collect();
+    let problems = unknown
+        .into_iter()
+        .map(|p| Problem::Unknown(p).to_string())
+        .collect();
     conclude(directive, problems, |joined| joined.to_string())
 }
 
-fn conclude(directive: Directive, problems: Vec<String>, message: impl FnOnce(&str) -> String) -> Result<Vec<String>, ApiError> {
+fn conclude(
+    directive: Directive,
+    problems: Vec<String>,
+    message: impl FnOnce(&str) -> String,
+) -> Result<Vec<String>, ApiError> {
     match directive {
         _ if problems.is_empty() => Ok(Vec::new()),
         Directive::Strict => {
@@ -135,13 +185,22 @@ impl fmt::Display for Problem {
 
 /// The problems of a body, in body order. `duplicates` says whether the body has
 /// duplicate keys, when the caller found out already.
-fn problems(directive: Directive, info: &ResourceInfo, raw: Option<&[u8]>, obj: &Value, duplicates: Option<bool>) -> Vec<String> {
+fn problems(
+    directive: Directive,
+    info: &ResourceInfo,
+    raw: Option<&[u8]>,
+    obj: &Value,
+    duplicates: Option<bool>,
+) -> Vec<String> {
     if directive == Directive::Ignore {
         return Vec::new();
     }
     let unknown = strategy::dropped_fields(&info.group, &info.version, &info.kind, obj);
     let Some(raw) = raw else {
-        return unknown.into_iter().map(|p| Problem::Unknown(p).to_string()).collect();
+        return unknown
+            .into_iter()
+            .map(|p| Problem::Unknown(p).to_string())
+            .collect();
     };
     // The common body has nothing to report: find that out without building paths.
     if unknown.is_empty() && !duplicates.unwrap_or_else(|| has_duplicate_keys(raw)) {
@@ -149,10 +208,22 @@ fn problems(directive: Directive, info: &ResourceInfo, raw: Option<&[u8]>, obj: 
     }
     // Positions are needed only to order unknown fields among the rest.
     let Ok(scan) = scan(raw, !unknown.is_empty()) else {
-        return unknown.into_iter().map(|p| Problem::Unknown(p).to_string()).collect();
+        return unknown
+            .into_iter()
+            .map(|p| Problem::Unknown(p).to_string())
+            .collect();
     };
-    let mut found: Vec<(usize, Problem)> = scan.duplicates.into_iter().map(|(at, p)| (at, Problem::Duplicate(p))).collect();
-    found.extend(unknown.into_iter().map(|p| (scan.order.get(&p).copied().unwrap_or(usize::MAX), Problem::Unknown(p))));
+    let mut found: Vec<(usize, Problem)> = scan
+        .duplicates
+        .into_iter()
+        .map(|(at, p)| (at, Problem::Duplicate(p)))
+        .collect();
+    found.extend(unknown.into_iter().map(|p| {
+        (
+            scan.order.get(&p).copied().unwrap_or(usize::MAX),
+            Problem::Unknown(p),
+        )
+    }));
     found.sort_by_key(|(at, _)| *at);
     found.into_iter().map(|(_, p)| p.to_string()).collect()
 }
@@ -291,9 +362,16 @@ struct Scan {
 }
 
 fn scan(raw: &[u8], record_order: bool) -> Result<Scan, serde_json::Error> {
-    let mut scan = Scan { record_order, ..Scan::default() };
+    let mut scan = Scan {
+        record_order,
+        ..Scan::default()
+    };
     let mut de = serde_json::Deserializer::from_slice(raw);
-    Node { scan: &mut scan, path: String::new() }.deserialize(&mut de)?;
+    Node {
+        scan: &mut scan,
+        path: String::new(),
+    }
+    .deserialize(&mut de)?;
     Ok(scan)
 }
 
@@ -339,7 +417,13 @@ impl<'de> Visitor<'de> for Node<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let scan = self.scan;
         let mut index = 0;
-        while seq.next_element_seed(Node { scan: &mut *scan, path: format!("{}[{index}]", self.path) })?.is_some() {
+        while seq
+            .next_element_seed(Node {
+                scan: &mut *scan,
+                path: format!("{}[{index}]", self.path),
+            })?
+            .is_some()
+        {
             index += 1;
         }
         Ok(())
@@ -349,7 +433,11 @@ impl<'de> Visitor<'de> for Node<'_> {
         let scan = self.scan;
         let mut keys: HashSet<String> = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            let path = if self.path.is_empty() { key.clone() } else { format!("{}.{key}", self.path) };
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
             let at = scan.next;
             scan.next += 1;
             if !keys.insert(key) {
@@ -357,7 +445,10 @@ impl<'de> Visitor<'de> for Node<'_> {
             } else if scan.record_order {
                 scan.order.entry(path.clone()).or_insert(at);
             }
-            map.next_value_seed(Node { scan: &mut *scan, path })?;
+            map.next_value_seed(Node {
+                scan: &mut *scan,
+                path,
+            })?;
         }
         Ok(())
     }
@@ -370,14 +461,18 @@ mod tests {
     use serde_json::json;
 
     fn deployments() -> ResourceInfo {
-        builtins().into_iter().find(|r| r.plural == "deployments").expect("deployments")
+        builtins()
+            .into_iter()
+            .find(|r| r.plural == "deployments")
+            .expect("deployments")
     }
 
     #[test]
     fn strict_lists_every_problem_in_body_order() {
         let raw = br#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"},"spec":{"replicas":1,"replica":3,"replicas":2,"selector":{},"foo":1,"template":{}}}"#;
         let obj: Value = serde_json::from_slice(raw).expect("json");
-        let err = check_body(Directive::Strict, &deployments(), Some(raw), &obj).expect_err("strict");
+        let err =
+            check_body(Directive::Strict, &deployments(), Some(raw), &obj).expect_err("strict");
         assert_eq!(err.code(), 400);
         assert_eq!(
             err.to_json()["message"],
@@ -388,29 +483,58 @@ mod tests {
     #[test]
     fn warn_returns_warnings_and_ignore_nothing() {
         let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replica": 3}});
-        assert_eq!(check_body(Directive::Warn, &deployments(), None, &obj).ok(), Some(vec!["unknown field \"spec.replica\"".to_string()]));
-        assert_eq!(check_body(Directive::Ignore, &deployments(), None, &obj).ok(), Some(vec![]));
+        assert_eq!(
+            check_body(Directive::Warn, &deployments(), None, &obj).ok(),
+            Some(vec!["unknown field \"spec.replica\"".to_string()])
+        );
+        assert_eq!(
+            check_body(Directive::Ignore, &deployments(), None, &obj).ok(),
+            Some(vec![])
+        );
         let clean = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": 3}});
-        assert_eq!(check_body(Directive::Strict, &deployments(), None, &clean).ok(), Some(vec![]));
+        assert_eq!(
+            check_body(Directive::Strict, &deployments(), None, &clean).ok(),
+            Some(vec![])
+        );
     }
 
     #[test]
     fn patches_fail_without_the_decode_prefix() {
         let patched = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replica": 3}});
-        let err = check_patched(Directive::Strict, &deployments(), Some(br#"{"spec":{"replica":3}}"#), &patched).expect_err("strict");
-        assert_eq!(err.to_json()["message"], "strict decoding error: unknown field \"spec.replica\"");
+        let err = check_patched(
+            Directive::Strict,
+            &deployments(),
+            Some(br#"{"spec":{"replica":3}}"#),
+            &patched,
+        )
+        .expect_err("strict");
+        assert_eq!(
+            err.to_json()["message"],
+            "strict decoding error: unknown field \"spec.replica\""
+        );
     }
 
     #[test]
     fn directives_parse_as_upstream() {
-        assert_eq!(Directive::from_query(&Query::parse(None), Verb::Create).ok(), Some(Directive::Warn));
-        assert_eq!(Directive::from_query(&Query::parse(Some("fieldValidation=Strict")), Verb::Create).ok(), Some(Directive::Strict));
-        let err = Directive::from_query(&Query::parse(Some("fieldValidation=strict")), Verb::Create).expect_err("invalid");
+        assert_eq!(
+            Directive::from_query(&Query::parse(None), Verb::Create).ok(),
+            Some(Directive::Warn)
+        );
+        assert_eq!(
+            Directive::from_query(&Query::parse(Some("fieldValidation=Strict")), Verb::Create).ok(),
+            Some(Directive::Strict)
+        );
+        let err =
+            Directive::from_query(&Query::parse(Some("fieldValidation=strict")), Verb::Create)
+                .expect_err("invalid");
         assert_eq!(err.code(), 422);
     }
 
     #[test]
     fn warning_headers_quote_like_go() {
-        assert_eq!(go_quote("unknown field \"spec.foo\""), "\"unknown field \\\"spec.foo\\\"\"");
+        assert_eq!(
+            go_quote("unknown field \"spec.foo\""),
+            "\"unknown field \\\"spec.foo\\\"\""
+        );
     }
 }

@@ -17,28 +17,42 @@ pub struct Filter {
 
 impl Filter {
     /// From `labelSelector` and `fieldSelector`; unsupported fields are a 400, as upstream.
-    pub fn from_query(info: &ResourceInfo, namespace: Option<&str>, query: &Query) -> Result<Self, ApiError> {
+    pub fn from_query(
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        query: &Query,
+    ) -> Result<Self, ApiError> {
         let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or(""))
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let allowed = selectable_fields(&info.group, &info.plural);
         for field in fields.fields() {
-            if !matches!(field, "metadata.name" | "metadata.namespace") && !allowed.contains(&field) {
+            if !matches!(field, "metadata.name" | "metadata.namespace") && !allowed.contains(&field)
+            {
                 return Err(ApiError::bad_request(format!(
                     "field label not supported: {field}"
                 )));
             }
         }
-        Ok(Filter { namespace: namespace.map(str::to_string), labels, fields })
+        Ok(Filter {
+            namespace: namespace.map(str::to_string),
+            labels,
+            fields,
+        })
     }
 
     /// Whether an object is selected.
     pub fn matches(&self, obj: &Attrs) -> bool {
-        if self.namespace.as_deref().is_some_and(|ns| ns != &*obj.namespace) {
+        if self
+            .namespace
+            .as_deref()
+            .is_some_and(|ns| ns != &*obj.namespace)
+        {
             return false;
         }
-        self.labels.matches_with(|key| obj.label(key)) && (self.fields.is_empty() || self.fields.matches(|field| obj.field(field)))
+        self.labels.matches_with(|key| obj.label(key))
+            && (self.fields.is_empty() || self.fields.matches(|field| obj.field(field)))
     }
 
     /// The one name the field selector pins, if any (`metadata.name=web`), to look up
@@ -58,7 +72,9 @@ mod tests {
     fn selects_by_labels_and_supported_fields() {
         let registry = Registry::with_builtins();
         let pods = registry.get("", "v1", "pods").expect("pods");
-        let q = Query::parse(Some("labelSelector=app%3Dweb&fieldSelector=spec.nodeName%3Dn1,status.phase!%3DFailed"));
+        let q = Query::parse(Some(
+            "labelSelector=app%3Dweb&fieldSelector=spec.nodeName%3Dn1,status.phase!%3DFailed",
+        ));
         let filter = Filter::from_query(&pods, Some("default"), &q).expect("filter");
         let running = json!({"metadata": {"name": "a", "labels": {"app": "web"}}, "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}});
         let pod = |ns: &str, v: &serde_json::Value| {
@@ -78,6 +94,9 @@ mod tests {
         let cms = registry.get("", "v1", "configmaps").expect("configmaps");
         let q = Query::parse(Some("fieldSelector=spec.nodeName%3Dn1"));
         let err = Filter::from_query(&cms, None, &q).expect_err("unsupported");
-        assert_eq!((err.code(), err.message()), (400, "field label not supported: spec.nodeName"));
+        assert_eq!(
+            (err.code(), err.message()),
+            (400, "field label not supported: spec.nodeName")
+        );
     }
 }

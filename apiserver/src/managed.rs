@@ -25,7 +25,12 @@ pub fn schema(info: &ResourceInfo) -> (&'static dyn Schema, Option<String>) {
 pub fn manager_name(req: &Request) -> String {
     match req.query.get("fieldManager").filter(|m| !m.is_empty()) {
         Some(manager) => manager.to_string(),
-        None => req.user_agent.split('/').next().unwrap_or("unknown").to_string(),
+        None => req
+            .user_agent
+            .split('/')
+            .next()
+            .unwrap_or("unknown")
+            .to_string(),
     }
 }
 
@@ -40,10 +45,28 @@ fn scope(info: &ResourceInfo, subresource: Option<&str>) -> Scope {
 }
 
 /// Record a non-apply write by `manager` from `old` (absent for a create) to `new`.
-pub fn record_update(info: &ResourceInfo, subresource: Option<&str>, manager: &str, old: Option<&Value>, new: &mut Value) {
+pub fn record_update(
+    info: &ResourceInfo,
+    subresource: Option<&str>,
+    manager: &str,
+    old: Option<&Value>,
+    new: &mut Value,
+) {
     let time = object::now();
     let api_version = info.api_version();
-    let who = Manager { name: manager, api_version: &api_version, subresource, time: &time };
+    let who = Manager {
+        name: manager,
+        api_version: &api_version,
+        subresource,
+        time: &time,
+    };
     let (schema, ty) = schema(info);
-    apply::record_update(old, new, ty.as_deref(), schema, &who, scope(info, subresource));
+    apply::record_update(
+        old,
+        new,
+        ty.as_deref(),
+        schema,
+        &who,
+        scope(info, subresource),
+    );
 }

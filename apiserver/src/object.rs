@@ -64,7 +64,10 @@ pub fn now() -> String {
 pub fn generate_name(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let random = uuid::Uuid::new_v4();
-    let suffix: String = random.as_bytes()[..5].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+    let suffix: String = random.as_bytes()[..5]
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
     // Upstream trims the prefix so that the name stays within 63 characters.
     let max_prefix = 63 - 5;
     let mut end = prefix.len().min(max_prefix);
@@ -95,7 +98,13 @@ pub fn fill_create(obj: &mut Value, has_generation: bool) {
 pub fn keep_system_fields(new: &mut Value, old: &Value) {
     let old_meta = old.get("metadata").cloned().unwrap_or(Value::Null);
     let meta = meta::metadata_mut(new);
-    for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
         match old_meta.get(field) {
             Some(v) => meta.insert(field.into(), v.clone()),
             None => meta.remove(field),
@@ -128,14 +137,21 @@ pub fn set_path(obj: &mut Value, path: &[&str], value: Value) {
 
 /// Everything but metadata and status: what a change of bumps `generation`.
 fn spec_of(obj: &Value) -> impl Iterator<Item = (&String, &Value)> {
-    obj.as_object().into_iter().flatten().filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind"))
+    obj.as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind"))
 }
 
 /// Bump `metadata.generation` when the spec changed, as upstream strategies do.
 pub fn bump_generation(new: &mut Value, old: &Value) {
     let changed = !spec_of(new).eq(spec_of(old));
     if changed {
-        let generation = old.get("metadata").and_then(|m| m.get("generation")).and_then(Value::as_i64).unwrap_or(0);
+        let generation = old
+            .get("metadata")
+            .and_then(|m| m.get("generation"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         meta::set(new, "generation", Some(json!(generation + 1)));
     }
 }
@@ -149,7 +165,11 @@ mod tests {
         let name = generate_name("web-");
         assert!(name.starts_with("web-"));
         assert_eq!(name.len(), 9);
-        assert!(name[4..].chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)));
+        assert!(
+            name[4..]
+                .chars()
+                .all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c))
+        );
         assert_eq!(generate_name(&"a".repeat(80)).len(), 63);
         // Invalid names are the validator's to reject; making one must not panic.
         assert!(generate_name(&"é".repeat(40)).ends_with(|c: char| c.is_ascii()));

@@ -18,7 +18,11 @@ pub struct Query(HashMap<String, String>);
 
 impl Query {
     pub fn parse(raw: Option<&str>) -> Self {
-        Query(form_urlencoded::parse(raw.unwrap_or("").as_bytes()).into_owned().collect())
+        Query(
+            form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+                .into_owned()
+                .collect(),
+        )
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -31,7 +35,9 @@ impl Query {
             None => Ok(None),
             Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(Some(true)),
             Some("" | "0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(Some(false)),
-            Some(other) => Err(ApiError::bad_request(format!("invalid boolean value for {key}: {other:?}"))),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "invalid boolean value for {key}: {other:?}"
+            ))),
         }
     }
 
@@ -39,10 +45,11 @@ impl Query {
     pub fn integer(&self, key: &str) -> Result<Option<i64>, ApiError> {
         match self.get(key) {
             None | Some("") => Ok(None),
-            Some(v) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {v:?}, must be an integer"))),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "invalid value for {key}: {v:?}, must be an integer"
+                ))
+            }),
         }
     }
 
@@ -63,7 +70,13 @@ pub fn content_type(headers: &HeaderMap) -> String {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default()
 }
 
@@ -80,18 +93,31 @@ pub struct Decoded {
 }
 
 /// [`decode_body`], noting duplicate keys on the way, for `fieldValidation`.
-pub fn decode_body_noting_duplicates(headers: &HeaderMap, body: &Bytes) -> Result<Decoded, ApiError> {
+pub fn decode_body_noting_duplicates(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Decoded, ApiError> {
     let media = content_type(headers);
-    if matches!(media.as_str(), "" | "application/json" | "*/*") && !body.iter().all(u8::is_ascii_whitespace) {
+    if matches!(media.as_str(), "" | "application/json" | "*/*")
+        && !body.iter().all(u8::is_ascii_whitespace)
+    {
         let duplicates = Cell::new(false);
         let mut de = serde_json::Deserializer::from_slice(body);
         let value = NotingDuplicates(&duplicates)
             .deserialize(&mut de)
             .and_then(|value| de.end().map(|()| value))
-            .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?;
-        return Ok(Decoded { value, duplicate_keys: duplicates.get() });
+            .map_err(|e| {
+                ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+            })?;
+        return Ok(Decoded {
+            value,
+            duplicate_keys: duplicates.get(),
+        });
     }
-    decode_other(&media, body).map(|value| Decoded { value, duplicate_keys: false })
+    decode_other(&media, body).map(|value| Decoded {
+        value,
+        duplicate_keys: false,
+    })
 }
 
 /// One JSON value, built as `serde_json` builds it, noting whether an object repeats a key.
@@ -158,9 +184,11 @@ fn decode_other(media: &str, body: &Bytes) -> Result<Value, ApiError> {
     match media {
         "application/yaml" | "application/x-yaml" | "text/yaml" => decode_yaml(body),
         // client-go's typed clients send built-in objects as protobuf.
-        protobuf::MEDIA_TYPE => protobuf::decode(body).map_err(|e| ApiError::bad_request(format!("unable to decode protobuf body: {e}"))),
-        "" | "application/json" | "*/*" => serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))),
+        protobuf::MEDIA_TYPE => protobuf::decode(body)
+            .map_err(|e| ApiError::bad_request(format!("unable to decode protobuf body: {e}"))),
+        "" | "application/json" | "*/*" => serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        }),
         other => Err(ApiError::unsupported_media_type(format!(
             "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {other})"
         ))),
@@ -169,7 +197,8 @@ fn decode_other(media: &str, body: &Bytes) -> Result<Value, ApiError> {
 
 /// YAML (which JSON is a subset of) into a JSON value.
 pub fn decode_yaml(body: &[u8]) -> Result<Value, ApiError> {
-    serde_yaml_ng::from_slice(body).map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))
+    serde_yaml_ng::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))
 }
 
 /// Who made a request, for the audit trail: the `User-Agent`, as kubectl, controllers
@@ -202,11 +231,27 @@ mod tests {
         let mut headers = HeaderMap::new();
         let json = decode_body(&headers, &Bytes::from_static(br#"{"kind":"Pod"}"#)).expect("json");
         assert_eq!(json["kind"], "Pod");
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/yaml"));
-        let yaml = decode_body(&headers, &Bytes::from_static(b"kind: Pod\nmetadata:\n  name: web\n")).expect("yaml");
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/yaml"),
+        );
+        let yaml = decode_body(
+            &headers,
+            &Bytes::from_static(b"kind: Pod\nmetadata:\n  name: web\n"),
+        )
+        .expect("yaml");
         assert_eq!(yaml["metadata"]["name"], "web");
-        assert_eq!(decode_body(&headers, &Bytes::from_static(b"  ")).map_err(|e| e.code()), Err(400));
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        assert_eq!(decode_body(&headers, &Bytes::from_static(b"{")).map_err(|e| e.code()), Err(400));
+        assert_eq!(
+            decode_body(&headers, &Bytes::from_static(b"  ")).map_err(|e| e.code()),
+            Err(400)
+        );
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        assert_eq!(
+            decode_body(&headers, &Bytes::from_static(b"{")).map_err(|e| e.code()),
+            Err(400)
+        );
     }
 }

@@ -34,12 +34,20 @@ pub struct Target {
 
 /// Parse a path; `None` means 404.
 pub fn parse(registry: &Registry, path: &str) -> Option<Route> {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     match segments.as_slice() {
         ["api"] => Some(Route::CoreVersions),
         ["apis"] => Some(Route::Groups),
         ["api", version, rest @ ..] => resource_route(registry, "", version, rest),
-        ["apis", group] => registry.all().iter().any(|r| r.group == *group).then(|| Route::Group(group.to_string())),
+        ["apis", group] => registry
+            .all()
+            .iter()
+            .any(|r| r.group == *group)
+            .then(|| Route::Group(group.to_string())),
         ["apis", group, version, rest @ ..] => resource_route(registry, group, version, rest),
         _ => None,
     }
@@ -66,17 +74,22 @@ fn resource_route(registry: &Registry, group: &str, version: &str, rest: &[&str]
         }))
     };
     match rest {
-        [] if !watch_prefix => Some(Route::Resources { group: group.into(), version: version.into() }),
+        [] if !watch_prefix => Some(Route::Resources {
+            group: group.into(),
+            version: version.into(),
+        }),
         [] => None,
         // `namespaces/<ns>/<resource>...` when <resource> is a namespaced resource here;
         // otherwise `namespaces/<name>/<subresource>` addresses a namespace itself.
-        ["namespaces", namespace, plural, tail @ ..] => match registry.get(group, version, plural) {
-            Some(info) if info.namespaced => target(info, Some(namespace), tail),
-            _ => {
-                let info = registry.get(group, version, "namespaces")?;
-                target(info, None, &rest[1..])
+        ["namespaces", namespace, plural, tail @ ..] => {
+            match registry.get(group, version, plural) {
+                Some(info) if info.namespaced => target(info, Some(namespace), tail),
+                _ => {
+                    let info = registry.get(group, version, "namespaces")?;
+                    target(info, None, &rest[1..])
+                }
             }
-        },
+        }
         [plural, tail @ ..] => {
             let info = registry.get(group, version, plural)?;
             // A namespaced object needs its namespace in the path; only its collection
@@ -103,27 +116,53 @@ mod tests {
     #[test]
     fn parses_upstream_paths() {
         let pods = target("/api/v1/namespaces/default/pods");
-        assert_eq!((pods.info.plural.as_str(), pods.namespace.as_deref(), pods.name), ("pods", Some("default"), None));
+        assert_eq!(
+            (
+                pods.info.plural.as_str(),
+                pods.namespace.as_deref(),
+                pods.name
+            ),
+            ("pods", Some("default"), None)
+        );
         let status = target("/apis/apps/v1/namespaces/ns1/deployments/web/status");
         assert_eq!(status.name.as_deref(), Some("web"));
         assert_eq!(status.subresource.as_deref(), Some("status"));
         let all = target("/api/v1/pods");
         assert_eq!(all.namespace, None);
         let ns = target("/api/v1/namespaces/kube-system");
-        assert_eq!((ns.info.plural.as_str(), ns.name.as_deref()), ("namespaces", Some("kube-system")));
+        assert_eq!(
+            (ns.info.plural.as_str(), ns.name.as_deref()),
+            ("namespaces", Some("kube-system"))
+        );
         let finalize = target("/api/v1/namespaces/x/finalize");
         assert_eq!(finalize.subresource.as_deref(), Some("finalize"));
         let node = target("/api/v1/nodes/n1/status");
-        assert_eq!((node.name.as_deref(), node.subresource.as_deref()), (Some("n1"), Some("status")));
+        assert_eq!(
+            (node.name.as_deref(), node.subresource.as_deref()),
+            (Some("n1"), Some("status"))
+        );
         let watched = target("/api/v1/watch/namespaces/default/pods/web");
         assert!(watched.watch_prefix);
-        assert_eq!(parse(&Registry::with_builtins(), "/apis/apps/v1"), Some(Route::Resources { group: "apps".into(), version: "v1".into() }));
+        assert_eq!(
+            parse(&Registry::with_builtins(), "/apis/apps/v1"),
+            Some(Route::Resources {
+                group: "apps".into(),
+                version: "v1".into()
+            })
+        );
     }
 
     #[test]
     fn unknown_paths_are_none() {
         let registry = Registry::with_builtins();
-        for path in ["/api/v2/pods", "/apis/apps/v1/pods", "/api/v1/pods/web", "/api/v1/namespaces/a/pods/b/c/d", "/apis/nope", "/x"] {
+        for path in [
+            "/api/v2/pods",
+            "/apis/apps/v1/pods",
+            "/api/v1/pods/web",
+            "/api/v1/namespaces/a/pods/b/c/d",
+            "/apis/nope",
+            "/x",
+        ] {
             assert_eq!(parse(&registry, path), None, "{path}");
         }
     }

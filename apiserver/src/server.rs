@@ -28,7 +28,12 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { storage: memory::Config::default(), bookmark_interval: Duration::from_secs(60), audit_capacity: 10_000, services: crate::allocator::Config::default() }
+        Config {
+            storage: memory::Config::default(),
+            bookmark_interval: Duration::from_secs(60),
+            audit_capacity: 10_000,
+            services: crate::allocator::Config::default(),
+        }
     }
 }
 
@@ -47,7 +52,8 @@ pub struct ApiServer {
 }
 
 /// The namespaces every cluster starts with.
-pub const INITIAL_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const INITIAL_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
 
 impl ApiServer {
     /// A server with the built-in resources and the initial namespaces.
@@ -64,7 +70,8 @@ impl ApiServer {
             allocator,
         });
         for name in INITIAL_NAMESPACES {
-            let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+            let namespace =
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
             if let Err(err) = handlers::write::create_internal(&server, "namespaces", namespace) {
                 tracing::error!(namespace = name, error = %err, "could not create initial namespace");
             }
@@ -108,7 +115,9 @@ pub async fn serve(
         shutdown.await;
         server.stopping.send_replace(true);
     };
-    let graceful = axum::serve(listener, router).with_graceful_shutdown(stop).into_future();
+    let graceful = axum::serve(listener, router)
+        .with_graceful_shutdown(stop)
+        .into_future();
     let deadline = async move {
         let _ = stopping.wait_for(|stopping| *stopping).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;

@@ -12,7 +12,14 @@ use crate::server::ApiServer;
 
 /// `/healthz`, `/livez`, `/readyz`: `ok`, as upstream answers.
 pub async fn healthz() -> Response {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok").into_response()
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        "ok",
+    )
+        .into_response()
 }
 
 /// The Kubernetes version kubesim models.
@@ -54,5 +61,8 @@ pub async fn compact(State(server): State<Arc<ApiServer>>) -> Response {
     server.storage.compact();
     let revision = server.storage.revision();
     tracing::info!(revision, "watch history compacted");
-    json(StatusCode::OK, &json!({"compactedRevision": revision.to_string()}))
+    json(
+        StatusCode::OK,
+        &json!({"compactedRevision": revision.to_string()}),
+    )
 }

@@ -8,9 +8,24 @@ use serde_json::{Value, json};
 
 const CMS: &str = "/api/v1/namespaces/default/configmaps";
 
-async fn apply(api: &TestApi, name: &str, manager: &str, force: bool, yaml: &str) -> (StatusCode, Value) {
-    let uri = format!("{CMS}/{name}?fieldManager={manager}{}", if force { "&force=true" } else { "" });
-    api.send(Method::PATCH, &uri, "application/apply-patch+yaml", yaml.as_bytes().to_vec()).await
+async fn apply(
+    api: &TestApi,
+    name: &str,
+    manager: &str,
+    force: bool,
+    yaml: &str,
+) -> (StatusCode, Value) {
+    let uri = format!(
+        "{CMS}/{name}?fieldManager={manager}{}",
+        if force { "&force=true" } else { "" }
+    );
+    api.send(
+        Method::PATCH,
+        &uri,
+        "application/apply-patch+yaml",
+        yaml.as_bytes().to_vec(),
+    )
+    .await
 }
 
 fn managers(obj: &Value) -> Vec<(String, String)> {
@@ -18,19 +33,34 @@ fn managers(obj: &Value) -> Vec<(String, String)> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|e| (e["manager"].as_str().unwrap_or("").to_string(), e["operation"].as_str().unwrap_or("").to_string()))
+        .map(|e| {
+            (
+                e["manager"].as_str().unwrap_or("").to_string(),
+                e["operation"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect()
 }
 
 #[tokio::test]
 async fn apply_creates_then_merges_and_records_ownership() {
     let api = TestApi::new();
-    let first = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  a: \"1\"\n  b: \"2\"\n";
+    let first =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  a: \"1\"\n  b: \"2\"\n";
     let (status, created) = apply(&api, "app", "tool-a", false, first).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["data"], json!({"a": "1", "b": "2"}));
-    assert_eq!(managers(&created), [("tool-a".to_string(), "Apply".to_string())]);
-    assert_eq!(created["metadata"]["managedFields"][0]["fieldsV1"], json!({"f:data": {".": {}, "f:a": {}, "f:b": {}}}).get("f:data").map(|d| json!({"f:data": {"f:a": d["f:a"], "f:b": d["f:b"]}})).unwrap_or_default());
+    assert_eq!(
+        managers(&created),
+        [("tool-a".to_string(), "Apply".to_string())]
+    );
+    assert_eq!(
+        created["metadata"]["managedFields"][0]["fieldsV1"],
+        json!({"f:data": {".": {}, "f:a": {}, "f:b": {}}})
+            .get("f:data")
+            .map(|d| json!({"f:data": {"f:a": d["f:a"], "f:b": d["f:b"]}}))
+            .unwrap_or_default()
+    );
 
     // Applying again without `b` removes it: only tool-a had it.
     let second = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  a: \"1\"\n";
@@ -46,39 +76,96 @@ async fn apply_creates_then_merges_and_records_ownership() {
 #[tokio::test]
 async fn another_managers_different_value_conflicts_until_forced() {
     let api = TestApi::new();
-    apply(&api, "app", "tool-a", false, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {a: \"1\"}\n").await;
+    apply(
+        &api,
+        "app",
+        "tool-a",
+        false,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {a: \"1\"}\n",
+    )
+    .await;
     let theirs = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {a: \"2\"}\n";
     let (status, err) = apply(&api, "app", "tool-b", false, theirs).await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
     assert_eq!(err["reason"], "Conflict");
-    assert_eq!(err["message"], "Apply failed with 1 conflict: conflict with \"tool-a\" using v1: .data.a");
-    assert_eq!(err["details"]["causes"][0], json!({"reason": "FieldManagerConflict", "message": "conflict with \"tool-a\" using v1", "field": ".data.a"}));
+    assert_eq!(
+        err["message"],
+        "Apply failed with 1 conflict: conflict with \"tool-a\" using v1: .data.a"
+    );
+    assert_eq!(
+        err["details"]["causes"][0],
+        json!({"reason": "FieldManagerConflict", "message": "conflict with \"tool-a\" using v1", "field": ".data.a"})
+    );
     let (status, forced) = apply(&api, "app", "tool-b", true, theirs).await;
     assert_eq!(status, StatusCode::OK, "{forced}");
     assert_eq!(forced["data"]["a"], "2");
-    assert_eq!(managers(&forced), [("tool-b".to_string(), "Apply".to_string())]);
+    assert_eq!(
+        managers(&forced),
+        [("tool-b".to_string(), "Apply".to_string())]
+    );
 }
 
 #[tokio::test]
 async fn apply_needs_a_field_manager() {
     let api = TestApi::new();
-    let (status, err) = api.send(Method::PATCH, &format!("{CMS}/x"), "application/apply-patch+yaml", b"apiVersion: v1\nkind: ConfigMap\n".to_vec()).await;
+    let (status, err) = api
+        .send(
+            Method::PATCH,
+            &format!("{CMS}/x"),
+            "application/apply-patch+yaml",
+            b"apiVersion: v1\nkind: ConfigMap\n".to_vec(),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
-    assert_eq!(err["message"], "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
+    assert_eq!(
+        err["message"],
+        "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"
+    );
 }
 
 #[tokio::test]
 async fn updates_record_their_manager_and_take_changed_fields() {
     let api = TestApi::new();
-    apply(&api, "app", "tool-a", false, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {a: \"1\"}\n").await;
+    apply(
+        &api,
+        "app",
+        "tool-a",
+        false,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {a: \"1\"}\n",
+    )
+    .await;
     // An update (merge patch) from another client takes the field it changes, without conflict.
-    let (status, patched) = api.patch(&format!("{CMS}/app?fieldManager=editor"), "application/merge-patch+json", &json!({"data": {"a": "9"}})).await;
+    let (status, patched) = api
+        .patch(
+            &format!("{CMS}/app?fieldManager=editor"),
+            "application/merge-patch+json",
+            &json!({"data": {"a": "9"}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
-    assert_eq!(managers(&patched), [("editor".to_string(), "Update".to_string())]);
+    assert_eq!(
+        managers(&patched),
+        [("editor".to_string(), "Update".to_string())]
+    );
     // Without fieldManager the manager is the User-Agent's product.
-    let (_, created) = api.post(CMS, &json!({"metadata": {"name": "plain"}, "data": {"x": "1"}})).await;
-    assert_eq!(managers(&created), [("kubesim-tests".to_string(), "Update".to_string())]);
+    let (_, created) = api
+        .post(
+            CMS,
+            &json!({"metadata": {"name": "plain"}, "data": {"x": "1"}}),
+        )
+        .await;
+    assert_eq!(
+        managers(&created),
+        [("kubesim-tests".to_string(), "Update".to_string())]
+    );
     // Now tool-a's apply of its old value conflicts with the editor.
-    let (status, _) = apply(&api, "app", "tool-a", false, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {a: \"1\"}\n").await;
+    let (status, _) = apply(
+        &api,
+        "app",
+        "tool-a",
+        false,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {a: \"1\"}\n",
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT);
 }

@@ -34,7 +34,10 @@ async fn delete_without_finalizers_removes_the_object() {
     assert_eq!(body["status"], "Success");
     assert_eq!(body["details"]["uid"], cm["metadata"]["uid"]);
     assert_eq!(api.get(&format!("{CMS}/a")).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(api.delete(&format!("{CMS}/a")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.delete(&format!("{CMS}/a")).await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -45,15 +48,27 @@ async fn finalizers_hold_a_deleted_object_until_they_are_removed() {
     api.post(CMS, &cm).await;
     let (status, marked) = api.delete(&format!("{CMS}/held")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(marked["metadata"]["deletionTimestamp"].is_string(), "{marked}");
+    assert!(
+        marked["metadata"]["deletionTimestamp"].is_string(),
+        "{marked}"
+    );
     assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 0);
     let (status, still) = api.get(&format!("{CMS}/held")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(still["metadata"]["finalizers"], json!(["example.com/hold"]));
     // New content may still be removed, not added back... and the deletion stays.
-    let (status, _) = api.patch(&format!("{CMS}/held"), "application/merge-patch+json", &json!({"metadata": {"finalizers": null}})).await;
+    let (status, _) = api
+        .patch(
+            &format!("{CMS}/held"),
+            "application/merge-patch+json",
+            &json!({"metadata": {"finalizers": null}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(api.get(&format!("{CMS}/held")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.get(&format!("{CMS}/held")).await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -61,12 +76,24 @@ async fn propagation_policies_add_the_garbage_collector_finalizers() {
     let api = TestApi::new();
     api.post(CMS, &configmap("fg", json!({}))).await;
     let (_, marked) = api.delete_with(&format!("{CMS}/fg"), &json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"})).await;
-    assert_eq!(marked["metadata"]["finalizers"], json!(["foregroundDeletion"]), "{marked}");
+    assert_eq!(
+        marked["metadata"]["finalizers"],
+        json!(["foregroundDeletion"]),
+        "{marked}"
+    );
     api.post(CMS, &configmap("or", json!({}))).await;
-    let (_, marked) = api.delete(&format!("{CMS}/or?propagationPolicy=Orphan")).await;
-    assert_eq!(marked["metadata"]["finalizers"], json!(["orphan"]), "{marked}");
+    let (_, marked) = api
+        .delete(&format!("{CMS}/or?propagationPolicy=Orphan"))
+        .await;
+    assert_eq!(
+        marked["metadata"]["finalizers"],
+        json!(["orphan"]),
+        "{marked}"
+    );
     api.post(CMS, &configmap("bad", json!({}))).await;
-    let (status, err) = api.delete(&format!("{CMS}/bad?propagationPolicy=Sideways")).await;
+    let (status, err) = api
+        .delete(&format!("{CMS}/bad?propagationPolicy=Sideways"))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
     assert_eq!(api.get(&format!("{CMS}/bad")).await.0, StatusCode::OK);
 }
@@ -75,7 +102,12 @@ async fn propagation_policies_add_the_garbage_collector_finalizers() {
 async fn delete_preconditions_are_checked() {
     let api = TestApi::new();
     api.post(CMS, &configmap("a", json!({}))).await;
-    let (status, err) = api.delete_with(&format!("{CMS}/a"), &json!({"preconditions": {"uid": "not-the-uid"}})).await;
+    let (status, err) = api
+        .delete_with(
+            &format!("{CMS}/a"),
+            &json!({"preconditions": {"uid": "not-the-uid"}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
     assert_eq!(api.get(&format!("{CMS}/a")).await.0, StatusCode::OK);
 }
@@ -90,18 +122,29 @@ async fn a_pod_on_a_node_terminates_gracefully() {
     assert_eq!(status, StatusCode::OK);
     // Pods answer with the pod itself.
     assert_eq!(terminating["kind"], "Pod");
-    assert_eq!(terminating["metadata"]["deletionGracePeriodSeconds"], 30, "{terminating}");
+    assert_eq!(
+        terminating["metadata"]["deletionGracePeriodSeconds"], 30,
+        "{terminating}"
+    );
     assert!(terminating["metadata"]["deletionTimestamp"].is_string());
     assert_eq!(api.get(&format!("{PODS}/bound")).await.0, StatusCode::OK);
     // The kubelet's final delete, with no grace left.
-    let (status, _) = api.delete(&format!("{PODS}/bound?gracePeriodSeconds=0")).await;
+    let (status, _) = api
+        .delete(&format!("{PODS}/bound?gracePeriodSeconds=0"))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(api.get(&format!("{PODS}/bound")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.get(&format!("{PODS}/bound")).await.0,
+        StatusCode::NOT_FOUND
+    );
 
     // A pod no node has taken has nothing to stop: it goes at once.
     api.post(PODS, &pod("pending")).await;
     api.delete(&format!("{PODS}/pending")).await;
-    assert_eq!(api.get(&format!("{PODS}/pending")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.get(&format!("{PODS}/pending")).await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -115,7 +158,12 @@ async fn delete_collection_deletes_what_the_selector_selects() {
     let (status, body) = api.delete(&format!("{CMS}?labelSelector=app%3Dx")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, left) = api.get(CMS).await;
-    let names: Vec<&str> = left["items"].as_array().into_iter().flatten().filter_map(|i| i["metadata"]["name"].as_str()).collect();
+    let names: Vec<&str> = left["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["metadata"]["name"].as_str())
+        .collect();
     assert_eq!(names, ["c"]);
 }
 
@@ -137,15 +185,29 @@ async fn status_and_main_resource_writes_change_only_their_part() {
     let mut status_write = updated.clone();
     status_write["status"] = json!({"replicas": 2, "observedGeneration": 2});
     status_write["spec"]["replicas"] = json!(7);
-    let (status, written) = api.put(&format!("{DEPLOYS}/web/status"), &status_write).await;
+    let (status, written) = api
+        .put(&format!("{DEPLOYS}/web/status"), &status_write)
+        .await;
     assert_eq!(status, StatusCode::OK, "{written}");
     assert_eq!(written["status"]["replicas"], 2);
     assert_eq!(written["spec"]["replicas"], 2);
     assert_eq!(written["metadata"]["generation"], 2);
-    let (_, patched) = api.patch(&format!("{DEPLOYS}/web/status"), "application/merge-patch+json", &json!({"status": {"readyReplicas": 2}})).await;
+    let (_, patched) = api
+        .patch(
+            &format!("{DEPLOYS}/web/status"),
+            "application/merge-patch+json",
+            &json!({"status": {"readyReplicas": 2}}),
+        )
+        .await;
     assert_eq!(patched["status"]["readyReplicas"], 2);
     // A label change is not a spec change.
-    let (_, relabelled) = api.patch(&format!("{DEPLOYS}/web"), "application/merge-patch+json", &json!({"metadata": {"labels": {"a": "b"}}})).await;
+    let (_, relabelled) = api
+        .patch(
+            &format!("{DEPLOYS}/web"),
+            "application/merge-patch+json",
+            &json!({"metadata": {"labels": {"a": "b"}}}),
+        )
+        .await;
     assert_eq!(relabelled["metadata"]["generation"], 2);
 }
 
@@ -159,7 +221,13 @@ async fn scale_reads_and_writes_replicas() {
     assert_eq!(scale["apiVersion"], "autoscaling/v1");
     assert_eq!(scale["spec"]["replicas"], 3);
     assert_eq!(scale["status"]["selector"], "app=web");
-    let (status, scaled) = api.patch(&format!("{DEPLOYS}/web/scale"), "application/merge-patch+json", &json!({"spec": {"replicas": 5}})).await;
+    let (status, scaled) = api
+        .patch(
+            &format!("{DEPLOYS}/web/scale"),
+            "application/merge-patch+json",
+            &json!({"spec": {"replicas": 5}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{scaled}");
     assert_eq!(scaled["spec"]["replicas"], 5);
     let (_, deploy) = api.get(&format!("{DEPLOYS}/web")).await;
@@ -169,11 +237,20 @@ async fn scale_reads_and_writes_replicas() {
     put["spec"]["replicas"] = json!(1);
     let (status, _) = api.put(&format!("{DEPLOYS}/web/scale"), &put).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, err) = api.patch(&format!("{DEPLOYS}/web/scale"), "application/merge-patch+json", &json!({"spec": {"replicas": -1}})).await;
+    let (status, err) = api
+        .patch(
+            &format!("{DEPLOYS}/web/scale"),
+            "application/merge-patch+json",
+            &json!({"spec": {"replicas": -1}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
     // ConfigMaps have no scale.
     api.post(CMS, &configmap("a", json!({}))).await;
-    assert_eq!(api.get(&format!("{CMS}/a/scale")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.get(&format!("{CMS}/a/scale")).await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -186,13 +263,23 @@ async fn binding_assigns_a_pod_to_a_node_once() {
     assert_eq!(body["status"], "Success");
     let (_, bound) = api.get(&format!("{PODS}/p")).await;
     assert_eq!(bound["spec"]["nodeName"], "node-1");
-    let conditions = bound["status"]["conditions"].as_array().expect("conditions");
-    assert!(conditions.iter().any(|c| c["type"] == "PodScheduled" && c["status"] == "True"), "{bound}");
+    let conditions = bound["status"]["conditions"]
+        .as_array()
+        .expect("conditions");
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c["type"] == "PodScheduled" && c["status"] == "True"),
+        "{bound}"
+    );
     let mut again = binding.clone();
     again["target"]["name"] = json!("node-2");
     let (status, err) = api.post(&format!("{PODS}/p/binding"), &again).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(err["message"], "Operation cannot be fulfilled on pods/binding \"p\": pod p is already assigned to node \"node-1\"");
+    assert_eq!(
+        err["message"],
+        "Operation cannot be fulfilled on pods/binding \"p\": pod p is already assigned to node \"node-1\""
+    );
 }
 
 #[tokio::test]
@@ -205,7 +292,10 @@ async fn a_pod_with_scheduling_gates_cannot_be_bound() {
     let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "g"}, "target": {"kind": "Node", "name": "node-1"}});
     let (status, err) = api.post(&format!("{PODS}/g/binding"), &binding).await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
-    assert_eq!(err["message"], "Operation cannot be fulfilled on pods/binding \"g\": pod g has non-empty .spec.schedulingGates");
+    assert_eq!(
+        err["message"],
+        "Operation cannot be fulfilled on pods/binding \"g\": pod g has non-empty .spec.schedulingGates"
+    );
     let (_, unbound) = api.get(&format!("{PODS}/g")).await;
     assert!(unbound["spec"]["nodeName"].is_null(), "{unbound}");
 }
@@ -213,25 +303,50 @@ async fn a_pod_with_scheduling_gates_cannot_be_bound() {
 #[tokio::test]
 async fn a_deleted_namespace_terminates_until_finalized() {
     let api = TestApi::new();
-    let (status, _) = api.post("/api/v1/namespaces", &json!({"metadata": {"name": "team"}, "spec": {"finalizers": ["kubernetes"]}})).await;
+    let (status, _) = api
+        .post(
+            "/api/v1/namespaces",
+            &json!({"metadata": {"name": "team"}, "spec": {"finalizers": ["kubernetes"]}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
-    api.post("/api/v1/namespaces/team/configmaps", &configmap("a", json!({}))).await;
+    api.post(
+        "/api/v1/namespaces/team/configmaps",
+        &configmap("a", json!({})),
+    )
+    .await;
     let (status, ns) = api.delete("/api/v1/namespaces/team").await;
     assert_eq!(status, StatusCode::OK, "{ns}");
     assert_eq!(ns["status"]["phase"], "Terminating");
     assert!(ns["metadata"]["deletionTimestamp"].is_string());
     // Nothing new may be made in it.
-    let (status, err) = api.post("/api/v1/namespaces/team/configmaps", &configmap("b", json!({}))).await;
+    let (status, err) = api
+        .post(
+            "/api/v1/namespaces/team/configmaps",
+            &configmap("b", json!({})),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
-    assert_eq!(err["message"], "configmaps \"b\" is forbidden: unable to create new content in namespace team because it is being terminated");
-    assert_eq!(err["details"]["causes"], json!([{"reason": "NamespaceTerminating", "message": "namespace team is being terminated", "field": "metadata.namespace"}]));
+    assert_eq!(
+        err["message"],
+        "configmaps \"b\" is forbidden: unable to create new content in namespace team because it is being terminated"
+    );
+    assert_eq!(
+        err["details"]["causes"],
+        json!([{"reason": "NamespaceTerminating", "message": "namespace team is being terminated", "field": "metadata.namespace"}])
+    );
     // The namespace controller removes its finalizer once the content is gone.
     let (_, current) = api.get("/api/v1/namespaces/team").await;
     let mut finalized = current.clone();
     finalized["spec"]["finalizers"] = json!([]);
-    let (status, body) = api.put("/api/v1/namespaces/team/finalize", &finalized).await;
+    let (status, body) = api
+        .put("/api/v1/namespaces/team/finalize", &finalized)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(api.get("/api/v1/namespaces/team").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.get("/api/v1/namespaces/team").await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -239,7 +354,10 @@ async fn the_system_namespaces_may_not_be_deleted() {
     let api = TestApi::new();
     let (status, err) = api.delete("/api/v1/namespaces/default").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(err["message"], "namespaces \"default\" is forbidden: this namespace may not be deleted");
+    assert_eq!(
+        err["message"],
+        "namespaces \"default\" is forbidden: this namespace may not be deleted"
+    );
 }
 
 #[tokio::test]
@@ -250,20 +368,40 @@ async fn discovery_lists_resources_from_the_registry() {
     assert_eq!(versions["versions"], json!(["v1"]));
     let (_, groups) = api.get("/apis").await;
     assert_eq!(groups["kind"], "APIGroupList");
-    let autoscaling = groups["groups"].as_array().into_iter().flatten().find(|g| g["name"] == "autoscaling").expect("autoscaling");
+    let autoscaling = groups["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|g| g["name"] == "autoscaling")
+        .expect("autoscaling");
     assert_eq!(autoscaling["preferredVersion"]["version"], "v2");
     let (_, core) = api.get("/api/v1").await;
     assert_eq!(core["kind"], "APIResourceList");
     let resources = core["resources"].as_array().expect("resources");
-    let pods = resources.iter().find(|r| r["name"] == "pods").expect("pods");
+    let pods = resources
+        .iter()
+        .find(|r| r["name"] == "pods")
+        .expect("pods");
     assert_eq!(pods["singularName"], "pod");
     assert_eq!(pods["namespaced"], true);
     assert_eq!(pods["shortNames"], json!(["po"]));
     assert_eq!(pods["categories"], json!(["all"]));
     assert!(resources.iter().any(|r| r["name"] == "pods/status"));
     let (_, apps) = api.get("/apis/apps/v1").await;
-    let scale = apps["resources"].as_array().into_iter().flatten().find(|r| r["name"] == "deployments/scale").expect("scale");
-    assert_eq!((scale["group"].as_str(), scale["version"].as_str(), scale["kind"].as_str()), (Some("autoscaling"), Some("v1"), Some("Scale")));
+    let scale = apps["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["name"] == "deployments/scale")
+        .expect("scale");
+    assert_eq!(
+        (
+            scale["group"].as_str(),
+            scale["version"].as_str(),
+            scale["kind"].as_str()
+        ),
+        (Some("autoscaling"), Some("v1"), Some("Scale"))
+    );
 }
 
 #[tokio::test]
@@ -273,9 +411,16 @@ async fn horizontal_pod_autoscalers_are_served_at_both_versions() {
         "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "minReplicas": 1, "maxReplicas": 5},
     });
-    let (status, created) = api.post("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers", &hpa).await;
+    let (status, created) = api
+        .post(
+            "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers",
+            &hpa,
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, v1) = api.get("/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers/web").await;
+    let (status, v1) = api
+        .get("/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers/web")
+        .await;
     assert_eq!(status, StatusCode::OK, "{v1}");
     assert_eq!(v1["apiVersion"], "autoscaling/v1");
     assert_eq!(rv(&v1), rv(&created));
@@ -288,12 +433,31 @@ async fn pod_conditions_carry_a_null_last_probe_time() {
     let api = TestApi::new();
     api.post(PODS, &pod("p")).await;
     let status = json!({"status": {"conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
-    let (code, written) = api.patch(&format!("{PODS}/p/status"), "application/merge-patch+json", &status).await;
+    let (code, written) = api
+        .patch(
+            &format!("{PODS}/p/status"),
+            "application/merge-patch+json",
+            &status,
+        )
+        .await;
     assert_eq!(code, StatusCode::OK, "{written}");
     let (_, stored) = api.get(&format!("{PODS}/p")).await;
     let condition = &stored["status"]["conditions"][0];
-    assert_eq!(condition.get("lastProbeTime"), Some(&serde_json::Value::Null), "{stored}");
+    assert_eq!(
+        condition.get("lastProbeTime"),
+        Some(&serde_json::Value::Null),
+        "{stored}"
+    );
     // Written again as read, nothing changes.
-    let (_, again) = api.patch(&format!("{PODS}/p/status"), "application/merge-patch+json", &json!({"status": stored["status"]})).await;
-    assert_eq!(again["metadata"]["resourceVersion"], stored["metadata"]["resourceVersion"]);
+    let (_, again) = api
+        .patch(
+            &format!("{PODS}/p/status"),
+            "application/merge-patch+json",
+            &json!({"status": stored["status"]}),
+        )
+        .await;
+    assert_eq!(
+        again["metadata"]["resourceVersion"],
+        stored["metadata"]["resourceVersion"]
+    );
 }

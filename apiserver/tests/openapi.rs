@@ -14,15 +14,27 @@ async fn root_lists_every_group_version_with_a_hash() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["content-type"], "application/json");
     let paths = body["paths"].as_object().expect("paths");
-    for gv in ["api/v1", "apis/apps/v1", "apis/batch/v1", "apis/autoscaling/v1", "apis/autoscaling/v2", "apis/policy/v1"] {
-        let url = paths[gv]["serverRelativeURL"].as_str().unwrap_or_else(|| panic!("{gv}"));
+    for gv in [
+        "api/v1",
+        "apis/apps/v1",
+        "apis/batch/v1",
+        "apis/autoscaling/v1",
+        "apis/autoscaling/v2",
+        "apis/policy/v1",
+    ] {
+        let url = paths[gv]["serverRelativeURL"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{gv}"));
         assert!(url.starts_with(&format!("/openapi/v3/{gv}?hash=")), "{url}");
     }
 }
 
 async fn document_url(api: &TestApi, gv: &str) -> String {
     let (_, _, root) = api.get_with("/openapi/v3", &[]).await;
-    root["paths"][gv]["serverRelativeURL"].as_str().expect("url").to_string()
+    root["paths"][gv]["serverRelativeURL"]
+        .as_str()
+        .expect("url")
+        .to_string()
 }
 
 #[tokio::test]
@@ -44,13 +56,23 @@ async fn documents_are_immutable_under_their_hash() {
     let (status, _, _) = api.get_with(&url, &[("if-none-match", &etag)]).await;
     assert_eq!(status, StatusCode::NOT_MODIFIED);
     // An old hash is sent to the current one.
-    let (status, headers, _) = api.get_with("/openapi/v3/apis/apps/v1?hash=0123", &[]).await;
+    let (status, headers, _) = api
+        .get_with("/openapi/v3/apis/apps/v1?hash=0123", &[])
+        .await;
     assert_eq!(status, StatusCode::MOVED_PERMANENTLY);
     assert_eq!(headers["location"], url.as_str());
     // Not served.
     let (status, _, _) = api.get_with("/openapi/v3/apis/nope/v1", &[]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _, _) = api.get_with("/openapi/v3/apis/apps/v1", &[("accept", "application/com.github.proto-openapi.spec.v3@v1.0+protobuf")]).await;
+    let (status, _, _) = api
+        .get_with(
+            "/openapi/v3/apis/apps/v1",
+            &[(
+                "accept",
+                "application/com.github.proto-openapi.spec.v3@v1.0+protobuf",
+            )],
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
 }
 
@@ -59,20 +81,43 @@ async fn documents_describe_kinds_and_patch_operations() {
     let api = TestApi::new();
     let (_, _, doc) = api.get_with("/openapi/v3/api/v1", &[]).await;
     let patch = &doc["paths"]["/api/v1/namespaces/{namespace}/configmaps/{name}"]["patch"];
-    assert_eq!(patch["x-kubernetes-group-version-kind"], json!({"group": "", "kind": "ConfigMap", "version": "v1"}));
+    assert_eq!(
+        patch["x-kubernetes-group-version-kind"],
+        json!({"group": "", "kind": "ConfigMap", "version": "v1"})
+    );
     let params = patch["parameters"].as_array().expect("parameters");
-    assert!(params.iter().any(|p| p["name"] == "fieldValidation" && p["in"] == "query"));
+    assert!(
+        params
+            .iter()
+            .any(|p| p["name"] == "fieldValidation" && p["in"] == "query")
+    );
     let pod = &doc["components"]["schemas"]["io.k8s.api.core.v1.Pod"];
-    assert_eq!(pod["x-kubernetes-group-version-kind"], json!([{"group": "", "kind": "Pod", "version": "v1"}]));
-    let containers = &doc["components"]["schemas"]["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
+    assert_eq!(
+        pod["x-kubernetes-group-version-kind"],
+        json!([{"group": "", "kind": "Pod", "version": "v1"}])
+    );
+    let containers =
+        &doc["components"]["schemas"]["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
     assert_eq!(containers["type"], "array");
-    assert!(containers["description"].as_str().is_some_and(|d| d.starts_with("List of containers belonging to the pod.")));
+    assert!(
+        containers["description"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("List of containers belonging to the pod."))
+    );
 }
 
 #[tokio::test]
 async fn openapi_v2_is_not_served() {
     let api = TestApi::new();
-    let (status, _, body) = api.get_with("/openapi/v2", &[("accept", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf")]).await;
+    let (status, _, body) = api
+        .get_with(
+            "/openapi/v2",
+            &[(
+                "accept",
+                "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+            )],
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["kind"], "Status");
 }
@@ -93,8 +138,14 @@ fn deployment(spec_extra: Value) -> Value {
 async fn strict_field_validation_rejects_unknown_fields() {
     let api = TestApi::new();
     let body = deployment(json!({"replica": 3})).to_string().into_bytes();
-    let (status, _, err) =
-        api.send_with_headers(Method::POST, "/apis/apps/v1/namespaces/default/deployments?fieldValidation=Strict", "application/json", body).await;
+    let (status, _, err) = api
+        .send_with_headers(
+            Method::POST,
+            "/apis/apps/v1/namespaces/default/deployments?fieldValidation=Strict",
+            "application/json",
+            body,
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(err["reason"], "BadRequest");
     assert_eq!(
@@ -103,7 +154,14 @@ async fn strict_field_validation_rejects_unknown_fields() {
     );
     // Duplicates, from the raw body, in body order with the unknown fields.
     let raw = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"1","k":"2"},"datta":{}}"#.to_vec();
-    let (status, _, err) = api.send_with_headers(Method::POST, "/api/v1/namespaces/default/configmaps?fieldValidation=Strict", "application/json", raw).await;
+    let (status, _, err) = api
+        .send_with_headers(
+            Method::POST,
+            "/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
+            "application/json",
+            raw,
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         err["message"],
@@ -114,38 +172,85 @@ async fn strict_field_validation_rejects_unknown_fields() {
 #[tokio::test]
 async fn warn_is_the_default_and_ignore_is_silent() {
     let api = TestApi::new();
-    let body = deployment(json!({"replica": 3, "foo": {"bar": 1}})).to_string().into_bytes();
-    let (status, headers, created) = api.send_with_headers(Method::POST, "/apis/apps/v1/namespaces/default/deployments", "application/json", body).await;
+    let body = deployment(json!({"replica": 3, "foo": {"bar": 1}}))
+        .to_string()
+        .into_bytes();
+    let (status, headers, created) = api
+        .send_with_headers(
+            Method::POST,
+            "/apis/apps/v1/namespaces/default/deployments",
+            "application/json",
+            body,
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
-    let warnings: Vec<&str> = headers.get_all("warning").iter().filter_map(|v| v.to_str().ok()).collect();
+    let warnings: Vec<&str> = headers
+        .get_all("warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
     // In body order (serde_json writes keys sorted); an unknown object is one finding.
-    assert_eq!(warnings, ["299 - \"unknown field \\\"spec.foo\\\"\"", "299 - \"unknown field \\\"spec.replica\\\"\""]);
-    assert!(created["spec"].get("replica").is_none(), "unknown fields are dropped");
+    assert_eq!(
+        warnings,
+        [
+            "299 - \"unknown field \\\"spec.foo\\\"\"",
+            "299 - \"unknown field \\\"spec.replica\\\"\""
+        ]
+    );
+    assert!(
+        created["spec"].get("replica").is_none(),
+        "unknown fields are dropped"
+    );
 
     let cm = configmap("quiet", json!({"a": "1"}));
     let mut cm_extra = cm.clone();
     cm_extra["extra"] = json!(true);
     let (status, headers, _) = api
-        .send_with_headers(Method::POST, "/api/v1/namespaces/default/configmaps?fieldValidation=Ignore", "application/json", cm_extra.to_string().into_bytes())
+        .send_with_headers(
+            Method::POST,
+            "/api/v1/namespaces/default/configmaps?fieldValidation=Ignore",
+            "application/json",
+            cm_extra.to_string().into_bytes(),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     assert!(!headers.contains_key("warning"));
 
     // Update and patch check too.
     let (status, headers, _) = api
-        .send_with_headers(Method::PUT, "/api/v1/namespaces/default/configmaps/quiet", "application/json", cm_extra.to_string().into_bytes())
+        .send_with_headers(
+            Method::PUT,
+            "/api/v1/namespaces/default/configmaps/quiet",
+            "application/json",
+            cm_extra.to_string().into_bytes(),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["warning"], "299 - \"unknown field \\\"extra\\\"\"");
-    let patch = json!({"data": {"b": "2"}, "dataa": {}}).to_string().into_bytes();
+    let patch = json!({"data": {"b": "2"}, "dataa": {}})
+        .to_string()
+        .into_bytes();
     let (status, _, err) = api
-        .send_with_headers(Method::PATCH, "/api/v1/namespaces/default/configmaps/quiet?fieldValidation=Strict", "application/merge-patch+json", patch)
+        .send_with_headers(
+            Method::PATCH,
+            "/api/v1/namespaces/default/configmaps/quiet?fieldValidation=Strict",
+            "application/merge-patch+json",
+            patch,
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(err["message"], "strict decoding error: unknown field \"dataa\"");
+    assert_eq!(
+        err["message"],
+        "strict decoding error: unknown field \"dataa\""
+    );
 
     let (status, _, err) = api
-        .send_with_headers(Method::POST, "/api/v1/namespaces/default/configmaps?fieldValidation=strict", "application/json", cm.to_string().into_bytes())
+        .send_with_headers(
+            Method::POST,
+            "/api/v1/namespaces/default/configmaps?fieldValidation=strict",
+            "application/json",
+            cm.to_string().into_bytes(),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
 }

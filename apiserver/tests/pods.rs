@@ -13,14 +13,23 @@ async fn running_pod(api: &TestApi, name: &str) {
     let mut p = pod(name);
     p["spec"]["nodeName"] = json!("node-1");
     api.post(PODS, &p).await;
-    let (status, _) = api.patch(&format!("{PODS}/{name}/status"), "application/merge-patch+json", &json!({"status": {"phase": "Running"}})).await;
+    let (status, _) = api
+        .patch(
+            &format!("{PODS}/{name}/status"),
+            "application/merge-patch+json",
+            &json!({"status": {"phase": "Running"}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn logs_check_the_pod_and_container_as_upstream() {
     let api = TestApi::new();
-    assert_eq!(api.get(&format!("{PODS}/nope/log")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.get(&format!("{PODS}/nope/log")).await.0,
+        StatusCode::NOT_FOUND
+    );
     api.post(PODS, &pod("pending")).await;
     let (status, err) = api.get(&format!("{PODS}/pending/log")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -43,7 +52,10 @@ async fn eviction_without_a_budget_deletes_the_pod() {
     let (status, body) = api.post(&format!("{PODS}/web/eviction"), &eviction).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["status"], "Success");
-    assert_eq!(api.get(&format!("{PODS}/web")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.get(&format!("{PODS}/web")).await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -53,27 +65,50 @@ async fn a_budget_allowing_no_disruption_refuses_with_429() {
     let pdb = json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}});
     let (status, created) = api.post(PDBS, &pdb).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let eviction = json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "web"}});
+    let eviction =
+        json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "web"}});
     // Not yet observed by the disruption controller.
     let (status, err) = api.post(&format!("{PODS}/web/eviction"), &eviction).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{err}");
     assert_eq!(err["details"]["causes"][0]["reason"], "DisruptionBudget");
     // Observed, no disruption allowed.
     let observed = json!({"status": {"observedGeneration": 1, "disruptionsAllowed": 0, "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1}});
-    api.patch(&format!("{PDBS}/web/status"), "application/merge-patch+json", &observed).await;
+    api.patch(
+        &format!("{PDBS}/web/status"),
+        "application/merge-patch+json",
+        &observed,
+    )
+    .await;
     let (status, err) = api.post(&format!("{PODS}/web/eviction"), &eviction).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{err}");
-    assert_eq!(err["message"], "Cannot evict pod as it would violate the pod's disruption budget.");
-    assert_eq!(err["details"]["causes"][0]["message"], "The disruption budget web needs 1 healthy pods and has 1 currently");
+    assert_eq!(
+        err["message"],
+        "Cannot evict pod as it would violate the pod's disruption budget."
+    );
+    assert_eq!(
+        err["details"]["causes"][0]["message"],
+        "The disruption budget web needs 1 healthy pods and has 1 currently"
+    );
     assert_eq!(api.get(&format!("{PODS}/web")).await.0, StatusCode::OK);
     // One disruption allowed: the eviction spends it.
-    api.patch(&format!("{PDBS}/web/status"), "application/merge-patch+json", &json!({"status": {"disruptionsAllowed": 1, "currentHealthy": 2}})).await;
+    api.patch(
+        &format!("{PDBS}/web/status"),
+        "application/merge-patch+json",
+        &json!({"status": {"disruptionsAllowed": 1, "currentHealthy": 2}}),
+    )
+    .await;
     let (status, body) = api.post(&format!("{PODS}/web/eviction"), &eviction).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (_, budget) = api.get(&format!("{PDBS}/web")).await;
     assert_eq!(budget["status"]["disruptionsAllowed"], 0);
-    assert!(budget["status"]["disruptedPods"]["web"].is_string(), "{budget}");
+    assert!(
+        budget["status"]["disruptedPods"]["web"].is_string(),
+        "{budget}"
+    );
     // A pod on a node terminates gracefully after its eviction.
     let (_, terminating) = api.get(&format!("{PODS}/web")).await;
-    assert!(terminating["metadata"]["deletionTimestamp"].is_string(), "{terminating}");
+    assert!(
+        terminating["metadata"]["deletionTimestamp"].is_string(),
+        "{terminating}"
+    );
 }

@@ -17,7 +17,12 @@ async fn create_sets_server_metadata_and_namespace_from_the_url() {
     let meta = &cm["metadata"];
     assert_eq!(meta["namespace"], "default");
     assert!(meta["uid"].as_str().is_some_and(|u| u.len() == 36), "{cm}");
-    assert!(meta["creationTimestamp"].as_str().is_some_and(|t| t.ends_with('Z')), "{cm}");
+    assert!(
+        meta["creationTimestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{cm}"
+    );
     assert!(rv(&cm) > 0);
     // ConfigMaps keep no generation; workloads and pods do.
     assert!(meta.get("generation").is_none(), "{cm}");
@@ -40,15 +45,26 @@ async fn every_write_takes_the_next_revision_and_lists_report_theirs() {
     assert_eq!(list["apiVersion"], "v1");
     assert_eq!(list["metadata"]["resourceVersion"], rv(&b).to_string());
     assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
-    let (_, empty) = api.get("/apis/apps/v1/namespaces/default/deployments").await;
+    let (_, empty) = api
+        .get("/apis/apps/v1/namespaces/default/deployments")
+        .await;
     assert_eq!(empty["items"], json!([]));
-    assert!(empty["metadata"]["resourceVersion"].as_str().is_some_and(|rv| !rv.is_empty()));
+    assert!(
+        empty["metadata"]["resourceVersion"]
+            .as_str()
+            .is_some_and(|rv| !rv.is_empty())
+    );
 }
 
 #[tokio::test]
 async fn create_in_a_missing_namespace_is_not_found() {
     let api = TestApi::new();
-    let (status, err) = api.post("/api/v1/namespaces/nope/configmaps", &configmap("a", json!({}))).await;
+    let (status, err) = api
+        .post(
+            "/api/v1/namespaces/nope/configmaps",
+            &configmap("a", json!({})),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(err["kind"], "Status");
     assert_eq!(err["message"], "namespaces \"nope\" not found");
@@ -61,17 +77,22 @@ async fn errors_are_status_objects_with_upstream_messages() {
     let api = TestApi::new();
     let (status, err) = api.get(&format!("{CMS}/missing")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(err, json!({
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": "configmaps \"missing\" not found", "reason": "NotFound",
-        "details": {"name": "missing", "kind": "configmaps"}, "code": 404,
-    }));
+    assert_eq!(
+        err,
+        json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "configmaps \"missing\" not found", "reason": "NotFound",
+            "details": {"name": "missing", "kind": "configmaps"}, "code": 404,
+        })
+    );
     api.post(CMS, &configmap("a", json!({}))).await;
     let (status, err) = api.post(CMS, &configmap("a", json!({}))).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(err["reason"], "AlreadyExists");
     assert_eq!(err["message"], "configmaps \"a\" already exists");
-    let (status, err) = api.get("/apis/apps/v1/namespaces/default/deployments/x").await;
+    let (status, err) = api
+        .get("/apis/apps/v1/namespaces/default/deployments/x")
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(err["message"], "deployments.apps \"x\" not found");
     assert_eq!(err["details"]["group"], "apps");
@@ -87,7 +108,10 @@ async fn generate_name_makes_a_unique_name() {
     let (status, a) = api.post(CMS, &body).await;
     assert_eq!(status, StatusCode::CREATED, "{a}");
     let (_, b) = api.post(CMS, &body).await;
-    let (na, nb) = (a["metadata"]["name"].as_str().unwrap_or(""), b["metadata"]["name"].as_str().unwrap_or(""));
+    let (na, nb) = (
+        a["metadata"]["name"].as_str().unwrap_or(""),
+        b["metadata"]["name"].as_str().unwrap_or(""),
+    );
     assert!(na.starts_with("web-") && na.len() == 9, "{na}");
     assert_ne!(na, nb);
     let (status, err) = api.post(CMS, &json!({"metadata": {}, "data": {}})).await;
@@ -122,7 +146,9 @@ async fn update_with_a_stale_resource_version_conflicts_and_changes_nothing() {
 async fn update_without_a_resource_version_is_unconditional_for_builtins() {
     let api = TestApi::new();
     api.post(CMS, &configmap("a", json!({"n": "0"}))).await;
-    let (status, updated) = api.put(&format!("{CMS}/a"), &configmap("a", json!({"n": "9"}))).await;
+    let (status, updated) = api
+        .put(&format!("{CMS}/a"), &configmap("a", json!({"n": "9"})))
+        .await;
     assert_eq!(status, StatusCode::OK, "{updated}");
     assert_eq!(updated["data"]["n"], "9");
     // The server keeps what the client may not change.
@@ -136,7 +162,13 @@ async fn a_no_op_write_keeps_the_resource_version() {
     let (status, same) = api.put(&format!("{CMS}/a"), &cm).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(rv(&same), rv(&cm));
-    let (_, merged) = api.patch(&format!("{CMS}/a"), "application/merge-patch+json", &json!({"data": {"n": "0"}})).await;
+    let (_, merged) = api
+        .patch(
+            &format!("{CMS}/a"),
+            "application/merge-patch+json",
+            &json!({"data": {"n": "0"}}),
+        )
+        .await;
     assert_eq!(rv(&merged), rv(&cm));
     assert_eq!(api.server.storage.revision(), rv(&cm));
 }
@@ -144,18 +176,29 @@ async fn a_no_op_write_keeps_the_resource_version() {
 #[tokio::test]
 async fn merge_and_json_patches_apply_as_their_rfcs_say() {
     let api = TestApi::new();
-    api.post(CMS, &configmap("a", json!({"keep": "1", "drop": "2"}))).await;
-    let (status, merged) = api.patch(&format!("{CMS}/a"), "application/merge-patch+json", &json!({"data": {"drop": null, "new": "3"}})).await;
+    api.post(CMS, &configmap("a", json!({"keep": "1", "drop": "2"})))
+        .await;
+    let (status, merged) = api
+        .patch(
+            &format!("{CMS}/a"),
+            "application/merge-patch+json",
+            &json!({"data": {"drop": null, "new": "3"}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{merged}");
     assert_eq!(merged["data"], json!({"keep": "1", "new": "3"}));
 
     let ops = json!([{"op": "test", "path": "/data/keep", "value": "1"}, {"op": "replace", "path": "/data/keep", "value": "x"}]);
-    let (status, patched) = api.patch(&format!("{CMS}/a"), "application/json-patch+json", &ops).await;
+    let (status, patched) = api
+        .patch(&format!("{CMS}/a"), "application/json-patch+json", &ops)
+        .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_eq!(patched["data"]["keep"], "x");
 
     let failing = json!([{"op": "test", "path": "/data/keep", "value": "nope"}, {"op": "remove", "path": "/data/keep"}]);
-    let (status, err) = api.patch(&format!("{CMS}/a"), "application/json-patch+json", &failing).await;
+    let (status, err) = api
+        .patch(&format!("{CMS}/a"), "application/json-patch+json", &failing)
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
     assert_eq!(err["kind"], "Status");
     let (_, unchanged) = api.get(&format!("{CMS}/a")).await;
@@ -166,7 +209,13 @@ async fn merge_and_json_patches_apply_as_their_rfcs_say() {
         {"op": "test", "path": "/metadata/finalizers", "value": null},
         {"op": "add", "path": "/metadata/finalizers", "value": ["example.com/f"]},
     ]);
-    let (status, with) = api.patch(&format!("{CMS}/a"), "application/json-patch+json", &first_finalizer).await;
+    let (status, with) = api
+        .patch(
+            &format!("{CMS}/a"),
+            "application/json-patch+json",
+            &first_finalizer,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{with}");
     assert_eq!(with["metadata"]["finalizers"], json!(["example.com/f"]));
 }
@@ -175,9 +224,16 @@ async fn merge_and_json_patches_apply_as_their_rfcs_say() {
 async fn a_patch_naming_a_stale_resource_version_conflicts() {
     let api = TestApi::new();
     let (_, cm) = api.post(CMS, &configmap("a", json!({}))).await;
-    api.patch(&format!("{CMS}/a"), "application/merge-patch+json", &json!({"data": {"x": "1"}})).await;
+    api.patch(
+        &format!("{CMS}/a"),
+        "application/merge-patch+json",
+        &json!({"data": {"x": "1"}}),
+    )
+    .await;
     let patch = json!({"metadata": {"resourceVersion": cm["metadata"]["resourceVersion"]}, "data": {"x": "2"}});
-    let (status, err) = api.patch(&format!("{CMS}/a"), "application/merge-patch+json", &patch).await;
+    let (status, err) = api
+        .patch(&format!("{CMS}/a"), "application/merge-patch+json", &patch)
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
 }
 
@@ -185,7 +241,9 @@ async fn a_patch_naming_a_stale_resource_version_conflicts() {
 async fn unsupported_patch_types_are_415() {
     let api = TestApi::new();
     api.post(CMS, &configmap("a", json!({}))).await;
-    let (status, err) = api.patch(&format!("{CMS}/a"), "text/plain", &json!({})).await;
+    let (status, err) = api
+        .patch(&format!("{CMS}/a"), "text/plain", &json!({}))
+        .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(err["reason"], "UnsupportedMediaType");
 }
@@ -194,7 +252,14 @@ async fn unsupported_patch_types_are_415() {
 async fn yaml_bodies_are_accepted() {
     let api = TestApi::new();
     let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\ndata:\n  a: b\n";
-    let (status, cm) = api.send(Method::POST, CMS, "application/yaml", yaml.as_bytes().to_vec()).await;
+    let (status, cm) = api
+        .send(
+            Method::POST,
+            CMS,
+            "application/yaml",
+            yaml.as_bytes().to_vec(),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{cm}");
     assert_eq!(cm["data"]["a"], "b");
 }
@@ -206,18 +271,36 @@ async fn bodies_over_3_mib_are_refused_with_413() {
     let (status, err) = api.post(CMS, &big).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(err["reason"], "RequestEntityTooLarge");
-    assert_eq!(api.get(&format!("{CMS}/big")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.get(&format!("{CMS}/big")).await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn mismatched_type_or_namespace_is_a_bad_request() {
     let api = TestApi::new();
-    let (status, err) = api.post(CMS, &json!({"apiVersion": "apps/v1", "kind": "ConfigMap", "metadata": {"name": "a"}})).await;
+    let (status, err) = api
+        .post(
+            CMS,
+            &json!({"apiVersion": "apps/v1", "kind": "ConfigMap", "metadata": {"name": "a"}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
-    let (status, err) = api.post(CMS, &json!({"kind": "ConfigMap", "metadata": {"name": "a", "namespace": "kube-system"}})).await;
+    let (status, err) = api
+        .post(
+            CMS,
+            &json!({"kind": "ConfigMap", "metadata": {"name": "a", "namespace": "kube-system"}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(err["message"], "the namespace of the provided object does not match the namespace sent on the request");
-    let (status, _) = api.send(Method::POST, CMS, "application/json", b"{not json".to_vec()).await;
+    assert_eq!(
+        err["message"],
+        "the namespace of the provided object does not match the namespace sent on the request"
+    );
+    let (status, _) = api
+        .send(Method::POST, CMS, "application/json", b"{not json".to_vec())
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
@@ -230,16 +313,50 @@ async fn label_and_field_selectors_filter_lists() {
         api.post(CMS, &cm).await;
     }
     let names = |list: &serde_json::Value| -> Vec<String> {
-        list["items"].as_array().into_iter().flatten().map(|i| i["metadata"]["name"].as_str().unwrap_or("").to_string()).collect()
+        list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| i["metadata"]["name"].as_str().unwrap_or("").to_string())
+            .collect()
     };
-    assert_eq!(names(&api.get(&format!("{CMS}?labelSelector=tier%3Dweb")).await.1), ["a", "c"]);
-    assert_eq!(names(&api.get(&format!("{CMS}?labelSelector=tier+notin+(web)")).await.1), ["b"]);
-    assert_eq!(names(&api.get(&format!("{CMS}?labelSelector=!tier")).await.1), Vec::<String>::new());
-    assert_eq!(names(&api.get(&format!("{CMS}?fieldSelector=metadata.name%3Db")).await.1), ["b"]);
-    assert_eq!(names(&api.get("/api/v1/configmaps?fieldSelector=metadata.namespace%3Ddefault").await.1), ["a", "b", "c"]);
+    assert_eq!(
+        names(&api.get(&format!("{CMS}?labelSelector=tier%3Dweb")).await.1),
+        ["a", "c"]
+    );
+    assert_eq!(
+        names(
+            &api.get(&format!("{CMS}?labelSelector=tier+notin+(web)"))
+                .await
+                .1
+        ),
+        ["b"]
+    );
+    assert_eq!(
+        names(&api.get(&format!("{CMS}?labelSelector=!tier")).await.1),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(
+            &api.get(&format!("{CMS}?fieldSelector=metadata.name%3Db"))
+                .await
+                .1
+        ),
+        ["b"]
+    );
+    assert_eq!(
+        names(
+            &api.get("/api/v1/configmaps?fieldSelector=metadata.namespace%3Ddefault")
+                .await
+                .1
+        ),
+        ["a", "b", "c"]
+    );
     let (status, err) = api.get(&format!("{CMS}?labelSelector=tier%3D%3D%3D")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
-    let (status, err) = api.get(&format!("{CMS}?fieldSelector=spec.nodeName%3Dn1")).await;
+    let (status, err) = api
+        .get(&format!("{CMS}?fieldSelector=spec.nodeName%3Dn1"))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(err["message"], "field label not supported: spec.nodeName");
 }
@@ -251,10 +368,14 @@ async fn pods_are_selected_by_node_and_phase() {
     on_node["spec"]["nodeName"] = json!("n1");
     api.post(PODS, &on_node).await;
     api.post(PODS, &pod("pending")).await;
-    let (_, list) = api.get("/api/v1/pods?fieldSelector=spec.nodeName%3Dn1").await;
+    let (_, list) = api
+        .get("/api/v1/pods?fieldSelector=spec.nodeName%3Dn1")
+        .await;
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
     assert_eq!(list["items"][0]["metadata"]["name"], "on-node");
-    let (_, unbound) = api.get(&format!("{PODS}?fieldSelector=spec.nodeName%3D")).await;
+    let (_, unbound) = api
+        .get(&format!("{PODS}?fieldSelector=spec.nodeName%3D"))
+        .await;
     assert_eq!(unbound["items"][0]["metadata"]["name"], "pending");
 }
 
@@ -262,7 +383,11 @@ async fn pods_are_selected_by_node_and_phase() {
 async fn all_namespaces_lists_span_namespaces() {
     let api = TestApi::new();
     api.post(CMS, &configmap("a", json!({}))).await;
-    api.post("/api/v1/namespaces/kube-system/configmaps", &configmap("b", json!({}))).await;
+    api.post(
+        "/api/v1/namespaces/kube-system/configmaps",
+        &configmap("b", json!({})),
+    )
+    .await;
     let (_, all) = api.get("/api/v1/configmaps").await;
     assert_eq!(all["items"].as_array().map(Vec::len), Some(2));
 }
@@ -277,8 +402,20 @@ async fn system_endpoints_answer() {
     let (status, version) = api.get("/version").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(version["major"], "1");
-    assert!(version["gitVersion"].as_str().is_some_and(|v| v.starts_with("v1.35")));
-    for key in ["minor", "gitCommit", "gitTreeState", "buildDate", "goVersion", "compiler", "platform"] {
+    assert!(
+        version["gitVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("v1.35"))
+    );
+    for key in [
+        "minor",
+        "gitCommit",
+        "gitTreeState",
+        "buildDate",
+        "goVersion",
+        "compiler",
+        "platform",
+    ] {
         assert!(version[key].is_string(), "{key}");
     }
 }
@@ -287,14 +424,24 @@ async fn system_endpoints_answer() {
 async fn the_initial_namespaces_exist() {
     let api = TestApi::new();
     let (_, list) = api.get("/api/v1/namespaces").await;
-    let names: Vec<&str> = list["items"].as_array().into_iter().flatten().filter_map(|n| n["metadata"]["name"].as_str()).collect();
-    assert_eq!(names, ["default", "kube-node-lease", "kube-public", "kube-system"]);
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["default", "kube-node-lease", "kube-public", "kube-system"]
+    );
 }
 
 #[tokio::test]
 async fn dry_run_validates_without_storing() {
     let api = TestApi::new();
-    let (status, cm) = api.post(&format!("{CMS}?dryRun=All"), &configmap("a", json!({}))).await;
+    let (status, cm) = api
+        .post(&format!("{CMS}?dryRun=All"), &configmap("a", json!({})))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{cm}");
     assert_eq!(api.get(&format!("{CMS}/a")).await.0, StatusCode::NOT_FOUND);
 }
@@ -303,16 +450,36 @@ async fn dry_run_validates_without_storing() {
 async fn the_audit_trail_records_who_changed_what() {
     let api = TestApi::new();
     let (_, cm) = api.post(CMS, &configmap("a", json!({"n": "0"}))).await;
-    let (_, updated) = api.patch(&format!("{CMS}/a"), "application/merge-patch+json", &json!({"data": {"n": "1"}})).await;
+    let (_, updated) = api
+        .patch(
+            &format!("{CMS}/a"),
+            "application/merge-patch+json",
+            &json!({"data": {"n": "1"}}),
+        )
+        .await;
     api.delete(&format!("{CMS}/a")).await;
-    let (status, trail) = api.get("/kubesim/v1/audit?resource=configmaps&name=a").await;
+    let (status, trail) = api
+        .get("/kubesim/v1/audit?resource=configmaps&name=a")
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(trail["apiVersion"], "audit.k8s.io/v1");
     let items = trail["items"].as_array().expect("items");
     let verbs: Vec<&str> = items.iter().filter_map(|e| e["verb"].as_str()).collect();
     assert_eq!(verbs, ["create", "update", "delete"]);
     assert_eq!(items[0]["userAgent"], "kubesim-tests");
-    assert_eq!(items[1]["annotations"]["kubesim.io/resource-version-before"], cm["metadata"]["resourceVersion"]);
-    assert_eq!(items[1]["annotations"]["kubesim.io/resource-version-after"], updated["metadata"]["resourceVersion"]);
-    assert!(items[1]["kubesimChanges"].as_array().is_some_and(|ops| ops.iter().any(|op| op["path"] == "/data/n")), "{}", items[1]);
+    assert_eq!(
+        items[1]["annotations"]["kubesim.io/resource-version-before"],
+        cm["metadata"]["resourceVersion"]
+    );
+    assert_eq!(
+        items[1]["annotations"]["kubesim.io/resource-version-after"],
+        updated["metadata"]["resourceVersion"]
+    );
+    assert!(
+        items[1]["kubesimChanges"]
+            .as_array()
+            .is_some_and(|ops| ops.iter().any(|op| op["path"] == "/data/n")),
+        "{}",
+        items[1]
+    );
 }

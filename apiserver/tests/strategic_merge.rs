@@ -37,7 +37,9 @@ async fn with_deployment() -> TestApi {
 }
 
 fn containers(obj: &Value) -> &Vec<Value> {
-    obj["spec"]["template"]["spec"]["containers"].as_array().expect("containers")
+    obj["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers")
 }
 
 #[tokio::test]
@@ -46,11 +48,21 @@ async fn containers_merge_by_name_and_the_others_stay() {
     let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:2"}]}}}});
     let (status, patched) = api.patch(&format!("{DEPLOYS}/web"), SMP, &patch).await;
     assert_eq!(status, StatusCode::OK, "{patched}");
-    let names: Vec<&str> = containers(&patched).iter().filter_map(|c| c["name"].as_str()).collect();
+    let names: Vec<&str> = containers(&patched)
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
     assert_eq!(names, ["app", "sidecar"]);
     assert_eq!(containers(&patched)[0]["image"], "app:2");
-    assert_eq!(containers(&patched)[0]["env"].as_array().map(Vec::len), Some(2), "env untouched");
-    assert_eq!(patched["metadata"]["generation"], 2, "a spec change bumps the generation");
+    assert_eq!(
+        containers(&patched)[0]["env"].as_array().map(Vec::len),
+        Some(2),
+        "env untouched"
+    );
+    assert_eq!(
+        patched["metadata"]["generation"], 2,
+        "a spec change bumps the generation"
+    );
     let (_, stored) = api.get(&format!("{DEPLOYS}/web")).await;
     assert_eq!(containers(&stored)[0]["image"], "app:2");
 }
@@ -71,7 +83,10 @@ async fn a_three_way_apply_patch_deletes_orders_and_adds() {
     assert_eq!(app["env"], json!([{"name": "A", "value": "1"}]));
     assert_eq!(app["ports"][0]["containerPort"], 8080);
     assert_eq!(containers(&patched).len(), 2);
-    assert!(!patched.to_string().contains("$setElementOrder"), "no directive is stored");
+    assert!(
+        !patched.to_string().contains("$setElementOrder"),
+        "no directive is stored"
+    );
 }
 
 #[tokio::test]
@@ -83,7 +98,11 @@ async fn metadata_merges_labels_and_finalizers() {
     let (status, patched) = api.patch(&format!("{DEPLOYS}/web"), SMP, &patch).await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_eq!(patched["metadata"]["finalizers"], json!(["example.com/b"]));
-    assert!(patched["metadata"].get("labels").is_none_or(|l| l.get("tier").is_none()));
+    assert!(
+        patched["metadata"]
+            .get("labels")
+            .is_none_or(|l| l.get("tier").is_none())
+    );
 }
 
 #[tokio::test]
@@ -95,20 +114,29 @@ async fn node_taints_are_replaced_whole() {
     let patch = json!({"spec": {"taints": [{"key": "b", "value": "x", "effect": "NoExecute"}]}});
     let (status, patched) = api.patch("/api/v1/nodes/n1", SMP, &patch).await;
     assert_eq!(status, StatusCode::OK, "{patched}");
-    assert_eq!(patched["spec"]["taints"], json!([{"key": "b", "value": "x", "effect": "NoExecute"}]));
+    assert_eq!(
+        patched["spec"]["taints"],
+        json!([{"key": "b", "value": "x", "effect": "NoExecute"}])
+    );
 }
 
 #[tokio::test]
 async fn malformed_directives_are_400() {
     let api = with_deployment().await;
-    let patch = json!({"spec": {"strategy": {"$retainKeys": ["type"], "rollingUpdate": {"maxSurge": 1}}}});
+    let patch =
+        json!({"spec": {"strategy": {"$retainKeys": ["type"], "rollingUpdate": {"maxSurge": 1}}}});
     let (status, err) = api.patch(&format!("{DEPLOYS}/web"), SMP, &patch).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
     assert_eq!(err["reason"], "BadRequest");
     assert_eq!(err["message"], "invalid patch format of retainKeys");
-    let (status, err) = api.patch(&format!("{DEPLOYS}/web"), SMP, &json!(["not", "a", "map"])).await;
+    let (status, err) = api
+        .patch(&format!("{DEPLOYS}/web"), SMP, &json!(["not", "a", "map"]))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
-    assert_eq!(err["message"], "json: cannot unmarshal array into Go value of type map[string]interface {}");
+    assert_eq!(
+        err["message"],
+        "json: cannot unmarshal array into Go value of type map[string]interface {}"
+    );
 }
 
 #[tokio::test]
@@ -117,7 +145,10 @@ async fn an_unknown_patch_directive_is_a_500_without_reason_as_upstream() {
     let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "$patch": "bogus"}]}}}});
     let (status, err) = api.patch(&format!("{DEPLOYS}/web"), SMP, &patch).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{err}");
-    assert_eq!(err["message"], "unknown patch type: bogus in map: map[$patch:bogus name:app]");
+    assert_eq!(
+        err["message"],
+        "unknown patch type: bogus in map: map[$patch:bogus name:app]"
+    );
     assert!(err.get("reason").is_none_or(|r| r == ""), "{err}");
     let (_, stored) = api.get(&format!("{DEPLOYS}/web")).await;
     assert_eq!(stored["metadata"]["generation"], 1, "nothing was written");
@@ -142,7 +173,9 @@ async fn custom_resources_refuse_strategic_merge_patch_with_415() {
     let widgets = "/apis/example.com/v1/namespaces/default/widgets";
     let (status, body) = api.post(widgets, &json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"n": 1}})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, err) = api.patch(&format!("{widgets}/w"), SMP, &json!({"spec": {"n": 2}})).await;
+    let (status, err) = api
+        .patch(&format!("{widgets}/w"), SMP, &json!({"spec": {"n": 2}}))
+        .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{err}");
     assert_eq!(err["reason"], "UnsupportedMediaType");
     assert_eq!(
@@ -155,10 +188,23 @@ async fn custom_resources_refuse_strategic_merge_patch_with_415() {
 async fn status_subresource_takes_strategic_merge_patches() {
     let api = with_deployment().await;
     let patch = json!({"status": {"conditions": [{"type": "Available", "status": "True"}]}});
-    let (status, patched) = api.patch(&format!("{DEPLOYS}/web/status"), SMP, &patch).await;
+    let (status, patched) = api
+        .patch(&format!("{DEPLOYS}/web/status"), SMP, &patch)
+        .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     let patch = json!({"status": {"conditions": [{"type": "Progressing", "status": "True"}]}});
-    let (_, patched) = api.patch(&format!("{DEPLOYS}/web/status"), SMP, &patch).await;
-    let types: Vec<&str> = patched["status"]["conditions"].as_array().into_iter().flatten().filter_map(|c| c["type"].as_str()).collect();
-    assert_eq!(types, ["Progressing", "Available"], "conditions merge by type; the new one first, as upstream orders");
+    let (_, patched) = api
+        .patch(&format!("{DEPLOYS}/web/status"), SMP, &patch)
+        .await;
+    let types: Vec<&str> = patched["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["type"].as_str())
+        .collect();
+    assert_eq!(
+        types,
+        ["Progressing", "Available"],
+        "conditions merge by type; the new one first, as upstream orders"
+    );
 }

@@ -17,15 +17,23 @@ use std::hash::Hash;
 use std::time::Duration;
 
 use futures::StreamExt;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Lookup, Store};
-use kube::ResourceExt;
 use kube::runtime::{WatchStreamExt, watcher};
 
 /// A watch of `K` whose objects come without `metadata.managedFields`.
-pub fn watch<K>(api: Api<K>, config: watcher::Config) -> impl futures::Stream<Item = watcher::Result<watcher::Event<K>>> + Send
+pub fn watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> impl futures::Stream<Item = watcher::Result<watcher::Event<K>>> + Send
 where
-    K: kube::Resource + Clone + k8s_openapi::serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    K: kube::Resource
+        + Clone
+        + k8s_openapi::serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
 {
     watcher(api, config).modify(|obj| obj.managed_fields_mut().clear())
 }
@@ -52,7 +60,13 @@ where
 /// A cache of `K` kept by a background watch.
 pub fn spawn<K>(api: Api<K>, config: watcher::Config) -> Store<K>
 where
-    K: kube::Resource<DynamicType = ()> + Clone + k8s_openapi::serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + k8s_openapi::serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
 {
     let (reader, writer) = reflector::store::<K>();
     let stream = reflector::reflector(writer, watch(api, config)).default_backoff();
@@ -78,7 +92,10 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
         writer.apply_watcher_event(&Event::Init);
         writer.apply_watcher_event(&Event::InitDone);
-        let both = tokio::time::timeout(Duration::from_secs(2), async { (first.await, second.await) }).await;
+        let both = tokio::time::timeout(Duration::from_secs(2), async {
+            (first.await, second.await)
+        })
+        .await;
         assert!(matches!(both, Ok((Ok(Ok(())), Ok(Ok(()))))), "{both:?}");
     }
 }

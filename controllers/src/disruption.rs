@@ -49,7 +49,10 @@ pub struct Context {
 /// Run the controller until the task is dropped.
 pub async fn run(client: Client) {
     let (pods, pod_events) = endpoints::pod_cache(&client);
-    let controller = Controller::new(Api::<PodDisruptionBudget>::all(client.clone()), watcher::Config::default());
+    let controller = Controller::new(
+        Api::<PodDisruptionBudget>::all(client.clone()),
+        watcher::Config::default(),
+    );
     let budgets = controller.store();
     controller
         .watches_stream(pod_events, move |pod| {
@@ -71,7 +74,9 @@ pub async fn run(client: Client) {
 }
 
 fn selects(pdb: &PodDisruptionBudget, pod: &Pod) -> bool {
-    let Some(selector) = pdb.spec.as_ref().and_then(|s| s.selector.as_ref()) else { return false };
+    let Some(selector) = pdb.spec.as_ref().and_then(|s| s.selector.as_ref()) else {
+        return false;
+    };
     matches(selector, pod.labels())
 }
 
@@ -88,7 +93,12 @@ fn matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool 
             _ => false,
         }
     });
-    exprs_ok && selector.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v))
+    exprs_ok
+        && selector
+            .match_labels
+            .iter()
+            .flatten()
+            .all(|(k, v)| labels.get(k) == Some(v))
 }
 
 /// A count from an int or a percentage of `total`, rounded up; saturating, since the
@@ -105,7 +115,11 @@ fn scaled(value: &IntOrString, total: i32) -> i32 {
 }
 
 /// The status for `pods` (those the budget selects) at `now`.
-fn status(pdb: &PodDisruptionBudget, pods: &[Arc<Pod>], now: Timestamp) -> PodDisruptionBudgetStatus {
+fn status(
+    pdb: &PodDisruptionBudget,
+    pods: &[Arc<Pod>],
+    now: Timestamp,
+) -> PodDisruptionBudgetStatus {
     let old = pdb.status.clone().unwrap_or_default();
     // Evicted pods count as disrupted until seen deleting, or for two minutes.
     let disrupted: BTreeMap<String, Time> = old
@@ -114,13 +128,18 @@ fn status(pdb: &PodDisruptionBudget, pods: &[Arc<Pod>], now: Timestamp) -> PodDi
         .into_iter()
         .filter(|(name, at)| {
             let pod = pods.iter().find(|p| p.name_any() == *name);
-            pod.is_some_and(|p| p.metadata.deletion_timestamp.is_none()) && now.duration_since(at.0) < DISRUPTED_TIMEOUT
+            pod.is_some_and(|p| p.metadata.deletion_timestamp.is_none())
+                && now.duration_since(at.0) < DISRUPTED_TIMEOUT
         })
         .collect();
     let expected = i32::try_from(pods.len()).unwrap_or(i32::MAX);
     let healthy = pods
         .iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none() && endpoints::pod_ready(p) && !disrupted.contains_key(&p.name_any()))
+        .filter(|p| {
+            p.metadata.deletion_timestamp.is_none()
+                && endpoints::pod_ready(p)
+                && !disrupted.contains_key(&p.name_any())
+        })
         .count();
     let healthy = i32::try_from(healthy).unwrap_or(i32::MAX);
     let spec = pdb.spec.clone().unwrap_or_default();
@@ -130,9 +149,21 @@ fn status(pdb: &PodDisruptionBudget, pods: &[Arc<Pod>], now: Timestamp) -> PodDi
         (None, None) => 0,
     };
     let allowed = healthy.saturating_sub(desired).max(0);
-    let (cond_status, reason) = if allowed > 0 { ("True", "SufficientPods") } else { ("False", "InsufficientPods") };
-    let previous = old.conditions.unwrap_or_default().into_iter().find(|c| c.type_ == "DisruptionAllowed");
-    let transition = previous.as_ref().filter(|c| c.status == cond_status).map(|c| c.last_transition_time.clone()).unwrap_or(Time(now));
+    let (cond_status, reason) = if allowed > 0 {
+        ("True", "SufficientPods")
+    } else {
+        ("False", "InsufficientPods")
+    };
+    let previous = old
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "DisruptionAllowed");
+    let transition = previous
+        .as_ref()
+        .filter(|c| c.status == cond_status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(now));
     PodDisruptionBudgetStatus {
         observed_generation: pdb.metadata.generation,
         disrupted_pods: Some(disrupted).filter(|d| !d.is_empty()),
@@ -155,21 +186,34 @@ fn status(pdb: &PodDisruptionBudget, pods: &[Arc<Pod>], now: Timestamp) -> PodDi
 async fn reconcile(pdb: Arc<PodDisruptionBudget>, ctx: Arc<Context>) -> Result<Action, Error> {
     crate::cache::ready(&ctx.pods).await?;
     let namespace = pdb.namespace().unwrap_or_default();
-    let pods: Vec<Arc<Pod>> =
-        ctx.pods.state().into_iter().filter(|p| p.namespace().as_deref() == Some(namespace.as_str()) && selects(&pdb, p)).collect();
+    let pods: Vec<Arc<Pod>> = ctx
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace().as_deref() == Some(namespace.as_str()) && selects(&pdb, p))
+        .collect();
     let desired = status(&pdb, &pods, Timestamp::now());
     // Re-check later while evicted pods are still counted as disrupted.
-    let next = if desired.disrupted_pods.is_some() { Action::requeue(Duration::from_secs(10)) } else { Action::await_change() };
+    let next = if desired.disrupted_pods.is_some() {
+        Action::requeue(Duration::from_secs(10))
+    } else {
+        Action::await_change()
+    };
     if pdb.status.as_ref() == Some(&desired) {
         return Ok(next);
     }
     let name = pdb.name_any();
     let api: Api<PodDisruptionBudget> = Api::namespaced(ctx.client.clone(), &namespace);
     let patch = json!({"metadata": {"resourceVersion": pdb.resource_version()}, "status": desired});
-    match api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
         Ok(_) => Ok(next),
         // Someone (an eviction) wrote it meanwhile: read again.
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(Action::requeue(Duration::from_millis(100))),
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            Ok(Action::requeue(Duration::from_millis(100)))
+        }
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(Action::await_change()),
         Err(e) => Err(Error::Status(name, e)),
     }
@@ -193,15 +237,28 @@ mod tests {
     }
 
     fn pdb(spec: serde_json::Value) -> PodDisruptionBudget {
-        serde_json::from_value(json!({"metadata": {"name": "db", "generation": 1}, "spec": spec})).unwrap()
+        serde_json::from_value(json!({"metadata": {"name": "db", "generation": 1}, "spec": spec}))
+            .unwrap()
     }
 
     #[test]
     fn allowed_disruptions_from_min_available_and_max_unavailable() {
         let pods = [pod("a", true), pod("b", true), pod("c", false)];
         let now = Timestamp::UNIX_EPOCH;
-        let s = status(&pdb(json!({"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}})), &pods, now);
-        assert_eq!((s.expected_pods, s.current_healthy, s.desired_healthy, s.disruptions_allowed), (3, 2, 1, 1));
+        let s = status(
+            &pdb(json!({"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}})),
+            &pods,
+            now,
+        );
+        assert_eq!(
+            (
+                s.expected_pods,
+                s.current_healthy,
+                s.desired_healthy,
+                s.disruptions_allowed
+            ),
+            (3, 2, 1, 1)
+        );
         let s = status(&pdb(json!({"minAvailable": "50%"})), &pods, now);
         assert_eq!(s.desired_healthy, 2);
         assert_eq!(s.disruptions_allowed, 0);
@@ -214,7 +271,11 @@ mod tests {
     fn huge_numbers_saturate() {
         let pods = [pod("a", true)];
         let now = Timestamp::UNIX_EPOCH;
-        let s = status(&pdb(json!({"minAvailable": "99999999999999999%"})), &pods, now);
+        let s = status(
+            &pdb(json!({"minAvailable": "99999999999999999%"})),
+            &pods,
+            now,
+        );
         assert_eq!((s.desired_healthy, s.disruptions_allowed), (i32::MAX, 0));
         let s = status(&pdb(json!({"minAvailable": i32::MIN})), &pods, now);
         assert_eq!(s.disruptions_allowed, i32::MAX);
@@ -230,9 +291,17 @@ mod tests {
             disrupted_pods: Some([("a".to_string(), Time(Timestamp::UNIX_EPOCH))].into()),
             ..Default::default()
         });
-        let s = status(&budget, &pods, Timestamp::UNIX_EPOCH + SignedDuration::from_secs(5));
+        let s = status(
+            &budget,
+            &pods,
+            Timestamp::UNIX_EPOCH + SignedDuration::from_secs(5),
+        );
         assert_eq!((s.current_healthy, s.disruptions_allowed), (1, 0));
-        let s = status(&budget, &pods, Timestamp::UNIX_EPOCH + SignedDuration::from_secs(500));
+        let s = status(
+            &budget,
+            &pods,
+            Timestamp::UNIX_EPOCH + SignedDuration::from_secs(500),
+        );
         assert_eq!((s.current_healthy, s.disruptions_allowed), (2, 1));
     }
 }

@@ -19,7 +19,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Endpoints, EndpointAddress, EndpointPort, EndpointSubset, ObjectReference, Pod, Service, ServicePort};
+use k8s_openapi::api::core::v1::{
+    EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service,
+    ServicePort,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
@@ -55,15 +58,33 @@ pub struct Context {
 /// Run the controller until the task is dropped.
 pub async fn run(client: Client) {
     let (pods, pod_events) = pod_cache(&client);
-    let controller = Controller::new(Api::<Service>::all(client.clone()), watcher::Config::default());
+    let controller = Controller::new(
+        Api::<Service>::all(client.clone()),
+        watcher::Config::default(),
+    );
     let services = controller.store();
     let mapper = PodMapper::new(services.clone(), pods.clone());
     let controller = controller
         .watches_stream(pod_events, move |pod| mapper.services_for(&pod))
-        .watches(Api::<Endpoints>::all(client.clone()), watcher::Config::default(), |ep| {
-            Some(ObjectRef::<Service>::new(&ep.name_any()).within(&ep.namespace().unwrap_or_default()))
-        })
-        .run(reconcile, error_policy, Arc::new(Context { client: client.clone(), services, pods }))
+        .watches(
+            Api::<Endpoints>::all(client.clone()),
+            watcher::Config::default(),
+            |ep| {
+                Some(
+                    ObjectRef::<Service>::new(&ep.name_any())
+                        .within(&ep.namespace().unwrap_or_default()),
+                )
+            },
+        )
+        .run(
+            reconcile,
+            error_policy,
+            Arc::new(Context {
+                client: client.clone(),
+                services,
+                pods,
+            }),
+        )
         .for_each(|result| async move {
             if let Err(err) = result {
                 tracing::debug!(error = %err, "endpoints reconcile");
@@ -73,16 +94,30 @@ pub async fn run(client: Client) {
     // second loop keyed by Endpoints removes ours (those with the trigger-time
     // annotation) whose Service is gone, as upstream's deletion path and
     // `checkLeftoverEndpoints` do.
-    let leftovers = Controller::new(Api::<Endpoints>::all(client.clone()), watcher::Config::default())
-        .watches(Api::<Service>::all(client.clone()), watcher::Config::default(), |svc| {
-            Some(ObjectRef::<Endpoints>::new(&svc.name_any()).within(&svc.namespace().unwrap_or_default()))
-        })
-        .run(remove_leftover, |_, _, _| Action::requeue(Duration::from_secs(1)), Arc::new(client))
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "endpoints leftover check");
-            }
-        });
+    let leftovers = Controller::new(
+        Api::<Endpoints>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .watches(
+        Api::<Service>::all(client.clone()),
+        watcher::Config::default(),
+        |svc| {
+            Some(
+                ObjectRef::<Endpoints>::new(&svc.name_any())
+                    .within(&svc.namespace().unwrap_or_default()),
+            )
+        },
+    )
+    .run(
+        remove_leftover,
+        |_, _, _| Action::requeue(Duration::from_secs(1)),
+        Arc::new(client),
+    )
+    .for_each(|result| async move {
+        if let Err(err) = result {
+            tracing::debug!(error = %err, "endpoints leftover check");
+        }
+    });
     futures::join!(controller, leftovers);
 }
 
@@ -94,11 +129,22 @@ async fn remove_leftover(ep: Arc<Endpoints>, client: Arc<Client>) -> Result<Acti
     let name = ep.name_any();
     let namespace = ep.namespace().unwrap_or_default();
     let services: Api<Service> = Api::namespaced((*client).clone(), &namespace);
-    if services.get_opt(&name).await.map_err(|e| Error::Delete(name.clone(), e))?.is_some() {
+    if services
+        .get_opt(&name)
+        .await
+        .map_err(|e| Error::Delete(name.clone(), e))?
+        .is_some()
+    {
         return Ok(Action::await_change());
     }
     let api: Api<Endpoints> = Api::namespaced((*client).clone(), &namespace);
-    let params = DeleteParams { preconditions: Some(kube::api::Preconditions { uid: ep.uid(), resource_version: None }), ..DeleteParams::default() };
+    let params = DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            uid: ep.uid(),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
     match api.delete(&name, &params).await {
         Ok(_) => Ok(Action::await_change()),
         Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(Action::await_change()),
@@ -107,11 +153,19 @@ async fn remove_leftover(ep: Arc<Endpoints>, client: Arc<Client>) -> Result<Acti
 }
 
 /// A pod cache and the stream of its changes, for a controller's `watches_stream`.
-pub(crate) fn pod_cache(client: &Client) -> (Store<Pod>, impl futures::Stream<Item = Result<Pod, watcher::Error>> + Send + 'static) {
+pub(crate) fn pod_cache(
+    client: &Client,
+) -> (
+    Store<Pod>,
+    impl futures::Stream<Item = Result<Pod, watcher::Error>> + Send + 'static,
+) {
     let (reader, writer) = reflector::store::<Pod>();
-    let events = reflector::reflector(writer, crate::cache::watch(Api::<Pod>::all(client.clone()), watcher::Config::default()))
-        .default_backoff()
-        .touched_objects();
+    let events = reflector::reflector(
+        writer,
+        crate::cache::watch(Api::<Pod>::all(client.clone()), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects();
     (reader, events)
 }
 
@@ -125,7 +179,11 @@ pub(crate) struct PodMapper {
 
 impl PodMapper {
     pub(crate) fn new(services: Store<Service>, pods: Store<Pod>) -> Self {
-        PodMapper { services, pods, last: Mutex::new(HashMap::new()) }
+        PodMapper {
+            services,
+            pods,
+            last: Mutex::new(HashMap::new()),
+        }
     }
 
     pub(crate) fn services_for(&self, pod: &Pod) -> Vec<ObjectRef<Service>> {
@@ -138,14 +196,21 @@ impl PodMapper {
             .map(|s| ObjectRef::from_obj(s.as_ref()))
             .collect();
         let uid = pod.uid().unwrap_or_default();
-        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let before = last.insert(uid, now.clone());
         // Forget pods that are gone, now and then.
         if last.len() > 2 * self.pods.len() + 1024 {
             let live: HashSet<String> = self.pods.state().iter().filter_map(|p| p.uid()).collect();
             last.retain(|uid, _| live.contains(uid));
         }
-        now.into_iter().chain(before.into_iter().flatten()).collect::<HashSet<_>>().into_iter().collect()
+        now.into_iter()
+            .chain(before.into_iter().flatten())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect()
     }
 }
 
@@ -159,7 +224,9 @@ pub(crate) fn managed_selector(svc: &Service) -> Option<&BTreeMap<String, String
 }
 
 fn selects(svc: &Service, pod: &Pod) -> bool {
-    let Some(selector) = managed_selector(svc) else { return false };
+    let Some(selector) = managed_selector(svc) else {
+        return false;
+    };
     let labels = pod.labels();
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
@@ -167,7 +234,11 @@ fn selects(svc: &Service, pod: &Pod) -> bool {
 /// The pods that back `svc`: selected, with an IP, not finished, sorted by name.
 /// Terminating ones are kept only if `include_terminating`
 /// (`ShouldPodBeInEndpoints`).
-pub(crate) fn backing_pods(pods: &Store<Pod>, svc: &Service, include_terminating: bool) -> Vec<Arc<Pod>> {
+pub(crate) fn backing_pods(
+    pods: &Store<Pod>,
+    svc: &Service,
+    include_terminating: bool,
+) -> Vec<Arc<Pod>> {
     let namespace = svc.namespace().unwrap_or_default();
     let mut out: Vec<Arc<Pod>> = pods
         .state()
@@ -176,8 +247,13 @@ pub(crate) fn backing_pods(pods: &Store<Pod>, svc: &Service, include_terminating
         .filter(|p| {
             let status = p.status.as_ref();
             let ip = status.and_then(|s| s.pod_ip.as_deref()).unwrap_or("");
-            let finished = matches!(status.and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));
-            !ip.is_empty() && !finished && (include_terminating || p.metadata.deletion_timestamp.is_none())
+            let finished = matches!(
+                status.and_then(|s| s.phase.as_deref()),
+                Some("Succeeded" | "Failed")
+            );
+            !ip.is_empty()
+                && !finished
+                && (include_terminating || p.metadata.deletion_timestamp.is_none())
         })
         .collect();
     out.sort_by_key(|p| p.name_any());
@@ -199,9 +275,16 @@ pub(crate) fn find_port(pod: &Pod, port: &ServicePort) -> Option<i32> {
         Some(IntOrString::Int(n)) => Some(*n),
         Some(IntOrString::String(name)) => {
             let protocol = port.protocol.as_deref().unwrap_or("TCP");
-            pod.spec.as_ref()?.containers.iter().flat_map(|c| c.ports.iter().flatten()).find_map(|cp| {
-                (cp.name.as_deref() == Some(name.as_str()) && cp.protocol.as_deref().unwrap_or("TCP") == protocol).then_some(cp.container_port)
-            })
+            pod.spec
+                .as_ref()?
+                .containers
+                .iter()
+                .flat_map(|c| c.ports.iter().flatten())
+                .find_map(|cp| {
+                    (cp.name.as_deref() == Some(name.as_str())
+                        && cp.protocol.as_deref().unwrap_or("TCP") == protocol)
+                        .then_some(cp.container_port)
+                })
         }
     }
 }
@@ -224,7 +307,11 @@ pub(crate) fn trigger_time(svc: &Service, pods: &[Arc<Pod>]) -> Option<Time> {
     let mut times: Vec<&Time> = svc.metadata.creation_timestamp.iter().collect();
     for p in pods {
         times.extend(p.metadata.creation_timestamp.iter());
-        let ready = p.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
+        let ready = p
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
         times.extend(ready.and_then(|c| c.last_transition_time.as_ref()));
     }
     times.into_iter().max_by_key(|t| t.0).cloned()
@@ -243,16 +330,39 @@ pub(crate) fn target_ref(pod: &Pod) -> ObjectReference {
 /// The subsets upstream computes: one per distinct port set, addresses sorted
 /// (`RepackSubsets`).
 fn subsets(svc: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> {
-    let service_ports = svc.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default();
-    let publish_not_ready = svc.spec.as_ref().and_then(|s| s.publish_not_ready_addresses).unwrap_or(false);
+    let service_ports = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.clone())
+        .unwrap_or_default();
+    let publish_not_ready = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.publish_not_ready_addresses)
+        .unwrap_or(false);
     // Port set (as a sortable key) → (ports, ready addresses, not-ready addresses).
-    let mut groups: BTreeMap<Vec<(String, i32, String)>, (Vec<EndpointPort>, Vec<EndpointAddress>, Vec<EndpointAddress>)> = BTreeMap::new();
+    let mut groups: BTreeMap<
+        Vec<(String, i32, String)>,
+        (
+            Vec<EndpointPort>,
+            Vec<EndpointAddress>,
+            Vec<EndpointAddress>,
+        ),
+    > = BTreeMap::new();
     for pod in pods {
-        let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default();
+        let ip = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.clone())
+            .unwrap_or_default();
         let address = EndpointAddress {
             ip,
             hostname: hostname(pod, svc),
-            node_name: pod.spec.as_ref().and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty()),
+            node_name: pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.clone())
+                .filter(|n| !n.is_empty()),
             target_ref: Some(target_ref(pod)),
         };
         let mut ports: Vec<EndpointPort> = service_ports
@@ -271,9 +381,19 @@ fn subsets(svc: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> {
             continue;
         }
         ports.sort_by(|a, b| (a.name.clone(), a.port).cmp(&(b.name.clone(), b.port)));
-        let key: Vec<(String, i32, String)> =
-            ports.iter().map(|p| (p.name.clone().unwrap_or_default(), p.port, p.protocol.clone().unwrap_or_default())).collect();
-        let group = groups.entry(key).or_insert_with(|| (ports, Vec::new(), Vec::new()));
+        let key: Vec<(String, i32, String)> = ports
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone().unwrap_or_default(),
+                    p.port,
+                    p.protocol.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let group = groups
+            .entry(key)
+            .or_insert_with(|| (ports, Vec::new(), Vec::new()));
         if publish_not_ready || pod_ready(pod) {
             group.1.push(address);
         } else {
@@ -303,7 +423,10 @@ async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error
     let api: Api<Endpoints> = Api::namespaced(ctx.client.clone(), &namespace);
     // Observe: a Service that went takes its Endpoints along; one without a selector
     // leaves them to people.
-    let live = ctx.services.get(&ObjectRef::from_obj(svc.as_ref())).is_some_and(|s| s.uid() == svc.uid());
+    let live = ctx
+        .services
+        .get(&ObjectRef::from_obj(svc.as_ref()))
+        .is_some_and(|s| s.uid() == svc.uid());
     if !live || svc.metadata.deletion_timestamp.is_some() {
         return match api.delete(&name, &DeleteParams::default()).await {
             Ok(_) => Ok(Action::await_change()),
@@ -318,7 +441,11 @@ async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error
     // Compare: the desired subsets and labels against what is stored.
     // `ShouldPodBeInEndpoints`: terminating pods stay only when not-ready addresses are
     // published.
-    let publish_not_ready = svc.spec.as_ref().and_then(|s| s.publish_not_ready_addresses).unwrap_or(false);
+    let publish_not_ready = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.publish_not_ready_addresses)
+        .unwrap_or(false);
     let pods = backing_pods(&ctx.pods, &svc, publish_not_ready);
     let desired_subsets = subsets(&svc, &pods);
     let mut labels = svc.labels().clone();
@@ -328,7 +455,10 @@ async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error
         labels.remove(HEADLESS);
     }
     labels.insert(MANAGED_BY.into(), CONTROLLER_NAME.into());
-    let current = api.get_opt(&name).await.map_err(|e| Error::Write(name.clone(), e))?;
+    let current = api
+        .get_opt(&name)
+        .await
+        .map_err(|e| Error::Write(name.clone(), e))?;
     if let Some(current) = &current {
         let same_subsets = current.subsets.clone().unwrap_or_default() == desired_subsets;
         if same_subsets && *current.labels() == labels {
@@ -337,7 +467,10 @@ async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error
     }
 
     // Act: create or replace.
-    let mut annotations = current.as_ref().map(|c| c.annotations().clone()).unwrap_or_default();
+    let mut annotations = current
+        .as_ref()
+        .map(|c| c.annotations().clone())
+        .unwrap_or_default();
     match trigger_time(&svc, &pods) {
         Some(t) => annotations.insert(TRIGGER_TIME.into(), t.0.to_string()),
         None => annotations.remove(TRIGGER_TIME),
@@ -363,7 +496,9 @@ async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error
             Ok(Action::await_change())
         }
         // A stale read or a racing create: the next pass sees the fresh object.
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(Action::requeue(Duration::from_millis(100))),
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            Ok(Action::requeue(Duration::from_millis(100)))
+        }
         Err(err) => Err(Error::Write(name, err)),
     }
 }
@@ -396,11 +531,27 @@ mod tests {
     #[test]
     fn ready_and_not_ready_addresses_with_resolved_ports() {
         let s = svc(json!([{"name": "web", "port": 80, "targetPort": "http", "protocol": "TCP"}]));
-        let got = subsets(&s, &[pod("b", "10.0.0.2", false), pod("a", "10.0.0.1", true)]);
+        let got = subsets(
+            &s,
+            &[pod("b", "10.0.0.2", false), pod("a", "10.0.0.1", true)],
+        );
         assert_eq!(got.len(), 1);
-        let ready: Vec<_> = got[0].addresses.iter().flatten().map(|a| a.ip.clone()).collect();
-        let not_ready: Vec<_> = got[0].not_ready_addresses.iter().flatten().map(|a| a.ip.clone()).collect();
-        assert_eq!((ready, not_ready), (vec!["10.0.0.1".to_string()], vec!["10.0.0.2".to_string()]));
+        let ready: Vec<_> = got[0]
+            .addresses
+            .iter()
+            .flatten()
+            .map(|a| a.ip.clone())
+            .collect();
+        let not_ready: Vec<_> = got[0]
+            .not_ready_addresses
+            .iter()
+            .flatten()
+            .map(|a| a.ip.clone())
+            .collect();
+        assert_eq!(
+            (ready, not_ready),
+            (vec!["10.0.0.1".to_string()], vec!["10.0.0.2".to_string()])
+        );
         assert_eq!(got[0].ports.as_ref().unwrap()[0].port, 8080);
         let a = &got[0].addresses.as_ref().unwrap()[0];
         assert_eq!(a.node_name.as_deref(), Some("node-1"));
@@ -412,6 +563,13 @@ mod tests {
         let s = svc(json!([{"port": 80, "targetPort": "metrics", "protocol": "TCP"}]));
         assert!(subsets(&s, &[pod("a", "10.0.0.1", true)]).is_empty());
         let s = svc(json!([{"port": 80, "targetPort": 9000, "protocol": "TCP"}]));
-        assert_eq!(subsets(&s, &[pod("a", "10.0.0.1", true)])[0].ports.as_ref().unwrap()[0].port, 9000);
+        assert_eq!(
+            subsets(&s, &[pod("a", "10.0.0.1", true)])[0]
+                .ports
+                .as_ref()
+                .unwrap()[0]
+                .port,
+            9000
+        );
     }
 }

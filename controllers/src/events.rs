@@ -85,21 +85,51 @@ impl Recorder {
     /// A recorder reporting as `component` (upstream names: `replicaset-controller`,
     /// `deployment-controller`, `node-controller`, ...).
     pub fn new(client: Client, component: impl Into<String>) -> Self {
-        Recorder { client, component: component.into(), seen: Arc::default() }
+        Recorder {
+            client,
+            component: component.into(),
+            seen: Arc::default(),
+        }
     }
 
     /// Record a `Normal` event about `obj` in the background.
-    pub fn normal<K: Resource<DynamicType = ()>>(&self, obj: &K, reason: &str, message: impl Into<String>) {
-        self.record(obj.object_ref(&()), EventType::Normal, reason, message.into());
+    pub fn normal<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        reason: &str,
+        message: impl Into<String>,
+    ) {
+        self.record(
+            obj.object_ref(&()),
+            EventType::Normal,
+            reason,
+            message.into(),
+        );
     }
 
     /// Record a `Warning` event about `obj` in the background.
-    pub fn warning<K: Resource<DynamicType = ()>>(&self, obj: &K, reason: &str, message: impl Into<String>) {
-        self.record(obj.object_ref(&()), EventType::Warning, reason, message.into());
+    pub fn warning<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        reason: &str,
+        message: impl Into<String>,
+    ) {
+        self.record(
+            obj.object_ref(&()),
+            EventType::Warning,
+            reason,
+            message.into(),
+        );
     }
 
     /// Record an event about the object `regarding` points at, in the background.
-    pub fn record(&self, regarding: ObjectReference, type_: EventType, reason: &str, message: String) {
+    pub fn record(
+        &self,
+        regarding: ObjectReference,
+        type_: EventType,
+        reason: &str,
+        message: String,
+    ) {
         let this = self.clone();
         let reason = reason.to_string();
         tokio::spawn(async move {
@@ -110,9 +140,19 @@ impl Recorder {
     }
 
     /// Write the event now (create it, or bump the count of an identical recent one).
-    pub async fn publish(&self, regarding: ObjectReference, type_: EventType, reason: &str, message: String) -> Result<(), kube::Error> {
+    pub async fn publish(
+        &self,
+        regarding: ObjectReference,
+        type_: EventType,
+        reason: &str,
+        message: String,
+    ) -> Result<(), kube::Error> {
         let now = Timestamp::now();
-        let namespace = regarding.namespace.clone().filter(|ns| !ns.is_empty()).unwrap_or_else(|| "default".to_string());
+        let namespace = regarding
+            .namespace
+            .clone()
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or_else(|| "default".to_string());
         let key = Key {
             uid: regarding.uid.clone().unwrap_or_default(),
             kind: regarding.kind.clone().unwrap_or_default(),
@@ -133,7 +173,14 @@ impl Recorder {
                 }
                 None => {
                     let name = format!("{}.{:x}", key.name, now.as_nanosecond());
-                    seen.insert(key.clone(), Seen { name, count: 1, last: now });
+                    seen.insert(
+                        key.clone(),
+                        Seen {
+                            name,
+                            count: 1,
+                            last: now,
+                        },
+                    );
                     None
                 }
             }
@@ -141,7 +188,10 @@ impl Recorder {
         let events: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
         if let Some(s) = repeat {
             let patch = serde_json::json!({"count": s.count, "lastTimestamp": Time(now)});
-            return match events.patch(&s.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            return match events
+                .patch(&s.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
                 Ok(_) => Ok(()),
                 // Deleted meanwhile (or never written): start a new one.
                 Err(kube::Error::Api(e)) if e.code == 404 => {
@@ -151,9 +201,18 @@ impl Recorder {
                 Err(e) => Err(e),
             };
         }
-        let name = self.seen.lock().get(&key).map(|s| s.name.clone()).unwrap_or_default();
+        let name = self
+            .seen
+            .lock()
+            .get(&key)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
         let event = Event {
-            metadata: ObjectMeta { name: Some(name), namespace: Some(namespace), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some(name),
+                namespace: Some(namespace),
+                ..Default::default()
+            },
             involved_object: regarding,
             reason: Some(reason.to_string()),
             message: Some(message),
@@ -161,11 +220,17 @@ impl Recorder {
             first_timestamp: Some(Time(now)),
             last_timestamp: Some(Time(now)),
             count: Some(1),
-            source: Some(EventSource { component: Some(self.component.clone()), host: None }),
+            source: Some(EventSource {
+                component: Some(self.component.clone()),
+                host: None,
+            }),
             reporting_component: Some(self.component.clone()),
             reporting_instance: Some(String::new()),
             ..Default::default()
         };
-        events.create(&PostParams::default(), &event).await.map(|_| ())
+        events
+            .create(&PostParams::default(), &event)
+            .await
+            .map(|_| ())
     }
 }

@@ -53,7 +53,11 @@ impl Expectations {
     }
 
     fn entry<'a>(pending: &'a mut HashMap<String, Pending>, key: &str) -> &'a mut Pending {
-        pending.entry(key.to_string()).or_insert_with(|| Pending { creations: HashSet::new(), deletions: HashSet::new(), since: Instant::now() })
+        pending.entry(key.to_string()).or_insert_with(|| Pending {
+            creations: HashSet::new(),
+            deletions: HashSet::new(),
+            since: Instant::now(),
+        })
     }
 
     /// Remember that `names` were created for `key`.
@@ -79,9 +83,15 @@ impl Expectations {
         let Some(entry) = pending.get_mut(key) else {
             return true;
         };
-        entry.creations.retain(|name| observe(name) == Observed::Absent);
-        entry.deletions.retain(|name| observe(name) == Observed::Present);
-        if (entry.creations.is_empty() && entry.deletions.is_empty()) || entry.since.elapsed() > TIMEOUT {
+        entry
+            .creations
+            .retain(|name| observe(name) == Observed::Absent);
+        entry
+            .deletions
+            .retain(|name| observe(name) == Observed::Present);
+        if (entry.creations.is_empty() && entry.deletions.is_empty())
+            || entry.since.elapsed() > TIMEOUT
+        {
             pending.remove(key);
             return true;
         }
@@ -103,9 +113,17 @@ mod tests {
         let e = Expectations::new();
         e.expect_creations("ns/rs", ["a".to_string(), "b".to_string()]);
         assert!(!e.satisfied("ns/rs", |_| Observed::Absent));
-        assert!(!e.satisfied("ns/rs", |n| if n == "a" { Observed::Present } else { Observed::Absent }));
+        assert!(!e.satisfied("ns/rs", |n| if n == "a" {
+            Observed::Present
+        } else {
+            Observed::Absent
+        }));
         // "a" was forgotten once seen; only "b" is still awaited.
-        assert!(e.satisfied("ns/rs", |n| if n == "b" { Observed::Present } else { Observed::Absent }));
+        assert!(e.satisfied("ns/rs", |n| if n == "b" {
+            Observed::Present
+        } else {
+            Observed::Absent
+        }));
         assert!(e.satisfied("other/rs", |_| Observed::Absent));
     }
 
@@ -114,7 +132,11 @@ mod tests {
         let e = Expectations::new();
         e.expect_deletions("ns/rs", ["a".to_string(), "b".to_string()]);
         assert!(!e.satisfied("ns/rs", |_| Observed::Present));
-        assert!(e.satisfied("ns/rs", |n| if n == "a" { Observed::Absent } else { Observed::Terminating }));
+        assert!(e.satisfied("ns/rs", |n| if n == "a" {
+            Observed::Absent
+        } else {
+            Observed::Terminating
+        }));
     }
 
     #[test]

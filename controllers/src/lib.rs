@@ -81,7 +81,9 @@ impl Config {
     /// Whether `--controllers` selects the controller `name` (canonical or alias), as
     /// upstream's `IsControllerEnabled`: the first entry naming it decides, else `*`.
     pub fn enabled(&self, name: &str) -> bool {
-        let Some(name) = canonical(name) else { return false };
+        let Some(name) = canonical(name) else {
+            return false;
+        };
         let mut star = false;
         for entry in self.controllers.iter().map(|c| c.trim()) {
             if entry == "*" {
@@ -100,7 +102,10 @@ impl Config {
 
 /// The canonical name of a controller named by its canonical name or alias.
 fn canonical(name: &str) -> Option<&'static str> {
-    CONTROLLERS.iter().find(|(canonical, alias)| *canonical == name || *alias == Some(name)).map(|(canonical, _)| *canonical)
+    CONTROLLERS
+        .iter()
+        .find(|(canonical, alias)| *canonical == name || *alias == Some(name))
+        .map(|(canonical, _)| *canonical)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,13 +120,22 @@ pub enum Error {
 
 /// A kube-rs client for the API server at `server`.
 pub fn client(server: &str) -> Result<Client, Error> {
-    let url = server.parse().map_err(|_| Error::InvalidServer(server.to_string()))?;
+    let url = server
+        .parse()
+        .map_err(|_| Error::InvalidServer(server.to_string()))?;
     let mut config = kube::Config::new(url);
     config.read_timeout = Some(Duration::from_secs(300));
     // Writes are recorded under the User-Agent's first word, as upstream's are: the
     // audit trail and managedFields name `kube-controller-manager`.
-    let user_agent = concat!("kube-controller-manager/v", env!("CARGO_PKG_VERSION"), " (kubesim)");
-    config.headers.push((http::header::USER_AGENT, http::HeaderValue::from_static(user_agent)));
+    let user_agent = concat!(
+        "kube-controller-manager/v",
+        env!("CARGO_PKG_VERSION"),
+        " (kubesim)"
+    );
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(user_agent),
+    ));
     Client::try_from(config).map_err(Error::Client)
 }
 
@@ -136,17 +150,35 @@ pub async fn run(config: Config) -> Result<(), Error> {
     };
     let all: Vec<(&str, futures::future::BoxFuture<'static, ()>)> = vec![
         ("namespace", Box::pin(namespace::run(client.clone()))),
-        ("garbagecollector", Box::pin(garbage_collector::run(client.clone()))),
-        ("serviceaccount", Box::pin(serviceaccount::run(client.clone()))),
+        (
+            "garbagecollector",
+            Box::pin(garbage_collector::run(client.clone())),
+        ),
+        (
+            "serviceaccount",
+            Box::pin(serviceaccount::run(client.clone())),
+        ),
         ("endpoint", Box::pin(endpoints::run(client.clone()))),
-        ("endpointslice", Box::pin(endpointslice::run(client.clone()))),
+        (
+            "endpointslice",
+            Box::pin(endpointslice::run(client.clone())),
+        ),
         ("disruption", Box::pin(disruption::run(client.clone()))),
-        ("nodelifecycle", Box::pin(node_lifecycle::run(client.clone(), node_lifecycle))),
-        (podgc::ALIAS, Box::pin(podgc::run(client.clone(), config.pod_gc.clone()))),
+        (
+            "nodelifecycle",
+            Box::pin(node_lifecycle::run(client.clone(), node_lifecycle)),
+        ),
+        (
+            podgc::ALIAS,
+            Box::pin(podgc::run(client.clone(), config.pod_gc.clone())),
+        ),
         (replicaset::NAME, Box::pin(replicaset::run(client.clone()))),
         (deployment::NAME, Box::pin(deployment::run(client.clone()))),
     ];
-    let selected = all.into_iter().filter(|(name, _)| config.enabled(name)).map(|(_, run)| run);
+    let selected = all
+        .into_iter()
+        .filter(|(name, _)| config.enabled(name))
+        .map(|(_, run)| run);
     futures::future::join_all(selected).await;
     Ok(())
 }
@@ -156,7 +188,10 @@ mod tests {
     use super::*;
 
     fn config(controllers: &[&str]) -> Config {
-        Config { controllers: controllers.iter().map(|s| s.to_string()).collect(), ..Config::new("http://127.0.0.1:1") }
+        Config {
+            controllers: controllers.iter().map(|s| s.to_string()).collect(),
+            ..Config::new("http://127.0.0.1:1")
+        }
     }
 
     #[test]
@@ -165,7 +200,11 @@ mod tests {
         assert!(CONTROLLERS.iter().all(|(name, _)| all.enabled(name)));
         let c = config(&["*", "-deployment", "-podgc"]);
         assert!(c.enabled("replicaset") && c.enabled("replicaset-controller"));
-        assert!(!c.enabled("deployment") && !c.enabled("deployment-controller") && !c.enabled("pod-garbage-collector-controller"));
+        assert!(
+            !c.enabled("deployment")
+                && !c.enabled("deployment-controller")
+                && !c.enabled("pod-garbage-collector-controller")
+        );
         // Without `*` only the named ones; the first entry naming a controller decides.
         let c = config(&["replicaset", "-replicaset-controller"]);
         assert!(c.enabled("replicaset") && !c.enabled("deployment"));
@@ -177,8 +216,23 @@ mod tests {
     #[test]
     fn an_unknown_controller_is_refused() {
         let err = config(&["*", "-deployments"]).validate().unwrap_err();
-        assert_eq!(err.to_string(), "\"deployments\" is not in the list of known controllers");
-        assert!(config(&["endpoints"]).validate().is_err(), "upstream's alias is `endpoint`");
-        assert!(config(&["taint-eviction-controller", "podgc", "nodelifecycle", "garbagecollector"]).validate().is_ok());
+        assert_eq!(
+            err.to_string(),
+            "\"deployments\" is not in the list of known controllers"
+        );
+        assert!(
+            config(&["endpoints"]).validate().is_err(),
+            "upstream's alias is `endpoint`"
+        );
+        assert!(
+            config(&[
+                "taint-eviction-controller",
+                "podgc",
+                "nodelifecycle",
+                "garbagecollector"
+            ])
+            .validate()
+            .is_ok()
+        );
     }
 }

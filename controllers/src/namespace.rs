@@ -43,11 +43,31 @@ const FINALIZERS_REMAINING: &str = "NamespaceFinalizersRemaining";
 
 /// Upstream's condition types, each with its reason and message when all is well.
 const CONDITIONS: [(&str, &str, &str); 5] = [
-    (DISCOVERY_FAILURE, "ResourcesDiscovered", "All resources successfully discovered"),
-    (GV_PARSING_FAILURE, "ParsedGroupVersions", "All legacy kube types successfully parsed"),
-    (CONTENT_FAILURE, "ContentDeleted", "All content successfully deleted, may be waiting on finalization"),
-    (CONTENT_REMAINING, "ContentRemoved", "All content successfully removed"),
-    (FINALIZERS_REMAINING, "ContentRemoved", "All content successfully removed"),
+    (
+        DISCOVERY_FAILURE,
+        "ResourcesDiscovered",
+        "All resources successfully discovered",
+    ),
+    (
+        GV_PARSING_FAILURE,
+        "ParsedGroupVersions",
+        "All legacy kube types successfully parsed",
+    ),
+    (
+        CONTENT_FAILURE,
+        "ContentDeleted",
+        "All content successfully deleted, may be waiting on finalization",
+    ),
+    (
+        CONTENT_REMAINING,
+        "ContentRemoved",
+        "All content successfully removed",
+    ),
+    (
+        FINALIZERS_REMAINING,
+        "ContentRemoved",
+        "All content successfully removed",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +115,11 @@ pub struct Content {
 #[tracing::instrument(skip_all, fields(namespace = %ns.name_any()))]
 async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Error> {
     // Observe: only a namespace being deleted that still holds our finalizer needs work.
-    let held = ns.spec.as_ref().and_then(|s| s.finalizers.as_ref()).is_some_and(|f| f.iter().any(|x| x == FINALIZER));
+    let held = ns
+        .spec
+        .as_ref()
+        .and_then(|s| s.finalizers.as_ref())
+        .is_some_and(|f| f.iter().any(|x| x == FINALIZER));
     if ns.metadata.deletion_timestamp.is_none() || !held {
         return Ok(Action::await_change());
     }
@@ -107,9 +131,13 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Erro
     let current = status.conditions.clone().unwrap_or_default();
     let updated = conditions(&current, &content, Timestamp::now());
     if status.phase.as_deref() != Some("Terminating") || updated.is_some() {
-        let patch = json!({"status": {"phase": "Terminating", "conditions": updated.unwrap_or(current)}});
+        let patch =
+            json!({"status": {"phase": "Terminating", "conditions": updated.unwrap_or(current)}});
         let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-        match namespaces.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        match namespaces
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => return Ok(Action::await_change()),
             Err(e) => return Err(Error::Status(name, e)),
@@ -128,11 +156,21 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Erro
 
     let mut finalized = (*ns).clone();
     if let Some(spec) = finalized.spec.as_mut() {
-        spec.finalizers = Some(spec.finalizers.take().unwrap_or_default().into_iter().filter(|f| f != FINALIZER).collect());
+        spec.finalizers = Some(
+            spec.finalizers
+                .take()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|f| f != FINALIZER)
+                .collect(),
+        );
     }
     finalized.metadata.managed_fields = None;
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-    match namespaces.replace_subresource("finalize", &name, &PostParams::default(), &finalized).await {
+    match namespaces
+        .replace_subresource("finalize", &name, &PostParams::default(), &finalized)
+        .await
+    {
         Ok(_) => {}
         Err(kube::Error::Api(e)) if e.code == 404 => {}
         Err(e) => return Err(Error::Finalize(name, e)),
@@ -143,22 +181,50 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Erro
 
 /// `updateConditions`: the five conditions as `content` says, keeping the transition
 /// time of those whose status did not change; `None` if nothing changed.
-pub fn conditions(current: &[NamespaceCondition], content: &Content, now: Timestamp) -> Option<Vec<NamespaceCondition>> {
+pub fn conditions(
+    current: &[NamespaceCondition],
+    content: &Content,
+    now: Timestamp,
+) -> Option<Vec<NamespaceCondition>> {
     let failing = |type_: &str| -> Option<(&'static str, String)> {
         match type_ {
-            DISCOVERY_FAILURE => content.discovery_error.clone().map(|e| ("DiscoveryFailed", e)),
+            DISCOVERY_FAILURE => content
+                .discovery_error
+                .clone()
+                .map(|e| ("DiscoveryFailed", e)),
             CONTENT_FAILURE if !content.errors.is_empty() => {
                 let mut errors = content.errors.clone();
                 errors.sort();
-                Some(("ContentDeletionFailed", format!("Failed to delete all resource types, {} remaining: {}", errors.len(), errors.join(", "))))
+                Some((
+                    "ContentDeletionFailed",
+                    format!(
+                        "Failed to delete all resource types, {} remaining: {}",
+                        errors.len(),
+                        errors.join(", ")
+                    ),
+                ))
             }
             CONTENT_REMAINING if !content.remaining.is_empty() => {
-                let items: Vec<String> = content.remaining.iter().map(|(r, n)| format!("{r} has {n} resource instances")).collect();
-                Some(("SomeResourcesRemain", format!("Some resources are remaining: {}", items.join(", "))))
+                let items: Vec<String> = content
+                    .remaining
+                    .iter()
+                    .map(|(r, n)| format!("{r} has {n} resource instances"))
+                    .collect();
+                Some((
+                    "SomeResourcesRemain",
+                    format!("Some resources are remaining: {}", items.join(", ")),
+                ))
             }
             FINALIZERS_REMAINING if !content.finalizers.is_empty() => {
-                let items: Vec<String> = content.finalizers.iter().map(|(f, n)| format!("{f} in {n} resource instances")).collect();
-                Some(("SomeFinalizerRemain", format!("Some finalizers are remaining: {}", items.join(", "))))
+                let items: Vec<String> = content
+                    .finalizers
+                    .iter()
+                    .map(|(f, n)| format!("{f} in {n} resource instances"))
+                    .collect();
+                Some((
+                    "SomeFinalizerRemain",
+                    format!("Some finalizers are remaining: {}", items.join(", ")),
+                ))
             }
             _ => None,
         }
@@ -171,7 +237,10 @@ pub fn conditions(current: &[NamespaceCondition], content: &Content, now: Timest
             None => ("False", ok_reason.to_string(), ok_message.to_string()),
         };
         match out.iter_mut().find(|c| c.type_ == type_) {
-            Some(c) if c.status == status && c.reason.as_deref() == Some(reason.as_str()) && c.message.as_deref() == Some(message.as_str()) => {}
+            Some(c)
+                if c.status == status
+                    && c.reason.as_deref() == Some(reason.as_str())
+                    && c.message.as_deref() == Some(message.as_str()) => {}
             Some(c) => {
                 if c.status != status {
                     c.last_transition_time = Some(Time(now));
@@ -209,16 +278,29 @@ async fn delete_content(client: &Client, namespace: &str) -> Content {
     };
     for group in discovery.groups() {
         for (resource, caps) in group.recommended_resources() {
-            if caps.scope != Scope::Namespaced || !caps.supports_operation(verbs::LIST) || !caps.supports_operation(verbs::DELETE) {
+            if caps.scope != Scope::Namespaced
+                || !caps.supports_operation(verbs::LIST)
+                || !caps.supports_operation(verbs::DELETE)
+            {
                 continue;
             }
-            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-            let gvr = format!("{}/{}, Resource={}", resource.group, resource.version, resource.plural);
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), namespace, &resource);
+            let gvr = format!(
+                "{}/{}, Resource={}",
+                resource.group, resource.version, resource.plural
+            );
             let result = async {
-                if api.list_metadata(&ListParams::default().limit(1)).await?.items.is_empty() {
+                if api
+                    .list_metadata(&ListParams::default().limit(1))
+                    .await?
+                    .items
+                    .is_empty()
+                {
                     return Ok(None);
                 }
-                api.delete_collection(&DeleteParams::background(), &ListParams::default()).await?;
+                api.delete_collection(&DeleteParams::background(), &ListParams::default())
+                    .await?;
                 api.list_metadata(&ListParams::default()).await.map(Some)
             }
             .await;
@@ -230,7 +312,10 @@ async fn delete_content(client: &Client, namespace: &str) -> Content {
                     continue;
                 }
             };
-            content.remaining.insert(format!("{}.{}", resource.plural, resource.group), left.items.len());
+            content.remaining.insert(
+                format!("{}.{}", resource.plural, resource.group),
+                left.items.len(),
+            );
             let mut held = false;
             for item in &left.items {
                 for finalizer in item.finalizers() {
@@ -242,7 +327,9 @@ async fn delete_content(client: &Client, namespace: &str) -> Content {
             // still there without a finalizer should have gone.
             let graceful = resource.plural == "pods" && resource.group.is_empty();
             if !held && !graceful {
-                content.errors.push(format!("unexpected items still remain in namespace: {namespace} for gvr: {gvr}"));
+                content.errors.push(format!(
+                    "unexpected items still remain in namespace: {namespace} for gvr: {gvr}"
+                ));
             }
         }
     }
@@ -264,26 +351,69 @@ mod tests {
 
     fn get<'a>(conditions: &'a [NamespaceCondition], type_: &str) -> (&'a str, &'a str, &'a str) {
         let c = conditions.iter().find(|c| c.type_ == type_).unwrap();
-        (c.status.as_str(), c.reason.as_deref().unwrap_or(""), c.message.as_deref().unwrap_or(""))
+        (
+            c.status.as_str(),
+            c.reason.as_deref().unwrap_or(""),
+            c.message.as_deref().unwrap_or(""),
+        )
     }
 
     #[test]
     fn conditions_tell_what_remains_with_upstream_wording() {
         let content = Content {
-            remaining: [("pods.".to_string(), 2), ("widgets.example.com".to_string(), 1)].into(),
+            remaining: [
+                ("pods.".to_string(), 2),
+                ("widgets.example.com".to_string(), 1),
+            ]
+            .into(),
             finalizers: [("example.com/hold".to_string(), 1)].into(),
             ..Default::default()
         };
         let c = conditions(&[], &content, ts(0)).unwrap();
         assert_eq!(c.len(), 5);
-        assert_eq!(get(&c, CONTENT_REMAINING), ("True", "SomeResourcesRemain", "Some resources are remaining: pods. has 2 resource instances, widgets.example.com has 1 resource instances"));
-        assert_eq!(get(&c, FINALIZERS_REMAINING), ("True", "SomeFinalizerRemain", "Some finalizers are remaining: example.com/hold in 1 resource instances"));
-        assert_eq!(get(&c, DISCOVERY_FAILURE), ("False", "ResourcesDiscovered", "All resources successfully discovered"));
-        assert_eq!(get(&c, CONTENT_FAILURE), ("False", "ContentDeleted", "All content successfully deleted, may be waiting on finalization"));
+        assert_eq!(
+            get(&c, CONTENT_REMAINING),
+            (
+                "True",
+                "SomeResourcesRemain",
+                "Some resources are remaining: pods. has 2 resource instances, widgets.example.com has 1 resource instances"
+            )
+        );
+        assert_eq!(
+            get(&c, FINALIZERS_REMAINING),
+            (
+                "True",
+                "SomeFinalizerRemain",
+                "Some finalizers are remaining: example.com/hold in 1 resource instances"
+            )
+        );
+        assert_eq!(
+            get(&c, DISCOVERY_FAILURE),
+            (
+                "False",
+                "ResourcesDiscovered",
+                "All resources successfully discovered"
+            )
+        );
+        assert_eq!(
+            get(&c, CONTENT_FAILURE),
+            (
+                "False",
+                "ContentDeleted",
+                "All content successfully deleted, may be waiting on finalization"
+            )
+        );
         // Unchanged: nothing to write. Emptied: the transition time moves.
         assert!(conditions(&c, &content, ts(5)).is_none());
         let done = conditions(&c, &Content::default(), ts(9)).unwrap();
-        assert_eq!(get(&done, CONTENT_REMAINING), ("False", "ContentRemoved", "All content successfully removed"));
+        assert_eq!(
+            get(&done, CONTENT_REMAINING),
+            (
+                "False",
+                "ContentRemoved",
+                "All content successfully removed"
+            )
+        );
         let remaining = done.iter().find(|x| x.type_ == CONTENT_REMAINING).unwrap();
         assert_eq!(remaining.last_transition_time, Some(Time(ts(9))));
         let discovered = done.iter().find(|x| x.type_ == DISCOVERY_FAILURE).unwrap();
@@ -292,10 +422,31 @@ mod tests {
 
     #[test]
     fn failures_are_reported_sorted() {
-        let content = Content { errors: vec!["b failed".into(), "a failed".into()], ..Default::default() };
+        let content = Content {
+            errors: vec!["b failed".into(), "a failed".into()],
+            ..Default::default()
+        };
         let c = conditions(&[], &content, ts(0)).unwrap();
-        assert_eq!(get(&c, CONTENT_FAILURE), ("True", "ContentDeletionFailed", "Failed to delete all resource types, 2 remaining: a failed, b failed"));
-        let c = conditions(&[], &Content { discovery_error: Some("boom".into()), ..Default::default() }, ts(0)).unwrap();
-        assert_eq!(get(&c, DISCOVERY_FAILURE), ("True", "DiscoveryFailed", "boom"));
+        assert_eq!(
+            get(&c, CONTENT_FAILURE),
+            (
+                "True",
+                "ContentDeletionFailed",
+                "Failed to delete all resource types, 2 remaining: a failed, b failed"
+            )
+        );
+        let c = conditions(
+            &[],
+            &Content {
+                discovery_error: Some("boom".into()),
+                ..Default::default()
+            },
+            ts(0),
+        )
+        .unwrap();
+        assert_eq!(
+            get(&c, DISCOVERY_FAILURE),
+            ("True", "DiscoveryFailed", "boom")
+        );
     }
 }

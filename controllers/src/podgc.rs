@@ -55,7 +55,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { period: Duration::from_secs(20), quarantine: Duration::from_secs(40), terminated_threshold: DEFAULT_TERMINATED_THRESHOLD }
+        Config {
+            period: Duration::from_secs(20),
+            quarantine: Duration::from_secs(40),
+            terminated_threshold: DEFAULT_TERMINATED_THRESHOLD,
+        }
     }
 }
 
@@ -102,22 +106,37 @@ async fn gc(ctx: &Context, missing: &mut BTreeMap<String, Timestamp>) {
     let nodes = ctx.nodes.state();
     let now = Timestamp::now();
     let mut doomed: Vec<(Arc<Pod>, Option<PodCondition>)> = Vec::new();
-    doomed.extend(terminated_to_delete(&pods, ctx.config.terminated_threshold).into_iter().map(|p| (p, None)));
-    doomed.extend(terminating_out_of_service(&pods, &nodes).into_iter().map(|p| (p, None)));
+    doomed.extend(
+        terminated_to_delete(&pods, ctx.config.terminated_threshold)
+            .into_iter()
+            .map(|p| (p, None)),
+    );
+    doomed.extend(
+        terminating_out_of_service(&pods, &nodes)
+            .into_iter()
+            .map(|p| (p, None)),
+    );
     for node in orphan_nodes_due(&pods, &nodes, missing, ctx.config.quarantine, now) {
         match Api::<Node>::all(ctx.client.clone()).get_opt(&node).await {
             Ok(Some(_)) => {
                 missing.remove(&node);
             }
             Ok(None) => {
-                let condition = disruption_target("DeletionByPodGC", "PodGC: node no longer exists", now);
+                let condition =
+                    disruption_target("DeletionByPodGC", "PodGC: node no longer exists", now);
                 let orphans = pods.iter().filter(|p| node_name(p) == node);
                 doomed.extend(orphans.map(|p| (p.clone(), Some(condition.clone()))));
             }
-            Err(err) => tracing::warn!(error = %Error::GetNode(node, err), "pod garbage collection"),
+            Err(err) => {
+                tracing::warn!(error = %Error::GetNode(node, err), "pod garbage collection")
+            }
         }
     }
-    doomed.extend(pods.iter().filter(|p| p.metadata.deletion_timestamp.is_some() && node_name(p).is_empty()).map(|p| (p.clone(), None)));
+    doomed.extend(
+        pods.iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_some() && node_name(p).is_empty())
+            .map(|p| (p.clone(), None)),
+    );
 
     let mut done = HashSet::new();
     for (pod, condition) in doomed {
@@ -131,7 +150,10 @@ async fn gc(ctx: &Context, missing: &mut BTreeMap<String, Timestamp>) {
 }
 
 fn node_name(pod: &Pod) -> &str {
-    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("")
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .unwrap_or("")
 }
 
 fn phase(pod: &Pod) -> Option<&str> {
@@ -150,9 +172,20 @@ pub fn terminated_to_delete(pods: &[Arc<Pod>], threshold: usize) -> Vec<Arc<Pod>
         return Vec::new();
     }
     let mut terminated: Vec<&Arc<Pod>> = pods.iter().filter(|p| is_terminated(p)).collect();
-    let Some(count) = terminated.len().checked_sub(threshold).filter(|n| *n > 0) else { return Vec::new() };
-    let evicted = |p: &Pod| phase(p) == Some("Failed") && p.status.as_ref().and_then(|s| s.reason.as_deref()) == Some("Evicted");
-    terminated.sort_by_key(|p| (!evicted(p), p.metadata.creation_timestamp.as_ref().map(|t| t.0), p.name_any()));
+    let Some(count) = terminated.len().checked_sub(threshold).filter(|n| *n > 0) else {
+        return Vec::new();
+    };
+    let evicted = |p: &Pod| {
+        phase(p) == Some("Failed")
+            && p.status.as_ref().and_then(|s| s.reason.as_deref()) == Some("Evicted")
+    };
+    terminated.sort_by_key(|p| {
+        (
+            !evicted(p),
+            p.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            p.name_any(),
+        )
+    });
     terminated.into_iter().take(count).cloned().collect()
 }
 
@@ -162,15 +195,33 @@ pub fn terminating_out_of_service(pods: &[Arc<Pod>], nodes: &[Arc<Node>]) -> Vec
     let out_of_service: HashSet<String> = nodes
         .iter()
         .filter(|n| {
-            let ready = n.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-            let tainted = n.spec.as_ref().and_then(|s| s.taints.as_ref()).is_some_and(|t| t.iter().any(|t| t.key == OUT_OF_SERVICE));
+            let ready = n
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            let tainted = n
+                .spec
+                .as_ref()
+                .and_then(|s| s.taints.as_ref())
+                .is_some_and(|t| t.iter().any(|t| t.key == OUT_OF_SERVICE));
             !ready && tainted
         })
         .map(|n| n.name_any())
         .collect();
-    let mut found: Vec<Arc<Pod>> =
-        pods.iter().filter(|p| p.metadata.deletion_timestamp.is_some() && out_of_service.contains(node_name(p))).cloned().collect();
-    found.sort_by_key(|p| (p.metadata.creation_timestamp.as_ref().map(|t| t.0), p.name_any()));
+    let mut found: Vec<Arc<Pod>> = pods
+        .iter()
+        .filter(|p| {
+            p.metadata.deletion_timestamp.is_some() && out_of_service.contains(node_name(p))
+        })
+        .cloned()
+        .collect();
+    found.sort_by_key(|p| {
+        (
+            p.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            p.name_any(),
+        )
+    });
     found
 }
 
@@ -184,35 +235,62 @@ pub fn orphan_nodes_due(
     now: Timestamp,
 ) -> Vec<String> {
     let existing: HashSet<String> = nodes.iter().map(|n| n.name_any()).collect();
-    let referenced: HashSet<&str> = pods.iter().map(|p| node_name(p)).filter(|n| !n.is_empty() && !existing.contains(*n)).collect();
+    let referenced: HashSet<&str> = pods
+        .iter()
+        .map(|p| node_name(p))
+        .filter(|n| !n.is_empty() && !existing.contains(*n))
+        .collect();
     missing.retain(|node, _| referenced.contains(node.as_str()));
     for node in &referenced {
         missing.entry((*node).to_string()).or_insert(now);
     }
-    let quarantine = k8s_openapi::jiff::SignedDuration::try_from(quarantine).unwrap_or(k8s_openapi::jiff::SignedDuration::MAX);
-    missing.iter().filter(|(_, since)| now.duration_since(**since) >= quarantine).map(|(node, _)| node.clone()).collect()
+    let quarantine = k8s_openapi::jiff::SignedDuration::try_from(quarantine)
+        .unwrap_or(k8s_openapi::jiff::SignedDuration::MAX);
+    missing
+        .iter()
+        .filter(|(_, since)| now.duration_since(**since) >= quarantine)
+        .map(|(node, _)| node.clone())
+        .collect()
 }
 
 /// `markFailedAndDeletePodWithCondition`.
-async fn mark_failed_and_delete(client: &Client, pod: &Pod, condition: Option<PodCondition>) -> Result<(), Error> {
+async fn mark_failed_and_delete(
+    client: &Client,
+    pod: &Pod,
+    condition: Option<PodCondition>,
+) -> Result<(), Error> {
     let name = pod.name_any();
     let namespace = pod.namespace().unwrap_or_default();
     let key = format!("{namespace}/{name}");
     let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
-    tracing::info!(pod = key, node = node_name(pod), "pod garbage collector force-deleting pod");
+    tracing::info!(
+        pod = key,
+        node = node_name(pod),
+        "pod garbage collector force-deleting pod"
+    );
     if !is_terminated(pod) {
         let mut status = json!({"phase": "Failed"});
         if let Some(condition) = &condition {
             status["conditions"] = json!([condition]);
         }
         let patch = json!({"metadata": {"uid": pod.uid()}, "status": status});
-        match api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
+        match api
+            .patch_status(&name, &PatchParams::default(), &Patch::Strategic(&patch))
+            .await
+        {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => return Ok(()),
             Err(e) => return Err(Error::DeletePod(key, e)),
         }
     }
-    let params = DeleteParams { grace_period_seconds: Some(0), preconditions: Some(Preconditions { uid: pod.uid(), resource_version: None }), ..DeleteParams::default() };
+    let params = DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: Some(Preconditions {
+            uid: pod.uid(),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
     match api.delete(&name, &params).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
@@ -247,7 +325,12 @@ mod tests {
     fn the_oldest_terminated_pods_beyond_the_threshold_go_evicted_first() {
         let mut evicted = (*pod("evicted", "n", "Failed", 9)).clone();
         evicted.status.get_or_insert_default().reason = Some("Evicted".into());
-        let pods = vec![pod("new", "n", "Succeeded", 5), pod("old", "n", "Failed", 1), pod("running", "n", "Running", 0), Arc::new(evicted)];
+        let pods = vec![
+            pod("new", "n", "Succeeded", 5),
+            pod("old", "n", "Failed", 1),
+            pod("running", "n", "Running", 0),
+            Arc::new(evicted),
+        ];
         assert_eq!(names(&terminated_to_delete(&pods, 1)), ["evicted", "old"]);
         assert_eq!(names(&terminated_to_delete(&pods, 2)), ["evicted"]);
         assert!(terminated_to_delete(&pods, 3).is_empty());
@@ -257,20 +340,36 @@ mod tests {
     #[test]
     fn only_terminating_pods_on_not_ready_out_of_service_nodes() {
         let node = |name: &str, ready: &str, taint: bool| -> Arc<Node> {
-            let taints = if taint { json!([{"key": OUT_OF_SERVICE, "value": "nodeshutdown", "effect": "NoExecute"}]) } else { json!([]) };
+            let taints = if taint {
+                json!([{"key": OUT_OF_SERVICE, "value": "nodeshutdown", "effect": "NoExecute"}])
+            } else {
+                json!([])
+            };
             Arc::new(
-                serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"taints": taints},
-                    "status": {"conditions": [{"type": "Ready", "status": ready}]}}))
+                serde_json::from_value(
+                    json!({"metadata": {"name": name}, "spec": {"taints": taints},
+                    "status": {"conditions": [{"type": "Ready", "status": ready}]}}),
+                )
                 .unwrap(),
             )
         };
         let deleting = |name: &str, node: &str| {
             let mut p = (*pod(name, node, "Running", 0)).clone();
-            p.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(ts(1)));
+            p.metadata.deletion_timestamp =
+                Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(ts(1)));
             Arc::new(p)
         };
-        let nodes = vec![node("gone", "False", true), node("ready", "True", true), node("untainted", "Unknown", false)];
-        let pods = vec![deleting("a", "gone"), pod("b", "gone", "Running", 0), deleting("c", "ready"), deleting("d", "untainted")];
+        let nodes = vec![
+            node("gone", "False", true),
+            node("ready", "True", true),
+            node("untainted", "Unknown", false),
+        ];
+        let pods = vec![
+            deleting("a", "gone"),
+            pod("b", "gone", "Running", 0),
+            deleting("c", "ready"),
+            deleting("d", "untainted"),
+        ];
         assert_eq!(names(&terminating_out_of_service(&pods, &nodes)), ["a"]);
     }
 
@@ -281,9 +380,13 @@ mod tests {
         let q = Duration::from_secs(40);
         assert!(orphan_nodes_due(&pods, &[], &mut missing, q, ts(0)).is_empty());
         assert!(orphan_nodes_due(&pods, &[], &mut missing, q, ts(39)).is_empty());
-        assert_eq!(orphan_nodes_due(&pods, &[], &mut missing, q, ts(40)), ["ghost"]);
+        assert_eq!(
+            orphan_nodes_due(&pods, &[], &mut missing, q, ts(40)),
+            ["ghost"]
+        );
         // The node shows up: forgotten.
-        let node: Arc<Node> = Arc::new(serde_json::from_value(json!({"metadata": {"name": "ghost"}})).unwrap());
+        let node: Arc<Node> =
+            Arc::new(serde_json::from_value(json!({"metadata": {"name": "ghost"}})).unwrap());
         assert!(orphan_nodes_due(&pods, &[node], &mut missing, q, ts(41)).is_empty());
         assert!(missing.is_empty());
     }

@@ -79,10 +79,16 @@ pub struct Context {
 /// Run the controller until the task is dropped.
 pub async fn run(client: Client) {
     let (pods, pod_writer) = reflector::store::<Pod>();
-    let pod_events = reflector::reflector(pod_writer, crate::cache::watch(Api::<Pod>::all(client.clone()), watcher::Config::default()))
-        .default_backoff()
-        .touched_objects();
-    let controller = Controller::new(Api::<ReplicaSet>::all(client.clone()), watcher::Config::default());
+    let pod_events = reflector::reflector(
+        pod_writer,
+        crate::cache::watch(Api::<Pod>::all(client.clone()), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects();
+    let controller = Controller::new(
+        Api::<ReplicaSet>::all(client.clone()),
+        watcher::Config::default(),
+    );
     let replica_sets = controller.store();
     let mapper_store = replica_sets.clone();
     let ctx = Arc::new(Context {
@@ -93,7 +99,9 @@ pub async fn run(client: Client) {
         expectations: Expectations::new(),
     });
     controller
-        .watches_stream(pod_events, move |pod| replica_sets_for_pod(&mapper_store, &pod))
+        .watches_stream(pod_events, move |pod| {
+            replica_sets_for_pod(&mapper_store, &pod)
+        })
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(err) = result {
@@ -108,7 +116,11 @@ pub async fn run(client: Client) {
 fn replica_sets_for_pod(store: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>> {
     let namespace = pod.namespace().unwrap_or_default();
     if let Some(owner) = controller_of(&pod.metadata) {
-        return if owner.kind == "ReplicaSet" { vec![ObjectRef::new(&owner.name).within(&namespace)] } else { vec![] };
+        return if owner.kind == "ReplicaSet" {
+            vec![ObjectRef::new(&owner.name).within(&namespace)]
+        } else {
+            vec![]
+        };
     }
     store
         .state()
@@ -120,29 +132,47 @@ fn replica_sets_for_pod(store: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<R
 }
 
 fn selector_of(rs: &ReplicaSet) -> Result<Selector> {
-    let selector = rs.spec.as_ref().map(|s| s.selector.clone()).unwrap_or_default();
+    let selector = rs
+        .spec
+        .as_ref()
+        .map(|s| s.selector.clone())
+        .unwrap_or_default();
     Selector::try_from(selector).map_err(|e| Error::InvalidSelector(e.to_string()))
 }
 
 /// The controller `ownerReference`, if any (`metav1.GetControllerOf`).
 pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
-    meta.owner_references.as_ref()?.iter().find(|r| r.controller == Some(true))
+    meta.owner_references
+        .as_ref()?
+        .iter()
+        .find(|r| r.controller == Some(true))
 }
 
 fn key_of<K: Resource>(obj: &K) -> String {
-    format!("{}/{}", obj.meta().namespace.as_deref().unwrap_or_default(), obj.meta().name.as_deref().unwrap_or_default())
+    format!(
+        "{}/{}",
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta().name.as_deref().unwrap_or_default()
+    )
 }
 
 #[tracing::instrument(skip_all, fields(replicaset = %key_of(&*rs)))]
 async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action> {
-    crate::cache::ready(&ctx.pods).await.map_err(|_| Error::CacheNotReady)?;
+    crate::cache::ready(&ctx.pods)
+        .await
+        .map_err(|_| Error::CacheNotReady)?;
     let key = key_of(&*rs);
     let namespace = rs.namespace().unwrap_or_default();
     let now = Timestamp::now();
 
     // 1. Observe.
     let selector = selector_of(&rs)?;
-    let in_namespace: Vec<Arc<Pod>> = ctx.pods.state().into_iter().filter(|p| p.namespace().as_deref() == Some(namespace.as_str())).collect();
+    let in_namespace: Vec<Arc<Pod>> = ctx
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace().as_deref() == Some(namespace.as_str()))
+        .collect();
     let terminating = count_terminating(&rs, &selector, &in_namespace);
     let pods: Vec<Arc<Pod>> = in_namespace.into_iter().filter(|p| is_active(p)).collect();
 
@@ -171,9 +201,14 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action> {
     let spec = rs.spec.as_ref();
     let min_ready = spec.and_then(|s| s.min_ready_seconds).unwrap_or(0);
     let replicas = spec.and_then(|s| s.replicas).unwrap_or(1);
-    if min_ready > 0 && status.ready_replicas.unwrap_or(0) == replicas && status.available_replicas.unwrap_or(0) != replicas {
+    if min_ready > 0
+        && status.ready_replicas.unwrap_or(0) == replicas
+        && status.available_replicas.unwrap_or(0) != replicas
+    {
         // Pods become available by time passing, which no watch event reports.
-        return Ok(Action::requeue(Duration::from_secs(min_ready.max(0) as u64)));
+        return Ok(Action::requeue(
+            Duration::from_secs(min_ready.max(0) as u64),
+        ));
     }
     if !needs_sync {
         return Ok(Action::requeue(crate::expectations::TIMEOUT));
@@ -192,21 +227,39 @@ fn observe_pod(pods: &Store<Pod>, namespace: &str, name: &str) -> Observed {
 /// `FilterTerminatingPods` + `FilterClaimedPods`: our pods being deleted but not yet
 /// finished (`status.terminatingReplicas`, on by default since 1.35).
 fn count_terminating(rs: &ReplicaSet, selector: &Selector, pods: &[Arc<Pod>]) -> i32 {
-    let ours = |p: &Pod| controller_of(&p.metadata).is_some_and(|o| Some(&o.uid) == rs.metadata.uid.as_ref()) && selector.matches(p.labels());
-    let finished = |p: &Pod| matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));
-    let count = pods.iter().filter(|p| p.metadata.deletion_timestamp.is_some() && !finished(p) && ours(p)).count();
+    let ours = |p: &Pod| {
+        controller_of(&p.metadata).is_some_and(|o| Some(&o.uid) == rs.metadata.uid.as_ref())
+            && selector.matches(p.labels())
+    };
+    let finished = |p: &Pod| {
+        matches!(
+            p.status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Succeeded" | "Failed")
+        )
+    };
+    let count = pods
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_some() && !finished(p) && ours(p))
+        .count();
     i32::try_from(count).unwrap_or(i32::MAX)
 }
 
 /// `controller.IsPodActive`: not terminal, not being deleted.
 pub fn is_active(pod: &Pod) -> bool {
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-    phase != Some("Succeeded") && phase != Some("Failed") && pod.metadata.deletion_timestamp.is_none()
+    phase != Some("Succeeded")
+        && phase != Some("Failed")
+        && pod.metadata.deletion_timestamp.is_none()
 }
 
 /// The pod's `Ready` condition, if true.
 fn ready_condition(pod: &Pod) -> Option<&k8s_openapi::api::core::v1::PodCondition> {
-    pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready" && c.status == "True")
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 /// `podutil.IsPodReady`.
@@ -223,12 +276,19 @@ pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
         return true;
     }
     match &ready.last_transition_time {
-        Some(Time(t)) => t.as_nanosecond() + i128::from(min_ready_seconds) * 1_000_000_000 < now.as_nanosecond(),
+        Some(Time(t)) => {
+            t.as_nanosecond() + i128::from(min_ready_seconds) * 1_000_000_000 < now.as_nanosecond()
+        }
         None => false,
     }
 }
 
-async fn claim_pods(ctx: &Context, rs: &ReplicaSet, selector: &Selector, pods: Vec<Arc<Pod>>) -> Result<Vec<Arc<Pod>>> {
+async fn claim_pods(
+    ctx: &Context,
+    rs: &ReplicaSet,
+    selector: &Selector,
+    pods: Vec<Arc<Pod>>,
+) -> Result<Vec<Arc<Pod>>> {
     let uid = rs.metadata.uid.clone().unwrap_or_default();
     let namespace = rs.namespace().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -247,27 +307,50 @@ async fn claim_pods(ctx: &Context, rs: &ReplicaSet, selector: &Selector, pods: V
                     continue;
                 }
                 let patch = json!({"metadata": {"ownerReferences": [{"$patch": "delete", "uid": uid}], "uid": pod_uid}});
-                match api.patch(&pod_name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
+                match api
+                    .patch(
+                        &pod_name,
+                        &PatchParams::default(),
+                        &Patch::Strategic(&patch),
+                    )
+                    .await
+                {
                     Ok(_) => tracing::info!(pod = pod_name, "released pod"),
                     Err(kube::Error::Api(e)) if e.code == 404 => {}
                     Err(e) => return Err(Error::Claim(pod_name, e)),
                 }
             }
             None => {
-                if rs.metadata.deletion_timestamp.is_some() || !matches || pod.metadata.deletion_timestamp.is_some() {
+                if rs.metadata.deletion_timestamp.is_some()
+                    || !matches
+                    || pod.metadata.deletion_timestamp.is_some()
+                {
                     continue;
                 }
                 // Recheck with a live read that we still exist before adopting anything.
                 if may_adopt.is_none() {
-                    let fresh = Api::<ReplicaSet>::namespaced(ctx.client.clone(), &namespace).get_opt(&rs.name_any()).await;
-                    may_adopt = Some(matches!(fresh, Ok(Some(f)) if f.metadata.uid.as_deref() == Some(uid.as_str()) && f.metadata.deletion_timestamp.is_none()));
+                    let fresh = Api::<ReplicaSet>::namespaced(ctx.client.clone(), &namespace)
+                        .get_opt(&rs.name_any())
+                        .await;
+                    may_adopt = Some(
+                        matches!(fresh, Ok(Some(f)) if f.metadata.uid.as_deref() == Some(uid.as_str()) && f.metadata.deletion_timestamp.is_none()),
+                    );
                 }
                 if may_adopt != Some(true) {
                     continue;
                 }
-                let Some(owner) = rs.controller_owner_ref(&()) else { continue };
+                let Some(owner) = rs.controller_owner_ref(&()) else {
+                    continue;
+                };
                 let patch = json!({"metadata": {"ownerReferences": [owner], "uid": pod_uid}});
-                match api.patch(&pod_name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
+                match api
+                    .patch(
+                        &pod_name,
+                        &PatchParams::default(),
+                        &Patch::Strategic(&patch),
+                    )
+                    .await
+                {
                     Ok(adopted) => {
                         tracing::info!(pod = pod_name, "adopted pod");
                         claimed.push(Arc::new(adopted));
@@ -282,8 +365,18 @@ async fn claim_pods(ctx: &Context, rs: &ReplicaSet, selector: &Selector, pods: V
 }
 
 /// Create or delete pods so their number meets `spec.replicas`.
-async fn manage_replicas(ctx: &Context, rs: &ReplicaSet, key: &str, pods: &[Arc<Pod>]) -> Result<()> {
-    let replicas = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1).max(0) as usize;
+async fn manage_replicas(
+    ctx: &Context,
+    rs: &ReplicaSet,
+    key: &str,
+    pods: &[Arc<Pod>],
+) -> Result<()> {
+    let replicas = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1)
+        .max(0) as usize;
     let namespace = rs.namespace().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
     if pods.len() < replicas {
@@ -301,7 +394,8 @@ async fn manage_replicas(ctx: &Context, rs: &ReplicaSet, key: &str, pods: &[Arc<
                 match result {
                     Ok(pod) => {
                         let name = pod.name_any();
-                        ctx.recorder.normal(rs, "SuccessfulCreate", format!("Created pod: {name}"));
+                        ctx.recorder
+                            .normal(rs, "SuccessfulCreate", format!("Created pod: {name}"));
                         created.push(name);
                     }
                     // Every create fails in a namespace being deleted: nothing to report.
@@ -311,7 +405,8 @@ async fn manage_replicas(ctx: &Context, rs: &ReplicaSet, key: &str, pods: &[Arc<
             }
             ctx.expectations.expect_creations(key, created);
             if let Some(message) = failure {
-                ctx.recorder.warning(rs, "FailedCreate", format!("Error creating: {message}"));
+                ctx.recorder
+                    .warning(rs, "FailedCreate", format!("Error creating: {message}"));
                 return Err(Error::Manage(message));
             }
             remaining -= size;
@@ -329,13 +424,17 @@ async fn manage_replicas(ctx: &Context, rs: &ReplicaSet, key: &str, pods: &[Arc<
         let mut failure = None;
         for (name, result) in names.iter().zip(results) {
             match result {
-                Ok(_) => ctx.recorder.normal(rs, "SuccessfulDelete", format!("Deleted pod: {name}")),
+                Ok(_) => {
+                    ctx.recorder
+                        .normal(rs, "SuccessfulDelete", format!("Deleted pod: {name}"))
+                }
                 Err(kube::Error::Api(e)) if e.code == 404 => {}
                 Err(err) => failure = Some(api_message(&err)),
             }
         }
         if let Some(message) = failure {
-            ctx.recorder.warning(rs, "FailedDelete", format!("Error deleting: {message}"));
+            ctx.recorder
+                .warning(rs, "FailedDelete", format!("Error deleting: {message}"));
             return Err(Error::Manage(message));
         }
         tracing::info!(deleted = count, "deleted pods");
@@ -346,8 +445,13 @@ async fn manage_replicas(ctx: &Context, rs: &ReplicaSet, key: &str, pods: &[Arc<
 /// The API server refused because the namespace is being deleted (a `NamespaceTerminating`
 /// cause, upstream `v1.NamespaceTerminatingCause`).
 fn namespace_terminating(err: &kube::Error) -> bool {
-    let kube::Error::Api(status) = err else { return false };
-    status.details.as_ref().is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
+    let kube::Error::Api(status) = err else {
+        return false;
+    };
+    status
+        .details
+        .as_ref()
+        .is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
 }
 
 fn api_message(err: &kube::Error) -> String {
@@ -359,7 +463,11 @@ fn api_message(err: &kube::Error) -> String {
 
 /// `controller.GetPodFromTemplate`: the pod the ReplicaSet creates.
 fn pod_from_template(rs: &ReplicaSet) -> Pod {
-    let template = rs.spec.as_ref().and_then(|s| s.template.clone()).unwrap_or_default();
+    let template = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.clone())
+        .unwrap_or_default();
     let meta = template.metadata.unwrap_or_default();
     Pod {
         metadata: ObjectMeta {
@@ -381,7 +489,9 @@ fn pod_from_template(rs: &ReplicaSet) -> Pod {
 /// them per node. A ReplicaSet without a controller has none, so none of its pods ranks
 /// as doubled up.
 fn related_pods(ctx: &Context, rs: &ReplicaSet) -> Vec<Arc<Pod>> {
-    let Some(owner) = controller_of(&rs.metadata) else { return Vec::new() };
+    let Some(owner) = controller_of(&rs.metadata) else {
+        return Vec::new();
+    };
     let namespace = rs.namespace().unwrap_or_default();
     let selectors: Vec<Selector> = ctx
         .replica_sets
@@ -400,7 +510,12 @@ fn related_pods(ctx: &Context, rs: &ReplicaSet) -> Vec<Arc<Pod>> {
 }
 
 /// `getPodsToDelete`: the `count` lowest-ranked pods.
-pub fn pods_to_delete(pods: &[Arc<Pod>], related: &[Arc<Pod>], count: usize, now: Timestamp) -> Vec<Arc<Pod>> {
+pub fn pods_to_delete(
+    pods: &[Arc<Pod>],
+    related: &[Arc<Pod>],
+    count: usize,
+    now: Timestamp,
+) -> Vec<Arc<Pod>> {
     if count >= pods.len() {
         return pods.to_vec();
     }
@@ -408,14 +523,24 @@ pub fn pods_to_delete(pods: &[Arc<Pod>], related: &[Arc<Pod>], count: usize, now
     for p in related.iter().filter(|p| is_active(p)) {
         *on_node.entry(node_name(p)).or_default() += 1;
     }
-    let mut ranked: Vec<(RankKey, Arc<Pod>)> =
-        pods.iter().map(|p| (rank(p, on_node.get(node_name(p)).copied().unwrap_or(0), now), p.clone())).collect();
+    let mut ranked: Vec<(RankKey, Arc<Pod>)> = pods
+        .iter()
+        .map(|p| {
+            (
+                rank(p, on_node.get(node_name(p)).copied().unwrap_or(0), now),
+                p.clone(),
+            )
+        })
+        .collect();
     ranked.sort_by(|a, b| a.0.cmp(&b.0));
     ranked.into_iter().take(count).map(|(_, p)| p).collect()
 }
 
 fn node_name(pod: &Pod) -> &str {
-    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("")
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .unwrap_or("")
 }
 
 fn phase_ordinal(pod: &Pod) -> u8 {
@@ -427,14 +552,25 @@ fn phase_ordinal(pod: &Pod) -> u8 {
 }
 
 fn deletion_cost(pod: &Pod) -> i32 {
-    pod.annotations().get(POD_DELETION_COST).and_then(|v| v.parse().ok()).unwrap_or(0)
+    pod.annotations()
+        .get(POD_DELETION_COST)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// `maxContainerRestarts`: of the regular containers (init containers, which ran
 /// before, do not count).
 fn max_restarts(pod: &Pod) -> i32 {
-    let statuses = pod.status.as_ref().and_then(|s| s.container_statuses.as_ref());
-    statuses.into_iter().flatten().map(|c| c.restart_count).max().unwrap_or(0)
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref());
+    statuses
+        .into_iter()
+        .flatten()
+        .map(|c| c.restart_count)
+        .max()
+        .unwrap_or(0)
 }
 
 /// `int(log2(now - t))` (`LogarithmicScaleDown`, on by default upstream), so pods of
@@ -443,11 +579,25 @@ fn max_restarts(pod: &Pod) -> i32 {
 fn log_bucket(t: Option<Timestamp>, now: Timestamp) -> i64 {
     let Some(t) = t else { return -2 };
     let nanos = now.as_nanosecond() - t.as_nanosecond();
-    if nanos <= 0 { -1 } else { (nanos as f64).log2() as i64 }
+    if nanos <= 0 {
+        -1
+    } else {
+        (nanos as f64).log2() as i64
+    }
 }
 
 /// Where a pod goes in the deletion order; smaller goes first.
-pub type RankKey = (bool, u8, bool, i32, Reverse<usize>, i64, Reverse<i32>, i64, String);
+pub type RankKey = (
+    bool,
+    u8,
+    bool,
+    i32,
+    Reverse<usize>,
+    i64,
+    Reverse<i32>,
+    i64,
+    String,
+);
 
 /// `controller.ActivePodsWithRanks` as a sort key, so the order is total (upstream's
 /// `Less` is not: equal times fall through to the next rule, close ones go by UID):
@@ -459,7 +609,9 @@ pub type RankKey = (bool, u8, bool, i32, Reverse<usize>, i64, Reverse<i32>, i64,
 /// 9. the UID.
 pub fn rank(pod: &Pod, doubled_up: usize, now: Timestamp) -> RankKey {
     let ready = is_ready(pod);
-    let ready_since = ready_condition(pod).and_then(|c| c.last_transition_time.as_ref()).map(|t| t.0);
+    let ready_since = ready_condition(pod)
+        .and_then(|c| c.last_transition_time.as_ref())
+        .map(|t| t.0);
     let created = pod.metadata.creation_timestamp.as_ref().map(|t| t.0);
     (
         !node_name(pod).is_empty(),
@@ -467,7 +619,11 @@ pub fn rank(pod: &Pod, doubled_up: usize, now: Timestamp) -> RankKey {
         ready,
         deletion_cost(pod),
         Reverse(doubled_up),
-        if ready { log_bucket(ready_since, now) } else { 0 },
+        if ready {
+            log_bucket(ready_since, now)
+        } else {
+            0
+        },
         Reverse(max_restarts(pod)),
         log_bucket(created, now),
         pod.metadata.uid.clone().unwrap_or_default(),
@@ -475,22 +631,45 @@ pub fn rank(pod: &Pod, doubled_up: usize, now: Timestamp) -> RankKey {
 }
 
 /// `calculateStatus`.
-fn calculate_status(rs: &ReplicaSet, pods: &[Arc<Pod>], terminating: i32, manage_error: Option<&Error>, now: Timestamp) -> ReplicaSetStatus {
+fn calculate_status(
+    rs: &ReplicaSet,
+    pods: &[Arc<Pod>],
+    terminating: i32,
+    manage_error: Option<&Error>,
+    now: Timestamp,
+) -> ReplicaSetStatus {
     let spec = rs.spec.as_ref();
-    let template_labels: BTreeMap<String, String> =
-        spec.and_then(|s| s.template.as_ref()).and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.clone()).unwrap_or_default();
+    let template_labels: BTreeMap<String, String> = spec
+        .and_then(|s| s.template.as_ref())
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
     let min_ready = spec.and_then(|s| s.min_ready_seconds).unwrap_or(0);
     let replicas = spec.and_then(|s| s.replicas).unwrap_or(1);
-    let fully_labeled = pods.iter().filter(|p| template_labels.iter().all(|(k, v)| p.labels().get(k) == Some(v))).count() as i32;
+    let fully_labeled = pods
+        .iter()
+        .filter(|p| {
+            template_labels
+                .iter()
+                .all(|(k, v)| p.labels().get(k) == Some(v))
+        })
+        .count() as i32;
     let ready = pods.iter().filter(|p| is_ready(p)).count() as i32;
-    let available = pods.iter().filter(|p| is_available(p, min_ready, now)).count() as i32;
+    let available = pods
+        .iter()
+        .filter(|p| is_available(p, min_ready, now))
+        .count() as i32;
 
     let old = rs.status.clone().unwrap_or_default();
     let mut conditions = old.conditions.clone().unwrap_or_default();
     let has_failure = conditions.iter().any(|c| c.type_ == "ReplicaFailure");
     match manage_error {
         Some(err) if !has_failure => {
-            let reason = if (pods.len() as i32) < replicas { "FailedCreate" } else { "FailedDelete" };
+            let reason = if (pods.len() as i32) < replicas {
+                "FailedCreate"
+            } else {
+                "FailedDelete"
+            };
             conditions.push(ReplicaSetCondition {
                 type_: "ReplicaFailure".into(),
                 status: "True".into(),
@@ -527,7 +706,14 @@ async fn update_status(client: &Client, rs: &ReplicaSet, status: &ReplicaSetStat
         "conditions": status.conditions,
         "terminatingReplicas": status.terminating_replicas,
     }});
-    match api.patch_status(&rs.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api
+        .patch_status(
+            &rs.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         Err(e) => Err(Error::UpdateStatus(e)),
@@ -546,9 +732,16 @@ mod tests {
 
     fn pod(name: &str) -> PodBuilder {
         PodBuilder(Pod {
-            metadata: ObjectMeta { name: Some(name.into()), uid: Some(name.into()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                uid: Some(name.into()),
+                ..Default::default()
+            },
             spec: Some(PodSpec::default()),
-            status: Some(PodStatus { phase: Some("Pending".into()), ..Default::default() }),
+            status: Some(PodStatus {
+                phase: Some("Pending".into()),
+                ..Default::default()
+            }),
         })
     }
 
@@ -578,7 +771,8 @@ mod tests {
             self
         }
         fn cost(mut self, c: i32) -> Self {
-            self.0.metadata.annotations = Some([(POD_DELETION_COST.to_string(), c.to_string())].into());
+            self.0.metadata.annotations =
+                Some([(POD_DELETION_COST.to_string(), c.to_string())].into());
             self
         }
         fn obj(self) -> Arc<Pod> {
@@ -591,26 +785,70 @@ mod tests {
     }
 
     fn victims(pods: &[Arc<Pod>], related: &[Arc<Pod>], n: usize) -> Vec<String> {
-        pods_to_delete(pods, related, n, ts(100_000)).iter().map(|p| p.name_any()).collect()
+        pods_to_delete(pods, related, n, ts(100_000))
+            .iter()
+            .map(|p| p.name_any())
+            .collect()
     }
 
     #[test]
     fn deletion_ranking_follows_upstream_order() {
-        let running_ready = |name: &str, node: &str| pod(name).node(node).phase("Running").ready_at(0).created(0);
+        let running_ready =
+            |name: &str, node: &str| pod(name).node(node).phase("Running").ready_at(0).created(0);
         let cases: Vec<(&str, Vec<Arc<Pod>>, &str)> = vec![
-            ("unscheduled first", vec![running_ready("a", "n1").obj(), pod("b").obj()], "b"),
-            ("pending before running", vec![running_ready("a", "n1").obj(), pod("b").node("n1").obj()], "b"),
-            ("unknown before running", vec![running_ready("a", "n1").obj(), pod("b").node("n1").phase("Unknown").obj()], "b"),
-            ("not ready before ready", vec![running_ready("a", "n1").obj(), pod("b").node("n1").phase("Running").obj()], "b"),
-            ("lower deletion cost first", vec![running_ready("a", "n1").cost(5).obj(), running_ready("b", "n1").cost(1).obj()], "b"),
+            (
+                "unscheduled first",
+                vec![running_ready("a", "n1").obj(), pod("b").obj()],
+                "b",
+            ),
+            (
+                "pending before running",
+                vec![running_ready("a", "n1").obj(), pod("b").node("n1").obj()],
+                "b",
+            ),
+            (
+                "unknown before running",
+                vec![
+                    running_ready("a", "n1").obj(),
+                    pod("b").node("n1").phase("Unknown").obj(),
+                ],
+                "b",
+            ),
+            (
+                "not ready before ready",
+                vec![
+                    running_ready("a", "n1").obj(),
+                    pod("b").node("n1").phase("Running").obj(),
+                ],
+                "b",
+            ),
+            (
+                "lower deletion cost first",
+                vec![
+                    running_ready("a", "n1").cost(5).obj(),
+                    running_ready("b", "n1").cost(1).obj(),
+                ],
+                "b",
+            ),
             (
                 "ready more recently first (different log2 bucket)",
-                vec![running_ready("a", "n1").obj(), pod("b").node("n1").phase("Running").ready_at(99_990).created(0).obj()],
+                vec![
+                    running_ready("a", "n1").obj(),
+                    pod("b")
+                        .node("n1")
+                        .phase("Running")
+                        .ready_at(99_990)
+                        .created(0)
+                        .obj(),
+                ],
                 "b",
             ),
             (
                 "newer first",
-                vec![pod("a").node("n1").phase("Running").created(0).obj(), pod("b").node("n1").phase("Running").created(99_000).obj()],
+                vec![
+                    pod("a").node("n1").phase("Running").created(0).obj(),
+                    pod("b").node("n1").phase("Running").created(99_000).obj(),
+                ],
                 "b",
             ),
         ];
@@ -621,9 +859,24 @@ mod tests {
 
     #[test]
     fn doubled_up_pods_go_first() {
-        let a = pod("a").node("n1").phase("Running").ready_at(0).created(0).obj();
-        let b = pod("b").node("n2").phase("Running").ready_at(0).created(0).obj();
-        let c = pod("c").node("n2").phase("Running").ready_at(0).created(0).obj();
+        let a = pod("a")
+            .node("n1")
+            .phase("Running")
+            .ready_at(0)
+            .created(0)
+            .obj();
+        let b = pod("b")
+            .node("n2")
+            .phase("Running")
+            .ready_at(0)
+            .created(0)
+            .obj();
+        let c = pod("c")
+            .node("n2")
+            .phase("Running")
+            .ready_at(0)
+            .created(0)
+            .obj();
         let pods = vec![a.clone(), b.clone()];
         let related = vec![a, b, c];
         assert_eq!(victims(&pods, &related, 1), vec!["b"]);
@@ -644,20 +897,26 @@ mod tests {
     fn ranking_is_a_total_order() {
         let mut seed: u64 = 42;
         let mut next = |n: u64| {
-            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             (seed >> 33) % n
         };
         let mut pods = Vec::new();
         for i in 0..400 {
-            let mut b = pod(&format!("p{i:03}")).node(if next(4) == 0 { "" } else { "n1" }).phase("Running").created(next(3) as i64 * 1000);
+            let mut b = pod(&format!("p{i:03}"))
+                .node(if next(4) == 0 { "" } else { "n1" })
+                .phase("Running")
+                .created(next(3) as i64 * 1000);
             b.0.metadata.uid = Some(format!("{:08x}", next(1 << 30)));
             if next(4) != 0 {
                 b = b.ready_at(99_000 + next(3) as i64);
             }
-            b.0.status.get_or_insert_default().container_statuses = Some(vec![k8s_openapi::api::core::v1::ContainerStatus {
-                restart_count: next(2) as i32,
-                ..Default::default()
-            }]);
+            b.0.status.get_or_insert_default().container_statuses =
+                Some(vec![k8s_openapi::api::core::v1::ContainerStatus {
+                    restart_count: next(2) as i32,
+                    ..Default::default()
+                }]);
             pods.push(b.obj());
         }
         let first = victims(&pods, &pods, 100);

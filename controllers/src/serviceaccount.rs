@@ -34,9 +34,11 @@ pub async fn run(client: Client) {
     let accounts: Api<ServiceAccount> = Api::all(client.clone());
     Controller::new(namespaces, watcher::Config::default())
         // A deleted `default` wakes its namespace.
-        .watches(accounts, watcher::Config::default().fields("metadata.name=default"), |sa| {
-            sa.namespace().map(|ns| ObjectRef::<Namespace>::new(&ns))
-        })
+        .watches(
+            accounts,
+            watcher::Config::default().fields("metadata.name=default"),
+            |sa| sa.namespace().map(|ns| ObjectRef::<Namespace>::new(&ns)),
+        )
         .run(reconcile, error_policy, Arc::new(Context { client }))
         .for_each(|result| async move {
             if let Err(err) = result {
@@ -55,7 +57,13 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Erro
     }
     let name = ns.name_any();
     let accounts: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), &name);
-    let sa = ServiceAccount { metadata: ObjectMeta { name: Some(DEFAULT.into()), ..ObjectMeta::default() }, ..ServiceAccount::default() };
+    let sa = ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some(DEFAULT.into()),
+            ..ObjectMeta::default()
+        },
+        ..ServiceAccount::default()
+    };
     // Compare and act in one: a create that finds it there is the no-op case.
     match accounts.create(&PostParams::default(), &sa).await {
         Ok(_) => tracing::info!("created the default service account"),

@@ -48,8 +48,13 @@ async fn background_deletion_removes_dependents() {
     owned_pod(&client, "bg-2", &rs, true).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
-    sets.delete("bg", &DeleteParams::background()).await.unwrap();
-    eventually(10, "pods collected", || async { (gone(&pods, "bg-1").await.is_some() && gone(&pods, "bg-2").await.is_some()).then_some(()) }).await;
+    sets.delete("bg", &DeleteParams::background())
+        .await
+        .unwrap();
+    eventually(10, "pods collected", || async {
+        (gone(&pods, "bg-1").await.is_some() && gone(&pods, "bg-2").await.is_some()).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -74,17 +79,43 @@ async fn foreground_deletion_waits_for_blocking_dependents() {
     // A finalizer keeps the blocking dependent around until we let it go.
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     owned_pod(&client, "fg-1", &rs, true).await;
-    pods.patch("fg-1", &Default::default(), &kube::api::Patch::Merge(json!({"metadata": {"finalizers": ["example.com/hold"]}}))).await.unwrap();
+    pods.patch(
+        "fg-1",
+        &Default::default(),
+        &kube::api::Patch::Merge(json!({"metadata": {"finalizers": ["example.com/hold"]}})),
+    )
+    .await
+    .unwrap();
     tokio::spawn(kubesim_controllers::garbage_collector::run(client.clone()));
     let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
-    sets.delete("fg", &DeleteParams::foreground()).await.unwrap();
+    sets.delete("fg", &DeleteParams::foreground())
+        .await
+        .unwrap();
     // The dependent is asked to go, the owner waits with its finalizer.
-    eventually(10, "pod marked for deletion", || async { pods.get("fg-1").await.unwrap().metadata.deletion_timestamp.map(|_| ()) }).await;
+    eventually(10, "pod marked for deletion", || async {
+        pods.get("fg-1")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .map(|_| ())
+    })
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let owner = sets.get("fg").await.unwrap();
     assert!(owner.metadata.deletion_timestamp.is_some());
-    assert!(owner.finalizers().contains(&"foregroundDeletion".to_string()));
-    pods.patch("fg-1", &Default::default(), &kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.unwrap();
+    assert!(
+        owner
+            .finalizers()
+            .contains(&"foregroundDeletion".to_string())
+    );
+    pods.patch(
+        "fg-1",
+        &Default::default(),
+        &kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
     eventually(10, "owner removed", || gone(&sets, "fg")).await;
 }
 
@@ -107,12 +138,24 @@ async fn foreground_deletion_keeps_a_dependent_another_owner_holds() {
     pods.create(&PostParams::default(), &pod).await.unwrap();
     owned_pod(&client, "only-mine", &rs, true).await;
     let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
-    sets.delete("fg-multi", &DeleteParams::foreground()).await.unwrap();
+    sets.delete("fg-multi", &DeleteParams::foreground())
+        .await
+        .unwrap();
     eventually(10, "owner removed", || gone(&sets, "fg-multi")).await;
-    eventually(10, "its only dependent collected", || gone(&pods, "only-mine")).await;
+    eventually(10, "its only dependent collected", || {
+        gone(&pods, "only-mine")
+    })
+    .await;
     let shared = pods.get("shared").await.unwrap();
-    assert!(shared.metadata.deletion_timestamp.is_none(), "a dependent with another owner was deleted");
-    let owners: Vec<String> = shared.owner_references().iter().map(|o| o.name.clone()).collect();
+    assert!(
+        shared.metadata.deletion_timestamp.is_none(),
+        "a dependent with another owner was deleted"
+    );
+    let owners: Vec<String> = shared
+        .owner_references()
+        .iter()
+        .map(|o| o.name.clone())
+        .collect();
     assert_eq!(owners, ["keeper"]);
 }
 
@@ -127,7 +170,11 @@ async fn orphan_deletion_keeps_dependents_without_the_reference() {
     sets.delete("or", &DeleteParams::orphan()).await.unwrap();
     eventually(10, "owner removed", || gone(&sets, "or")).await;
     let pod = pods.get("or-1").await.unwrap();
-    assert!(pod.owner_references().is_empty(), "{:?}", pod.owner_references());
+    assert!(
+        pod.owner_references().is_empty(),
+        "{:?}",
+        pod.owner_references()
+    );
     assert!(pod.metadata.deletion_timestamp.is_none());
 }
 
@@ -140,7 +187,10 @@ async fn non_pod_dependents_are_collected_too() {
     let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "owned", "ownerReferences": [{
         "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "cm-owner", "uid": rs.uid().unwrap()}]}})).unwrap();
     cms.create(&PostParams::default(), &cm).await.unwrap();
-    Api::<ReplicaSet>::namespaced(client.clone(), "default").delete("cm-owner", &DeleteParams::default()).await.unwrap();
+    Api::<ReplicaSet>::namespaced(client.clone(), "default")
+        .delete("cm-owner", &DeleteParams::default())
+        .await
+        .unwrap();
     eventually(10, "configmap collected", || gone(&cms, "owned")).await;
 }
 
@@ -149,14 +199,32 @@ async fn every_namespace_gets_a_default_service_account() {
     let (_url, client) = server().await;
     tokio::spawn(kubesim_controllers::serviceaccount::run(client.clone()));
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    namespaces.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "team-a"}})).unwrap()).await.unwrap();
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "team-a"}})).unwrap(),
+        )
+        .await
+        .unwrap();
     for ns in ["default", "kube-system", "team-a"] {
         let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
-        eventually(10, "default service account", || async { sas.get_opt("default").await.unwrap().map(|_| ()) }).await;
+        eventually(10, "default service account", || async {
+            sas.get_opt("default").await.unwrap().map(|_| ())
+        })
+        .await;
     }
     // Deleted, it comes back.
     let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "team-a");
     let before = sas.get("default").await.unwrap().uid();
-    sas.delete("default", &DeleteParams::default()).await.unwrap();
-    eventually(10, "recreated", || async { sas.get_opt("default").await.unwrap().filter(|s| s.uid() != before).map(|_| ()) }).await;
+    sas.delete("default", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(10, "recreated", || async {
+        sas.get_opt("default")
+            .await
+            .unwrap()
+            .filter(|s| s.uid() != before)
+            .map(|_| ())
+    })
+    .await;
 }

@@ -14,21 +14,30 @@ use common::{eventually, server};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::Client;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 const GRACE: Duration = Duration::from_secs(1);
 
 async fn start(client: &Client) {
-    let config = kubesim_controllers::node_lifecycle::Config { grace_period: GRACE, evict: true };
-    tokio::spawn(kubesim_controllers::node_lifecycle::run(client.clone(), config));
+    let config = kubesim_controllers::node_lifecycle::Config {
+        grace_period: GRACE,
+        evict: true,
+    };
+    tokio::spawn(kubesim_controllers::node_lifecycle::run(
+        client.clone(),
+        config,
+    ));
 }
 
 /// A Ready node in `zone` with its Lease, heartbeating now.
 async fn node(client: &Client, name: &str, zone: &str, extra_conditions: Value) {
     let nodes: Api<Node> = Api::all(client.clone());
-    let node: Node = serde_json::from_value(json!({"metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": zone}}})).unwrap();
+    let node: Node = serde_json::from_value(
+        json!({"metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": zone}}}),
+    )
+    .unwrap();
     nodes.create(&PostParams::default(), &node).await.unwrap();
     heartbeat(client, name, extra_conditions).await;
 }
@@ -36,14 +45,30 @@ async fn node(client: &Client, name: &str, zone: &str, extra_conditions: Value) 
 /// What a kubelet does every few seconds: renew the Lease, post Ready.
 async fn heartbeat(client: &Client, name: &str, extra_conditions: Value) {
     let now = Timestamp::now().to_string();
-    let mut conditions = vec![json!({"type": "Ready", "status": "True", "reason": "KubeletReady", "lastHeartbeatTime": now, "lastTransitionTime": now})];
+    let mut conditions = vec![
+        json!({"type": "Ready", "status": "True", "reason": "KubeletReady", "lastHeartbeatTime": now, "lastTransitionTime": now}),
+    ];
     conditions.extend(extra_conditions.as_array().cloned().unwrap_or_default());
     let nodes: Api<Node> = Api::all(client.clone());
-    nodes.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": {"conditions": conditions}}))).await.unwrap();
+    nodes
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"conditions": conditions}})),
+        )
+        .await
+        .unwrap();
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
     let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name},
         "spec": {"holderIdentity": name, "leaseDurationSeconds": 1, "renewTime": Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()}});
-    leases.patch(name, &PatchParams::apply("test-kubelet").force(), &Patch::Apply(lease)).await.unwrap();
+    leases
+        .patch(
+            name,
+            &PatchParams::apply("test-kubelet").force(),
+            &Patch::Apply(lease),
+        )
+        .await
+        .unwrap();
 }
 
 /// Keep `name` heartbeating in the background.
@@ -74,16 +99,34 @@ async fn pod(client: &Client, name: &str, node: &str, tolerations: Value) {
     pods.create(&PostParams::default(), &pod).await.unwrap();
     let now = Timestamp::now().to_string();
     let status = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}]}});
-    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(status)).await.unwrap();
+    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .unwrap();
 }
 
 fn condition(pod: &Pod, type_: &str) -> Option<(String, String, String)> {
-    let c = pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_)?;
-    Some((c.status.clone(), c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default()))
+    let c = pod
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)?;
+    Some((
+        c.status.clone(),
+        c.reason.clone().unwrap_or_default(),
+        c.message.clone().unwrap_or_default(),
+    ))
 }
 
 fn taints(node: &Node) -> Vec<(String, String)> {
-    node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default().into_iter().map(|t| (t.key, t.effect)).collect()
+    node.spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| (t.key, t.effect))
+        .collect()
 }
 
 async fn events(client: &Client, reason: &str) -> Vec<(String, String)> {
@@ -92,7 +135,12 @@ async fn events(client: &Client, reason: &str) -> Vec<(String, String)> {
     list.items
         .into_iter()
         .filter(|e| e.reason.as_deref() == Some(reason))
-        .map(|e| (e.source.and_then(|s| s.component).unwrap_or_default(), e.message.unwrap_or_default()))
+        .map(|e| {
+            (
+                e.source.and_then(|s| s.component).unwrap_or_default(),
+                e.message.unwrap_or_default(),
+            )
+        })
         .collect()
 }
 
@@ -112,11 +160,38 @@ async fn a_silent_node_is_tainted_and_its_pods_marked_not_ready_and_evicted() {
         (taints(&n).len() == 2).then_some(n)
     })
     .await;
-    let ready = n1.status.as_ref().unwrap().conditions.as_ref().unwrap().iter().find(|c| c.type_ == "Ready").cloned().unwrap();
-    assert_eq!((ready.status.as_str(), ready.reason.as_deref()), ("Unknown", Some("NodeStatusUnknown")));
+    let ready = n1
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_deref()),
+        ("Unknown", Some("NodeStatusUnknown"))
+    );
     let unreachable = "node.kubernetes.io/unreachable".to_string();
-    assert_eq!(taints(&n1), [(unreachable.clone(), "NoSchedule".to_string()), (unreachable, "NoExecute".to_string())]);
-    assert!(n1.spec.unwrap().taints.unwrap().iter().all(|t| t.time_added.is_some()), "every taint the controller adds has timeAdded");
+    assert_eq!(
+        taints(&n1),
+        [
+            (unreachable.clone(), "NoSchedule".to_string()),
+            (unreachable, "NoExecute".to_string())
+        ]
+    );
+    assert!(
+        n1.spec
+            .unwrap()
+            .taints
+            .unwrap()
+            .iter()
+            .all(|t| t.time_added.is_some()),
+        "every taint the controller adds has timeAdded"
+    );
 
     // Not tolerating the taint (for more than 0 s): DisruptionTarget, then deleted.
     let evicted = eventually(10, "pod evicted", || async {
@@ -126,18 +201,34 @@ async fn a_silent_node_is_tainted_and_its_pods_marked_not_ready_and_evicted() {
     .await;
     assert_eq!(
         condition(&evicted, "DisruptionTarget"),
-        Some(("True".into(), "DeletionByTaintManager".into(), "Taint manager: deleting due to NoExecute taint".into()))
+        Some((
+            "True".into(),
+            "DeletionByTaintManager".into(),
+            "Taint manager: deleting due to NoExecute taint".into()
+        ))
     );
-    assert_eq!(condition(&evicted, "Ready").map(|c| c.0), Some("False".into()));
-    assert!(taints(&nodes.get("n2").await.unwrap()).is_empty(), "the live node is untouched");
+    assert_eq!(
+        condition(&evicted, "Ready").map(|c| c.0),
+        Some("False".into())
+    );
+    assert!(
+        taints(&nodes.get("n2").await.unwrap()).is_empty(),
+        "the live node is untouched"
+    );
     eventually(10, "events", || async {
         let registered = events(&client, "RegisteredNode").await;
         let evictions = events(&client, "TaintManagerEviction").await;
         let not_ready = events(&client, "NodeNotReady").await;
-        (registered.contains(&("node-controller".into(), "Node n1 event: Registered Node n1 in Controller".into()))
-            && evictions.contains(&("taint-eviction-controller".into(), "Marking for deletion Pod default/intolerant".into()))
-            && not_ready.contains(&("node-controller".into(), "Node n1 status is now: NodeNotReady".into()))
-            && not_ready.contains(&("node-controller".into(), "Node is not ready".into())))
+        (registered.contains(&(
+            "node-controller".into(),
+            "Node n1 event: Registered Node n1 in Controller".into(),
+        )) && evictions.contains(&(
+            "taint-eviction-controller".into(),
+            "Marking for deletion Pod default/intolerant".into(),
+        )) && not_ready.contains(&(
+            "node-controller".into(),
+            "Node n1 status is now: NodeNotReady".into(),
+        )) && not_ready.contains(&("node-controller".into(), "Node is not ready".into())))
         .then_some(())
     })
     .await;
@@ -154,17 +245,31 @@ async fn an_eviction_waiting_for_its_toleration_is_cancelled_when_the_node_recov
     start(&client).await;
 
     let nodes: Api<Node> = Api::all(client.clone());
-    eventually(10, "n1 tainted", || async { (taints(&nodes.get("n1").await.unwrap()).len() == 2).then_some(()) }).await;
+    eventually(10, "n1 tainted", || async {
+        (taints(&nodes.get("n1").await.unwrap()).len() == 2).then_some(())
+    })
+    .await;
     let _back = keep_alive(&client, "n1");
-    eventually(10, "n1 untainted", || async { taints(&nodes.get("n1").await.unwrap()).is_empty().then_some(()) }).await;
-    eventually(10, "cancel event", || async {
-        events(&client, "TaintManagerEviction")
-            .await
-            .contains(&("taint-eviction-controller".into(), "Cancelling deletion of Pod default/patient".into()))
+    eventually(10, "n1 untainted", || async {
+        taints(&nodes.get("n1").await.unwrap())
+            .is_empty()
             .then_some(())
     })
     .await;
-    let pod = Api::<Pod>::namespaced(client.clone(), "default").get("patient").await.unwrap();
+    eventually(10, "cancel event", || async {
+        events(&client, "TaintManagerEviction")
+            .await
+            .contains(&(
+                "taint-eviction-controller".into(),
+                "Cancelling deletion of Pod default/patient".into(),
+            ))
+            .then_some(())
+    })
+    .await;
+    let pod = Api::<Pod>::namespaced(client.clone(), "default")
+        .get("patient")
+        .await
+        .unwrap();
     assert!(pod.metadata.deletion_timestamp.is_none());
 }
 
@@ -174,7 +279,14 @@ async fn pressure_and_cordon_taint_no_schedule() {
     node(&client, "n1", "a", json!([{"type": "MemoryPressure", "status": "True"}, {"type": "PIDPressure", "status": "True"}])).await;
     start(&client).await;
     let nodes: Api<Node> = Api::all(client.clone());
-    nodes.patch("n1", &PatchParams::default(), &Patch::Merge(json!({"spec": {"unschedulable": true}}))).await.unwrap();
+    nodes
+        .patch(
+            "n1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"unschedulable": true}})),
+        )
+        .await
+        .unwrap();
     let want: Vec<(String, String)> = ["memory-pressure", "pid-pressure", "unschedulable"]
         .iter()
         .map(|k| (format!("node.kubernetes.io/{k}"), "NoSchedule".to_string()))
@@ -201,23 +313,46 @@ async fn with_every_node_down_nothing_is_evicted() {
     eventually(10, "both unreachable", || async {
         let all = nodes.list(&ListParams::default()).await.unwrap().items;
         all.iter()
-            .all(|n| taints(n) == [("node.kubernetes.io/unreachable".to_string(), "NoSchedule".to_string())])
+            .all(|n| {
+                taints(n)
+                    == [(
+                        "node.kubernetes.io/unreachable".to_string(),
+                        "NoSchedule".to_string(),
+                    )]
+            })
             .then_some(())
     })
     .await;
     eventually(10, "pod marked not ready", || async {
-        (condition(&pods.get("p1").await.unwrap(), "Ready").map(|c| c.0) == Some("False".into())).then_some(())
+        (condition(&pods.get("p1").await.unwrap(), "Ready").map(|c| c.0) == Some("False".into()))
+            .then_some(())
     })
     .await;
     tokio::time::sleep(GRACE * 2).await;
     let p = pods.get("p1").await.unwrap();
-    assert!(p.metadata.deletion_timestamp.is_none(), "evicted while every node was down");
-    assert!(nodes.list(&ListParams::default()).await.unwrap().items.iter().all(|n| taints(n).len() == 1));
+    assert!(
+        p.metadata.deletion_timestamp.is_none(),
+        "evicted while every node was down"
+    );
+    assert!(
+        nodes
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .all(|n| taints(n).len() == 1)
+    );
 
     // One node back: normal operation, the other node is tainted and its pod evicted.
     let _back = keep_alive(&client, "n2");
     eventually(15, "pod evicted after the cluster recovers", || async {
-        pods.get("p1").await.unwrap().metadata.deletion_timestamp.map(|_| ())
+        pods.get("p1")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .map(|_| ())
     })
     .await;
 }

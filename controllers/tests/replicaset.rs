@@ -31,15 +31,23 @@ fn replica_set(name: &str, replicas: i32, min_ready: i32) -> ReplicaSet {
 
 async fn pods_of(client: &Client, app: &str) -> Vec<Pod> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    let list = pods.list(&ListParams::default().labels(&format!("app={app}"))).await.unwrap();
-    list.items.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect()
+    let list = pods
+        .list(&ListParams::default().labels(&format!("app={app}")))
+        .await
+        .unwrap();
+    list.items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect()
 }
 
 async fn mark_ready(client: &Client, name: &str) {
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
     let status = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}]}});
-    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
 }
 
 async fn rs_status(client: &Client, name: &str) -> k8s_openapi::api::apps::v1::ReplicaSetStatus {
@@ -52,35 +60,71 @@ async fn creates_scales_and_heals() {
     let (_url, client) = server().await;
     tokio::spawn(kubesim_controllers::replicaset::run(client.clone()));
     let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
-    let rs = rss.create(&PostParams::default(), &replica_set("web", 3, 0)).await.unwrap();
+    let rs = rss
+        .create(&PostParams::default(), &replica_set("web", 3, 0))
+        .await
+        .unwrap();
 
-    let pods = eventually(10, "3 pods", || async { Some(pods_of(&client, "web").await).filter(|p| p.len() == 3) }).await;
+    let pods = eventually(10, "3 pods", || async {
+        Some(pods_of(&client, "web").await).filter(|p| p.len() == 3)
+    })
+    .await;
     for pod in &pods {
-        assert!(pod.name_any().starts_with("web-"), "generateName web-: {}", pod.name_any());
+        assert!(
+            pod.name_any().starts_with("web-"),
+            "generateName web-: {}",
+            pod.name_any()
+        );
         let owner = &pod.owner_references()[0];
-        assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("ReplicaSet", "web", Some(true)));
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+            ("ReplicaSet", "web", Some(true))
+        );
         assert_eq!(owner.uid, rs.uid().unwrap());
     }
-    eventually(10, "status.replicas 3", || async { (rs_status(&client, "web").await.replicas == 3).then_some(()) }).await;
+    eventually(10, "status.replicas 3", || async {
+        (rs_status(&client, "web").await.replicas == 3).then_some(())
+    })
+    .await;
 
     // Two become ready: readyReplicas/availableReplicas follow.
     mark_ready(&client, &pods[0].name_any()).await;
     mark_ready(&client, &pods[1].name_any()).await;
     eventually(10, "2 ready", || async {
         let s = rs_status(&client, "web").await;
-        (s.ready_replicas == Some(2) && s.available_replicas == Some(2) && s.fully_labeled_replicas == Some(3)).then_some(())
+        (s.ready_replicas == Some(2)
+            && s.available_replicas == Some(2)
+            && s.fully_labeled_replicas == Some(3))
+        .then_some(())
     })
     .await;
 
     // Scale to 2: the one that is not ready is the victim.
-    rss.patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 2}}))).await.unwrap();
-    let left = eventually(10, "2 pods", || async { Some(pods_of(&client, "web").await).filter(|p| p.len() == 2) }).await;
+    rss.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 2}})),
+    )
+    .await
+    .unwrap();
+    let left = eventually(10, "2 pods", || async {
+        Some(pods_of(&client, "web").await).filter(|p| p.len() == 2)
+    })
+    .await;
     let left: BTreeSet<String> = left.iter().map(|p| p.name_any()).collect();
-    assert_eq!(left, [pods[0].name_any(), pods[1].name_any()].into_iter().collect());
+    assert_eq!(
+        left,
+        [pods[0].name_any(), pods[1].name_any()]
+            .into_iter()
+            .collect()
+    );
 
     // Self-heal: a deleted pod is replaced.
     let pod_api: Api<Pod> = Api::namespaced(client.clone(), "default");
-    pod_api.delete(&pods[0].name_any(), &DeleteParams::default()).await.unwrap();
+    pod_api
+        .delete(&pods[0].name_any(), &DeleteParams::default())
+        .await
+        .unwrap();
     eventually(10, "replacement", || async {
         let now = pods_of(&client, "web").await;
         (now.len() == 2 && !now.iter().any(|p| p.name_any() == pods[0].name_any())).then_some(())
@@ -90,9 +134,19 @@ async fn creates_scales_and_heals() {
     // Events as upstream words them, on the ReplicaSet.
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
     eventually(10, "events", || async {
-        let list = events.list(&ListParams::default().fields("involvedObject.name=web")).await.unwrap();
-        let created = list.items.iter().filter(|e| e.reason.as_deref() == Some("SuccessfulCreate")).count();
-        let deleted = list.items.iter().find(|e| e.reason.as_deref() == Some("SuccessfulDelete"))?;
+        let list = events
+            .list(&ListParams::default().fields("involvedObject.name=web"))
+            .await
+            .unwrap();
+        let created = list
+            .items
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some("SuccessfulCreate"))
+            .count();
+        let deleted = list
+            .items
+            .iter()
+            .find(|e| e.reason.as_deref() == Some("SuccessfulDelete"))?;
         let source = deleted.source.as_ref().and_then(|s| s.component.as_deref());
         (created == 4
             && deleted.message.as_deref() == Some(&*format!("Deleted pod: {}", pods[2].name_any()))
@@ -112,28 +166,53 @@ async fn adopts_orphans_and_releases_relabelled_pods() {
         "spec": {"containers": [{"name": "c", "image": "nginx"}]}
     }))
     .unwrap();
-    pod_api.create(&PostParams::default(), &orphan).await.unwrap();
+    pod_api
+        .create(&PostParams::default(), &orphan)
+        .await
+        .unwrap();
 
     tokio::spawn(kubesim_controllers::replicaset::run(client.clone()));
     let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
-    rss.create(&PostParams::default(), &replica_set("api", 2, 0)).await.unwrap();
+    rss.create(&PostParams::default(), &replica_set("api", 2, 0))
+        .await
+        .unwrap();
 
     // The orphan is adopted and counts: only one pod is created.
-    let pods = eventually(10, "2 pods", || async { Some(pods_of(&client, "api").await).filter(|p| p.len() == 2) }).await;
+    let pods = eventually(10, "2 pods", || async {
+        Some(pods_of(&client, "api").await).filter(|p| p.len() == 2)
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(pods_of(&client, "api").await.len(), 2);
     let adopted = pod_api.get("orphan").await.unwrap();
-    assert_eq!(adopted.owner_references().first().map(|o| o.name.as_str()), Some("api"));
+    assert_eq!(
+        adopted.owner_references().first().map(|o| o.name.as_str()),
+        Some("api")
+    );
 
     // Relabelled out of the selector: released (no controller ref) and replaced.
-    let other = pods.iter().find(|p| p.name_any() != "orphan").unwrap().name_any();
-    pod_api.patch(&other, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"app": "debug"}}}))).await.unwrap();
+    let other = pods
+        .iter()
+        .find(|p| p.name_any() != "orphan")
+        .unwrap()
+        .name_any();
+    pod_api
+        .patch(
+            &other,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"app": "debug"}}})),
+        )
+        .await
+        .unwrap();
     eventually(10, "released", || async {
         let p = pod_api.get(&other).await.unwrap();
         p.owner_references().is_empty().then_some(())
     })
     .await;
-    eventually(10, "replacement", || async { (pods_of(&client, "api").await.len() == 2).then_some(()) }).await;
+    eventually(10, "replacement", || async {
+        (pods_of(&client, "api").await.len() == 2).then_some(())
+    })
+    .await;
 }
 
 /// A controller killed mid-way and restarted with an empty cache converges to exactly
@@ -144,14 +223,25 @@ async fn restart_mid_way_never_over_creates() {
     let pod_api: Api<Pod> = Api::namespaced(client.clone(), "default");
     let first = tokio::spawn(kubesim_controllers::replicaset::run(client.clone()));
     let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
-    rss.create(&PostParams::default(), &replica_set("big", 60, 0)).await.unwrap();
-    eventually(10, "some pods", || async { (!pods_of(&client, "big").await.is_empty()).then_some(()) }).await;
+    rss.create(&PostParams::default(), &replica_set("big", 60, 0))
+        .await
+        .unwrap();
+    eventually(10, "some pods", || async {
+        (!pods_of(&client, "big").await.is_empty()).then_some(())
+    })
+    .await;
     first.abort();
     let _ = first.await;
 
     tokio::spawn(kubesim_controllers::replicaset::run(client.clone()));
-    eventually(20, "60 pods", || async { (pods_of(&client, "big").await.len() == 60).then_some(()) }).await;
-    eventually(10, "status 60", || async { (rs_status(&client, "big").await.replicas == 60).then_some(()) }).await;
+    eventually(20, "60 pods", || async {
+        (pods_of(&client, "big").await.len() == 60).then_some(())
+    })
+    .await;
+    eventually(10, "status 60", || async {
+        (rs_status(&client, "big").await.replicas == 60).then_some(())
+    })
+    .await;
     // Give a runaway controller time to show itself.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(pods_of(&client, "big").await.len(), 60);
@@ -165,12 +255,27 @@ async fn available_only_after_min_ready_seconds() {
     let (_url, client) = server().await;
     tokio::spawn(kubesim_controllers::replicaset::run(client.clone()));
     let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
-    rss.create(&PostParams::default(), &replica_set("slow", 1, 2)).await.unwrap();
-    let pods = eventually(10, "1 pod", || async { Some(pods_of(&client, "slow").await).filter(|p| p.len() == 1) }).await;
+    rss.create(&PostParams::default(), &replica_set("slow", 1, 2))
+        .await
+        .unwrap();
+    let pods = eventually(10, "1 pod", || async {
+        Some(pods_of(&client, "slow").await).filter(|p| p.len() == 1)
+    })
+    .await;
     mark_ready(&client, &pods[0].name_any()).await;
-    eventually(10, "ready", || async { (rs_status(&client, "slow").await.ready_replicas == Some(1)).then_some(()) }).await;
-    assert_eq!(rs_status(&client, "slow").await.available_replicas, None, "available before minReadySeconds");
-    eventually(10, "available", || async { (rs_status(&client, "slow").await.available_replicas == Some(1)).then_some(()) }).await;
+    eventually(10, "ready", || async {
+        (rs_status(&client, "slow").await.ready_replicas == Some(1)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        rs_status(&client, "slow").await.available_replicas,
+        None,
+        "available before minReadySeconds"
+    );
+    eventually(10, "available", || async {
+        (rs_status(&client, "slow").await.available_replicas == Some(1)).then_some(())
+    })
+    .await;
 }
 
 /// Pods the API server refuses (an image with a leading space passes template validation
@@ -182,22 +287,47 @@ async fn refused_pods_are_a_replica_failure() {
     tokio::spawn(kubesim_controllers::replicaset::run(client.clone()));
     let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
     let mut rs = replica_set("bad", 1, 0);
-    rs.spec.as_mut().unwrap().template.as_mut().unwrap().spec.as_mut().unwrap().containers[0].image = Some(" nginx".into());
+    rs.spec
+        .as_mut()
+        .unwrap()
+        .template
+        .as_mut()
+        .unwrap()
+        .spec
+        .as_mut()
+        .unwrap()
+        .containers[0]
+        .image = Some(" nginx".into());
     rss.create(&PostParams::default(), &rs).await.unwrap();
     let condition = eventually(10, "ReplicaFailure", || async {
         let s = rs_status(&client, "bad").await;
-        s.conditions.unwrap_or_default().into_iter().find(|c| c.type_ == "ReplicaFailure")
+        s.conditions
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == "ReplicaFailure")
     })
     .await;
-    assert_eq!((condition.status.as_str(), condition.reason.as_deref()), ("True", Some("FailedCreate")));
+    assert_eq!(
+        (condition.status.as_str(), condition.reason.as_deref()),
+        ("True", Some("FailedCreate"))
+    );
     let message = condition.message.unwrap_or_default();
-    assert!(message.starts_with("Pod \"bad-") && message.contains("must not have leading or trailing whitespace"), "{message}");
+    assert!(
+        message.starts_with("Pod \"bad-")
+            && message.contains("must not have leading or trailing whitespace"),
+        "{message}"
+    );
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
     eventually(10, "FailedCreate event", || async {
         let list = events.list(&ListParams::default()).await.unwrap();
         list.items
             .into_iter()
-            .find(|e| e.reason.as_deref() == Some("FailedCreate") && e.message.as_deref().is_some_and(|m| m.starts_with("Error creating: Pod \"bad-")))
+            .find(|e| {
+                e.reason.as_deref() == Some("FailedCreate")
+                    && e.message
+                        .as_deref()
+                        .is_some_and(|m| m.starts_with("Error creating: Pod \"bad-"))
+            })
             .map(|_| ())
     })
     .await;
@@ -206,7 +336,13 @@ async fn refused_pods_are_a_replica_failure() {
         .await
         .unwrap();
     eventually(10, "condition removed", || async {
-        rs_status(&client, "bad").await.conditions.unwrap_or_default().iter().all(|c| c.type_ != "ReplicaFailure").then_some(())
+        rs_status(&client, "bad")
+            .await
+            .conditions
+            .unwrap_or_default()
+            .iter()
+            .all(|c| c.type_ != "ReplicaFailure")
+            .then_some(())
     })
     .await;
 }
@@ -219,17 +355,43 @@ async fn terminating_replicas_are_counted() {
     tokio::spawn(kubesim_controllers::replicaset::run(client.clone()));
     let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
     let mut rs = replica_set("term", 2, 0);
-    rs.spec.as_mut().unwrap().template.as_mut().unwrap().metadata.as_mut().unwrap().finalizers = Some(vec!["example.com/hold".into()]);
+    rs.spec
+        .as_mut()
+        .unwrap()
+        .template
+        .as_mut()
+        .unwrap()
+        .metadata
+        .as_mut()
+        .unwrap()
+        .finalizers = Some(vec!["example.com/hold".into()]);
     rss.create(&PostParams::default(), &rs).await.unwrap();
-    let pods = eventually(10, "2 pods", || async { Some(pods_of(&client, "term").await).filter(|p| p.len() == 2) }).await;
-    eventually(10, "none terminating", || async { (rs_status(&client, "term").await.terminating_replicas == Some(0)).then_some(()) }).await;
+    let pods = eventually(10, "2 pods", || async {
+        Some(pods_of(&client, "term").await).filter(|p| p.len() == 2)
+    })
+    .await;
+    eventually(10, "none terminating", || async {
+        (rs_status(&client, "term").await.terminating_replicas == Some(0)).then_some(())
+    })
+    .await;
     let api: Api<Pod> = Api::namespaced(client.clone(), "default");
-    api.delete(&pods[0].name_any(), &DeleteParams::default()).await.unwrap();
+    api.delete(&pods[0].name_any(), &DeleteParams::default())
+        .await
+        .unwrap();
     eventually(10, "one terminating, replaced", || async {
         let s = rs_status(&client, "term").await;
         (s.terminating_replicas == Some(1) && s.replicas == 2).then_some(())
     })
     .await;
-    api.patch(&pods[0].name_any(), &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.unwrap();
-    eventually(10, "gone", || async { (rs_status(&client, "term").await.terminating_replicas == Some(0)).then_some(()) }).await;
+    api.patch(
+        &pods[0].name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    eventually(10, "gone", || async {
+        (rs_status(&client, "term").await.terminating_replicas == Some(0)).then_some(())
+    })
+    .await;
 }

@@ -23,12 +23,21 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb: f64 = status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
     kb / 1024.0
 }
 
@@ -36,10 +45,20 @@ fn rss_mib() -> f64 {
 /// machine's other load), from `/proc/self/task/*/schedstat`.
 fn cpu_by_thread() -> std::collections::BTreeMap<String, (f64, f64)> {
     let mut out: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
-    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
-        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default().trim().to_string();
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = std::fs::read_to_string(task.path().join("comm"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         let sched = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-        let ns: Vec<f64> = sched.split_whitespace().filter_map(|f| f.parse::<f64>().ok()).collect();
+        let ns: Vec<f64> = sched
+            .split_whitespace()
+            .filter_map(|f| f.parse::<f64>().ok())
+            .collect();
         let entry = out.entry(name).or_default();
         entry.0 += ns.first().copied().unwrap_or(0.0) / 1e9;
         entry.1 += ns.get(1).copied().unwrap_or(0.0) / 1e9;
@@ -70,7 +89,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn main() -> anyhow::Result<()> {
     // Quiet unless RUST_LOG asks.
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .try_init();
     let nodes = arg("--nodes", 5000) as usize;
@@ -81,16 +102,28 @@ fn main() -> anyhow::Result<()> {
     let event_qps = arg("--event-qps", 0);
 
     // The API server on its own runtime (one worker), as a separate process would be.
-    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("api").enable_all().build()?;
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("api")
+        .enable_all()
+        .build()?;
     let listener = server_rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let url = format!("http://{}", listener.local_addr()?);
     let mut config = kubesim_apiserver::Config::default();
     config.storage.history = 100_000;
     let server = kubesim_apiserver::ApiServer::new(config);
-    server_rt.spawn(kubesim_apiserver::serve(server, listener, std::future::pending()));
+    server_rt.spawn(kubesim_apiserver::serve(
+        server,
+        listener,
+        std::future::pending(),
+    ));
     let rss_server = rss_mib();
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("kubelet").enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("kubelet")
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let client = kubesim_kubelet::client(&url)?;
         let mut config = kubesim_kubelet::Config::new(&url, nodes);

@@ -108,7 +108,9 @@ pub const DEFAULT_MEMORY_BYTES: u64 = 8 * 1024 * 1024;
 /// keys winning over pod-wide ones.
 fn annotations_for(pod: &Pod, container: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let Some(all) = pod.metadata.annotations.as_ref() else { return out };
+    let Some(all) = pod.metadata.annotations.as_ref() else {
+        return out;
+    };
     let suffix = format!(".{container}");
     for (key, value) in all {
         if let Some(rest) = key.strip_prefix(PREFIX)
@@ -118,7 +120,10 @@ fn annotations_for(pod: &Pod, container: &str) -> BTreeMap<String, String> {
         }
     }
     for (key, value) in all {
-        if let Some(name) = key.strip_prefix(PREFIX).and_then(|rest| rest.strip_suffix(&suffix)) {
+        if let Some(name) = key
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.strip_suffix(&suffix))
+        {
             out.insert(name.to_string(), value.clone());
         }
     }
@@ -134,7 +139,11 @@ fn seconds(secs: f64) -> Option<Duration> {
     if secs.is_nan() || secs < 0.0 {
         return None;
     }
-    Some(Duration::try_from_secs_f64(secs).unwrap_or(MAX_DELAY).min(MAX_DELAY))
+    Some(
+        Duration::try_from_secs_f64(secs)
+            .unwrap_or(MAX_DELAY)
+            .min(MAX_DELAY),
+    )
 }
 
 /// `500ms`, `10s`, `2m`, `1h`, `1m30s`, or plain (fractional) seconds; at most
@@ -150,10 +159,14 @@ pub fn parse_duration(value: &str) -> Option<Duration> {
         return None;
     }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         let number: f64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let factor = match &rest[..unit_len] {
             "ms" => 0.001,
             "s" => 1.0,
@@ -172,7 +185,9 @@ pub fn parse_duration(value: &str) -> Option<Duration> {
 /// and a decimal exponent `e<n>`/`E<n>`.
 pub fn parse_quantity(value: &str) -> Option<f64> {
     let value = value.trim();
-    let split = value.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(value.len());
+    let split = value
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(value.len());
     let number: f64 = value[..split].parse().ok()?;
     let suffix = &value[split..];
     let factor = match suffix {
@@ -217,7 +232,9 @@ pub fn exit_status(word: &str) -> Result<i32, String> {
         return Err(format!("sh: exit: {word}: numeric argument required"));
     }
     // Digit by digit, so that any length works.
-    let rest = digits.bytes().fold(0u32, |acc, b| (acc * 10 + u32::from(b - b'0')) % 256) as i32;
+    let rest = digits
+        .bytes()
+        .fold(0u32, |acc, b| (acc * 10 + u32::from(b - b'0')) % 256) as i32;
     Ok(if negative { (256 - rest) % 256 } else { rest })
 }
 
@@ -228,7 +245,10 @@ fn after(notes: &BTreeMap<String, String>, key: &str, default: After) -> Result<
         Some(value) => match parse_duration(value) {
             Some(d) if d.is_zero() => Ok(After::Now),
             Some(d) => Ok(After::After(d)),
-            None => Err(Error::BadDuration { key: format!("{PREFIX}{key}"), value: value.to_string() }),
+            None => Err(Error::BadDuration {
+                key: format!("{PREFIX}{key}"),
+                value: value.to_string(),
+            }),
         },
     }
 }
@@ -241,7 +261,12 @@ fn duration(notes: &BTreeMap<String, String>, key: &str) -> Result<Duration, Err
 fn quantity(notes: &BTreeMap<String, String>, key: &str) -> Result<Option<f64>, Error> {
     notes
         .get(key)
-        .map(|v| parse_quantity(v).ok_or_else(|| Error::BadQuantity { key: format!("{PREFIX}{key}"), value: v.clone() }))
+        .map(|v| {
+            parse_quantity(v).ok_or_else(|| Error::BadQuantity {
+                key: format!("{PREFIX}{key}"),
+                value: v.clone(),
+            })
+        })
         .transpose()
 }
 
@@ -255,7 +280,10 @@ pub struct Script {
 /// Interpret a container's `command` + `args` as the well-known forms: `sleep N`,
 /// `sh -c "echo hi; sleep 2; exit 3"`, `true`, `false`. Anything else runs until stopped.
 pub fn interpret(argv: &[String]) -> Script {
-    let program = argv.first().map(|p| p.rsplit('/').next().unwrap_or(p)).unwrap_or("");
+    let program = argv
+        .first()
+        .map(|p| p.rsplit('/').next().unwrap_or(p))
+        .unwrap_or("");
     match program {
         "sh" | "bash" | "ash" | "dash" if argv.get(1).map(String::as_str) == Some("-c") => {
             script(argv.get(2).map(String::as_str).unwrap_or(""))
@@ -264,7 +292,11 @@ pub fn interpret(argv: &[String]) -> Script {
         _ => {
             let mut out = Script::default();
             let mut now = Duration::ZERO;
-            if !statement(&argv.iter().map(String::as_str).collect::<Vec<_>>(), &mut now, &mut out) {
+            if !statement(
+                &argv.iter().map(String::as_str).collect::<Vec<_>>(),
+                &mut now,
+                &mut out,
+            ) {
                 out.exit = None;
             }
             out
@@ -274,7 +306,10 @@ pub fn interpret(argv: &[String]) -> Script {
 
 /// One shell statement; `false` when it is not understood (the container runs on).
 fn statement(words: &[&str], now: &mut Duration, out: &mut Script) -> bool {
-    let program = words.first().map(|p| p.rsplit('/').next().unwrap_or(p)).unwrap_or("");
+    let program = words
+        .first()
+        .map(|p| p.rsplit('/').next().unwrap_or(p))
+        .unwrap_or("");
     match program {
         "sleep" => match words.get(1) {
             Some(&"infinity") => false,
@@ -292,7 +327,10 @@ fn statement(words: &[&str], now: &mut Duration, out: &mut Script) -> bool {
             let code = match words.get(1) {
                 None => 0,
                 Some(word) => exit_status(word).unwrap_or_else(|error| {
-                    out.output.push(LogLine { at: *now, text: error });
+                    out.output.push(LogLine {
+                        at: *now,
+                        text: error,
+                    });
                     2
                 }),
             };
@@ -309,7 +347,10 @@ fn statement(words: &[&str], now: &mut Duration, out: &mut Script) -> bool {
         }
         "echo" => {
             let text = words[1..].join(" ");
-            out.output.push(LogLine { at: *now, text: text.trim_matches(|c| c == '"' || c == '\'').to_string() });
+            out.output.push(LogLine {
+                at: *now,
+                text: text.trim_matches(|c| c == '"' || c == '\'').to_string(),
+            });
             out.exit = Some((*now, 0));
             true
         }
@@ -338,17 +379,33 @@ fn script(source: &str) -> Script {
 }
 
 fn argv(container: &Container) -> Vec<String> {
-    container.command.iter().flatten().chain(container.args.iter().flatten()).cloned().collect()
+    container
+        .command
+        .iter()
+        .flatten()
+        .chain(container.args.iter().flatten())
+        .cloned()
+        .collect()
 }
 
 fn pre_stop(container: &Container) -> Duration {
-    let command = container.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()).and_then(|h| h.exec.as_ref()).and_then(|e| e.command.clone());
+    let command = container
+        .lifecycle
+        .as_ref()
+        .and_then(|l| l.pre_stop.as_ref())
+        .and_then(|h| h.exec.as_ref())
+        .and_then(|e| e.command.clone());
     match command {
         Some(argv) => match interpret(&argv).exit {
             Some((at, _)) => at,
             None => Duration::ZERO,
         },
-        None => match container.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()).and_then(|h| h.sleep.as_ref()) {
+        None => match container
+            .lifecycle
+            .as_ref()
+            .and_then(|l| l.pre_stop.as_ref())
+            .and_then(|h| h.sleep.as_ref())
+        {
             Some(sleep) => Duration::from_secs(sleep.seconds.max(0).unsigned_abs()).min(MAX_DELAY),
             None => Duration::ZERO,
         },
@@ -366,16 +423,25 @@ pub fn compile(pod: &Pod, container: &Container, init: bool) -> Result<Behaviour
     }
     if let Some(crash) = after(&notes, "crash-after", After::Never)?.at() {
         let code = match notes.get("exit-code") {
-            Some(v) => exit_status(v.trim()).map_err(|_| Error::BadInteger { key: format!("{PREFIX}exit-code"), value: v.clone() })?,
+            Some(v) => exit_status(v.trim()).map_err(|_| Error::BadInteger {
+                key: format!("{PREFIX}exit-code"),
+                value: v.clone(),
+            })?,
             None => 1,
         };
         if exit.is_none_or(|(at, _)| crash < at) {
             exit = Some((crash, code));
         }
     }
-    let cpu = quantity(&notes, "cpu")?.map(|c| (c * 1000.0).round() as u64).unwrap_or(DEFAULT_CPU_MILLIS);
-    let memory = quantity(&notes, "memory")?.map(|m| m as u64).unwrap_or(DEFAULT_MEMORY_BYTES);
-    let growth = quantity(&notes, "memory-growth")?.map(|m| m as u64).unwrap_or(0);
+    let cpu = quantity(&notes, "cpu")?
+        .map(|c| (c * 1000.0).round() as u64)
+        .unwrap_or(DEFAULT_CPU_MILLIS);
+    let memory = quantity(&notes, "memory")?
+        .map(|m| m as u64)
+        .unwrap_or(DEFAULT_MEMORY_BYTES);
+    let growth = quantity(&notes, "memory-growth")?
+        .map(|m| m as u64)
+        .unwrap_or(0);
     Ok(Behaviour {
         startup_delay: duration(&notes, "startup-delay")?,
         exit,
@@ -437,8 +503,14 @@ mod tests {
         assert_eq!(parse_duration("99999999999999999999h"), Some(MAX_DELAY));
         assert_eq!(parse_duration("-1"), None);
         assert_eq!(parse_duration("NaN"), None);
-        assert_eq!(interpret(&strings(&["sleep", "100000000000000000000"])).exit, Some((MAX_DELAY, 0)));
-        let (p, c) = pod(json!({"kubesim.io/startup-delay": "never", "kubesim.io/stop-delay": "never"}), json!({"name": "web", "image": "nginx"}));
+        assert_eq!(
+            interpret(&strings(&["sleep", "100000000000000000000"])).exit,
+            Some((MAX_DELAY, 0))
+        );
+        let (p, c) = pod(
+            json!({"kubesim.io/startup-delay": "never", "kubesim.io/stop-delay": "never"}),
+            json!({"name": "web", "image": "nginx"}),
+        );
         let b = compile(&p, &c, false).unwrap();
         assert_eq!((b.startup_delay, b.stop_delay), (MAX_DELAY, MAX_DELAY));
     }
@@ -448,31 +520,71 @@ mod tests {
         let code = |script: &str| interpret(&strings(&["sh", "-c", script])).exit.map(|e| e.1);
         assert_eq!(code("exit 3"), Some(3));
         assert_eq!(code("exit 256"), Some(0));
-        assert_eq!(code("exit 99999999999"), Some(99999999999u64.rem_euclid(256) as i32));
+        assert_eq!(
+            code("exit 99999999999"),
+            Some(99999999999u64.rem_euclid(256) as i32)
+        );
         assert_eq!(code("exit -1"), Some(255));
         assert_eq!(code("exit"), Some(0));
         let s = interpret(&strings(&["sh", "-c", "exit abc"]));
         assert_eq!(s.exit, Some((Duration::ZERO, 2)));
         assert_eq!(s.output[0].text, "sh: exit: abc: numeric argument required");
-        let (p, c) = pod(json!({"kubesim.io/crash-after": "1s", "kubesim.io/exit-code": "300"}), json!({"name": "web", "image": "nginx"}));
-        assert_eq!(compile(&p, &c, false).unwrap().exit, Some((Duration::from_secs(1), 44)));
-        let (p, c) = pod(json!({"kubesim.io/crash-after": "1s", "kubesim.io/exit-code": "x"}), json!({"name": "web", "image": "nginx"}));
-        assert!(matches!(compile(&p, &c, false), Err(Error::BadInteger { .. })));
+        let (p, c) = pod(
+            json!({"kubesim.io/crash-after": "1s", "kubesim.io/exit-code": "300"}),
+            json!({"name": "web", "image": "nginx"}),
+        );
+        assert_eq!(
+            compile(&p, &c, false).unwrap().exit,
+            Some((Duration::from_secs(1), 44))
+        );
+        let (p, c) = pod(
+            json!({"kubesim.io/crash-after": "1s", "kubesim.io/exit-code": "x"}),
+            json!({"name": "web", "image": "nginx"}),
+        );
+        assert!(matches!(
+            compile(&p, &c, false),
+            Err(Error::BadInteger { .. })
+        ));
     }
 
     #[test]
     fn well_known_commands() {
-        assert_eq!(interpret(&strings(&["sleep", "2"])).exit, Some((Duration::from_secs(2), 0)));
+        assert_eq!(
+            interpret(&strings(&["sleep", "2"])).exit,
+            Some((Duration::from_secs(2), 0))
+        );
         assert_eq!(interpret(&strings(&["sleep", "infinity"])).exit, None);
-        assert_eq!(interpret(&strings(&["sh", "-c", "exit 3"])).exit, Some((Duration::ZERO, 3)));
-        let s = interpret(&strings(&["/bin/sh", "-c", "echo hello; sleep 5; echo bye && exit 2; echo never"]));
+        assert_eq!(
+            interpret(&strings(&["sh", "-c", "exit 3"])).exit,
+            Some((Duration::ZERO, 3))
+        );
+        let s = interpret(&strings(&[
+            "/bin/sh",
+            "-c",
+            "echo hello; sleep 5; echo bye && exit 2; echo never",
+        ]));
         assert_eq!(s.exit, Some((Duration::from_secs(5), 2)));
         assert_eq!(
             s.output,
-            vec![LogLine { at: Duration::ZERO, text: "hello".into() }, LogLine { at: Duration::from_secs(5), text: "bye".into() }]
+            vec![
+                LogLine {
+                    at: Duration::ZERO,
+                    text: "hello".into()
+                },
+                LogLine {
+                    at: Duration::from_secs(5),
+                    text: "bye".into()
+                }
+            ]
         );
-        assert_eq!(interpret(&strings(&["nginx", "-g", "daemon off;"])).exit, None);
-        assert_eq!(interpret(&strings(&["sh", "-c", "sleep 1; nginx"])).exit, None);
+        assert_eq!(
+            interpret(&strings(&["nginx", "-g", "daemon off;"])).exit,
+            None
+        );
+        assert_eq!(
+            interpret(&strings(&["sh", "-c", "sleep 1; nginx"])).exit,
+            None
+        );
         assert_eq!(interpret(&[]).exit, None);
     }
 
@@ -496,13 +608,22 @@ mod tests {
     #[test]
     fn init_containers_without_a_command_complete_at_once() {
         let (p, c) = pod(json!({}), json!({"name": "init", "image": "busybox"}));
-        assert_eq!(compile(&p, &c, true).unwrap().exit, Some((Duration::ZERO, 0)));
+        assert_eq!(
+            compile(&p, &c, true).unwrap().exit,
+            Some((Duration::ZERO, 0))
+        );
         assert_eq!(compile(&p, &c, false).unwrap().exit, None);
     }
 
     #[test]
     fn bad_annotations_are_errors() {
-        let (p, c) = pod(json!({"kubesim.io/crash-after": "soon"}), json!({"name": "web", "image": "nginx"}));
-        assert!(matches!(compile(&p, &c, false), Err(Error::BadDuration { .. })));
+        let (p, c) = pod(
+            json!({"kubesim.io/crash-after": "soon"}),
+            json!({"name": "web", "image": "nginx"}),
+        );
+        assert!(matches!(
+            compile(&p, &c, false),
+            Err(Error::BadDuration { .. })
+        ));
     }
 }

@@ -41,20 +41,37 @@ pub struct Clock {
 
 /// `d * factor`, saturating at [`Duration::MAX`] (and zero for a bad factor).
 fn scaled(d: Duration, factor: f64) -> Duration {
-    Duration::try_from_secs_f64(d.as_secs_f64() * factor).unwrap_or(if factor > 0.0 { Duration::MAX } else { Duration::ZERO })
+    Duration::try_from_secs_f64(d.as_secs_f64() * factor).unwrap_or(if factor > 0.0 {
+        Duration::MAX
+    } else {
+        Duration::ZERO
+    })
 }
 
 impl Clock {
     /// Check a time scale given by a user.
     pub fn check_scale(scale: f64) -> Result<f64, ScaleError> {
-        if scale.is_finite() && (MIN_SCALE..=MAX_SCALE).contains(&scale) { Ok(scale) } else { Err(ScaleError(scale)) }
+        if scale.is_finite() && (MIN_SCALE..=MAX_SCALE).contains(&scale) {
+            Ok(scale)
+        } else {
+            Err(ScaleError(scale))
+        }
     }
 
     /// A clock running `scale` times faster than real time (`1.0`: real time); a scale
     /// out of range is clamped into it (a NaN is 1).
     pub fn new(scale: f64) -> Self {
-        let scale = if scale.is_nan() { 1.0 } else { scale.clamp(MIN_SCALE, MAX_SCALE) };
-        Clock { epoch: Instant::now(), wall_epoch: jiff::Timestamp::now(), origin: scaled(HISTORY, scale), scale }
+        let scale = if scale.is_nan() {
+            1.0
+        } else {
+            scale.clamp(MIN_SCALE, MAX_SCALE)
+        };
+        Clock {
+            epoch: Instant::now(),
+            wall_epoch: jiff::Timestamp::now(),
+            origin: scaled(HISTORY, scale),
+            scale,
+        }
     }
 
     pub fn scale(&self) -> f64 {
@@ -63,7 +80,8 @@ impl Clock {
 
     /// Simulated time now.
     pub fn now(&self) -> Duration {
-        self.origin.saturating_add(scaled(self.epoch.elapsed(), self.scale))
+        self.origin
+            .saturating_add(scaled(self.epoch.elapsed(), self.scale))
     }
 
     /// The real duration a simulated one takes (at most a hundred years).
@@ -80,8 +98,13 @@ impl Clock {
 
     /// The wall-clock time at which simulated time `at` is (or was) reached.
     pub fn wall(&self, at: Duration) -> jiff::Timestamp {
-        let (delta, later) = if at >= self.origin { (at - self.origin, true) } else { (self.origin - at, false) };
-        let span = jiff::SignedDuration::try_from(self.real(delta)).unwrap_or(jiff::SignedDuration::ZERO);
+        let (delta, later) = if at >= self.origin {
+            (at - self.origin, true)
+        } else {
+            (self.origin - at, false)
+        };
+        let span =
+            jiff::SignedDuration::try_from(self.real(delta)).unwrap_or(jiff::SignedDuration::ZERO);
         let span = if later { span } else { -span };
         self.wall_epoch.checked_add(span).unwrap_or(self.wall_epoch)
     }
@@ -90,7 +113,11 @@ impl Clock {
     pub fn at_wall(&self, wall: jiff::Timestamp) -> Duration {
         let real = wall.duration_since(self.wall_epoch);
         let delta = scaled(real.unsigned_abs(), self.scale);
-        if real.is_negative() { self.origin.saturating_sub(delta) } else { self.origin.saturating_add(delta) }
+        if real.is_negative() {
+            self.origin.saturating_sub(delta)
+        } else {
+            self.origin.saturating_add(delta)
+        }
     }
 
     /// Sleep for a simulated duration.
@@ -127,7 +154,15 @@ mod tests {
 
     #[test]
     fn huge_delays_and_scales_saturate() {
-        for scale in [MIN_SCALE, 1.0, MAX_SCALE, 1e20, 1e-18, f64::NAN, f64::INFINITY] {
+        for scale in [
+            MIN_SCALE,
+            1.0,
+            MAX_SCALE,
+            1e20,
+            1e-18,
+            f64::NAN,
+            f64::INFINITY,
+        ] {
             let clock = Clock::new(scale);
             let never = Duration::MAX;
             assert!(clock.real(never) <= FAR);

@@ -10,13 +10,21 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("could not read the node file {path}: {source}")]
-    ReadNodeFile { path: String, #[source] source: std::io::Error },
+    ReadNodeFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("invalid node file: {0}")]
     ParseNodeFile(#[source] serde_yaml_ng::Error),
     #[error("invalid pod CIDR {0:?}: expected an IPv4 range of /8 to /24, e.g. 10.244.0.0/16")]
     PodCidr(String),
     #[error("pod CIDR {cidr} has room for {room} nodes (one /24 each), not {nodes}")]
-    PodCidrTooSmall { cidr: String, room: usize, nodes: usize },
+    PodCidrTooSmall {
+        cidr: String,
+        room: usize,
+        nodes: usize,
+    },
 }
 
 /// A taint, as in `Node.spec.taints`.
@@ -113,7 +121,10 @@ impl NodeFile {
     }
 
     pub fn read(path: &str) -> Result<NodeFile, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadNodeFile { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadNodeFile {
+            path: path.into(),
+            source,
+        })?;
         NodeFile::parse(&text)
     }
 }
@@ -177,7 +188,11 @@ pub fn node_cidr(cidr: &str, i: usize) -> Result<(Ipv4Addr, String), Error> {
     }
     let room = 1usize << (24 - bits);
     if i >= room {
-        return Err(Error::PodCidrTooSmall { cidr: cidr.into(), room, nodes: i + 1 });
+        return Err(Error::PodCidrTooSmall {
+            cidr: cidr.into(),
+            room,
+            nodes: i + 1,
+        });
     }
     let base = u32::from(addr) & (u32::MAX << (32 - bits));
     let net = Ipv4Addr::from(base + ((i as u32) << 8));
@@ -205,7 +220,10 @@ mod tests {
     fn each_node_gets_a_slash_24() {
         assert_eq!(node_cidr("10.244.0.0/16", 3).unwrap().1, "10.244.3.0/24");
         assert_eq!(node_cidr("10.0.0.0/8", 300).unwrap().1, "10.1.44.0/24");
-        assert!(matches!(node_cidr("10.244.0.0/16", 256), Err(Error::PodCidrTooSmall { .. })));
+        assert!(matches!(
+            node_cidr("10.244.0.0/16", 256),
+            Err(Error::PodCidrTooSmall { .. })
+        ));
         assert!(node_cidr("nope", 0).is_err());
     }
 }

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::Client;
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use tokio::sync::{mpsc, watch};
 
 use crate::node::SimNode;
@@ -127,10 +127,27 @@ pub struct Recorder {
 
 impl Recorder {
     /// Start the writer: at most `capacity` records waiting, `qps` writes a second.
-    pub fn start(client: Client, nodes: HashMap<String, Arc<SimNode>>, capacity: usize, qps: f64) -> Recorder {
+    pub fn start(
+        client: Client,
+        nodes: HashMap<String, Arc<SimNode>>,
+        capacity: usize,
+        qps: f64,
+    ) -> Recorder {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        let recorder = Recorder { tx, dropped: Arc::default(), written: Arc::default(), busy: Busy::default() };
-        tokio::spawn(write(client, nodes, rx, qps, recorder.written.clone(), recorder.busy.clone()));
+        let recorder = Recorder {
+            tx,
+            dropped: Arc::default(),
+            written: Arc::default(),
+            busy: Busy::default(),
+        };
+        tokio::spawn(write(
+            client,
+            nodes,
+            rx,
+            qps,
+            recorder.written.clone(),
+            recorder.busy.clone(),
+        ));
         recorder
     }
 
@@ -145,18 +162,40 @@ impl Recorder {
 
 /// What one write does.
 enum Write {
-    Create { key: Key, record: Record, count: i32 },
-    Bump { key: Key, seen: Seen, record: Record },
+    Create {
+        key: Key,
+        record: Record,
+        count: i32,
+    },
+    Bump {
+        key: Key,
+        seen: Seen,
+        record: Record,
+    },
 }
 
-async fn write(client: Client, nodes: HashMap<String, Arc<SimNode>>, mut rx: mpsc::Receiver<Record>, qps: f64, written: Arc<AtomicU64>, busy: Busy) {
+async fn write(
+    client: Client,
+    nodes: HashMap<String, Arc<SimNode>>,
+    mut rx: mpsc::Receiver<Record>,
+    qps: f64,
+    written: Arc<AtomicU64>,
+    busy: Busy,
+) {
     let mut seen: HashMap<Key, Seen> = HashMap::new();
     let mut names = Names::default();
     let mut buffer = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut buffer, BATCH).await > 0 {
         busy.idle().await;
         let started = Instant::now();
-        let batch: Vec<Record> = buffer.drain(..).filter(|r| nodes.get(&r.node).is_none_or(|n| !n.faults.borrow().stopped)).collect();
+        let batch: Vec<Record> = buffer
+            .drain(..)
+            .filter(|r| {
+                nodes
+                    .get(&r.node)
+                    .is_none_or(|n| !n.faults.borrow().stopped)
+            })
+            .collect();
         // Fold repeats within the batch.
         let mut folded: Vec<(Key, Record)> = Vec::new();
         let mut index: HashMap<Key, usize> = HashMap::new();
@@ -182,22 +221,35 @@ async fn write(client: Client, nodes: HashMap<String, Arc<SimNode>>, mut rx: mps
         }
         let writes: Vec<Write> = folded
             .into_iter()
-            .map(|(key, record)| match seen.get(&key).filter(|s| s.written.elapsed() < WINDOW) {
-                Some(s) => Write::Bump { key, seen: s.clone(), record },
-                None => Write::Create { count: i32::try_from(record.count).unwrap_or(i32::MAX), key, record },
-            })
+            .map(
+                |(key, record)| match seen.get(&key).filter(|s| s.written.elapsed() < WINDOW) {
+                    Some(s) => Write::Bump {
+                        key,
+                        seen: s.clone(),
+                        record,
+                    },
+                    None => Write::Create {
+                        count: i32::try_from(record.count).unwrap_or(i32::MAX),
+                        key,
+                        record,
+                    },
+                },
+            )
             .collect();
         let count = writes.len();
-        let results: Vec<Option<(Key, Seen)>> = futures::stream::iter(writes.into_iter().map(|w| {
-            let name = match &w {
-                Write::Create { record, .. } => names.next(record.object.name.as_deref().unwrap_or("")),
-                Write::Bump { seen, .. } => seen.name.clone(),
-            };
-            one(client.clone(), w, name)
-        }))
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+        let results: Vec<Option<(Key, Seen)>> =
+            futures::stream::iter(writes.into_iter().map(|w| {
+                let name = match &w {
+                    Write::Create { record, .. } => {
+                        names.next(record.object.name.as_deref().unwrap_or(""))
+                    }
+                    Write::Bump { seen, .. } => seen.name.clone(),
+                };
+                one(client.clone(), w, name)
+            }))
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
         written.fetch_add(count as u64, Ordering::Relaxed);
         for (key, s) in results.into_iter().flatten() {
             seen.insert(key, s);
@@ -228,9 +280,17 @@ impl Names {
 }
 
 fn event(record: &Record, name: String, count: i32) -> Event {
-    let namespace = record.object.namespace.clone().unwrap_or_else(|| "default".into());
+    let namespace = record
+        .object
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
     Event {
-        metadata: ObjectMeta { name: Some(name), namespace: Some(namespace), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(namespace),
+            ..Default::default()
+        },
         involved_object: record.object.clone(),
         reason: Some(record.reason.clone()),
         message: Some(record.message.clone()),
@@ -238,7 +298,10 @@ fn event(record: &Record, name: String, count: i32) -> Event {
         first_timestamp: Some(Time(record.time)),
         last_timestamp: Some(Time(record.time)),
         count: Some(count),
-        source: Some(EventSource { component: Some("kubelet".into()), host: Some(record.node.clone()) }),
+        source: Some(EventSource {
+            component: Some("kubelet".into()),
+            host: Some(record.node.clone()),
+        }),
         reporting_component: Some("kubelet".into()),
         reporting_instance: Some(record.node.clone()),
         ..Default::default()
@@ -250,16 +313,34 @@ async fn one(client: Client, write: Write, name: String) -> Option<(Key, Seen)> 
     let (key, record, count, existing) = match write {
         Write::Create { key, record, count } => (key, record, count, None),
         Write::Bump { key, seen, record } => {
-            let count = seen.count.saturating_add(i32::try_from(record.count).unwrap_or(i32::MAX));
+            let count = seen
+                .count
+                .saturating_add(i32::try_from(record.count).unwrap_or(i32::MAX));
             (key, record, count, Some(seen))
         }
     };
-    let namespace = record.object.namespace.clone().unwrap_or_else(|| "default".into());
+    let namespace = record
+        .object
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
     let api: Api<Event> = Api::namespaced(client, &namespace);
     if let Some(seen) = existing {
         let patch = serde_json::json!({"count": count, "lastTimestamp": Time(record.time)});
-        match api.patch(&seen.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
-            Ok(_) => return Some((key, Seen { count, written: Instant::now(), ..seen })),
+        match api
+            .patch(&seen.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                return Some((
+                    key,
+                    Seen {
+                        count,
+                        written: Instant::now(),
+                        ..seen
+                    },
+                ));
+            }
             // Gone (expired or deleted): write it anew below.
             Err(kube::Error::Api(e)) if e.code == 404 => {}
             Err(e) => {
@@ -268,8 +349,18 @@ async fn one(client: Client, write: Write, name: String) -> Option<(Key, Seen)> 
             }
         }
     }
-    match api.create(&PostParams::default(), &event(&record, name.clone(), count)).await {
-        Ok(_) => Some((key, Seen { name, count, written: Instant::now() })),
+    match api
+        .create(&PostParams::default(), &event(&record, name.clone(), count))
+        .await
+    {
+        Ok(_) => Some((
+            key,
+            Seen {
+                name,
+                count,
+                written: Instant::now(),
+            },
+        )),
         Err(e) => {
             tracing::debug!(error = %e, "could not record event");
             None

@@ -57,7 +57,11 @@ pub enum Error {
     #[error(transparent)]
     TimeScale(#[from] clock::ScaleError),
     #[error("could not listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, #[source] source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Pods with a worker, by uid.
@@ -82,13 +86,18 @@ pub struct Context {
 
 /// A kube-rs client for the API server at `server`.
 pub fn client(server: &str) -> Result<Client, Error> {
-    let url = server.parse().map_err(|_| Error::InvalidServer(server.to_string()))?;
+    let url = server
+        .parse()
+        .map_err(|_| Error::InvalidServer(server.to_string()))?;
     let mut config = kube::Config::new(url);
     config.read_timeout = Some(Duration::from_secs(300));
     // Writes are recorded under the User-Agent's first word, as upstream's are: the
     // audit trail and managedFields name `kubelet`.
     let user_agent = concat!("kubelet/v", env!("CARGO_PKG_VERSION"), " (kubesim)");
-    config.headers.push((http::header::USER_AGENT, http::HeaderValue::from_static(user_agent)));
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(user_agent),
+    ));
     Client::try_from(config).map_err(Error::Client)
 }
 
@@ -103,14 +112,26 @@ impl Kubelet {
         let scale = Clock::check_scale(config.time_scale)?;
         let client = client(&config.server)?;
         let addr = SocketAddr::new(config.address, config.port);
-        let listener = TcpListener::bind(addr).await.map_err(|source| Error::Listen { addr, source })?;
-        let endpoint = listener.local_addr().map_err(|source| Error::Listen { addr, source })?;
-        let nodes: HashMap<String, Arc<node::SimNode>> = node::build(&config)?.into_iter().map(|n| (n.name.clone(), Arc::new(n))).collect();
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Listen { addr, source })?;
+        let endpoint = listener
+            .local_addr()
+            .map_err(|source| Error::Listen { addr, source })?;
+        let nodes: HashMap<String, Arc<node::SimNode>> = node::build(&config)?
+            .into_iter()
+            .map(|n| (n.name.clone(), Arc::new(n)))
+            .collect();
         // As upstream's per-kubelet limits (a queue of 1,000 events, 50 writes/s), for
         // all of this process's nodes together.
         let count = nodes.len().max(1);
         let qps = config.event_qps.unwrap_or(50.0 * count as f64);
-        let recorder = events::Recorder::start(client.clone(), nodes.clone(), count.saturating_mul(1000).min(100_000), qps);
+        let recorder = events::Recorder::start(
+            client.clone(),
+            nodes.clone(),
+            count.saturating_mul(1000).min(100_000),
+            qps,
+        );
         let context = Arc::new(Context {
             client,
             clock: Clock::new(scale),

@@ -62,9 +62,15 @@ impl Logs {
     /// Append a line printed by instance `id` of a container; `ends`: its last.
     pub fn append(&self, key: Key, id: &str, line: Line, ends: bool) {
         let mut all = self.inner.lock();
-        let log = all.entry(key).or_insert_with(|| ContainerLog { instances: VecDeque::new(), version: watch::channel(0).0 });
+        let log = all.entry(key).or_insert_with(|| ContainerLog {
+            instances: VecDeque::new(),
+            version: watch::channel(0).0,
+        });
         if log.instances.iter().all(|i| i.id != id) {
-            log.instances.push_back(Instance { id: id.to_string(), ..Default::default() });
+            log.instances.push_back(Instance {
+                id: id.to_string(),
+                ..Default::default()
+            });
             if log.instances.len() > INSTANCES {
                 log.instances.pop_front();
             }
@@ -110,7 +116,10 @@ mod tests {
     }
 
     fn line(text: &str) -> Line {
-        Line { time: jiff::Timestamp::UNIX_EPOCH, text: text.into() }
+        Line {
+            time: jiff::Timestamp::UNIX_EPOCH,
+            text: text.into(),
+        }
     }
 
     #[test]
@@ -121,12 +130,18 @@ mod tests {
         let s = logs.read(&key(), "a", 1).unwrap();
         assert_eq!((s.lines, s.end, s.ended), (vec![line("two")], 2, true));
         logs.append(key(), "b", line("three"), false);
-        assert_eq!(logs.read(&key(), "b", 0).unwrap().lines, vec![line("three")]);
+        assert_eq!(
+            logs.read(&key(), "b", 0).unwrap().lines,
+            vec![line("three")]
+        );
         assert_eq!(logs.read(&key(), "a", 0).unwrap().lines.len(), 2);
         for id in ["c", "d"] {
             logs.append(key(), id, line(id), false);
         }
-        assert!(logs.read(&key(), "a", 0).is_none(), "only the last instances are kept");
+        assert!(
+            logs.read(&key(), "a", 0).is_none(),
+            "only the last instances are kept"
+        );
         logs.remove_pod("uid");
         assert!(logs.read(&key(), "d", 0).is_none());
     }
@@ -140,6 +155,9 @@ mod tests {
         let s = logs.read(&key(), "a", 0).unwrap();
         assert_eq!(s.lines.len(), LINES);
         assert_eq!(s.lines[0], line("5"));
-        assert_eq!(logs.read(&key(), "a", LINES + 4).unwrap().lines, vec![line(&(LINES + 4).to_string())]);
+        assert_eq!(
+            logs.read(&key(), "a", LINES + 4).unwrap().lines,
+            vec![line(&(LINES + 4).to_string())]
+        );
     }
 }

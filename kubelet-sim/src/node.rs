@@ -17,14 +17,15 @@ use std::sync::Arc;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{
-    DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeSpec, NodeStatus, NodeSystemInfo, Taint,
+    DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeSpec, NodeStatus,
+    NodeSystemInfo, Taint,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference, Time};
-use kube::api::{Patch, PatchParams, PostParams};
-use kube::runtime::watcher;
 use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher;
 use parking_lot::Mutex;
 use serde_json::json;
 use tokio::sync::watch;
@@ -41,11 +42,23 @@ pub const RESTART: &str = "kubesim.io/restart";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("could not register node {node}: {source}")]
-    Register { node: String, #[source] source: kube::Error },
+    Register {
+        node: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("could not post the status of node {node}: {source}")]
-    PostStatus { node: String, #[source] source: kube::Error },
+    PostStatus {
+        node: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("could not renew the lease of node {node}: {source}")]
-    RenewLease { node: String, #[source] source: kube::Error },
+    RenewLease {
+        node: String,
+        #[source]
+        source: kube::Error,
+    },
 }
 
 /// What the Node's annotations ask of the simulation.
@@ -61,7 +74,11 @@ pub struct Faults {
 impl Faults {
     pub fn from_annotations(annotations: Option<&BTreeMap<String, String>>) -> Faults {
         let get = |k: &str| annotations.and_then(|a| a.get(k)).map(String::as_str);
-        let pressure: Vec<&str> = get(PRESSURE).unwrap_or("").split(',').map(str::trim).collect();
+        let pressure: Vec<&str> = get(PRESSURE)
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .collect();
         Faults {
             stopped: get(STOPPED) == Some("true"),
             memory_pressure: pressure.contains(&"memory"),
@@ -123,7 +140,11 @@ impl SimNode {
     /// The Node as admission sees it: its labels and taints as last observed (those of
     /// its pool until then) and its allocatable resources.
     pub fn view(&self) -> NodeView {
-        let (labels, taints) = self.observed.lock().clone().unwrap_or_else(|| labels_and_taints(self));
+        let (labels, taints) = self
+            .observed
+            .lock()
+            .clone()
+            .unwrap_or_else(|| labels_and_taints(self));
         let p = &self.pool;
         NodeView {
             name: self.name.clone(),
@@ -176,7 +197,9 @@ impl SimNode {
     /// Keep the IP a pod already has (adopted from a previous process); `false` if
     /// it is not of this node or taken by another pod.
     pub fn reserve_ip(&self, uid: &str, ip: &str) -> bool {
-        let Ok(addr) = ip.parse::<Ipv4Addr>() else { return false };
+        let Ok(addr) = ip.parse::<Ipv4Addr>() else {
+            return false;
+        };
         let [a, b, c, octet] = addr.octets();
         if [a, b, c] != self.net.octets()[..3] || !(2..=254).contains(&octet) {
             return false;
@@ -201,7 +224,14 @@ fn quantity(s: &str) -> Quantity {
     Quantity(s.to_string())
 }
 
-fn condition(type_: &str, ok: bool, reason: &str, message: &str, now: &Time, previous: Option<&NodeStatus>) -> NodeCondition {
+fn condition(
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: &str,
+    now: &Time,
+    previous: Option<&NodeStatus>,
+) -> NodeCondition {
     let status = if ok { "True" } else { "False" }.to_string();
     let transition = previous
         .and_then(|p| p.conditions.iter().flatten().find(|c| c.type_ == type_))
@@ -219,7 +249,12 @@ fn condition(type_: &str, ok: bool, reason: &str, message: &str, now: &Time, pre
 }
 
 /// The status a kubelet posts, with upstream's condition reasons and messages.
-pub fn status(ctx: &Context, node: &SimNode, faults: &Faults, previous: Option<&NodeStatus>) -> NodeStatus {
+pub fn status(
+    ctx: &Context,
+    node: &SimNode,
+    faults: &Faults,
+    previous: Option<&NodeStatus>,
+) -> NodeStatus {
     let now = Time(jiff::Timestamp::now());
     let p = &node.pool;
     let resources: BTreeMap<String, Quantity> = [
@@ -233,21 +268,70 @@ pub fn status(ctx: &Context, node: &SimNode, faults: &Faults, previous: Option<&
     .collect();
     let conditions = vec![
         if faults.memory_pressure {
-            condition("MemoryPressure", true, "KubeletHasInsufficientMemory", "kubelet has insufficient memory available", &now, previous)
+            condition(
+                "MemoryPressure",
+                true,
+                "KubeletHasInsufficientMemory",
+                "kubelet has insufficient memory available",
+                &now,
+                previous,
+            )
         } else {
-            condition("MemoryPressure", false, "KubeletHasSufficientMemory", "kubelet has sufficient memory available", &now, previous)
+            condition(
+                "MemoryPressure",
+                false,
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available",
+                &now,
+                previous,
+            )
         },
         if faults.disk_pressure {
-            condition("DiskPressure", true, "KubeletHasDiskPressure", "kubelet has disk pressure", &now, previous)
+            condition(
+                "DiskPressure",
+                true,
+                "KubeletHasDiskPressure",
+                "kubelet has disk pressure",
+                &now,
+                previous,
+            )
         } else {
-            condition("DiskPressure", false, "KubeletHasNoDiskPressure", "kubelet has no disk pressure", &now, previous)
+            condition(
+                "DiskPressure",
+                false,
+                "KubeletHasNoDiskPressure",
+                "kubelet has no disk pressure",
+                &now,
+                previous,
+            )
         },
         if faults.pid_pressure {
-            condition("PIDPressure", true, "KubeletHasInsufficientPID", "kubelet has insufficient PID available", &now, previous)
+            condition(
+                "PIDPressure",
+                true,
+                "KubeletHasInsufficientPID",
+                "kubelet has insufficient PID available",
+                &now,
+                previous,
+            )
         } else {
-            condition("PIDPressure", false, "KubeletHasSufficientPID", "kubelet has sufficient PID available", &now, previous)
+            condition(
+                "PIDPressure",
+                false,
+                "KubeletHasSufficientPID",
+                "kubelet has sufficient PID available",
+                &now,
+                previous,
+            )
         },
-        condition("Ready", true, "KubeletReady", "kubelet is posting ready status", &now, previous),
+        condition(
+            "Ready",
+            true,
+            "KubeletReady",
+            "kubelet is posting ready status",
+            &now,
+            previous,
+        ),
     ];
     let id = crate::sim::hex_digest(&node.name);
     NodeStatus {
@@ -255,14 +339,36 @@ pub fn status(ctx: &Context, node: &SimNode, faults: &Faults, previous: Option<&
         allocatable: Some(resources),
         conditions: Some(conditions),
         addresses: Some(vec![
-            NodeAddress { type_: "InternalIP".into(), address: ctx.endpoint.ip().to_string() },
-            NodeAddress { type_: "Hostname".into(), address: node.name.clone() },
+            NodeAddress {
+                type_: "InternalIP".into(),
+                address: ctx.endpoint.ip().to_string(),
+            },
+            NodeAddress {
+                type_: "Hostname".into(),
+                address: node.name.clone(),
+            },
         ]),
-        daemon_endpoints: Some(NodeDaemonEndpoints { kubelet_endpoint: Some(DaemonEndpoint { port: i32::from(ctx.endpoint.port()) }) }),
+        daemon_endpoints: Some(NodeDaemonEndpoints {
+            kubelet_endpoint: Some(DaemonEndpoint {
+                port: i32::from(ctx.endpoint.port()),
+            }),
+        }),
         node_info: Some(NodeSystemInfo {
             machine_id: id[..32].to_string(),
-            system_uuid: format!("{}-{}-{}-{}-{}", &id[32..40], &id[40..44], &id[44..48], &id[48..52], &id[52..64]),
-            boot_id: crate::sim::hex_digest(&format!("{}/{}", node.name, faults.restart.as_deref().unwrap_or("")))[..32].to_string(),
+            system_uuid: format!(
+                "{}-{}-{}-{}-{}",
+                &id[32..40],
+                &id[40..44],
+                &id[44..48],
+                &id[48..52],
+                &id[52..64]
+            ),
+            boot_id: crate::sim::hex_digest(&format!(
+                "{}/{}",
+                node.name,
+                faults.restart.as_deref().unwrap_or("")
+            ))[..32]
+                .to_string(),
             kernel_version: "6.8.0-kubesim".into(),
             os_image: "kubesim simulated node".into(),
             container_runtime_version: "containerd://2.0.0".into(),
@@ -285,7 +391,10 @@ fn labels_and_taints(node: &SimNode) -> LabelsAndTaints {
         ("beta.kubernetes.io/os".to_string(), "linux".to_string()),
         ("beta.kubernetes.io/arch".to_string(), "amd64".to_string()),
         ("topology.kubernetes.io/zone".to_string(), node.zone.clone()),
-        ("topology.kubernetes.io/region".to_string(), node.pool.region.clone()),
+        (
+            "topology.kubernetes.io/region".to_string(),
+            node.pool.region.clone(),
+        ),
         ("kubesim.io/node-pool".to_string(), node.pool.name.clone()),
     ]);
     labels.extend(node.pool.labels.clone());
@@ -293,7 +402,12 @@ fn labels_and_taints(node: &SimNode) -> LabelsAndTaints {
         .pool
         .taints
         .iter()
-        .map(|t| Taint { key: t.key.clone(), value: t.value.clone(), effect: t.effect.clone(), time_added: None })
+        .map(|t| Taint {
+            key: t.key.clone(),
+            value: t.value.clone(),
+            effect: t.effect.clone(),
+            time_added: None,
+        })
         .collect();
     (labels, taints)
 }
@@ -306,7 +420,10 @@ pub fn object(ctx: &Context, node: &SimNode) -> Node {
         metadata: ObjectMeta {
             name: Some(node.name.clone()),
             labels: Some(labels),
-            annotations: Some(BTreeMap::from([("node.alpha.kubernetes.io/ttl".to_string(), "0".to_string())])),
+            annotations: Some(BTreeMap::from([(
+                "node.alpha.kubernetes.io/ttl".to_string(),
+                "0".to_string(),
+            )])),
             ..Default::default()
         },
         spec: Some(NodeSpec {
@@ -324,12 +441,25 @@ pub async fn register(ctx: &Context, node: &SimNode) -> Result<Node, Error> {
     let api: Api<Node> = Api::all(ctx.client.clone());
     let (existing, created) = match api.create(&PostParams::default(), &object(ctx, node)).await {
         Ok(n) => (n, true),
-        Err(kube::Error::Api(s)) if s.code == 409 => {
-            (api.get(&node.name).await.map_err(|source| Error::Register { node: node.name.clone(), source })?, false)
+        Err(kube::Error::Api(s)) if s.code == 409 => (
+            api.get(&node.name)
+                .await
+                .map_err(|source| Error::Register {
+                    node: node.name.clone(),
+                    source,
+                })?,
+            false,
+        ),
+        Err(source) => {
+            return Err(Error::Register {
+                node: node.name.clone(),
+                source,
+            });
         }
-        Err(source) => return Err(Error::Register { node: node.name.clone(), source }),
     };
-    node.faults.send_replace(Faults::from_annotations(existing.metadata.annotations.as_ref()));
+    node.faults.send_replace(Faults::from_annotations(
+        existing.metadata.annotations.as_ref(),
+    ));
     // A new Node carries its first status already; a stopped node's kubelet is down and
     // posts nothing until started.
     if created || node.stopped() {
@@ -338,13 +468,20 @@ pub async fn register(ctx: &Context, node: &SimNode) -> Result<Node, Error> {
     post_status(ctx, node, existing.status.as_ref()).await
 }
 
-async fn post_status(ctx: &Context, node: &SimNode, previous: Option<&NodeStatus>) -> Result<Node, Error> {
+async fn post_status(
+    ctx: &Context,
+    node: &SimNode,
+    previous: Option<&NodeStatus>,
+) -> Result<Node, Error> {
     let api: Api<Node> = Api::all(ctx.client.clone());
     let faults = node.faults.borrow().clone();
     let body = json!({"status": status(ctx, node, &faults, previous)});
     api.patch_status(&node.name, &PatchParams::default(), &Patch::Merge(&body))
         .await
-        .map_err(|source| Error::PostStatus { node: node.name.clone(), source })
+        .map_err(|source| Error::PostStatus {
+            node: node.name.clone(),
+            source,
+        })
 }
 
 fn lease(ctx: &Context, node: &SimNode, uid: Option<String>) -> Lease {
@@ -353,7 +490,13 @@ fn lease(ctx: &Context, node: &SimNode, uid: Option<String>) -> Lease {
             name: Some(node.name.clone()),
             namespace: Some(LEASE_NAMESPACE.into()),
             owner_references: uid.map(|uid| {
-                vec![OwnerReference { api_version: "v1".into(), kind: "Node".into(), name: node.name.clone(), uid, ..Default::default() }]
+                vec![OwnerReference {
+                    api_version: "v1".into(),
+                    kind: "Node".into(),
+                    name: node.name.clone(),
+                    uid,
+                    ..Default::default()
+                }]
             }),
             ..Default::default()
         },
@@ -372,18 +515,32 @@ fn lease(ctx: &Context, node: &SimNode, uid: Option<String>) -> Lease {
 /// whose Node was deleted does not re-register, and its lease stays gone); after a
 /// conflict, read it again. `registered`: the uid of the Node just registered, when
 /// the lease is first created (one request instead of three).
-async fn renew(ctx: &Context, node: &SimNode, held: &mut Option<Lease>, registered: &mut Option<String>) -> Result<(), Error> {
+async fn renew(
+    ctx: &Context,
+    node: &SimNode,
+    held: &mut Option<Lease>,
+    registered: &mut Option<String>,
+) -> Result<(), Error> {
     let api: Api<Lease> = Api::namespaced(ctx.client.clone(), LEASE_NAMESPACE);
-    let err = |source| Error::RenewLease { node: node.name.clone(), source };
+    let err = |source| Error::RenewLease {
+        node: node.name.clone(),
+        source,
+    };
     if held.is_none() {
         let existing = match registered.take() {
-            Some(uid) => match api.create(&PostParams::default(), &lease(ctx, node, Some(uid))).await {
+            Some(uid) => match api
+                .create(&PostParams::default(), &lease(ctx, node, Some(uid)))
+                .await
+            {
                 Ok(created) => {
                     *held = Some(created);
-                    ctx.lease_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    ctx.lease_writes
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     return Ok(());
                 }
-                Err(kube::Error::Api(s)) if s.code == 409 => api.get_opt(&node.name).await.map_err(err)?,
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    api.get_opt(&node.name).await.map_err(err)?
+                }
                 Err(e) => return Err(err(e)),
             },
             None => api.get_opt(&node.name).await.map_err(err)?,
@@ -391,28 +548,41 @@ async fn renew(ctx: &Context, node: &SimNode, held: &mut Option<Lease>, register
         match existing {
             Some(existing) => *held = Some(existing),
             None => {
-                let owner = Api::<Node>::all(ctx.client.clone()).get_opt(&node.name).await.map_err(err)?.and_then(|n| n.metadata.uid);
+                let owner = Api::<Node>::all(ctx.client.clone())
+                    .get_opt(&node.name)
+                    .await
+                    .map_err(err)?
+                    .and_then(|n| n.metadata.uid);
                 let Some(uid) = owner else { return Ok(()) };
-                let created = match api.create(&PostParams::default(), &lease(ctx, node, Some(uid))).await {
+                let created = match api
+                    .create(&PostParams::default(), &lease(ctx, node, Some(uid)))
+                    .await
+                {
                     Err(kube::Error::Api(s)) if s.code == 409 => api.get(&node.name).await,
                     other => other,
                 };
                 *held = Some(created.map_err(err)?);
-                ctx.lease_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                ctx.lease_writes
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return Ok(());
             }
         }
     }
-    let Some(mut lease) = held.take() else { return Ok(()) };
+    let Some(mut lease) = held.take() else {
+        return Ok(());
+    };
     if let Some(spec) = lease.spec.as_mut() {
         spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
         spec.holder_identity = Some(node.name.clone());
     }
-    let result = api.replace(&node.name, &PostParams::default(), &lease).await;
+    let result = api
+        .replace(&node.name, &PostParams::default(), &lease)
+        .await;
     match result {
         Ok(lease) => {
             *held = Some(lease);
-            ctx.lease_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            ctx.lease_writes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Ok(())
         }
         Err(e) => Err(err(e)),
@@ -428,8 +598,14 @@ pub async fn heartbeat(ctx: Arc<Context>, node: Arc<SimNode>, registered: Node) 
     let mut faults = faults_rx.borrow_and_update().clone();
     let mut last_post = tokio::time::Instant::now();
     // Spread renewals over the interval.
-    let offset = ctx.config.lease_renew_interval.mul_f64((crate::sim::hex_digest(&node.name).as_bytes()[0] as f64) / 256.0);
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + offset, ctx.config.lease_renew_interval);
+    let offset = ctx
+        .config
+        .lease_renew_interval
+        .mul_f64((crate::sim::hex_digest(&node.name).as_bytes()[0] as f64) / 256.0);
+    let mut ticks = tokio::time::interval_at(
+        tokio::time::Instant::now() + offset,
+        ctx.config.lease_renew_interval,
+    );
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     if !faults.stopped
         && let Err(e) = renew(&ctx, &node, &mut held, &mut owner).await
@@ -503,8 +679,19 @@ pub async fn watch_faults(ctx: Arc<Context>, listed: tokio::sync::oneshot::Sende
             }
         };
         for n in nodes {
-            let Some(sim) = n.metadata.name.as_deref().and_then(|name| ctx.nodes.get(name)) else { continue };
-            let taints = n.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+            let Some(sim) = n
+                .metadata
+                .name
+                .as_deref()
+                .and_then(|name| ctx.nodes.get(name))
+            else {
+                continue;
+            };
+            let taints = n
+                .spec
+                .as_ref()
+                .and_then(|s| s.taints.clone())
+                .unwrap_or_default();
             *sim.observed.lock() = Some((n.metadata.labels.clone().unwrap_or_default(), taints));
             let faults = Faults::from_annotations(n.metadata.annotations.as_ref());
             sim.faults.send_if_modified(|f| {
@@ -529,7 +716,11 @@ pub fn build(config: &crate::Config) -> Result<Vec<SimNode>, crate::config::Erro
             if !names.insert(name.clone()) {
                 continue;
             }
-            let zone = pool.zones.get(i % pool.zones.len().max(1)).cloned().unwrap_or_default();
+            let zone = pool
+                .zones
+                .get(i % pool.zones.len().max(1))
+                .cloned()
+                .unwrap_or_default();
             let (net, cidr) = crate::config::node_cidr(&config.pod_cidr, out.len())?;
             out.push(SimNode::new(name, pool.clone(), zone, net, cidr));
         }
@@ -543,7 +734,10 @@ mod tests {
 
     #[test]
     fn faults_from_annotations() {
-        let a = BTreeMap::from([(STOPPED.to_string(), "true".to_string()), (PRESSURE.to_string(), "memory, pid".to_string())]);
+        let a = BTreeMap::from([
+            (STOPPED.to_string(), "true".to_string()),
+            (PRESSURE.to_string(), "memory, pid".to_string()),
+        ]);
         let f = Faults::from_annotations(Some(&a));
         assert!(f.stopped && f.memory_pressure && f.pid_pressure && !f.disk_pressure);
         assert_eq!(Faults::from_annotations(None), Faults::default());
@@ -551,7 +745,13 @@ mod tests {
 
     #[test]
     fn pod_ips_come_from_the_node_cidr() {
-        let node = SimNode::new("n".into(), Pool::default_nodes(1), "z".into(), Ipv4Addr::new(10, 244, 3, 0), "10.244.3.0/24".into());
+        let node = SimNode::new(
+            "n".into(),
+            Pool::default_nodes(1),
+            "z".into(),
+            Ipv4Addr::new(10, 244, 3, 0),
+            "10.244.3.0/24".into(),
+        );
         assert_eq!(node.allocate_ip("a").as_deref(), Some("10.244.3.2"));
         assert_eq!(node.allocate_ip("b").as_deref(), Some("10.244.3.3"));
         assert_eq!(node.allocate_ip("a").as_deref(), Some("10.244.3.2"));

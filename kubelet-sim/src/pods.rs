@@ -32,9 +32,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, PodStatus};
-use kube::{Api, ResourceExt};
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, ResourceExt};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -49,9 +49,17 @@ use crate::sim::{PodSim, SimEvent};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("could not write the status of pod {pod}: {source}")]
-    WriteStatus { pod: String, #[source] source: kube::Error },
+    WriteStatus {
+        pod: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("could not delete pod {pod}: {source}")]
-    Delete { pod: String, #[source] source: kube::Error },
+    Delete {
+        pod: String,
+        #[source]
+        source: kube::Error,
+    },
 }
 
 /// A pod with a worker, as the kubelet endpoint (logs, stats) sees it.
@@ -65,7 +73,10 @@ pub struct Running {
 }
 
 fn node_of<'a>(ctx: &'a Context, pod: &Pod) -> Option<&'a Arc<SimNode>> {
-    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).and_then(|n| ctx.nodes.get(n))
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .and_then(|n| ctx.nodes.get(n))
 }
 
 /// Watch bound pods and hand ours to their workers, until the process stops.
@@ -74,7 +85,9 @@ pub async fn run(ctx: Arc<Context>) {
     let config = watcher::Config::default().fields("spec.nodeName!=");
     // Without managedFields: nothing here reads them, and with thousands of pods they
     // are most of this process's memory.
-    let stream = watcher(api, config).modify(|pod| pod.managed_fields_mut().clear()).default_backoff();
+    let stream = watcher(api, config)
+        .modify(|pod| pod.managed_fields_mut().clear())
+        .default_backoff();
     futures::pin_mut!(stream);
     let mut workers: HashMap<String, watch::Sender<Option<Arc<Pod>>>> = HashMap::new();
     let mut seen: Option<Vec<String>> = None;
@@ -101,7 +114,12 @@ pub async fn run(ctx: Arc<Context>) {
             }
             Ok(watcher::Event::Apply(pod)) => dispatch(&ctx, &mut workers, pod),
             Ok(watcher::Event::Delete(pod)) => {
-                if let Some(tx) = pod.metadata.uid.as_ref().and_then(|uid| workers.remove(uid)) {
+                if let Some(tx) = pod
+                    .metadata
+                    .uid
+                    .as_ref()
+                    .and_then(|uid| workers.remove(uid))
+                {
                     let _ = tx.send(None);
                 }
             }
@@ -111,9 +129,17 @@ pub async fn run(ctx: Arc<Context>) {
     }
 }
 
-fn dispatch(ctx: &Arc<Context>, workers: &mut HashMap<String, watch::Sender<Option<Arc<Pod>>>>, pod: Pod) {
-    let Some(uid) = pod.metadata.uid.clone() else { return };
-    let Some(node) = node_of(ctx, &pod).cloned() else { return };
+fn dispatch(
+    ctx: &Arc<Context>,
+    workers: &mut HashMap<String, watch::Sender<Option<Arc<Pod>>>>,
+    pod: Pod,
+) {
+    let Some(uid) = pod.metadata.uid.clone() else {
+        return;
+    };
+    let Some(node) = node_of(ctx, &pod).cloned() else {
+        return;
+    };
     let pod = Arc::new(pod);
     match workers.get(&uid) {
         Some(tx) if !tx.is_closed() => {
@@ -124,13 +150,20 @@ fn dispatch(ctx: &Arc<Context>, workers: &mut HashMap<String, watch::Sender<Opti
             let span = tracing::debug_span!("pod", pod = %key(&pod), node = %node.name);
             let (tx, rx) = watch::channel(Some(pod));
             workers.insert(uid, tx);
-            tokio::spawn(tracing::Instrument::instrument(worker(ctx.clone(), node, rx), span));
+            tokio::spawn(tracing::Instrument::instrument(
+                worker(ctx.clone(), node, rx),
+                span,
+            ));
         }
     }
 }
 
 fn key(pod: &Pod) -> String {
-    format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or(""), pod.metadata.name.as_deref().unwrap_or(""))
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or(""),
+        pod.metadata.name.as_deref().unwrap_or("")
+    )
 }
 
 /// What the status manager compares to notice that someone else changed what the
@@ -147,7 +180,20 @@ fn owned(status: &PodStatus) -> (Option<&str>, Vec<(&str, &str)>) {
 }
 
 fn revision(pod: &Pod) -> u64 {
-    pod.metadata.resource_version.as_deref().and_then(|rv| rv.parse().ok()).unwrap_or(0)
+    pod.metadata
+        .resource_version
+        .as_deref()
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The pod's phase in the API server when it is terminal (`Succeeded` or `Failed`).
+fn api_terminal_phase(pod: &Pod) -> Option<&'static str> {
+    match pod.status.as_ref().and_then(|s| s.phase.as_deref()) {
+        Some("Succeeded") => Some("Succeeded"),
+        Some("Failed") => Some("Failed"),
+        _ => None,
+    }
 }
 
 /// One pod's worker.
@@ -166,7 +212,9 @@ struct Worker {
 
 /// One pod's worker, until the pod is gone.
 async fn worker(ctx: Arc<Context>, node: Arc<SimNode>, mut rx: watch::Receiver<Option<Arc<Pod>>>) {
-    let Some(pod) = rx.borrow_and_update().clone() else { return };
+    let Some(pod) = rx.borrow_and_update().clone() else {
+        return;
+    };
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let mut w = Worker {
         api: Api::namespaced(ctx.client.clone(), &namespace),
@@ -180,8 +228,7 @@ async fn worker(ctx: Arc<Context>, node: Arc<SimNode>, mut rx: watch::Receiver<O
         pod,
     };
     if w.until_node_runs().await {
-        let phase = w.pod.status.as_ref().and_then(|s| s.phase.clone());
-        if matches!(phase.as_deref(), Some("Succeeded" | "Failed")) {
+        if api_terminal_phase(&w.pod).is_some() {
             // Finished before we saw it (a previous process ran it): only the deletion is left.
             w.finalize_when_deleted().await;
         } else {
@@ -233,15 +280,37 @@ impl Worker {
     async fn run(&mut self) {
         let ctx = self.ctx.clone();
         let clock = ctx.clock;
-        let host_network = self.pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false);
-        let Some(pod_ip) = (if host_network { Some(self.host_ip.clone()) } else { self.pod_ip().await }) else { return };
+        let host_network = self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.host_network)
+            .unwrap_or(false);
+        let Some(pod_ip) = (if host_network {
+            Some(self.host_ip.clone())
+        } else {
+            self.pod_ip().await
+        }) else {
+            return;
+        };
         let mut sim = PodSim::new(&self.pod, clock.now(), self.node.images.lock().clone());
-        if let Some(status) = self.pod.status.as_ref().filter(|s| s.container_statuses.is_some()) {
+        if let Some(status) = self
+            .pod
+            .status
+            .as_ref()
+            .filter(|s| s.container_statuses.is_some())
+        {
             sim.adopt(status, &clock, clock.now());
         }
         sim.set_pod_ip(&pod_ip);
         let sim = Arc::new(Mutex::new(sim));
-        let running = Running { node: self.node.name.clone(), namespace: self.api_namespace(), name: self.name.clone(), uid: self.uid.clone(), sim: sim.clone() };
+        let running = Running {
+            node: self.node.name.clone(),
+            namespace: self.api_namespace(),
+            name: self.name.clone(),
+            uid: self.uid.clone(),
+            sim: sim.clone(),
+        };
         ctx.running.lock().insert(self.uid.clone(), running);
         let mut restarts = self.node.restarts.subscribe();
         restarts.borrow_and_update();
@@ -251,28 +320,77 @@ impl Worker {
             }
             let now = clock.now();
             let deleting = self.pod.metadata.deletion_timestamp.is_some();
-            let (status, next, done, terminal, events) = {
+            // Someone else (the pod GC, a user) set a terminal phase: as the kubelet does, stop
+            // the containers and keep that phase, since a pod never leaves a terminal phase.
+            let api_terminal = api_terminal_phase(&self.pod);
+            let (mut status, next, done, terminal, events) = {
                 let mut sim = sim.lock();
                 if deleting {
-                    let grace = self.pod.metadata.deletion_grace_period_seconds.unwrap_or(30).max(0).unsigned_abs();
+                    let grace = self
+                        .pod
+                        .metadata
+                        .deletion_grace_period_seconds
+                        .unwrap_or(30)
+                        .max(0)
+                        .unsigned_abs();
+                    sim.terminate(now, Duration::from_secs(grace));
+                } else if api_terminal.is_some() {
+                    let grace = self
+                        .pod
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.termination_grace_period_seconds)
+                        .unwrap_or(30)
+                        .max(0)
+                        .unsigned_abs();
                     sim.terminate(now, Duration::from_secs(grace));
                 }
                 sim.step(now);
                 for line in sim.logs.drain(..) {
                     let key = (self.uid.clone(), line.container);
-                    ctx.logs.append(key, &line.container_id, Line { time: clock.wall(line.at), text: line.text }, line.ends);
+                    ctx.logs.append(
+                        key,
+                        &line.container_id,
+                        Line {
+                            time: clock.wall(line.at),
+                            text: line.text,
+                        },
+                        line.ends,
+                    );
                 }
                 // Images this pod pulled are on the node for the next pods.
                 let mut images = self.node.images.lock();
-                for image in sim.images.iter().filter(|i| !images.contains(*i)).cloned().collect::<Vec<_>>() {
+                for image in sim
+                    .images
+                    .iter()
+                    .filter(|i| !images.contains(*i))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                {
                     images.insert(image);
                 }
                 drop(images);
                 let events: Vec<SimEvent> = sim.events.drain(..).collect();
                 let status = sim.status(&self.pod, &clock, now, &self.host_ip, &pod_ip);
-                (status, sim.next_event(now), deleting && sim.all_stopped() && sim.is_terminal(), sim.is_terminal(), events)
+                (
+                    status,
+                    sim.next_event(now),
+                    deleting && sim.all_stopped() && sim.is_terminal(),
+                    sim.is_terminal(),
+                    events,
+                )
             };
             self.record(&events);
+            if let Some(phase) = api_terminal
+                && status.phase.as_deref() != Some(phase)
+            {
+                tracing::debug!(
+                    from = phase,
+                    to = status.phase.as_deref().unwrap_or(""),
+                    "keeping the terminal phase set in the API"
+                );
+                status.phase = Some(phase.to_string());
+            }
             if terminal {
                 // A finished pod holds no resources on its node.
                 self.node.release(&self.uid);
@@ -311,7 +429,12 @@ impl Worker {
     /// with a `FailedCreatePodSandBox` Event, and tries again when an IP is released
     /// (and every 10 s).
     async fn pod_ip(&mut self) -> Option<String> {
-        let adopted = self.pod.status.as_ref().and_then(|s| s.pod_ip.clone()).filter(|ip| self.node.reserve_ip(&self.uid, ip));
+        let adopted = self
+            .pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.clone())
+            .filter(|ip| self.node.reserve_ip(&self.uid, ip));
         if adopted.is_some() {
             return adopted;
         }
@@ -332,7 +455,14 @@ impl Worker {
                 let message = format!(
                     "Failed to create pod sandbox: plugin type=\"host-local\" failed (add): failed to allocate for range 0: no IP addresses available in range set: {range}1-{range}254"
                 );
-                let event = SimEvent { field_path: None, at: clock.now(), warning: true, reason: "FailedCreatePodSandBox", message, count: 1 };
+                let event = SimEvent {
+                    field_path: None,
+                    at: clock.now(),
+                    warning: true,
+                    reason: "FailedCreatePodSandBox",
+                    message,
+                    count: 1,
+                };
                 self.record(&[event]);
             }
             tokio::select! {
@@ -351,11 +481,26 @@ impl Worker {
     /// Hand the simulation's Events to the recorder.
     fn record(&self, events: &[SimEvent]) {
         for e in events {
-            self.record_one(e.field_path.clone(), e.warning, e.reason, e.message.clone(), self.ctx.clock.wall(e.at), e.count);
+            self.record_one(
+                e.field_path.clone(),
+                e.warning,
+                e.reason,
+                e.message.clone(),
+                self.ctx.clock.wall(e.at),
+                e.count,
+            );
         }
     }
 
-    fn record_one(&self, field_path: Option<String>, warning: bool, reason: &str, message: String, time: jiff::Timestamp, count: u32) {
+    fn record_one(
+        &self,
+        field_path: Option<String>,
+        warning: bool,
+        reason: &str,
+        message: String,
+        time: jiff::Timestamp,
+        count: u32,
+    ) {
         let object = ObjectReference {
             api_version: Some("v1".into()),
             kind: Some("Pod".into()),
@@ -365,7 +510,15 @@ impl Worker {
             resource_version: self.pod.metadata.resource_version.clone(),
             field_path,
         };
-        let record = Record { node: self.node.name.clone(), object, warning, reason: reason.to_string(), message, time, count };
+        let record = Record {
+            node: self.node.name.clone(),
+            object,
+            warning,
+            reason: reason.to_string(),
+            message,
+            time,
+            count,
+        };
         self.ctx.recorder.record(record);
     }
 
@@ -373,24 +526,41 @@ impl Worker {
     /// has of the kubelet's part was changed by someone else since. `false` when the
     /// loop should go round again first (a failed write, the node stopped).
     async fn write_if_changed(&mut self, status: PodStatus) -> bool {
-        let drifted = |written: &(PodStatus, u64)| revision(&self.pod) > written.1 && self.pod.status.as_ref().map(owned) != Some(owned(&written.0));
-        if self.written.as_ref().is_some_and(|w| w.0 == status && !drifted(w)) {
+        let drifted = |written: &(PodStatus, u64)| {
+            revision(&self.pod) > written.1
+                && self.pod.status.as_ref().map(owned) != Some(owned(&written.0))
+        };
+        if self
+            .written
+            .as_ref()
+            .is_some_and(|w| w.0 == status && !drifted(w))
+        {
             return true;
         }
         if self.node.stopped() {
             return false;
         }
-        tracing::debug!(phase = status.phase.as_deref().unwrap_or(""), "writing status");
+        tracing::debug!(
+            phase = status.phase.as_deref().unwrap_or(""),
+            "writing status"
+        );
         let writing = self.ctx.recorder.busy.enter();
-        let result = write_status(&self.ctx.client, &self.api_namespace(), &self.name, &status).await;
+        let result =
+            write_status(&self.ctx.client, &self.api_namespace(), &self.name, &status).await;
         drop(writing);
         match result {
             Ok(rv) => {
-                tracing::debug!(phase = status.phase.as_deref().unwrap_or(""), "status written");
+                tracing::debug!(
+                    phase = status.phase.as_deref().unwrap_or(""),
+                    "status written"
+                );
                 self.written = Some((status, rv));
                 true
             }
-            Err(Error::WriteStatus { source: kube::Error::Api(s), .. }) if s.code == 404 => true,
+            Err(Error::WriteStatus {
+                source: kube::Error::Api(s),
+                ..
+            }) if s.code == 404 => true,
             Err(e) => {
                 tracing::warn!(error = %e, "status");
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -423,7 +593,11 @@ impl Worker {
                 return;
             }
             let body = json!({ "status": status });
-            match self.api.patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&body)).await {
+            match self
+                .api
+                .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&body))
+                .await
+            {
                 Ok(_) => break,
                 Err(kube::Error::Api(s)) if s.code == 404 => return,
                 Err(e) => {
@@ -432,13 +606,22 @@ impl Worker {
                 }
             }
         }
-        self.record_one(None, true, &rejection.reason, rejection.message, jiff::Timestamp::now(), 1);
+        self.record_one(
+            None,
+            true,
+            &rejection.reason,
+            rejection.message,
+            jiff::Timestamp::now(),
+            1,
+        );
     }
 
     /// A finished pod: delete it (grace 0) once its deletion is asked for.
     async fn finalize_when_deleted(&mut self) {
         loop {
-            if self.pod.metadata.deletion_timestamp.is_some() && (!self.node.stopped() || self.until_node_runs().await) {
+            if self.pod.metadata.deletion_timestamp.is_some()
+                && (!self.node.stopped() || self.until_node_runs().await)
+            {
                 self.delete().await;
                 return;
             }
@@ -451,7 +634,14 @@ impl Worker {
     /// Delete the pod with grace 0 (uid precondition), as the kubelet finalises a
     /// deletion, and wait for it to be gone.
     async fn delete(&mut self) {
-        let params = DeleteParams { grace_period_seconds: Some(0), preconditions: Some(Preconditions { uid: Some(self.uid.clone()), resource_version: None }), ..Default::default() };
+        let params = DeleteParams {
+            grace_period_seconds: Some(0),
+            preconditions: Some(Preconditions {
+                uid: Some(self.uid.clone()),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
         loop {
             if self.node.stopped() && !self.until_node_runs().await {
                 return;
@@ -496,13 +686,30 @@ struct WrittenMeta {
 }
 
 /// `PATCH pods/<name>/status` (merge patch); the revision it made.
-async fn write_status(client: &kube::Client, namespace: &str, name: &str, status: &PodStatus) -> Result<u64, Error> {
-    let error = |source| Error::WriteStatus { pod: name.to_string(), source };
+async fn write_status(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    status: &PodStatus,
+) -> Result<u64, Error> {
+    let error = |source| Error::WriteStatus {
+        pod: name.to_string(),
+        source,
+    };
     let request = kube::core::Request::new(format!("/api/v1/namespaces/{namespace}/pods"))
-        .patch_subresource("status", name, &PatchParams::default(), &Patch::Merge(&status_body(status)))
+        .patch_subresource(
+            "status",
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&status_body(status)),
+        )
         .map_err(|e| error(kube::Error::BuildRequest(e)))?;
     let written: Written = client.request(request).await.map_err(error)?;
-    Ok(written.metadata.resource_version.and_then(|rv| rv.parse().ok()).unwrap_or(0))
+    Ok(written
+        .metadata
+        .resource_version
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -512,9 +719,24 @@ mod tests {
 
     #[test]
     fn conditions_carry_a_null_last_probe_time() {
-        let status = PodStatus { conditions: Some(vec![PodCondition { type_: "Ready".into(), status: "True".into(), ..Default::default() }]), ..Default::default() };
+        let status = PodStatus {
+            conditions: Some(vec![PodCondition {
+                type_: "Ready".into(),
+                status: "True".into(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
         let body = status_body(&status);
-        assert_eq!(body["status"]["conditions"][0]["lastProbeTime"], Value::Null);
-        assert!(body["status"]["conditions"][0].as_object().unwrap().contains_key("lastProbeTime"));
+        assert_eq!(
+            body["status"]["conditions"][0]["lastProbeTime"],
+            Value::Null
+        );
+        assert!(
+            body["status"]["conditions"][0]
+                .as_object()
+                .unwrap()
+                .contains_key("lastProbeTime")
+        );
     }
 }

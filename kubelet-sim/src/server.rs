@@ -31,7 +31,10 @@ const NODE_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
 
 pub fn router(ctx: Arc<Context>) -> Router {
     Router::new()
-        .route("/containerLogs/{namespace}/{pod}/{container}", get(container_logs))
+        .route(
+            "/containerLogs/{namespace}/{pod}/{container}",
+            get(container_logs),
+        )
         .route("/stats/summary", get(summary))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(ctx)
@@ -56,7 +59,11 @@ fn flag(v: &Option<String>) -> bool {
 fn render(line: &Line, timestamps: bool) -> String {
     if timestamps {
         // RFC 3339 with nanoseconds, as the kubelet prefixes lines.
-        format!("{} {}\n", line.time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), line.text)
+        format!(
+            "{} {}\n",
+            line.time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            line.text
+        )
     } else {
         format!("{}\n", line.text)
     }
@@ -70,9 +77,16 @@ fn text(status: StatusCode, body: String) -> Response {
 /// `sinceSeconds` reaching before the calendar starts means every line.
 fn since(q: &LogQuery) -> Result<Option<jiff::Timestamp>, String> {
     if let Some(time) = q.since_time.as_deref() {
-        return time.parse::<jiff::Timestamp>().map(Some).map_err(|e| format!("invalid sinceTime {time:?}: {e}"));
+        return time
+            .parse::<jiff::Timestamp>()
+            .map(Some)
+            .map_err(|e| format!("invalid sinceTime {time:?}: {e}"));
     }
-    Ok(q.since_seconds.filter(|s| *s > 0).and_then(|s| jiff::Timestamp::now().checked_sub(jiff::SignedDuration::from_secs(s)).ok()))
+    Ok(q.since_seconds.filter(|s| *s > 0).and_then(|s| {
+        jiff::Timestamp::now()
+            .checked_sub(jiff::SignedDuration::from_secs(s))
+            .ok()
+    }))
 }
 
 /// `GET /containerLogs/{namespace}/{pod}/{container}`: as the kubelet's
@@ -84,7 +98,12 @@ async fn container_logs(
     Path((namespace, pod, container)): Path<(String, String, String)>,
     Query(q): Query<LogQuery>,
 ) -> Response {
-    let found = ctx.running.lock().values().find(|r| r.namespace == namespace && r.name == pod).cloned();
+    let found = ctx
+        .running
+        .lock()
+        .values()
+        .find(|r| r.namespace == namespace && r.name == pod)
+        .cloned();
     let Some(running) = found else {
         return text(StatusCode::NOT_FOUND, format!("pod {pod:?} does not exist"));
     };
@@ -103,13 +122,22 @@ async fn container_logs(
         return text(StatusCode::OK, String::new());
     };
     let timestamps = flag(&q.timestamps);
-    let mut lines: Vec<Line> = snapshot.lines.into_iter().filter(|l| since.is_none_or(|t| l.time >= t)).collect();
+    let mut lines: Vec<Line> = snapshot
+        .lines
+        .into_iter()
+        .filter(|l| since.is_none_or(|t| l.time >= t))
+        .collect();
     if let Some(tail) = q.tail_lines.filter(|t| *t >= 0) {
-        let skip = lines.len().saturating_sub(usize::try_from(tail).unwrap_or(usize::MAX));
+        let skip = lines
+            .len()
+            .saturating_sub(usize::try_from(tail).unwrap_or(usize::MAX));
         lines.drain(..skip);
     }
     let mut body: String = lines.iter().map(|l| render(l, timestamps)).collect();
-    if let Some(limit) = q.limit_bytes.filter(|l| *l > 0).map(|l| usize::try_from(l).unwrap_or(usize::MAX))
+    if let Some(limit) = q
+        .limit_bytes
+        .filter(|l| *l > 0)
+        .map(|l| usize::try_from(l).unwrap_or(usize::MAX))
         && body.len() > limit
     {
         let mut cut = limit;
@@ -129,13 +157,20 @@ async fn container_logs(
         let (logs, key, id) = (logs.clone(), key.clone(), id.clone());
         async move {
             if let Some(first) = first {
-                return Some((Ok::<_, std::convert::Infallible>(bytes::Bytes::from(first)), (None, offset, changed)));
+                return Some((
+                    Ok::<_, std::convert::Infallible>(bytes::Bytes::from(first)),
+                    (None, offset, changed),
+                ));
             }
             loop {
                 changed.borrow_and_update();
                 let snapshot = logs.read(&key, &id, offset)?;
                 if !snapshot.lines.is_empty() {
-                    let chunk: String = snapshot.lines.iter().map(|l| render(l, timestamps)).collect();
+                    let chunk: String = snapshot
+                        .lines
+                        .iter()
+                        .map(|l| render(l, timestamps))
+                        .collect();
                     return Some((Ok(bytes::Bytes::from(chunk)), (None, snapshot.end, changed)));
                 }
                 if snapshot.ended || changed.changed().await.is_err() {
@@ -145,7 +180,10 @@ async fn container_logs(
         }
     });
     let mut response = Response::new(Body::from_stream(stream));
-    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain"),
+    );
     response
 }
 
@@ -153,12 +191,17 @@ async fn container_logs(
 pub fn usage(ctx: &Context) -> Value {
     let now = ctx.clock.now();
     let wall = jiff::Timestamp::now().to_string();
-    let mut nodes: BTreeMap<String, (u64, u64, Vec<Value>)> =
-        ctx.nodes.keys().map(|n| (n.clone(), (NODE_CPU_MILLIS, NODE_MEMORY_BYTES, Vec::new()))).collect();
+    let mut nodes: BTreeMap<String, (u64, u64, Vec<Value>)> = ctx
+        .nodes
+        .keys()
+        .map(|n| (n.clone(), (NODE_CPU_MILLIS, NODE_MEMORY_BYTES, Vec::new())))
+        .collect();
     let running: Vec<crate::pods::Running> = ctx.running.lock().values().cloned().collect();
     for pod in running {
         let usage = pod.sim.lock().usage(now);
-        let Some(node) = nodes.get_mut(&pod.node) else { continue };
+        let Some(node) = nodes.get_mut(&pod.node) else {
+            continue;
+        };
         let containers: Vec<Value> = usage
             .iter()
             .map(|(name, cpu, mem)| {

@@ -29,7 +29,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodStatus};
 
-pub use container::{BACKOFF_INITIAL, BACKOFF_MAX, ContainerSim, Probe, STATUS_UNKNOWN, State, go_duration, hex_digest, image_ref};
+pub use container::{
+    BACKOFF_INITIAL, BACKOFF_MAX, ContainerSim, Probe, STATUS_UNKNOWN, State, go_duration,
+    hex_digest, image_ref,
+};
 pub use status::{KUBELET_CONDITIONS, qos_class};
 
 use crate::clock::Clock;
@@ -98,12 +101,25 @@ impl PodSim {
     pub fn new(pod: &Pod, start: Duration, images: HashSet<String>) -> PodSim {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let spec = pod.spec.clone().unwrap_or_default();
-        let init: Vec<ContainerSim> = spec.init_containers.iter().flatten().map(|c| ContainerSim::new(pod, &uid, c, true)).collect();
-        let mut containers: Vec<ContainerSim> = spec.containers.iter().map(|c| ContainerSim::new(pod, &uid, c, false)).collect();
+        let init: Vec<ContainerSim> = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .map(|c| ContainerSim::new(pod, &uid, c, true))
+            .collect();
+        let mut containers: Vec<ContainerSim> = spec
+            .containers
+            .iter()
+            .map(|c| ContainerSim::new(pod, &uid, c, false))
+            .collect();
         let mut events = Vec::new();
         match init.is_empty() {
-            true => containers.iter_mut().for_each(|c| c.create(start, "ContainerCreating", &images, &mut events)),
-            false => containers.iter_mut().for_each(|c| c.state = State::waiting("PodInitializing", None)),
+            true => containers
+                .iter_mut()
+                .for_each(|c| c.create(start, "ContainerCreating", &images, &mut events)),
+            false => containers
+                .iter_mut()
+                .for_each(|c| c.state = State::waiting("PodInitializing", None)),
         }
         let restart_policy = match spec.restart_policy.as_deref() {
             Some("Never") => RestartPolicy::Never,
@@ -118,7 +134,9 @@ impl PodSim {
             containers,
             restart_policy,
             start,
-            active_deadline: spec.active_deadline_seconds.map(|s| Duration::from_secs(s.max(0).unsigned_abs())),
+            active_deadline: spec
+                .active_deadline_seconds
+                .map(|s| Duration::from_secs(s.max(0).unsigned_abs())),
             reason: None,
             terminal: None,
             terminating: false,
@@ -145,7 +163,8 @@ impl PodSim {
     /// containers keep running since their `startedAt`, restart counts and last
     /// terminations are kept, and whatever should run next is started at `now`.
     pub fn adopt(&mut self, status: &PodStatus, clock: &Clock, now: Duration) {
-        let adopt = |containers: &mut Vec<ContainerSim>, statuses: &Option<Vec<ContainerStatus>>| {
+        let adopt = |containers: &mut Vec<ContainerSim>,
+                     statuses: &Option<Vec<ContainerStatus>>| {
             for c in containers.iter_mut() {
                 if let Some(s) = statuses.iter().flatten().find(|s| s.name == c.name) {
                     c.adopt(s, clock, now);
@@ -165,10 +184,28 @@ impl PodSim {
         let policy = self.restart_policy;
         if self.initialized() {
             for c in &mut self.containers {
-                resume(c, false, policy, now, &pod, &mut self.images, &mut logs, &mut events);
+                resume(
+                    c,
+                    false,
+                    policy,
+                    now,
+                    &pod,
+                    &mut self.images,
+                    &mut logs,
+                    &mut events,
+                );
             }
         } else if let Some(c) = self.init.iter_mut().find(|c| !c.succeeded()) {
-            resume(c, true, policy, now, &pod, &mut self.images, &mut logs, &mut events);
+            resume(
+                c,
+                true,
+                policy,
+                now,
+                &pod,
+                &mut self.images,
+                &mut logs,
+                &mut events,
+            );
         }
         self.logs = logs;
         self.events = events;
@@ -185,7 +222,10 @@ impl PodSim {
 
     /// Whether every container has stopped (nothing runs or will run).
     pub fn all_stopped(&self) -> bool {
-        self.init.iter().chain(&self.containers).all(|c| !c.is_running())
+        self.init
+            .iter()
+            .chain(&self.containers)
+            .all(|c| !c.is_running())
     }
 
     fn initialized(&self) -> bool {
@@ -215,11 +255,25 @@ impl PodSim {
 
     fn deadline_exceeded(&mut self, at: Duration) {
         let message = "Pod was active on the node longer than the specified deadline";
-        self.events.push(SimEvent { field_path: None, at, warning: false, reason: "DeadlineExceeded", message: message.into(), count: 1 });
+        self.events.push(SimEvent {
+            field_path: None,
+            at,
+            warning: false,
+            reason: "DeadlineExceeded",
+            message: message.into(),
+            count: 1,
+        });
         let (mut logs, mut events) = (Vec::new(), Vec::new());
         for c in self.init.iter_mut().chain(self.containers.iter_mut()) {
             if c.is_running() {
-                events.push(SimEvent { field_path: Some(c.field_path.clone()), at, warning: false, reason: "Killing", message: format!("Stopping container {}", c.name), count: 1 });
+                events.push(SimEvent {
+                    field_path: Some(c.field_path.clone()),
+                    at,
+                    warning: false,
+                    reason: "Killing",
+                    message: format!("Stopping container {}", c.name),
+                    count: 1,
+                });
                 c.terminate(at, 137, "Error", None, &mut logs);
             }
         }
@@ -238,20 +292,35 @@ impl PodSim {
         let (mut logs, mut events) = (Vec::new(), Vec::new());
         // Init containers, one at a time.
         if !self.initialized() {
-            let Some(i) = self.init.iter().position(|c| !c.succeeded()) else { return false };
+            let Some(i) = self.init.iter().position(|c| !c.succeeded()) else {
+                return false;
+            };
             let failed_restarts = restarts(1);
             let c = &mut self.init[i];
             let progressed = match c.state.clone() {
-                State::Waiting { until: Some(at), reason, .. } if at <= now && !terminating => {
+                State::Waiting {
+                    until: Some(at),
+                    reason,
+                    ..
+                } if at <= now && !terminating => {
                     if reason == "CrashLoopBackOff" {
                         c.backoff_passed(at);
                     }
                     c.run(at, &mut self.images, &mut logs, &mut events);
                     true
                 }
-                State::Running { .. } => c.advance_running(now, &mut logs, &mut events, true, restarts_137),
+                State::Running { .. } => {
+                    c.advance_running(now, &mut logs, &mut events, true, restarts_137)
+                }
                 State::Terminated(t) if t.exit_code != 0 && failed_restarts => {
-                    c.restart(&name, &namespace, &uid, &mut self.images, &mut logs, &mut events);
+                    c.restart(
+                        &name,
+                        &namespace,
+                        &uid,
+                        &mut self.images,
+                        &mut logs,
+                        &mut events,
+                    );
                     true
                 }
                 _ => false,
@@ -280,7 +349,9 @@ impl PodSim {
             .iter()
             .enumerate()
             .filter_map(|(i, c)| match &c.state {
-                State::Waiting { until: Some(at), .. } if *at <= now && !terminating => Some((*at, i)),
+                State::Waiting {
+                    until: Some(at), ..
+                } if *at <= now && !terminating => Some((*at, i)),
                 State::Running { plan, .. } => plan.exit.filter(|e| e.0 <= now).map(|e| (e.0, i)),
                 _ => None,
             })
@@ -289,7 +360,11 @@ impl PodSim {
             Some((_, i)) => {
                 let c = &mut self.containers[i];
                 match c.state.clone() {
-                    State::Waiting { until: Some(at), reason, .. } => {
+                    State::Waiting {
+                        until: Some(at),
+                        reason,
+                        ..
+                    } => {
                         if reason == "CrashLoopBackOff" {
                             c.backoff_passed(at);
                         }
@@ -300,7 +375,14 @@ impl PodSim {
                         if let State::Terminated(t) = &c.state
                             && restarts(t.exit_code)
                         {
-                            c.restart(&name, &namespace, &uid, &mut self.images, &mut logs, &mut events);
+                            c.restart(
+                                &name,
+                                &namespace,
+                                &uid,
+                                &mut self.images,
+                                &mut logs,
+                                &mut events,
+                            );
                         }
                     }
                     State::Waiting { .. } | State::Terminated(_) => {}
@@ -338,11 +420,16 @@ impl PodSim {
             }
             let initialized = self.initialized();
             self.init.iter_mut().for_each(|c| c.settle(false));
-            self.containers.iter_mut().for_each(|c| c.settle(initialized));
+            self.containers
+                .iter_mut()
+                .for_each(|c| c.settle(initialized));
             let succeeded = initialized && self.containers.iter().all(ContainerSim::succeeded);
             return Some(if succeeded { "Succeeded" } else { "Failed" });
         }
-        let failed_init = self.init.iter().any(|c| matches!(&c.state, State::Terminated(t) if t.exit_code != 0));
+        let failed_init = self
+            .init
+            .iter()
+            .any(|c| matches!(&c.state, State::Terminated(t) if t.exit_code != 0));
         if failed_init && self.restart_policy == RestartPolicy::Never {
             return Some("Failed");
         }
@@ -417,21 +504,44 @@ impl PodSim {
             }
             c.stopping = true;
             let (pre_stop, stop_delay) = (c.behaviour.pre_stop, c.behaviour.stop_delay);
-            let (name, id, field_path) = (c.name.clone(), c.container_id.clone(), c.field_path.clone());
+            let (name, id, field_path) =
+                (c.name.clone(), c.container_id.clone(), c.field_path.clone());
             match &mut c.state {
                 State::Running { plan, .. } => {
-                    events.push(SimEvent { field_path: Some(field_path), at: now, warning: false, reason: "Killing", message: format!("Stopping container {name}"), count: 1 });
+                    events.push(SimEvent {
+                        field_path: Some(field_path),
+                        at: now,
+                        warning: false,
+                        reason: "Killing",
+                        message: format!("Stopping container {name}"),
+                        count: 1,
+                    });
                     // The preStop hook runs within the grace period; SIGTERM follows it.
                     let hook = pre_stop.min(grace);
                     let sigterm = now.saturating_add(hook);
                     let kill = sigterm.saturating_add((grace - hook).max(MINIMUM_GRACE));
                     let own = sigterm.saturating_add(stop_delay);
-                    let exit = if own <= kill { (own, 0, container::Stop::Exit) } else { (kill, 137, container::Stop::Exit) };
-                    let probe_kill = plan.exit.is_some_and(|e| matches!(e.2, container::Stop::Liveness | container::Stop::StartupProbe));
+                    let exit = if own <= kill {
+                        (own, 0, container::Stop::Exit)
+                    } else {
+                        (kill, 137, container::Stop::Exit)
+                    };
+                    let probe_kill = plan.exit.is_some_and(|e| {
+                        matches!(
+                            e.2,
+                            container::Stop::Liveness | container::Stop::StartupProbe
+                        )
+                    });
                     if probe_kill || plan.exit.is_none_or(|e| e.0 > exit.0) {
                         plan.exit = Some(exit);
                     }
-                    let line = |at, text: &str| LogEvent { container: name.clone(), container_id: id.clone(), at, text: text.into(), ends: false };
+                    let line = |at, text: &str| LogEvent {
+                        container: name.clone(),
+                        container_id: id.clone(),
+                        at,
+                        text: text.into(),
+                        ends: false,
+                    };
                     if !pre_stop.is_zero() {
                         logs.push(line(now, "Running preStop hook"));
                     }
@@ -470,7 +580,14 @@ impl PodSim {
                 c.terminate(now, 255, "Unknown", None, &mut logs);
                 if restart {
                     c.forget_backoff();
-                    c.restart(&name, &namespace, &uid, &mut self.images, &mut logs, &mut events);
+                    c.restart(
+                        &name,
+                        &namespace,
+                        &uid,
+                        &mut self.images,
+                        &mut logs,
+                        &mut events,
+                    );
                 }
             }
         }
@@ -484,22 +601,47 @@ impl PodSim {
         if self.terminal.is_some() {
             return None;
         }
-        let containers = if self.initialized() { &self.containers } else { &self.init };
-        let deadline = self.active_deadline.map(|d| self.start.saturating_add(d)).filter(|_| !self.terminating);
-        containers.iter().filter_map(ContainerSim::next_event).chain(deadline).filter(|t| *t > now).min()
+        let containers = if self.initialized() {
+            &self.containers
+        } else {
+            &self.init
+        };
+        let deadline = self
+            .active_deadline
+            .map(|d| self.start.saturating_add(d))
+            .filter(|_| !self.terminating);
+        containers
+            .iter()
+            .filter_map(ContainerSim::next_event)
+            .chain(deadline)
+            .filter(|t| *t > now)
+            .min()
     }
 
     /// CPU (millicores) and memory (bytes) in use, per running container.
     pub fn usage(&self, now: Duration) -> Vec<(String, u64, u64)> {
-        self.init.iter().chain(&self.containers).filter(|c| c.is_running()).map(|c| (c.name.clone(), c.cpu_millis(), c.memory(now))).collect()
+        self.init
+            .iter()
+            .chain(&self.containers)
+            .filter(|c| c.is_running())
+            .map(|c| (c.name.clone(), c.cpu_millis(), c.memory(now)))
+            .collect()
     }
 
     /// Which instance of `container` a log request means (its container ID), or
     /// upstream's error.
     pub fn log_instance(&self, container: &str, previous: bool) -> Result<String, String> {
-        match self.init.iter().chain(&self.containers).find(|c| c.name == container) {
+        match self
+            .init
+            .iter()
+            .chain(&self.containers)
+            .find(|c| c.name == container)
+        {
             Some(c) => c.log_instance(&self.name, previous),
-            None => Err(format!("container {container:?} in pod {:?} is not available", self.name)),
+            None => Err(format!(
+                "container {container:?} in pod {:?} is not available",
+                self.name
+            )),
         }
     }
 }
@@ -528,8 +670,21 @@ fn resume(
     events: &mut Vec<SimEvent>,
 ) {
     match &c.state {
-        State::Waiting { until: None, reason, .. } if *reason != "CreateContainerConfigError" => {
-            c.create(now, if init { "PodInitializing" } else { "ContainerCreating" }, images, events);
+        State::Waiting {
+            until: None,
+            reason,
+            ..
+        } if *reason != "CreateContainerConfigError" => {
+            c.create(
+                now,
+                if init {
+                    "PodInitializing"
+                } else {
+                    "ContainerCreating"
+                },
+                images,
+                events,
+            );
         }
         State::Terminated(t) => {
             let again = match policy {

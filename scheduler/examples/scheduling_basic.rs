@@ -32,7 +32,13 @@ fn pod(name: &str, node: Option<&str>) -> Pod {
 
 /// pods/s, the measured time, and the CPU time the whole process (API server, scheduler,
 /// client) used meanwhile.
-async fn run(nodes: usize, existing: usize, measured: usize, percentage: Option<i32>, explain: bool) -> anyhow::Result<(f64, Duration, Duration)> {
+async fn run(
+    nodes: usize,
+    existing: usize,
+    measured: usize,
+    percentage: Option<i32>,
+    explain: bool,
+) -> anyhow::Result<(f64, Duration, Duration)> {
     let server = kubesim_apiserver::ApiServer::new(kubesim_apiserver::Config::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -63,11 +69,23 @@ async fn run(nodes: usize, existing: usize, measured: usize, percentage: Option<
         .into_iter()
         .collect::<anyhow::Result<Vec<()>>>()?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    create_pods(&pods, (0..existing).map(|i| pod(&format!("existing-{i}"), Some(&format!("node-{}", i % nodes.max(1)))))).await?;
+    create_pods(
+        &pods,
+        (0..existing).map(|i| {
+            pod(
+                &format!("existing-{i}"),
+                Some(&format!("node-{}", i % nodes.max(1))),
+            )
+        }),
+    )
+    .await?;
 
     let mut config = kubesim_scheduler::Config::new(&url);
     config.explain = explain;
-    config.file = Some(kubesim_scheduler::config::File { percentage_of_nodes_to_score: percentage, ..Default::default() });
+    config.file = Some(kubesim_scheduler::config::File {
+        percentage_of_nodes_to_score: percentage,
+        ..Default::default()
+    });
     let scheduler = kubesim_scheduler::build(&config)?;
     let task = tokio::spawn(scheduler.clone().run());
     // Warm up: one pod through, so the caches are synced.
@@ -78,7 +96,11 @@ async fn run(nodes: usize, existing: usize, measured: usize, percentage: Option<
     eprintln!("measuring: {measured} pods");
     let start = Instant::now();
     let cpu_start = cpu_time();
-    create_pods(&pods, (0..measured).map(|i| pod(&format!("measured-{i}"), None))).await?;
+    create_pods(
+        &pods,
+        (0..measured).map(|i| pod(&format!("measured-{i}"), None)),
+    )
+    .await?;
     wait_for(&scheduler, 1 + measured as u64).await;
     let took = start.elapsed();
     let cpu = cpu_time().saturating_sub(cpu_start);
@@ -92,8 +114,16 @@ async fn run(nodes: usize, existing: usize, measured: usize, percentage: Option<
 fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (which may hold spaces) end with ')'.
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok())).sum();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
     // USER_HZ is 100 on Linux.
     Duration::from_millis(ticks * 10)
 }
@@ -122,20 +152,35 @@ async fn wait_for(s: &Arc<kubesim_scheduler::Scheduler>, n: u64) {
 async fn main() -> anyhow::Result<()> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<usize> = argv.iter().take(3).filter_map(|a| a.parse().ok()).collect();
-    let runs: Vec<String> = argv.get(3).map(|r| r.split(',').map(str::to_string).collect()).unwrap_or_default();
+    let runs: Vec<String> = argv
+        .get(3)
+        .map(|r| r.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
     let nodes = args.first().copied().unwrap_or(5000);
     let existing = args.get(1).copied().unwrap_or(1000);
     let measured = args.get(2).copied().unwrap_or(10_000);
-    println!("SchedulingBasic: {nodes} nodes, {existing} existing pods, {measured} measured pods; one process, 2 tokio workers");
+    println!(
+        "SchedulingBasic: {nodes} nodes, {existing} existing pods, {measured} measured pods; one process, 2 tokio workers"
+    );
     println!("| sampling | explanation | time | pods/s | CPU (all threads) | CPU per pod |");
     println!("|---|---|---:|---:|---:|---:|");
-    for (which, label, pct, explain) in [("default", "default (adaptive)", None, true), ("100", "100 %", Some(100), true), ("off", "default (adaptive)", None, false)] {
+    for (which, label, pct, explain) in [
+        ("default", "default (adaptive)", None, true),
+        ("100", "100 %", Some(100), true),
+        ("off", "default (adaptive)", None, false),
+    ] {
         if !runs.is_empty() && !runs.iter().any(|r| r == which) {
             continue;
         }
         let (rate, took, cpu) = run(nodes, existing, measured, pct, explain).await?;
         let per_pod = cpu.as_secs_f64() * 1e6 / measured.max(1) as f64;
-        println!("| {label} | {} | {:.2} s | {:.0} | {:.2} s | {per_pod:.0} µs |", if explain { "on" } else { "off" }, took.as_secs_f64(), rate, cpu.as_secs_f64());
+        println!(
+            "| {label} | {} | {:.2} s | {:.0} | {:.2} s | {per_pod:.0} µs |",
+            if explain { "on" } else { "off" },
+            took.as_secs_f64(),
+            rate,
+            cpu.as_secs_f64()
+        );
     }
     Ok(())
 }

@@ -35,27 +35,49 @@ fn pod(name: &str, node: Option<&str>) -> Pod {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let (nodes, existing, pods) = (args.first().copied().unwrap_or(5000), args.get(1).copied().unwrap_or(1000), args.get(2).copied().unwrap_or(5000));
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let (nodes, existing, pods) = (
+        args.first().copied().unwrap_or(5000),
+        args.get(1).copied().unwrap_or(1000),
+        args.get(2).copied().unwrap_or(5000),
+    );
     println!("{nodes} nodes, {existing} pods on them, {pods} pods scheduled");
     println!("| sampling | explanation | µs per cycle |");
     println!("|---|---|---:|");
-    for (label, pct, explain) in [("default (adaptive)", None, true), ("default (adaptive)", None, false), ("100 %", Some(100), true), ("100 %", Some(100), false)] {
-        let file = kubesim_scheduler::config::File { percentage_of_nodes_to_score: pct, ..Default::default() };
+    for (label, pct, explain) in [
+        ("default (adaptive)", None, true),
+        ("default (adaptive)", None, false),
+        ("100 %", Some(100), true),
+        ("100 %", Some(100), false),
+    ] {
+        let file = kubesim_scheduler::config::File {
+            percentage_of_nodes_to_score: pct,
+            ..Default::default()
+        };
         let fw = file.frameworks(&Default::default())?.remove(0);
         let mut cache = Cache::new();
         for i in 0..nodes {
             cache.upsert_node(Arc::new(node(i)));
         }
         for i in 0..existing {
-            cache.add_or_update(Arc::new(pod(&format!("existing-{i}"), Some(&format!("node-{}", i % nodes.max(1))))));
+            cache.add_or_update(Arc::new(pod(
+                &format!("existing-{i}"),
+                Some(&format!("node-{}", i % nodes.max(1))),
+            )));
         }
-        let queue: Vec<Arc<Pod>> = (0..pods).map(|i| Arc::new(pod(&format!("p-{i}"), None))).collect();
+        let queue: Vec<Arc<Pod>> = (0..pods)
+            .map(|i| Arc::new(pod(&format!("p-{i}"), None)))
+            .collect();
         let mut cursor = Cursor::seeded(1);
         let start = Instant::now();
         for p in queue {
             let mut expl = Explanation::new(explain, &fw.scheduler_name, 1);
-            if let (Outcome::Scheduled { node }, _) = fw.schedule(&p, &cache.snapshot, &mut cursor, &mut expl) {
+            if let (Outcome::Scheduled { node }, _) =
+                fw.schedule(&p, &cache.snapshot, &mut cursor, &mut expl)
+            {
                 if explain {
                     std::hint::black_box(expl.to_json());
                 }
@@ -63,7 +85,10 @@ fn main() -> anyhow::Result<()> {
             }
         }
         let per = start.elapsed().as_secs_f64() * 1e6 / pods.max(1) as f64;
-        println!("| {label} | {} | {per:.1} |", if explain { "on" } else { "off" });
+        println!(
+            "| {label} | {} | {per:.1} |",
+            if explain { "on" } else { "off" }
+        );
     }
     Ok(())
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 
-use crate::framework::{PodInfo, Snapshot};
 use crate::framework::node_info::pod_key;
+use crate::framework::{PodInfo, Snapshot};
 
 #[derive(Debug, Clone)]
 struct Placed {
@@ -25,7 +25,10 @@ pub struct Cache {
 
 /// A pod that has finished (Succeeded/Failed) no longer uses its node.
 pub fn is_terminal(pod: &Pod) -> bool {
-    matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
 }
 
 impl Cache {
@@ -60,7 +63,12 @@ impl Cache {
     /// The pod as the cache counts it (confirmed or assumed).
     pub fn pod(&self, key: &str) -> Option<Arc<Pod>> {
         let placed = self.pods.get(key)?;
-        self.snapshot.get_any(&placed.node)?.pods.iter().find(|p| p.key == key).map(|p| p.pod.clone())
+        self.snapshot
+            .get_any(&placed.node)?
+            .pods
+            .iter()
+            .find(|p| p.key == key)
+            .map(|p| p.pod.clone())
     }
 
     /// Count `pod` on `node` before the API says so. (Unlike upstream, the pod object is
@@ -69,7 +77,13 @@ impl Cache {
         let key = pod_key(&pod);
         self.remove(&key);
         self.snapshot.add_pod(node, Arc::new(PodInfo::new(pod)));
-        self.pods.insert(key, Placed { node: node.to_string(), assumed: true });
+        self.pods.insert(
+            key,
+            Placed {
+                node: node.to_string(),
+                assumed: true,
+            },
+        );
     }
 
     /// The bind failed: un-count the pod.
@@ -86,17 +100,37 @@ impl Cache {
             self.remove(&key);
             return;
         }
-        let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty()) else { return };
+        let Some(node) = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .filter(|n| !n.is_empty())
+        else {
+            return;
+        };
         // Confirming our own assumption on that node: the requests were computed then (a
         // pod's resources do not change on binding).
         let reused = match self.pods.get(&key) {
-            Some(p) if p.assumed && p.node == node => self.snapshot.get_any(&node).and_then(|n| n.pods.iter().find(|p| p.key == key)).map(|p| PodInfo { pod: pod.clone(), ..(**p).clone() }),
+            Some(p) if p.assumed && p.node == node => self
+                .snapshot
+                .get_any(&node)
+                .and_then(|n| n.pods.iter().find(|p| p.key == key))
+                .map(|p| PodInfo {
+                    pod: pod.clone(),
+                    ..(**p).clone()
+                }),
             _ => None,
         };
         self.remove(&key);
         let info = reused.unwrap_or_else(|| PodInfo::new(pod));
         self.snapshot.add_pod(&node, Arc::new(info));
-        self.pods.insert(key, Placed { node, assumed: false });
+        self.pods.insert(
+            key,
+            Placed {
+                node,
+                assumed: false,
+            },
+        );
     }
 
     /// Returns whether the pod was in the cache.
@@ -119,7 +153,9 @@ mod tests {
     #[test]
     fn assume_confirm_forget() {
         let mut c = Cache::new();
-        c.upsert_node(Arc::new(NodeBuilder::new("n").capacity("4", "8Gi", "10").obj()));
+        c.upsert_node(Arc::new(
+            NodeBuilder::new("n").capacity("4", "8Gi", "10").obj(),
+        ));
         let pod = Arc::new(PodBuilder::new("p").container_req("1", "").node("n").obj());
         c.assume(pod.clone(), "n");
         assert!(c.is_assumed("default/p"));
@@ -130,10 +166,23 @@ mod tests {
         c.add_or_update(pod);
         assert!(!c.is_assumed("default/p"));
         c.forget("default/p");
-        assert_eq!(c.snapshot.get("n").unwrap().pods.len(), 1, "a confirmed pod is not forgotten");
-        let done = Arc::new(serde_json::from_value::<Pod>(serde_json::json!({"metadata": {"name": "p", "namespace": "default"},
-            "spec": {"nodeName": "n", "containers": []}, "status": {"phase": "Succeeded"}})).unwrap());
+        assert_eq!(
+            c.snapshot.get("n").unwrap().pods.len(),
+            1,
+            "a confirmed pod is not forgotten"
+        );
+        let done = Arc::new(
+            serde_json::from_value::<Pod>(
+                serde_json::json!({"metadata": {"name": "p", "namespace": "default"},
+            "spec": {"nodeName": "n", "containers": []}, "status": {"phase": "Succeeded"}}),
+            )
+            .unwrap(),
+        );
         c.add_or_update(done);
-        assert_eq!(c.snapshot.get("n").unwrap().pods.len(), 0, "a finished pod frees its node");
+        assert_eq!(
+            c.snapshot.get("n").unwrap().pods.len(),
+            0,
+            "a finished pod frees its node"
+        );
     }
 }

@@ -36,15 +36,24 @@ pub const DEFAULT_PLUGINS: &[(&str, i64)] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("could not read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("could not parse the configuration: {0}")]
     Parse(#[source] serde_yaml_ng::Error),
     #[error("apiVersion {0:?} is not {API_VERSION}")]
     ApiVersion(String),
     #[error("profile {profile}: {source}")]
-    Plugin { profile: String, source: registry::Error },
+    Plugin {
+        profile: String,
+        source: registry::Error,
+    },
     #[error("profile {profile}: {source}")]
-    Framework { profile: String, source: runtime::Error },
+    Framework {
+        profile: String,
+        source: runtime::Error,
+    },
     #[error("percentageOfNodesToScore {0} must be 0..=100")]
     Percentage(i32),
 }
@@ -126,29 +135,51 @@ pub fn parse(text: &str) -> Result<File, Error> {
 }
 
 pub fn read(path: &std::path::Path) -> Result<File, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.display().to_string(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
     parse(&text)
 }
 
 fn disables(list: &PluginList, name: &str) -> bool {
-    list.disabled.iter().any(|d| d.name == name || d.name == "*")
+    list.disabled
+        .iter()
+        .any(|d| d.name == name || d.name == "*")
 }
 
 impl File {
     /// One framework per profile (a file without profiles has the default one).
     pub fn frameworks(&self, handle: &Handle) -> Result<Vec<Framework>, Error> {
-        if let Some(p) = self.percentage_of_nodes_to_score.filter(|p| !(0..=100).contains(p)) {
+        if let Some(p) = self
+            .percentage_of_nodes_to_score
+            .filter(|p| !(0..=100).contains(p))
+        {
             return Err(Error::Percentage(p));
         }
         let default = [Profile::default()];
-        let profiles = if self.profiles.is_empty() { &default[..] } else { &self.profiles[..] };
-        profiles.iter().map(|p| p.framework(handle, self.percentage_of_nodes_to_score)).collect()
+        let profiles = if self.profiles.is_empty() {
+            &default[..]
+        } else {
+            &self.profiles[..]
+        };
+        profiles
+            .iter()
+            .map(|p| p.framework(handle, self.percentage_of_nodes_to_score))
+            .collect()
     }
 }
 
 impl Profile {
-    pub fn framework(&self, handle: &Handle, global_percentage: Option<i32>) -> Result<Framework, Error> {
-        let name = self.scheduler_name.clone().unwrap_or_else(|| DEFAULT_SCHEDULER_NAME.to_string());
+    pub fn framework(
+        &self,
+        handle: &Handle,
+        global_percentage: Option<i32>,
+    ) -> Result<Framework, Error> {
+        let name = self
+            .scheduler_name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SCHEDULER_NAME.to_string());
         let percentage = self.percentage_of_nodes_to_score.or(global_percentage);
         if let Some(p) = percentage.filter(|p| !(0..=100).contains(p)) {
             return Err(Error::Percentage(p));
@@ -156,7 +187,10 @@ impl Profile {
         let multi = self.multi_point();
         let built = self.build_plugins(&name, &multi, handle)?;
         let set = self.plugin_set(&multi, &built);
-        Framework::new(&name, &set, &built, percentage).map_err(|source| Error::Framework { profile: name.clone(), source })
+        Framework::new(&name, &set, &built, percentage).map_err(|source| Error::Framework {
+            profile: name.clone(),
+            source,
+        })
     }
 
     /// The multiPoint list, as upstream's `mergePluginSet`: the defaults (unless
@@ -168,7 +202,11 @@ impl Profile {
         let mut multi: Vec<(String, i64)> = DEFAULT_PLUGINS
             .iter()
             .filter(|(n, _)| !disables(mp, n))
-            .map(|(n, w)| custom(n).map_or((n.to_string(), *w), |e| (e.name.clone(), e.weight.unwrap_or(0))))
+            .map(|(n, w)| {
+                custom(n).map_or((n.to_string(), *w), |e| {
+                    (e.name.clone(), e.weight.unwrap_or(0))
+                })
+            })
             .collect();
         for e in &mp.enabled {
             if !multi.iter().any(|(n, _)| n == &e.name) {
@@ -178,18 +216,40 @@ impl Profile {
         multi
     }
 
-    fn build_plugins(&self, name: &str, multi: &[(String, i64)], handle: &Handle) -> Result<BTreeMap<String, Arc<dyn Plugin>>, Error> {
+    fn build_plugins(
+        &self,
+        name: &str,
+        multi: &[(String, i64)],
+        handle: &Handle,
+    ) -> Result<BTreeMap<String, Arc<dyn Plugin>>, Error> {
         let p = &self.plugins;
         let mut names: Vec<String> = multi.iter().map(|(n, _)| n.clone()).collect();
-        for list in [&p.pre_filter, &p.filter, &p.post_filter, &p.pre_score, &p.score, &p.bind] {
+        for list in [
+            &p.pre_filter,
+            &p.filter,
+            &p.post_filter,
+            &p.pre_score,
+            &p.score,
+            &p.bind,
+        ] {
             names.extend(list.enabled.iter().map(|e| e.name.clone()));
         }
         names.sort();
         names.dedup();
-        let args: BTreeMap<&str, &Value> = self.plugin_config.iter().map(|c| (c.name.as_str(), &c.args)).collect();
+        let args: BTreeMap<&str, &Value> = self
+            .plugin_config
+            .iter()
+            .map(|c| (c.name.as_str(), &c.args))
+            .collect();
         let mut built: BTreeMap<String, Arc<dyn Plugin>> = BTreeMap::new();
         for n in &names {
-            let plugin = registry::build(n, args.get(n.as_str()).copied(), handle).map_err(|source| Error::Plugin { profile: name.to_string(), source })?;
+            let plugin =
+                registry::build(n, args.get(n.as_str()).copied(), handle).map_err(|source| {
+                    Error::Plugin {
+                        profile: name.to_string(),
+                        source,
+                    }
+                })?;
             built.insert(n.clone(), plugin);
         }
         Ok(built)
@@ -200,10 +260,16 @@ impl Profile {
     /// point's order), then the other multiPoint plugins implementing it (unless disabled
     /// there; none after `*`), then the point's other plugins. A score weight set at the
     /// point wins over the multiPoint one; 0 or none means 1.
-    fn plugin_set(&self, multi: &[(String, i64)], built: &BTreeMap<String, Arc<dyn Plugin>>) -> PluginSet {
+    fn plugin_set(
+        &self,
+        multi: &[(String, i64)],
+        built: &BTreeMap<String, Arc<dyn Plugin>>,
+    ) -> PluginSet {
         let p = &self.plugins;
         let implements = |n: &str, point: &str| {
-            let Some(pl) = built.get(n).cloned() else { return false };
+            let Some(pl) = built.get(n).cloned() else {
+                return false;
+            };
             match point {
                 "preFilter" => pl.as_pre_filter().is_some(),
                 "filter" => pl.as_filter().is_some(),
@@ -215,13 +281,30 @@ impl Profile {
         };
         let expand = |point: &str, list: &PluginList| -> Vec<(String, i64)> {
             let explicit = |n: &str| list.enabled.iter().any(|e| e.name == n);
-            let from_multi: Vec<&(String, i64)> =
-                multi.iter().filter(|(n, _)| implements(n, point) && !disables(list, n)).collect();
+            let from_multi: Vec<&(String, i64)> = multi
+                .iter()
+                .filter(|(n, _)| implements(n, point) && !disables(list, n))
+                .collect();
             let overridden = |n: &str| from_multi.iter().any(|(m, _)| m == n);
             let own = |e: &PluginRef| (e.name.clone(), e.weight.unwrap_or(0));
-            let mut out: Vec<(String, i64)> = list.enabled.iter().filter(|e| overridden(&e.name)).map(own).collect();
-            out.extend(from_multi.iter().filter(|(n, _)| !explicit(n)).map(|p| (*p).clone()));
-            out.extend(list.enabled.iter().filter(|e| !overridden(&e.name)).map(own));
+            let mut out: Vec<(String, i64)> = list
+                .enabled
+                .iter()
+                .filter(|e| overridden(&e.name))
+                .map(own)
+                .collect();
+            out.extend(
+                from_multi
+                    .iter()
+                    .filter(|(n, _)| !explicit(n))
+                    .map(|p| (*p).clone()),
+            );
+            out.extend(
+                list.enabled
+                    .iter()
+                    .filter(|e| !overridden(&e.name))
+                    .map(own),
+            );
             out
         };
         let names_of = |v: Vec<(String, i64)>| v.into_iter().map(|(n, _)| n).collect::<Vec<_>>();
@@ -231,7 +314,10 @@ impl Profile {
             post_filter: names_of(expand("postFilter", &p.post_filter)),
             pre_score: names_of(expand("preScore", &p.pre_score)),
             // A score plugin's weight 0 means 1, as upstream's defaulting.
-            score: expand("score", &p.score).into_iter().map(|(n, w)| (n, if w == 0 { 1 } else { w })).collect(),
+            score: expand("score", &p.score)
+                .into_iter()
+                .map(|(n, w)| (n, if w == 0 { 1 } else { w }))
+                .collect(),
             bind: names_of(expand("bind", &p.bind)),
         }
     }
@@ -239,7 +325,9 @@ impl Profile {
     #[cfg(test)]
     fn plugin_set_for_tests(&self) -> PluginSet {
         let multi = self.multi_point();
-        let built = self.build_plugins("test", &multi, &Handle::default()).expect("plugins");
+        let built = self
+            .build_plugins("test", &multi, &Handle::default())
+            .expect("plugins");
         self.plugin_set(&multi, &built)
     }
 }
@@ -266,7 +354,14 @@ mod tests {
                 ("ImageLocality".to_string(), 1),
             ]
         );
-        assert_eq!(set.filter[..3], ["NodeUnschedulable".to_string(), "NodeName".into(), "TaintToleration".into()]);
+        assert_eq!(
+            set.filter[..3],
+            [
+                "NodeUnschedulable".to_string(),
+                "NodeName".into(),
+                "TaintToleration".into()
+            ]
+        );
         assert_eq!(set.bind, vec!["DefaultBinder".to_string()]);
         assert_eq!(set.post_filter, vec!["DefaultPreemption".to_string()]);
     }
@@ -301,7 +396,10 @@ profiles:
         .unwrap();
         let set = plugin_set(&file.profiles[0]);
         assert!(!set.score.iter().any(|(n, _)| n == "ImageLocality"));
-        assert_eq!(set.score.first(), Some(&("NodeResourcesFit".to_string(), 5)));
+        assert_eq!(
+            set.score.first(),
+            Some(&("NodeResourcesFit".to_string(), 5))
+        );
         assert_eq!(set.filter, vec!["NodeResourcesFit".to_string()]);
         let fws = file.frameworks(&Handle::default()).unwrap();
         assert_eq!(fws[0].percentage_of_nodes_to_score, Some(100));
@@ -325,21 +423,42 @@ profiles:
         let names: Vec<&str> = set.score.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
-            ["ImageLocality", "TaintToleration", "NodeAffinity", "NodeResourcesFit", "PodTopologySpread", "InterPodAffinity", "NodeResourcesBalancedAllocation"]
+            [
+                "ImageLocality",
+                "TaintToleration",
+                "NodeAffinity",
+                "NodeResourcesFit",
+                "PodTopologySpread",
+                "InterPodAffinity",
+                "NodeResourcesBalancedAllocation"
+            ]
         );
         assert_eq!((set.score[0].1, set.score[1].1), (4, 7));
         assert_eq!(set.filter[2], "TaintToleration");
         // A point's own weight unset is 1, not the multiPoint weight.
-        let file = parse("profiles: [{plugins: {score: {enabled: [{name: NodeAffinity}]}}}]").unwrap();
-        assert_eq!(plugin_set(&file.profiles[0]).score[0], ("NodeAffinity".to_string(), 1));
+        let file =
+            parse("profiles: [{plugins: {score: {enabled: [{name: NodeAffinity}]}}}]").unwrap();
+        assert_eq!(
+            plugin_set(&file.profiles[0]).score[0],
+            ("NodeAffinity".to_string(), 1)
+        );
     }
 
     #[test]
     fn bad_files_are_errors() {
-        assert!(matches!(parse("apiVersion: kubescheduler.config.k8s.io/v1beta3"), Err(Error::ApiVersion(_))));
+        assert!(matches!(
+            parse("apiVersion: kubescheduler.config.k8s.io/v1beta3"),
+            Err(Error::ApiVersion(_))
+        ));
         let f = parse("profiles: [{plugins: {multiPoint: {enabled: [{name: Nope}]}}}]").unwrap();
-        assert!(matches!(f.frameworks(&Handle::default()), Err(Error::Plugin { .. })));
+        assert!(matches!(
+            f.frameworks(&Handle::default()),
+            Err(Error::Plugin { .. })
+        ));
         let f = parse("profiles: [{pluginConfig: [{name: NodeResourcesFit, args: {scoringStrategy: {type: Random}}}]}]").unwrap();
-        assert!(matches!(f.frameworks(&Handle::default()), Err(Error::Plugin { .. })));
+        assert!(matches!(
+            f.frameworks(&Handle::default()),
+            Err(Error::Plugin { .. })
+        ));
     }
 }

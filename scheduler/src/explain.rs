@@ -120,7 +120,13 @@ pub struct Preemption {
 
 impl Explanation {
     pub fn new(enabled: bool, scheduler: &str, attempt: u32) -> Self {
-        Explanation { enabled, scheduler: scheduler.to_string(), attempt, time: now_millis(), ..Default::default() }
+        Explanation {
+            enabled,
+            scheduler: scheduler.to_string(),
+            attempt,
+            time: now_millis(),
+            ..Default::default()
+        }
     }
 
     pub fn record_filtered(&mut self, statuses: &BTreeMap<String, Status>) {
@@ -130,7 +136,11 @@ impl Explanation {
         self.filtered = statuses
             .iter()
             .take(MAX_FILTERED)
-            .map(|(node, s)| FilteredNode { node: node.clone(), plugin: s.plugin().to_string(), reasons: s.reasons().to_vec() })
+            .map(|(node, s)| FilteredNode {
+                node: node.clone(),
+                plugin: s.plugin().to_string(),
+                reasons: s.reasons().to_vec(),
+            })
             .collect();
         self.filtered_not_shown = statuses.len().saturating_sub(MAX_FILTERED);
     }
@@ -148,7 +158,10 @@ impl Explanation {
 
 /// Now, to the millisecond (`2026-11-22T03:00:00.123Z`).
 fn now_millis() -> String {
-    jiff::Timestamp::now().round(jiff::Unit::Millisecond).map(|t| t.to_string()).unwrap_or_default()
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Millisecond)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
 }
 
 /// Which scored nodes to list, best first: the best [`MAX_SCORED`] by total (among equal
@@ -156,14 +169,22 @@ fn now_millis() -> String {
 /// selected one in any case. Only these get rows, so a cycle over thousands of nodes
 /// builds a few.
 pub fn rows_to_show(totals: &[i64], selected: usize) -> Vec<usize> {
-    let order = |a: usize, b: usize| totals[b].cmp(&totals[a]).then_with(|| (b == selected).cmp(&(a == selected))).then_with(|| a.cmp(&b));
+    let order = |a: usize, b: usize| {
+        totals[b]
+            .cmp(&totals[a])
+            .then_with(|| (b == selected).cmp(&(a == selected)))
+            .then_with(|| a.cmp(&b))
+    };
     // One pass keeping the best few in order: most nodes lose to the last kept at once.
     let mut best: Vec<usize> = Vec::with_capacity(MAX_SCORED + 1);
     for i in 0..totals.len() {
         if best.len() == MAX_SCORED && best.last().is_some_and(|&w| order(i, w).is_ge()) {
             continue;
         }
-        let at = best.iter().position(|&b| order(i, b).is_lt()).unwrap_or(best.len());
+        let at = best
+            .iter()
+            .position(|&b| order(i, b).is_lt())
+            .unwrap_or(best.len());
         best.insert(at, i);
         best.truncate(MAX_SCORED);
     }
@@ -179,11 +200,25 @@ mod tests {
 
     #[test]
     fn filtered_nodes_are_capped_and_counted() {
-        let statuses: BTreeMap<String, Status> = (0..60).map(|i| (format!("n{i:02}"), Status::unschedulable("Insufficient cpu").with_plugin("NodeResourcesFit"))).collect();
+        let statuses: BTreeMap<String, Status> = (0..60)
+            .map(|i| {
+                (
+                    format!("n{i:02}"),
+                    Status::unschedulable("Insufficient cpu").with_plugin("NodeResourcesFit"),
+                )
+            })
+            .collect();
         let mut e = Explanation::new(true, "default-scheduler", 1);
         e.record_filtered(&statuses);
         assert_eq!((e.filtered.len(), e.filtered_not_shown), (MAX_FILTERED, 10));
-        assert_eq!(e.filtered[0], FilteredNode { node: "n00".into(), plugin: "NodeResourcesFit".into(), reasons: vec!["Insufficient cpu".into()] });
+        assert_eq!(
+            e.filtered[0],
+            FilteredNode {
+                node: "n00".into(),
+                plugin: "NodeResourcesFit".into(),
+                reasons: vec!["Insufficient cpu".into()]
+            }
+        );
         let mut off = Explanation::new(false, "default-scheduler", 1);
         off.record_filtered(&statuses);
         assert!(off.filtered.is_empty());
@@ -191,25 +226,42 @@ mod tests {
 
     #[test]
     fn scores_keep_the_best_and_the_selected_node() {
-        let mut names: Vec<String> = (0..8).map(|i| format!("n{i:02}")).collect();
-        let mut totals: Vec<i64> = (0..8).collect();
+        let mut names: Vec<String> = (0..13).map(|i| format!("n{i:02}")).collect();
+        let mut totals: Vec<i64> = (0..13).collect();
         // The selected node ties with the best: it comes first.
         names.push("chosen".into());
-        totals.push(14);
+        totals.push(12);
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let shown = rows_to_show(&totals, 8);
+        let shown = rows_to_show(&totals, 13);
         let order: Vec<&str> = shown.iter().map(|&i| refs[i]).collect();
-        assert_eq!(order, ["chosen", "n07", "n06"]);
+        assert_eq!(
+            order,
+            [
+                "chosen", "n12", "n11", "n10", "n09", "n08", "n07", "n06", "n05", "n04"
+            ]
+        );
         assert_eq!(shown.len(), MAX_SCORED);
         // A selected node outside the best is listed too, last.
         let shown = rows_to_show(&totals, 0);
         assert_eq!((shown.len(), shown.last()), (MAX_SCORED + 1, Some(&0)));
         let mut e = Explanation::new(true, "default-scheduler", 1);
-        let rows = shown.iter().map(|&i| NodeScores { node: refs[i].to_string(), total: totals[i], plugins: BTreeMap::new() }).collect();
-        e.record_scores(rows, 9);
+        let rows = shown
+            .iter()
+            .map(|&i| NodeScores {
+                node: refs[i].to_string(),
+                total: totals[i],
+                plugins: BTreeMap::new(),
+            })
+            .collect();
+        e.record_scores(rows, 14);
         let json: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
-        assert_eq!(json["scoresNotShown"], 5);
-        assert!(json["time"].as_str().unwrap().ends_with('Z') && json["time"].as_str().unwrap().len() <= 24, "{}", json["time"]);
+        assert_eq!(json["scoresNotShown"], 3);
+        assert!(
+            json["time"].as_str().unwrap().ends_with('Z')
+                && json["time"].as_str().unwrap().len() <= 24,
+            "{}",
+            json["time"]
+        );
         assert!(json.get("enabled").is_none());
     }
 }

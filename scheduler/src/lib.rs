@@ -58,7 +58,14 @@ pub struct Config {
 
 impl Config {
     pub fn new(server: &str) -> Self {
-        Config { server: server.to_string(), config_file: None, file: None, explain: true, metrics_address: None, out_of_tree: Default::default() }
+        Config {
+            server: server.to_string(),
+            config_file: None,
+            file: None,
+            explain: true,
+            metrics_address: None,
+            out_of_tree: Default::default(),
+        }
     }
 }
 
@@ -74,13 +81,18 @@ pub enum Error {
 
 /// A kube-rs client for the API server at `server`.
 pub fn client(server: &str) -> Result<Client, Error> {
-    let url = server.parse().map_err(|_| Error::InvalidServer(server.to_string()))?;
+    let url = server
+        .parse()
+        .map_err(|_| Error::InvalidServer(server.to_string()))?;
     let mut config = kube::Config::new(url);
     config.read_timeout = Some(Duration::from_secs(300));
     // Writes are recorded under the User-Agent's first word, as upstream's are: the
     // audit trail and managedFields name `kube-scheduler`.
     let user_agent = concat!("kube-scheduler/v", env!("CARGO_PKG_VERSION"), " (kubesim)");
-    config.headers.push((http::header::USER_AGENT, http::HeaderValue::from_static(user_agent)));
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(user_agent),
+    ));
     Client::try_from(config).map_err(Error::Client)
 }
 
@@ -92,7 +104,10 @@ pub fn build(config: &Config) -> Result<Arc<Scheduler>, Error> {
         (None, Some(path)) => config::read(path)?,
         (None, None) => config::File::default(),
     };
-    let handle = plugins::registry::Handle { client: Some(client.clone()), out_of_tree: config.out_of_tree.clone() };
+    let handle = plugins::registry::Handle {
+        client: Some(client.clone()),
+        out_of_tree: config.out_of_tree.clone(),
+    };
     let frameworks = file.frameworks(&handle)?;
     Ok(Scheduler::new(client, frameworks, config.explain))
 }
@@ -106,7 +121,9 @@ pub async fn run(config: Config) -> Result<(), Error> {
 
 /// Start the scheduler in the background: the address `/metrics` is served on (the port
 /// actually bound, when the configuration asked for port 0), and the running task.
-pub async fn spawn(config: Config) -> Result<(Option<SocketAddr>, tokio::task::JoinHandle<()>), Error> {
+pub async fn spawn(
+    config: Config,
+) -> Result<(Option<SocketAddr>, tokio::task::JoinHandle<()>), Error> {
     let scheduler = build(&config)?;
     let metrics = match config.metrics_address {
         Some(addr) => serve_metrics(scheduler.clone(), addr).await,
@@ -132,7 +149,12 @@ pub async fn serve_metrics(scheduler: Arc<Scheduler>, addr: SocketAddr) -> Optio
             "/metrics",
             get(move || {
                 let s = scheduler.clone();
-                async move { ([("content-type", "text/plain; version=0.0.4")], s.metrics_text()) }
+                async move {
+                    (
+                        [("content-type", "text/plain; version=0.0.4")],
+                        s.metrics_text(),
+                    )
+                }
             }),
         )
         .route("/healthz", get(|| async { "ok" }));

@@ -35,7 +35,9 @@ pub const MAX_UNSCHEDULABLE: Duration = Duration::from_secs(300);
 enum Where {
     Active,
     /// `error`: backing off after an error (never taken early).
-    Backoff { error: bool },
+    Backoff {
+        error: bool,
+    },
     Unschedulable,
     Gated,
     InFlight,
@@ -66,7 +68,11 @@ impl QueuedPod {
     /// Upstream's `calculateBackoffDuration`: no penalty before any failure; then 1 s
     /// doubling per failure (errors counted instead when the last attempt was one).
     pub fn backoff_duration(&self) -> Duration {
-        let count = if self.consecutive_errors > 0 { self.consecutive_errors } else { self.unschedulable_count };
+        let count = if self.consecutive_errors > 0 {
+            self.consecutive_errors
+        } else {
+            self.unschedulable_count
+        };
         if self.attempts == 0 || count == 0 {
             return Duration::ZERO;
         }
@@ -93,7 +99,10 @@ struct Entry {
 impl Ord for Entry {
     fn cmp(&self, other: &Self) -> Ordering {
         // BinaryHeap is a max-heap: higher priority first, then older, then earlier.
-        self.priority.cmp(&other.priority).then_with(|| other.created.cmp(&self.created)).then_with(|| other.seq.cmp(&self.seq))
+        self.priority
+            .cmp(&other.priority)
+            .then_with(|| other.created.cmp(&self.created))
+            .then_with(|| other.seq.cmp(&self.seq))
     }
 }
 
@@ -126,7 +135,10 @@ fn priority(pod: &Pod) -> i32 {
 }
 
 fn created(pod: &Pod) -> i128 {
-    pod.metadata.creation_timestamp.as_ref().map_or(0, |t| t.0.as_nanosecond())
+    pod.metadata
+        .creation_timestamp
+        .as_ref()
+        .map_or(0, |t| t.0.as_nanosecond())
 }
 
 /// What counts as a change to a pending pod that may make it fit: spec or labels (not
@@ -143,10 +155,17 @@ impl Queue {
     fn push_active(&mut self, key: &str) {
         self.seq += 1;
         self.waiting.remove(key);
-        let Some(qp) = self.pods.get_mut(key) else { return };
+        let Some(qp) = self.pods.get_mut(key) else {
+            return;
+        };
         qp.place = Where::Active;
         qp.seq = self.seq;
-        self.active.push(Entry { priority: priority(&qp.pod), created: created(&qp.pod), seq: self.seq, key: key.to_string() });
+        self.active.push(Entry {
+            priority: priority(&qp.pod),
+            created: created(&qp.pod),
+            seq: self.seq,
+            key: key.to_string(),
+        });
     }
 
     fn set_waiting(&mut self, key: &str, place: Where) {
@@ -223,7 +242,9 @@ impl Queue {
             .filter_map(|k| self.pods.get(k))
             .filter(|qp| match qp.place {
                 Where::Backoff { .. } => !qp.backing_off(now),
-                Where::Unschedulable => qp.last_failure.is_some_and(|t| now.duration_since(t) >= MAX_UNSCHEDULABLE),
+                Where::Unschedulable => qp
+                    .last_failure
+                    .is_some_and(|t| now.duration_since(t) >= MAX_UNSCHEDULABLE),
                 _ => false,
             })
             .map(|qp| qp.key.clone())
@@ -237,7 +258,9 @@ impl Queue {
     pub fn pop(&mut self, now: Instant) -> Option<QueuedPod> {
         self.flush(now);
         while let Some(e) = self.active.pop() {
-            let Some(qp) = self.pods.get(&e.key) else { continue };
+            let Some(qp) = self.pods.get(&e.key) else {
+                continue;
+            };
             if qp.place != Where::Active || qp.seq != e.seq {
                 continue;
             }
@@ -283,7 +306,9 @@ impl Queue {
     /// No node fits: wait for an event that one of `plugins` says may help. A pod the
     /// watch removed meanwhile (deleted, bound elsewhere) is not brought back.
     pub fn requeue_unschedulable(&mut self, key: &str, plugins: Vec<&'static str>, now: Instant) {
-        let Some(qp) = self.pods.get_mut(key) else { return };
+        let Some(qp) = self.pods.get_mut(key) else {
+            return;
+        };
         if qp.place != Where::InFlight {
             return;
         }
@@ -297,7 +322,9 @@ impl Queue {
     /// An error in the scheduling cycle: retry after the error backoff. A pod the watch
     /// removed meanwhile is not brought back.
     pub fn requeue_error(&mut self, key: &str, now: Instant) {
-        let Some(qp) = self.pods.get_mut(key) else { return };
+        let Some(qp) = self.pods.get_mut(key) else {
+            return;
+        };
         if qp.place != Where::InFlight {
             return;
         }
@@ -310,7 +337,12 @@ impl Queue {
     /// A failed bind of a pod the queue had let go: back to the error backoff with its
     /// counts, as `latest` (the pod as the watch last saw it). The caller checks that the
     /// pod still exists unbound — upstream's informer lookup in `handleSchedulingFailure`.
-    pub fn requeue_after_bind_failure(&mut self, mut qp: QueuedPod, latest: Arc<Pod>, now: Instant) {
+    pub fn requeue_after_bind_failure(
+        &mut self,
+        mut qp: QueuedPod,
+        latest: Arc<Pod>,
+        now: Instant,
+    ) {
         if self.pods.contains_key(&qp.key) {
             return;
         }
@@ -327,11 +359,17 @@ impl Queue {
     /// A cluster event: each unschedulable pod for which `worth_requeuing` says the event
     /// may help moves to activeQ, or to backoffQ while its backoff lasts. Returns how many
     /// moved.
-    pub fn move_on_event(&mut self, now: Instant, mut worth_requeuing: impl FnMut(&QueuedPod) -> bool) -> usize {
+    pub fn move_on_event(
+        &mut self,
+        now: Instant,
+        mut worth_requeuing: impl FnMut(&QueuedPod) -> bool,
+    ) -> usize {
         let mut activate = Vec::new();
         let mut moved = 0;
         for key in &self.waiting {
-            let Some(qp) = self.pods.get_mut(key) else { continue };
+            let Some(qp) = self.pods.get_mut(key) else {
+                continue;
+            };
             if qp.place != Where::Unschedulable || !worth_requeuing(qp) {
                 continue;
             }
@@ -391,9 +429,30 @@ mod tests {
     fn equal_priority_pods_pop_oldest_first() {
         let now = Instant::now();
         let mut q = Queue::new();
-        q.add_or_update("young", Arc::new(PodBuilder::new("young").created("2026-01-01T00:00:10Z").obj()), now);
-        q.add_or_update("old", Arc::new(PodBuilder::new("old").created("2026-01-01T00:00:00Z").obj()), now);
-        q.add_or_update("older-but-low", Arc::new(PodBuilder::new("older-but-low").priority(-1).created("2025-01-01T00:00:00Z").obj()), now);
+        q.add_or_update(
+            "young",
+            Arc::new(
+                PodBuilder::new("young")
+                    .created("2026-01-01T00:00:10Z")
+                    .obj(),
+            ),
+            now,
+        );
+        q.add_or_update(
+            "old",
+            Arc::new(PodBuilder::new("old").created("2026-01-01T00:00:00Z").obj()),
+            now,
+        );
+        q.add_or_update(
+            "older-but-low",
+            Arc::new(
+                PodBuilder::new("older-but-low")
+                    .priority(-1)
+                    .created("2025-01-01T00:00:00Z")
+                    .obj(),
+            ),
+            now,
+        );
         let order: Vec<String> = std::iter::from_fn(|| q.pop(now).map(|p| p.key)).collect();
         assert_eq!(order, ["old", "young", "older-but-low"]);
     }
@@ -405,7 +464,10 @@ mod tests {
         q.add_or_update("a", pod("a", 0), t0);
         assert_eq!(q.pop(t0).unwrap().attempts, 1);
         q.requeue_unschedulable("a", vec!["NodeResourcesFit"], t0);
-        assert!(q.pop(t0 + Duration::from_secs(30)).is_none(), "waits for an event");
+        assert!(
+            q.pop(t0 + Duration::from_secs(30)).is_none(),
+            "waits for an event"
+        );
         assert_eq!(q.pending().unschedulable, 1);
         // An event within the 1 s backoff: backoffQ; with another pod active, it waits.
         q.move_on_event(t0 + Duration::from_millis(500), |_| true);
@@ -446,7 +508,11 @@ mod tests {
         }
         assert_eq!(got, [1, 2, 4, 8, 10, 10]);
         qp.consecutive_errors = 1;
-        assert_eq!(qp.backoff_duration().as_secs(), 1, "the error count, not the unschedulable count");
+        assert_eq!(
+            qp.backoff_duration().as_secs(),
+            1,
+            "the error count, not the unschedulable count"
+        );
     }
 
     #[test]
@@ -470,7 +536,9 @@ mod tests {
         }
         q.requeue_unschedulable("cpu", vec!["NodeResourcesFit"], t0);
         q.requeue_unschedulable("affinity", vec!["InterPodAffinity"], t0);
-        let moved = q.move_on_event(t0 + Duration::from_secs(5), |qp| qp.unschedulable_plugins.contains(&"InterPodAffinity"));
+        let moved = q.move_on_event(t0 + Duration::from_secs(5), |qp| {
+            qp.unschedulable_plugins.contains(&"InterPodAffinity")
+        });
         assert_eq!(moved, 1);
         assert_eq!(q.pop(t0 + Duration::from_secs(5)).unwrap().key, "affinity");
         assert!(q.pop(t0 + Duration::from_secs(5)).is_none());
@@ -497,7 +565,11 @@ mod tests {
         // A status/annotation-only update does nothing.
         q.add_or_update("a", pod("a", 0), t0 + Duration::from_secs(5));
         assert!(q.pop(t0 + Duration::from_secs(5)).is_none());
-        q.add_or_update("a", Arc::new(PodBuilder::new("a").label("x", "y").obj()), t0 + Duration::from_secs(5));
+        q.add_or_update(
+            "a",
+            Arc::new(PodBuilder::new("a").label("x", "y").obj()),
+            t0 + Duration::from_secs(5),
+        );
         assert!(q.pop(t0 + Duration::from_secs(5)).is_some());
     }
 
@@ -521,15 +593,29 @@ mod tests {
     fn gated_pods_wait_for_their_gates_to_go() {
         let t0 = Instant::now();
         let mut q = Queue::new();
-        let gated = Arc::new(PodBuilder::new("g").scheduling_gate("example.com/wait").obj());
+        let gated = Arc::new(
+            PodBuilder::new("g")
+                .scheduling_gate("example.com/wait")
+                .obj(),
+        );
         q.add_or_update("g", gated.clone(), t0);
         assert!(q.pop(t0).is_none());
-        assert_eq!(q.pending(), Pending { gated: 1, ..Default::default() });
+        assert_eq!(
+            q.pending(),
+            Pending {
+                gated: 1,
+                ..Default::default()
+            }
+        );
         // An event does not move it; an update keeping a gate does not either.
         q.move_all(t0);
         q.add_or_update("g", gated, t0);
         assert!(q.pop(t0).is_none());
-        q.add_or_update("g", Arc::new(PodBuilder::new("g").obj()), t0 + Duration::from_secs(1));
+        q.add_or_update(
+            "g",
+            Arc::new(PodBuilder::new("g").obj()),
+            t0 + Duration::from_secs(1),
+        );
         let p = q.pop(t0 + Duration::from_secs(1)).unwrap();
         assert_eq!((p.attempts, p.first_seen), (1, t0 + Duration::from_secs(1)));
     }

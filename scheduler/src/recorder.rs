@@ -66,7 +66,11 @@ struct Seen {
 enum Write {
     Create(Box<Event>),
     /// Bump the count of an event already written (or create it again if it is gone).
-    Count { event: Box<Event>, name: String, count: i32 },
+    Count {
+        event: Box<Event>,
+        name: String,
+        count: i32,
+    },
 }
 
 pub struct Recorder {
@@ -91,9 +95,21 @@ impl Recorder {
 
     /// Record an event about `pod`; `related` is the other pod involved (the preemptor of a
     /// `Preempted` victim).
-    pub fn pod_event(&self, pod: &Pod, related: Option<&Pod>, type_: &str, reason: &str, action: &str, message: &str) {
+    pub fn pod_event(
+        &self,
+        pod: &Pod,
+        related: Option<&Pod>,
+        type_: &str,
+        reason: &str,
+        action: &str,
+        message: &str,
+    ) {
         let message = truncate(message);
-        let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        let namespace = pod
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
         let pod_name = pod.metadata.name.clone().unwrap_or_default();
         let key = Key {
             namespace: namespace.clone(),
@@ -114,14 +130,21 @@ impl Recorder {
             ..Default::default()
         };
         let mut event = Event {
-            metadata: ObjectMeta { name: Some(format!("{pod_name}.{:x}", now.as_nanosecond())), namespace: Some(namespace), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some(format!("{pod_name}.{:x}", now.as_nanosecond())),
+                namespace: Some(namespace),
+                ..Default::default()
+            },
             involved_object: reference(pod),
             related: related.map(reference),
             reason: Some(reason.into()),
             message: Some(message),
             type_: Some(type_.into()),
             action: Some(action.into()),
-            source: Some(EventSource { component: Some(self.component.clone()), host: None }),
+            source: Some(EventSource {
+                component: Some(self.component.clone()),
+                host: None,
+            }),
             reporting_component: Some(self.component.clone()),
             reporting_instance: Some(self.instance.clone()),
             first_timestamp: Some(Time(now)),
@@ -137,7 +160,11 @@ impl Recorder {
                 Some(s) => {
                     s.count = s.count.saturating_add(1);
                     event.count = Some(s.count);
-                    Write::Count { event: Box::new(event), name: s.name.clone(), count: s.count }
+                    Write::Count {
+                        event: Box::new(event),
+                        name: s.name.clone(),
+                        count: s.count,
+                    }
                 }
                 None => {
                     if order.len() >= CACHE_SIZE
@@ -145,7 +172,13 @@ impl Recorder {
                     {
                         seen.remove(&old);
                     }
-                    seen.insert(key.clone(), Seen { name: event.metadata.name.clone().unwrap_or_default(), count: 1 });
+                    seen.insert(
+                        key.clone(),
+                        Seen {
+                            name: event.metadata.name.clone().unwrap_or_default(),
+                            count: 1,
+                        },
+                    );
                     order.push_back(key.clone());
                     Write::Create(Box::new(event))
                 }
@@ -167,7 +200,8 @@ impl Recorder {
 }
 
 async fn lane(client: Client, rx: mpsc::Receiver<Write>) {
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|w| (w, rx)) });
+    let stream =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|w| (w, rx)) });
     stream
         .for_each(|write| {
             let client = client.clone();
@@ -208,16 +242,44 @@ mod tests {
         assert_eq!(truncate("short"), "short");
         let long = "é".repeat(600);
         let cut = truncate(&long);
-        assert!(cut.len() <= MAX_MESSAGE && cut.ends_with(" ..."), "{}", cut.len());
+        assert!(
+            cut.len() <= MAX_MESSAGE && cut.ends_with(" ..."),
+            "{}",
+            cut.len()
+        );
     }
 
     #[tokio::test]
     async fn identical_events_are_counted_not_repeated() {
         let r = Recorder::new("default-scheduler", "test");
-        let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "p", "namespace": "default", "uid": "u"}})).unwrap();
-        r.pod_event(&pod, None, "Warning", "FailedScheduling", "Scheduling", "no");
-        r.pod_event(&pod, None, "Warning", "FailedScheduling", "Scheduling", "no");
-        r.pod_event(&pod, None, "Warning", "FailedScheduling", "Scheduling", "other");
+        let pod: Pod = serde_json::from_value(
+            json!({"metadata": {"name": "p", "namespace": "default", "uid": "u"}}),
+        )
+        .unwrap();
+        r.pod_event(
+            &pod,
+            None,
+            "Warning",
+            "FailedScheduling",
+            "Scheduling",
+            "no",
+        );
+        r.pod_event(
+            &pod,
+            None,
+            "Warning",
+            "FailedScheduling",
+            "Scheduling",
+            "no",
+        );
+        r.pod_event(
+            &pod,
+            None,
+            "Warning",
+            "FailedScheduling",
+            "Scheduling",
+            "other",
+        );
         let mut receivers = std::mem::take(&mut *r.receivers.lock());
         let mut writes = Vec::new();
         for rx in &mut receivers {
@@ -225,8 +287,20 @@ mod tests {
                 writes.push(w);
             }
         }
-        let creates = writes.iter().filter(|w| matches!(w, Write::Create(_))).count();
-        let counts: Vec<i32> = writes.iter().filter_map(|w| if let Write::Count { count, .. } = w { Some(*count) } else { None }).collect();
+        let creates = writes
+            .iter()
+            .filter(|w| matches!(w, Write::Create(_)))
+            .count();
+        let counts: Vec<i32> = writes
+            .iter()
+            .filter_map(|w| {
+                if let Write::Count { count, .. } = w {
+                    Some(*count)
+                } else {
+                    None
+                }
+            })
+            .collect();
         assert_eq!((creates, counts), (2, vec![2]));
     }
 }

@@ -24,9 +24,11 @@ use crate::explain::{self, Explanation};
 use crate::framework::events::{node_update, pod_update};
 use crate::framework::node_info::{DisruptionBudget, pod_key};
 use crate::framework::runtime::{Cursor, Framework, Outcome};
-use crate::framework::{ActionType, BindRequest, Change, ClusterEvent, EventResource, Nominating, PodInfo};
+use crate::framework::{
+    ActionType, BindRequest, Change, ClusterEvent, EventResource, Nominating, PodInfo,
+};
 use crate::metrics::{self, Metrics};
-use crate::queue::{QueuedPod, Queue};
+use crate::queue::{Queue, QueuedPod};
 use crate::recorder::Recorder;
 
 /// How many binds may be in flight at once (the scheduling loop waits beyond that).
@@ -71,23 +73,37 @@ struct Failure {
 
 /// The profile a pod asks for.
 fn scheduler_name(pod: &Pod) -> &str {
-    pod.spec.as_ref().and_then(|s| s.scheduler_name.as_deref()).unwrap_or(crate::config::DEFAULT_SCHEDULER_NAME)
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.scheduler_name.as_deref())
+        .unwrap_or(crate::config::DEFAULT_SCHEDULER_NAME)
 }
 
 fn is_assigned(pod: &Pod) -> bool {
-    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty())
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .is_some_and(|n| !n.is_empty())
 }
 
 impl Scheduler {
     pub fn new(client: Client, frameworks: Vec<Framework>, explain: bool) -> Arc<Self> {
         let (store, writer) = reflector::store();
         let instance = format!("default-scheduler-{}", std::process::id());
-        let frameworks: HashMap<String, Framework> = frameworks.into_iter().map(|f| (f.scheduler_name.clone(), f)).collect();
+        let frameworks: HashMap<String, Framework> = frameworks
+            .into_iter()
+            .map(|f| (f.scheduler_name.clone(), f))
+            .collect();
         let metrics = Metrics::new(frameworks.keys().map(String::as_str));
         Arc::new(Scheduler {
             client,
             frameworks,
-            state: Mutex::new(State { cache: Cache::new(), queue: Queue::new(), cursor: Cursor::default(), pending: HashMap::new() }),
+            state: Mutex::new(State {
+                cache: Cache::new(),
+                queue: Queue::new(),
+                cursor: Cursor::default(),
+                pending: HashMap::new(),
+            }),
             wake: Notify::new(),
             explain,
             metrics,
@@ -120,9 +136,14 @@ impl Scheduler {
     }
 
     async fn watch_priority_classes(self: Arc<Self>) {
-        let Some(writer) = self.pc_writer.lock().take() else { return };
+        let Some(writer) = self.pc_writer.lock().take() else {
+            return;
+        };
         let api: Api<PriorityClass> = Api::all(self.client.clone());
-        let stream = watcher(api, watcher::Config::default()).default_backoff().reflect(writer).applied_objects();
+        let stream = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects();
         futures::pin_mut!(stream);
         while let Some(r) = stream.next().await {
             if let Err(e) = r {
@@ -136,12 +157,23 @@ impl Scheduler {
         let api: Api<PodDisruptionBudget> = Api::all(self.client.clone());
         let stream = watcher(api, watcher::Config::default()).default_backoff();
         futures::pin_mut!(stream);
-        let key = |p: &PodDisruptionBudget| format!("{}/{}", p.metadata.namespace.as_deref().unwrap_or(""), p.metadata.name.as_deref().unwrap_or(""));
+        let key = |p: &PodDisruptionBudget| {
+            format!(
+                "{}/{}",
+                p.metadata.namespace.as_deref().unwrap_or(""),
+                p.metadata.name.as_deref().unwrap_or("")
+            )
+        };
         let mut listed = HashMap::new();
         while let Some(event) = stream.next().await {
             match event {
                 Ok(watcher::Event::Apply(p)) => {
-                    self.state.lock().cache.snapshot.pdbs.insert(key(&p), Arc::new(DisruptionBudget::new(&p)));
+                    self.state
+                        .lock()
+                        .cache
+                        .snapshot
+                        .pdbs
+                        .insert(key(&p), Arc::new(DisruptionBudget::new(&p)));
                 }
                 Ok(watcher::Event::Delete(p)) => {
                     self.state.lock().cache.snapshot.pdbs.remove(&key(&p));
@@ -150,7 +182,9 @@ impl Scheduler {
                 Ok(watcher::Event::InitApply(p)) => {
                     listed.insert(key(&p), Arc::new(DisruptionBudget::new(&p)));
                 }
-                Ok(watcher::Event::InitDone) => self.state.lock().cache.snapshot.pdbs = std::mem::take(&mut listed),
+                Ok(watcher::Event::InitDone) => {
+                    self.state.lock().cache.snapshot.pdbs = std::mem::take(&mut listed)
+                }
                 Err(e) => tracing::debug!(error = %e, "poddisruptionbudget watch"),
             }
         }
@@ -172,8 +206,16 @@ impl Scheduler {
                     let nodes = std::mem::take(&mut listed);
                     {
                         let mut st = self.state.lock();
-                        let names: HashSet<String> = nodes.iter().filter_map(|n| n.metadata.name.clone()).collect();
-                        for gone in st.cache.node_names().into_iter().filter(|n| !names.contains(n)) {
+                        let names: HashSet<String> = nodes
+                            .iter()
+                            .filter_map(|n| n.metadata.name.clone())
+                            .collect();
+                        for gone in st
+                            .cache
+                            .node_names()
+                            .into_iter()
+                            .filter(|n| !names.contains(n))
+                        {
                             st.cache.remove_node(&gone);
                         }
                         for n in nodes {
@@ -209,11 +251,21 @@ impl Scheduler {
                     let keys: HashSet<String> = pods.iter().map(pod_key).collect();
                     {
                         let mut st = self.state.lock();
-                        let gone: Vec<String> = st.cache.pod_keys().into_iter().filter(|k| !keys.contains(k) && !st.cache.is_assumed(k)).collect();
+                        let gone: Vec<String> = st
+                            .cache
+                            .pod_keys()
+                            .into_iter()
+                            .filter(|k| !keys.contains(k) && !st.cache.is_assumed(k))
+                            .collect();
                         for k in gone {
                             st.cache.remove(&k);
                         }
-                        let gone: Vec<String> = st.pending.keys().filter(|k| !keys.contains(*k)).cloned().collect();
+                        let gone: Vec<String> = st
+                            .pending
+                            .keys()
+                            .filter(|k| !keys.contains(*k))
+                            .cloned()
+                            .collect();
                         for k in gone {
                             st.pending.remove(&k);
                             st.queue.delete(&k);
@@ -237,7 +289,9 @@ impl Scheduler {
     fn requeue_on(&self, st: &mut State, event: &ClusterEvent, change: &Change<'_>) {
         let frameworks = &self.frameworks;
         let moved = st.queue.move_on_event(Instant::now(), |qp| {
-            frameworks.get(scheduler_name(&qp.pod)).is_none_or(|fw| fw.is_worth_requeuing(&qp.pod, &qp.unschedulable_plugins, event, change))
+            frameworks.get(scheduler_name(&qp.pod)).is_none_or(|fw| {
+                fw.is_worth_requeuing(&qp.pod, &qp.unschedulable_plugins, event, change)
+            })
         });
         if moved > 0 {
             tracing::debug!(moved, ?event, "cluster event retries pods");
@@ -250,19 +304,36 @@ impl Scheduler {
         let name = node.metadata.name.clone().unwrap_or_default();
         let mut st = self.state.lock();
         let old = st.cache.snapshot.get(&name).and_then(|i| i.node.clone());
-        let action = old.as_deref().map_or(ActionType::ADD, |old| node_update(old, &node));
+        let action = old
+            .as_deref()
+            .map_or(ActionType::ADD, |old| node_update(old, &node));
         st.cache.upsert_node(node.clone());
         if !action.is_empty() {
             let event = ClusterEvent::new(EventResource::Node, action);
-            self.requeue_on(&mut st, &event, &Change::Node { old: old.as_deref(), new: Some(&node) });
+            self.requeue_on(
+                &mut st,
+                &event,
+                &Change::Node {
+                    old: old.as_deref(),
+                    new: Some(&node),
+                },
+            );
         }
     }
 
     fn on_node_delete(&self, node: &Node) {
         let mut st = self.state.lock();
-        st.cache.remove_node(node.metadata.name.as_deref().unwrap_or(""));
+        st.cache
+            .remove_node(node.metadata.name.as_deref().unwrap_or(""));
         let event = ClusterEvent::new(EventResource::Node, ActionType::DELETE);
-        self.requeue_on(&mut st, &event, &Change::Node { old: Some(node), new: None });
+        self.requeue_on(
+            &mut st,
+            &event,
+            &Change::Node {
+                old: Some(node),
+                new: None,
+            },
+        );
     }
 
     /// `spec.priority`, resolved from the PriorityClass when the API server left it unset.
@@ -272,9 +343,15 @@ impl Scheduler {
         {
             let class = spec.priority_class_name.as_deref().unwrap_or("");
             let value = if class.is_empty() {
-                self.priority_classes.state().iter().find(|pc| pc.global_default == Some(true)).map(|pc| pc.value)
+                self.priority_classes
+                    .state()
+                    .iter()
+                    .find(|pc| pc.global_default == Some(true))
+                    .map(|pc| pc.value)
             } else {
-                self.priority_classes.get(&ObjectRef::new(class)).map(|pc| pc.value)
+                self.priority_classes
+                    .get(&ObjectRef::new(class))
+                    .map(|pc| pc.value)
             };
             spec.priority = Some(value.unwrap_or(0));
         }
@@ -290,26 +367,57 @@ impl Scheduler {
             st.pending.remove(&key);
             st.cache.snapshot.nominator.delete(&key);
             // Our own assumed pod confirmed is an add, as for upstream's informer.
-            let old = if st.cache.is_assumed(&key) { None } else { st.cache.pod(&key) };
+            let old = if st.cache.is_assumed(&key) {
+                None
+            } else {
+                st.cache.pod(&key)
+            };
             if is_terminal(&pod) {
                 // A finished pod frees its node: a delete.
                 if st.cache.remove(&key) {
                     let event = ClusterEvent::new(EventResource::AssignedPod, ActionType::DELETE);
-                    self.requeue_on(&mut st, &event, &Change::Pod { old: Some(old.as_deref().unwrap_or(&pod)), new: None });
+                    self.requeue_on(
+                        &mut st,
+                        &event,
+                        &Change::Pod {
+                            old: Some(old.as_deref().unwrap_or(&pod)),
+                            new: None,
+                        },
+                    );
                 }
                 return;
             }
             st.cache.add_or_update(pod.clone());
-            let action = old.as_deref().map_or(ActionType::ADD, |old| pod_update(old, &pod));
+            let action = old
+                .as_deref()
+                .map_or(ActionType::ADD, |old| pod_update(old, &pod));
             let event = ClusterEvent::new(EventResource::AssignedPod, action);
-            self.requeue_on(&mut st, &event, &Change::Pod { old: old.as_deref(), new: Some(&pod) });
-        } else if self.frameworks.contains_key(scheduler_name(&pod)) && pod.metadata.deletion_timestamp.is_none() && !is_terminal(&pod) {
+            self.requeue_on(
+                &mut st,
+                &event,
+                &Change::Pod {
+                    old: old.as_deref(),
+                    new: Some(&pod),
+                },
+            );
+        } else if self.frameworks.contains_key(scheduler_name(&pod))
+            && pod.metadata.deletion_timestamp.is_none()
+            && !is_terminal(&pod)
+        {
             st.pending.insert(key.clone(), pod.clone());
             // A nomination in the status (ours, or another scheduler's) counts; an update
             // without one keeps the nomination this process just made (upstream's
             // `UpdateNominatedPod`).
-            if let Some(node) = pod.status.as_ref().and_then(|s| s.nominated_node_name.as_deref()).filter(|n| !n.is_empty()) {
-                st.cache.snapshot.nominator.add(Arc::new(PodInfo::new(pod.clone())), node);
+            if let Some(node) = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.nominated_node_name.as_deref())
+                .filter(|n| !n.is_empty())
+            {
+                st.cache
+                    .snapshot
+                    .nominator
+                    .add(Arc::new(PodInfo::new(pod.clone())), node);
             }
             if st.cache.is_assumed(&key) {
                 return;
@@ -333,13 +441,22 @@ impl Scheduler {
         let old = st.cache.pod(&key);
         if st.cache.remove(&key) {
             let event = ClusterEvent::new(EventResource::AssignedPod, ActionType::DELETE);
-            self.requeue_on(&mut st, &event, &Change::Pod { old: Some(old.as_deref().unwrap_or(pod)), new: None });
+            self.requeue_on(
+                &mut st,
+                &event,
+                &Change::Pod {
+                    old: Some(old.as_deref().unwrap_or(pod)),
+                    new: None,
+                },
+            );
         }
     }
 
     async fn schedule_loop(self: Arc<Self>) {
         loop {
-            let Ok(permit) = self.binds.clone().acquire_owned().await else { return };
+            let Ok(permit) = self.binds.clone().acquire_owned().await else {
+                return;
+            };
             let notified = self.wake.notified();
             // The pop and the whole scheduling cycle hold the state: no watch event can
             // change the cache or the queue in between.
@@ -372,7 +489,12 @@ impl Scheduler {
     }
 
     #[tracing::instrument(skip_all, fields(pod = %qp.key, attempt = qp.attempts))]
-    fn schedule_one(self: &Arc<Self>, st: &mut State, qp: QueuedPod, permit: tokio::sync::OwnedSemaphorePermit) {
+    fn schedule_one(
+        self: &Arc<Self>,
+        st: &mut State,
+        qp: QueuedPod,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
         let pod = qp.pod.clone();
         let key = qp.key.clone();
         let Some(fw) = self.frameworks.get(scheduler_name(&pod)) else {
@@ -382,7 +504,12 @@ impl Scheduler {
         let profile = fw.scheduler_name.clone();
         let mut expl = Explanation::new(self.explain, &profile, qp.attempts);
         let now = Instant::now();
-        let State { cache, queue, cursor, .. } = st;
+        let State {
+            cache,
+            queue,
+            cursor,
+            ..
+        } = st;
         let (outcome, cycle_state) = fw.schedule(&pod, &cache.snapshot, cursor, &mut expl);
         match outcome {
             Outcome::Scheduled { node } => {
@@ -402,8 +529,10 @@ impl Scheduler {
                 // Without PostFilter (or without nodes) a nomination is cleared, as upstream.
                 let mut nominating = Nominating::Override(String::new());
                 let (mut victims, mut clear_nominations) = (Vec::new(), Vec::new());
-                if fw.has_post_filter() && fit.num_all_nodes > 0
-                    && let Some(r) = fw.run_post_filter(&cycle_state, &pod, &cache.snapshot, &fit.node_to_status)
+                if fw.has_post_filter()
+                    && fit.num_all_nodes > 0
+                    && let Some(r) =
+                        fw.run_post_filter(&cycle_state, &pod, &cache.snapshot, &fit.node_to_status)
                 {
                     if !r.status.is_success() {
                         fit.post_filter_msg = r.status.message();
@@ -413,10 +542,14 @@ impl Scheduler {
                         victims: r.victims.iter().map(|v| v.key.clone()).collect(),
                         message: r.status.message(),
                     });
-                    (nominating, victims, clear_nominations) = (r.nominating, r.victims, r.clear_nominations);
+                    (nominating, victims, clear_nominations) =
+                        (r.nominating, r.victims, r.clear_nominations);
                 }
                 match &nominating {
-                    Nominating::Override(node) if !node.is_empty() => cache.snapshot.nominator.add(Arc::new(PodInfo::new(pod.clone())), node),
+                    Nominating::Override(node) if !node.is_empty() => cache
+                        .snapshot
+                        .nominator
+                        .add(Arc::new(PodInfo::new(pod.clone())), node),
                     Nominating::Override(_) => cache.snapshot.nominator.delete(&key),
                     Nominating::Keep => {}
                 }
@@ -426,11 +559,21 @@ impl Scheduler {
                 queue.requeue_unschedulable(&key, fit.unschedulable_plugins(), now);
                 let message = fit.message();
                 tracing::debug!(%message, "unschedulable");
-                self.metrics.attempt(&profile, metrics::Result::Unschedulable);
+                self.metrics
+                    .attempt(&profile, metrics::Result::Unschedulable);
                 expl.result = "Unschedulable".into();
                 expl.message = Some(message.clone());
                 let explanation = self.explain.then(|| expl.to_json());
-                let failure = Failure { pod, reason: "Unschedulable", message, condition: true, nominating, victims, clear_nominations, explanation };
+                let failure = Failure {
+                    pod,
+                    reason: "Unschedulable",
+                    message,
+                    condition: true,
+                    nominating,
+                    victims,
+                    clear_nominations,
+                    explanation,
+                };
                 let this = self.clone();
                 tokio::spawn(async move {
                     this.record_failure(failure).await;
@@ -466,7 +609,13 @@ impl Scheduler {
 
     /// The binding cycle: bind, or undo the assumption and handle the failure as upstream's
     /// `handleBindingCycleError` + `handleSchedulingFailure`.
-    async fn bind(self: Arc<Self>, qp: QueuedPod, profile: String, node: String, mut expl: Explanation) {
+    async fn bind(
+        self: Arc<Self>,
+        qp: QueuedPod,
+        profile: String,
+        node: String,
+        mut expl: Explanation,
+    ) {
         let pod = qp.pod.clone();
         let key = qp.key.clone();
         let mut annotations = BTreeMap::new();
@@ -474,19 +623,32 @@ impl Scheduler {
             annotations.insert(explain::ANNOTATION.to_string(), expl.to_json());
         }
         let req = BindRequest {
-            namespace: pod.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+            namespace: pod
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
             name: pod.metadata.name.clone().unwrap_or_default(),
             uid: pod.metadata.uid.clone(),
             node: node.clone(),
             annotations,
         };
-        let Some(fw) = self.frameworks.get(&profile) else { return };
+        let Some(fw) = self.frameworks.get(&profile) else {
+            return;
+        };
         let status = fw.run_bind(req).await;
         if status.is_success() {
             self.metrics.attempt(&profile, metrics::Result::Scheduled);
             self.metrics.scheduled(qp.first_seen.elapsed());
             tracing::debug!(pod = %key, %node, "bound");
-            self.recorder.pod_event(&pod, None, "Normal", "Scheduled", "Binding", &format!("Successfully assigned {key} to {node}"));
+            self.recorder.pod_event(
+                &pod,
+                None,
+                "Normal",
+                "Scheduled",
+                "Binding",
+                &format!("Successfully assigned {key} to {node}"),
+            );
             return;
         }
         let message = status.message();
@@ -516,23 +678,40 @@ impl Scheduler {
     fn forget_failed_bind(&self, qp: QueuedPod) -> Option<Arc<Pod>> {
         let mut st = self.state.lock();
         // Forgetting the assumed pod frees its room: a delete for the other pods.
-        let assumed = st.cache.is_assumed(&qp.key).then(|| st.cache.pod(&qp.key)).flatten();
+        let assumed = st
+            .cache
+            .is_assumed(&qp.key)
+            .then(|| st.cache.pod(&qp.key))
+            .flatten();
         st.cache.forget(&qp.key);
         if let Some(old) = &assumed {
             let event = ClusterEvent::new(EventResource::AssignedPod, ActionType::DELETE);
-            self.requeue_on(&mut st, &event, &Change::Pod { old: Some(old), new: None });
+            self.requeue_on(
+                &mut st,
+                &event,
+                &Change::Pod {
+                    old: Some(old),
+                    new: None,
+                },
+            );
         }
         st.cache.snapshot.nominator.delete(&qp.key);
         let latest = st.pending.get(&qp.key).cloned();
         if let Some(p) = &latest {
-            st.queue.requeue_after_bind_failure(qp, p.clone(), Instant::now());
+            st.queue
+                .requeue_after_bind_failure(qp, p.clone(), Instant::now());
             self.wake.notify_one();
         }
         latest
     }
 
     async fn record_failure(self: Arc<Self>, f: Failure) {
-        let ns = f.pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        let ns = f
+            .pod
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
         let name = f.pod.metadata.name.clone().unwrap_or_default();
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
         let nominated = match &f.nominating {
@@ -540,46 +719,93 @@ impl Scheduler {
             _ => String::new(),
         };
         // Preemption: victims go gracefully (a victim already going is left alone).
-        for v in f.victims.iter().filter(|v| v.pod.metadata.deletion_timestamp.is_none()) {
+        for v in f
+            .victims
+            .iter()
+            .filter(|v| v.pod.metadata.deletion_timestamp.is_none())
+        {
             self.preempt(&f.pod, v, &nominated).await;
         }
         for p in &f.clear_nominations {
-            let api: Api<Pod> = Api::namespaced(self.client.clone(), p.pod.metadata.namespace.as_deref().unwrap_or("default"));
+            let api: Api<Pod> = Api::namespaced(
+                self.client.clone(),
+                p.pod.metadata.namespace.as_deref().unwrap_or("default"),
+            );
             let patch = json!({"status": {"nominatedNodeName": null}});
-            if let Err(e) = api.patch_status(p.pod.metadata.name.as_deref().unwrap_or(""), &PatchParams::default(), &Patch::Merge(patch)).await {
+            if let Err(e) = api
+                .patch_status(
+                    p.pod.metadata.name.as_deref().unwrap_or(""),
+                    &PatchParams::default(),
+                    &Patch::Merge(patch),
+                )
+                .await
+            {
                 tracing::debug!(pod = %p.key, error = %e, "could not clear a nomination");
             }
         }
-        self.recorder.pod_event(&f.pod, None, "Warning", "FailedScheduling", "Scheduling", &f.message);
+        self.recorder.pod_event(
+            &f.pod,
+            None,
+            "Warning",
+            "FailedScheduling",
+            "Scheduling",
+            &f.message,
+        );
         let status = f.pod.status.as_ref();
-        let current = status.and_then(|s| s.conditions.as_ref()).and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"));
+        let current = status
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"));
         let generation = f.pod.metadata.generation;
         let condition_changed = f.condition
             && !current.is_some_and(|c| {
-                c.status == "False" && c.reason.as_deref() == Some(f.reason) && c.message.as_deref() == Some(f.message.as_str()) && c.observed_generation == generation
+                c.status == "False"
+                    && c.reason.as_deref() == Some(f.reason)
+                    && c.message.as_deref() == Some(f.message.as_str())
+                    && c.observed_generation == generation
             });
-        let nominated_now = status.and_then(|s| s.nominated_node_name.clone()).unwrap_or_default();
-        let nomination_changed = matches!(&f.nominating, Nominating::Override(n) if *n != nominated_now);
+        let nominated_now = status
+            .and_then(|s| s.nominated_node_name.clone())
+            .unwrap_or_default();
+        let nomination_changed =
+            matches!(&f.nominating, Nominating::Override(n) if *n != nominated_now);
         if condition_changed || nomination_changed {
             let mut status = json!({});
             if condition_changed {
                 let transition = match current {
-                    Some(c) if c.status == "False" => c.last_transition_time.as_ref().map(|t| t.0.to_string()).unwrap_or_else(now_time),
+                    Some(c) if c.status == "False" => c
+                        .last_transition_time
+                        .as_ref()
+                        .map(|t| t.0.to_string())
+                        .unwrap_or_else(now_time),
                     _ => now_time(),
                 };
                 status["conditions"] = json!([{"type": "PodScheduled", "status": "False", "reason": f.reason, "message": f.message,
                     "observedGeneration": generation, "lastProbeTime": null, "lastTransitionTime": transition}]);
             }
             if nomination_changed {
-                status["nominatedNodeName"] = if nominated.is_empty() { json!(null) } else { json!(nominated) };
+                status["nominatedNodeName"] = if nominated.is_empty() {
+                    json!(null)
+                } else {
+                    json!(nominated)
+                };
             }
-            if let Err(e) = pods.patch_status(&name, &PatchParams::default(), &Patch::Strategic(json!({"status": status}))).await {
+            if let Err(e) = pods
+                .patch_status(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Strategic(json!({"status": status})),
+                )
+                .await
+            {
                 tracing::debug!(error = %e, "could not patch pod status");
             }
         }
         if let Some(text) = f.explanation {
             let patch = json!({"metadata": {"annotations": {explain::ANNOTATION: text}}});
-            if let Err(e) = pods.patch(&name, &PatchParams::default(), &Patch::Merge(patch)).await {
+            if let Err(e) = pods
+                .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+                .await
+            {
                 tracing::debug!(error = %e, "could not write the explanation");
             }
         }
@@ -588,21 +814,45 @@ impl Scheduler {
     /// Evict one victim for `preemptor`: a `DisruptionTarget` condition, a graceful delete,
     /// a `Preempted` Event (upstream's `Evaluator.PreemptPod`).
     async fn preempt(&self, preemptor: &Pod, victim: &PodInfo, node: &str) {
-        let vns = victim.pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        let vns = victim
+            .pod
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
         let vname = victim.pod.metadata.name.clone().unwrap_or_default();
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &vns);
         let condition = json!({"status": {"conditions": [{"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
             "message": format!("{}: preempting to accommodate a higher priority pod", scheduler_name(preemptor)),
             "observedGeneration": victim.pod.metadata.generation, "lastTransitionTime": now_time()}]}});
-        if let Err(e) = api.patch_status(&vname, &PatchParams::default(), &Patch::Strategic(condition)).await {
+        if let Err(e) = api
+            .patch_status(
+                &vname,
+                &PatchParams::default(),
+                &Patch::Strategic(condition),
+            )
+            .await
+        {
             tracing::info!(victim = %victim.key, error = %e, "could not mark the preemption victim");
         }
         match api.delete(&vname, &DeleteParams::default()).await {
             Ok(_) => {
-                let msg = format!("Preempted by pod {} on node {node}", preemptor.metadata.uid.as_deref().unwrap_or(""));
-                self.recorder.pod_event(&victim.pod, Some(preemptor), "Normal", "Preempted", "Preempting", &msg);
+                let msg = format!(
+                    "Preempted by pod {} on node {node}",
+                    preemptor.metadata.uid.as_deref().unwrap_or("")
+                );
+                self.recorder.pod_event(
+                    &victim.pod,
+                    Some(preemptor),
+                    "Normal",
+                    "Preempted",
+                    "Preempting",
+                    &msg,
+                );
             }
-            Err(e) => tracing::info!(victim = %victim.key, error = %e, "could not delete preemption victim"),
+            Err(e) => {
+                tracing::info!(victim = %victim.key, error = %e, "could not delete preemption victim")
+            }
         }
     }
 }
@@ -621,7 +871,9 @@ mod tests {
     fn scheduler() -> Arc<Scheduler> {
         let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
         let client = Client::try_from(config).unwrap();
-        let fws = crate::config::File::default().frameworks(&crate::plugins::registry::Handle::default()).unwrap();
+        let fws = crate::config::File::default()
+            .frameworks(&crate::plugins::registry::Handle::default())
+            .unwrap();
         Scheduler::new(client, fws, false)
     }
 
@@ -633,7 +885,9 @@ mod tests {
     #[tokio::test]
     async fn a_pod_bound_or_deleted_behind_a_failed_bind_is_not_retried() {
         let s = scheduler();
-        s.on_node(Arc::new(NodeBuilder::new("n").capacity("4", "8Gi", "110").obj()));
+        s.on_node(Arc::new(
+            NodeBuilder::new("n").capacity("4", "8Gi", "110").obj(),
+        ));
         for name in ["bound-elsewhere", "deleted", "still-pending"] {
             s.on_pod(PodBuilder::new(name).obj());
         }
@@ -649,24 +903,42 @@ mod tests {
         // The watch shows one bound by another scheduler, one deleted, before the binds fail.
         s.on_pod(PodBuilder::new("bound-elsewhere").node("other").obj());
         s.on_pod_delete(&PodBuilder::new("deleted").obj());
-        let retried: Vec<bool> = popped.into_iter().map(|qp| s.forget_failed_bind(qp).is_some()).collect();
+        let retried: Vec<bool> = popped
+            .into_iter()
+            .map(|qp| s.forget_failed_bind(qp).is_some())
+            .collect();
         assert_eq!(retried, [false, false, true]);
-        assert_eq!(pending_total(&s), 1, "only the pod still pending is retried");
+        assert_eq!(
+            pending_total(&s),
+            1,
+            "only the pod still pending is retried"
+        );
         assert!(s.state.lock().queue.contains("default/still-pending"));
     }
 
     #[tokio::test]
     async fn an_assigned_pod_that_matches_affinity_retries_the_waiting_pod_not_the_others() {
         let s = scheduler();
-        s.on_node(Arc::new(NodeBuilder::new("n").capacity("1", "8Gi", "110").obj()));
-        s.on_pod(PodBuilder::new("needs-db").pod_affinity("kubernetes.io/hostname", &[("app", "db")]).obj());
+        s.on_node(Arc::new(
+            NodeBuilder::new("n").capacity("1", "8Gi", "110").obj(),
+        ));
+        s.on_pod(
+            PodBuilder::new("needs-db")
+                .pod_affinity("kubernetes.io/hostname", &[("app", "db")])
+                .obj(),
+        );
         s.on_pod(PodBuilder::new("needs-cpu").container_req("2", "").obj());
         {
             let mut st = s.state.lock();
             for _ in 0..2 {
                 let qp = st.queue.pop(Instant::now()).unwrap();
-                let plugins = if qp.key.ends_with("needs-db") { vec!["InterPodAffinity"] } else { vec!["NodeResourcesFit"] };
-                st.queue.requeue_unschedulable(&qp.key, plugins, Instant::now());
+                let plugins = if qp.key.ends_with("needs-db") {
+                    vec!["InterPodAffinity"]
+                } else {
+                    vec!["NodeResourcesFit"]
+                };
+                st.queue
+                    .requeue_unschedulable(&qp.key, plugins, Instant::now());
             }
         }
         // A web pod lands: nothing moves. The db pod lands: only the affinity pod moves.
@@ -675,32 +947,55 @@ mod tests {
         s.on_pod(PodBuilder::new("db").label("app", "db").node("n").obj());
         let mut st = s.state.lock();
         assert_eq!(st.queue.pending().unschedulable, 1);
-        assert_eq!(st.queue.pop(Instant::now()).unwrap().key, "default/needs-db");
+        assert_eq!(
+            st.queue.pop(Instant::now()).unwrap().key,
+            "default/needs-db"
+        );
     }
 
     #[tokio::test]
     async fn a_node_label_change_does_not_retry_a_pod_short_of_cpu_but_more_cpu_does() {
         let s = scheduler();
-        s.on_node(Arc::new(NodeBuilder::new("n").capacity("1", "8Gi", "110").obj()));
+        s.on_node(Arc::new(
+            NodeBuilder::new("n").capacity("1", "8Gi", "110").obj(),
+        ));
         s.on_pod(PodBuilder::new("big").container_req("2", "").obj());
         {
             let mut st = s.state.lock();
             let qp = st.queue.pop(Instant::now()).unwrap();
-            st.queue.requeue_unschedulable(&qp.key, vec!["NodeResourcesFit"], Instant::now());
+            st.queue
+                .requeue_unschedulable(&qp.key, vec!["NodeResourcesFit"], Instant::now());
         }
-        s.on_node(Arc::new(NodeBuilder::new("n").capacity("1", "8Gi", "110").label("zone", "a").obj()));
+        s.on_node(Arc::new(
+            NodeBuilder::new("n")
+                .capacity("1", "8Gi", "110")
+                .label("zone", "a")
+                .obj(),
+        ));
         assert_eq!(s.state.lock().queue.pending().unschedulable, 1);
-        s.on_node(Arc::new(NodeBuilder::new("n").capacity("4", "8Gi", "110").label("zone", "a").obj()));
+        s.on_node(Arc::new(
+            NodeBuilder::new("n")
+                .capacity("4", "8Gi", "110")
+                .label("zone", "a")
+                .obj(),
+        ));
         assert_eq!(s.state.lock().queue.pending().unschedulable, 0);
     }
 
     #[tokio::test]
     async fn gated_pods_count_as_gated_and_enter_the_queue_when_ungated() {
         let s = scheduler();
-        s.on_pod(PodBuilder::new("g").scheduling_gate("example.com/hold").obj());
+        s.on_pod(
+            PodBuilder::new("g")
+                .scheduling_gate("example.com/hold")
+                .obj(),
+        );
         assert_eq!(s.state.lock().queue.pending().gated, 1);
         assert!(s.state.lock().queue.pop(Instant::now()).is_none());
         s.on_pod(PodBuilder::new("g").obj());
-        assert_eq!(s.state.lock().queue.pop(Instant::now()).unwrap().key, "default/g");
+        assert_eq!(
+            s.state.lock().queue.pop(Instant::now()).unwrap().key,
+            "default/g"
+        );
     }
 }

@@ -46,7 +46,9 @@ pub struct Machine {
 }
 
 pub fn machine() -> Machine {
-    let nproc = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let nproc = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -72,7 +74,9 @@ pub fn vm_rss_kib() -> Option<u64> {
 /// runtimes live. Resolution: one clock tick (10 ms).
 pub fn threads_cpu(prefix: &str) -> Duration {
     const TICK: Duration = Duration::from_millis(10);
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Duration::ZERO };
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
     let mut ticks = 0u64;
     for task in tasks.flatten() {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
@@ -81,9 +85,16 @@ pub fn threads_cpu(prefix: &str) -> Duration {
         }
         let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
         // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
-        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        let field = |n: usize| {
+            fields
+                .get(n - 3)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         ticks += field(14) + field(15);
     }
     TICK * ticks as u32
@@ -132,7 +143,9 @@ impl Rig {
         let server = ApiServer::new(config);
         let api = server.clone();
         let mut served = self.serve(move |listener, stop| async move {
-            kubesim_apiserver::serve(api, listener, stop).await.expect("kubesim serves");
+            kubesim_apiserver::serve(api, listener, stop)
+                .await
+                .expect("kubesim serves");
         });
         served.server = Some(server);
         served
@@ -142,7 +155,10 @@ impl Rig {
     /// graceful shutdown) on the same runtime as kubesim.
     pub fn start_noop(&self) -> Served {
         self.serve(|listener, stop| async move {
-            axum::serve(listener, noop_router()).with_graceful_shutdown(stop).await.expect("no-op serves");
+            axum::serve(listener, noop_router())
+                .with_graceful_shutdown(stop)
+                .await
+                .expect("no-op serves");
         })
     }
 
@@ -151,14 +167,21 @@ impl Rig {
         F: FnOnce(TcpListener, std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let listener = self.server_rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind 127.0.0.1:0");
+        let listener = self
+            .server_rt
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("listener address");
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
             let _ = stopped.await;
         });
         self.server_rt.spawn(run(listener, shutdown));
-        Served { addr, server: None, stop: Some(stop) }
+        Served {
+            addr,
+            server: None,
+            stop: Some(stop),
+        }
     }
 }
 
@@ -166,7 +189,14 @@ impl Rig {
 pub fn noop_router() -> Router {
     async fn noop(body: Bytes) -> impl IntoResponse {
         let answer = format!("{{\"ok\":true,\"received\":{}}}", body.len());
-        (StatusCode::CREATED, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], answer)
+        (
+            StatusCode::CREATED,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            answer,
+        )
     }
     Router::new().route(NOOP_PATH, axum::routing::post(noop))
 }
@@ -200,10 +230,15 @@ type Sender = SendRequest<Full<Bytes>>;
 
 /// One keep-alive HTTP/1.1 connection.
 pub async fn connect(addr: SocketAddr) -> Result<Sender, String> {
-    let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
-    stream.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
-    let (sender, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("handshake: {e}"))?;
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| format!("nodelay: {e}"))?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -222,11 +257,25 @@ fn request(method: &str, addr: SocketAddr, path: &str, body: Bytes) -> Request<F
 }
 
 /// Send a request and read the whole answer: status and body.
-pub async fn send(sender: &mut Sender, req: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), String> {
-    sender.ready().await.map_err(|e| format!("connection not ready: {e}"))?;
-    let response = sender.send_request(req).await.map_err(|e| format!("request: {e}"))?;
+pub async fn send(
+    sender: &mut Sender,
+    req: Request<Full<Bytes>>,
+) -> Result<(StatusCode, Bytes), String> {
+    sender
+        .ready()
+        .await
+        .map_err(|e| format!("connection not ready: {e}"))?;
+    let response = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("request: {e}"))?;
     let status = response.status();
-    let body = response.into_body().collect().await.map_err(|e| format!("body: {e}"))?.to_bytes();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("body: {e}"))?
+        .to_bytes();
     Ok((status, body))
 }
 
@@ -280,7 +329,14 @@ impl PostRun {
 
 /// `connections` clients POSTing a small ConfigMap with a unique name to `path` for
 /// `duration`, each over one keep-alive connection; every status must be 201.
-pub fn post_load(rig: &Rig, target: &str, addr: SocketAddr, path: &str, connections: usize, duration: Duration) -> PostRun {
+pub fn post_load(
+    rig: &Rig,
+    target: &str,
+    addr: SocketAddr,
+    path: &str,
+    connections: usize,
+    duration: Duration,
+) -> PostRun {
     static RUN: AtomicU64 = AtomicU64::new(0);
     let run = RUN.fetch_add(1, Ordering::Relaxed);
     let path = path.to_string();
@@ -303,7 +359,12 @@ pub fn post_load(rig: &Rig, target: &str, addr: SocketAddr, path: &str, connecti
                     let name = format!("bench-{run}-{c}-{i}");
                     i += 1;
                     let sent = Instant::now();
-                    match send(&mut sender, request("POST", addr, &path, configmap_body(&name))).await {
+                    match send(
+                        &mut sender,
+                        request("POST", addr, &path, configmap_body(&name)),
+                    )
+                    .await
+                    {
                         Ok((StatusCode::CREATED, _)) => {
                             ok += 1;
                             latencies.push(sent.elapsed());
@@ -311,7 +372,10 @@ pub fn post_load(rig: &Rig, target: &str, addr: SocketAddr, path: &str, connecti
                         Ok((status, body)) => {
                             failures += 1;
                             first_failure.get_or_insert_with(|| {
-                                format!("{status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)]))
+                                format!(
+                                    "{status}: {}",
+                                    String::from_utf8_lossy(&body[..body.len().min(200)])
+                                )
                             });
                         }
                         Err(err) => {
@@ -375,7 +439,11 @@ impl CreateComparison {
 
 /// Phase 1. Both servers run side by side on the server runtime; for each connection count
 /// the no-op route is loaded, then kubesim, for `duration` each, after a short warm-up.
-pub fn creates(rig: &Rig, connection_counts: &[usize], duration: Duration) -> Vec<CreateComparison> {
+pub fn creates(
+    rig: &Rig,
+    connection_counts: &[usize],
+    duration: Duration,
+) -> Vec<CreateComparison> {
     let kubesim = rig.start_kubesim(Config::default());
     let noop = rig.start_noop();
     let warm = (duration / 10).min(Duration::from_millis(500));
@@ -431,14 +499,30 @@ fn watched_configmap(i: u64) -> Value {
 /// Phase 2. `watchers` HTTP watches of the default namespace's ConfigMaps from the current
 /// revision; a writer thread then makes `events` updates through the server's storage
 /// directly; each watcher counts the lines of its stream.
-pub fn watch_fanout(rig: &Rig, watchers: usize, events: u64, history: usize, give_up: Duration) -> WatchRun {
+pub fn watch_fanout(
+    rig: &Rig,
+    watchers: usize,
+    events: u64,
+    history: usize,
+    give_up: Duration,
+) -> WatchRun {
     let mut config = Config::default();
     config.storage.history = history;
     let served = rig.start_kubesim(config);
     let api = served.api().clone();
-    let key = Key { resource: "configmaps".into(), namespace: "default".into(), name: "watched".into() };
-    let created = api.storage.create(&key, watched_configmap(0)).expect("create the watched ConfigMap");
-    let path = format!("{CONFIGMAPS_PATH}?watch=true&resourceVersion={}", created.resource_version);
+    let key = Key {
+        resource: "configmaps".into(),
+        namespace: "default".into(),
+        name: "watched".into(),
+    };
+    let created = api
+        .storage
+        .create(&key, watched_configmap(0))
+        .expect("create the watched ConfigMap");
+    let path = format!(
+        "{CONFIGMAPS_PATH}?watch=true&resourceVersion={}",
+        created.resource_version
+    );
     let addr = served.addr;
 
     rig.client_rt.block_on(async move {
@@ -453,8 +537,10 @@ pub fn watch_fanout(rig: &Rig, watchers: usize, events: u64, history: usize, giv
             ready.push(ready_rx);
             tasks.push(tokio::spawn(async move {
                 sender.ready().await.expect("watch connection ready");
-                let response =
-                    sender.send_request(request("GET", addr, &path, Bytes::new())).await.expect("watch request");
+                let response = sender
+                    .send_request(request("GET", addr, &path, Bytes::new()))
+                    .await
+                    .expect("watch request");
                 assert_eq!(response.status(), StatusCode::OK, "watch status");
                 // The server subscribes before it answers: from here no event is missed.
                 let _ = ready_tx.send(());
@@ -464,9 +550,15 @@ pub fn watch_fanout(rig: &Rig, watchers: usize, events: u64, history: usize, giv
                 let mut first = true;
                 while let Some(frame) = body.frame().await {
                     let Ok(frame) = frame else { break };
-                    let Some(data) = frame.data_ref() else { continue };
+                    let Some(data) = frame.data_ref() else {
+                        continue;
+                    };
                     if first {
-                        assert!(data.starts_with(b"{\"type\":\"MODIFIED\""), "first watch event: {:?}", &data[..data.len().min(80)]);
+                        assert!(
+                            data.starts_with(b"{\"type\":\"MODIFIED\""),
+                            "first watch event: {:?}",
+                            &data[..data.len().min(80)]
+                        );
                         first = false;
                     }
                     count += data.iter().filter(|&&b| b == b'\n').count() as u64;
@@ -488,7 +580,10 @@ pub fn watch_fanout(rig: &Rig, watchers: usize, events: u64, history: usize, giv
         start_tx.send_replace(Some(start));
         let writer = std::thread::spawn(move || {
             for i in 1..=events {
-                writer_api.storage.update(&key, watched_configmap(i), &Preconditions::default()).expect("update");
+                writer_api
+                    .storage
+                    .update(&key, watched_configmap(i), &Preconditions::default())
+                    .expect("update");
             }
             start.elapsed()
         });
@@ -524,9 +619,10 @@ pub fn watch_fanout(rig: &Rig, watchers: usize, events: u64, history: usize, giv
                 }
             }
         }
-        run.write_time = tokio::task::spawn_blocking(move || writer.join().expect("the writer thread"))
-            .await
-            .expect("join the writer");
+        run.write_time =
+            tokio::task::spawn_blocking(move || writer.join().expect("the writer thread"))
+                .await
+                .expect("join the writer");
         if run.first_done == Duration::MAX {
             run.first_done = Duration::ZERO;
         }
@@ -567,8 +663,12 @@ pub fn list_pods(rig: &Rig, pods: usize, runs: usize) -> ListRun {
     let served = rig.start_kubesim(Config::default());
     let api = served.api().clone();
     for i in 0..pods {
-        kubesim_apiserver::handlers::write::create_internal(&api, "pods", pod(&format!("pod-{i:05}")))
-            .expect("create a pod");
+        kubesim_apiserver::handlers::write::create_internal(
+            &api,
+            "pods",
+            pod(&format!("pod-{i:05}")),
+        )
+        .expect("create a pod");
     }
     let addr = served.addr;
     rig.client_rt.block_on(async move {
@@ -587,12 +687,18 @@ pub fn list_pods(rig: &Rig, pods: usize, runs: usize) -> ListRun {
         let mut times = Vec::with_capacity(runs);
         for r in 0..runs {
             let started = Instant::now();
-            match send(&mut sender, request("GET", addr, "/api/v1/pods", Bytes::new())).await {
+            match send(
+                &mut sender,
+                request("GET", addr, "/api/v1/pods", Bytes::new()),
+            )
+            .await
+            {
                 Ok((StatusCode::OK, body)) => {
                     times.push(started.elapsed());
                     run.bytes = body.len();
                     if r == 0 {
-                        let list: Value = serde_json::from_slice(&body).expect("the pod list is JSON");
+                        let list: Value =
+                            serde_json::from_slice(&body).expect("the pod list is JSON");
                         run.items = list["items"].as_array().map_or(0, Vec::len);
                     }
                 }
@@ -631,7 +737,9 @@ pub struct RssRun {
 /// Non-empty JSON objects in a value, itself included.
 pub fn count_maps(value: &Value) -> usize {
     match value {
-        Value::Object(map) => usize::from(!map.is_empty()) + map.values().map(count_maps).sum::<usize>(),
+        Value::Object(map) => {
+            usize::from(!map.is_empty()) + map.values().map(count_maps).sum::<usize>()
+        }
         Value::Array(items) => items.iter().map(count_maps).sum(),
         _ => 0,
     }
@@ -657,15 +765,26 @@ pub fn rss_growth(objects: usize) -> RssRun {
             "metadata": {"name": format!("rss-{i:06}"), "namespace": "default"},
             "data": {"key": "value"},
         });
-        let created =
-            kubesim_apiserver::handlers::write::create_internal(&api, "configmaps", cm).expect("create a ConfigMap");
+        let created = kubesim_apiserver::handlers::write::create_internal(&api, "configmaps", cm)
+            .expect("create a ConfigMap");
         last = Some(created);
     }
     let after_kib = vm_rss_kib().expect("VmRSS in /proc/self/status");
     // Keep the server (and its objects) alive until after the measurement.
     drop(api);
     let (object_bytes, object_maps, sample) = last.map_or((0, 0, String::new()), |o| {
-        (o.bytes.len(), count_maps(&o.value()), String::from_utf8_lossy(&o.bytes).into_owned())
+        (
+            o.bytes.len(),
+            count_maps(&o.value()),
+            String::from_utf8_lossy(&o.bytes).into_owned(),
+        )
     });
-    RssRun { objects, before_kib, after_kib, object_bytes, object_maps, sample }
+    RssRun {
+        objects,
+        before_kib,
+        after_kib,
+        object_bytes,
+        object_maps,
+        sample,
+    }
 }

@@ -26,7 +26,10 @@ pub struct Cluster {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn free_port() -> u16 {
@@ -36,7 +39,11 @@ fn free_port() -> u16 {
 
 fn scratch_dir() -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!("kubesim-e2e-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst)));
+    let dir = std::env::temp_dir().join(format!(
+        "kubesim-e2e-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    ));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
 }
@@ -47,13 +54,20 @@ impl Cluster {
         let dir = scratch_dir();
         let kubeconfig = dir.join("kubeconfig");
         let port = free_port();
-        let mut args: Vec<String> = ["kubesim", "up", "--port", &port.to_string(), "--kubeconfig"].iter().map(|s| s.to_string()).collect();
+        let mut args: Vec<String> = ["kubesim", "up", "--port", &port.to_string(), "--kubeconfig"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         args.push(kubeconfig.display().to_string());
         args.extend(extra.iter().map(|s| s.to_string()));
         let cli = kubesim::Cli::try_parse_from(&args).expect("valid kubesim arguments");
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
             let result = runtime.block_on(kubesim::run(cli, async move {
                 let _ = stopped.await;
             }));
@@ -64,10 +78,19 @@ impl Cluster {
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() || !kubeconfig.exists() {
-            assert!(Instant::now() < deadline, "kubesim up did not start listening on {url}");
+            assert!(
+                Instant::now() < deadline,
+                "kubesim up did not start listening on {url}"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
-        Cluster { url, kubeconfig, dir, stop: Some(stop), thread: Some(thread) }
+        Cluster {
+            url,
+            kubeconfig,
+            dir,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
 
     /// The real kubectl with this cluster's kubeconfig.
@@ -84,7 +107,11 @@ impl Cluster {
     /// kubectl, asserting success; its stdout.
     pub fn kubectl_ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
-        assert!(out.status.success(), "kubectl {args:?} failed:\n{}", describe(&out));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed:\n{}",
+            describe(&out)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -128,16 +155,31 @@ impl Drop for Cluster {
 
 /// A test client's path: from its environment variable, else under the repository.
 pub fn tool(env: &str, fallback: &str) -> PathBuf {
-    let path = std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| repo_root().join(fallback));
-    assert!(path.exists(), "{} not found; run scripts/test (or scripts/install-test-tools) to install the test clients", path.display());
+    let path = std::env::var_os(env)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(fallback));
+    assert!(
+        path.exists(),
+        "{} not found; run scripts/test (or scripts/install-test-tools) to install the test clients",
+        path.display()
+    );
     path
 }
 
 fn run(mut command: Command, stdin: Option<&str>) -> Output {
     use std::io::Write;
     use std::process::Stdio;
-    command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap_or_else(|e| panic!("could not run {command:?}: {e}"));
+    command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not run {command:?}: {e}"));
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(input.as_bytes()).expect("write stdin");
     }
@@ -146,7 +188,12 @@ fn run(mut command: Command, stdin: Option<&str>) -> Output {
 
 /// stdout and stderr of a finished command, for assertion messages.
 pub fn describe(out: &Output) -> String {
-    format!("status: {}\nstdout:\n{}\nstderr:\n{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "status: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// Poll `check` until it returns `Some`, or fail after `timeout`.

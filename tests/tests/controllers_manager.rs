@@ -6,44 +6,25 @@
 
 mod controllers_support;
 
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use controllers_support::{Observer, surge_only_deployment};
 use kubesim_e2e::{Cluster, describe, eventually};
 
-/// The `kubesim` binary of this checkout (`target/<profile>/kubesim`). Built here once
-/// per run: a no-op when the workspace build already made it, and never a stale binary of
-/// another checkout sharing the target directory.
-fn kubesim_binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("test executable");
-            let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps").to_path_buf();
-            let target_dir = profile_dir.parent().expect("target dir");
-            let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("Cargo.toml");
-            let mut build = Command::new(env!("CARGO"));
-            build.args(["build", "--quiet", "-p", "kubesim", "--bin", "kubesim", "--manifest-path"]).arg(manifest).arg("--target-dir").arg(target_dir);
-            if profile_dir.file_name().is_some_and(|p| p == "release") {
-                build.arg("--release");
-            }
-            let out = build.output().expect("cargo build");
-            assert!(out.status.success(), "building kubesim failed:\n{}", describe(&out));
-            profile_dir.join(format!("kubesim{}", std::env::consts::EXE_SUFFIX))
-        })
-        .clone()
-}
+/// The `kubesim` command as a process of its own (tests/src/bin/kubesim-for-tests.rs).
+const KUBESIM: &str = env!("CARGO_BIN_EXE_kubesim-for-tests");
 
 struct ControllerManager(Child);
 
 impl ControllerManager {
     fn start(cluster: &Cluster) -> ControllerManager {
-        let child = Command::new(kubesim_binary())
+        let child = Command::new(KUBESIM)
             .args(["controller-manager", "--server", &cluster.url])
-            .env("RUST_LOG", std::env::var("KUBESIM_CM_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("KUBESIM_CM_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -65,12 +46,14 @@ impl Drop for ControllerManager {
     }
 }
 
-
 #[test]
 fn a_controller_manager_killed_mid_rollout_converges_without_extra_pods() {
     let cluster = Cluster::up(&["--no-controllers"]);
     let manager = ControllerManager::start(&cluster);
-    let out = cluster.kubectl_with_stdin(&["apply", "-f", "-"], Some(&surge_only_deployment("web", 5, "500ms")));
+    let out = cluster.kubectl_with_stdin(
+        &["apply", "-f", "-"],
+        Some(&surge_only_deployment("web", 5, "500ms")),
+    );
     assert!(out.status.success(), "{}", describe(&out));
     cluster.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
 
@@ -79,7 +62,10 @@ fn a_controller_manager_killed_mid_rollout_converges_without_extra_pods() {
     // Mid-rollout: the new ReplicaSet has pods, the old one still has most.
     eventually(Duration::from_secs(30), "the rollout under way", || {
         let seen = observer.seen();
-        let new_rs_started = seen.rs_sizes.values().any(|sizes| sizes.first() == Some(&1));
+        let new_rs_started = seen
+            .rs_sizes
+            .values()
+            .any(|sizes| sizes.first() == Some(&1));
         new_rs_started.then_some(())
     });
     manager.kill();
@@ -89,23 +75,51 @@ fn a_controller_manager_killed_mid_rollout_converges_without_extra_pods() {
     let out = cluster.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=90s"]);
     assert!(out.contains("successfully rolled out"), "{out}");
     let pods = cluster.kubectl_json(&["get", "pods", "-l", "app=web"]);
-    let live: Vec<&serde_json::Value> = pods["items"].as_array().into_iter().flatten().filter(|p| p["metadata"]["deletionTimestamp"].is_null()).collect();
+    let live: Vec<&serde_json::Value> = pods["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .collect();
     assert_eq!(live.len(), 5, "{pods}");
-    assert!(live.iter().all(|p| p["spec"]["containers"][0]["image"] == "nginx:1.28"), "{pods}");
+    assert!(
+        live.iter()
+            .all(|p| p["spec"]["containers"][0]["image"] == "nginx:1.28"),
+        "{pods}"
+    );
     let seen = observer.seen();
     // Every pod there ever was: the 5 old ones and 5 new ones, no more.
     assert_eq!(seen.ever.len(), 10, "pods ever seen: {:?}", seen.ever);
-    assert!(seen.max_rs_total <= 6, "ReplicaSets asked for {} pods: {:?}", seen.max_rs_total, seen.rs_sizes);
-    assert_eq!(cluster.kubectl_json(&["get", "rs", "-l", "app=web"])["items"].as_array().map(Vec::len), Some(2));
+    assert!(
+        seen.max_rs_total <= 6,
+        "ReplicaSets asked for {} pods: {:?}",
+        seen.max_rs_total,
+        seen.rs_sizes
+    );
+    assert_eq!(
+        cluster.kubectl_json(&["get", "rs", "-l", "app=web"])["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
 }
 
 #[test]
 fn an_unknown_controller_name_is_refused() {
-    let out = Command::new(kubesim_binary())
-        .args(["controller-manager", "--server", "http://127.0.0.1:9", "--controllers", "*,-deployments"])
+    let out = Command::new(KUBESIM)
+        .args([
+            "controller-manager",
+            "--server",
+            "http://127.0.0.1:9",
+            "--controllers",
+            "*,-deployments",
+        ])
         .output()
         .expect("kubesim controller-manager");
     assert!(!out.status.success(), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("\"deployments\" is not in the list of known controllers"), "{stderr}");
+    assert!(
+        stderr.contains("\"deployments\" is not in the list of known controllers"),
+        "{stderr}"
+    );
 }

@@ -20,9 +20,22 @@ fn pods_of_a_deleted_node_are_garbage_collected_and_replaced() {
     cluster.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
     let observer = Observer::start(&cluster, "default", "app=web");
     let pods = observer.seen().pods;
-    let node = |p: &k8s_openapi::api::core::v1::Pod| p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
-    let doomed: Vec<String> = pods.values().filter(|p| node(p) == "kubesim-node-0").map(|p| p.metadata.name.clone().unwrap_or_default()).collect();
-    assert!(!doomed.is_empty(), "no pod on kubesim-node-0: {:?}", pods.keys());
+    let node = |p: &k8s_openapi::api::core::v1::Pod| {
+        p.spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default()
+    };
+    let doomed: Vec<String> = pods
+        .values()
+        .filter(|p| node(p) == "kubesim-node-0")
+        .map(|p| p.metadata.name.clone().unwrap_or_default())
+        .collect();
+    assert!(
+        !doomed.is_empty(),
+        "no pod on kubesim-node-0: {:?}",
+        pods.keys()
+    );
 
     // As soon as possible: the pod GC looks every 20 s from the start, so the node is
     // noticed missing at its next look and taken for gone at the first look 40 s later
@@ -30,22 +43,54 @@ fn pods_of_a_deleted_node_are_garbage_collected_and_replaced() {
     cluster.kubectl_ok(&["delete", "node", "kubesim-node-0"]);
     // Quarantined first: nothing happens to them for a while.
     std::thread::sleep(Duration::from_secs(5));
-    assert!(doomed.iter().all(|name| observer.seen().pods.get(name).is_some_and(|p| p.metadata.deletion_timestamp.is_none())));
+    assert!(doomed.iter().all(|name| {
+        observer
+            .seen()
+            .pods
+            .get(name)
+            .is_some_and(|p| p.metadata.deletion_timestamp.is_none())
+    }));
 
-    eventually(Duration::from_secs(100), "the orphans collected and replaced", || {
-        let seen = observer.seen();
-        let gone = doomed.iter().all(|name| !seen.pods.contains_key(name));
-        let replaced = seen.pods.values().filter(|p| p.metadata.deletion_timestamp.is_none() && node(p) == "kubesim-node-1").count() == 4;
-        (gone && replaced).then_some(())
-    });
+    eventually(
+        Duration::from_secs(100),
+        "the orphans collected and replaced",
+        || {
+            let seen = observer.seen();
+            let gone = doomed.iter().all(|name| !seen.pods.contains_key(name));
+            let replaced = seen
+                .pods
+                .values()
+                .filter(|p| p.metadata.deletion_timestamp.is_none() && node(p) == "kubesim-node-1")
+                .count()
+                == 4;
+            (gone && replaced).then_some(())
+        },
+    );
     // On the way out each was failed with the condition, as the watch saw.
     let seen = observer.seen();
     for name in &doomed {
-        assert!(seen.phases.get(name).is_some_and(|p| p.iter().any(|p| p == "Failed")), "{name}: {:?}", seen.phases.get(name));
+        assert!(
+            seen.phases
+                .get(name)
+                .is_some_and(|p| p.iter().any(|p| p == "Failed")),
+            "{name}: {:?}",
+            seen.phases.get(name)
+        );
         let pod = seen.last_seen.get(name).expect("seen");
         let status = pod.status.clone().unwrap_or_default();
-        let condition = status.conditions.unwrap_or_default().into_iter().find(|c| c.type_ == "DisruptionTarget").expect("DisruptionTarget");
-        assert_eq!((condition.status.as_str(), condition.reason.as_deref()), ("True", Some("DeletionByPodGC")));
-        assert_eq!(condition.message.as_deref(), Some("PodGC: node no longer exists"));
+        let condition = status
+            .conditions
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == "DisruptionTarget")
+            .expect("DisruptionTarget");
+        assert_eq!(
+            (condition.status.as_str(), condition.reason.as_deref()),
+            ("True", Some("DeletionByPodGC"))
+        );
+        assert_eq!(
+            condition.message.as_deref(),
+            Some("PodGC: node no longer exists")
+        );
     }
 }

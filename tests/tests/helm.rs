@@ -13,7 +13,11 @@ fn helm(cluster: &Cluster, args: &[&str]) -> String {
         .env("HELM_DATA_HOME", cluster.dir.join("helm-data"))
         .output()
         .expect("run helm");
-    assert!(out.status.success(), "helm {args:?} failed:\n{}", describe(&out));
+    assert!(
+        out.status.success(),
+        "helm {args:?} failed:\n{}",
+        describe(&out)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -22,7 +26,13 @@ fn chart() -> String {
 }
 
 fn image(cluster: &Cluster) -> String {
-    cluster.kubectl_ok(&["get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}"])
+    cluster.kubectl_ok(&[
+        "get",
+        "deployment",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ])
 }
 
 #[test]
@@ -41,19 +51,61 @@ fn install_list_upgrade_rollback_uninstall() {
     let managed = cluster.kubectl_json(&["get", "deployment", "web", "--show-managed-fields"]);
     let entries: Vec<(String, String)> = managed["metadata"]["managedFields"]
         .as_array()
-        .map(|list| list.iter().map(|e| (e["manager"].as_str().unwrap_or("").to_string(), e["operation"].as_str().unwrap_or("").to_string())).collect())
+        .map(|list| {
+            list.iter()
+                .map(|e| {
+                    (
+                        e["manager"].as_str().unwrap_or("").to_string(),
+                        e["operation"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
         .unwrap_or_default();
-    let is = |(manager, operation): &(String, String), m: &str, o: &str| manager == m && operation == o;
-    assert!(entries.iter().any(|e| is(e, "helm", "Apply")), "{entries:?}");
-    assert!(entries.iter().all(|e| is(e, "helm", "Apply") || is(e, "kube-controller-manager", "Update")), "{entries:?}");
+    let is =
+        |(manager, operation): &(String, String), m: &str, o: &str| manager == m && operation == o;
+    assert!(
+        entries.iter().any(|e| is(e, "helm", "Apply")),
+        "{entries:?}"
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|e| is(e, "helm", "Apply") || is(e, "kube-controller-manager", "Update")),
+        "{entries:?}"
+    );
 
     let list = helm(&cluster, &["list"]);
-    assert!(list.lines().any(|l| l.starts_with("web") && l.contains("deployed") && l.contains("web-0.1.0")), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("web") && l.contains("deployed") && l.contains("web-0.1.0")),
+        "{list}"
+    );
 
-    let out = helm(&cluster, &["upgrade", "web", &chart, "--set", "image=nginx:1.28", "--set", "greeting=bonjour"]);
+    let out = helm(
+        &cluster,
+        &[
+            "upgrade",
+            "web",
+            &chart,
+            "--set",
+            "image=nginx:1.28",
+            "--set",
+            "greeting=bonjour",
+        ],
+    );
     assert!(out.contains("STATUS: deployed"), "{out}");
     assert_eq!(image(&cluster), "nginx:1.28");
-    assert_eq!(cluster.kubectl_ok(&["get", "configmap", "web-config", "-o", "jsonpath={.data.greeting}"]), "bonjour");
+    assert_eq!(
+        cluster.kubectl_ok(&[
+            "get",
+            "configmap",
+            "web-config",
+            "-o",
+            "jsonpath={.data.greeting}"
+        ]),
+        "bonjour"
+    );
 
     let out = helm(&cluster, &["rollback", "web", "1"]);
     assert!(out.contains("Rollback was a success"), "{out}");

@@ -76,7 +76,11 @@ fn container<'a>(deployment: &'a Value, name: &str) -> &'a Value {
 fn apply_creates_then_patches_to_match_the_manifest() {
     let cluster = Cluster::up(&["--no-controllers"]);
     let out = apply(&cluster, MANIFEST);
-    for line in ["deployment.apps/web created", "service/web created", "configmap/web created"] {
+    for line in [
+        "deployment.apps/web created",
+        "service/web created",
+        "configmap/web created",
+    ] {
         assert!(out.contains(line), "{out}");
     }
 
@@ -84,25 +88,52 @@ fn apply_creates_then_patches_to_match_the_manifest() {
     let changed = MANIFEST
         .replace("image: app:1", "image: app:2")
         .replace("        - name: B\n          value: \"2\"\n", "")
-        .replace("        - containerPort: 80\n", "        - containerPort: 80\n        - containerPort: 443\n");
+        .replace(
+            "        - containerPort: 80\n",
+            "        - containerPort: 80\n        - containerPort: 443\n",
+        );
     let out = apply(&cluster, &changed);
-    for line in ["deployment.apps/web configured", "service/web unchanged", "configmap/web unchanged"] {
+    for line in [
+        "deployment.apps/web configured",
+        "service/web unchanged",
+        "configmap/web unchanged",
+    ] {
         assert!(out.contains(line), "{out}");
     }
     let deployment = cluster.kubectl_json(&["get", "deploy", "web"]);
     let c = container(&deployment, "c");
     assert_eq!(c["image"], "app:2");
     assert_eq!(c["env"], json!([{"name": "A", "value": "1"}]));
-    let ports: Vec<&Value> = c["ports"].as_array().into_iter().flatten().map(|p| &p["containerPort"]).collect();
+    let ports: Vec<&Value> = c["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| &p["containerPort"])
+        .collect();
     assert_eq!(ports, [&json!(80), &json!(443)]);
     assert_eq!(container(&deployment, "sidecar")["image"], "proxy:1");
-    let names: Vec<&str> = deployment["spec"]["template"]["spec"]["containers"].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str()).collect();
+    let names: Vec<&str> = deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
     assert_eq!(names, ["c", "sidecar"]);
-    let last_applied = deployment["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"].as_str().expect("last-applied annotation");
-    assert!(last_applied.contains("app:2") && !last_applied.contains("\"B\""), "{last_applied}");
+    let last_applied =
+        deployment["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .as_str()
+            .expect("last-applied annotation");
+    assert!(
+        last_applied.contains("app:2") && !last_applied.contains("\"B\""),
+        "{last_applied}"
+    );
 
     let out = apply(&cluster, &changed);
-    for line in ["deployment.apps/web unchanged", "service/web unchanged", "configmap/web unchanged"] {
+    for line in [
+        "deployment.apps/web unchanged",
+        "service/web unchanged",
+        "configmap/web unchanged",
+    ] {
         assert!(out.contains(line), "{out}");
     }
 
@@ -110,12 +141,26 @@ fn apply_creates_then_patches_to_match_the_manifest() {
     // patch only touches what the manifest changed since the last apply. This time with
     // kubectl's default (strict) validation: no directive may be left in the object.
     cluster.kubectl_ok(&["label", "deploy", "web", "owner=ops"]);
-    let again = changed.replace("mode: blue", "mode: green").replace("image: proxy:1", "image: proxy:2");
+    let again = changed
+        .replace("mode: blue", "mode: green")
+        .replace("image: proxy:1", "image: proxy:2");
     let out = apply_with(&cluster, &again, &[]);
-    assert!(out.contains("configmap/web configured") && out.contains("deployment.apps/web configured"), "{out}");
-    assert_eq!(container(&cluster.kubectl_json(&["get", "deploy", "web"]), "sidecar")["image"], "proxy:2");
-    assert_eq!(cluster.kubectl_json(&["get", "cm", "web"])["data"]["mode"], "green");
-    assert_eq!(cluster.kubectl_json(&["get", "deploy", "web"])["metadata"]["labels"]["owner"], "ops");
+    assert!(
+        out.contains("configmap/web configured") && out.contains("deployment.apps/web configured"),
+        "{out}"
+    );
+    assert_eq!(
+        container(&cluster.kubectl_json(&["get", "deploy", "web"]), "sidecar")["image"],
+        "proxy:2"
+    );
+    assert_eq!(
+        cluster.kubectl_json(&["get", "cm", "web"])["data"]["mode"],
+        "green"
+    );
+    assert_eq!(
+        cluster.kubectl_json(&["get", "deploy", "web"])["metadata"]["labels"]["owner"],
+        "ops"
+    );
 }
 
 #[test]
@@ -124,26 +169,64 @@ fn patch_set_image_and_rollout_send_strategic_merge_patches() {
     apply(&cluster, MANIFEST);
 
     // `kubectl patch` defaults to a strategic merge patch: the other container stays.
-    let out = cluster.kubectl_ok(&["patch", "deploy", "web", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"c","image":"x"}]}}}}"#]);
+    let out = cluster.kubectl_ok(&[
+        "patch",
+        "deploy",
+        "web",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"c","image":"x"}]}}}}"#,
+    ]);
     assert_eq!(out.trim(), "deployment.apps/web patched");
     let deployment = cluster.kubectl_json(&["get", "deploy", "web"]);
     assert_eq!(container(&deployment, "c")["image"], "x");
-    assert_eq!(container(&deployment, "c")["env"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        container(&deployment, "c")["env"].as_array().map(Vec::len),
+        Some(2)
+    );
     assert_eq!(container(&deployment, "sidecar")["image"], "proxy:1");
 
     let out = cluster.kubectl_ok(&["set", "image", "deploy/web", "sidecar=proxy:2"]);
     assert_eq!(out.trim(), "deployment.apps/web image updated");
     let deployment = cluster.kubectl_json(&["get", "deploy", "web"]);
-    assert_eq!((container(&deployment, "c")["image"].clone(), container(&deployment, "sidecar")["image"].clone()), (json!("x"), json!("proxy:2")));
+    assert_eq!(
+        (
+            container(&deployment, "c")["image"].clone(),
+            container(&deployment, "sidecar")["image"].clone()
+        ),
+        (json!("x"), json!("proxy:2"))
+    );
 
-    assert_eq!(cluster.kubectl_ok(&["rollout", "pause", "deploy/web"]).trim(), "deployment.apps/web paused");
-    assert_eq!(cluster.kubectl_json(&["get", "deploy", "web"])["spec"]["paused"], true);
-    assert_eq!(cluster.kubectl_ok(&["rollout", "resume", "deploy/web"]).trim(), "deployment.apps/web resumed");
+    assert_eq!(
+        cluster
+            .kubectl_ok(&["rollout", "pause", "deploy/web"])
+            .trim(),
+        "deployment.apps/web paused"
+    );
+    assert_eq!(
+        cluster.kubectl_json(&["get", "deploy", "web"])["spec"]["paused"],
+        true
+    );
+    assert_eq!(
+        cluster
+            .kubectl_ok(&["rollout", "resume", "deploy/web"])
+            .trim(),
+        "deployment.apps/web resumed"
+    );
     assert!(cluster.kubectl_json(&["get", "deploy", "web"])["spec"]["paused"] != true);
-    assert_eq!(cluster.kubectl_ok(&["rollout", "restart", "deploy/web"]).trim(), "deployment.apps/web restarted");
+    assert_eq!(
+        cluster
+            .kubectl_ok(&["rollout", "restart", "deploy/web"])
+            .trim(),
+        "deployment.apps/web restarted"
+    );
     let deployment = cluster.kubectl_json(&["get", "deploy", "web"]);
     assert!(deployment["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"].is_string(), "{deployment}");
-    assert_eq!(deployment["spec"]["template"]["spec"]["containers"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
 }
 
 #[test]
@@ -158,8 +241,14 @@ fn edit_sends_the_change_as_a_strategic_merge_patch() {
         .output()
         .expect("kubectl edit");
     assert!(out.status.success(), "{}", describe(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "configmap/web edited");
-    assert_eq!(cluster.kubectl_json(&["get", "cm", "web"])["data"]["mode"], "red");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "configmap/web edited"
+    );
+    assert_eq!(
+        cluster.kubectl_json(&["get", "cm", "web"])["data"]["mode"],
+        "red"
+    );
 }
 
 #[test]
@@ -169,20 +258,46 @@ fn taint_and_untaint_a_node() {
     let out = cluster.kubectl_with_stdin(&["create", "-f", "-", "--validate=false"], Some(node));
     assert!(out.status.success(), "{}", describe(&out));
 
-    assert_eq!(cluster.kubectl_ok(&["taint", "nodes", "n1", "dedicated=db:NoExecute"]).trim(), "node/n1 tainted");
+    assert_eq!(
+        cluster
+            .kubectl_ok(&["taint", "nodes", "n1", "dedicated=db:NoExecute"])
+            .trim(),
+        "node/n1 tainted"
+    );
     let keys = |cluster: &Cluster| -> Vec<String> {
         let node = cluster.kubectl_json(&["get", "node", "n1"]);
-        node["spec"]["taints"].as_array().into_iter().flatten().filter_map(|t| t["key"].as_str().map(String::from)).collect()
+        node["spec"]["taints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["key"].as_str().map(String::from))
+            .collect()
     };
     // kubectl sends the whole new list (taints have no merge strategy), new taint first;
     // the server's own `node.kubernetes.io/not-ready` taint, set at creation, stays.
     let tainted = keys(&cluster);
-    assert_eq!(tainted.first().map(String::as_str), Some("dedicated"), "{tainted:?}");
+    assert_eq!(
+        tainted.first().map(String::as_str),
+        Some("dedicated"),
+        "{tainted:?}"
+    );
     assert!(tainted.iter().any(|k| k == "existing"), "{tainted:?}");
 
-    assert_eq!(cluster.kubectl_ok(&["taint", "nodes", "n1", "existing:NoSchedule-"]).trim(), "node/n1 untainted");
+    assert_eq!(
+        cluster
+            .kubectl_ok(&["taint", "nodes", "n1", "existing:NoSchedule-"])
+            .trim(),
+        "node/n1 untainted"
+    );
     let untainted = keys(&cluster);
-    assert_eq!(untainted, tainted.iter().filter(|k| *k != "existing").cloned().collect::<Vec<_>>());
+    assert_eq!(
+        untainted,
+        tainted
+            .iter()
+            .filter(|k| *k != "existing")
+            .cloned()
+            .collect::<Vec<_>>()
+    );
 
     // A taint that is already there is refused by kubectl without a request.
     let out = cluster.kubectl(&["taint", "nodes", "n1", "dedicated=db:NoExecute"]);

@@ -38,15 +38,27 @@ fn api_resources_lists_every_resource() {
     let cluster = Cluster::up(&["--no-controllers"]);
     let out = cluster.kubectl_ok(&["api-resources", "--no-headers"]);
     // NAME [SHORTNAMES] APIVERSION NAMESPACED KIND
-    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
-    let row = |name: &str, version: &str| rows.iter().find(|r| r[0] == name && r.contains(&version)).cloned();
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let row = |name: &str, version: &str| {
+        rows.iter()
+            .find(|r| r[0] == name && r.contains(&version))
+            .cloned()
+    };
     for info in kubesim_apimachinery_builtins() {
         // kubectl lists each group at its preferred version only.
         if info.group == "autoscaling" && info.version == "v1" {
             continue;
         }
-        let api_version = if info.group.is_empty() { info.version.clone() } else { format!("{}/{}", info.group, info.version) };
-        let found = row(&info.plural, &api_version).unwrap_or_else(|| panic!("{} {api_version} missing from:\n{out}", info.plural));
+        let api_version = if info.group.is_empty() {
+            info.version.clone()
+        } else {
+            format!("{}/{}", info.group, info.version)
+        };
+        let found = row(&info.plural, &api_version)
+            .unwrap_or_else(|| panic!("{} {api_version} missing from:\n{out}", info.plural));
         let mut expected = vec![info.plural.clone()];
         if !info.short_names.is_empty() {
             expected.push(info.short_names.join(","));
@@ -92,10 +104,17 @@ fn explain_prints_upstream_documentation() {
         assert!(out.contains(expected), "{expected:?} in:\n{out}");
     }
     let out = cluster.kubectl_ok(&["explain", "hpa.spec.metrics"]);
-    assert!(out.contains("GROUP:      autoscaling") && out.contains("VERSION:    v2"), "{out}");
+    assert!(
+        out.contains("GROUP:      autoscaling") && out.contains("VERSION:    v2"),
+        "{out}"
+    );
     let out = cluster.kubectl(&["explain", "pod.spec.nope"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("field \"nope\" does not exist"), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("field \"nope\" does not exist"),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -103,17 +122,28 @@ fn create_and_apply_validate_on_the_server() {
     let cluster = Cluster::up(&["--no-controllers"]);
     let out = cluster.kubectl_with_stdin(&["create", "-f", "-"], Some(POD));
     assert!(out.status.success(), "{}", describe(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "pod/web created");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "pod/web created"
+    );
 
     let out = cluster.kubectl_with_stdin(&["apply", "-f", "-"], Some(DEPLOYMENT));
     assert!(out.status.success(), "{}", describe(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "deployment.apps/web created");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "deployment.apps/web created"
+    );
     let out = cluster.kubectl_with_stdin(&["apply", "-f", "-"], Some(DEPLOYMENT));
     assert!(out.status.success(), "{}", describe(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "deployment.apps/web unchanged");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "deployment.apps/web unchanged"
+    );
 
     // A typo fails under the default validation with upstream's message...
-    let typo = DEPLOYMENT.replace("name: web\n", "name: typo\n").replace("replicas: 2", "replica: 2");
+    let typo = DEPLOYMENT
+        .replace("name: web\n", "name: typo\n")
+        .replace("replicas: 2", "replica: 2");
     let out = cluster.kubectl_with_stdin(&["apply", "-f", "-"], Some(&typo));
     assert!(!out.status.success(), "{}", describe(&out));
     assert_eq!(
@@ -123,19 +153,33 @@ fn create_and_apply_validate_on_the_server() {
     // ...is a warning with --validate=warn, and silently dropped with --validate=false.
     let out = cluster.kubectl_with_stdin(&["apply", "-f", "-", "--validate=warn"], Some(&typo));
     assert!(out.status.success(), "{}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Warning: unknown field \"spec.replica\""), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Warning: unknown field \"spec.replica\""),
+        "{}",
+        describe(&out)
+    );
     cluster.kubectl_ok(&["delete", "deployment", "typo"]);
     let out = cluster.kubectl_with_stdin(&["apply", "-f", "-", "--validate=false"], Some(&typo));
     assert!(out.status.success(), "{}", describe(&out));
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("Warning"), "{}", describe(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("Warning"),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]
 fn raw_openapi_lists_group_versions() {
     let cluster = Cluster::up(&["--no-controllers"]);
-    let root: serde_json::Value = serde_json::from_str(&cluster.kubectl_ok(&["get", "--raw", "/openapi/v3"])).expect("JSON");
+    let root: serde_json::Value =
+        serde_json::from_str(&cluster.kubectl_ok(&["get", "--raw", "/openapi/v3"])).expect("JSON");
     let paths = root["paths"].as_object().expect("paths");
-    for gv in ["api/v1", "apis/apps/v1", "apis/batch/v1", "apis/autoscaling/v2"] {
+    for gv in [
+        "api/v1",
+        "apis/apps/v1",
+        "apis/batch/v1",
+        "apis/autoscaling/v2",
+    ] {
         assert!(paths.contains_key(gv), "{gv} in {paths:?}");
     }
 }

@@ -26,25 +26,69 @@ fn manifest(replicas: u32) -> String {
 #[test]
 fn a_second_manager_conflicts_until_it_forces() {
     let cluster = Cluster::up(&["--no-controllers"]);
-    let out = cluster.kubectl_with_stdin(&["apply", "--server-side", "-f", "-"], Some(&manifest(2)));
+    let out =
+        cluster.kubectl_with_stdin(&["apply", "--server-side", "-f", "-"], Some(&manifest(2)));
     assert!(out.status.success(), "{}", describe(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "deployment.apps/web serverside-applied");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "deployment.apps/web serverside-applied"
+    );
 
-    let out = cluster.kubectl_with_stdin(&["apply", "--server-side", "--field-manager=autoscaler", "-f", "-"], Some(&manifest(5)));
+    let out = cluster.kubectl_with_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=autoscaler",
+            "-f",
+            "-",
+        ],
+        Some(&manifest(5)),
+    );
     assert!(!out.status.success(), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("Apply failed with 1 conflict: conflict with \"kubectl\" using apps/v1: .spec.replicas"), "{stderr}");
-    assert_eq!(cluster.kubectl_ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "2");
+    assert!(
+        stderr.contains(
+            "Apply failed with 1 conflict: conflict with \"kubectl\" using apps/v1: .spec.replicas"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(
+        cluster.kubectl_ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
+        "2"
+    );
 
-    let out = cluster.kubectl_with_stdin(&["apply", "--server-side", "--field-manager=autoscaler", "--force-conflicts", "-f", "-"], Some(&manifest(5)));
+    let out = cluster.kubectl_with_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=autoscaler",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        Some(&manifest(5)),
+    );
     assert!(out.status.success(), "{}", describe(&out));
-    assert_eq!(cluster.kubectl_ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "5");
-    let owners = cluster.kubectl_ok(&["get", "deploy", "web", "--show-managed-fields", "-o", "jsonpath={range .metadata.managedFields[*]}{.manager}:{.operation} {end}"]);
+    assert_eq!(
+        cluster.kubectl_ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
+        "5"
+    );
+    let owners = cluster.kubectl_ok(&[
+        "get",
+        "deploy",
+        "web",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={range .metadata.managedFields[*]}{.manager}:{.operation} {end}",
+    ]);
     assert_eq!(owners.trim(), "kubectl:Apply autoscaler:Apply");
 
     // The first manager no longer owns replicas: applying without it leaves it alone.
     let without = manifest(2).replace("  replicas: 2\n", "");
     let out = cluster.kubectl_with_stdin(&["apply", "--server-side", "-f", "-"], Some(&without));
     assert!(out.status.success(), "{}", describe(&out));
-    assert_eq!(cluster.kubectl_ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "5");
+    assert_eq!(
+        cluster.kubectl_ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
+        "5"
+    );
 }

@@ -34,17 +34,36 @@ fn get_all_wait_delete_from_file_and_raw() {
     std::fs::write(&manifest, MANIFEST).expect("write manifest");
     let manifest = manifest.display().to_string();
     let out = cluster.kubectl_ok(&["apply", "-f", &manifest]);
-    assert!(out.contains("configmap/settings created") && out.contains("deployment.apps/web created"), "{out}");
+    assert!(
+        out.contains("configmap/settings created") && out.contains("deployment.apps/web created"),
+        "{out}"
+    );
 
     // `get all` walks the `all` category from discovery.
     let all = cluster.kubectl_ok(&["get", "all"]);
-    assert!(all.lines().any(|l| l.starts_with("deployment.apps/web")), "{all}");
-    assert!(!all.contains("configmap"), "configmaps are not in `all`: {all}");
+    assert!(
+        all.lines().any(|l| l.starts_with("deployment.apps/web")),
+        "{all}"
+    );
+    assert!(
+        !all.contains("configmap"),
+        "configmaps are not in `all`: {all}"
+    );
 
     // `wait` watches (watch-list) until the condition holds.
-    let out = cluster.kubectl_ok(&["wait", "--for=jsonpath={.spec.replicas}=1", "deployment/web", "--timeout=10s"]);
+    let out = cluster.kubectl_ok(&[
+        "wait",
+        "--for=jsonpath={.spec.replicas}=1",
+        "deployment/web",
+        "--timeout=10s",
+    ]);
     assert_eq!(out.trim(), "deployment.apps/web condition met");
-    let out = cluster.kubectl(&["wait", "--for=jsonpath={.spec.replicas}=3", "deployment/web", "--timeout=1s"]);
+    let out = cluster.kubectl(&[
+        "wait",
+        "--for=jsonpath={.spec.replicas}=3",
+        "deployment/web",
+        "--timeout=1s",
+    ]);
     assert!(!out.status.success(), "{}", describe(&out));
 
     let ready = cluster.kubectl_ok(&["get", "--raw", "/readyz"]);
@@ -53,7 +72,11 @@ fn get_all_wait_delete_from_file_and_raw() {
     assert!(version.contains("\"gitVersion\": \"v1.35"), "{version}");
 
     let out = cluster.kubectl_ok(&["delete", "-f", &manifest]);
-    assert!(out.contains("configmap \"settings\" deleted") && out.contains("deployment.apps \"web\" deleted"), "{out}");
+    assert!(
+        out.contains("configmap \"settings\" deleted")
+            && out.contains("deployment.apps \"web\" deleted"),
+        "{out}"
+    );
     let left = cluster.kubectl_ok(&["get", "deployments,configmaps", "-o", "name"]);
     // Only the namespace's own kube-root-ca.crt could remain, and kubesim makes none.
     assert_eq!(left.trim(), "");

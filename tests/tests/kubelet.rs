@@ -35,28 +35,62 @@ spec:
     command: ["sh", "-c", "echo one; sleep 2; echo two"]
 "#,
     );
-    eventually(Duration::from_secs(10), "talk Running", || (phase(&cluster, "talk") == "Running").then_some(()));
+    eventually(Duration::from_secs(10), "talk Running", || {
+        (phase(&cluster, "talk") == "Running").then_some(())
+    });
     // Follow: prints lines as they come and ends when the container exits.
     let followed = cluster.kubectl_ok(&["logs", "-f", "talk"]);
     let lines: Vec<&str> = followed.lines().collect();
-    assert_eq!(lines[1..], ["one", "two", "Exited with code 0"], "{followed}");
+    assert_eq!(
+        lines[1..],
+        ["one", "two", "Exited with code 0"],
+        "{followed}"
+    );
     assert!(lines[0].starts_with("Started container c"), "{followed}");
-    eventually(Duration::from_secs(10), "talk Succeeded", || (phase(&cluster, "talk") == "Succeeded").then_some(()));
+    eventually(Duration::from_secs(10), "talk Succeeded", || {
+        (phase(&cluster, "talk") == "Succeeded").then_some(())
+    });
     let tail = cluster.kubectl_ok(&["logs", "talk", "--tail=1", "--timestamps"]);
-    assert!(tail.ends_with(" Exited with code 0\n") && tail.starts_with("20"), "{tail}");
+    assert!(
+        tail.ends_with(" Exited with code 0\n") && tail.starts_with("20"),
+        "{tail}"
+    );
     // A container not started yet has no log: the kubelet's 400 says why.
-    create(&cluster, "apiVersion: v1\nkind: Pod\nmetadata: {name: slow, annotations: {kubesim.io/startup-delay: 1h}}\nspec: {nodeName: kubesim-node-0, containers: [{name: c, image: busybox}]}\n");
+    create(
+        &cluster,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: slow, annotations: {kubesim.io/startup-delay: 1h}}\nspec: {nodeName: kubesim-node-0, containers: [{name: c, image: busybox}]}\n",
+    );
     eventually(Duration::from_secs(10), "slow ContainerCreating", || {
-        let out = cluster.kubectl_ok(&["get", "pod", "slow", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"]);
+        let out = cluster.kubectl_ok(&[
+            "get",
+            "pod",
+            "slow",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].state.waiting.reason}",
+        ]);
         (out == "ContainerCreating").then_some(())
     });
     let out = cluster.kubectl(&["logs", "slow"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("container \"c\" in pod \"slow\" is waiting to start: ContainerCreating"), "{}", describe(&out));
+    assert!(
+        !out.status.success()
+            && stderr
+                .contains("container \"c\" in pod \"slow\" is waiting to start: ContainerCreating"),
+        "{}",
+        describe(&out)
+    );
     // An unscheduled pod still has no host to ask.
-    create(&cluster, "apiVersion: v1\nkind: Pod\nmetadata: {name: nowhere}\nspec: {containers: [{name: c, image: busybox}]}\n");
+    create(
+        &cluster,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: nowhere}\nspec: {containers: [{name: c, image: busybox}]}\n",
+    );
     let out = cluster.kubectl(&["logs", "nowhere"]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("does not have a host assigned"), "{}", describe(&out));
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("does not have a host assigned"),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -76,12 +110,22 @@ spec:
   containers: [{name: c, image: nginx}]
 "#,
     );
-    eventually(Duration::from_secs(10), "busy Running", || (phase(&cluster, "busy") == "Running").then_some(()));
+    eventually(Duration::from_secs(10), "busy Running", || {
+        (phase(&cluster, "busy") == "Running").then_some(())
+    });
     let top = cluster.kubectl_ok(&["top", "pod", "-l", "app=busy"]);
-    let row: Vec<&str> = top.lines().nth(1).unwrap_or("").split_whitespace().collect();
+    let row: Vec<&str> = top
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     assert_eq!(row, ["busy", "250m", "64Mi"], "{top}");
     let nodes = cluster.kubectl_ok(&["top", "node", "--no-headers"]);
-    let node1 = nodes.lines().find(|l| l.starts_with("kubesim-node-1")).unwrap_or_else(|| panic!("{nodes}"));
+    let node1 = nodes
+        .lines()
+        .find(|l| l.starts_with("kubesim-node-1"))
+        .unwrap_or_else(|| panic!("{nodes}"));
     // 250m of the pod plus 50m of the node itself, of 4 CPUs.
     assert_eq!(node1.split_whitespace().nth(1), Some("300m"), "{nodes}");
     assert_eq!(nodes.lines().count(), 2, "{nodes}");
@@ -157,63 +201,153 @@ spec:
         settled.then_some(())
     });
     eventually(Duration::from_secs(15), "config error", || {
-        let out = cluster.kubectl_ok(&["get", "pod", "badconfig", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"]);
+        let out = cluster.kubectl_ok(&[
+            "get",
+            "pod",
+            "badconfig",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].state.waiting.reason}",
+        ]);
         (out == "CreateContainerConfigError").then_some(())
     });
     // Deleted before it started: held (finalizer) so the final status stays to be read.
-    cluster.kubectl_ok(&["patch", "pod", "unstarted", "--type=merge", "-p", r#"{"metadata":{"finalizers":["kubesim.io/test"]}}"#]);
+    cluster.kubectl_ok(&[
+        "patch",
+        "pod",
+        "unstarted",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["kubesim.io/test"]}}"#,
+    ]);
     eventually(Duration::from_secs(15), "unstarted created", || {
-        let out = cluster.kubectl_ok(&["get", "pod", "unstarted", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"]);
+        let out = cluster.kubectl_ok(&[
+            "get",
+            "pod",
+            "unstarted",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].state.waiting.reason}",
+        ]);
         (out == "ContainerCreating").then_some(())
     });
     cluster.kubectl_ok(&["delete", "pod", "unstarted", "--wait=false"]);
     eventually(Duration::from_secs(15), "unstarted terminated", || {
-        let out = cluster.kubectl_ok(&["get", "pod", "unstarted", "-o", "jsonpath={.status.containerStatuses[0].state.terminated.reason}"]);
+        let out = cluster.kubectl_ok(&[
+            "get",
+            "pod",
+            "unstarted",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].state.terminated.reason}",
+        ]);
         (out == "ContainerStatusUnknown").then_some(())
     });
     eventually(Duration::from_secs(15), "crash loop", || {
-        let out = cluster.kubectl_ok(&["get", "pod", "crash", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"]);
+        let out = cluster.kubectl_ok(&[
+            "get",
+            "pod",
+            "crash",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].state.waiting.reason}",
+        ]);
         (out == "CrashLoopBackOff").then_some(())
     });
     let out = cluster.python("kubelet_status.py", &[]);
     assert!(out.status.success(), "{}", describe(&out));
     let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary JSON");
-    assert_eq!(seen["pods"]["web"]["containers"]["init"], "terminated:0", "{seen}");
+    assert_eq!(
+        seen["pods"]["web"]["containers"]["init"], "terminated:0",
+        "{seen}"
+    );
     assert_eq!(seen["pods"]["web"]["conditions"]["Ready"], "True", "{seen}");
-    assert_eq!(seen["pods"]["crash"]["containers"]["c"], "waiting:CrashLoopBackOff", "{seen}");
+    assert_eq!(
+        seen["pods"]["crash"]["containers"]["c"], "waiting:CrashLoopBackOff",
+        "{seen}"
+    );
     assert_eq!(seen["pods"]["done"]["phase"], "Succeeded", "{seen}");
-    assert_eq!(seen["pods"]["oom"]["containers"]["c"], "terminated:137:OOMKilled", "{seen}");
-    assert_eq!(seen["pods"]["badconfig"]["containers"]["c"], "waiting:CreateContainerConfigError", "{seen}");
-    assert_eq!(seen["pods"]["badconfig"]["conditions"]["PodScheduled"], "True", "{seen}");
+    assert_eq!(
+        seen["pods"]["oom"]["containers"]["c"], "terminated:137:OOMKilled",
+        "{seen}"
+    );
+    assert_eq!(
+        seen["pods"]["badconfig"]["containers"]["c"], "waiting:CreateContainerConfigError",
+        "{seen}"
+    );
+    assert_eq!(
+        seen["pods"]["badconfig"]["conditions"]["PodScheduled"], "True",
+        "{seen}"
+    );
     assert!(seen["pods"]["badconfig"]["podIP"].is_string(), "{seen}");
     assert_eq!(seen["pods"]["huge"]["phase"], "Failed", "{seen}");
     assert_eq!(seen["pods"]["huge"]["reason"], "OutOfcpu", "{seen}");
-    assert_eq!(seen["pods"]["unstarted"]["containers"]["c"], "terminated:137:ContainerStatusUnknown", "{seen}");
+    assert_eq!(
+        seen["pods"]["unstarted"]["containers"]["c"], "terminated:137:ContainerStatusUnknown",
+        "{seen}"
+    );
     assert_eq!(seen["pods"]["unstarted"]["phase"], "Failed", "{seen}");
-    assert!(seen["events"].as_array().unwrap().iter().any(|e| e == "Started"), "{seen}");
+    assert!(
+        seen["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "Started"),
+        "{seen}"
+    );
     assert_eq!(seen["nodes"]["kubesim-node-0"]["Ready"], "True", "{seen}");
-    assert_eq!(seen["leases"], serde_json::json!(["kubesim-node-0", "kubesim-node-1", "kubesim-node-2"]));
+    assert_eq!(
+        seen["leases"],
+        serde_json::json!(["kubesim-node-0", "kubesim-node-1", "kubesim-node-2"])
+    );
 
     // Every status decodes into k8s-openapi's Pod (required fields present).
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let pods: Vec<Pod> = runtime.block_on(async {
         let api: kube::Api<Pod> = kube::Api::namespaced(cluster.client(), "default");
-        api.list(&Default::default()).await.expect("pods decode").items
+        api.list(&Default::default())
+            .await
+            .expect("pods decode")
+            .items
     });
     assert_eq!(pods.len(), 7);
     let kubectl = cluster.kubectl_ok(&["get", "pods", "--no-headers"]);
-    for shown in ["CrashLoopBackOff", "Completed", "OOMKilled", "CreateContainerConfigError", "OutOfcpu"] {
+    for shown in [
+        "CrashLoopBackOff",
+        "Completed",
+        "OOMKilled",
+        "CreateContainerConfigError",
+        "OutOfcpu",
+    ] {
         assert!(kubectl.contains(shown), "{shown}: {kubectl}");
     }
     // Every Event kubelet-sim wrote decodes, and kubectl describe shows them.
     let events: Vec<k8s_openapi::api::core::v1::Event> = runtime.block_on(async {
-        let api: kube::Api<k8s_openapi::api::core::v1::Event> = kube::Api::namespaced(cluster.client(), "default");
-        api.list(&Default::default()).await.expect("events decode").items
+        let api: kube::Api<k8s_openapi::api::core::v1::Event> =
+            kube::Api::namespaced(cluster.client(), "default");
+        api.list(&Default::default())
+            .await
+            .expect("events decode")
+            .items
     });
-    assert!(events.iter().any(|e| e.reason.as_deref() == Some("BackOff")), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("BackOff")),
+        "{events:?}"
+    );
     let describe = cluster.kubectl_ok(&["describe", "pod", "web"]);
-    assert!(describe.contains("Started container web") && describe.contains("kubelet"), "{describe}");
-    cluster.kubectl_ok(&["patch", "pod", "unstarted", "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]);
+    assert!(
+        describe.contains("Started container web") && describe.contains("kubelet"),
+        "{describe}"
+    );
+    cluster.kubectl_ok(&[
+        "patch",
+        "pod",
+        "unstarted",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
 }
 
 #[test]
@@ -223,33 +357,71 @@ fn node_faults_by_command() {
         let mut all = vec!["kubesim", "node", "--server", cluster.url.as_str()];
         all.extend(args);
         let cli = <kubesim::Cli as clap::Parser>::try_parse_from(&all).expect("node arguments");
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(kubesim::run(cli, std::future::pending())).expect("kubesim node");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(kubesim::run(cli, std::future::pending()))
+            .expect("kubesim node");
     };
     let condition = |name: &str, type_: &str| {
-        cluster.kubectl_ok(&["get", "node", name, "-o", &format!("jsonpath={{.status.conditions[?(@.type==\"{type_}\")].status}}")])
+        cluster.kubectl_ok(&[
+            "get",
+            "node",
+            name,
+            "-o",
+            &format!("jsonpath={{.status.conditions[?(@.type==\"{type_}\")].status}}"),
+        ])
     };
-    eventually(Duration::from_secs(10), "kubesim-node-1 Ready", || (condition("kubesim-node-1", "Ready") == "True").then_some(()));
+    eventually(Duration::from_secs(10), "kubesim-node-1 Ready", || {
+        (condition("kubesim-node-1", "Ready") == "True").then_some(())
+    });
     node(&["pressure", "kubesim-node-1", "--kind", "memory,disk"]);
     eventually(Duration::from_secs(10), "pressure", || {
-        (condition("kubesim-node-1", "MemoryPressure") == "True" && condition("kubesim-node-1", "DiskPressure") == "True").then_some(())
+        (condition("kubesim-node-1", "MemoryPressure") == "True"
+            && condition("kubesim-node-1", "DiskPressure") == "True")
+            .then_some(())
     });
     node(&["start", "kubesim-node-1"]);
-    eventually(Duration::from_secs(10), "no pressure", || (condition("kubesim-node-1", "MemoryPressure") == "False").then_some(()));
+    eventually(Duration::from_secs(10), "no pressure", || {
+        (condition("kubesim-node-1", "MemoryPressure") == "False").then_some(())
+    });
 
     // A restart restarts the node's containers.
-    create(&cluster, "apiVersion: v1\nkind: Pod\nmetadata: {name: app}\nspec: {nodeName: kubesim-node-0, containers: [{name: c, image: nginx}]}\n");
-    eventually(Duration::from_secs(10), "app Running", || (phase(&cluster, "app") == "Running").then_some(()));
+    create(
+        &cluster,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: app}\nspec: {nodeName: kubesim-node-0, containers: [{name: c, image: nginx}]}\n",
+    );
+    eventually(Duration::from_secs(10), "app Running", || {
+        (phase(&cluster, "app") == "Running").then_some(())
+    });
     node(&["restart", "kubesim-node-0"]);
     eventually(Duration::from_secs(10), "restarted", || {
-        let n = cluster.kubectl_ok(&["get", "pod", "app", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"]);
+        let n = cluster.kubectl_ok(&[
+            "get",
+            "pod",
+            "app",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].restartCount}",
+        ]);
         (n == "1").then_some(())
     });
 
     // Stopped heartbeats: the lease is no longer renewed.
     node(&["stop", "kubesim-node-1"]);
     std::thread::sleep(Duration::from_millis(300));
-    let renew = || cluster.kubectl_ok(&["get", "lease", "-n", "kube-node-lease", "kubesim-node-1", "-o", "jsonpath={.spec.renewTime}"]);
+    let renew = || {
+        cluster.kubectl_ok(&[
+            "get",
+            "lease",
+            "-n",
+            "kube-node-lease",
+            "kubesim-node-1",
+            "-o",
+            "jsonpath={.spec.renewTime}",
+        ])
+    };
     let before = renew();
     std::thread::sleep(Duration::from_secs(11));
     assert_eq!(renew(), before, "a stopped node renews no lease");

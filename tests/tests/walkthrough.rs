@@ -55,19 +55,32 @@ spec:
 "#;
 
 fn web_pods(cluster: &Cluster) -> Vec<Value> {
-    cluster.kubectl_json(&["get", "pods", "-l", "app=web"])["items"].as_array().cloned().unwrap_or_default()
+    cluster.kubectl_json(&["get", "pods", "-l", "app=web"])["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The ready addresses of the Service's EndpointSlices, sorted.
 fn ready_addresses(cluster: &Cluster) -> Vec<String> {
-    let slices = cluster.kubectl_json(&["get", "endpointslices", "-l", "kubernetes.io/service-name=web"]);
+    let slices = cluster.kubectl_json(&[
+        "get",
+        "endpointslices",
+        "-l",
+        "kubernetes.io/service-name=web",
+    ]);
     let mut addresses: Vec<String> = slices["items"]
         .as_array()
         .into_iter()
         .flatten()
         .flat_map(|slice| slice["endpoints"].as_array().cloned().unwrap_or_default())
         .filter(|endpoint| endpoint["conditions"]["ready"] == true)
-        .flat_map(|endpoint| endpoint["addresses"].as_array().cloned().unwrap_or_default())
+        .flat_map(|endpoint| {
+            endpoint["addresses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter_map(|address| address.as_str().map(str::to_string))
         .collect();
     addresses.sort();
@@ -80,7 +93,10 @@ fn configmap_deployment_service_rollout_endpoints_and_self_healing() {
     let out = cluster.kubectl_with_stdin(&["apply", "-f", "-"], Some(APP));
     assert!(out.status.success(), "{}", describe(&out));
     let out = cluster.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
-    assert!(out.contains("deployment \"web\" successfully rolled out"), "{out}");
+    assert!(
+        out.contains("deployment \"web\" successfully rolled out"),
+        "{out}"
+    );
 
     // Three pods Running and Ready, each on a simulated node with an IP from its pod CIDR.
     let pods = web_pods(&cluster);
@@ -88,28 +104,61 @@ fn configmap_deployment_service_rollout_endpoints_and_self_healing() {
     let mut pod_ips = Vec::new();
     for pod in &pods {
         assert_eq!(pod["status"]["phase"], "Running", "{pod}");
-        assert!(pod["spec"]["nodeName"].as_str().is_some_and(|n| n.starts_with("kubesim-node-")), "{pod}");
-        let ready = pod["status"]["conditions"].as_array().into_iter().flatten().find(|c| c["type"] == "Ready");
-        assert_eq!(ready.map(|c| c["status"].clone()), Some(Value::from("True")), "{pod}");
-        pod_ips.push(pod["status"]["podIP"].as_str().unwrap_or_default().to_string());
+        assert!(
+            pod["spec"]["nodeName"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("kubesim-node-")),
+            "{pod}"
+        );
+        let ready = pod["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Ready");
+        assert_eq!(
+            ready.map(|c| c["status"].clone()),
+            Some(Value::from("True")),
+            "{pod}"
+        );
+        pod_ips.push(
+            pod["status"]["podIP"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
     }
     pod_ips.sort();
 
     // The Service has a ClusterIP, and its EndpointSlice lists exactly the three pods, ready.
     let service = cluster.kubectl_json(&["get", "service", "web"]);
-    assert!(service["spec"]["clusterIP"].as_str().is_some_and(|ip| ip.starts_with("10.")), "{service}");
-    eventually(WAIT, "the EndpointSlice to list the 3 pods, ready", || (ready_addresses(&cluster) == pod_ips).then_some(()));
+    assert!(
+        service["spec"]["clusterIP"]
+            .as_str()
+            .is_some_and(|ip| ip.starts_with("10.")),
+        "{service}"
+    );
+    eventually(WAIT, "the EndpointSlice to list the 3 pods, ready", || {
+        (ready_addresses(&cluster) == pod_ips).then_some(())
+    });
 
     // Delete a pod: the ReplicaSet replaces it, the slice follows.
-    let victim = pods[0]["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let victim = pods[0]["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     cluster.kubectl_ok(&["delete", "pod", &victim, "--wait=false"]);
     eventually(WAIT, "a replacement pod, Running", || {
         let pods = web_pods(&cluster);
-        let replaced = pods.len() == 3 && pods.iter().all(|p| p["metadata"]["name"] != victim.as_str() && p["status"]["phase"] == "Running");
+        let replaced = pods.len() == 3
+            && pods.iter().all(|p| {
+                p["metadata"]["name"] != victim.as_str() && p["status"]["phase"] == "Running"
+            });
         replaced.then_some(())
     });
     cluster.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
-    eventually(WAIT, "3 ready addresses again", || (ready_addresses(&cluster).len() == 3).then_some(()));
+    eventually(WAIT, "3 ready addresses again", || {
+        (ready_addresses(&cluster).len() == 3).then_some(())
+    });
     let events = cluster.kubectl_ok(&["get", "events"]);
     for reason in ["Scheduled", "SuccessfulCreate", "ScalingReplicaSet"] {
         assert!(events.contains(reason), "{reason} in {events}");

@@ -11,20 +11,35 @@ use kubesim_apimachinery::apply::{self, Conflict, Manager};
 use kubesim_apimachinery::status::{GroupResourceKind, Qualified};
 use kubesim_apimachinery::{ApiError, FieldError, meta};
 
-
 use super::Request;
-use super::write::{check_name, check_namespace, check_type, create_object, prepare_update, present, update_loop};
+use super::write::{
+    check_name, check_namespace, check_type, create_object, prepare_update, present, update_loop,
+};
 use crate::managed;
 use crate::object;
 use crate::request::decode_yaml;
 use crate::response::{Result, json_bytes};
 
-const PATCH_OPTIONS: GroupResourceKind = GroupResourceKind::new("meta.k8s.io", "patchoptions", "PatchOptions");
+const PATCH_OPTIONS: GroupResourceKind =
+    GroupResourceKind::new("meta.k8s.io", "patchoptions", "PatchOptions");
 
 /// `PATCH` with `application/apply-patch+yaml`.
 pub fn apply_patch(req: &Request, name: &str) -> Result {
-    let Some(manager) = req.query.get("fieldManager").filter(|m| !m.is_empty()).map(str::to_string) else {
-        return Err(ApiError::invalid(&PATCH_OPTIONS, "", &[FieldError::required("fieldManager", "is required for apply patch")]).into());
+    let Some(manager) = req
+        .query
+        .get("fieldManager")
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+    else {
+        return Err(ApiError::invalid(
+            &PATCH_OPTIONS,
+            "",
+            &[FieldError::required(
+                "fieldManager",
+                "is required for apply patch",
+            )],
+        )
+        .into());
     };
     let force = req.query.flag("force")?.unwrap_or(false);
     let mut config = decode_yaml(&req.body)?;
@@ -35,7 +50,13 @@ pub fn apply_patch(req: &Request, name: &str) -> Result {
     check_namespace(&mut config, req)?;
     check_name(&mut config, name)?;
     // What the server keeps for itself is not the applier's to set.
-    for field in ["managedFields", "resourceVersion", "uid", "creationTimestamp", "generation"] {
+    for field in [
+        "managedFields",
+        "resourceVersion",
+        "uid",
+        "creationTimestamp",
+        "generation",
+    ] {
         meta::set(&mut config, field, None);
     }
 
@@ -43,11 +64,17 @@ pub fn apply_patch(req: &Request, name: &str) -> Result {
     let subresource = req.target.subresource.as_deref();
     let time = object::now();
     let api_version = info.api_version();
-    let who = Manager { name: &manager, api_version: &api_version, subresource, time: &time };
+    let who = Manager {
+        name: &manager,
+        api_version: &api_version,
+        subresource,
+        time: &time,
+    };
     let (schema, ty) = managed::schema(info);
 
     if req.server.storage.get(&req.key(name)).is_none() && subresource.is_none() {
-        let created = apply::apply(None, &config, ty.as_deref(), schema, &who, force).map_err(|c| conflicts(info.as_ref(), name, &c))?;
+        let created = apply::apply(None, &config, ty.as_deref(), schema, &who, force)
+            .map_err(|c| conflicts(info.as_ref(), name, &c))?;
         let dry_run = req.query.dry_run()?;
         // Ownership is recorded already; the create records nothing more.
         let stored = create_object(&req.server, info, created, dry_run, &req.user_agent, "")?;
@@ -84,4 +111,3 @@ fn conflicts(q: &dyn Qualified, name: &str, conflicts: &[Conflict]) -> ApiError 
     });
     err
 }
-

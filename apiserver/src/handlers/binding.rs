@@ -19,24 +19,47 @@ pub fn bind(req: &Request, name: &str) -> Result {
     let binding = decode_body(&req.headers, &req.body)?;
     let node = binding["target"]["name"].as_str().unwrap_or("").to_string();
     if node.is_empty() {
-        return Err(ApiError::invalid(&POD_BINDING, name, &[FieldError::required("target.name", "")]).into());
+        return Err(ApiError::invalid(
+            &POD_BINDING,
+            name,
+            &[FieldError::required("target.name", "")],
+        )
+        .into());
     }
     let binding_name = meta::name(&binding);
     if !binding_name.is_empty() && binding_name != name {
-        return Err(ApiError::bad_request(format!("the name of the object ({binding_name}) does not match the name on the URL ({name})")).into());
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({binding_name}) does not match the name on the URL ({name})"
+        ))
+        .into());
     }
     // Binding is not an update of the pod: no pod-update validation applies.
     let updated = update_loop(req, name, None, |current| {
         let pod = &current.value();
         if meta::is_deleting(pod) {
-            return Err(ApiError::conflict(&POD_BINDING, name, &format!("pod {name} is being deleted, cannot be assigned to a host")));
+            return Err(ApiError::conflict(
+                &POD_BINDING,
+                name,
+                &format!("pod {name} is being deleted, cannot be assigned to a host"),
+            ));
         }
         if let Some(existing) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
-            return Err(ApiError::conflict(&POD_BINDING, name, &format!("pod {name} is already assigned to node \"{existing}\"")));
+            return Err(ApiError::conflict(
+                &POD_BINDING,
+                name,
+                &format!("pod {name} is already assigned to node \"{existing}\""),
+            ));
         }
         // A pod that is not ready for scheduling may not be bound.
-        if pod["spec"]["schedulingGates"].as_array().is_some_and(|gates| !gates.is_empty()) {
-            return Err(ApiError::conflict(&POD_BINDING, name, &format!("pod {name} has non-empty .spec.schedulingGates")));
+        if pod["spec"]["schedulingGates"]
+            .as_array()
+            .is_some_and(|gates| !gates.is_empty())
+        {
+            return Err(ApiError::conflict(
+                &POD_BINDING,
+                name,
+                &format!("pod {name} has non-empty .spec.schedulingGates"),
+            ));
         }
         let mut pod = pod.clone();
         object::set_path(&mut pod, &["spec", "nodeName"], json!(node));
@@ -53,8 +76,15 @@ pub fn bind(req: &Request, name: &str) -> Result {
 /// The Binding's `metadata.annotations` are set on the pod in the same write, as
 /// upstream's `setPodNodeAndMetadata` does (a scheduler can record why in the bind).
 fn copy_annotations(pod: &mut Value, binding: &Value) {
-    let Some(extra) = binding["metadata"]["annotations"].as_object().filter(|a| !a.is_empty()) else { return };
-    let Some(meta) = pod.get_mut("metadata").and_then(Value::as_object_mut) else { return };
+    let Some(extra) = binding["metadata"]["annotations"]
+        .as_object()
+        .filter(|a| !a.is_empty())
+    else {
+        return;
+    };
+    let Some(meta) = pod.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
     let annotations = meta.entry("annotations").or_insert_with(|| json!({}));
     if !annotations.is_object() {
         *annotations = json!({});
@@ -70,8 +100,12 @@ fn copy_annotations(pod: &mut Value, binding: &Value) {
 
 fn set_scheduled_condition(pod: &mut Value) {
     let condition = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": object::now()});
-    let status = pod.as_object_mut().map(|p| p.entry("status").or_insert_with(|| json!({})));
-    let Some(Value::Object(status)) = status else { return };
+    let status = pod
+        .as_object_mut()
+        .map(|p| p.entry("status").or_insert_with(|| json!({})));
+    let Some(Value::Object(status)) = status else {
+        return;
+    };
     let conditions = status.entry("conditions").or_insert_with(|| json!([]));
     if let Value::Array(list) = conditions {
         list.retain(|c| c["type"] != "PodScheduled");

@@ -43,7 +43,8 @@ pub struct DeletePreconditions {
     pub resource_version: Option<String>,
 }
 
-const DELETE_OPTIONS: GroupResourceKind = GroupResourceKind::new("meta.k8s.io", "deleteoptions", "DeleteOptions");
+const DELETE_OPTIONS: GroupResourceKind =
+    GroupResourceKind::new("meta.k8s.io", "deleteoptions", "DeleteOptions");
 
 impl DeleteOptions {
     fn from_request(req: &Request) -> Result<Self, ApiError> {
@@ -51,7 +52,8 @@ impl DeleteOptions {
             DeleteOptions::default()
         } else {
             let value = crate::request::decode_body(&req.headers, &req.body)?;
-            serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
+            serde_json::from_value(value)
+                .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
         };
         if let Some(grace) = req.query.integer("gracePeriodSeconds")? {
             options.grace_period_seconds = Some(grace);
@@ -67,15 +69,27 @@ impl DeleteOptions {
         }
         let mut errors = Vec::new();
         if options.orphan_dependents.is_some() && options.propagation_policy.is_some() {
-            errors.push(FieldError::invalid("propagationPolicy", options.propagation_policy.clone().unwrap_or_default(), "orphanDependents and deletionPropagation cannot be both set"));
+            errors.push(FieldError::invalid(
+                "propagationPolicy",
+                options.propagation_policy.clone().unwrap_or_default(),
+                "orphanDependents and deletionPropagation cannot be both set",
+            ));
         }
         if let Some(policy) = &options.propagation_policy {
             if !matches!(policy.as_str(), "Foreground" | "Background" | "Orphan") {
-                errors.push(FieldError::not_supported("propagationPolicy", policy.as_str(), &["Foreground", "Background", "Orphan", "nil"]));
+                errors.push(FieldError::not_supported(
+                    "propagationPolicy",
+                    policy.as_str(),
+                    &["Foreground", "Background", "Orphan", "nil"],
+                ));
             }
         }
         if options.grace_period_seconds.is_some_and(|g| g < 0) {
-            errors.push(FieldError::invalid("gracePeriodSeconds", options.grace_period_seconds.unwrap_or(0), "must be greater than or equal to 0"));
+            errors.push(FieldError::invalid(
+                "gracePeriodSeconds",
+                options.grace_period_seconds.unwrap_or(0),
+                "must be greater than or equal to 0",
+            ));
         }
         if !errors.is_empty() {
             return Err(ApiError::invalid(&DELETE_OPTIONS, "", &errors));
@@ -96,20 +110,30 @@ impl DeleteOptions {
 /// Resources whose delete answers with the object rather than a `Status`, as upstream's
 /// `ReturnDeletedObject`.
 fn returns_deleted_object(info: &ResourceInfo) -> bool {
-    matches!((info.group.as_str(), info.plural.as_str()), ("", "pods" | "services" | "serviceaccounts" | "namespaces") | ("storage.k8s.io", "storageclasses"))
+    matches!(
+        (info.group.as_str(), info.plural.as_str()),
+        ("", "pods" | "services" | "serviceaccounts" | "namespaces")
+            | ("storage.k8s.io", "storageclasses")
+    )
 }
 
 /// `DELETE` of one object.
 pub fn delete(req: &Request, name: &str) -> Result {
     let options = DeleteOptions::from_request(req)?;
     let info = req.info();
-    if info.plural == "namespaces" && info.group.is_empty() && PROTECTED_NAMESPACES.contains(&name) {
-        return Err(ApiError::forbidden(info.as_ref(), name, "this namespace may not be deleted").into());
+    if info.plural == "namespaces" && info.group.is_empty() && PROTECTED_NAMESPACES.contains(&name)
+    {
+        return Err(
+            ApiError::forbidden(info.as_ref(), name, "this namespace may not be deleted").into(),
+        );
     }
     let (obj, gone) = delete_object(req, name, &options)?;
     if gone && !returns_deleted_object(info) {
         let uid = &*obj.attrs.uid;
-        return Ok(json_bytes(StatusCode::OK, status::success(info.as_ref(), name, uid).to_string().into()));
+        return Ok(json_bytes(
+            StatusCode::OK,
+            status::success(info.as_ref(), name, uid).to_string().into(),
+        ));
     }
     Ok(json_bytes(StatusCode::OK, present(info, &obj)?))
 }
@@ -118,7 +142,10 @@ pub fn delete(req: &Request, name: &str) -> Result {
 pub fn delete_collection(req: &Request) -> Result {
     let options = DeleteOptions::from_request(req)?;
     let filter = Filter::from_query(req.info(), req.target.namespace.as_deref(), &req.query)?;
-    let (objects, revision) = req.server.storage.list(&req.info().storage_key(), req.target.namespace.as_deref());
+    let (objects, revision) = req
+        .server
+        .storage
+        .list(&req.info().storage_key(), req.target.namespace.as_deref());
     let mut items = Vec::new();
     for obj in objects {
         if !filter.matches(&obj.attrs) {
@@ -128,7 +155,11 @@ pub fn delete_collection(req: &Request) -> Result {
         let name = obj.attrs.name.to_string();
         let scoped = Request {
             server: req.server.clone(),
-            target: crate::route::Target { namespace: Some(namespace).filter(|n| !n.is_empty()), name: Some(name.clone()), ..req.target.clone() },
+            target: crate::route::Target {
+                namespace: Some(namespace).filter(|n| !n.is_empty()),
+                name: Some(name.clone()),
+                ..req.target.clone()
+            },
             query: req.query.clone(),
             headers: req.headers.clone(),
             body: req.body.clone(),
@@ -149,20 +180,32 @@ pub fn delete_collection(req: &Request) -> Result {
 }
 
 /// Delete or mark one object; returns it and whether it is gone.
-fn delete_object(req: &Request, name: &str, options: &DeleteOptions) -> Result<(Arc<Object>, bool), ApiError> {
+fn delete_object(
+    req: &Request,
+    name: &str,
+    options: &DeleteOptions,
+) -> Result<(Arc<Object>, bool), ApiError> {
     let info = req.info();
     let key = req.key(name);
     let storage = &req.server.storage;
     let dry_run = !options.dry_run.is_empty();
     let client = Preconditions {
-        resource_version: match options.preconditions.as_ref().and_then(|p| p.resource_version.as_deref()) {
-            Some(rv) => Some(rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion precondition {rv:?}")))?),
+        resource_version: match options
+            .preconditions
+            .as_ref()
+            .and_then(|p| p.resource_version.as_deref())
+        {
+            Some(rv) => Some(rv.parse().map_err(|_| {
+                ApiError::bad_request(format!("invalid resourceVersion precondition {rv:?}"))
+            })?),
             None => None,
         },
         uid: options.preconditions.as_ref().and_then(|p| p.uid.clone()),
     };
     loop {
-        let current = storage.get(&key).ok_or_else(|| ApiError::not_found(info.as_ref(), name))?;
+        let current = storage
+            .get(&key)
+            .ok_or_else(|| ApiError::not_found(info.as_ref(), name))?;
         // The client's preconditions first, so their failure reads as theirs.
         if let Err(err) = check_client_preconditions(&current, &client) {
             return Err(ApiError::conflict(info.as_ref(), name, &err));
@@ -170,18 +213,37 @@ fn delete_object(req: &Request, name: &str, options: &DeleteOptions) -> Result<(
         let value = current.value();
         let grace = grace_period(info, &value, options);
         let marked = mark_for_deletion(info, &value, grace, options.gc_finalizer());
-        let held = marked.as_ref().is_some_and(|m| !meta::finalizers(m).is_empty() || grace > 0 || is_namespace(info));
-        let preconditions = Preconditions { resource_version: Some(current.resource_version), uid: None };
+        let held = marked
+            .as_ref()
+            .is_some_and(|m| !meta::finalizers(m).is_empty() || grace > 0 || is_namespace(info));
+        let preconditions = Preconditions {
+            resource_version: Some(current.resource_version),
+            uid: None,
+        };
         if dry_run {
             return Ok((current, !held));
         }
         let result = match marked {
-            Some(marked) if held => storage.update(&key, marked, &preconditions).map(|w| (w.object, false)),
-            _ => storage.delete(&key, &preconditions).map(|deleted| (deleted, true)),
+            Some(marked) if held => storage
+                .update(&key, marked, &preconditions)
+                .map(|w| (w.object, false)),
+            _ => storage
+                .delete(&key, &preconditions)
+                .map(|deleted| (deleted, true)),
         };
         match result {
             Ok((obj, gone)) => {
-                audit(&req.server, info, &req.user_agent, "delete", None, &key, 200, Some(current), Some(obj.clone()));
+                audit(
+                    &req.server,
+                    info,
+                    &req.user_agent,
+                    "delete",
+                    None,
+                    &key,
+                    200,
+                    Some(current),
+                    Some(obj.clone()),
+                );
                 return Ok((obj, gone));
             }
             // Changed since we read it: decide again on the fresh object.
@@ -195,7 +257,9 @@ fn check_client_preconditions(current: &Object, client: &Preconditions) -> Resul
     if let Some(uid) = &client.uid {
         let stored = &*current.attrs.uid;
         if uid != stored {
-            return Err(format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {stored}"));
+            return Err(format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {stored}"
+            ));
         }
     }
     if let Some(rv) = client.resource_version {
@@ -221,7 +285,10 @@ fn grace_period(info: &ResourceInfo, obj: &Value, options: &DeleteOptions) -> i6
         return 0;
     }
     let unscheduled = obj["spec"]["nodeName"].as_str().unwrap_or("").is_empty();
-    let finished = matches!(obj["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+    let finished = matches!(
+        obj["status"]["phase"].as_str(),
+        Some("Succeeded" | "Failed")
+    );
     if unscheduled || finished {
         return 0;
     }
@@ -233,15 +300,26 @@ fn grace_period(info: &ResourceInfo, obj: &Value, options: &DeleteOptions) -> i6
 }
 
 /// The object marked for deletion, or `None` when nothing would hold it and it can go.
-fn mark_for_deletion(info: &ResourceInfo, current: &Value, grace: i64, gc_finalizer: Option<&str>) -> Option<Value> {
+fn mark_for_deletion(
+    info: &ResourceInfo,
+    current: &Value,
+    grace: i64,
+    gc_finalizer: Option<&str>,
+) -> Option<Value> {
     let mut marked = current.clone();
-    let mut finalizers: Vec<String> = meta::finalizers(current).into_iter().map(str::to_string).collect();
+    let mut finalizers: Vec<String> = meta::finalizers(current)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     if let Some(f) = gc_finalizer {
         if !finalizers.iter().any(|x| x == f) {
             finalizers.push(f.to_string());
         }
     }
-    let namespace_held = is_namespace(info) && current["spec"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+    let namespace_held = is_namespace(info)
+        && current["spec"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
     if finalizers.is_empty() && grace == 0 && !namespace_held {
         return None;
     }
@@ -249,9 +327,19 @@ fn mark_for_deletion(info: &ResourceInfo, current: &Value, grace: i64, gc_finali
     let existing_grace = current["metadata"]["deletionGracePeriodSeconds"].as_i64();
     // A deletion already under way may only be shortened.
     if !meta::is_deleting(current) || existing_grace.is_some_and(|g| grace < g) {
-        let at = now.checked_add(SignedDuration::from_secs(grace)).unwrap_or(now);
-        meta::set(&mut marked, "deletionTimestamp", Some(json!(object::timestamp(at))));
-        meta::set(&mut marked, "deletionGracePeriodSeconds", Some(json!(grace)));
+        let at = now
+            .checked_add(SignedDuration::from_secs(grace))
+            .unwrap_or(now);
+        meta::set(
+            &mut marked,
+            "deletionTimestamp",
+            Some(json!(object::timestamp(at))),
+        );
+        meta::set(
+            &mut marked,
+            "deletionGracePeriodSeconds",
+            Some(json!(grace)),
+        );
     }
     if !finalizers.is_empty() {
         meta::set(&mut marked, "finalizers", Some(json!(finalizers)));

@@ -23,7 +23,8 @@ use crate::response::{ErrorResponse, json};
 use crate::server::ApiServer;
 
 /// The media type of aggregated discovery, in the `Accept` and `Content-Type` headers.
-pub const AGGREGATED_MEDIA_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+pub const AGGREGATED_MEDIA_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 /// One resource of a group-version, as discovery describes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,7 +64,13 @@ pub struct GroupVersion {
 impl Resource {
     fn new(r: &ResourceInfo) -> Self {
         let mut subresources = Vec::new();
-        let sub = |name, group, version, kind: &str, verbs| Subresource { name, group, version, kind: kind.to_string(), verbs };
+        let sub = |name, group, version, kind: &str, verbs| Subresource {
+            name,
+            group,
+            version,
+            kind: kind.to_string(),
+            verbs,
+        };
         let core = r.group.is_empty();
         if core && r.plural == "pods" {
             // Served by the pods handlers (binding) or listed for the clients that look for
@@ -76,7 +83,13 @@ impl Resource {
             subresources.push(sub("finalize", "", "", "Namespace", &["update"]));
         }
         if r.subresources.scale {
-            subresources.push(sub("scale", "autoscaling", "v1", "Scale", &["get", "patch", "update"]));
+            subresources.push(sub(
+                "scale",
+                "autoscaling",
+                "v1",
+                "Scale",
+                &["get", "patch", "update"],
+            ));
         }
         if r.subresources.status {
             subresources.push(sub("status", "", "", &r.kind, &["get", "patch", "update"]));
@@ -165,26 +178,42 @@ impl Resource {
 pub fn served(server: &ApiServer) -> Vec<GroupVersion> {
     let all = server.registry.all();
     let mut out: Vec<GroupVersion> = Vec::new();
-    for r in all.iter().filter(|r| r.group.is_empty()).chain(all.iter().filter(|r| !r.group.is_empty())) {
+    for r in all
+        .iter()
+        .filter(|r| r.group.is_empty())
+        .chain(all.iter().filter(|r| !r.group.is_empty()))
+    {
         let resource = Resource::new(r);
-        match out.iter_mut().find(|gv| gv.group == r.group && gv.version == r.version) {
+        match out
+            .iter_mut()
+            .find(|gv| gv.group == r.group && gv.version == r.version)
+        {
             Some(gv) => gv.resources.push(resource),
-            None => out.push(GroupVersion { group: r.group.clone(), version: r.version.clone(), resources: vec![resource] }),
+            None => out.push(GroupVersion {
+                group: r.group.clone(),
+                version: r.version.clone(),
+                resources: vec![resource],
+            }),
         }
     }
     for gv in &mut out {
         gv.resources.sort_by(|a, b| a.plural.cmp(&b.plural));
     }
     // Stable: groups keep their first-seen order, versions within a group go newest first.
-    let order: Vec<String> = out.iter().map(|gv| gv.group.clone()).fold(Vec::new(), |mut seen, g| {
-        if !seen.contains(&g) {
-            seen.push(g);
-        }
-        seen
-    });
+    let order: Vec<String> =
+        out.iter()
+            .map(|gv| gv.group.clone())
+            .fold(Vec::new(), |mut seen, g| {
+                if !seen.contains(&g) {
+                    seen.push(g);
+                }
+                seen
+            });
     out.sort_by(|a, b| {
         let rank = |g: &str| order.iter().position(|x| x == g).unwrap_or(usize::MAX);
-        rank(&a.group).cmp(&rank(&b.group)).then_with(|| version_priority(&b.version).cmp(&version_priority(&a.version)))
+        rank(&a.group)
+            .cmp(&rank(&b.group))
+            .then_with(|| version_priority(&b.version).cmp(&version_priority(&a.version)))
     });
     out
 }
@@ -214,9 +243,15 @@ pub fn wants_aggregated(headers: &HeaderMap) -> bool {
     for clause in accept.split(',') {
         let mut parts = clause.split(';').map(str::trim);
         let media = parts.next().unwrap_or("");
-        let params: Vec<(&str, &str)> = parts.filter_map(|p| p.split_once('=')).map(|(k, v)| (k.trim(), v.trim())).collect();
+        let params: Vec<(&str, &str)> = parts
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .collect();
         let param = |key: &str| params.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
-        if media == "application/json" && param("g") == Some("apidiscovery.k8s.io") && param("as") == Some("APIGroupDiscoveryList") {
+        if media == "application/json"
+            && param("g") == Some("apidiscovery.k8s.io")
+            && param("as") == Some("APIGroupDiscoveryList")
+        {
             if param("v") == Some("v2") {
                 return true;
             }
@@ -257,7 +292,10 @@ fn aggregated(groups: &[(&str, Vec<&GroupVersion>)]) -> Response {
     let body = json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items});
     let mut response = json(StatusCode::OK, &body);
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(AGGREGATED_MEDIA_TYPE));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(AGGREGATED_MEDIA_TYPE),
+    );
     headers.insert(header::VARY, HeaderValue::from_static("Accept"));
     response
 }
@@ -281,7 +319,10 @@ pub fn core_versions(server: &ApiServer, headers: &HeaderMap) -> Response {
         let core: Vec<&GroupVersion> = served.iter().filter(|gv| gv.group.is_empty()).collect();
         return aggregated(&[("", core)]);
     }
-    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:6443");
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:6443");
     json(
         StatusCode::OK,
         &json!({
@@ -293,8 +334,10 @@ pub fn core_versions(server: &ApiServer, headers: &HeaderMap) -> Response {
 }
 
 fn api_group(name: &str, versions: &[&GroupVersion]) -> Value {
-    let entries: Vec<Value> =
-        versions.iter().map(|gv| json!({"groupVersion": format!("{name}/{}", gv.version), "version": gv.version})).collect();
+    let entries: Vec<Value> = versions
+        .iter()
+        .map(|gv| json!({"groupVersion": format!("{name}/{}", gv.version), "version": gv.version}))
+        .collect();
     json!({"name": name, "versions": entries, "preferredVersion": entries.first().cloned().unwrap_or(Value::Null)})
 }
 
@@ -306,7 +349,10 @@ pub fn groups(server: &ApiServer, headers: &HeaderMap) -> Response {
         return aggregated(&groups);
     }
     let list: Vec<Value> = groups.iter().map(|(g, v)| api_group(g, v)).collect();
-    json(StatusCode::OK, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": list}))
+    json(
+        StatusCode::OK,
+        &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": list}),
+    )
 }
 
 /// `/apis/<group>`.
@@ -326,11 +372,18 @@ pub fn group(server: &ApiServer, name: &str) -> Response {
 /// `/api/v1`, `/apis/<group>/<version>`.
 pub fn resources(server: &Arc<ApiServer>, group: &str, version: &str) -> Response {
     let served = served(server);
-    let Some(gv) = served.iter().find(|gv| gv.group == group && gv.version == version) else {
+    let Some(gv) = served
+        .iter()
+        .find(|gv| gv.group == group && gv.version == version)
+    else {
         return ErrorResponse(ApiError::path_not_found()).into_response();
     };
     let resources: Vec<Value> = gv.resources.iter().flat_map(Resource::legacy).collect();
-    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     let body = json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources});
     crate::response::json_bytes(StatusCode::OK, Bytes::from(body.to_string()))
 }
@@ -355,13 +408,19 @@ mod tests {
     #[test]
     fn negotiates_like_upstream() {
         // kubectl 1.35, with and without the peer profile it may add first.
-        assert!(wants_aggregated(&accept("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json")));
+        assert!(wants_aggregated(&accept(
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+        )));
         assert!(wants_aggregated(&accept(
             "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;profile=nopeer,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
         )));
         assert!(!wants_aggregated(&accept("application/json")));
-        assert!(!wants_aggregated(&accept("application/json, application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList")));
-        assert!(!wants_aggregated(&accept("application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json")));
+        assert!(!wants_aggregated(&accept(
+            "application/json, application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+        )));
+        assert!(!wants_aggregated(&accept(
+            "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
+        )));
         assert!(!wants_aggregated(&HeaderMap::new()));
     }
 }

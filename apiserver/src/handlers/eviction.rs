@@ -10,9 +10,9 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
+use kube_core::response::StatusCause;
 use kubesim_apimachinery::selector::LabelSelector;
 use kubesim_apimachinery::{ApiError, meta};
-use kube_core::response::StatusCause;
 use serde_json::{Value, json};
 
 use super::Request;
@@ -27,9 +27,16 @@ pub fn evict(req: &Request, name: &str) -> Result {
     let eviction = decode_body(&req.headers, &req.body)?;
     let named = meta::name(&eviction);
     if !named.is_empty() && named != name {
-        return Err(ApiError::bad_request("name in URL does not match name in Eviction object").into());
+        return Err(
+            ApiError::bad_request("name in URL does not match name in Eviction object").into(),
+        );
     }
-    let pod = req.server.storage.get(&req.key(name)).ok_or_else(|| ApiError::not_found(req.info().as_ref(), name))?.value();
+    let pod = req
+        .server
+        .storage
+        .get(&req.key(name))
+        .ok_or_else(|| ApiError::not_found(req.info().as_ref(), name))?
+        .value();
     if !can_ignore_budget(&pod) {
         let budgets = matching_budgets(req, &pod);
         match budgets.as_slice() {
@@ -44,13 +51,23 @@ pub fn evict(req: &Request, name: &str) -> Result {
         }
     }
     // The eviction's own delete options apply to the delete.
-    let options = eviction.get("deleteOptions").cloned().unwrap_or(Value::Null);
+    let options = eviction
+        .get("deleteOptions")
+        .cloned()
+        .unwrap_or(Value::Null);
     let delete_request = Request {
         server: req.server.clone(),
-        target: crate::route::Target { subresource: None, ..req.target.clone() },
+        target: crate::route::Target {
+            subresource: None,
+            ..req.target.clone()
+        },
         query: req.query.clone(),
         headers: json_headers(),
-        body: if options.is_null() { bytes::Bytes::new() } else { bytes::Bytes::from(options.to_string()) },
+        body: if options.is_null() {
+            bytes::Bytes::new()
+        } else {
+            bytes::Bytes::from(options.to_string())
+        },
         user_agent: req.user_agent.clone(),
     };
     delete(&delete_request, name)?;
@@ -64,17 +81,27 @@ pub fn evict(req: &Request, name: &str) -> Result {
 
 fn json_headers() -> axum::http::HeaderMap {
     let mut headers = axum::http::HeaderMap::new();
-    headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
     headers
 }
 
 /// Pods that are not running, or already going, may be evicted whatever the budget.
 fn can_ignore_budget(pod: &Value) -> bool {
-    meta::is_deleting(pod) || matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed" | "Pending") | None)
+    meta::is_deleting(pod)
+        || matches!(
+            pod["status"]["phase"].as_str(),
+            Some("Succeeded" | "Failed" | "Pending") | None
+        )
 }
 
 fn matching_budgets(req: &Request, pod: &Value) -> Vec<Arc<Object>> {
-    let (budgets, _) = req.server.storage.list("poddisruptionbudgets.policy", Some(req.namespace()));
+    let (budgets, _) = req
+        .server
+        .storage
+        .list("poddisruptionbudgets.policy", Some(req.namespace()));
     budgets
         .into_iter()
         .filter(|pdb| {
@@ -95,7 +122,9 @@ fn take_disruption(req: &Request, budget: &Arc<Object>, pod: &str) -> Result<(),
     let generation = pdb["metadata"]["generation"].as_i64().unwrap_or(0);
     let observed = pdb["status"]["observedGeneration"].as_i64().unwrap_or(0);
     if observed < generation {
-        return Err(refused(format!("The disruption budget {budget_name} is still being processed by the server.")));
+        return Err(refused(format!(
+            "The disruption budget {budget_name} is still being processed by the server."
+        )));
     }
     let allowed = pdb["status"]["disruptionsAllowed"].as_i64().unwrap_or(0);
     if allowed <= 0 {
@@ -106,10 +135,25 @@ fn take_disruption(req: &Request, budget: &Arc<Object>, pod: &str) -> Result<(),
         )));
     }
     let mut updated = pdb.clone();
-    object::set_path(&mut updated, &["status", "disruptionsAllowed"], json!(allowed - 1));
-    object::set_path(&mut updated, &["status", "disruptedPods", pod], json!(object::now()));
-    let key = Key { resource: "poddisruptionbudgets.policy".into(), namespace: req.namespace().to_string(), name: budget_name };
-    let preconditions = Preconditions { resource_version: Some(budget.resource_version), uid: None };
+    object::set_path(
+        &mut updated,
+        &["status", "disruptionsAllowed"],
+        json!(allowed - 1),
+    );
+    object::set_path(
+        &mut updated,
+        &["status", "disruptedPods", pod],
+        json!(object::now()),
+    );
+    let key = Key {
+        resource: "poddisruptionbudgets.policy".into(),
+        namespace: req.namespace().to_string(),
+        name: budget_name,
+    };
+    let preconditions = Preconditions {
+        resource_version: Some(budget.resource_version),
+        uid: None,
+    };
     // Someone else changed the budget meanwhile: the client retries, as upstream's does.
     req.server
         .storage
@@ -120,13 +164,19 @@ fn take_disruption(req: &Request, budget: &Arc<Object>, pod: &str) -> Result<(),
 
 /// `429 Cannot evict pod as it would violate the pod's disruption budget.`
 fn refused(cause: String) -> ApiError {
-    let mut err = ApiError::too_many_requests("Cannot evict pod as it would violate the pod's disruption budget.");
+    let mut err = ApiError::too_many_requests(
+        "Cannot evict pod as it would violate the pod's disruption budget.",
+    );
     err.0.details = Some(kube_core::response::StatusDetails {
         name: String::new(),
         group: String::new(),
         kind: String::new(),
         uid: String::new(),
-        causes: vec![StatusCause { reason: "DisruptionBudget".into(), message: cause, field: String::new() }],
+        causes: vec![StatusCause {
+            reason: "DisruptionBudget".into(),
+            message: cause,
+            field: String::new(),
+        }],
         retry_after_seconds: 0,
     });
     err

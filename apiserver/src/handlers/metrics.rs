@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::http::{Method, StatusCode};
-use kubesim_apimachinery::selector::LabelSelector;
 use kubesim_apimachinery::ApiError;
+use kubesim_apimachinery::selector::LabelSelector;
 use serde_json::{Value, json};
 
 use super::Request;
@@ -36,7 +36,10 @@ struct Usage {
 
 impl Usage {
     fn from(v: &Value) -> Usage {
-        Usage { nano_cores: v["cpu"]["usageNanoCores"].as_u64().unwrap_or(0), bytes: v["memory"]["workingSetBytes"].as_u64().unwrap_or(0) }
+        Usage {
+            nano_cores: v["cpu"]["usageNanoCores"].as_u64().unwrap_or(0),
+            bytes: v["memory"]["workingSetBytes"].as_u64().unwrap_or(0),
+        }
     }
 
     /// As metrics-server renders it: `123456789n`, `65536Ki`.
@@ -54,30 +57,53 @@ struct Scraped {
 /// Ask each distinct kubelet endpoint once.
 async fn scrape(req: &Request) -> Scraped {
     let (nodes, _) = req.server.storage.list("nodes", None);
-    let mut endpoints: Vec<SocketAddr> = nodes.iter().filter_map(|n| super::log::node_endpoint(&n.value())).collect();
+    let mut endpoints: Vec<SocketAddr> = nodes
+        .iter()
+        .filter_map(|n| super::log::node_endpoint(&n.value()))
+        .collect();
     endpoints.sort();
     endpoints.dedup();
-    let mut out = Scraped { nodes: HashMap::new(), pods: HashMap::new() };
+    let mut out = Scraped {
+        nodes: HashMap::new(),
+        pods: HashMap::new(),
+    };
     for addr in endpoints {
-        let Ok(response) = super::log::kubelet_get(addr, "/stats/summary").await else { continue };
+        let Ok(response) = super::log::kubelet_get(addr, "/stats/summary").await else {
+            continue;
+        };
         if !response.status().is_success() {
             continue;
         }
-        let Ok(body) = http_body_util::BodyExt::collect(response.into_body()).await else { continue };
-        let Ok(summary) = serde_json::from_slice::<Value>(&body.to_bytes()) else { continue };
+        let Ok(body) = http_body_util::BodyExt::collect(response.into_body()).await else {
+            continue;
+        };
+        let Ok(summary) = serde_json::from_slice::<Value>(&body.to_bytes()) else {
+            continue;
+        };
         for node in summary["nodes"].as_array().into_iter().flatten() {
-            let Some(name) = node["nodeName"].as_str() else { continue };
+            let Some(name) = node["nodeName"].as_str() else {
+                continue;
+            };
             let time = node["cpu"]["time"].as_str().unwrap_or("").to_string();
-            out.nodes.insert(name.to_string(), (Usage::from(node), time.clone()));
+            out.nodes
+                .insert(name.to_string(), (Usage::from(node), time.clone()));
             for pod in node["pods"].as_array().into_iter().flatten() {
-                let (Some(ns), Some(pod_name)) = (pod["podRef"]["namespace"].as_str(), pod["podRef"]["name"].as_str()) else { continue };
+                let (Some(ns), Some(pod_name)) = (
+                    pod["podRef"]["namespace"].as_str(),
+                    pod["podRef"]["name"].as_str(),
+                ) else {
+                    continue;
+                };
                 let containers = pod["containers"]
                     .as_array()
                     .into_iter()
                     .flatten()
                     .filter_map(|c| Some((c["name"].as_str()?.to_string(), Usage::from(c))))
                     .collect();
-                out.pods.insert((ns.to_string(), pod_name.to_string()), (containers, time.clone()));
+                out.pods.insert(
+                    (ns.to_string(), pod_name.to_string()),
+                    (containers, time.clone()),
+                );
             }
         }
     }
@@ -86,7 +112,8 @@ async fn scrape(req: &Request) -> Scraped {
 
 fn metadata(obj: &Value, namespaced: bool) -> Value {
     let m = &obj["metadata"];
-    let mut out = json!({"name": m["name"], "creationTimestamp": jiff::Timestamp::now().to_string()});
+    let mut out =
+        json!({"name": m["name"], "creationTimestamp": jiff::Timestamp::now().to_string()});
     if namespaced {
         out["namespace"] = m["namespace"].clone();
     }
@@ -101,7 +128,10 @@ fn node_metrics(node: &Value, usage: Usage, time: &str) -> Value {
 }
 
 fn pod_metrics(pod: &Value, containers: &[(String, Usage)], time: &str) -> Value {
-    let containers: Vec<Value> = containers.iter().map(|(name, u)| json!({"name": name, "usage": u.render()})).collect();
+    let containers: Vec<Value> = containers
+        .iter()
+        .map(|(name, u)| json!({"name": name, "usage": u.render()}))
+        .collect();
     json!({"kind": "PodMetrics", "apiVersion": API_VERSION, "metadata": metadata(pod, true), "timestamp": time, "window": WINDOW, "containers": containers})
 }
 
@@ -109,18 +139,26 @@ fn pod_metrics(pod: &Value, containers: &[(String, Usage)], time: &str) -> Value
 pub async fn handle(req: Request, method: &Method) -> Result {
     let info = req.info().clone();
     if method != Method::GET || req.target.subresource.is_some() {
-        return Err(ApiError::method_not_supported(info.as_ref(), &method.as_str().to_lowercase()).into());
+        return Err(
+            ApiError::method_not_supported(info.as_ref(), &method.as_str().to_lowercase()).into(),
+        );
     }
     if req.query.flag("watch")?.unwrap_or(false) || req.target.watch_prefix {
         return Err(ApiError::method_not_supported(info.as_ref(), "watch").into());
     }
-    let selector = LabelSelector::parse(req.query.get("labelSelector").unwrap_or("")).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let selector = LabelSelector::parse(req.query.get("labelSelector").unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let scraped = scrape(&req).await;
     let items: Vec<Value> = if info.plural == "nodes" {
         let (nodes, _) = req.server.storage.list("nodes", None);
         nodes
             .iter()
-            .filter(|n| req.target.name.as_deref().is_none_or(|name| &*n.attrs.name == name))
+            .filter(|n| {
+                req.target
+                    .name
+                    .as_deref()
+                    .is_none_or(|name| &*n.attrs.name == name)
+            })
             .filter(|n| selector.matches_with(|key| n.attrs.label(key)))
             .filter_map(|n| {
                 let (usage, time) = scraped.nodes.get(&*n.attrs.name)?;
@@ -128,9 +166,17 @@ pub async fn handle(req: Request, method: &Method) -> Result {
             })
             .collect()
     } else {
-        let (pods, _) = req.server.storage.list("pods", req.target.namespace.as_deref());
+        let (pods, _) = req
+            .server
+            .storage
+            .list("pods", req.target.namespace.as_deref());
         pods.iter()
-            .filter(|p| req.target.name.as_deref().is_none_or(|name| &*p.attrs.name == name))
+            .filter(|p| {
+                req.target
+                    .name
+                    .as_deref()
+                    .is_none_or(|name| &*p.attrs.name == name)
+            })
             .filter(|p| selector.matches_with(|key| p.attrs.label(key)))
             .filter_map(|p| {
                 let key = (p.attrs.namespace.to_string(), p.attrs.name.to_string());

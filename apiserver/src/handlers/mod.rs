@@ -49,12 +49,22 @@ impl Request {
 
     /// The storage key of the named object.
     pub fn key(&self, name: &str) -> Key {
-        Key { resource: self.info().storage_key(), namespace: self.namespace().to_string(), name: name.to_string() }
+        Key {
+            resource: self.info().storage_key(),
+            namespace: self.namespace().to_string(),
+            name: name.to_string(),
+        }
     }
 }
 
 /// Route every API path by the registry, then by method.
-pub async fn dispatch(State(server): State<Arc<ApiServer>>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+pub async fn dispatch(
+    State(server): State<Arc<ApiServer>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let Some(route) = route::parse(&server.registry, uri.path()) else {
         return ErrorResponse(ApiError::path_not_found()).into_response();
     };
@@ -62,7 +72,9 @@ pub async fn dispatch(State(server): State<Arc<ApiServer>>, method: Method, uri:
         Route::CoreVersions => return discovery::core_versions(&server, &headers),
         Route::Groups => return discovery::groups(&server, &headers),
         Route::Group(group) => return discovery::group(&server, &group),
-        Route::Resources { group, version } => return discovery::resources(&server, &group, &version),
+        Route::Resources { group, version } => {
+            return discovery::resources(&server, &group, &version);
+        }
         Route::Resource(target) => target,
     };
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
@@ -94,26 +106,46 @@ async fn route_verb(method: Method, req: Request) -> Result<Response, ErrorRespo
             return Err(ApiError::path_not_found().into());
         }
     }
-    match (&method, target.name.as_deref(), target.subresource.as_deref()) {
+    match (
+        &method,
+        target.name.as_deref(),
+        target.subresource.as_deref(),
+    ) {
         (&Method::GET, _, None) if watch => watch::watch(req).await,
-        (_, _, _) if target.watch_prefix => Err(ApiError::method_not_supported(req.info().as_ref(), "watch").into()),
+        (_, _, _) if target.watch_prefix => {
+            Err(ApiError::method_not_supported(req.info().as_ref(), "watch").into())
+        }
         (&Method::GET, None, None) => read::list(req),
         (&Method::GET, Some(name), None | Some("status")) => read::get(&req, name),
-        (&Method::GET, Some(name), Some("scale")) if req.info().subresources.scale => scale::get(&req, name),
+        (&Method::GET, Some(name), Some("scale")) if req.info().subresources.scale => {
+            scale::get(&req, name)
+        }
         (&Method::POST, None, None) => write::create(req),
-        (&Method::POST, Some(name), Some("binding")) if req.info().plural == "pods" => binding::bind(&req, name),
+        (&Method::POST, Some(name), Some("binding")) if req.info().plural == "pods" => {
+            binding::bind(&req, name)
+        }
         (&Method::POST, Some(name), Some("eviction")) => eviction::evict(&req, name),
         (&Method::GET, Some(name), Some("log")) => {
             let name = name.to_string();
             log::logs(req, &name).await
         }
-        (&Method::PUT, Some(name), None | Some("status") | Some("finalize")) => write::update(&req, name),
-        (&Method::PUT, Some(name), Some("scale")) if req.info().subresources.scale => scale::update(&req, name),
+        (&Method::PUT, Some(name), None | Some("status") | Some("finalize")) => {
+            write::update(&req, name)
+        }
+        (&Method::PUT, Some(name), Some("scale")) if req.info().subresources.scale => {
+            scale::update(&req, name)
+        }
         (&Method::PATCH, Some(name), None | Some("status")) => write::patch(&req, name),
-        (&Method::PATCH, Some(name), Some("scale")) if req.info().subresources.scale => scale::patch(&req, name),
+        (&Method::PATCH, Some(name), Some("scale")) if req.info().subresources.scale => {
+            scale::patch(&req, name)
+        }
         (&Method::DELETE, Some(name), None) => delete::delete(&req, name),
         (&Method::DELETE, None, None) => delete::delete_collection(&req),
-        _ => Err(ApiError::method_not_supported(req.info().as_ref(), &method.as_str().to_lowercase()).into()),
+        _ => Err(ApiError::method_not_supported(
+            req.info().as_ref(),
+            &method.as_str().to_lowercase(),
+        )
+        .into()),
     }
 }
 

@@ -43,7 +43,11 @@ fn scale_of_value(v: &Value) -> Value {
 
 /// `GET .../scale`.
 pub fn get(req: &Request, name: &str) -> Result {
-    let obj = req.server.storage.get(&req.key(name)).ok_or_else(|| ApiError::not_found(req.info().as_ref(), name))?;
+    let obj = req
+        .server
+        .storage
+        .get(&req.key(name))
+        .ok_or_else(|| ApiError::not_found(req.info().as_ref(), name))?;
     Ok(json(StatusCode::OK, &scale_of(&obj)))
 }
 
@@ -57,14 +61,17 @@ pub fn update(req: &Request, name: &str) -> Result {
 /// `PATCH .../scale` (merge or JSON patch, applied to the Scale).
 pub fn patch(req: &Request, name: &str) -> Result {
     let media = content_type(&req.headers);
-    let patch: Value = serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+    let patch: Value = serde_json::from_slice(&req.body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
     write_replicas(req, name, |current| {
         let mut scale = current.clone();
         match media.as_str() {
             "application/merge-patch+json" => json_patch::merge(&mut scale, &patch),
             "application/json-patch+json" => {
-                let ops: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-                json_patch::patch(&mut scale, &ops).map_err(|e| ApiError::patch_failed(e.to_string()))?;
+                let ops: json_patch::Patch = serde_json::from_value(patch.clone())
+                    .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+                json_patch::patch(&mut scale, &ops)
+                    .map_err(|e| ApiError::patch_failed(e.to_string()))?;
             }
             other => {
                 return Err(ApiError::unsupported_media_type(format!(
@@ -77,12 +84,24 @@ pub fn patch(req: &Request, name: &str) -> Result {
 }
 
 /// Set the workload's `spec.replicas` from a Scale made from the current one.
-fn write_replicas(req: &Request, name: &str, make_scale: impl Fn(&Value) -> Result<Value, ApiError>) -> Result {
+fn write_replicas(
+    req: &Request,
+    name: &str,
+    make_scale: impl Fn(&Value) -> Result<Value, ApiError>,
+) -> Result {
     let updated = guaranteed_update(req, name, None, |current, old| {
         let scale = make_scale(&scale_of_value(old))?;
         let replicas = scale["spec"]["replicas"].as_i64().unwrap_or(0);
         if replicas < 0 {
-            return Err(ApiError::invalid(&SCALE, name, &[FieldError::invalid("spec.replicas", replicas, "must be greater than or equal to 0")]));
+            return Err(ApiError::invalid(
+                &SCALE,
+                name,
+                &[FieldError::invalid(
+                    "spec.replicas",
+                    replicas,
+                    "must be greater than or equal to 0",
+                )],
+            ));
         }
         if let Ok(Some(rv)) = meta::resource_version(&scale) {
             if rv != current.resource_version {

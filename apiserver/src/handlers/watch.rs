@@ -33,7 +33,9 @@ use super::write::{present, storage_error};
 use crate::filter::Filter;
 use crate::response::Result;
 use crate::server::ApiServer;
-use crate::storage::{self, Event, EventType, FeedEnd, WatchFrom, encode_event_line, write_event_line};
+use crate::storage::{
+    self, Event, EventType, FeedEnd, WatchFrom, encode_event_line, write_event_line,
+};
 use crate::table::{self, IncludeObject, TableRequest};
 
 /// Events one write to the socket may carry when a watcher has several waiting.
@@ -48,8 +50,9 @@ pub async fn watch(req: Request) -> Result {
     let mut filter = Filter::from_query(req.info(), req.target.namespace.as_deref(), &req.query)?;
     if let Some(name) = &req.target.name {
         // `/watch/namespaces/ns/pods/web`: a watch of one object.
-        filter.fields = kubesim_apimachinery::selector::FieldSelector::parse(&format!("metadata.name={name}"))
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        filter.fields =
+            kubesim_apimachinery::selector::FieldSelector::parse(&format!("metadata.name={name}"))
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
     let table = table::negotiate(&req.headers, &req.query)?.map(|request| TableStream {
         request,
@@ -58,10 +61,17 @@ pub async fn watch(req: Request) -> Result {
     });
     let bookmarks = req.query.flag("allowWatchBookmarks")?.unwrap_or(false);
     let send_initial = req.query.flag("sendInitialEvents")?;
-    let timeout = req.query.integer("timeoutSeconds")?.filter(|t| *t > 0).map(|t| Duration::from_secs(t as u64));
+    let timeout = req
+        .query
+        .integer("timeoutSeconds")?
+        .filter(|t| *t > 0)
+        .map(|t| Duration::from_secs(t as u64));
     let rv = match req.query.get("resourceVersion").unwrap_or("") {
         "" | "0" => None,
-        rv => Some(rv.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid resource version {rv:?}")))?),
+        rv => Some(
+            rv.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version {rv:?}")))?,
+        ),
     };
     let from = match (send_initial, rv) {
         // The watch-list: current state, whatever revision was asked for (it is newer).
@@ -91,7 +101,9 @@ pub async fn watch(req: Request) -> Result {
         }
         Err(storage::Error::Expired { requested, oldest }) => {
             // Upstream answers 200 and one ERROR event; clients relist on it.
-            let status = ApiError::expired(format!("too old resource version: {requested} ({oldest})")).to_json();
+            let status =
+                ApiError::expired(format!("too old resource version: {requested} ({oldest})"))
+                    .to_json();
             let line = encode_event_line("ERROR", status.to_string().as_bytes());
             let _ = tx.send(line).await;
         }
@@ -100,16 +112,23 @@ pub async fn watch(req: Request) -> Result {
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx).map_ok());
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::OK;
-    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     Ok(response)
 }
 
 /// A stream of `Result<Bytes, Infallible>` for the response body.
 trait MapOk: Sized {
-    fn map_ok(self) -> futures::stream::Map<Self, fn(Bytes) -> Result<Bytes, std::convert::Infallible>>;
+    fn map_ok(
+        self,
+    ) -> futures::stream::Map<Self, fn(Bytes) -> Result<Bytes, std::convert::Infallible>>;
 }
 impl<S: futures::Stream<Item = Bytes>> MapOk for S {
-    fn map_ok(self) -> futures::stream::Map<Self, fn(Bytes) -> Result<Bytes, std::convert::Infallible>> {
+    fn map_ok(
+        self,
+    ) -> futures::stream::Map<Self, fn(Bytes) -> Result<Bytes, std::convert::Infallible>> {
         futures::StreamExt::map(self, Ok)
     }
 }
@@ -124,15 +143,29 @@ struct TableStream {
 
 impl TableStream {
     /// One object as a one-row Table; its resourceVersion is the object's.
-    fn encode(&self, info: &kubesim_apimachinery::ResourceInfo, object: &storage::Object) -> Result<Bytes, ApiError> {
+    fn encode(
+        &self,
+        info: &kubesim_apimachinery::ResourceInfo,
+        object: &storage::Object,
+    ) -> Result<Bytes, ApiError> {
         let full = match self.request.include {
             IncludeObject::Object => Some(present(info, object)?),
             IncludeObject::Metadata | IncludeObject::None => None,
         };
         let columns = !self.columns_sent.swap(true, Ordering::Relaxed);
         let value = object.value();
-        let source = table::Source { value: &value, object: full };
-        Ok(table::encode(&self.request, &self.printer, &object.resource_version.to_string(), columns, jiff::Timestamp::now(), [source]))
+        let source = table::Source {
+            value: &value,
+            object: full,
+        };
+        Ok(table::encode(
+            &self.request,
+            &self.printer,
+            &object.resource_version.to_string(),
+            columns,
+            jiff::Timestamp::now(),
+            [source],
+        ))
     }
 }
 
@@ -153,10 +186,16 @@ struct Stream {
 
 impl Stream {
     async fn run(self, watch: storage::Watch, tx: mpsc::Sender<Bytes>) {
-        let storage::Watch { initial, revision, mut live } = watch;
+        let storage::Watch {
+            initial,
+            revision,
+            mut live,
+        } = watch;
         let mut last_sent = revision;
         // An absurd timeout is no timeout rather than an overflow.
-        let deadline = self.timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
+        let deadline = self
+            .timeout
+            .and_then(|t| tokio::time::Instant::now().checked_add(t));
 
         let mut batch = BytesMut::new();
         for event in &initial {
@@ -173,7 +212,12 @@ impl Stream {
         if *stopping.borrow_and_update() {
             return;
         }
-        let mut ticker = tokio::time::interval(self.server.config.bookmark_interval.max(Duration::from_millis(10)));
+        let mut ticker = tokio::time::interval(
+            self.server
+                .config
+                .bookmark_interval
+                .max(Duration::from_millis(10)),
+        );
         ticker.tick().await;
         loop {
             let sleep_until_deadline = async {
@@ -223,7 +267,10 @@ impl Stream {
             return;
         }
         let now = self.filter.matches(&event.object.attrs);
-        let before = event.previous.as_ref().is_some_and(|p| self.filter.matches(&p.attrs));
+        let before = event
+            .previous
+            .as_ref()
+            .is_some_and(|p| self.filter.matches(&p.attrs));
         let kind = match (event.kind, before, now) {
             (EventType::Modified, true, false) => EventType::Deleted,
             (EventType::Modified, false, true) => EventType::Added,

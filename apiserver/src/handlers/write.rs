@@ -36,31 +36,68 @@ pub fn create(req: Request) -> Result {
     check_namespace(&mut obj, &req)?;
     let dry_run = req.query.dry_run()?;
     let manager = crate::managed::manager_name(&req);
-    let created = create_object(&req.server, req.info(), obj, dry_run, &req.user_agent, &manager)?;
-    Ok(with_warnings(json_bytes(StatusCode::CREATED, present(req.info(), &created)?), &warnings))
+    let created = create_object(
+        &req.server,
+        req.info(),
+        obj,
+        dry_run,
+        &req.user_agent,
+        &manager,
+    )?;
+    Ok(with_warnings(
+        json_bytes(StatusCode::CREATED, present(req.info(), &created)?),
+        &warnings,
+    ))
 }
 
 /// Create an object from inside the server (the initial namespaces).
-pub fn create_internal(server: &ApiServer, storage_key: &str, obj: Value) -> Result<Arc<Object>, ApiError> {
+pub fn create_internal(
+    server: &ApiServer,
+    storage_key: &str,
+    obj: Value,
+) -> Result<Arc<Object>, ApiError> {
     let info = server
         .registry
         .all()
         .into_iter()
         .find(|r| r.storage_key() == storage_key && r.version == r.storage_version)
         .ok_or_else(|| ApiError::internal(format!("no resource {storage_key}")))?;
-    create_object(server, &info, obj, false, "kubesim-apiserver", "kube-apiserver")
+    create_object(
+        server,
+        &info,
+        obj,
+        false,
+        "kubesim-apiserver",
+        "kube-apiserver",
+    )
 }
 
 /// Everything a create does after decoding: namespace, name, metadata, strategy, store.
-pub fn create_object(server: &ApiServer, info: &ResourceInfo, mut obj: Value, dry_run: bool, user_agent: &str, manager: &str) -> Result<Arc<Object>, ApiError> {
+pub fn create_object(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    mut obj: Value,
+    dry_run: bool,
+    user_agent: &str,
+    manager: &str,
+) -> Result<Arc<Object>, ApiError> {
     let namespace = meta::namespace(&obj).to_string();
     if info.namespaced {
         ensure_namespace_accepts(server, info, &namespace, meta::name(&obj))?;
     }
     let generate = meta::name(&obj).is_empty();
-    let prefix = meta::str_field(&obj, "generateName").unwrap_or("").to_string();
+    let prefix = meta::str_field(&obj, "generateName")
+        .unwrap_or("")
+        .to_string();
     if generate && prefix.is_empty() {
-        return Err(ApiError::invalid(info, "", &[FieldError::required("metadata.name", "name or generateName is required")]));
+        return Err(ApiError::invalid(
+            info,
+            "",
+            &[FieldError::required(
+                "metadata.name",
+                "name or generateName is required",
+            )],
+        ));
     }
     object::fill_create(&mut obj, info.has_generation);
     let obj = to_storage_version(info, obj)?;
@@ -69,9 +106,18 @@ pub fn create_object(server: &ApiServer, info: &ResourceInfo, mut obj: Value, dr
     let mut obj = Some(obj);
     for attempt in 1..=attempts {
         // Only a generated name may need the body again.
-        let mut candidate = if attempt < attempts { obj.clone() } else { obj.take() }.unwrap_or_default();
+        let mut candidate = if attempt < attempts {
+            obj.clone()
+        } else {
+            obj.take()
+        }
+        .unwrap_or_default();
         if generate {
-            meta::set(&mut candidate, "name", Some(Value::String(object::generate_name(&prefix))));
+            meta::set(
+                &mut candidate,
+                "name",
+                Some(Value::String(object::generate_name(&prefix))),
+            );
         }
         let name = meta::name(&candidate).to_string();
         let mut prepared = run_strategy(info, &name, Operation::Create, candidate)?;
@@ -79,14 +125,30 @@ pub fn create_object(server: &ApiServer, info: &ResourceInfo, mut obj: Value, dr
             crate::managed::record_update(info, None, manager, None, &mut prepared);
         }
         // Services: ClusterIP/NodePort allocation, held until the write (allocator.rs).
-        let _allocated = server.allocator.allocate(server.storage.as_ref(), info, &mut prepared)?;
+        let _allocated = server
+            .allocator
+            .allocate(server.storage.as_ref(), info, &mut prepared)?;
         if dry_run {
             return Ok(dry_run_object(info, prepared));
         }
-        let key = Key { resource: info.storage_key(), namespace: namespace.clone(), name: name.clone() };
+        let key = Key {
+            resource: info.storage_key(),
+            namespace: namespace.clone(),
+            name: name.clone(),
+        };
         match server.storage.create(&key, prepared) {
             Ok(created) => {
-                audit(server, info, user_agent, "create", None, &key, 201, None, Some(created.clone()));
+                audit(
+                    server,
+                    info,
+                    user_agent,
+                    "create",
+                    None,
+                    &key,
+                    201,
+                    None,
+                    Some(created.clone()),
+                );
                 return Ok(created);
             }
             Err(storage::Error::AlreadyExists) if attempt < attempts => continue,
@@ -105,11 +167,26 @@ pub fn update(req: &Request, name: &str) -> Result {
     check_namespace(&mut body, req)?;
     check_name(&mut body, name)?;
     let client_rv = client_resource_version(&body)?;
-    if client_rv.is_none() && req.target.subresource.is_none() && !allows_unconditional_update(req.info()) {
-        return Err(ApiError::invalid(req.info().as_ref(), name, &[FieldError::invalid("metadata.resourceVersion", "", "must be specified for an update")]).into());
+    if client_rv.is_none()
+        && req.target.subresource.is_none()
+        && !allows_unconditional_update(req.info())
+    {
+        return Err(ApiError::invalid(
+            req.info().as_ref(),
+            name,
+            &[FieldError::invalid(
+                "metadata.resourceVersion",
+                "",
+                "must be specified for an update",
+            )],
+        )
+        .into());
     }
     let updated = guaranteed_update(req, name, client_rv, |_current, _old| Ok(body.clone()))?;
-    Ok(with_warnings(json_bytes(StatusCode::OK, present(req.info(), &updated)?), &warnings))
+    Ok(with_warnings(
+        json_bytes(StatusCode::OK, present(req.info(), &updated)?),
+        &warnings,
+    ))
 }
 
 /// `PATCH` with a JSON merge patch (RFC 7386), a JSON patch (RFC 6902) or, for built-in
@@ -124,7 +201,9 @@ pub fn patch(req: &Request, name: &str) -> Result {
     let kind = match media.as_str() {
         "application/merge-patch+json" => PatchKind::Merge,
         "application/json-patch+json" => PatchKind::Json(parse_json_patch(patch.clone())?),
-        "application/strategic-merge-patch+json" => PatchKind::Strategic(strategic_schema(req.info())?),
+        "application/strategic-merge-patch+json" => {
+            PatchKind::Strategic(strategic_schema(req.info())?)
+        }
         _ => {
             return Err(ApiError::unsupported_media_type(format!(
                 "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {media})"
@@ -151,7 +230,10 @@ pub fn patch(req: &Request, name: &str) -> Result {
         warnings = field_validation::check_patched(directive, &info, Some(&req.body), &doc)?;
         Ok(doc)
     })?;
-    Ok(with_warnings(json_bytes(StatusCode::OK, present(req.info(), &updated)?), &warnings))
+    Ok(with_warnings(
+        json_bytes(StatusCode::OK, present(req.info(), &updated)?),
+        &warnings,
+    ))
 }
 
 enum PatchKind {
@@ -168,12 +250,18 @@ fn strategic_schema(info: &ResourceInfo) -> Result<strategic_merge::SchemaRef<'s
             "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
         ));
     }
-    strategic_merge::root(&info.group, &info.version, &info.kind)
-        .ok_or_else(|| ApiError::internal(format!("no strategic merge patch schema for {}, Kind={}", info.api_version(), info.kind)))
+    strategic_merge::root(&info.group, &info.version, &info.kind).ok_or_else(|| {
+        ApiError::internal(format!(
+            "no strategic merge patch schema for {}, Kind={}",
+            info.api_version(),
+            info.kind
+        ))
+    })
 }
 
 fn parse_json_patch(patch: Value) -> Result<json_patch::Patch, ApiError> {
-    serde_json::from_value(patch).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
+    serde_json::from_value(patch)
+        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
 }
 
 /// Apply a JSON patch operation by operation, where a `test` of `null` on a path that does
@@ -186,7 +274,8 @@ fn apply_json_patch(doc: &mut Value, patch: &json_patch::Patch) -> Result<(), Ap
                 continue;
             }
         }
-        json_patch::patch(doc, std::slice::from_ref(op)).map_err(|e| ApiError::patch_failed(e.to_string()))?;
+        json_patch::patch(doc, std::slice::from_ref(op))
+            .map_err(|e| ApiError::patch_failed(e.to_string()))?;
     }
     Ok(())
 }
@@ -206,7 +295,14 @@ pub fn guaranteed_update(
     update_loop(req, name, client_rv, |current| {
         let old = current.value();
         let requested = change(current, &old)?;
-        prepare_update(req.info(), subresource, requested, &old, name, Some(&manager))
+        prepare_update(
+            req.info(),
+            subresource,
+            requested,
+            &old,
+            name,
+            Some(&manager),
+        )
     })
 }
 
@@ -223,24 +319,44 @@ pub fn update_loop(
     let dry_run = req.query.dry_run()?;
     let subresource = req.target.subresource.as_deref();
     for _ in 0..MAX_UPDATE_ATTEMPTS {
-        let current = req.server.storage.get(&key).ok_or_else(|| ApiError::not_found(info.as_ref(), name))?;
+        let current = req
+            .server
+            .storage
+            .get(&key)
+            .ok_or_else(|| ApiError::not_found(info.as_ref(), name))?;
         if client_rv.is_some_and(|rv| rv != current.resource_version) {
             return Err(ApiError::stale(info.as_ref(), name));
         }
         let mut new = write(&current)?;
         // Services: ClusterIP/NodePort allocation, held until the write (allocator.rs).
-        let _allocated = req.server.allocator.allocate(req.server.storage.as_ref(), info, &mut new)?;
+        let _allocated =
+            req.server
+                .allocator
+                .allocate(req.server.storage.as_ref(), info, &mut new)?;
         if dry_run {
             return Ok(dry_run_object(info, new));
         }
-        let preconditions = Preconditions { resource_version: Some(current.resource_version), uid: None };
+        let preconditions = Preconditions {
+            resource_version: Some(current.resource_version),
+            uid: None,
+        };
         let finished = nothing_holds_deletion(&new);
         match req.server.storage.update(&key, new, &preconditions) {
             Ok(written) => {
                 if !written.changed {
                     return Ok(written.object);
                 }
-                audit(&req.server, info, &req.user_agent, "update", subresource, &key, 200, Some(current), Some(written.object.clone()));
+                audit(
+                    &req.server,
+                    info,
+                    &req.user_agent,
+                    "update",
+                    subresource,
+                    &key,
+                    200,
+                    Some(current),
+                    Some(written.object.clone()),
+                );
                 if !finished {
                     return Ok(written.object);
                 }
@@ -257,15 +373,28 @@ pub fn update_loop(
 /// The new object for an update: what the client may change of it, given the subresource,
 /// then the kind's strategy and the generation.
 /// `manager` records the write's field ownership; an apply has recorded its own.
-pub fn prepare_update(info: &ResourceInfo, subresource: Option<&str>, requested: Value, old: &Value, name: &str, manager: Option<&str>) -> Result<Value, ApiError> {
+pub fn prepare_update(
+    info: &ResourceInfo,
+    subresource: Option<&str>,
+    requested: Value,
+    old: &Value,
+    name: &str,
+    manager: Option<&str>,
+) -> Result<Value, ApiError> {
     let requested = to_storage_version(info, requested)?;
     let mut new = match subresource {
         // `/status` writes change only the status.
         Some("status") => with_field(old.clone(), "status", requested.get("status").cloned()),
         // `/finalize` writes change only a namespace's `spec.finalizers`.
         Some("finalize") => {
-            let finalizers = requested.get("spec").and_then(|s| s.get("finalizers")).cloned();
-            let mut spec = old.get("spec").cloned().unwrap_or_else(|| Value::Object(Default::default()));
+            let finalizers = requested
+                .get("spec")
+                .and_then(|s| s.get("finalizers"))
+                .cloned();
+            let mut spec = old
+                .get("spec")
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Default::default()));
             if let Value::Object(map) = &mut spec {
                 match finalizers {
                     Some(f) => map.insert("finalizers".into(), f),
@@ -275,7 +404,9 @@ pub fn prepare_update(info: &ResourceInfo, subresource: Option<&str>, requested:
             with_field(old.clone(), "spec", Some(spec))
         }
         // Writes to the main resource leave a status with its own subresource alone.
-        _ if info.subresources.status => with_field(requested, "status", old.get("status").cloned()),
+        _ if info.subresources.status => {
+            with_field(requested, "status", old.get("status").cloned())
+        }
         _ => requested,
     };
     object::keep_system_fields(&mut new, old);
@@ -308,18 +439,44 @@ fn with_field(mut obj: Value, field: &str, value: Option<Value>) -> Value {
 /// Whether an object is being deleted and nothing holds it any more: no finalizers left
 /// and no graceful termination pending (and, for a namespace, no `spec.finalizers`).
 pub fn nothing_holds_deletion(value: &Value) -> bool {
-    let grace = value["metadata"].get("deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0);
-    let spec_finalizers = value.get("spec").and_then(|s| s.get("finalizers")).and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+    let grace = value["metadata"]
+        .get("deletionGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let spec_finalizers = value
+        .get("spec")
+        .and_then(|s| s.get("finalizers"))
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
     meta::is_deleting(value) && meta::finalizers(value).is_empty() && grace <= 0 && !spec_finalizers
 }
 
 /// Remove an object being deleted that nothing holds any more (see
 /// [`nothing_holds_deletion`]); `obj` is what was just written.
-pub fn finish_deletion(server: &ApiServer, info: &ResourceInfo, key: &Key, obj: Arc<Object>, user_agent: &str) -> Result<Arc<Object>, ApiError> {
-    let preconditions = Preconditions { resource_version: Some(obj.resource_version), uid: None };
+pub fn finish_deletion(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    key: &Key,
+    obj: Arc<Object>,
+    user_agent: &str,
+) -> Result<Arc<Object>, ApiError> {
+    let preconditions = Preconditions {
+        resource_version: Some(obj.resource_version),
+        uid: None,
+    };
     match server.storage.delete(key, &preconditions) {
         Ok(deleted) => {
-            audit(server, info, user_agent, "delete", None, key, 200, Some(obj), Some(deleted.clone()));
+            audit(
+                server,
+                info,
+                user_agent,
+                "delete",
+                None,
+                key,
+                200,
+                Some(obj),
+                Some(deleted.clone()),
+            );
             Ok(deleted)
         }
         // Someone else finished it, or wrote it since: what they did stands.
@@ -329,7 +486,12 @@ pub fn finish_deletion(server: &ApiServer, info: &ResourceInfo, key: &Key, obj: 
 }
 
 /// The kind's defaults and validation, errors as upstream reports them.
-fn run_strategy(info: &ResourceInfo, name: &str, op: Operation<'_>, obj: Value) -> Result<Value, ApiError> {
+fn run_strategy(
+    info: &ResourceInfo,
+    name: &str,
+    op: Operation<'_>,
+    obj: Value,
+) -> Result<Value, ApiError> {
     strategy::prepare(&info.group, &info.kind, op, obj).map_err(|rejection| match rejection {
         Rejection::Decode(message) => ApiError::bad_request(message),
         Rejection::Invalid(errors) => ApiError::invalid(info, name, &errors),
@@ -340,7 +502,11 @@ fn run_strategy(info: &ResourceInfo, name: &str, op: Operation<'_>, obj: Value) 
 fn dry_run_object(info: &ResourceInfo, value: Value) -> Arc<Object> {
     let bytes = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
     let attrs = storage::Attrs::of(&info.storage_key(), &value);
-    Arc::new(Object { resource_version: 0, bytes, attrs })
+    Arc::new(Object {
+        resource_version: 0,
+        bytes,
+        attrs,
+    })
 }
 
 /// Objects of a resource served at several versions are stored at one.
@@ -348,7 +514,8 @@ pub fn to_storage_version(info: &ResourceInfo, obj: Value) -> Result<Value, ApiE
     if info.version == info.storage_version {
         return Ok(obj);
     }
-    strategy::convert(&info.group, &info.kind, obj, &info.storage_version).map_err(ApiError::bad_request)
+    strategy::convert(&info.group, &info.kind, obj, &info.storage_version)
+        .map_err(ApiError::bad_request)
 }
 
 /// A stored object (decoded) at the version the request asked for, as JSON.
@@ -356,7 +523,8 @@ pub fn present_value(info: &ResourceInfo, stored: &Value) -> Result<Value, ApiEr
     if info.version == info.storage_version {
         return Ok(stored.clone());
     }
-    strategy::convert(&info.group, &info.kind, stored.clone(), &info.version).map_err(ApiError::internal)
+    strategy::convert(&info.group, &info.kind, stored.clone(), &info.version)
+        .map_err(ApiError::internal)
 }
 
 /// A stored object at the version the request asked for, serialized — the stored bytes
@@ -366,13 +534,17 @@ pub fn present(info: &ResourceInfo, obj: &Object) -> Result<Bytes, ApiError> {
         return Ok(obj.bytes.clone());
     }
     let value = present_value(info, &obj.value())?;
-    serde_json::to_vec(&value).map(Bytes::from).map_err(ApiError::internal)
+    serde_json::to_vec(&value)
+        .map(Bytes::from)
+        .map_err(ApiError::internal)
 }
 
 /// `apiVersion` and `kind` must be those of the URL; missing ones are filled in.
 pub fn check_type(obj: &mut Value, info: &ResourceInfo) -> Result<(), ApiError> {
     let Value::Object(map) = obj else {
-        return Err(ApiError::bad_request("the body of the request must be a JSON or YAML object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON or YAML object",
+        ));
     };
     let expected_version = info.api_version();
     match map.get("apiVersion").and_then(Value::as_str) {
@@ -412,7 +584,9 @@ pub fn check_namespace(obj: &mut Value, req: &Request) -> Result<(), ApiError> {
     }
     let in_url = req.namespace();
     if in_url.is_empty() {
-        return Err(ApiError::bad_request("the server could not find the requested resource: a namespaced object needs a namespace in its URL"));
+        return Err(ApiError::bad_request(
+            "the server could not find the requested resource: a namespaced object needs a namespace in its URL",
+        ));
     }
     if !in_body.is_empty() && in_body != in_url {
         return Err(ApiError::bad_request(
@@ -430,13 +604,18 @@ pub fn check_name(obj: &mut Value, name: &str) -> Result<(), ApiError> {
             Ok(())
         }
         n if n == name => Ok(()),
-        n => Err(ApiError::bad_request(format!("the name of the object ({n}) does not match the name on the URL ({name})"))),
+        n => Err(ApiError::bad_request(format!(
+            "the name of the object ({n}) does not match the name on the URL ({name})"
+        ))),
     }
 }
 
 fn client_resource_version(obj: &Value) -> Result<Option<u64>, ApiError> {
-    meta::resource_version(obj)
-        .map_err(|rv| ApiError::bad_request(format!("invalid resourceVersion {rv:?}: must be a resourceVersion this server issued")))
+    meta::resource_version(obj).map_err(|rv| {
+        ApiError::bad_request(format!(
+            "invalid resourceVersion {rv:?}: must be a resourceVersion this server issued"
+        ))
+    })
 }
 
 /// Built-in resources may be updated without a resourceVersion (Helm relies on it);
@@ -446,8 +625,17 @@ fn allows_unconditional_update(info: &ResourceInfo) -> bool {
 }
 
 /// New content may not be created in a namespace that is missing or being deleted.
-fn ensure_namespace_accepts(server: &ApiServer, info: &ResourceInfo, namespace: &str, name: &str) -> Result<(), ApiError> {
-    let key = Key { resource: "namespaces".into(), namespace: String::new(), name: namespace.to_string() };
+fn ensure_namespace_accepts(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    namespace: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    let key = Key {
+        resource: "namespaces".into(),
+        namespace: String::new(),
+        name: namespace.to_string(),
+    };
     let Some(ns) = server.storage.get(&key) else {
         return Err(ApiError::not_found(&NAMESPACES, namespace));
     };

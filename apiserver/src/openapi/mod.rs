@@ -57,8 +57,12 @@ impl Cache {
     /// group-version is not served.
     pub fn document(&self, registry: &Registry, path: &str) -> Option<Arc<Document>> {
         let (group, version) = parse_group_version(path)?;
-        let resources: Vec<ResourceInfo> =
-            registry.all().iter().filter(|r| r.group == group && r.version == version).map(|r| r.as_ref().clone()).collect();
+        let resources: Vec<ResourceInfo> = registry
+            .all()
+            .iter()
+            .filter(|r| r.group == group && r.version == version)
+            .map(|r| r.as_ref().clone())
+            .collect();
         if resources.is_empty() {
             return None;
         }
@@ -74,7 +78,11 @@ impl Cache {
         let body = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
         let hash = hash(&body);
         tracing::debug!(path, bytes = body.len(), elapsed = ?started.elapsed(), "generated OpenAPI v3 document");
-        let doc = Arc::new(Document { resources, body, hash });
+        let doc = Arc::new(Document {
+            resources,
+            body,
+            hash,
+        });
         self.documents.lock().insert(path.to_string(), doc.clone());
         Some(doc)
     }
@@ -92,7 +100,9 @@ fn parse_group_version(path: &str) -> Option<(&str, &str)> {
 
 /// The path of a group-version under `/openapi/v3/`.
 fn group_version_path(info: &ResourceInfo) -> String {
-    info.group_version_path().trim_start_matches('/').to_string()
+    info.group_version_path()
+        .trim_start_matches('/')
+        .to_string()
 }
 
 /// A 64-bit FNV-1a hash in hex: only compared for equality, to bust clients' caches.
@@ -117,17 +127,34 @@ pub async fn root(State(server): State<Arc<ApiServer>>, headers: HeaderMap) -> R
         }
         seen.push(path.clone());
         if let Some(doc) = server.openapi.document(&server.registry, &path) {
-            paths.insert(path.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={}", doc.hash)}));
+            paths.insert(
+                path.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={}", doc.hash)}),
+            );
         }
     }
-    let body = Bytes::from(Value::Object(Map::from_iter([("paths".to_string(), Value::Object(paths))])).to_string());
+    let body = Bytes::from(
+        Value::Object(Map::from_iter([(
+            "paths".to_string(),
+            Value::Object(paths),
+        )]))
+        .to_string(),
+    );
     let etag = hash(&body);
     respond(&headers, body, &etag, "application/json", None)
 }
 
 /// `GET /openapi/v3/<group-version path>`.
-pub async fn group_version(State(server): State<Arc<ApiServer>>, uri: Uri, headers: HeaderMap) -> Response {
-    let path = uri.path().trim_start_matches("/openapi/v3/").trim_end_matches('/').to_string();
+pub async fn group_version(
+    State(server): State<Arc<ApiServer>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let path = uri
+        .path()
+        .trim_start_matches("/openapi/v3/")
+        .trim_end_matches('/')
+        .to_string();
     let Some(doc) = server.openapi.document(&server.registry, &path) else {
         return ErrorResponse(ApiError::path_not_found()).into_response();
     };
@@ -135,9 +162,11 @@ pub async fn group_version(State(server): State<Arc<ApiServer>>, uri: Uri, heade
         // Upstream also serves protobuf here; kubectl and client-go ask for JSON.
         return StatusCode::NOT_ACCEPTABLE.into_response();
     }
-    let requested_hash = uri
-        .query()
-        .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "hash").map(|(_, v)| v.into_owned()));
+    let requested_hash = uri.query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "hash")
+            .map(|(_, v)| v.into_owned())
+    });
     let immutable = match requested_hash {
         Some(h) if h != doc.hash => {
             // A URL from an older root: send the client to the current document.
@@ -152,7 +181,13 @@ pub async fn group_version(State(server): State<Arc<ApiServer>>, uri: Uri, heade
         None => false,
     };
     let cache_for = immutable.then(|| Duration::from_secs(365 * 24 * 3600));
-    respond(&headers, doc.body.clone(), &doc.hash, "application/json", cache_for)
+    respond(
+        &headers,
+        doc.body.clone(),
+        &doc.hash,
+        "application/json",
+        cache_for,
+    )
 }
 
 /// `GET /openapi/v2`: not served (see the module doc).
@@ -161,13 +196,23 @@ pub async fn v2() -> Response {
 }
 
 /// A document with its `ETag`; `304` when the client has it already.
-fn respond(headers: &HeaderMap, body: Bytes, etag: &str, content_type: &'static str, immutable_for: Option<Duration>) -> Response {
+fn respond(
+    headers: &HeaderMap,
+    body: Bytes,
+    etag: &str,
+    content_type: &'static str,
+    immutable_for: Option<Duration>,
+) -> Response {
     let quoted = format!("\"{etag}\"");
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == quoted || t.trim() == "*"));
-    let mut response = if matches { StatusCode::NOT_MODIFIED.into_response() } else { Response::new(Body::from(body)) };
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Response::new(Body::from(body))
+    };
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::VARY, HeaderValue::from_static("Accept"));
@@ -175,7 +220,10 @@ fn respond(headers: &HeaderMap, body: Bytes, etag: &str, content_type: &'static 
         h.insert(header::ETAG, value);
     }
     if let Some(ttl) = immutable_for {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, immutable"));
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, immutable"),
+        );
         let expires = httpdate(SystemTime::now() + ttl);
         if let Ok(value) = HeaderValue::from_str(&expires) {
             h.insert(header::EXPIRES, value);
@@ -213,7 +261,10 @@ mod tests {
         let again = cache.document(&registry, "apis/apps/v1").expect("apps/v1");
         assert!(Arc::ptr_eq(&first, &again));
         assert!(cache.document(&registry, "apis/nope/v1").is_none());
-        let mut widget = registry.get("apps", "v1", "deployments").map(|r| r.as_ref().clone()).expect("deployments");
+        let mut widget = registry
+            .get("apps", "v1", "deployments")
+            .map(|r| r.as_ref().clone())
+            .expect("deployments");
         widget.plural = "widgets".into();
         widget.kind = "Widget".into();
         registry.add(widget);
@@ -223,6 +274,9 @@ mod tests {
 
     #[test]
     fn http_dates() {
-        assert_eq!(httpdate(SystemTime::UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            httpdate(SystemTime::UNIX_EPOCH),
+            "Thu, 01 Jan 1970 00:00:00 GMT"
+        );
     }
 }

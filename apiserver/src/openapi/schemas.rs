@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use k8s_openapi::Resource;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use kubesim_apimachinery::ResourceInfo;
-use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::JsonSchema;
+use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 
 /// The schemas `/openapi/v3` documents are assembled from.
@@ -33,16 +33,22 @@ fn add<T: JsonSchema>(generator: &mut SchemaGenerator) -> String {
 }
 
 const fn builtin<T: Resource + JsonSchema>() -> Builtin {
-    Builtin { group: T::GROUP, version: T::VERSION, kind: T::KIND, add: add::<T> }
+    Builtin {
+        group: T::GROUP,
+        version: T::VERSION,
+        kind: T::KIND,
+        add: add::<T>,
+    }
 }
 
 /// Every kind a built-in resource or subresource answers with. A kind missing here (a
 /// custom resource) gets an open object schema instead; see [`untyped_kind`].
 const BUILTINS: &[Builtin] = {
     use k8s_openapi::api::{
-        apps::v1 as apps, autoscaling::v1 as autoscalingv1, autoscaling::v2 as autoscalingv2, batch::v1 as batch,
-        coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery, events::v1 as events,
-        policy::v1 as policy, scheduling::v1 as scheduling, storage::v1 as storage,
+        apps::v1 as apps, autoscaling::v1 as autoscalingv1, autoscaling::v2 as autoscalingv2,
+        batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
+        discovery::v1 as discovery, events::v1 as events, policy::v1 as policy,
+        scheduling::v1 as scheduling, storage::v1 as storage,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
     &[
@@ -91,7 +97,11 @@ pub struct Gvk {
 
 impl Gvk {
     pub fn new(group: &str, version: &str, kind: &str) -> Self {
-        Gvk { group: group.into(), version: version.into(), kind: kind.into() }
+        Gvk {
+            group: group.into(),
+            version: version.into(),
+            kind: kind.into(),
+        }
     }
 
     /// The `x-kubernetes-group-version-kind` object.
@@ -120,13 +130,20 @@ impl Components {
         // OpenAPI 3.0 settings put definitions under `components/schemas` and turn a `$ref`
         // with a description beside it into `allOf: [{$ref}]`, exactly upstream's shape.
         let settings = SchemaSettings::openapi3();
-        Components { generator: settings.into_generator(), extra: Map::new(), gvks: Vec::new() }
+        Components {
+            generator: settings.into_generator(),
+            extra: Map::new(),
+            gvks: Vec::new(),
+        }
     }
 
     /// The schema of `gvk` (a built-in kind's type, or an open object for other kinds);
     /// returns its name.
     pub fn kind(&mut self, gvk: &Gvk) -> String {
-        let name = match BUILTINS.iter().find(|b| b.group == gvk.group && b.version == gvk.version && b.kind == gvk.kind) {
+        let name = match BUILTINS
+            .iter()
+            .find(|b| b.group == gvk.group && b.version == gvk.version && b.kind == gvk.kind)
+        {
             Some(b) => (b.add)(&mut self.generator),
             None => {
                 let name = untyped_name(gvk);
@@ -143,15 +160,20 @@ impl Components {
     pub fn list(&mut self, info: &ResourceInfo, item: &str) -> String {
         let list_meta = add::<meta::ListMeta>(&mut self.generator);
         let name = format!("{item}List");
-        self.extra.insert(name.clone(), list_schema(info, item, &list_meta));
-        self.gvks.push((name.clone(), Gvk::new(&info.group, &info.version, &info.list_kind())));
+        self.extra
+            .insert(name.clone(), list_schema(info, item, &list_meta));
+        self.gvks.push((
+            name.clone(),
+            Gvk::new(&info.group, &info.version, &info.list_kind()),
+        ));
         name
     }
 
     /// A meta/v1 type (`Status`, `DeleteOptions`, `WatchEvent`, `Patch`) served as `gvks`.
     pub fn meta<T: JsonSchema>(&mut self, gvks: &[Gvk]) -> String {
         let name = add::<T>(&mut self.generator);
-        self.gvks.extend(gvks.iter().map(|g| (name.clone(), g.clone())));
+        self.gvks
+            .extend(gvks.iter().map(|g| (name.clone(), g.clone())));
         name
     }
 
@@ -164,7 +186,9 @@ impl Components {
         marks.dedup();
         for (name, gvk) in marks {
             if let Some(Value::Object(schema)) = schemas.get_mut(&name) {
-                let entry = schema.entry("x-kubernetes-group-version-kind").or_insert_with(|| Value::Array(Vec::new()));
+                let entry = schema
+                    .entry("x-kubernetes-group-version-kind")
+                    .or_insert_with(|| Value::Array(Vec::new()));
                 if let Value::Array(list) = entry {
                     list.push(gvk.to_json());
                 }
@@ -180,8 +204,12 @@ impl Components {
 /// k8s-openapi marks `metadata` of every kind as required, which upstream's documents do
 /// not (kubectl explain would print `-required-` beside it); drop that one entry.
 fn upstream_required(schema: &mut Value) {
-    let Some(Value::Object(props)) = schema.get("properties") else { return };
-    let has_kind_fields = props.contains_key("apiVersion") && props.contains_key("kind") && props.contains_key("metadata");
+    let Some(Value::Object(props)) = schema.get("properties") else {
+        return;
+    };
+    let has_kind_fields = props.contains_key("apiVersion")
+        && props.contains_key("kind")
+        && props.contains_key("metadata");
     if !has_kind_fields {
         return;
     }
@@ -222,7 +250,12 @@ fn list_schema(info: &ResourceInfo, item: &str, list_meta: &str) -> Value {
 /// A custom resource's schema name, as upstream names them: the group reversed, then the
 /// version and kind (`com.example.v1.Widget` for `example.com/v1 Widget`).
 fn untyped_name(gvk: &Gvk) -> String {
-    let reversed: Vec<&str> = gvk.group.split('.').rev().filter(|s| !s.is_empty()).collect();
+    let reversed: Vec<&str> = gvk
+        .group
+        .split('.')
+        .rev()
+        .filter(|s| !s.is_empty())
+        .collect();
     let mut parts = reversed;
     parts.push(&gvk.version);
     parts.push(&gvk.kind);
@@ -252,7 +285,9 @@ const KIND_DOC: &str = "Kind is a string value representing the REST resource th
 
 /// Every served group-version, as `DeleteOptions` and `WatchEvent` are marked with them.
 pub fn served_group_versions(all: &[std::sync::Arc<ResourceInfo>]) -> BTreeSet<(String, String)> {
-    all.iter().map(|r| (r.group.clone(), r.version.clone())).collect()
+    all.iter()
+        .map(|r| (r.group.clone(), r.version.clone()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -266,11 +301,23 @@ mod tests {
         assert_eq!(name, "io.k8s.api.apps.v1.Deployment");
         let schemas = components.finish();
         let deployment = &schemas["io.k8s.api.apps.v1.Deployment"];
-        assert_eq!(deployment["x-kubernetes-group-version-kind"], json!([{"group": "apps", "kind": "Deployment", "version": "v1"}]));
-        assert!(deployment.get("required").is_none(), "metadata is not required upstream");
+        assert_eq!(
+            deployment["x-kubernetes-group-version-kind"],
+            json!([{"group": "apps", "kind": "Deployment", "version": "v1"}])
+        );
+        assert!(
+            deployment.get("required").is_none(),
+            "metadata is not required upstream"
+        );
         let strategy = &schemas["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]["strategy"];
-        assert_eq!(strategy["allOf"], json!([{"$ref": "#/components/schemas/io.k8s.api.apps.v1.DeploymentStrategy"}]));
-        assert_eq!(strategy["description"], "The deployment strategy to use to replace existing pods with new ones.");
+        assert_eq!(
+            strategy["allOf"],
+            json!([{"$ref": "#/components/schemas/io.k8s.api.apps.v1.DeploymentStrategy"}])
+        );
+        assert_eq!(
+            strategy["description"],
+            "The deployment strategy to use to replace existing pods with new ones."
+        );
         assert!(schemas.contains_key("io.k8s.api.core.v1.Container"));
         assert!(schemas.contains_key("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"));
     }

@@ -26,7 +26,10 @@ use super::schemas::{Components, DEFINITIONS, Gvk};
 
 /// The patch media types kubesim's PATCH accepts and advertises (see the module doc for
 /// why strategic merge patch is not listed).
-const PATCH_TYPES: [&str; 2] = ["application/json-patch+json", "application/merge-patch+json"];
+const PATCH_TYPES: [&str; 2] = [
+    "application/json-patch+json",
+    "application/merge-patch+json",
+];
 
 /// What an operation does, as upstream's `x-kubernetes-action` names it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -100,7 +103,12 @@ impl Action {
             ],
             Action::Post | Action::Put => &["dryRun", "fieldManager", "fieldValidation"],
             Action::Patch => &["dryRun", "fieldManager", "fieldValidation", "force"],
-            Action::Delete => &["dryRun", "gracePeriodSeconds", "orphanDependents", "propagationPolicy"],
+            Action::Delete => &[
+                "dryRun",
+                "gracePeriodSeconds",
+                "orphanDependents",
+                "propagationPolicy",
+            ],
             Action::DeleteCollection => &[
                 "continue",
                 "dryRun",
@@ -123,23 +131,74 @@ impl Action {
 /// `CreateOptions`, `PatchOptions` and `DeleteOptions` docs).
 fn query_parameter(name: &str) -> Value {
     let (ty, description) = match name {
-        "allowWatchBookmarks" => ("boolean", "allowWatchBookmarks requests watch events with type \"BOOKMARK\". Servers that do not implement bookmarks may ignore this flag and bookmarks are sent at the server's discretion."),
-        "continue" => ("string", "The continue option should be set when retrieving more results from the server."),
-        "fieldSelector" => ("string", "A selector to restrict the list of returned objects by their fields. Defaults to everything."),
-        "labelSelector" => ("string", "A selector to restrict the list of returned objects by their labels. Defaults to everything."),
-        "limit" => ("integer", "limit is a maximum number of responses to return for a list call."),
-        "resourceVersion" => ("string", "resourceVersion sets a constraint on what resource versions a request may be served from. Defaults to unset."),
-        "resourceVersionMatch" => ("string", "resourceVersionMatch determines how resourceVersion is applied to list calls."),
-        "sendInitialEvents" => ("boolean", "`sendInitialEvents=true` may be set together with `watch=true`. In that case, the watch stream will begin with synthetic events to produce the current state of objects in the collection, followed by a BOOKMARK event annotated with \"k8s.io/initial-events-end\": \"true\"."),
-        "timeoutSeconds" => ("integer", "Timeout for the list/watch call. This limits the duration of the call, regardless of any activity or inactivity."),
-        "watch" => ("boolean", "Watch for changes to the described resources and return them as a stream of add, update, and remove notifications. Specify resourceVersion."),
-        "dryRun" => ("string", "When present, indicates that modifications should not be persisted. An invalid or unrecognized dryRun directive will result in an error response and no further processing of the request. Valid values are: - All: all dry run stages will be processed"),
-        "fieldManager" => ("string", "fieldManager is a name associated with the actor or entity that is making these changes. This field is required for apply requests (application/apply-patch) but optional for non-apply patch types (JsonPatch, MergePatch, StrategicMergePatch)."),
-        "fieldValidation" => ("string", "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: - Ignore: This will ignore any unknown fields that are silently dropped from the object, and will ignore all but the last duplicate field that the decoder encounters. This is the default behavior prior to v1.23. - Warn: This will send a warning via the standard warning response header for each unknown field that is dropped from the object, and for each duplicate field that is encountered. The request will still succeed if there are no other errors, and will only persist the last of any duplicate fields. This is the default in v1.23+ - Strict: This will fail the request with a BadRequest error if any unknown fields would be dropped from the object, or if any duplicate fields are present. The error returned from the server will contain all unknown and duplicate fields encountered."),
-        "force" => ("boolean", "Force is going to \"force\" Apply requests. It means user will re-acquire conflicting fields owned by other people. Force flag must be unset for non-apply patch requests."),
-        "gracePeriodSeconds" => ("integer", "The duration in seconds before the object should be deleted. Value must be non-negative integer. The value zero indicates delete immediately."),
-        "orphanDependents" => ("boolean", "Deprecated: please use the PropagationPolicy. Should the dependent objects be orphaned."),
-        "propagationPolicy" => ("string", "Whether and how garbage collection will be performed. Acceptable values are: 'Orphan' - orphan the dependents; 'Background' - allow the garbage collector to delete the dependents in the background; 'Foreground' - a cascading policy that deletes all dependents in the foreground."),
+        "allowWatchBookmarks" => (
+            "boolean",
+            "allowWatchBookmarks requests watch events with type \"BOOKMARK\". Servers that do not implement bookmarks may ignore this flag and bookmarks are sent at the server's discretion.",
+        ),
+        "continue" => (
+            "string",
+            "The continue option should be set when retrieving more results from the server.",
+        ),
+        "fieldSelector" => (
+            "string",
+            "A selector to restrict the list of returned objects by their fields. Defaults to everything.",
+        ),
+        "labelSelector" => (
+            "string",
+            "A selector to restrict the list of returned objects by their labels. Defaults to everything.",
+        ),
+        "limit" => (
+            "integer",
+            "limit is a maximum number of responses to return for a list call.",
+        ),
+        "resourceVersion" => (
+            "string",
+            "resourceVersion sets a constraint on what resource versions a request may be served from. Defaults to unset.",
+        ),
+        "resourceVersionMatch" => (
+            "string",
+            "resourceVersionMatch determines how resourceVersion is applied to list calls.",
+        ),
+        "sendInitialEvents" => (
+            "boolean",
+            "`sendInitialEvents=true` may be set together with `watch=true`. In that case, the watch stream will begin with synthetic events to produce the current state of objects in the collection, followed by a BOOKMARK event annotated with \"k8s.io/initial-events-end\": \"true\".",
+        ),
+        "timeoutSeconds" => (
+            "integer",
+            "Timeout for the list/watch call. This limits the duration of the call, regardless of any activity or inactivity.",
+        ),
+        "watch" => (
+            "boolean",
+            "Watch for changes to the described resources and return them as a stream of add, update, and remove notifications. Specify resourceVersion.",
+        ),
+        "dryRun" => (
+            "string",
+            "When present, indicates that modifications should not be persisted. An invalid or unrecognized dryRun directive will result in an error response and no further processing of the request. Valid values are: - All: all dry run stages will be processed",
+        ),
+        "fieldManager" => (
+            "string",
+            "fieldManager is a name associated with the actor or entity that is making these changes. This field is required for apply requests (application/apply-patch) but optional for non-apply patch types (JsonPatch, MergePatch, StrategicMergePatch).",
+        ),
+        "fieldValidation" => (
+            "string",
+            "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: - Ignore: This will ignore any unknown fields that are silently dropped from the object, and will ignore all but the last duplicate field that the decoder encounters. This is the default behavior prior to v1.23. - Warn: This will send a warning via the standard warning response header for each unknown field that is dropped from the object, and for each duplicate field that is encountered. The request will still succeed if there are no other errors, and will only persist the last of any duplicate fields. This is the default in v1.23+ - Strict: This will fail the request with a BadRequest error if any unknown fields would be dropped from the object, or if any duplicate fields are present. The error returned from the server will contain all unknown and duplicate fields encountered.",
+        ),
+        "force" => (
+            "boolean",
+            "Force is going to \"force\" Apply requests. It means user will re-acquire conflicting fields owned by other people. Force flag must be unset for non-apply patch requests.",
+        ),
+        "gracePeriodSeconds" => (
+            "integer",
+            "The duration in seconds before the object should be deleted. Value must be non-negative integer. The value zero indicates delete immediately.",
+        ),
+        "orphanDependents" => (
+            "boolean",
+            "Deprecated: please use the PropagationPolicy. Should the dependent objects be orphaned.",
+        ),
+        "propagationPolicy" => (
+            "string",
+            "Whether and how garbage collection will be performed. Acceptable values are: 'Orphan' - orphan the dependents; 'Background' - allow the garbage collector to delete the dependents in the background; 'Foreground' - a cascading policy that deletes all dependents in the foreground.",
+        ),
         _ => ("string", ""),
     };
     json!({"description": description, "in": "query", "name": name, "schema": {"type": ty, "uniqueItems": true}})
@@ -159,13 +218,20 @@ fn schema_ref(name: &str) -> Value {
 
 /// The response or request content of `schema` in each media type.
 fn content(media: &[&str], schema: &str) -> Value {
-    let map: Map<String, Value> = media.iter().map(|m| (m.to_string(), json!({"schema": schema_ref(schema)}))).collect();
+    let map: Map<String, Value> = media
+        .iter()
+        .map(|m| (m.to_string(), json!({"schema": schema_ref(schema)})))
+        .collect();
     Value::Object(map)
 }
 
 /// `AppsV1`, `CoreV1`, `CoordinationV1` as in upstream's operation ids.
 fn group_version_camel(group: &str, version: &str) -> String {
-    let group = if group.is_empty() { "core" } else { group.strip_suffix(".k8s.io").unwrap_or(group) };
+    let group = if group.is_empty() {
+        "core"
+    } else {
+        group.strip_suffix(".k8s.io").unwrap_or(group)
+    };
     let mut out: String = group.split('.').map(capitalize).collect();
     out.push_str(&capitalize(version));
     out
@@ -216,11 +282,24 @@ impl<'a> Builder<'a> {
         let delete_options = components.meta::<meta::DeleteOptions>(&here("DeleteOptions"));
         let watch_event = components.meta::<meta::WatchEvent<()>>(&here("WatchEvent"));
         let patch = components.meta::<meta::Patch>(&[]);
-        Builder { group, version, components, paths: Map::new(), status, delete_options, watch_event, patch }
+        Builder {
+            group,
+            version,
+            components,
+            paths: Map::new(),
+            status,
+            delete_options,
+            watch_event,
+            patch,
+        }
     }
 
     fn prefix(&self) -> String {
-        if self.group.is_empty() { format!("/api/{}", self.version) } else { format!("/apis/{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            format!("/api/{}", self.version)
+        } else {
+            format!("/apis/{}/{}", self.group, self.version)
+        }
     }
 
     fn add(&mut self, path: String, parameters: Vec<Value>, op: Op<'_>) {
@@ -231,27 +310,47 @@ impl<'a> Builder<'a> {
             "x-kubernetes-action": op.action.name(),
             "x-kubernetes-group-version-kind": op.gvk.to_json(),
         });
-        let query: Vec<Value> = op.action.query_parameters().iter().map(|p| query_parameter(p)).collect();
+        let query: Vec<Value> = op
+            .action
+            .query_parameters()
+            .iter()
+            .map(|p| query_parameter(p))
+            .collect();
         if !query.is_empty() {
             operation["parameters"] = Value::Array(query);
         }
         let json_only = ["application/json"];
         if let Some(request) = &op.request {
-            let media: &[&str] = if op.action == Action::Patch { &PATCH_TYPES } else { &["*/*"] };
+            let media: &[&str] = if op.action == Action::Patch {
+                &PATCH_TYPES
+            } else {
+                &["*/*"]
+            };
             operation["requestBody"] = json!({"content": content(media, request), "required": op.action != Action::Delete});
         }
         let streaming = ["application/json", "application/json;stream=watch"];
-        let ok_media: &[&str] = if matches!(op.action, Action::List | Action::Watch | Action::WatchList) { &streaming } else { &json_only };
+        let ok_media: &[&str] =
+            if matches!(op.action, Action::List | Action::Watch | Action::WatchList) {
+                &streaming
+            } else {
+                &json_only
+            };
         let ok = json!({"content": content(ok_media, &op.response), "description": "OK"});
         let mut responses = Map::new();
         responses.insert("200".into(), ok);
         match op.action {
             Action::Post => {
-                responses.insert("201".into(), json!({"content": content(&json_only, &op.response), "description": "Created"}));
+                responses.insert(
+                    "201".into(),
+                    json!({"content": content(&json_only, &op.response), "description": "Created"}),
+                );
                 responses.insert("202".into(), json!({"content": content(&json_only, &op.response), "description": "Accepted"}));
             }
             Action::Put | Action::Patch => {
-                responses.insert("201".into(), json!({"content": content(&json_only, &op.response), "description": "Created"}));
+                responses.insert(
+                    "201".into(),
+                    json!({"content": content(&json_only, &op.response), "description": "Created"}),
+                );
             }
             Action::Delete => {
                 responses.insert("202".into(), json!({"content": content(&json_only, &op.response), "description": "Accepted"}));
@@ -261,7 +360,10 @@ impl<'a> Builder<'a> {
         responses.insert("401".into(), json!({"description": "Unauthorized"}));
         operation["responses"] = Value::Object(responses);
 
-        let item = self.paths.entry(path).or_insert_with(|| json!({"parameters": parameters}));
+        let item = self
+            .paths
+            .entry(path)
+            .or_insert_with(|| json!({"parameters": parameters}));
         if let Value::Object(item) = item {
             item.insert(op.action.method().to_string(), operation);
         }
@@ -278,16 +380,27 @@ impl<'a> Builder<'a> {
             (
                 format!("{prefix}/namespaces/{{namespace}}/{}", info.plural),
                 format!("Namespaced{kind}"),
-                vec![path_parameter("namespace", "object name and auth scope, such as for teams and projects")],
+                vec![path_parameter(
+                    "namespace",
+                    "object name and auth scope, such as for teams and projects",
+                )],
             )
         } else {
-            (format!("{prefix}/{}", info.plural), kind.clone(), Vec::new())
+            (
+                format!("{prefix}/{}", info.plural),
+                kind.clone(),
+                Vec::new(),
+            )
         };
         base_params.push(pretty_parameter());
         let mut named_params = vec![path_parameter("name", &format!("name of the {kind}"))];
         named_params.extend(base_params.iter().cloned());
 
-        let op = |action: Action, noun: &str, description: String, request: Option<&str>, response: &str| Op {
+        let op = |action: Action,
+                  noun: &str,
+                  description: String,
+                  request: Option<&str>,
+                  response: &str| Op {
             action,
             gvk: &gvk,
             noun: noun.to_string(),
@@ -295,29 +408,105 @@ impl<'a> Builder<'a> {
             request: request.map(str::to_string),
             response: response.to_string(),
         };
-        let (status, delete_options, watch_event, patch) =
-            (self.status.clone(), self.delete_options.clone(), self.watch_event.clone(), self.patch.clone());
+        let (status, delete_options, watch_event, patch) = (
+            self.status.clone(),
+            self.delete_options.clone(),
+            self.watch_event.clone(),
+            self.patch.clone(),
+        );
 
         // The collection.
-        self.add(scope.clone(), base_params.clone(), op(Action::List, &scoped, format!("list or watch objects of kind {kind}"), None, &list_schema));
-        self.add(scope.clone(), base_params.clone(), op(Action::Post, &scoped, format!("create a {kind}"), Some(&kind_schema), &kind_schema));
         self.add(
             scope.clone(),
             base_params.clone(),
-            op(Action::DeleteCollection, &format!("Collection{scoped}"), format!("delete collection of {kind}"), Some(&delete_options), &status),
+            op(
+                Action::List,
+                &scoped,
+                format!("list or watch objects of kind {kind}"),
+                None,
+                &list_schema,
+            ),
+        );
+        self.add(
+            scope.clone(),
+            base_params.clone(),
+            op(
+                Action::Post,
+                &scoped,
+                format!("create a {kind}"),
+                Some(&kind_schema),
+                &kind_schema,
+            ),
+        );
+        self.add(
+            scope.clone(),
+            base_params.clone(),
+            op(
+                Action::DeleteCollection,
+                &format!("Collection{scoped}"),
+                format!("delete collection of {kind}"),
+                Some(&delete_options),
+                &status,
+            ),
         );
         // One object.
         let named = format!("{scope}/{{name}}");
-        self.add(named.clone(), named_params.clone(), op(Action::Get, &scoped, format!("read the specified {kind}"), None, &kind_schema));
-        self.add(named.clone(), named_params.clone(), op(Action::Put, &scoped, format!("replace the specified {kind}"), Some(&kind_schema), &kind_schema));
-        self.add(named.clone(), named_params.clone(), op(Action::Patch, &scoped, format!("partially update the specified {kind}"), Some(&patch), &kind_schema));
-        self.add(named.clone(), named_params.clone(), op(Action::Delete, &scoped, format!("delete a {kind}"), Some(&delete_options), &kind_schema));
+        self.add(
+            named.clone(),
+            named_params.clone(),
+            op(
+                Action::Get,
+                &scoped,
+                format!("read the specified {kind}"),
+                None,
+                &kind_schema,
+            ),
+        );
+        self.add(
+            named.clone(),
+            named_params.clone(),
+            op(
+                Action::Put,
+                &scoped,
+                format!("replace the specified {kind}"),
+                Some(&kind_schema),
+                &kind_schema,
+            ),
+        );
+        self.add(
+            named.clone(),
+            named_params.clone(),
+            op(
+                Action::Patch,
+                &scoped,
+                format!("partially update the specified {kind}"),
+                Some(&patch),
+                &kind_schema,
+            ),
+        );
+        self.add(
+            named.clone(),
+            named_params.clone(),
+            op(
+                Action::Delete,
+                &scoped,
+                format!("delete a {kind}"),
+                Some(&delete_options),
+                &kind_schema,
+            ),
+        );
         // Across namespaces.
         if info.namespaced {
             self.add(
                 format!("{prefix}/{}", info.plural),
                 vec![pretty_parameter()],
-                op(Action::List, &format!("{kind}ForAllNamespaces"), format!("list or watch objects of kind {kind}"), None, &list_schema),
+                op(
+                    Action::List,
+                    &format!("{kind}ForAllNamespaces"),
+                    format!("list or watch objects of kind {kind}"),
+                    None,
+                    &list_schema,
+                ),
             );
         }
         // The deprecated `/watch/` paths.
@@ -329,9 +518,39 @@ impl<'a> Builder<'a> {
         if info.subresources.status {
             let path = format!("{named}/status");
             let noun = format!("{scoped}Status");
-            self.add(path.clone(), named_params.clone(), op(Action::Get, &noun, format!("read status of the specified {kind}"), None, &kind_schema));
-            self.add(path.clone(), named_params.clone(), op(Action::Put, &noun, format!("replace status of the specified {kind}"), Some(&kind_schema), &kind_schema));
-            self.add(path, named_params.clone(), op(Action::Patch, &noun, format!("partially update status of the specified {kind}"), Some(&patch), &kind_schema));
+            self.add(
+                path.clone(),
+                named_params.clone(),
+                op(
+                    Action::Get,
+                    &noun,
+                    format!("read status of the specified {kind}"),
+                    None,
+                    &kind_schema,
+                ),
+            );
+            self.add(
+                path.clone(),
+                named_params.clone(),
+                op(
+                    Action::Put,
+                    &noun,
+                    format!("replace status of the specified {kind}"),
+                    Some(&kind_schema),
+                    &kind_schema,
+                ),
+            );
+            self.add(
+                path,
+                named_params.clone(),
+                op(
+                    Action::Patch,
+                    &noun,
+                    format!("partially update status of the specified {kind}"),
+                    Some(&patch),
+                    &kind_schema,
+                ),
+            );
         }
         if info.subresources.scale {
             let scale_gvk = Gvk::new("autoscaling", "v1", "Scale");
@@ -339,27 +558,66 @@ impl<'a> Builder<'a> {
             let path = format!("{named}/scale");
             let noun = format!("{scoped}Scale");
             for (action, description, request) in [
-                (Action::Get, format!("read scale of the specified {kind}"), None),
-                (Action::Put, format!("replace scale of the specified {kind}"), Some(scale.clone())),
-                (Action::Patch, format!("partially update scale of the specified {kind}"), Some(patch.clone())),
+                (
+                    Action::Get,
+                    format!("read scale of the specified {kind}"),
+                    None,
+                ),
+                (
+                    Action::Put,
+                    format!("replace scale of the specified {kind}"),
+                    Some(scale.clone()),
+                ),
+                (
+                    Action::Patch,
+                    format!("partially update scale of the specified {kind}"),
+                    Some(patch.clone()),
+                ),
             ] {
-                let op = Op { action, gvk: &scale_gvk, noun: noun.clone(), description, request, response: scale.clone() };
+                let op = Op {
+                    action,
+                    gvk: &scale_gvk,
+                    noun: noun.clone(),
+                    description,
+                    request,
+                    response: scale.clone(),
+                };
                 self.add(path.clone(), named_params.clone(), op);
             }
         }
         if info.group.is_empty() && info.plural == "pods" {
             let binding_gvk = Gvk::new("", "v1", "Binding");
             let binding = self.components.kind(&binding_gvk);
-            let op = Op { action: Action::Post, gvk: &binding_gvk, noun: format!("{scoped}Binding"), description: "create binding of a Pod".into(), request: Some(binding.clone()), response: binding };
+            let op = Op {
+                action: Action::Post,
+                gvk: &binding_gvk,
+                noun: format!("{scoped}Binding"),
+                description: "create binding of a Pod".into(),
+                request: Some(binding.clone()),
+                response: binding,
+            };
             self.add(format!("{named}/binding"), named_params.clone(), op);
             let eviction_gvk = Gvk::new("policy", "v1", "Eviction");
             let eviction = self.components.kind(&eviction_gvk);
-            let op = Op { action: Action::Post, gvk: &eviction_gvk, noun: format!("{scoped}Eviction"), description: "create eviction of a Pod".into(), request: Some(eviction.clone()), response: eviction };
+            let op = Op {
+                action: Action::Post,
+                gvk: &eviction_gvk,
+                noun: format!("{scoped}Eviction"),
+                description: "create eviction of a Pod".into(),
+                request: Some(eviction.clone()),
+                response: eviction,
+            };
             self.add(format!("{named}/eviction"), named_params.clone(), op);
             self.log(&format!("{named}/log"), &named_params, &gvk, &scoped);
         }
         if info.group.is_empty() && info.plural == "namespaces" {
-            let op = op(Action::Put, &format!("{scoped}Finalize"), "replace finalize of the specified Namespace".into(), Some(&kind_schema), &kind_schema);
+            let op = op(
+                Action::Put,
+                &format!("{scoped}Finalize"),
+                "replace finalize of the specified Namespace".into(),
+                Some(&kind_schema),
+                &kind_schema,
+            );
             self.add(format!("{named}/finalize"), named_params, op);
         }
     }
@@ -386,7 +644,10 @@ impl<'a> Builder<'a> {
             "x-kubernetes-action": "get",
             "x-kubernetes-group-version-kind": gvk.to_json(),
         });
-        self.paths.insert(path.to_string(), json!({"get": operation, "parameters": params}));
+        self.paths.insert(
+            path.to_string(),
+            json!({"get": operation, "parameters": params}),
+        );
     }
 
     fn finish(mut self) -> Value {
@@ -432,7 +693,10 @@ mod tests {
     use kubesim_apimachinery::registry::builtins;
 
     fn doc(group: &str, version: &str) -> Value {
-        let resources: Vec<ResourceInfo> = builtins().into_iter().filter(|r| r.group == group && r.version == version).collect();
+        let resources: Vec<ResourceInfo> = builtins()
+            .into_iter()
+            .filter(|r| r.group == group && r.version == version)
+            .collect();
         document(group, version, &resources)
     }
 
@@ -445,15 +709,31 @@ mod tests {
             if let Some(patch) = item.get("patch") {
                 patches += 1;
                 let params = patch["parameters"].as_array().expect("parameters");
-                assert!(params.iter().any(|p| p["name"] == "fieldValidation" && p["in"] == "query"), "{path}");
-                assert!(patch["x-kubernetes-group-version-kind"].is_object(), "{path}");
+                assert!(
+                    params
+                        .iter()
+                        .any(|p| p["name"] == "fieldValidation" && p["in"] == "query"),
+                    "{path}"
+                );
+                assert!(
+                    patch["x-kubernetes-group-version-kind"].is_object(),
+                    "{path}"
+                );
             }
         }
-        assert_eq!(patches, 5 + 4 + 3, "objects, status and scale of the apps/v1 resources");
+        assert_eq!(
+            patches,
+            5 + 4 + 3,
+            "objects, status and scale of the apps/v1 resources"
+        );
         let deployment = &paths["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
-        assert_eq!(deployment["x-kubernetes-group-version-kind"], json!({"group": "apps", "kind": "Deployment", "version": "v1"}));
+        assert_eq!(
+            deployment["x-kubernetes-group-version-kind"],
+            json!({"group": "apps", "kind": "Deployment", "version": "v1"})
+        );
         assert_eq!(deployment["operationId"], "patchAppsV1NamespacedDeployment");
-        let scale = &paths["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"]["patch"];
+        let scale =
+            &paths["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"]["patch"];
         assert_eq!(scale["x-kubernetes-group-version-kind"]["kind"], "Scale");
     }
 
@@ -465,8 +745,17 @@ mod tests {
         assert!(paths.contains_key("/api/v1/nodes/{name}"));
         assert!(paths.contains_key("/api/v1/pods"));
         let schemas = &core["components"]["schemas"];
-        assert_eq!(schemas["io.k8s.api.core.v1.PodList"]["x-kubernetes-group-version-kind"][0]["kind"], "PodList");
-        assert_eq!(schemas["io.k8s.api.policy.v1.Eviction"]["x-kubernetes-group-version-kind"][0]["group"], "policy");
-        assert!(schemas["io.k8s.api.core.v1.Container"]["properties"]["image"]["description"].is_string());
+        assert_eq!(
+            schemas["io.k8s.api.core.v1.PodList"]["x-kubernetes-group-version-kind"][0]["kind"],
+            "PodList"
+        );
+        assert_eq!(
+            schemas["io.k8s.api.policy.v1.Eviction"]["x-kubernetes-group-version-kind"][0]["group"],
+            "policy"
+        );
+        assert!(
+            schemas["io.k8s.api.core.v1.Container"]["properties"]["image"]["description"]
+                .is_string()
+        );
     }
 }

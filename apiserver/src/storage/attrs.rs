@@ -22,25 +22,48 @@ impl Attrs {
     /// `pods`, `deployments.apps`).
     pub fn of(resource: &str, obj: &Value) -> Attrs {
         let meta = obj.get("metadata");
-        let text = |field: &str| -> Box<str> { meta.and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or("").into() };
+        let text = |field: &str| -> Box<str> {
+            meta.and_then(|m| m.get(field))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .into()
+        };
         let labels = meta
             .and_then(|m| m.get("labels"))
             .and_then(Value::as_object)
             .map(|labels| {
                 // A label whose value is not a string (not valid in an object) reads as "",
                 // as a JSON null would upstream.
-                labels.iter().map(|(k, v)| (k.as_str().into(), v.as_str().unwrap_or("").into())).collect()
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str().into(), v.as_str().unwrap_or("").into()))
+                    .collect()
             })
             .unwrap_or_default();
         let (plural, group) = resource.split_once('.').unwrap_or((resource, ""));
-        let fields = selectable_fields(group, plural).iter().map(|path| (*path, field_value(obj, path).into())).collect();
-        let deleting = meta.and_then(|m| m.get("deletionTimestamp")).is_some_and(|t| !t.is_null());
-        Attrs { namespace: text("namespace"), name: text("name"), uid: text("uid"), deleting, labels, fields }
+        let fields = selectable_fields(group, plural)
+            .iter()
+            .map(|path| (*path, field_value(obj, path).into()))
+            .collect();
+        let deleting = meta
+            .and_then(|m| m.get("deletionTimestamp"))
+            .is_some_and(|t| !t.is_null());
+        Attrs {
+            namespace: text("namespace"),
+            name: text("name"),
+            uid: text("uid"),
+            deleting,
+            labels,
+            fields,
+        }
     }
 
     /// A label's value, if the object has the label.
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
+        self.labels
+            .iter()
+            .find(|(k, _)| &**k == key)
+            .map(|(_, v)| &**v)
     }
 
     /// A field's value as upstream's field sets hold it (`""` when missing).
@@ -48,7 +71,12 @@ impl Attrs {
         match path {
             "metadata.name" => &self.name,
             "metadata.namespace" => &self.namespace,
-            _ => self.fields.iter().find(|(p, _)| *p == path).map(|(_, v)| &**v).unwrap_or(""),
+            _ => self
+                .fields
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, v)| &**v)
+                .unwrap_or(""),
         }
     }
 }
@@ -129,7 +157,10 @@ mod tests {
         let pod = json!({"metadata": {"name": "a", "namespace": "ns", "uid": "u1", "labels": {"app": "web", "odd": 3}},
             "spec": {"nodeName": "n1", "hostNetwork": true}, "status": {"phase": "Running"}});
         let attrs = Attrs::of("pods", &pod);
-        assert_eq!((&*attrs.name, &*attrs.namespace, &*attrs.uid, attrs.deleting), ("a", "ns", "u1", false));
+        assert_eq!(
+            (&*attrs.name, &*attrs.namespace, &*attrs.uid, attrs.deleting),
+            ("a", "ns", "u1", false)
+        );
         assert_eq!(attrs.label("app"), Some("web"));
         assert_eq!(attrs.label("odd"), Some(""));
         assert_eq!(attrs.label("missing"), None);
@@ -137,7 +168,10 @@ mod tests {
         assert_eq!(attrs.field("spec.hostNetwork"), "true");
         assert_eq!(attrs.field("status.podIP"), "");
         assert_eq!(attrs.field("metadata.name"), "a");
-        let rs = Attrs::of("replicasets.apps", &json!({"metadata": {"name": "r"}, "status": {"replicas": 3}}));
+        let rs = Attrs::of(
+            "replicasets.apps",
+            &json!({"metadata": {"name": "r"}, "status": {"replicas": 3}}),
+        );
         assert_eq!(rs.field("status.replicas"), "3");
         assert!(Attrs::of("configmaps", &json!({})).fields.is_empty());
     }

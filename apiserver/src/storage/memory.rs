@@ -18,8 +18,8 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::{
-    Attrs, Error, Event, EventType, Feed, FeedEnd, Key, Object, Preconditions, Result, Storage, Watch, WatchFrom,
-    Written,
+    Attrs, Error, Event, EventType, Feed, FeedEnd, Key, Object, Preconditions, Result, Storage,
+    Watch, WatchFrom, Written,
 };
 use kubesim_apimachinery::meta;
 
@@ -60,7 +60,11 @@ struct LogState {
 impl Log {
     fn new() -> Arc<Log> {
         Arc::new(Log {
-            state: RwLock::new(LogState { events: VecDeque::new(), compacted: 0, epoch: 0 }),
+            state: RwLock::new(LogState {
+                events: VecDeque::new(),
+                compacted: 0,
+                epoch: 0,
+            }),
             grown: watch::channel(()).0,
         })
     }
@@ -99,19 +103,38 @@ impl Default for MemoryStorage {
 
 impl MemoryStorage {
     pub fn new(config: Config) -> Self {
-        MemoryStorage { config: Config { history: config.history.max(1) }, inner: RwLock::new(Inner { revision: 0, resources: HashMap::new() }) }
+        MemoryStorage {
+            config: Config {
+                history: config.history.max(1),
+            },
+            inner: RwLock::new(Inner {
+                revision: 0,
+                resources: HashMap::new(),
+            }),
+        }
     }
 }
 
 fn new_resource() -> Resource {
-    Resource { objects: BTreeMap::new(), log: Log::new() }
+    Resource {
+        objects: BTreeMap::new(),
+        log: Log::new(),
+    }
 }
 
 /// Stamp `revision` into the object and serialize it.
 fn seal(resource: &str, mut value: Value, revision: u64) -> Result<Arc<Object>> {
-    meta::set(&mut value, "resourceVersion", Some(Value::String(revision.to_string())));
+    meta::set(
+        &mut value,
+        "resourceVersion",
+        Some(Value::String(revision.to_string())),
+    );
     let bytes = serde_json::to_vec(&value).map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(Arc::new(Object { resource_version: revision, bytes: Bytes::from(bytes), attrs: Attrs::of(resource, &value) }))
+    Ok(Arc::new(Object {
+        resource_version: revision,
+        bytes: Bytes::from(bytes),
+        attrs: Attrs::of(resource, &value),
+    }))
 }
 
 fn check(current: &Object, preconditions: &Preconditions) -> Result<()> {
@@ -142,7 +165,10 @@ impl Storage for MemoryStorage {
     fn get(&self, key: &Key) -> Option<Arc<Object>> {
         let inner = self.inner.read();
         let resource = inner.resources.get(&key.resource)?;
-        resource.objects.get(&(key.namespace.clone(), key.name.clone())).cloned()
+        resource
+            .objects
+            .get(&(key.namespace.clone(), key.name.clone()))
+            .cloned()
     }
 
     fn list(&self, resource: &str, namespace: Option<&str>) -> (Vec<Arc<Object>>, u64) {
@@ -164,24 +190,41 @@ impl Storage for MemoryStorage {
 
     fn create(&self, key: &Key, object: Value) -> Result<Arc<Object>> {
         let mut inner = self.inner.write();
-        let Inner { revision, resources } = &mut *inner;
+        let Inner {
+            revision,
+            resources,
+        } = &mut *inner;
         if !resources.contains_key(&key.resource) {
             resources.insert(key.resource.clone(), new_resource());
         }
         let resource = resources.get_mut(&key.resource).ok_or(Error::NotFound)?;
-        let std::collections::btree_map::Entry::Vacant(slot) = resource.objects.entry((key.namespace.clone(), key.name.clone())) else {
+        let std::collections::btree_map::Entry::Vacant(slot) = resource
+            .objects
+            .entry((key.namespace.clone(), key.name.clone()))
+        else {
             return Err(Error::AlreadyExists);
         };
         let sealed = seal(&key.resource, object, *revision + 1)?;
         *revision += 1;
         slot.insert(sealed.clone());
-        resource.log.append(Event::new(EventType::Added, sealed.clone(), None), self.config.history);
+        resource.log.append(
+            Event::new(EventType::Added, sealed.clone(), None),
+            self.config.history,
+        );
         Ok(sealed)
     }
 
-    fn update(&self, key: &Key, mut object: Value, preconditions: &Preconditions) -> Result<Written> {
+    fn update(
+        &self,
+        key: &Key,
+        mut object: Value,
+        preconditions: &Preconditions,
+    ) -> Result<Written> {
         let mut inner = self.inner.write();
-        let Inner { revision, resources } = &mut *inner;
+        let Inner {
+            revision,
+            resources,
+        } = &mut *inner;
         let resource = resources.get_mut(&key.resource).ok_or(Error::NotFound)?;
         let id = (key.namespace.clone(), key.name.clone());
         let current = resource.objects.get(&id).cloned().ok_or(Error::NotFound)?;
@@ -189,21 +232,37 @@ impl Storage for MemoryStorage {
         // A write of what is already stored changes nothing: same revision, no event.
         // Stored bytes are the encoding of a JSON value with sorted keys, so equal
         // objects encode to equal bytes.
-        meta::set(&mut object, "resourceVersion", Some(Value::String(current.resource_version.to_string())));
+        meta::set(
+            &mut object,
+            "resourceVersion",
+            Some(Value::String(current.resource_version.to_string())),
+        );
         let unchanged = serde_json::to_vec(&object).map_err(|e| Error::Internal(e.to_string()))?;
         if unchanged == current.bytes {
-            return Ok(Written { object: current, changed: false });
+            return Ok(Written {
+                object: current,
+                changed: false,
+            });
         }
         let sealed = seal(&key.resource, object, *revision + 1)?;
         *revision += 1;
         resource.objects.insert(id, sealed.clone());
-        resource.log.append(Event::new(EventType::Modified, sealed.clone(), Some(current)), self.config.history);
-        Ok(Written { object: sealed, changed: true })
+        resource.log.append(
+            Event::new(EventType::Modified, sealed.clone(), Some(current)),
+            self.config.history,
+        );
+        Ok(Written {
+            object: sealed,
+            changed: true,
+        })
     }
 
     fn delete(&self, key: &Key, preconditions: &Preconditions) -> Result<Arc<Object>> {
         let mut inner = self.inner.write();
-        let Inner { revision, resources } = &mut *inner;
+        let Inner {
+            revision,
+            resources,
+        } = &mut *inner;
         let resource = resources.get_mut(&key.resource).ok_or(Error::NotFound)?;
         let id = (key.namespace.clone(), key.name.clone());
         let current = resource.objects.get(&id).cloned().ok_or(Error::NotFound)?;
@@ -211,7 +270,10 @@ impl Storage for MemoryStorage {
         let last = seal(&key.resource, current.value(), *revision + 1)?;
         *revision += 1;
         resource.objects.remove(&id);
-        resource.log.append(Event::new(EventType::Deleted, last.clone(), Some(current)), self.config.history);
+        resource.log.append(
+            Event::new(EventType::Deleted, last.clone(), Some(current)),
+            self.config.history,
+        );
         Ok(last)
     }
 
@@ -219,25 +281,43 @@ impl Storage for MemoryStorage {
         // A watch needs the resource's log to exist; create it under the write lock the
         // first time, then do the real work under the read lock.
         if !self.inner.read().resources.contains_key(resource) {
-            self.inner.write().resources.entry(resource.to_string()).or_insert_with(new_resource);
+            self.inner
+                .write()
+                .resources
+                .entry(resource.to_string())
+                .or_insert_with(new_resource);
         }
         let inner = self.inner.read();
         let state = inner.resources.get(resource).ok_or(Error::NotFound)?;
         let log = state.log.state.read();
         let initial = match from {
-            WatchFrom::Now => {
-                state.objects.values().map(|object| Arc::new(Event::new(EventType::Added, object.clone(), None))).collect()
-            }
+            WatchFrom::Now => state
+                .objects
+                .values()
+                .map(|object| Arc::new(Event::new(EventType::Added, object.clone(), None)))
+                .collect(),
             WatchFrom::Revision(rv) => {
                 if rv < log.compacted {
-                    return Err(Error::Expired { requested: rv, oldest: log.compacted });
+                    return Err(Error::Expired {
+                        requested: rv,
+                        oldest: log.compacted,
+                    });
                 }
                 let start = log.events.partition_point(|e| e.resource_version() <= rv);
                 log.events.range(start..).cloned().collect()
             }
         };
-        let live = LiveFeed { log: state.log.clone(), read_through: inner.revision, epoch: log.epoch, grown: state.log.grown.subscribe() };
-        Ok(Watch { initial, revision: inner.revision, live: Box::new(live) })
+        let live = LiveFeed {
+            log: state.log.clone(),
+            read_through: inner.revision,
+            epoch: log.epoch,
+            grown: state.log.grown.subscribe(),
+        };
+        Ok(Watch {
+            initial,
+            revision: inner.revision,
+            live: Box::new(live),
+        })
     }
 
     fn compact(&self) {
@@ -273,8 +353,15 @@ impl LiveFeed {
         if self.read_through < log.compacted {
             return Err(FeedEnd::Lagged);
         }
-        let start = log.events.partition_point(|e| e.resource_version() <= self.read_through);
-        let events: Vec<Arc<Event>> = log.events.range(start..).take(max.max(1)).cloned().collect();
+        let start = log
+            .events
+            .partition_point(|e| e.resource_version() <= self.read_through);
+        let events: Vec<Arc<Event>> = log
+            .events
+            .range(start..)
+            .take(max.max(1))
+            .cloned()
+            .collect();
         if let Some(last) = events.last() {
             self.read_through = last.resource_version();
         }
@@ -300,7 +387,12 @@ impl Feed for LiveFeed {
     }
 
     fn is_drained(&self) -> bool {
-        self.log.state.read().events.back().is_none_or(|e| e.resource_version() <= self.read_through)
+        self.log
+            .state
+            .read()
+            .events
+            .back()
+            .is_none_or(|e| e.resource_version() <= self.read_through)
     }
 }
 
@@ -310,7 +402,11 @@ mod tests {
     use serde_json::json;
 
     fn key(name: &str) -> Key {
-        Key { resource: "configmaps".into(), namespace: "default".into(), name: name.into() }
+        Key {
+            resource: "configmaps".into(),
+            namespace: "default".into(),
+            name: name.into(),
+        }
     }
 
     fn cm(name: &str, value: &str) -> Value {
@@ -325,10 +421,14 @@ mod tests {
         assert_eq!((a.resource_version, b.resource_version), (1, 2));
         assert_eq!(meta::str_field(&b.value(), "resourceVersion"), Some("2"));
         assert_eq!(b.attrs.name.as_ref(), "b");
-        let updated = store.update(&key("a"), cm("a", "2"), &Preconditions::default()).expect("update");
+        let updated = store
+            .update(&key("a"), cm("a", "2"), &Preconditions::default())
+            .expect("update");
         assert!(updated.changed);
         assert_eq!(updated.object.resource_version, 3);
-        let deleted = store.delete(&key("b"), &Preconditions::default()).expect("delete");
+        let deleted = store
+            .delete(&key("b"), &Preconditions::default())
+            .expect("delete");
         assert_eq!(deleted.resource_version, 4);
         assert_eq!(store.revision(), 4);
         assert!(store.get(&key("b")).is_none());
@@ -338,8 +438,12 @@ mod tests {
     fn a_no_op_write_takes_no_revision_and_sends_no_event() {
         let store = MemoryStorage::default();
         store.create(&key("a"), cm("a", "1")).expect("create");
-        let watch = store.watch("configmaps", WatchFrom::Revision(1)).expect("watch");
-        let same = store.update(&key("a"), cm("a", "1"), &Preconditions::default()).expect("update");
+        let watch = store
+            .watch("configmaps", WatchFrom::Revision(1))
+            .expect("watch");
+        let same = store
+            .update(&key("a"), cm("a", "1"), &Preconditions::default())
+            .expect("update");
         assert!(!same.changed);
         assert_eq!(same.object.resource_version, 1);
         assert_eq!(store.revision(), 1);
@@ -350,19 +454,36 @@ mod tests {
     fn a_stale_resource_version_is_a_conflict_and_changes_nothing() {
         let store = MemoryStorage::default();
         store.create(&key("a"), cm("a", "1")).expect("create");
-        store.update(&key("a"), cm("a", "2"), &Preconditions::default()).expect("update");
-        let stale = Preconditions { resource_version: Some(1), uid: None };
-        assert!(matches!(store.update(&key("a"), cm("a", "3"), &stale), Err(Error::Conflict(_))));
-        assert!(matches!(store.delete(&key("a"), &stale), Err(Error::Conflict(_))));
+        store
+            .update(&key("a"), cm("a", "2"), &Preconditions::default())
+            .expect("update");
+        let stale = Preconditions {
+            resource_version: Some(1),
+            uid: None,
+        };
+        assert!(matches!(
+            store.update(&key("a"), cm("a", "3"), &stale),
+            Err(Error::Conflict(_))
+        ));
+        assert!(matches!(
+            store.delete(&key("a"), &stale),
+            Err(Error::Conflict(_))
+        ));
         assert_eq!(store.revision(), 2);
-        assert_eq!(store.get(&key("a")).map(|o| o.value()["data"]["v"].clone()), Some(json!("2")));
+        assert_eq!(
+            store.get(&key("a")).map(|o| o.value()["data"]["v"].clone()),
+            Some(json!("2"))
+        );
     }
 
     #[test]
     fn create_twice_is_already_exists() {
         let store = MemoryStorage::default();
         store.create(&key("a"), cm("a", "1")).expect("create");
-        assert_eq!(store.create(&key("a"), cm("a", "1")).err(), Some(Error::AlreadyExists));
+        assert_eq!(
+            store.create(&key("a"), cm("a", "1")).err(),
+            Some(Error::AlreadyExists)
+        );
         assert_eq!(store.revision(), 1);
     }
 
@@ -370,7 +491,11 @@ mod tests {
     fn list_is_a_snapshot_by_namespace_and_name() {
         let store = MemoryStorage::default();
         for (ns, name) in [("b", "x"), ("a", "z"), ("a", "y"), ("ab", "w")] {
-            let k = Key { resource: "configmaps".into(), namespace: ns.into(), name: name.into() };
+            let k = Key {
+                resource: "configmaps".into(),
+                namespace: ns.into(),
+                name: name.into(),
+            };
             store.create(&k, cm(name, "1")).expect("create");
         }
         let (all, rv) = store.list("configmaps", None);
@@ -386,15 +511,24 @@ mod tests {
     async fn watch_resumes_after_a_revision_in_order() {
         let store = MemoryStorage::default();
         for i in 0..5 {
-            store.create(&key(&format!("c{i}")), cm("c", "1")).expect("create");
+            store
+                .create(&key(&format!("c{i}")), cm("c", "1"))
+                .expect("create");
         }
-        let mut watch = store.watch("configmaps", WatchFrom::Revision(2)).expect("watch");
+        let mut watch = store
+            .watch("configmaps", WatchFrom::Revision(2))
+            .expect("watch");
         let replayed: Vec<u64> = watch.initial.iter().map(|e| e.resource_version()).collect();
         assert_eq!(replayed, [3, 4, 5]);
-        store.delete(&key("c0"), &Preconditions::default()).expect("delete");
+        store
+            .delete(&key("c0"), &Preconditions::default())
+            .expect("delete");
         let live = watch.live.next(10).await.expect("live event");
         assert_eq!(live.len(), 1);
-        assert_eq!((live[0].kind, live[0].resource_version()), (EventType::Deleted, 6));
+        assert_eq!(
+            (live[0].kind, live[0].resource_version()),
+            (EventType::Deleted, 6)
+        );
         let mut line = bytes::BytesMut::new();
         live[0].write_line(&mut line);
         assert!(line.starts_with(b"{\"type\":\"DELETED\",\"object\":"));
@@ -406,7 +540,9 @@ mod tests {
         let store = MemoryStorage::default();
         store.create(&key("a"), cm("a", "1")).expect("create");
         store.create(&key("b"), cm("b", "1")).expect("create");
-        store.delete(&key("a"), &Preconditions::default()).expect("delete");
+        store
+            .delete(&key("a"), &Preconditions::default())
+            .expect("delete");
         let watch = store.watch("configmaps", WatchFrom::Now).expect("watch");
         assert_eq!(watch.revision, 3);
         assert_eq!(watch.initial.len(), 1);
@@ -417,10 +553,20 @@ mod tests {
     fn history_beyond_its_bound_is_expired() {
         let store = MemoryStorage::new(Config { history: 3 });
         for i in 0..10 {
-            store.create(&key(&format!("c{i}")), cm("c", "1")).expect("create");
+            store
+                .create(&key(&format!("c{i}")), cm("c", "1"))
+                .expect("create");
         }
-        assert_eq!(store.watch("configmaps", WatchFrom::Revision(2)).err(), Some(Error::Expired { requested: 2, oldest: 7 }));
-        let ok = store.watch("configmaps", WatchFrom::Revision(7)).expect("within history");
+        assert_eq!(
+            store.watch("configmaps", WatchFrom::Revision(2)).err(),
+            Some(Error::Expired {
+                requested: 2,
+                oldest: 7
+            })
+        );
+        let ok = store
+            .watch("configmaps", WatchFrom::Revision(7))
+            .expect("within history");
         assert_eq!(ok.initial.len(), 3);
     }
 
@@ -437,7 +583,12 @@ mod tests {
         store.create(&key("c2"), cm("c", "1")).expect("create");
         assert_eq!(behind.live.next(10).await.err(), Some(FeedEnd::Lagged));
         let next = kept_up.live.next(10).await.expect("next");
-        assert_eq!(next.iter().map(|e| e.resource_version()).collect::<Vec<_>>(), [3]);
+        assert_eq!(
+            next.iter()
+                .map(|e| e.resource_version())
+                .collect::<Vec<_>>(),
+            [3]
+        );
     }
 
     #[tokio::test]
@@ -448,7 +599,9 @@ mod tests {
             let store = store.clone();
             tokio::spawn(async move {
                 for i in 0..500 {
-                    store.create(&key(&format!("c{i}")), cm("c", "1")).expect("create");
+                    store
+                        .create(&key(&format!("c{i}")), cm("c", "1"))
+                        .expect("create");
                     if i % 50 == 0 {
                         tokio::task::yield_now().await;
                     }
@@ -470,10 +623,15 @@ mod tests {
     async fn compaction_expires_old_revisions_and_ends_live_watches() {
         let store = MemoryStorage::default();
         store.create(&key("a"), cm("a", "1")).expect("create");
-        let mut watch = store.watch("configmaps", WatchFrom::Revision(0)).expect("watch");
+        let mut watch = store
+            .watch("configmaps", WatchFrom::Revision(0))
+            .expect("watch");
         store.compact();
         assert_eq!(watch.live.next(1).await.err(), Some(FeedEnd::Closed));
-        assert!(matches!(store.watch("configmaps", WatchFrom::Revision(0)), Err(Error::Expired { .. })));
+        assert!(matches!(
+            store.watch("configmaps", WatchFrom::Revision(0)),
+            Err(Error::Expired { .. })
+        ));
         assert!(store.watch("configmaps", WatchFrom::Revision(1)).is_ok());
     }
 }

@@ -82,7 +82,11 @@ pub struct Event {
 
 impl Event {
     pub fn new(kind: EventType, object: Arc<Object>, previous: Option<Arc<Object>>) -> Self {
-        Event { kind, object, previous }
+        Event {
+            kind,
+            object,
+            previous,
+        }
     }
 
     pub fn resource_version(&self) -> u64 {
@@ -158,7 +162,10 @@ pub enum FeedEnd {
 /// The events of one resource after the ones a watcher has read, in revision order.
 pub trait Feed: Send {
     /// Up to `max` events not yet read, waiting for the next one if there are none.
-    fn next(&mut self, max: usize) -> futures::future::BoxFuture<'_, Result<Vec<Arc<Event>>, FeedEnd>>;
+    fn next(
+        &mut self,
+        max: usize,
+    ) -> futures::future::BoxFuture<'_, Result<Vec<Arc<Event>>, FeedEnd>>;
     /// Whether every event written so far has been read.
     fn is_drained(&self) -> bool;
 }

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{
-    ControllerRevision, DaemonSet, DaemonSetStatus, DaemonSetUpdateStrategy, Deployment, DeploymentStatus,
-    DeploymentStrategy, ReplicaSet, ReplicaSetStatus, RollingUpdateDaemonSet, RollingUpdateDeployment,
-    RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetStatus,
-    StatefulSetUpdateStrategy,
+    ControllerRevision, DaemonSet, DaemonSetStatus, DaemonSetUpdateStrategy, Deployment,
+    DeploymentStatus, DeploymentStrategy, ReplicaSet, ReplicaSetStatus, RollingUpdateDaemonSet,
+    RollingUpdateDeployment, RollingUpdateStatefulSetStrategy, StatefulSet,
+    StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetStatus, StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -16,10 +16,10 @@ use kubesim_apimachinery::FieldError;
 use kubesim_apimachinery::validation::{is_dns1035_label, is_valid_percent};
 use serde_json::Value;
 
+use super::Strategy;
 use super::field::{Errors, IMMUTABLE, Path, json, non_negative};
 use super::meta::{Scope, selector_is_empty, selector_matches, validate_label_selector};
 use super::podspec;
-use super::Strategy;
 
 /// Whether the body as sent has a value at `path` (Go tells a nil pointer from an empty one).
 pub fn has(raw: &Value, path: &[&str]) -> bool {
@@ -37,7 +37,10 @@ fn ios_value(v: &IntOrString) -> Value {
 /// `ValidatePositiveIntOrPercent`.
 pub fn validate_int_or_percent(v: &IntOrString, p: &Path) -> Errors {
     match v {
-        IntOrString::String(s) => is_valid_percent(s).into_iter().map(|m| FieldError::invalid(p, s.as_str(), m)).collect(),
+        IntOrString::String(s) => is_valid_percent(s)
+            .into_iter()
+            .map(|m| FieldError::invalid(p, s.as_str(), m))
+            .collect(),
         IntOrString::Int(i) => non_negative(i64::from(*i), p),
     }
 }
@@ -53,8 +56,14 @@ fn int_or_percent_value(v: &IntOrString) -> i64 {
 /// `IsNotMoreThan100Percent`.
 fn not_more_than_100(v: &IntOrString, p: &Path) -> Errors {
     match v {
-        IntOrString::String(s) if is_valid_percent(s).is_empty() && int_or_percent_value(v) > 100 => {
-            vec![FieldError::invalid(p, s.as_str(), "must not be greater than 100%")]
+        IntOrString::String(s)
+            if is_valid_percent(s).is_empty() && int_or_percent_value(v) > 100 =>
+        {
+            vec![FieldError::invalid(
+                p,
+                s.as_str(),
+                "must not be greater than 100%",
+            )]
         }
         _ => Vec::new(),
     }
@@ -67,18 +76,35 @@ fn validate_selector(raw: &Value, sel: &LabelSelector, path: &Path, word: &str) 
     }
     let mut errs = validate_label_selector(sel, path);
     if selector_is_empty(sel) {
-        errs.push(FieldError::invalid(path, json(sel), format!("empty selector is invalid for {word}")));
+        errs.push(FieldError::invalid(
+            path,
+            json(sel),
+            format!("empty selector is invalid for {word}"),
+        ));
     }
     errs
 }
 
 /// `ValidatePodTemplateSpecForReplicaSet` (and its StatefulSet/DaemonSet twins): the selector
 /// must select the template's labels, pods must always restart, no deadline.
-fn validate_controller_template(t: &PodTemplateSpec, sel: &LabelSelector, path: &Path, kind: &str) -> Errors {
+fn validate_controller_template(
+    t: &PodTemplateSpec,
+    sel: &LabelSelector,
+    path: &Path,
+    kind: &str,
+) -> Errors {
     let mut errs = Errors::new();
-    let labels = t.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
+    let labels = t
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
     match selector_matches(sel, &labels) {
-        None => errs.push(FieldError::invalid(path.parent_selector(), json(sel), "invalid label selector")),
+        None => errs.push(FieldError::invalid(
+            path.parent_selector(),
+            json(sel),
+            "invalid label selector",
+        )),
         Some(false) if !selector_is_empty(sel) => errs.push(FieldError::invalid(
             path.children(&["metadata", "labels"]),
             json(&labels),
@@ -90,7 +116,11 @@ fn validate_controller_template(t: &PodTemplateSpec, sel: &LabelSelector, path: 
     let spec = t.spec.clone().unwrap_or_default();
     let restart = spec.restart_policy.as_deref().unwrap_or("");
     if restart != "Always" {
-        errs.push(FieldError::not_supported(path.children(&["spec", "restartPolicy"]), restart, &["Always"]));
+        errs.push(FieldError::not_supported(
+            path.children(&["spec", "restartPolicy"]),
+            restart,
+            &["Always"],
+        ));
     }
     if spec.active_deadline_seconds.is_some() {
         errs.push(FieldError::forbidden(
@@ -113,7 +143,11 @@ fn selector_immutable(new: &LabelSelector, old: &LabelSelector) -> Errors {
     if new == old {
         Vec::new()
     } else {
-        vec![FieldError::invalid(Path::new("spec").child("selector"), json(new), IMMUTABLE)]
+        vec![FieldError::invalid(
+            Path::new("spec").child("selector"),
+            json(new),
+            IMMUTABLE,
+        )]
     }
 }
 
@@ -138,14 +172,20 @@ impl Strategy for Deployment {
     fn default(&mut self, _create: bool) {
         let spec = self.spec.get_or_insert_with(Default::default);
         spec.replicas.get_or_insert(1);
-        let strategy = spec.strategy.get_or_insert_with(DeploymentStrategy::default);
+        let strategy = spec
+            .strategy
+            .get_or_insert_with(DeploymentStrategy::default);
         if strategy.type_.as_deref().unwrap_or("").is_empty() {
             strategy.type_ = Some("RollingUpdate".into());
         }
         if strategy.type_.as_deref() == Some("RollingUpdate") {
-            let ru = strategy.rolling_update.get_or_insert_with(RollingUpdateDeployment::default);
-            ru.max_unavailable.get_or_insert_with(|| IntOrString::String("25%".into()));
-            ru.max_surge.get_or_insert_with(|| IntOrString::String("25%".into()));
+            let ru = strategy
+                .rolling_update
+                .get_or_insert_with(RollingUpdateDeployment::default);
+            ru.max_unavailable
+                .get_or_insert_with(|| IntOrString::String("25%".into()));
+            ru.max_surge
+                .get_or_insert_with(|| IntOrString::String("25%".into()));
         }
         spec.revision_history_limit.get_or_insert(10);
         spec.progress_deadline_seconds.get_or_insert(600);
@@ -162,7 +202,10 @@ impl Strategy for Deployment {
 
     fn validate_update(&self, old: &Self, raw: &Value) -> Errors {
         let mut errs = validate_deployment_spec(self, raw);
-        let (n, o) = (self.spec.clone().unwrap_or_default(), old.spec.clone().unwrap_or_default());
+        let (n, o) = (
+            self.spec.clone().unwrap_or_default(),
+            old.spec.clone().unwrap_or_default(),
+        );
         errs.extend(selector_immutable(&n.selector, &o.selector));
         errs
     }
@@ -173,49 +216,87 @@ fn validate_deployment_spec(d: &Deployment, raw: &Value) -> Errors {
     let spec = d.spec.clone().unwrap_or_default();
     let p = Path::new("spec");
     let mut errs = non_negative(i64::from(spec.replicas.unwrap_or(0)), &p.child("replicas"));
-    errs.extend(validate_selector(raw, &spec.selector, &p.child("selector"), "deployment"));
-    errs.extend(validate_controller_template(&spec.template, &spec.selector, &p.child("template"), "ReplicaSet"));
+    errs.extend(validate_selector(
+        raw,
+        &spec.selector,
+        &p.child("selector"),
+        "deployment",
+    ));
+    errs.extend(validate_controller_template(
+        &spec.template,
+        &spec.selector,
+        &p.child("template"),
+        "ReplicaSet",
+    ));
     let strategy = spec.strategy.clone().unwrap_or_default();
     let sp = p.child("strategy");
     match strategy.type_.as_deref().unwrap_or("") {
         "Recreate" => {
             if strategy.rolling_update.is_some() {
-                errs.push(FieldError::forbidden(sp.child("rollingUpdate"), "may not be specified when strategy `type` is 'Recreate'"));
+                errs.push(FieldError::forbidden(
+                    sp.child("rollingUpdate"),
+                    "may not be specified when strategy `type` is 'Recreate'",
+                ));
             }
         }
         "RollingUpdate" => match &strategy.rolling_update {
-            None => errs.push(FieldError::required(sp.child("rollingUpdate"), "this should be defaulted and never be nil")),
+            None => errs.push(FieldError::required(
+                sp.child("rollingUpdate"),
+                "this should be defaulted and never be nil",
+            )),
             Some(ru) => errs.extend(validate_rolling_update(
                 ru.max_unavailable.as_ref(),
                 ru.max_surge.as_ref(),
                 &sp.child("rollingUpdate"),
             )),
         },
-        other => errs.push(FieldError::not_supported(sp.child("type"), other, &["Recreate", "RollingUpdate"])),
+        other => errs.push(FieldError::not_supported(
+            sp.child("type"),
+            other,
+            &["Recreate", "RollingUpdate"],
+        )),
     }
     let min_ready = spec.min_ready_seconds.unwrap_or(0);
-    errs.extend(non_negative(i64::from(min_ready), &p.child("minReadySeconds")));
+    errs.extend(non_negative(
+        i64::from(min_ready),
+        &p.child("minReadySeconds"),
+    ));
     if let Some(r) = spec.revision_history_limit {
         errs.extend(non_negative(i64::from(r), &p.child("revisionHistoryLimit")));
     }
     if let Some(pd) = spec.progress_deadline_seconds {
-        errs.extend(non_negative(i64::from(pd), &p.child("progressDeadlineSeconds")));
+        errs.extend(non_negative(
+            i64::from(pd),
+            &p.child("progressDeadlineSeconds"),
+        ));
         if pd <= min_ready {
-            errs.push(FieldError::invalid(p.child("progressDeadlineSeconds"), pd, "must be greater than minReadySeconds"));
+            errs.push(FieldError::invalid(
+                p.child("progressDeadlineSeconds"),
+                pd,
+                "must be greater than minReadySeconds",
+            ));
         }
     }
     errs
 }
 
 /// `ValidateRollingUpdateDeployment` (DaemonSets share its shape).
-fn validate_rolling_update(max_unavailable: Option<&IntOrString>, max_surge: Option<&IntOrString>, p: &Path) -> Errors {
+fn validate_rolling_update(
+    max_unavailable: Option<&IntOrString>,
+    max_surge: Option<&IntOrString>,
+    p: &Path,
+) -> Errors {
     let zero = IntOrString::Int(0);
     let mu = max_unavailable.unwrap_or(&zero);
     let ms = max_surge.unwrap_or(&zero);
     let mut errs = validate_int_or_percent(mu, &p.child("maxUnavailable"));
     errs.extend(validate_int_or_percent(ms, &p.child("maxSurge")));
     if int_or_percent_value(mu) == 0 && int_or_percent_value(ms) == 0 {
-        errs.push(FieldError::invalid(p.child("maxUnavailable"), ios_value(mu), "may not be 0 when `maxSurge` is 0"));
+        errs.push(FieldError::invalid(
+            p.child("maxUnavailable"),
+            ios_value(mu),
+            "may not be 0 when `maxSurge` is 0",
+        ));
     }
     errs.extend(not_more_than_100(mu, &p.child("maxUnavailable")));
     errs
@@ -232,7 +313,12 @@ impl Strategy for ReplicaSet {
     }
 
     fn normalize(&mut self) -> Result<(), String> {
-        match self.spec.as_mut().and_then(|s| s.template.as_mut()).and_then(|t| t.spec.as_mut()) {
+        match self
+            .spec
+            .as_mut()
+            .and_then(|s| s.template.as_mut())
+            .and_then(|t| t.spec.as_mut())
+        {
             Some(s) => podspec::normalize(s),
             None => Ok(()),
         }
@@ -254,7 +340,10 @@ impl Strategy for ReplicaSet {
 
     fn validate_update(&self, old: &Self, raw: &Value) -> Errors {
         let mut errs = validate_replica_set_spec(self, raw);
-        let (n, o) = (self.spec.clone().unwrap_or_default(), old.spec.clone().unwrap_or_default());
+        let (n, o) = (
+            self.spec.clone().unwrap_or_default(),
+            old.spec.clone().unwrap_or_default(),
+        );
         errs.extend(selector_immutable(&n.selector, &o.selector));
         errs
     }
@@ -265,9 +354,22 @@ fn validate_replica_set_spec(rs: &ReplicaSet, raw: &Value) -> Errors {
     let spec = rs.spec.clone().unwrap_or_default();
     let p = Path::new("spec");
     let mut errs = non_negative(i64::from(spec.replicas.unwrap_or(0)), &p.child("replicas"));
-    errs.extend(non_negative(i64::from(spec.min_ready_seconds.unwrap_or(0)), &p.child("minReadySeconds")));
-    errs.extend(validate_selector(raw, &spec.selector, &p.child("selector"), "deployment"));
-    errs.extend(validate_controller_template(&spec.template.unwrap_or_default(), &spec.selector, &p.child("template"), "ReplicaSet"));
+    errs.extend(non_negative(
+        i64::from(spec.min_ready_seconds.unwrap_or(0)),
+        &p.child("minReadySeconds"),
+    ));
+    errs.extend(validate_selector(
+        raw,
+        &spec.selector,
+        &p.child("selector"),
+        "deployment",
+    ));
+    errs.extend(validate_controller_template(
+        &spec.template.unwrap_or_default(),
+        &spec.selector,
+        &p.child("template"),
+        "ReplicaSet",
+    ));
     errs
 }
 
@@ -282,7 +384,9 @@ impl Strategy for StatefulSet {
     }
 
     fn normalize(&mut self) -> Result<(), String> {
-        let Some(spec) = self.spec.as_mut() else { return Ok(()) };
+        let Some(spec) = self.spec.as_mut() else {
+            return Ok(());
+        };
         for pvc in spec.volume_claim_templates.iter_mut().flatten() {
             if let Some(r) = pvc.spec.as_mut().and_then(|s| s.resources.as_mut()) {
                 podspec::normalize_list(&mut r.requests)?;
@@ -298,18 +402,27 @@ impl Strategy for StatefulSet {
     /// `SetDefaults_StatefulSet`.
     fn default(&mut self, _create: bool) {
         let spec = self.spec.get_or_insert_with(Default::default);
-        if spec.pod_management_policy.as_deref().unwrap_or("").is_empty() {
+        if spec
+            .pod_management_policy
+            .as_deref()
+            .unwrap_or("")
+            .is_empty()
+        {
             spec.pod_management_policy = Some("OrderedReady".into());
         }
-        let us = spec.update_strategy.get_or_insert_with(StatefulSetUpdateStrategy::default);
+        let us = spec
+            .update_strategy
+            .get_or_insert_with(StatefulSetUpdateStrategy::default);
         if us.type_.as_deref().unwrap_or("").is_empty() {
             us.type_ = Some("RollingUpdate".into());
-            us.rolling_update.get_or_insert_with(RollingUpdateStatefulSetStrategy::default);
+            us.rolling_update
+                .get_or_insert_with(RollingUpdateStatefulSetStrategy::default);
         }
         if us.type_.as_deref() == Some("RollingUpdate")
-            && let Some(ru) = us.rolling_update.as_mut() {
-                ru.partition.get_or_insert(0);
-            }
+            && let Some(ru) = us.rolling_update.as_mut()
+        {
+            ru.partition.get_or_insert(0);
+        }
         let rp = spec
             .persistent_volume_claim_retention_policy
             .get_or_insert_with(StatefulSetPersistentVolumeClaimRetentionPolicy::default);
@@ -334,14 +447,19 @@ impl Strategy for StatefulSet {
     /// `ValidateStatefulSetUpdate`: only some spec fields may change.
     fn validate_update(&self, old: &Self, raw: &Value) -> Errors {
         let mut errs = validate_stateful_set_spec(self, raw);
-        let (n, o) = (self.spec.clone().unwrap_or_default(), old.spec.clone().unwrap_or_default());
+        let (n, o) = (
+            self.spec.clone().unwrap_or_default(),
+            old.spec.clone().unwrap_or_default(),
+        );
         let mut munged = n.clone();
         munged.replicas = o.replicas;
         munged.ordinals.clone_from(&o.ordinals);
         munged.template.clone_from(&o.template);
         munged.update_strategy.clone_from(&o.update_strategy);
         munged.revision_history_limit = o.revision_history_limit;
-        munged.persistent_volume_claim_retention_policy.clone_from(&o.persistent_volume_claim_retention_policy);
+        munged
+            .persistent_volume_claim_retention_policy
+            .clone_from(&o.persistent_volume_claim_retention_policy);
         munged.min_ready_seconds = o.min_ready_seconds;
         if munged != o {
             errs.push(FieldError::forbidden(
@@ -369,7 +487,11 @@ fn validate_stateful_set_spec(sts: &StatefulSet, raw: &Value) -> Errors {
     match spec.pod_management_policy.as_deref().unwrap_or("") {
         "" => errs.push(FieldError::required(p.child("podManagementPolicy"), "")),
         "OrderedReady" | "Parallel" => {}
-        other => errs.push(FieldError::invalid(p.child("podManagementPolicy"), other, "must be 'OrderedReady' or 'Parallel'")),
+        other => errs.push(FieldError::invalid(
+            p.child("podManagementPolicy"),
+            other,
+            "must be 'OrderedReady' or 'Parallel'",
+        )),
     }
     let us = spec.update_strategy.clone().unwrap_or_default();
     let usp = p.child("updateStrategy");
@@ -377,7 +499,11 @@ fn validate_stateful_set_spec(sts: &StatefulSet, raw: &Value) -> Errors {
         "" => errs.push(FieldError::required(&usp, "")),
         "OnDelete" => {
             if let Some(ru) = &us.rolling_update {
-                errs.push(FieldError::invalid(usp.child("rollingUpdate"), json(ru), "only allowed for updateStrategy 'RollingUpdate'"));
+                errs.push(FieldError::invalid(
+                    usp.child("rollingUpdate"),
+                    json(ru),
+                    "only allowed for updateStrategy 'RollingUpdate'",
+                ));
             }
         }
         "RollingUpdate" => {
@@ -389,36 +515,74 @@ fn validate_stateful_set_spec(sts: &StatefulSet, raw: &Value) -> Errors {
                 if let Some(mu) = &ru.max_unavailable {
                     errs.extend(validate_int_or_percent(mu, &rp.child("maxUnavailable")));
                     if int_or_percent_value(mu) == 0 {
-                        errs.push(FieldError::invalid(rp.child("maxUnavailable"), ios_value(mu), "must be greater than 0"));
+                        errs.push(FieldError::invalid(
+                            rp.child("maxUnavailable"),
+                            ios_value(mu),
+                            "must be greater than 0",
+                        ));
                     }
                     errs.extend(not_more_than_100(mu, &rp.child("maxUnavailable")));
                 }
             }
         }
-        _ => errs.push(FieldError::invalid(&usp, json(&us), "must be 'RollingUpdate' or 'OnDelete'")),
+        _ => errs.push(FieldError::invalid(
+            &usp,
+            json(&us),
+            "must be 'RollingUpdate' or 'OnDelete'",
+        )),
     }
     if let Some(rp) = &spec.persistent_volume_claim_retention_policy {
         let pp = p.child("persistentVolumeClaimRetentionPolicy");
-        for (v, f) in [(&rp.when_deleted, "whenDeleted"), (&rp.when_scaled, "whenScaled")] {
+        for (v, f) in [
+            (&rp.when_deleted, "whenDeleted"),
+            (&rp.when_scaled, "whenScaled"),
+        ] {
             let v = v.as_deref().unwrap_or("");
             if v != "Retain" && v != "Delete" {
-                errs.push(FieldError::not_supported(pp.child(f), v, &["Retain", "Delete"]));
+                errs.push(FieldError::not_supported(
+                    pp.child(f),
+                    v,
+                    &["Retain", "Delete"],
+                ));
             }
         }
     }
     if let Some(r) = spec.revision_history_limit {
         errs.extend(non_negative(i64::from(r), &p.child("revisionHistoryLimit")));
     }
-    errs.extend(non_negative(i64::from(spec.replicas.unwrap_or(0)), &p.child("replicas")));
-    errs.extend(non_negative(i64::from(spec.min_ready_seconds.unwrap_or(0)), &p.child("minReadySeconds")));
+    errs.extend(non_negative(
+        i64::from(spec.replicas.unwrap_or(0)),
+        &p.child("replicas"),
+    ));
+    errs.extend(non_negative(
+        i64::from(spec.min_ready_seconds.unwrap_or(0)),
+        &p.child("minReadySeconds"),
+    ));
     if let Some(start) = spec.ordinals.as_ref().and_then(|o| o.start) {
-        errs.extend(non_negative(i64::from(start), &p.children(&["ordinals", "start"])));
+        errs.extend(non_negative(
+            i64::from(start),
+            &p.children(&["ordinals", "start"]),
+        ));
     }
     if let Some(svc) = spec.service_name.as_deref().filter(|s| !s.is_empty()) {
-        errs.extend(is_dns1035_label(svc).into_iter().map(|m| FieldError::invalid(p.child("serviceName"), svc, m)));
+        errs.extend(
+            is_dns1035_label(svc)
+                .into_iter()
+                .map(|m| FieldError::invalid(p.child("serviceName"), svc, m)),
+        );
     }
-    errs.extend(validate_selector(raw, &spec.selector, &p.child("selector"), "statefulset"));
-    errs.extend(validate_controller_template(&spec.template, &spec.selector, &p.child("template"), "StatefulSet"));
+    errs.extend(validate_selector(
+        raw,
+        &spec.selector,
+        &p.child("selector"),
+        "statefulset",
+    ));
+    errs.extend(validate_controller_template(
+        &spec.template,
+        &spec.selector,
+        &p.child("template"),
+        "StatefulSet",
+    ));
     for (i, pvc) in spec.volume_claim_templates.iter().flatten().enumerate() {
         let vp = p.child("volumeClaimTemplates").index(i);
         if pvc.metadata.name.as_deref().unwrap_or("").is_empty() {
@@ -426,11 +590,21 @@ fn validate_stateful_set_spec(sts: &StatefulSet, raw: &Value) -> Errors {
         }
         let s = pvc.spec.clone().unwrap_or_default();
         if s.access_modes.as_ref().is_none_or(|m| m.is_empty()) {
-            errs.push(FieldError::required(vp.children(&["spec", "accessModes"]), "at least 1 access mode is required"));
+            errs.push(FieldError::required(
+                vp.children(&["spec", "accessModes"]),
+                "at least 1 access mode is required",
+            ));
         }
-        let has_storage = s.resources.as_ref().and_then(|r| r.requests.as_ref()).is_some_and(|r| r.contains_key("storage"));
+        let has_storage = s
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref())
+            .is_some_and(|r| r.contains_key("storage"));
         if !has_storage {
-            errs.push(FieldError::required(vp.children(&["spec", "resources"]).key("storage"), ""));
+            errs.push(FieldError::required(
+                vp.children(&["spec", "resources"]).key("storage"),
+                "",
+            ));
         }
     }
     errs
@@ -456,12 +630,16 @@ impl Strategy for DaemonSet {
     /// `SetDefaults_DaemonSet`.
     fn default(&mut self, _create: bool) {
         let spec = self.spec.get_or_insert_with(Default::default);
-        let us = spec.update_strategy.get_or_insert_with(DaemonSetUpdateStrategy::default);
+        let us = spec
+            .update_strategy
+            .get_or_insert_with(DaemonSetUpdateStrategy::default);
         if us.type_.as_deref().unwrap_or("").is_empty() {
             us.type_ = Some("RollingUpdate".into());
         }
         if us.type_.as_deref() == Some("RollingUpdate") {
-            let ru = us.rolling_update.get_or_insert_with(RollingUpdateDaemonSet::default);
+            let ru = us
+                .rolling_update
+                .get_or_insert_with(RollingUpdateDaemonSet::default);
             ru.max_unavailable.get_or_insert(IntOrString::Int(1));
             ru.max_surge.get_or_insert(IntOrString::Int(0));
         }
@@ -479,7 +657,10 @@ impl Strategy for DaemonSet {
 
     fn validate_update(&self, old: &Self, raw: &Value) -> Errors {
         let mut errs = validate_daemon_set_spec(self, raw);
-        let (n, o) = (self.spec.clone().unwrap_or_default(), old.spec.clone().unwrap_or_default());
+        let (n, o) = (
+            self.spec.clone().unwrap_or_default(),
+            old.spec.clone().unwrap_or_default(),
+        );
         errs.extend(selector_immutable(&n.selector, &o.selector));
         errs
     }
@@ -495,7 +676,12 @@ fn validate_daemon_set_spec(ds: &DaemonSet, raw: &Value) -> Errors {
         errs.push(FieldError::required(p.child("selector"), ""));
     } else {
         errs.extend(validate_label_selector(sel, &p.child("selector")));
-        let labels: BTreeMap<String, String> = spec.template.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
+        let labels: BTreeMap<String, String> = spec
+            .template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.labels.clone())
+            .unwrap_or_default();
         if selector_matches(sel, &labels) == Some(false) {
             errs.push(FieldError::invalid(
                 p.children(&["template", "metadata", "labels"]),
@@ -504,7 +690,11 @@ fn validate_daemon_set_spec(ds: &DaemonSet, raw: &Value) -> Errors {
             ));
         }
         if selector_is_empty(sel) {
-            errs.push(FieldError::invalid(p.child("selector"), json(sel), "empty selector is invalid for daemonset"));
+            errs.push(FieldError::invalid(
+                p.child("selector"),
+                json(sel),
+                "empty selector is invalid for daemonset",
+            ));
         }
     }
     let tp = p.child("template");
@@ -512,21 +702,40 @@ fn validate_daemon_set_spec(ds: &DaemonSet, raw: &Value) -> Errors {
     let tspec = spec.template.spec.clone().unwrap_or_default();
     let restart = tspec.restart_policy.as_deref().unwrap_or("");
     if restart != "Always" {
-        errs.push(FieldError::not_supported(tp.children(&["spec", "restartPolicy"]), restart, &["Always"]));
+        errs.push(FieldError::not_supported(
+            tp.children(&["spec", "restartPolicy"]),
+            restart,
+            &["Always"],
+        ));
     }
     if let Some(ads) = tspec.active_deadline_seconds {
-        errs.push(FieldError::invalid(tp.children(&["spec", "activeDeadlineSeconds"]), ads, "activeDeadlineSeconds in DaemonSet is not Supported"));
+        errs.push(FieldError::invalid(
+            tp.children(&["spec", "activeDeadlineSeconds"]),
+            ads,
+            "activeDeadlineSeconds in DaemonSet is not Supported",
+        ));
     }
-    errs.extend(non_negative(i64::from(spec.min_ready_seconds.unwrap_or(0)), &p.child("minReadySeconds")));
+    errs.extend(non_negative(
+        i64::from(spec.min_ready_seconds.unwrap_or(0)),
+        &p.child("minReadySeconds"),
+    ));
     let us = spec.update_strategy.clone().unwrap_or_default();
     let usp = p.child("updateStrategy");
     match us.type_.as_deref().unwrap_or("") {
         "OnDelete" => {}
         "RollingUpdate" => match &us.rolling_update {
             None => errs.push(FieldError::required(usp.child("rollingUpdate"), "")),
-            Some(ru) => errs.extend(validate_rolling_update(ru.max_unavailable.as_ref(), ru.max_surge.as_ref(), &usp.child("rollingUpdate"))),
+            Some(ru) => errs.extend(validate_rolling_update(
+                ru.max_unavailable.as_ref(),
+                ru.max_surge.as_ref(),
+                &usp.child("rollingUpdate"),
+            )),
         },
-        other => errs.push(FieldError::not_supported(usp.child("type"), other, &["OnDelete", "RollingUpdate"])),
+        other => errs.push(FieldError::not_supported(
+            usp.child("type"),
+            other,
+            &["OnDelete", "RollingUpdate"],
+        )),
     }
     if let Some(r) = spec.revision_history_limit {
         errs.extend(non_negative(i64::from(r), &p.child("revisionHistoryLimit")));
@@ -556,7 +765,11 @@ impl Strategy for ControllerRevision {
     fn validate_update(&self, old: &Self, raw: &Value) -> Errors {
         let mut errs = self.validate(raw);
         if self.data != old.data {
-            errs.push(FieldError::invalid(Path::new("data"), json(&self.data), IMMUTABLE));
+            errs.push(FieldError::invalid(
+                Path::new("data"),
+                json(&self.data),
+                IMMUTABLE,
+            ));
         }
         errs
     }
@@ -583,7 +796,10 @@ mod tests {
         let out = out.unwrap_or_default();
         let s = &out["spec"];
         assert_eq!(s["replicas"], 1);
-        assert_eq!(s["strategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}));
+        assert_eq!(
+            s["strategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+        );
         assert_eq!(s["revisionHistoryLimit"], 10);
         assert_eq!(s["progressDeadlineSeconds"], 600);
         let t = &s["template"]["spec"];
@@ -600,7 +816,9 @@ mod tests {
     fn deployment_selector_rules() {
         let mut no_sel = web_spec();
         no_sel.as_object_mut().map(|m| m.remove("selector"));
-        let e = create("apps", "Deployment", deploy(no_sel)).err().unwrap_or_default();
+        let e = create("apps", "Deployment", deploy(no_sel))
+            .err()
+            .unwrap_or_default();
         assert_eq!(e[0], "spec.selector: Required value");
         let mut mismatch = web_spec();
         mismatch["selector"] = json!({"matchLabels": {"app": "db"}});
@@ -612,7 +830,10 @@ mod tests {
         empty["selector"] = json!({});
         assert_eq!(
             create("apps", "Deployment", deploy(empty)),
-            Err(vec!["spec.selector: Invalid value: {}: empty selector is invalid for deployment".to_string()])
+            Err(vec![
+                "spec.selector: Invalid value: {}: empty selector is invalid for deployment"
+                    .to_string()
+            ])
         );
     }
 
@@ -636,10 +857,17 @@ mod tests {
         );
         let mut s = web_spec();
         s["strategy"] = json!({"rollingUpdate": {"maxUnavailable": "150%", "maxSurge": "x"}});
-        let e = create("apps", "Deployment", deploy(s)).err().unwrap_or_default();
+        let e = create("apps", "Deployment", deploy(s))
+            .err()
+            .unwrap_or_default();
         assert_eq!(e.len(), 2);
-        assert!(e[0].starts_with("spec.strategy.rollingUpdate.maxSurge: Invalid value: \"x\": a valid percent string"));
-        assert_eq!(e[1], "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: \"150%\": must not be greater than 100%");
+        assert!(e[0].starts_with(
+            "spec.strategy.rollingUpdate.maxSurge: Invalid value: \"x\": a valid percent string"
+        ));
+        assert_eq!(
+            e[1],
+            "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: \"150%\": must not be greater than 100%"
+        );
         let mut s = web_spec();
         s["template"]["spec"]["restartPolicy"] = json!("Never");
         s["progressDeadlineSeconds"] = json!(5);
@@ -666,7 +894,10 @@ mod tests {
         );
         let mut scale = stored;
         scale["spec"]["replicas"] = json!(3);
-        assert_eq!(update("apps", "Deployment", old, scale).map(|o| o["spec"]["replicas"].clone()), Ok(json!(3)));
+        assert_eq!(
+            update("apps", "Deployment", old, scale).map(|o| o["spec"]["replicas"].clone()),
+            Ok(json!(3))
+        );
     }
 
     #[test]
@@ -678,7 +909,10 @@ mod tests {
             "spec": {"selector": {}, "template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}}});
         assert_eq!(
             create("apps", "ReplicaSet", rs),
-            Err(vec!["spec.selector: Invalid value: {}: empty selector is invalid for deployment".to_string()])
+            Err(vec![
+                "spec.selector: Invalid value: {}: empty selector is invalid for deployment"
+                    .to_string()
+            ])
         );
     }
 
@@ -693,12 +927,24 @@ mod tests {
         let out = out.unwrap_or_default();
         let s = &out["spec"];
         assert_eq!(s["podManagementPolicy"], "OrderedReady");
-        assert_eq!(s["updateStrategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
-        assert_eq!(s["persistentVolumeClaimRetentionPolicy"], json!({"whenDeleted": "Retain", "whenScaled": "Retain"}));
+        assert_eq!(
+            s["updateStrategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+        );
+        assert_eq!(
+            s["persistentVolumeClaimRetentionPolicy"],
+            json!({"whenDeleted": "Retain", "whenScaled": "Retain"})
+        );
         assert_eq!(s["replicas"], 1);
         assert_eq!(s["revisionHistoryLimit"], 10);
-        assert_eq!(s["volumeClaimTemplates"][0]["spec"]["volumeMode"], "Filesystem");
-        assert_eq!(s["volumeClaimTemplates"][0]["status"], json!({"phase": "Pending"}));
+        assert_eq!(
+            s["volumeClaimTemplates"][0]["spec"]["volumeMode"],
+            "Filesystem"
+        );
+        assert_eq!(
+            s["volumeClaimTemplates"][0]["status"],
+            json!({"phase": "Pending"})
+        );
         let mut new = out.clone();
         new["spec"]["serviceName"] = json!("other");
         assert_eq!(
@@ -729,7 +975,10 @@ mod tests {
     fn daemon_set_defaults_and_rules() {
         let ds = json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "kube-system"}, "spec": web_spec()});
         let out = create("apps", "DaemonSet", ds).unwrap_or_default();
-        assert_eq!(out["spec"]["updateStrategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}));
+        assert_eq!(
+            out["spec"]["updateStrategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
+        );
         assert_eq!(out["spec"]["revisionHistoryLimit"], 10);
         let mut spec = web_spec();
         spec["selector"] = json!({"matchLabels": {"app": "x"}});
@@ -759,7 +1008,9 @@ mod tests {
         changed["data"] = json!({"a": 2});
         assert_eq!(
             update("apps", "ControllerRevision", cr, changed),
-            Err(vec!["data: Invalid value: {\"a\":2}: field is immutable".to_string()])
+            Err(vec![
+                "data: Invalid value: {\"a\":2}: field is immutable".to_string()
+            ])
         );
     }
 }

@@ -9,11 +9,11 @@ use kubesim_apimachinery::FieldError;
 use kubesim_apimachinery::validation::is_dns1123_label;
 use serde_json::Value;
 
+use super::Strategy;
 use super::cron;
 use super::field::{Errors, IMMUTABLE, Path, json, non_negative};
 use super::meta::{Scope, selector_matches, validate_label_selector};
 use super::podspec;
-use super::Strategy;
 
 pub const CONTROLLER_UID_LABEL: &str = "batch.kubernetes.io/controller-uid";
 pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
@@ -46,13 +46,22 @@ impl Strategy for Job {
         }
         spec.parallelism.get_or_insert(1);
         if spec.backoff_limit.is_none() {
-            spec.backoff_limit = Some(if spec.backoff_limit_per_index.is_some() { i32::MAX } else { 6 });
+            spec.backoff_limit = Some(if spec.backoff_limit_per_index.is_some() {
+                i32::MAX
+            } else {
+                6
+            });
         }
-        spec.completion_mode.get_or_insert_with(|| "NonIndexed".into());
+        spec.completion_mode
+            .get_or_insert_with(|| "NonIndexed".into());
         spec.suspend.get_or_insert(false);
         spec.manual_selector.get_or_insert(false);
         if spec.pod_replacement_policy.is_none() {
-            let p = if spec.pod_failure_policy.is_some() { "Failed" } else { "TerminatingOrFailed" };
+            let p = if spec.pod_failure_policy.is_some() {
+                "Failed"
+            } else {
+                "TerminatingOrFailed"
+            };
             spec.pod_replacement_policy = Some(p.into());
         }
         podspec::default_template(&mut spec.template);
@@ -73,63 +82,99 @@ impl Strategy for Job {
         let spec = self.spec.clone().unwrap_or_default();
         errs.extend(validate_job_spec(&spec, raw, &Path::new("spec")));
         if spec.completion_mode.as_deref() == Some("Indexed")
-            && let Some(c) = spec.completions.filter(|c| *c > 0) {
-                let name = self.metadata.name.clone().unwrap_or_default();
-                let max_host = format!("{name}-{}", c - 1);
-                if !is_dns1123_label(&max_host).is_empty() {
-                    errs.push(FieldError::invalid(
-                        Path::new("metadata").child("name"),
-                        name.as_str(),
-                        format!("will not able to create pod with invalid DNS label: {max_host}"),
-                    ));
-                }
+            && let Some(c) = spec.completions.filter(|c| *c > 0)
+        {
+            let name = self.metadata.name.clone().unwrap_or_default();
+            let max_host = format!("{name}-{}", c - 1);
+            if !is_dns1123_label(&max_host).is_empty() {
+                errs.push(FieldError::invalid(
+                    Path::new("metadata").child("name"),
+                    name.as_str(),
+                    format!("will not able to create pod with invalid DNS label: {max_host}"),
+                ));
             }
+        }
         errs
     }
 
     /// `ValidateJobUpdate`: selector, completion mode and (unless suspended) template fixed.
     fn validate_update(&self, old: &Self, raw: &Value) -> Errors {
         let mut errs = self.validate(raw);
-        let (n, o) = (self.spec.clone().unwrap_or_default(), old.spec.clone().unwrap_or_default());
+        let (n, o) = (
+            self.spec.clone().unwrap_or_default(),
+            old.spec.clone().unwrap_or_default(),
+        );
         let p = Path::new("spec");
-        let elastic = n.completion_mode.as_deref() == Some("Indexed") && n.completions == n.parallelism;
+        let elastic =
+            n.completion_mode.as_deref() == Some("Indexed") && n.completions == n.parallelism;
         if n.completions != o.completions && !elastic {
-            errs.push(FieldError::invalid(p.child("completions"), json(&n.completions), IMMUTABLE));
+            errs.push(FieldError::invalid(
+                p.child("completions"),
+                json(&n.completions),
+                IMMUTABLE,
+            ));
         }
         if n.selector != o.selector {
-            errs.push(FieldError::invalid(p.child("selector"), json(&n.selector), IMMUTABLE));
+            errs.push(FieldError::invalid(
+                p.child("selector"),
+                json(&n.selector),
+                IMMUTABLE,
+            ));
         }
         if n.completion_mode != o.completion_mode {
-            errs.push(FieldError::invalid(p.child("completionMode"), json(&n.completion_mode), IMMUTABLE));
+            errs.push(FieldError::invalid(
+                p.child("completionMode"),
+                json(&n.completion_mode),
+                IMMUTABLE,
+            ));
         }
         if n.pod_failure_policy != o.pod_failure_policy {
-            errs.push(FieldError::invalid(p.child("podFailurePolicy"), json(&n.pod_failure_policy), IMMUTABLE));
+            errs.push(FieldError::invalid(
+                p.child("podFailurePolicy"),
+                json(&n.pod_failure_policy),
+                IMMUTABLE,
+            ));
         }
         let mut template = n.template.clone();
         // A suspended Job that never started may still change where its pods will run.
         if o.suspend == Some(true) {
-            let (ts, os) = (template.spec.get_or_insert_with(Default::default), o.template.spec.clone().unwrap_or_default());
+            let (ts, os) = (
+                template.spec.get_or_insert_with(Default::default),
+                o.template.spec.clone().unwrap_or_default(),
+            );
             ts.node_selector.clone_from(&os.node_selector);
             ts.affinity.clone_from(&os.affinity);
             ts.tolerations.clone_from(&os.tolerations);
             ts.scheduling_gates.clone_from(&os.scheduling_gates);
-            let (tm, om) = (template.metadata.get_or_insert_with(Default::default), o.template.metadata.clone().unwrap_or_default());
+            let (tm, om) = (
+                template.metadata.get_or_insert_with(Default::default),
+                o.template.metadata.clone().unwrap_or_default(),
+            );
             tm.labels.clone_from(&om.labels);
             tm.annotations.clone_from(&om.annotations);
         }
         if template != o.template {
-            errs.push(FieldError::invalid(p.child("template"), json(&n.template), IMMUTABLE));
+            errs.push(FieldError::invalid(
+                p.child("template"),
+                json(&n.template),
+                IMMUTABLE,
+            ));
         }
         errs
     }
 }
 
 fn copy_template_labels(job: &mut Job) {
-    let template_labels = job.spec.as_ref().and_then(|s| s.template.metadata.as_ref()).and_then(|m| m.labels.clone());
+    let template_labels = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.labels.clone());
     if let Some(l) = template_labels.filter(|l| !l.is_empty())
-        && job.metadata.labels.as_ref().is_none_or(|m| m.is_empty()) {
-            job.metadata.labels = Some(l);
-        }
+        && job.metadata.labels.as_ref().is_none_or(|m| m.is_empty())
+    {
+        job.metadata.labels = Some(l);
+    }
 }
 
 /// `generateSelector`: label the pod template with the job's name and uid (both the
@@ -137,11 +182,18 @@ fn copy_template_labels(job: &mut Job) {
 fn generate_selector(job: &mut Job) {
     let name = job.metadata.name.clone().unwrap_or_default();
     let uid = job.metadata.uid.clone().unwrap_or_default();
-    let Some(spec) = job.spec.as_mut() else { return };
+    let Some(spec) = job.spec.as_mut() else {
+        return;
+    };
     if spec.manual_selector == Some(true) {
         return;
     }
-    let labels = spec.template.metadata.get_or_insert_with(Default::default).labels.get_or_insert_with(BTreeMap::new);
+    let labels = spec
+        .template
+        .metadata
+        .get_or_insert_with(Default::default)
+        .labels
+        .get_or_insert_with(BTreeMap::new);
     for key in [LEGACY_JOB_NAME_LABEL, JOB_NAME_LABEL] {
         labels.entry(key.into()).or_insert_with(|| name.clone());
     }
@@ -149,7 +201,10 @@ fn generate_selector(job: &mut Job) {
         labels.entry(key.into()).or_insert_with(|| uid.clone());
     }
     let sel = spec.selector.get_or_insert_with(LabelSelector::default);
-    sel.match_labels.get_or_insert_with(BTreeMap::new).entry(CONTROLLER_UID_LABEL.into()).or_insert(uid);
+    sel.match_labels
+        .get_or_insert_with(BTreeMap::new)
+        .entry(CONTROLLER_UID_LABEL.into())
+        .or_insert(uid);
 }
 
 /// `validateGeneratedSelector`: the generated labels are present and the selector is ours.
@@ -159,7 +214,9 @@ fn validate_generated_selector(job: &Job) -> Errors {
     if spec.manual_selector == Some(true) {
         return errs;
     }
-    let Some(sel) = &spec.selector else { return errs };
+    let Some(sel) = &spec.selector else {
+        return errs;
+    };
     let uid = job.metadata.uid.clone().unwrap_or_default();
     let name = job.metadata.name.clone().unwrap_or_default();
     if uid.is_empty() {
@@ -180,7 +237,11 @@ fn validate_generated_selector(job: &Job) -> Errors {
         match_expressions: None,
     };
     if *sel != expected {
-        errs.push(FieldError::invalid(Path::new("spec").child("selector"), json(sel), "`selector` not auto-generated"));
+        errs.push(FieldError::invalid(
+            Path::new("spec").child("selector"),
+            json(sel),
+            "`selector` not auto-generated",
+        ));
     }
     errs
 }
@@ -188,8 +249,15 @@ fn validate_generated_selector(job: &Job) -> Errors {
 /// `ValidateHasLabel`.
 fn has_label(meta: &ObjectMeta, p: &Path, key: &str, want: &str) -> Errors {
     match meta.labels.as_ref().and_then(|l| l.get(key)) {
-        None => vec![FieldError::required(p.child("labels").key(key), format!("must be '{want}'"))],
-        Some(v) if v != want => vec![FieldError::invalid(p.child("labels").key(key), json(&meta.labels), format!("must be '{want}'"))],
+        None => vec![FieldError::required(
+            p.child("labels").key(key),
+            format!("must be '{want}'"),
+        )],
+        Some(v) if v != want => vec![FieldError::invalid(
+            p.child("labels").key(key),
+            json(&meta.labels),
+            format!("must be '{want}'"),
+        )],
         _ => Vec::new(),
     }
 }
@@ -201,7 +269,12 @@ fn validate_job_spec(spec: &JobSpec, _raw: &Value, p: &Path) -> Errors {
         None => errs.push(FieldError::required(p.child("selector"), "")),
         Some(sel) => {
             errs.extend(validate_label_selector(sel, &p.child("selector")));
-            let labels = spec.template.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
+            let labels = spec
+                .template
+                .metadata
+                .as_ref()
+                .and_then(|m| m.labels.clone())
+                .unwrap_or_default();
             if selector_matches(sel, &labels) == Some(false) {
                 errs.push(FieldError::invalid(
                     p.children(&["template", "metadata", "labels"]),
@@ -222,7 +295,10 @@ fn validate_job_spec_common(spec: &JobSpec, p: &Path) -> Errors {
         (spec.completions.map(i64::from), "completions"),
         (spec.active_deadline_seconds, "activeDeadlineSeconds"),
         (spec.backoff_limit.map(i64::from), "backoffLimit"),
-        (spec.ttl_seconds_after_finished.map(i64::from), "ttlSecondsAfterFinished"),
+        (
+            spec.ttl_seconds_after_finished.map(i64::from),
+            "ttlSecondsAfterFinished",
+        ),
     ] {
         if let Some(v) = v {
             errs.extend(non_negative(v, &p.child(f)));
@@ -233,29 +309,58 @@ fn validate_job_spec_common(spec: &JobSpec, p: &Path) -> Errors {
             "NonIndexed" => {}
             "Indexed" => {
                 if spec.completions.is_none() {
-                    errs.push(FieldError::required(p.child("completions"), "when completion mode is Indexed"));
+                    errs.push(FieldError::required(
+                        p.child("completions"),
+                        "when completion mode is Indexed",
+                    ));
                 }
             }
-            other => errs.push(FieldError::not_supported(p.child("completionMode"), other, &["NonIndexed", "Indexed"])),
+            other => errs.push(FieldError::not_supported(
+                p.child("completionMode"),
+                other,
+                &["NonIndexed", "Indexed"],
+            )),
         }
     }
     if let Some(prp) = spec.pod_replacement_policy.as_deref()
-        && prp != "TerminatingOrFailed" && prp != "Failed" {
-            errs.push(FieldError::not_supported(p.child("podReplacementPolicy"), prp, &["Failed", "TerminatingOrFailed"]));
-        }
+        && prp != "TerminatingOrFailed"
+        && prp != "Failed"
+    {
+        errs.push(FieldError::not_supported(
+            p.child("podReplacementPolicy"),
+            prp,
+            &["Failed", "TerminatingOrFailed"],
+        ));
+    }
     let tp = p.child("template");
     errs.extend(podspec::validate_template(&spec.template, &tp));
-    let restart = spec.template.spec.as_ref().and_then(|s| s.restart_policy.clone()).unwrap_or_default();
+    let restart = spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|s| s.restart_policy.clone())
+        .unwrap_or_default();
     let rp = tp.children(&["spec", "restartPolicy"]);
     match restart.as_str() {
-        "Always" | "" => errs.push(FieldError::required(rp, "valid values: \"OnFailure\", \"Never\"")),
+        "Always" | "" => errs.push(FieldError::required(
+            rp,
+            "valid values: \"OnFailure\", \"Never\"",
+        )),
         "OnFailure" => {
             if spec.pod_failure_policy.is_some() {
-                errs.push(FieldError::invalid(rp, "OnFailure", "only \"Never\" is supported when podFailurePolicy is specified"));
+                errs.push(FieldError::invalid(
+                    rp,
+                    "OnFailure",
+                    "only \"Never\" is supported when podFailurePolicy is specified",
+                ));
             }
         }
         "Never" => {}
-        other => errs.push(FieldError::not_supported(rp, other, &["OnFailure", "Never"])),
+        other => errs.push(FieldError::not_supported(
+            rp,
+            other,
+            &["OnFailure", "Never"],
+        )),
     }
     errs
 }
@@ -271,7 +376,12 @@ impl Strategy for CronJob {
     }
 
     fn normalize(&mut self) -> Result<(), String> {
-        match self.spec.as_mut().and_then(|s| s.job_template.spec.as_mut()).and_then(|j| j.template.spec.as_mut()) {
+        match self
+            .spec
+            .as_mut()
+            .and_then(|s| s.job_template.spec.as_mut())
+            .and_then(|j| j.template.spec.as_mut())
+        {
             Some(s) => podspec::normalize(s),
             None => Ok(()),
         }
@@ -298,9 +408,16 @@ impl Strategy for CronJob {
         let mut errs = Errors::new();
         let name = self.metadata.name.clone().unwrap_or_default();
         if name.len() > CRONJOB_NAME_MAX {
-            errs.push(FieldError::invalid(Path::new("metadata").child("name"), name.as_str(), "must be no more than 52 characters"));
+            errs.push(FieldError::invalid(
+                Path::new("metadata").child("name"),
+                name.as_str(),
+                "must be no more than 52 characters",
+            ));
         }
-        errs.extend(validate_cron_job_spec(&self.spec.clone().unwrap_or_default(), None));
+        errs.extend(validate_cron_job_spec(
+            &self.spec.clone().unwrap_or_default(),
+            None,
+        ));
         errs
     }
 
@@ -309,7 +426,10 @@ impl Strategy for CronJob {
     }
 }
 
-fn validate_cron_job_spec(spec: &k8s_openapi::api::batch::v1::CronJobSpec, old: Option<&k8s_openapi::api::batch::v1::CronJobSpec>) -> Errors {
+fn validate_cron_job_spec(
+    spec: &k8s_openapi::api::batch::v1::CronJobSpec,
+    old: Option<&k8s_openapi::api::batch::v1::CronJobSpec>,
+) -> Errors {
     let p = Path::new("spec");
     let mut errs = Errors::new();
     let sp = p.child("schedule");
@@ -321,33 +441,60 @@ fn validate_cron_job_spec(spec: &k8s_openapi::api::batch::v1::CronJobSpec, old: 
         }
         let allow_tz = old.is_some_and(|o| o.schedule.contains("TZ"));
         if allow_tz && spec.schedule.contains("TZ") && spec.time_zone.is_some() {
-            errs.push(FieldError::invalid(&sp, spec.schedule.as_str(), "cannot use both timeZone field and TZ or CRON_TZ in schedule"));
+            errs.push(FieldError::invalid(
+                &sp,
+                spec.schedule.as_str(),
+                "cannot use both timeZone field and TZ or CRON_TZ in schedule",
+            ));
         } else if !allow_tz && spec.schedule.contains("TZ") {
-            errs.push(FieldError::invalid(&sp, spec.schedule.as_str(), "cannot use TZ or CRON_TZ in schedule, use timeZone field instead"));
+            errs.push(FieldError::invalid(
+                &sp,
+                spec.schedule.as_str(),
+                "cannot use TZ or CRON_TZ in schedule, use timeZone field instead",
+            ));
         }
     }
     if let Some(s) = spec.starting_deadline_seconds {
         errs.extend(non_negative(s, &p.child("startingDeadlineSeconds")));
     }
     if old.is_none_or(|o| o.time_zone != spec.time_zone)
-        && let Some(tz) = spec.time_zone.as_deref() {
-            errs.extend(validate_time_zone(tz, &p.child("timeZone")));
-        }
+        && let Some(tz) = spec.time_zone.as_deref()
+    {
+        errs.extend(validate_time_zone(tz, &p.child("timeZone")));
+    }
     match spec.concurrency_policy.as_deref().unwrap_or("") {
         "" => errs.push(FieldError::required(p.child("concurrencyPolicy"), "")),
         "Allow" | "Forbid" | "Replace" => {}
-        other => errs.push(FieldError::not_supported(p.child("concurrencyPolicy"), other, &["Allow", "Forbid", "Replace"])),
+        other => errs.push(FieldError::not_supported(
+            p.child("concurrencyPolicy"),
+            other,
+            &["Allow", "Forbid", "Replace"],
+        )),
     }
     let jp = p.child("jobTemplate");
     let job = spec.job_template.spec.clone().unwrap_or_default();
     errs.extend(validate_job_spec_common(&job, &jp.child("spec")));
     if let Some(sel) = &job.selector {
-        errs.push(FieldError::invalid(jp.children(&["spec", "selector"]), json(sel), "`selector` will be auto-generated"));
+        errs.push(FieldError::invalid(
+            jp.children(&["spec", "selector"]),
+            json(sel),
+            "`selector` will be auto-generated",
+        ));
     }
     if job.manual_selector == Some(true) {
-        errs.push(FieldError::not_supported(jp.children(&["spec", "manualSelector"]), true, &["nil", "false"]));
+        errs.push(FieldError::not_supported(
+            jp.children(&["spec", "manualSelector"]),
+            true,
+            &["nil", "false"],
+        ));
     }
-    for (v, f) in [(spec.successful_jobs_history_limit, "successfulJobsHistoryLimit"), (spec.failed_jobs_history_limit, "failedJobsHistoryLimit")] {
+    for (v, f) in [
+        (
+            spec.successful_jobs_history_limit,
+            "successfulJobsHistoryLimit",
+        ),
+        (spec.failed_jobs_history_limit, "failedJobsHistoryLimit"),
+    ] {
         if let Some(v) = v {
             errs.extend(non_negative(i64::from(v), &p.child(f)));
         }
@@ -359,18 +506,28 @@ fn validate_cron_job_spec(spec: &k8s_openapi::api::batch::v1::CronJobSpec, old: 
 /// embeds the database; a host without one accepts any well-formed name).
 fn validate_time_zone(tz: &str, p: &Path) -> Errors {
     if tz.eq_ignore_ascii_case("local") {
-        return vec![FieldError::invalid(p, tz, "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones")];
+        return vec![FieldError::invalid(
+            p,
+            tz,
+            "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones",
+        )];
     }
     let well_formed = !tz.is_empty()
         && !tz.starts_with('/')
         && !tz.split('/').any(|s| s == "..")
-        && tz.chars().all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c));
+        && tz
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c));
     let zoneinfo = std::path::Path::new("/usr/share/zoneinfo");
     let known = tz == "UTC" || (well_formed && (!zoneinfo.is_dir() || zoneinfo.join(tz).is_file()));
     if known {
         Vec::new()
     } else {
-        vec![FieldError::invalid(p, tz, format!("unknown time zone {tz}"))]
+        vec![FieldError::invalid(
+            p,
+            tz,
+            format!("unknown time zone {tz}"),
+        )]
     }
 }
 
@@ -400,7 +557,10 @@ mod tests {
         assert_eq!(s["suspend"], false);
         assert_eq!(s["manualSelector"], false);
         assert_eq!(s["podReplacementPolicy"], "TerminatingOrFailed");
-        assert_eq!(s["selector"], json!({"matchLabels": {"batch.kubernetes.io/controller-uid": "uid-1"}}));
+        assert_eq!(
+            s["selector"],
+            json!({"matchLabels": {"batch.kubernetes.io/controller-uid": "uid-1"}})
+        );
         let labels = json!({"batch.kubernetes.io/controller-uid": "uid-1", "batch.kubernetes.io/job-name": "pi", "controller-uid": "uid-1", "job-name": "pi"});
         assert_eq!(s["template"]["metadata"]["labels"], labels);
         assert_eq!(out["metadata"]["labels"], labels);
@@ -429,7 +589,10 @@ mod tests {
         let spec = json!({"selector": {"matchLabels": {"app": "pi"}}, "template": pi_template()});
         let e = create("batch", "Job", job(spec)).err().unwrap_or_default();
         assert_eq!(e.len(), 2);
-        assert_eq!(e[0], "spec.selector: Invalid value: {\"matchLabels\":{\"app\":\"pi\",\"batch.kubernetes.io/controller-uid\":\"uid-1\"}}: `selector` not auto-generated");
+        assert_eq!(
+            e[0],
+            "spec.selector: Invalid value: {\"matchLabels\":{\"app\":\"pi\",\"batch.kubernetes.io/controller-uid\":\"uid-1\"}}: `selector` not auto-generated"
+        );
         assert!(e[1].ends_with("`selector` does not match template `labels`"));
     }
 
@@ -442,7 +605,10 @@ mod tests {
         new["spec"]["completions"] = json!(2);
         let e = update("batch", "Job", old, new).err().unwrap_or_default();
         assert_eq!(e.len(), 2);
-        assert_eq!(e[0], "spec.completions: Invalid value: 2: field is immutable");
+        assert_eq!(
+            e[0],
+            "spec.completions: Invalid value: 2: field is immutable"
+        );
         assert!(e[1].starts_with("spec.template: Invalid value: {"));
         assert!(e[1].ends_with(": field is immutable"));
     }
@@ -453,7 +619,13 @@ mod tests {
 
     #[test]
     fn cronjob_defaults() {
-        let out = create("batch", "CronJob", cronjob(json!({"schedule": "*/1 * * * *", "jobTemplate": {"spec": {"template": pi_template()}}})));
+        let out = create(
+            "batch",
+            "CronJob",
+            cronjob(
+                json!({"schedule": "*/1 * * * *", "jobTemplate": {"spec": {"template": pi_template()}}}),
+            ),
+        );
         assert!(out.is_ok(), "{out:?}");
         let out = out.unwrap_or_default();
         let s = &out["spec"];
@@ -463,12 +635,17 @@ mod tests {
         assert_eq!(s["failedJobsHistoryLimit"], 1);
         // Job defaults are for Jobs; the template only gets pod defaults.
         assert!(s["jobTemplate"]["spec"].get("backoffLimit").is_none());
-        assert_eq!(s["jobTemplate"]["spec"]["template"]["spec"]["dnsPolicy"], "ClusterFirst");
+        assert_eq!(
+            s["jobTemplate"]["spec"]["template"]["spec"]["dnsPolicy"],
+            "ClusterFirst"
+        );
     }
 
     #[test]
     fn cronjob_validation() {
-        let bad = cronjob(json!({"schedule": "every minute", "concurrencyPolicy": "Sometimes", "jobTemplate": {"spec": {"selector": {"matchLabels": {"a": "b"}}, "template": pi_template()}}}));
+        let bad = cronjob(
+            json!({"schedule": "every minute", "concurrencyPolicy": "Sometimes", "jobTemplate": {"spec": {"selector": {"matchLabels": {"a": "b"}}, "template": pi_template()}}}),
+        );
         assert_eq!(
             create("batch", "CronJob", bad),
             Err(vec![
@@ -477,18 +654,28 @@ mod tests {
                 "spec.jobTemplate.spec.selector: Invalid value: {\"matchLabels\":{\"a\":\"b\"}}: `selector` will be auto-generated".to_string(),
             ])
         );
-        let tz = cronjob(json!({"schedule": "TZ=UTC 0 * * * *", "jobTemplate": {"spec": {"template": pi_template()}}}));
+        let tz = cronjob(
+            json!({"schedule": "TZ=UTC 0 * * * *", "jobTemplate": {"spec": {"template": pi_template()}}}),
+        );
         assert_eq!(
             create("batch", "CronJob", tz),
             Err(vec!["spec.schedule: Invalid value: \"TZ=UTC 0 * * * *\": cannot use TZ or CRON_TZ in schedule, use timeZone field instead".to_string()])
         );
-        let mut long = cronjob(json!({"schedule": "@daily", "jobTemplate": {"spec": {"template": pi_template()}}}));
+        let mut long = cronjob(
+            json!({"schedule": "@daily", "jobTemplate": {"spec": {"template": pi_template()}}}),
+        );
         long["metadata"]["name"] = json!("a".repeat(53));
         assert_eq!(
             create("batch", "CronJob", long),
-            Err(vec![format!("metadata.name: Invalid value: \"{}\": must be no more than 52 characters", "a".repeat(53))])
+            Err(vec![format!(
+                "metadata.name: Invalid value: \"{}\": must be no more than 52 characters",
+                "a".repeat(53)
+            )])
         );
         let empty = cronjob(json!({"jobTemplate": {"spec": {"template": pi_template()}}}));
-        assert_eq!(create("batch", "CronJob", empty), Err(vec!["spec.schedule: Required value".to_string()]));
+        assert_eq!(
+            create("batch", "CronJob", empty),
+            Err(vec!["spec.schedule: Required value".to_string()])
+        );
     }
 }

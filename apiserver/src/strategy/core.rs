@@ -5,15 +5,18 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Endpoints, Event, LimitRange, Namespace, NamespaceSpec, NamespaceStatus, Node, PersistentVolume,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeStatus, ResourceQuota, ResourceQuotaStatus, Secret,
-    ServiceAccount, Taint,
+    ConfigMap, Endpoints, Event, LimitRange, Namespace, NamespaceSpec, NamespaceStatus, Node,
+    PersistentVolume, PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeStatus,
+    ResourceQuota, ResourceQuotaStatus, Secret, ServiceAccount, Taint,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as Q;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kubesim_apimachinery::FieldError;
 use kubesim_apimachinery::status::FieldErrorType;
-use kubesim_apimachinery::validation::{self, is_config_map_key, is_dns1123_label, is_dns1123_subdomain, is_label_value, is_qualified_name, is_valid_ip, is_valid_port_num};
+use kubesim_apimachinery::validation::{
+    self, is_config_map_key, is_dns1123_label, is_dns1123_subdomain, is_label_value,
+    is_qualified_name, is_valid_ip, is_valid_port_num,
+};
 use serde_json::Value;
 
 use super::Strategy;
@@ -32,7 +35,12 @@ fn q(v: &Q) -> Quantity {
 
 /// `field.TooLong` for the whole object: upstream passes an empty path.
 fn too_long_object(max: usize) -> FieldError {
-    FieldError { kind: FieldErrorType::TooLong, field: String::new(), value: None, detail: format!("must have at most {max} bytes") }
+    FieldError {
+        kind: FieldErrorType::TooLong,
+        field: String::new(),
+        value: None,
+        detail: format!("must have at most {max} bytes"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -49,7 +57,10 @@ impl Strategy for Namespace {
     /// `SetDefaults_Namespace` always labels a namespace with its own name.
     fn default(&mut self, _create: bool) {
         if let Some(name) = self.metadata.name.clone().filter(|n| !n.is_empty()) {
-            self.metadata.labels.get_or_insert_with(BTreeMap::new).insert("kubernetes.io/metadata.name".into(), name);
+            self.metadata
+                .labels
+                .get_or_insert_with(BTreeMap::new)
+                .insert("kubernetes.io/metadata.name".into(), name);
         }
         let status = self.status.get_or_insert_with(NamespaceStatus::default);
         status.phase.get_or_insert_with(|| "Active".into());
@@ -57,8 +68,15 @@ impl Strategy for Namespace {
 
     /// A new namespace is Active and carries the `kubernetes` finalizer.
     fn prepare_for_create(&mut self) {
-        self.status = Some(NamespaceStatus { phase: Some("Active".into()), conditions: None });
-        let fins = self.spec.get_or_insert_with(NamespaceSpec::default).finalizers.get_or_insert_with(Vec::new);
+        self.status = Some(NamespaceStatus {
+            phase: Some("Active".into()),
+            conditions: None,
+        });
+        let fins = self
+            .spec
+            .get_or_insert_with(NamespaceSpec::default)
+            .finalizers
+            .get_or_insert_with(Vec::new);
         if !fins.iter().any(|f| f == "kubernetes") {
             fins.push("kubernetes".into());
         }
@@ -72,11 +90,20 @@ impl Strategy for Namespace {
     fn validate(&self, _raw: &Value) -> Errors {
         let mut errs = Errors::new();
         let p = Path::new("spec").child("finalizers");
-        for (i, f) in self.spec.iter().flat_map(|s| s.finalizers.iter().flatten()).enumerate() {
+        for (i, f) in self
+            .spec
+            .iter()
+            .flat_map(|s| s.finalizers.iter().flatten())
+            .enumerate()
+        {
             let fp = p.index(i);
             errs.extend(validate_label_name(f, &fp));
             if !f.contains('/') && f != "kubernetes" {
-                errs.push(FieldError::invalid(&fp, f.as_str(), "name is neither a standard finalizer name nor is it fully qualified"));
+                errs.push(FieldError::invalid(
+                    &fp,
+                    f.as_str(),
+                    "name is neither a standard finalizer name nor is it fully qualified",
+                ));
             }
         }
         errs
@@ -102,15 +129,27 @@ impl Strategy for ConfigMap {
         let mut total = 0;
         for (k, v) in self.data.iter().flatten() {
             let p = Path::new("data").key(k);
-            errs.extend(is_config_map_key(k).into_iter().map(|m| FieldError::invalid(&p, k.as_str(), m)));
+            errs.extend(
+                is_config_map_key(k)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(&p, k.as_str(), m)),
+            );
             if self.binary_data.as_ref().is_some_and(|b| b.contains_key(k)) {
-                errs.push(FieldError::invalid(&p, k.as_str(), "duplicate of key present in binaryData"));
+                errs.push(FieldError::invalid(
+                    &p,
+                    k.as_str(),
+                    "duplicate of key present in binaryData",
+                ));
             }
             total += v.len();
         }
         for (k, v) in self.binary_data.iter().flatten() {
             let p = Path::new("binaryData").key(k);
-            errs.extend(is_config_map_key(k).into_iter().map(|m| FieldError::invalid(&p, k.as_str(), m)));
+            errs.extend(
+                is_config_map_key(k)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(&p, k.as_str(), m)),
+            );
             total += v.0.len();
         }
         if total > MAX_SECRET_SIZE {
@@ -123,13 +162,19 @@ impl Strategy for ConfigMap {
         let mut errs = Errors::new();
         if old.immutable == Some(true) {
             if self.immutable != Some(true) {
-                errs.push(FieldError::forbidden(Path::new("immutable"), IMMUTABLE_WHEN_SET));
+                errs.push(FieldError::forbidden(
+                    Path::new("immutable"),
+                    IMMUTABLE_WHEN_SET,
+                ));
             }
             if self.data != old.data {
                 errs.push(FieldError::forbidden(Path::new("data"), IMMUTABLE_WHEN_SET));
             }
             if self.binary_data != old.binary_data {
-                errs.push(FieldError::forbidden(Path::new("binaryData"), IMMUTABLE_WHEN_SET));
+                errs.push(FieldError::forbidden(
+                    Path::new("binaryData"),
+                    IMMUTABLE_WHEN_SET,
+                ));
             }
         }
         errs.extend(self.validate(raw));
@@ -162,7 +207,11 @@ impl Strategy for Secret {
         let dp = Path::new("data");
         let mut total = 0;
         for (k, v) in self.data.iter().flatten() {
-            errs.extend(is_config_map_key(k).into_iter().map(|m| FieldError::invalid(dp.key(k), k.as_str(), m)));
+            errs.extend(
+                is_config_map_key(k)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(dp.key(k), k.as_str(), m)),
+            );
             total += v.0.len();
         }
         if total > MAX_SECRET_SIZE {
@@ -172,27 +221,32 @@ impl Strategy for Secret {
         match self.type_.as_deref().unwrap_or("") {
             "kubernetes.io/service-account-token" => {
                 let key = "kubernetes.io/service-account.name";
-                if self.metadata.annotations.as_ref().and_then(|a| a.get(key)).is_none_or(|v| v.is_empty()) {
-                    errs.push(FieldError::required(Path::new("metadata").child("annotations").key(key), ""));
+                if self
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(key))
+                    .is_none_or(|v| v.is_empty())
+                {
+                    errs.push(FieldError::required(
+                        Path::new("metadata").child("annotations").key(key),
+                        "",
+                    ));
                 }
             }
-            "kubernetes.io/dockercfg"
-                if !has(".dockercfg") => {
-                    errs.push(FieldError::required(dp.key(".dockercfg"), ""));
-                }
-            "kubernetes.io/dockerconfigjson"
-                if !has(".dockerconfigjson") => {
-                    errs.push(FieldError::required(dp.key(".dockerconfigjson"), ""));
-                }
-            "kubernetes.io/basic-auth"
-                if !has("username") && !has("password") => {
-                    errs.push(FieldError::required(dp.key("username"), ""));
-                    errs.push(FieldError::required(dp.key("password"), ""));
-                }
-            "kubernetes.io/ssh-auth"
-                if !has("ssh-privatekey") => {
-                    errs.push(FieldError::required(dp.key("ssh-privatekey"), ""));
-                }
+            "kubernetes.io/dockercfg" if !has(".dockercfg") => {
+                errs.push(FieldError::required(dp.key(".dockercfg"), ""));
+            }
+            "kubernetes.io/dockerconfigjson" if !has(".dockerconfigjson") => {
+                errs.push(FieldError::required(dp.key(".dockerconfigjson"), ""));
+            }
+            "kubernetes.io/basic-auth" if !has("username") && !has("password") => {
+                errs.push(FieldError::required(dp.key("username"), ""));
+                errs.push(FieldError::required(dp.key("password"), ""));
+            }
+            "kubernetes.io/ssh-auth" if !has("ssh-privatekey") => {
+                errs.push(FieldError::required(dp.key("ssh-privatekey"), ""));
+            }
             "kubernetes.io/tls" => {
                 for k in ["tls.crt", "tls.key"] {
                     if !has(k) {
@@ -208,11 +262,18 @@ impl Strategy for Secret {
     fn validate_update(&self, old: &Self, raw: &Value) -> Errors {
         let mut errs = Errors::new();
         if self.type_ != old.type_ {
-            errs.push(FieldError::invalid(Path::new("type"), self.type_.clone().unwrap_or_default(), IMMUTABLE));
+            errs.push(FieldError::invalid(
+                Path::new("type"),
+                self.type_.clone().unwrap_or_default(),
+                IMMUTABLE,
+            ));
         }
         if old.immutable == Some(true) {
             if self.immutable != Some(true) {
-                errs.push(FieldError::forbidden(Path::new("immutable"), IMMUTABLE_WHEN_SET));
+                errs.push(FieldError::forbidden(
+                    Path::new("immutable"),
+                    IMMUTABLE_WHEN_SET,
+                ));
             }
             if self.data != old.data {
                 errs.push(FieldError::forbidden(Path::new("data"), IMMUTABLE_WHEN_SET));
@@ -272,7 +333,11 @@ impl Strategy for Event {
             if rc.is_empty() {
                 errs.push(FieldError::required(Path::new("reportingComponent"), ""));
             }
-            errs.extend(is_qualified_name(&rc).into_iter().map(|m| FieldError::invalid(Path::new("reportingComponent"), rc.as_str(), m)));
+            errs.extend(
+                is_qualified_name(&rc)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(Path::new("reportingComponent"), rc.as_str(), m)),
+            );
             for (v, f, max) in [
                 (&self.reporting_instance, "reportingInstance", 128),
                 (&self.action, "action", 128),
@@ -283,14 +348,26 @@ impl Strategy for Event {
                     errs.push(FieldError::required(Path::new(f), ""));
                 }
                 if v.len() > max {
-                    errs.push(FieldError::invalid(Path::new(f), "", format!("can have at most {max} characters")));
+                    errs.push(FieldError::invalid(
+                        Path::new(f),
+                        "",
+                        format!("can have at most {max} characters"),
+                    ));
                 }
             }
             if self.message.as_ref().is_some_and(|m| m.len() > 1024) {
-                errs.push(FieldError::invalid(Path::new("message"), "", "can have at most 1024 characters"));
+                errs.push(FieldError::invalid(
+                    Path::new("message"),
+                    "",
+                    "can have at most 1024 characters",
+                ));
             }
         }
-        errs.extend(is_dns1123_subdomain(&ns).into_iter().map(|m| FieldError::invalid(Path::new("namespace"), ns.as_str(), m)));
+        errs.extend(
+            is_dns1123_subdomain(&ns)
+                .into_iter()
+                .map(|m| FieldError::invalid(Path::new("namespace"), ns.as_str(), m)),
+        );
         errs
     }
 
@@ -321,14 +398,27 @@ impl Strategy for Node {
     /// TaintNodesByCondition admission plugin's `not-ready` taint.
     fn default(&mut self, create: bool) {
         if let Some(s) = self.status.as_mut()
-            && s.allocatable.is_none() {
-                s.allocatable.clone_from(&s.capacity);
-            }
+            && s.allocatable.is_none()
+        {
+            s.allocatable.clone_from(&s.capacity);
+        }
         if create {
-            let taints = self.spec.get_or_insert_with(Default::default).taints.get_or_insert_with(Vec::new);
+            let taints = self
+                .spec
+                .get_or_insert_with(Default::default)
+                .taints
+                .get_or_insert_with(Vec::new);
             let key = "node.kubernetes.io/not-ready";
-            if !taints.iter().any(|t| t.key == key && t.effect == "NoSchedule") {
-                taints.push(Taint { key: key.into(), effect: "NoSchedule".into(), time_added: None, value: None });
+            if !taints
+                .iter()
+                .any(|t| t.key == key && t.effect == "NoSchedule")
+            {
+                taints.push(Taint {
+                    key: key.into(),
+                    effect: "NoSchedule".into(),
+                    time_added: None,
+                    value: None,
+                });
             }
         }
     }
@@ -337,15 +427,28 @@ impl Strategy for Node {
         let mut errs = Errors::new();
         let p = Path::new("metadata").child("taints");
         let mut seen = std::collections::BTreeSet::new();
-        for (i, t) in self.spec.iter().flat_map(|s| s.taints.iter().flatten()).enumerate() {
+        for (i, t) in self
+            .spec
+            .iter()
+            .flat_map(|s| s.taints.iter().flatten())
+            .enumerate()
+        {
             let tp = p.index(i);
             errs.extend(validate_label_name(&t.key, &tp.child("key")));
             let v = t.value.clone().unwrap_or_default();
             let msgs = is_label_value(&v);
             if !msgs.is_empty() {
-                errs.push(FieldError::invalid(tp.child("value"), v.as_str(), msgs.join(";")));
+                errs.push(FieldError::invalid(
+                    tp.child("value"),
+                    v.as_str(),
+                    msgs.join(";"),
+                ));
             }
-            errs.extend(enum_required(Some(&t.effect), &["NoSchedule", "PreferNoSchedule", "NoExecute"], &tp.child("effect")));
+            errs.extend(enum_required(
+                Some(&t.effect),
+                &["NoSchedule", "PreferNoSchedule", "NoExecute"],
+                &tp.child("effect"),
+            ));
             if !seen.insert((t.key.clone(), t.effect.clone())) {
                 let mut e = FieldError::duplicate(&tp, json(t));
                 e.detail = "taints must be unique by key and effect pair".into();
@@ -357,12 +460,22 @@ impl Strategy for Node {
 
     fn validate_update(&self, old: &Self, raw: &Value) -> Errors {
         let mut errs = self.validate(raw);
-        let (n, o) = (self.spec.clone().unwrap_or_default(), old.spec.clone().unwrap_or_default());
+        let (n, o) = (
+            self.spec.clone().unwrap_or_default(),
+            old.spec.clone().unwrap_or_default(),
+        );
         if o.pod_cidrs.as_ref().is_some_and(|c| !c.is_empty()) && n.pod_cidrs != o.pod_cidrs {
-            errs.push(FieldError::forbidden(Path::new("spec").child("podCIDRs"), "node updates may not change podCIDR except from \"\" to valid"));
+            errs.push(FieldError::forbidden(
+                Path::new("spec").child("podCIDRs"),
+                "node updates may not change podCIDR except from \"\" to valid",
+            ));
         }
-        if o.provider_id.as_deref().is_some_and(|p| !p.is_empty()) && n.provider_id != o.provider_id {
-            errs.push(FieldError::forbidden(Path::new("spec").child("providerID"), "node updates may not change providerID except from \"\" to valid"));
+        if o.provider_id.as_deref().is_some_and(|p| !p.is_empty()) && n.provider_id != o.provider_id
+        {
+            errs.push(FieldError::forbidden(
+                Path::new("spec").child("providerID"),
+                "node updates may not change providerID except from \"\" to valid",
+            ));
         }
         errs
     }
@@ -379,7 +492,12 @@ impl Strategy for Endpoints {
     }
 
     fn default(&mut self, _create: bool) {
-        for p in self.subsets.iter_mut().flatten().flat_map(|s| s.ports.iter_mut().flatten()) {
+        for p in self
+            .subsets
+            .iter_mut()
+            .flatten()
+            .flat_map(|s| s.ports.iter_mut().flatten())
+        {
             if p.protocol.as_deref().unwrap_or("").is_empty() {
                 p.protocol = Some("TCP".into());
             }
@@ -390,16 +508,31 @@ impl Strategy for Endpoints {
         let mut errs = Errors::new();
         for (i, s) in self.subsets.iter().flatten().enumerate() {
             let sp = Path::new("subsets").index(i);
-            let no_addrs = s.addresses.as_ref().is_none_or(|a| a.is_empty()) && s.not_ready_addresses.as_ref().is_none_or(|a| a.is_empty());
+            let no_addrs = s.addresses.as_ref().is_none_or(|a| a.is_empty())
+                && s.not_ready_addresses.as_ref().is_none_or(|a| a.is_empty());
             if no_addrs && s.ports.as_ref().is_some_and(|p| !p.is_empty()) {
-                errs.push(FieldError::required(&sp, "must specify `addresses` or `notReadyAddresses`"));
+                errs.push(FieldError::required(
+                    &sp,
+                    "must specify `addresses` or `notReadyAddresses`",
+                ));
             }
-            for (list, name) in [(&s.addresses, "addresses"), (&s.not_ready_addresses, "notReadyAddresses")] {
+            for (list, name) in [
+                (&s.addresses, "addresses"),
+                (&s.not_ready_addresses, "notReadyAddresses"),
+            ] {
                 for (j, a) in list.iter().flatten().enumerate() {
                     let ap = sp.child(name).index(j);
-                    errs.extend(is_valid_ip(&a.ip).into_iter().map(|m| FieldError::invalid(ap.child("ip"), a.ip.as_str(), m)));
+                    errs.extend(
+                        is_valid_ip(&a.ip)
+                            .into_iter()
+                            .map(|m| FieldError::invalid(ap.child("ip"), a.ip.as_str(), m)),
+                    );
                     if let Some(h) = a.hostname.as_deref().filter(|h| !h.is_empty()) {
-                        errs.extend(is_dns1123_label(h).into_iter().map(|m| FieldError::invalid(ap.child("hostname"), h, m)));
+                        errs.extend(
+                            is_dns1123_label(h)
+                                .into_iter()
+                                .map(|m| FieldError::invalid(ap.child("hostname"), h, m)),
+                        );
                     }
                 }
             }
@@ -410,10 +543,22 @@ impl Strategy for Endpoints {
                 if ports.len() > 1 && name.is_empty() {
                     errs.push(FieldError::required(pp.child("name"), ""));
                 } else if !name.is_empty() {
-                    errs.extend(is_dns1123_label(&name).into_iter().map(|m| FieldError::invalid(pp.child("name"), name.as_str(), m)));
+                    errs.extend(
+                        is_dns1123_label(&name)
+                            .into_iter()
+                            .map(|m| FieldError::invalid(pp.child("name"), name.as_str(), m)),
+                    );
                 }
-                errs.extend(is_valid_port_num(i64::from(port.port)).into_iter().map(|m| FieldError::invalid(pp.child("port"), port.port, m)));
-                errs.extend(enum_required(port.protocol.as_deref(), &["SCTP", "TCP", "UDP"], &pp.child("protocol")));
+                errs.extend(
+                    is_valid_port_num(i64::from(port.port))
+                        .into_iter()
+                        .map(|m| FieldError::invalid(pp.child("port"), port.port, m)),
+                );
+                errs.extend(enum_required(
+                    port.protocol.as_deref(),
+                    &["SCTP", "TCP", "UDP"],
+                    &pp.child("protocol"),
+                ));
             }
         }
         errs
@@ -427,7 +572,12 @@ impl Strategy for Endpoints {
 // ---------------------------------------------------------------------------------------------
 // PersistentVolume and PersistentVolumeClaim
 
-const ACCESS_MODES: [&str; 4] = ["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"];
+const ACCESS_MODES: [&str; 4] = [
+    "ReadOnlyMany",
+    "ReadWriteMany",
+    "ReadWriteOnce",
+    "ReadWriteOncePod",
+];
 
 fn validate_access_modes(modes: &[String], p: &Path, required_msg: &str) -> Errors {
     let mut errs = Errors::new();
@@ -439,8 +589,15 @@ fn validate_access_modes(modes: &[String], p: &Path, required_msg: &str) -> Erro
             errs.push(FieldError::not_supported(p, m.as_str(), &ACCESS_MODES));
         }
     }
-    if modes.iter().any(|m| m == "ReadWriteOncePod") && modes.iter().any(|m| m != "ReadWriteOncePod" && ACCESS_MODES.contains(&m.as_str())) {
-        errs.push(FieldError::forbidden(p, "may not use ReadWriteOncePod with other access modes"));
+    if modes.iter().any(|m| m == "ReadWriteOncePod")
+        && modes
+            .iter()
+            .any(|m| m != "ReadWriteOncePod" && ACCESS_MODES.contains(&m.as_str()))
+    {
+        errs.push(FieldError::forbidden(
+            p,
+            "may not use ReadWriteOncePod with other access modes",
+        ));
     }
     errs
 }
@@ -469,7 +626,8 @@ impl Strategy for PersistentVolume {
     /// `SetDefaults_PersistentVolume` and StorageObjectInUseProtection's finalizer.
     fn default(&mut self, create: bool) {
         let spec = self.spec.get_or_insert_with(Default::default);
-        spec.persistent_volume_reclaim_policy.get_or_insert_with(|| "Retain".into());
+        spec.persistent_volume_reclaim_policy
+            .get_or_insert_with(|| "Retain".into());
         spec.volume_mode.get_or_insert_with(|| "Filesystem".into());
         if create {
             add_finalizer(&mut self.metadata, "kubernetes.io/pv-protection");
@@ -477,21 +635,36 @@ impl Strategy for PersistentVolume {
     }
 
     fn prepare_for_create(&mut self) {
-        self.status = Some(PersistentVolumeStatus { phase: Some("Pending".into()), ..Default::default() });
+        self.status = Some(PersistentVolumeStatus {
+            phase: Some("Pending".into()),
+            ..Default::default()
+        });
     }
 
     fn validate(&self, _raw: &Value) -> Errors {
         let spec = self.spec.clone().unwrap_or_default();
         let sp = Path::new("spec");
-        let mut errs = validate_access_modes(spec.access_modes.as_deref().unwrap_or(&[]), &sp.child("accessModes"), "");
+        let mut errs = validate_access_modes(
+            spec.access_modes.as_deref().unwrap_or(&[]),
+            &sp.child("accessModes"),
+            "",
+        );
         let cap = spec.capacity.clone().unwrap_or_default();
         if cap.is_empty() {
             errs.push(FieldError::required(sp.child("capacity"), ""));
         } else if !cap.contains_key("storage") || cap.len() > 1 {
-            errs.push(FieldError::not_supported(sp.child("capacity"), json(&cap.keys().collect::<Vec<_>>()), &["storage"]));
+            errs.push(FieldError::not_supported(
+                sp.child("capacity"),
+                json(&cap.keys().collect::<Vec<_>>()),
+                &["storage"],
+            ));
         }
         for (k, v) in &cap {
-            errs.extend(validate_quantity_value(k, &q(v), &sp.child("capacity").key(k)));
+            errs.extend(validate_quantity_value(
+                k,
+                &q(v),
+                &sp.child("capacity").key(k),
+            ));
         }
         errs.extend(enum_required(
             spec.persistent_volume_reclaim_policy.as_deref(),
@@ -500,37 +673,73 @@ impl Strategy for PersistentVolume {
         ));
         let sources = json(&spec)
             .as_object()
-            .map(|m| m.keys().filter(|k| PV_SOURCES.contains(&k.as_str())).count())
+            .map(|m| {
+                m.keys()
+                    .filter(|k| PV_SOURCES.contains(&k.as_str()))
+                    .count()
+            })
             .unwrap_or(0);
         if sources == 0 {
             errs.push(FieldError::required(&sp, "must specify a volume type"));
         } else if sources > 1 {
-            errs.push(FieldError::forbidden(&sp, "may not specify more than 1 volume type"));
+            errs.push(FieldError::forbidden(
+                &sp,
+                "may not specify more than 1 volume type",
+            ));
         }
         if let Some(h) = &spec.host_path
-            && h.path.is_empty() {
-                errs.push(FieldError::required(sp.children(&["hostPath", "path"]), ""));
-            }
+            && h.path.is_empty()
+        {
+            errs.push(FieldError::required(sp.children(&["hostPath", "path"]), ""));
+        }
         if let Some(sc) = spec.storage_class_name.as_deref().filter(|s| !s.is_empty()) {
-            errs.extend(is_dns1123_subdomain(sc).into_iter().map(|m| FieldError::invalid(sp.child("storageClassName"), sc, m)));
+            errs.extend(
+                is_dns1123_subdomain(sc)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(sp.child("storageClassName"), sc, m)),
+            );
         }
         errs
     }
 
     fn validate_update(&self, old: &Self, raw: &Value) -> Errors {
         let mut errs = self.validate(raw);
-        let (n, o) = (self.spec.clone().unwrap_or_default(), old.spec.clone().unwrap_or_default());
+        let (n, o) = (
+            self.spec.clone().unwrap_or_default(),
+            old.spec.clone().unwrap_or_default(),
+        );
         if n.volume_mode != o.volume_mode {
-            errs.push(FieldError::invalid(Path::new("volumeMode"), json(&n.volume_mode), IMMUTABLE));
+            errs.push(FieldError::invalid(
+                Path::new("volumeMode"),
+                json(&n.volume_mode),
+                IMMUTABLE,
+            ));
         }
         errs
     }
 }
 
 const PV_SOURCES: [&str; 20] = [
-    "awsElasticBlockStore", "azureDisk", "azureFile", "cephfs", "cinder", "csi", "fc", "flexVolume", "flocker",
-    "gcePersistentDisk", "glusterfs", "hostPath", "iscsi", "local", "nfs", "photonPersistentDisk", "portworxVolume",
-    "quobyte", "rbd", "scaleIO",
+    "awsElasticBlockStore",
+    "azureDisk",
+    "azureFile",
+    "cephfs",
+    "cinder",
+    "csi",
+    "fc",
+    "flexVolume",
+    "flocker",
+    "gcePersistentDisk",
+    "glusterfs",
+    "hostPath",
+    "iscsi",
+    "local",
+    "nfs",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "quobyte",
+    "rbd",
+    "scaleIO",
 ];
 
 impl Strategy for PersistentVolumeClaim {
@@ -550,14 +759,20 @@ impl Strategy for PersistentVolumeClaim {
 
     /// `SetDefaults_PersistentVolumeClaim(Spec)` and StorageObjectInUseProtection.
     fn default(&mut self, create: bool) {
-        self.spec.get_or_insert_with(Default::default).volume_mode.get_or_insert_with(|| "Filesystem".into());
+        self.spec
+            .get_or_insert_with(Default::default)
+            .volume_mode
+            .get_or_insert_with(|| "Filesystem".into());
         if create {
             add_finalizer(&mut self.metadata, "kubernetes.io/pvc-protection");
         }
     }
 
     fn prepare_for_create(&mut self) {
-        self.status = Some(k8s_openapi::api::core::v1::PersistentVolumeClaimStatus { phase: Some("Pending".into()), ..Default::default() });
+        self.status = Some(k8s_openapi::api::core::v1::PersistentVolumeClaimStatus {
+            phase: Some("Pending".into()),
+            ..Default::default()
+        });
     }
 
     fn validate(&self, _raw: &Value) -> Errors {
@@ -568,19 +783,32 @@ impl Strategy for PersistentVolumeClaim {
     /// request and a first `volumeName`.
     fn validate_update(&self, old: &Self, raw: &Value) -> Errors {
         let mut errs = self.validate(raw);
-        let (n, o) = (self.spec.clone().unwrap_or_default(), old.spec.clone().unwrap_or_default());
-        let storage = |s: &PersistentVolumeClaimSpec| s.resources.as_ref().and_then(|r| r.requests.as_ref()).and_then(|r| r.get("storage")).map(q);
+        let (n, o) = (
+            self.spec.clone().unwrap_or_default(),
+            old.spec.clone().unwrap_or_default(),
+        );
+        let storage = |s: &PersistentVolumeClaimSpec| {
+            s.resources
+                .as_ref()
+                .and_then(|r| r.requests.as_ref())
+                .and_then(|r| r.get("storage"))
+                .map(q)
+        };
         let (mut nc, mut oc) = (n.clone(), o.clone());
         if o.volume_name.as_deref().unwrap_or("").is_empty() {
             oc.volume_name.clone_from(&nc.volume_name);
         }
         let bound = self.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
         if bound {
-            if let (Some(nr), Some(or)) = (nc.resources.as_mut().and_then(|r| r.requests.as_mut()), o.resources.as_ref().and_then(|r| r.requests.as_ref()))
-                && let Some(v) = or.get("storage") {
-                    nr.insert("storage".into(), v.clone());
-                }
-            nc.volume_attributes_class_name.clone_from(&oc.volume_attributes_class_name);
+            if let (Some(nr), Some(or)) = (
+                nc.resources.as_mut().and_then(|r| r.requests.as_mut()),
+                o.resources.as_ref().and_then(|r| r.requests.as_ref()),
+            ) && let Some(v) = or.get("storage")
+            {
+                nr.insert("storage".into(), v.clone());
+            }
+            nc.volume_attributes_class_name
+                .clone_from(&oc.volume_attributes_class_name);
         }
         if nc != oc {
             errs.push(FieldError::forbidden(
@@ -589,56 +817,117 @@ impl Strategy for PersistentVolumeClaim {
             ));
         }
         if let (Some(ns), Some(os)) = (storage(&n), storage(&o))
-            && ns < os {
-                errs.push(FieldError::forbidden(Path::new("spec").children(&["resources", "requests", "storage"]), "field can not be less than previous value"));
-            }
+            && ns < os
+        {
+            errs.push(FieldError::forbidden(
+                Path::new("spec").children(&["resources", "requests", "storage"]),
+                "field can not be less than previous value",
+            ));
+        }
         errs
     }
 }
 
 /// `ValidatePersistentVolumeClaimSpec`.
 pub fn validate_pvc_spec(spec: &PersistentVolumeClaimSpec, sp: &Path) -> Errors {
-    let mut errs = validate_access_modes(spec.access_modes.as_deref().unwrap_or(&[]), &sp.child("accessModes"), "at least 1 access mode is required");
+    let mut errs = validate_access_modes(
+        spec.access_modes.as_deref().unwrap_or(&[]),
+        &sp.child("accessModes"),
+        "at least 1 access mode is required",
+    );
     if let Some(sel) = &spec.selector {
         errs.extend(validate_label_selector(sel, &sp.child("selector")));
     }
     let rp = sp.child("resources").key("storage");
-    match spec.resources.as_ref().and_then(|r| r.requests.as_ref()).and_then(|r| r.get("storage")) {
+    match spec
+        .resources
+        .as_ref()
+        .and_then(|r| r.requests.as_ref())
+        .and_then(|r| r.get("storage"))
+    {
         None => errs.push(FieldError::required(&rp, "")),
-        Some(v) if q(v) <= Quantity::zero() => errs.push(FieldError::invalid(&rp, q(v).canonical(), "must be greater than zero")),
+        Some(v) if q(v) <= Quantity::zero() => errs.push(FieldError::invalid(
+            &rp,
+            q(v).canonical(),
+            "must be greater than zero",
+        )),
         _ => {}
     }
     if let Some(sc) = spec.storage_class_name.as_deref().filter(|s| !s.is_empty()) {
-        errs.extend(is_dns1123_subdomain(sc).into_iter().map(|m| FieldError::invalid(sp.child("storageClassName"), sc, m)));
+        errs.extend(
+            is_dns1123_subdomain(sc)
+                .into_iter()
+                .map(|m| FieldError::invalid(sp.child("storageClassName"), sc, m)),
+        );
     }
     if let Some(vm) = spec.volume_mode.as_deref()
-        && vm != "Block" && vm != "Filesystem" {
-            errs.push(FieldError::not_supported(sp.child("volumeMode"), vm, &["Block", "Filesystem"]));
-        }
+        && vm != "Block"
+        && vm != "Filesystem"
+    {
+        errs.push(FieldError::not_supported(
+            sp.child("volumeMode"),
+            vm,
+            &["Block", "Filesystem"],
+        ));
+    }
     errs
 }
 
 // ---------------------------------------------------------------------------------------------
 // ResourceQuota and LimitRange
 
-const QUOTA_SCOPES: [&str; 6] = ["Terminating", "NotTerminating", "BestEffort", "NotBestEffort", "PriorityClass", "CrossNamespacePodAffinity"];
+const QUOTA_SCOPES: [&str; 6] = [
+    "Terminating",
+    "NotTerminating",
+    "BestEffort",
+    "NotBestEffort",
+    "PriorityClass",
+    "CrossNamespacePodAffinity",
+];
 
 /// `ValidateResourceQuotaResourceName`.
 fn validate_quota_resource_name(name: &str, p: &Path) -> Errors {
-    let mut errs: Errors = is_qualified_name(name).into_iter().map(|m| FieldError::invalid(p, name, m)).collect();
+    let mut errs: Errors = is_qualified_name(name)
+        .into_iter()
+        .map(|m| FieldError::invalid(p, name, m))
+        .collect();
     if errs.is_empty() && !name.contains('/') && !is_standard_quota_resource(name) {
-        errs.push(FieldError::invalid(p, name, "must be a standard resource for quota"));
+        errs.push(FieldError::invalid(
+            p,
+            name,
+            "must be a standard resource for quota",
+        ));
     }
     errs
 }
 
 fn is_standard_quota_resource(name: &str) -> bool {
     const NAMES: [&str; 20] = [
-        "pods", "services", "replicationcontrollers", "resourcequotas", "secrets", "configmaps", "persistentvolumeclaims",
-        "storage", "requests.storage", "services.nodeports", "services.loadbalancers", "cpu", "memory", "ephemeral-storage",
-        "requests.cpu", "requests.memory", "requests.ephemeral-storage", "limits.cpu", "limits.memory", "limits.ephemeral-storage",
+        "pods",
+        "services",
+        "replicationcontrollers",
+        "resourcequotas",
+        "secrets",
+        "configmaps",
+        "persistentvolumeclaims",
+        "storage",
+        "requests.storage",
+        "services.nodeports",
+        "services.loadbalancers",
+        "cpu",
+        "memory",
+        "ephemeral-storage",
+        "requests.cpu",
+        "requests.memory",
+        "requests.ephemeral-storage",
+        "limits.cpu",
+        "limits.memory",
+        "limits.ephemeral-storage",
     ];
-    NAMES.contains(&name) || name.starts_with("hugepages-") || name.starts_with("requests.hugepages-") || name.starts_with("count/")
+    NAMES.contains(&name)
+        || name.starts_with("hugepages-")
+        || name.starts_with("requests.hugepages-")
+        || name.starts_with("count/")
 }
 
 impl Strategy for ResourceQuota {
@@ -675,12 +964,22 @@ impl Strategy for ResourceQuota {
         let scopes = spec.scopes.clone().unwrap_or_default();
         for s in &scopes {
             if !QUOTA_SCOPES.contains(&s.as_str()) {
-                errs.push(FieldError::invalid(sp.child("scopes"), json(&scopes), "unsupported scope"));
+                errs.push(FieldError::invalid(
+                    sp.child("scopes"),
+                    json(&scopes),
+                    "unsupported scope",
+                ));
             }
         }
         let has = |s: &str| scopes.iter().any(|x| x == s);
-        if (has("BestEffort") && has("NotBestEffort")) || (has("Terminating") && has("NotTerminating")) {
-            errs.push(FieldError::invalid(sp.child("scopes"), json(&scopes), "conflicting scopes"));
+        if (has("BestEffort") && has("NotBestEffort"))
+            || (has("Terminating") && has("NotTerminating"))
+        {
+            errs.push(FieldError::invalid(
+                sp.child("scopes"),
+                json(&scopes),
+                "conflicting scopes",
+            ));
         }
         errs
     }
@@ -699,7 +998,13 @@ impl Strategy for LimitRange {
 
     fn normalize(&mut self) -> Result<(), String> {
         for l in self.spec.iter_mut().flat_map(|s| s.limits.iter_mut()) {
-            for list in [&mut l.default, &mut l.default_request, &mut l.max, &mut l.min, &mut l.max_limit_request_ratio] {
+            for list in [
+                &mut l.default,
+                &mut l.default_request,
+                &mut l.max,
+                &mut l.min,
+                &mut l.max_limit_request_ratio,
+            ] {
                 podspec::normalize_list(list)?;
             }
         }
@@ -714,10 +1019,16 @@ impl Strategy for LimitRange {
                 continue;
             }
             for (k, v) in l.max.clone().unwrap_or_default() {
-                l.default.get_or_insert_with(BTreeMap::new).entry(k).or_insert(v);
+                l.default
+                    .get_or_insert_with(BTreeMap::new)
+                    .entry(k)
+                    .or_insert(v);
             }
             for (k, v) in l.default.clone().unwrap_or_default() {
-                l.default_request.get_or_insert_with(BTreeMap::new).entry(k).or_insert(v);
+                l.default_request
+                    .get_or_insert_with(BTreeMap::new)
+                    .entry(k)
+                    .or_insert(v);
             }
         }
     }
@@ -726,14 +1037,30 @@ impl Strategy for LimitRange {
         let mut errs = Errors::new();
         for (i, l) in self.spec.iter().flat_map(|s| s.limits.iter()).enumerate() {
             let lp = Path::new("spec").child("limits").index(i);
-            errs.extend(enum_required(Some(&l.type_), &["Container", "Pod", "PersistentVolumeClaim"], &lp.child("type")));
+            errs.extend(enum_required(
+                Some(&l.type_),
+                &["Container", "Pod", "PersistentVolumeClaim"],
+                &lp.child("type"),
+            ));
             let empty = BTreeMap::new();
-            let (min, max) = (l.min.as_ref().unwrap_or(&empty), l.max.as_ref().unwrap_or(&empty));
-            let (def, def_req) = (l.default.as_ref().unwrap_or(&empty), l.default_request.as_ref().unwrap_or(&empty));
-            for (field, list) in [("min", min), ("max", max), ("default", def), ("defaultRequest", def_req)] {
+            let (min, max) = (
+                l.min.as_ref().unwrap_or(&empty),
+                l.max.as_ref().unwrap_or(&empty),
+            );
+            let (def, def_req) = (
+                l.default.as_ref().unwrap_or(&empty),
+                l.default_request.as_ref().unwrap_or(&empty),
+            );
+            for (field, list) in [
+                ("min", min),
+                ("max", max),
+                ("default", def),
+                ("defaultRequest", def_req),
+            ] {
                 for (k, v) in list {
                     let p = lp.child(field).key(k);
-                    if !is_native_resource(k) && k.contains('/') && is_qualified_name(k).is_empty() {
+                    if !is_native_resource(k) && k.contains('/') && is_qualified_name(k).is_empty()
+                    {
                         continue;
                     }
                     errs.extend(validate_quantity_value(k, &q(v), &p));
@@ -741,24 +1068,61 @@ impl Strategy for LimitRange {
             }
             for (k, mn) in min {
                 if let Some(mx) = max.get(k)
-                    && q(mn) > q(mx) {
-                        errs.push(FieldError::invalid(lp.child("min").key(k), q(mn).canonical(), format!("min value {} is greater than max value {}", q(mn).canonical(), q(mx).canonical())));
-                    }
+                    && q(mn) > q(mx)
+                {
+                    errs.push(FieldError::invalid(
+                        lp.child("min").key(k),
+                        q(mn).canonical(),
+                        format!(
+                            "min value {} is greater than max value {}",
+                            q(mn).canonical(),
+                            q(mx).canonical()
+                        ),
+                    ));
+                }
             }
             for (field, list) in [("default", def), ("defaultRequest", def_req)] {
                 for (k, v) in list {
-                    let word = if field == "default" { "default" } else { "default request" };
+                    let word = if field == "default" {
+                        "default"
+                    } else {
+                        "default request"
+                    };
                     if let Some(mx) = max.get(k).filter(|mx| q(v) > q(mx)) {
-                        errs.push(FieldError::invalid(lp.child(field).key(k), q(v).canonical(), format!("{word} value {} is greater than max value {}", q(v).canonical(), q(mx).canonical())));
+                        errs.push(FieldError::invalid(
+                            lp.child(field).key(k),
+                            q(v).canonical(),
+                            format!(
+                                "{word} value {} is greater than max value {}",
+                                q(v).canonical(),
+                                q(mx).canonical()
+                            ),
+                        ));
                     }
                     if let Some(mn) = min.get(k).filter(|mn| q(mn) > q(v)) {
-                        errs.push(FieldError::invalid(lp.child(field).key(k), q(v).canonical(), format!("min value {} is greater than {word} value {}", q(mn).canonical(), q(v).canonical())));
+                        errs.push(FieldError::invalid(
+                            lp.child(field).key(k),
+                            q(v).canonical(),
+                            format!(
+                                "min value {} is greater than {word} value {}",
+                                q(mn).canonical(),
+                                q(v).canonical()
+                            ),
+                        ));
                     }
                 }
             }
             for (k, v) in def_req {
                 if let Some(d) = def.get(k).filter(|d| q(v) > q(d)) {
-                    errs.push(FieldError::invalid(lp.child("defaultRequest").key(k), q(v).canonical(), format!("default request value {} is greater than default limit value {}", q(v).canonical(), q(d).canonical())));
+                    errs.push(FieldError::invalid(
+                        lp.child("defaultRequest").key(k),
+                        q(v).canonical(),
+                        format!(
+                            "default request value {} is greater than default limit value {}",
+                            q(v).canonical(),
+                            q(d).canonical()
+                        ),
+                    ));
                 }
             }
         }
@@ -777,13 +1141,27 @@ mod tests {
 
     #[test]
     fn namespace_defaults_and_name() {
-        let out = create("", "Namespace", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})).unwrap_or_default();
-        assert_eq!(out["metadata"]["labels"], json!({"kubernetes.io/metadata.name": "team-a"}));
+        let out = create(
+            "",
+            "Namespace",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}),
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            out["metadata"]["labels"],
+            json!({"kubernetes.io/metadata.name": "team-a"})
+        );
         assert_eq!(out["spec"], json!({"finalizers": ["kubernetes"]}));
         assert_eq!(out["status"], json!({"phase": "Active"}));
         assert_eq!(
-            create("", "Namespace", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a.b"}})),
-            Err(vec!["metadata.name: Invalid value: \"a.b\": must not contain dots".to_string()])
+            create(
+                "",
+                "Namespace",
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a.b"}})
+            ),
+            Err(vec![
+                "metadata.name: Invalid value: \"a.b\": must not contain dots".to_string()
+            ])
         );
     }
 
@@ -792,12 +1170,24 @@ mod tests {
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"}, "data": {"a b": "x", "ok": "y"}, "binaryData": {"ok": "eQ=="}});
         let e = create("", "ConfigMap", cm).err().unwrap_or_default();
         assert_eq!(e.len(), 2);
-        assert!(e[0].starts_with("data[a b]: Invalid value: \"a b\": a valid config key must consist of"));
-        assert_eq!(e[1], "data[ok]: Invalid value: \"ok\": duplicate of key present in binaryData");
+        assert!(
+            e[0].starts_with(
+                "data[a b]: Invalid value: \"a b\": a valid config key must consist of"
+            )
+        );
+        assert_eq!(
+            e[1],
+            "data[ok]: Invalid value: \"ok\": duplicate of key present in binaryData"
+        );
         let old = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"}, "data": {"k": "v"}, "immutable": true});
         let mut new = old.clone();
         new["data"]["k"] = json!("w");
-        assert_eq!(update("", "ConfigMap", old, new), Err(vec!["data: Forbidden: field is immutable when `immutable` is set".to_string()]));
+        assert_eq!(
+            update("", "ConfigMap", old, new),
+            Err(vec![
+                "data: Forbidden: field is immutable when `immutable` is set".to_string()
+            ])
+        );
     }
 
     #[test]
@@ -808,11 +1198,19 @@ mod tests {
         assert_eq!(out["data"], json!({"user": "YWRtaW4="}));
         assert!(out.get("stringData").is_none());
         let tls = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "default"}, "type": "kubernetes.io/tls", "data": {"tls.crt": "eA=="}});
-        assert_eq!(create("", "Secret", tls), Err(vec!["data[tls.key]: Required value".to_string()]));
+        assert_eq!(
+            create("", "Secret", tls),
+            Err(vec!["data[tls.key]: Required value".to_string()])
+        );
         let mut retype = out;
         retype["type"] = json!("kubernetes.io/basic-auth");
         retype["data"] = json!({"username": "YQ=="});
-        assert_eq!(update("", "Secret", s, retype), Err(vec!["type: Invalid value: \"kubernetes.io/basic-auth\": field is immutable".to_string()]));
+        assert_eq!(
+            update("", "Secret", s, retype),
+            Err(vec![
+                "type: Invalid value: \"kubernetes.io/basic-auth\": field is immutable".to_string()
+            ])
+        );
     }
 
     #[test]
@@ -827,11 +1225,22 @@ mod tests {
     fn node_gets_not_ready_taint_and_allocatable() {
         let n = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}, "status": {"capacity": {"cpu": "4", "memory": "8192Mi"}}});
         let out = create("", "Node", n).unwrap_or_default();
-        assert_eq!(out["spec"]["taints"], json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]));
-        assert_eq!(out["status"]["allocatable"], json!({"cpu": "4", "memory": "8Gi"}));
+        assert_eq!(
+            out["spec"]["taints"],
+            json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}])
+        );
+        assert_eq!(
+            out["status"]["allocatable"],
+            json!({"cpu": "4", "memory": "8Gi"})
+        );
         let bad = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}, "spec": {"taints": [{"key": "k", "effect": "Sometimes"}]}});
         let e = create("", "Node", bad).err().unwrap_or_default();
-        assert_eq!(e, vec!["metadata.taints[0].effect: Unsupported value: \"Sometimes\": supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\""]);
+        assert_eq!(
+            e,
+            vec![
+                "metadata.taints[0].effect: Unsupported value: \"Sometimes\": supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\""
+            ]
+        );
     }
 
     #[test]
@@ -855,7 +1264,10 @@ mod tests {
         let out = create("", "PersistentVolume", pv).unwrap_or_default();
         assert_eq!(out["spec"]["persistentVolumeReclaimPolicy"], "Retain");
         assert_eq!(out["spec"]["volumeMode"], "Filesystem");
-        assert_eq!(out["metadata"]["finalizers"], json!(["kubernetes.io/pv-protection"]));
+        assert_eq!(
+            out["metadata"]["finalizers"],
+            json!(["kubernetes.io/pv-protection"])
+        );
         assert_eq!(out["status"], json!({"phase": "Pending"}));
         let pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "default"}, "spec": {}});
         assert_eq!(
@@ -868,7 +1280,10 @@ mod tests {
         let pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "default"},
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}});
         let out = create("", "PersistentVolumeClaim", pvc.clone()).unwrap_or_default();
-        assert_eq!(out["metadata"]["finalizers"], json!(["kubernetes.io/pvc-protection"]));
+        assert_eq!(
+            out["metadata"]["finalizers"],
+            json!(["kubernetes.io/pvc-protection"])
+        );
         assert_eq!(out["spec"]["volumeMode"], "Filesystem");
         assert_eq!(out["status"], json!({"phase": "Pending"}));
         let mut change = out;
@@ -893,11 +1308,17 @@ mod tests {
         let lr = json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "l", "namespace": "default"},
             "spec": {"limits": [{"type": "Container", "max": {"cpu": "1"}, "min": {"cpu": "2"}}]}});
         let e = create("", "LimitRange", lr).err().unwrap_or_default();
-        assert_eq!(e[0], "spec.limits[0].min[cpu]: Invalid value: \"2\": min value 2 is greater than max value 1");
+        assert_eq!(
+            e[0],
+            "spec.limits[0].min[cpu]: Invalid value: \"2\": min value 2 is greater than max value 1"
+        );
         let lr = json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "l", "namespace": "default"},
             "spec": {"limits": [{"type": "Container", "max": {"cpu": "1"}}]}});
         let out = create("", "LimitRange", lr).unwrap_or_default();
         assert_eq!(out["spec"]["limits"][0]["default"], json!({"cpu": "1"}));
-        assert_eq!(out["spec"]["limits"][0]["defaultRequest"], json!({"cpu": "1"}));
+        assert_eq!(
+            out["spec"]["limits"][0]["defaultRequest"],
+            json!({"cpu": "1"})
+        );
     }
 }

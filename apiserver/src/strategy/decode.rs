@@ -55,13 +55,19 @@ pub fn decode<T: DeserializeOwned>(v: &Value, kind: &str) -> Result<T, String> {
 
 /// [`decode`], also returning the fields `T` has no place for (which decoding drops), named
 /// as upstream's strict decoder names them: `spec.template.spec.containers[0].foo`.
-pub fn decode_reporting<T: DeserializeOwned>(v: &Value, kind: &str) -> Result<(T, Vec<String>), String> {
+pub fn decode_reporting<T: DeserializeOwned>(
+    v: &Value,
+    kind: &str,
+) -> Result<(T, Vec<String>), String> {
     decode_with(v, kind, true)
 }
 
 /// One attempt at decoding `text`; with `report`, through `serde_ignored`, which sees
 /// every value the type's deserializer skips.
-fn attempt<T: DeserializeOwned>(text: &str, report: bool) -> Result<(T, Vec<String>), serde_json::Error> {
+fn attempt<T: DeserializeOwned>(
+    text: &str,
+    report: bool,
+) -> Result<(T, Vec<String>), serde_json::Error> {
     if !report {
         return serde_json::from_str::<T>(text).map(|t| (t, Vec::new()));
     }
@@ -80,13 +86,23 @@ pub fn field_path(path: &serde_ignored::Path<'_>) -> String {
         Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
         Path::Map { parent, key } => {
             let parent = field_path(parent);
-            if parent.is_empty() { key.clone() } else { format!("{parent}.{key}") }
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
         }
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => field_path(parent),
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => field_path(parent),
     }
 }
 
-fn decode_with<T: DeserializeOwned>(v: &Value, kind: &str, report: bool) -> Result<(T, Vec<String>), String> {
+fn decode_with<T: DeserializeOwned>(
+    v: &Value,
+    kind: &str,
+    report: bool,
+) -> Result<(T, Vec<String>), String> {
     // Straight from the value when it decodes: the common case, and cheap. The text
     // round trip below is only for what does not decode, to word its error as Go does.
     let direct = if report {
@@ -115,7 +131,10 @@ fn decode_with<T: DeserializeOwned>(v: &Value, kind: &str, report: bool) -> Resu
             offset += 1;
         }
         let path = path_at(&v, &text, offset).unwrap_or_default();
-        if let Some(field) = msg.strip_prefix("missing field `").and_then(|r| r.strip_suffix('`')) {
+        if let Some(field) = msg
+            .strip_prefix("missing field `")
+            .and_then(|r| r.strip_suffix('`'))
+        {
             let mut field_path = path.clone();
             field_path.push(Seg::Key(field.to_string()));
             filled.push((field_path.clone(), 0));
@@ -125,7 +144,9 @@ fn decode_with<T: DeserializeOwned>(v: &Value, kind: &str, report: bool) -> Resu
         // A zero value of the wrong type for a field we filled: try the next one.
         if let Some(entry) = filled.iter_mut().find(|(p, _)| *p == path) {
             entry.1 += 1;
-            let Some((Seg::Key(field), parent)) = entry.0.split_last().map(|(l, p)| (l.clone(), p.to_vec())) else {
+            let Some((Seg::Key(field), parent)) =
+                entry.0.split_last().map(|(l, p)| (l.clone(), p.to_vec()))
+            else {
                 break;
             };
             if entry.1 >= ZEROES {
@@ -186,7 +207,14 @@ fn path_at(v: &Value, text: &str, offset: usize) -> Option<Vec<Seg>> {
 }
 
 /// Walks `v` alongside its compact encoding starting at `pos`; returns the end position.
-fn walk(v: &Value, t: &[u8], pos: usize, path: &mut Vec<Seg>, offset: usize, best: &mut Option<(usize, Vec<Seg>)>) -> usize {
+fn walk(
+    v: &Value,
+    t: &[u8],
+    pos: usize,
+    path: &mut Vec<Seg>,
+    offset: usize,
+    best: &mut Option<(usize, Vec<Seg>)>,
+) -> usize {
     let start = pos;
     let end = match v {
         Value::Object(m) => {
@@ -260,12 +288,19 @@ fn go_message(msg: &str, path: &[Seg], kind: &str) -> String {
         None => return format!("json: {msg}"),
     };
     let go_type = go_type(&expected, keys.last().copied().unwrap_or(""));
-    let got = if got.starts_with("number") && !is_numeric_go_type(&go_type) { "number".to_string() } else { got };
+    let got = if got.starts_with("number") && !is_numeric_go_type(&go_type) {
+        "number".to_string()
+    } else {
+        got
+    };
     if keys.is_empty() {
         return format!("json: cannot unmarshal {got} into Go value of type {go_type}");
     }
     let parent = parent_struct(&keys[..keys.len() - 1], kind);
-    format!("json: cannot unmarshal {got} into Go struct field {parent}.{} of type {go_type}", keys.join("."))
+    format!(
+        "json: cannot unmarshal {got} into Go struct field {parent}.{} of type {go_type}",
+        keys.join(".")
+    )
 }
 
 fn is_numeric_go_type(t: &str) -> bool {
@@ -274,11 +309,16 @@ fn is_numeric_go_type(t: &str) -> bool {
 
 /// (Go's name for the JSON value found, serde's description of what was expected).
 fn parse_serde(msg: &str) -> Option<(String, String)> {
-    let rest = msg.strip_prefix("invalid type: ").or_else(|| msg.strip_prefix("invalid value: "))?;
+    let rest = msg
+        .strip_prefix("invalid type: ")
+        .or_else(|| msg.strip_prefix("invalid value: "))?;
     let (unexpected, expected) = rest.split_once(", expected ")?;
     let got = if unexpected.starts_with("string") {
         "string".to_string()
-    } else if let Some(n) = unexpected.strip_prefix("integer `").or_else(|| unexpected.strip_prefix("floating point `")) {
+    } else if let Some(n) = unexpected
+        .strip_prefix("integer `")
+        .or_else(|| unexpected.strip_prefix("floating point `"))
+    {
         format!("number {}", n.trim_end_matches('`'))
     } else if unexpected.starts_with("boolean") {
         "bool".to_string()
@@ -325,8 +365,12 @@ fn go_type(expected: &str, field: &str) -> String {
 /// The Go struct that holds the field at `parent` (the field's path without its own name).
 fn parent_struct(parent: &[&str], kind: &str) -> String {
     let last = parent.last().copied().unwrap_or("");
-    let prev = if parent.len() >= 2 { parent[parent.len() - 2] } else { "" };
-    
+    let prev = if parent.len() >= 2 {
+        parent[parent.len() - 2]
+    } else {
+        ""
+    };
+
     match (parent.len(), prev, last) {
         (0, _, _) => kind.to_string(),
         (1, _, "spec") => format!("{kind}Spec"),
@@ -387,20 +431,27 @@ mod tests {
         let r: Result<Deployment, String> = decode(&v, "Deployment");
         assert_eq!(
             r.err().as_deref(),
-            Some("json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32")
+            Some(
+                "json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32"
+            )
         );
         let v = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
             "spec": {"containers": [{"name": 5, "image": "x"}]}});
         let r: Result<Pod, String> = decode(&v, "Pod");
         assert_eq!(
             r.err().as_deref(),
-            Some("json: cannot unmarshal number into Go struct field Container.spec.containers.name of type string")
+            Some(
+                "json: cannot unmarshal number into Go struct field Container.spec.containers.name of type string"
+            )
         );
-        let v = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": ["a"]}});
+        let v =
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": ["a"]}});
         let r: Result<Pod, String> = decode(&v, "Pod");
         assert_eq!(
             r.err().as_deref(),
-            Some("json: cannot unmarshal array into Go struct field ObjectMeta.metadata.labels of type map[string]string")
+            Some(
+                "json: cannot unmarshal array into Go struct field ObjectMeta.metadata.labels of type map[string]string"
+            )
         );
     }
 
@@ -410,7 +461,14 @@ mod tests {
             "spec": {"replica": 3, "selector": {}, "template": {"spec": {"containers": [{"name": "c", "image": "x", "imagePullPolicyy": "Always"}]}}}});
         let r: Result<(Deployment, Vec<String>), String> = decode_reporting(&v, "Deployment");
         let (_, dropped) = r.unwrap_or_default();
-        assert_eq!(dropped, ["metadata.labelz", "spec.replica", "spec.template.spec.containers[0].imagePullPolicyy"]);
+        assert_eq!(
+            dropped,
+            [
+                "metadata.labelz",
+                "spec.replica",
+                "spec.template.spec.containers[0].imagePullPolicyy"
+            ]
+        );
     }
 
     #[test]

@@ -18,7 +18,11 @@ impl Path {
 
     /// `parent.name`.
     pub fn child(&self, name: &str) -> Self {
-        if self.0.is_empty() { Path(name.to_string()) } else { Path(format!("{}.{name}", self.0)) }
+        if self.0.is_empty() {
+            Path(name.to_string())
+        } else {
+            Path(format!("{}.{name}", self.0))
+        }
     }
 
     /// `parent.a.b` for several names at once.
@@ -61,7 +65,11 @@ pub const NEGATIVE: &str = "must be greater than or equal to 0";
 
 /// `ValidateNonnegativeField`.
 pub fn non_negative(value: i64, path: &Path) -> Errors {
-    if value < 0 { vec![FieldError::invalid(path, value, NEGATIVE)] } else { Vec::new() }
+    if value < 0 {
+        vec![FieldError::invalid(path, value, NEGATIVE)]
+    } else {
+        Vec::new()
+    }
 }
 
 /// The JSON of a typed value, for error values; `null` if it cannot be encoded.
@@ -79,7 +87,10 @@ mod tests {
         assert_eq!(p.as_str(), "spec.containers[0].name");
         assert_eq!(Path::new("data").key("a.b").as_str(), "data[a.b]");
         assert_eq!(Path::new("").child("x").as_str(), "x");
-        assert_eq!(Path::new("spec").children(&["template", "spec"]).as_str(), "spec.template.spec");
+        assert_eq!(
+            Path::new("spec").children(&["template", "spec"]).as_str(),
+            "spec.template.spec"
+        );
     }
 
     #[test]

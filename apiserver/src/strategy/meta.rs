@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use kubesim_apimachinery::FieldError;
-use kubesim_apimachinery::validation::{NameFn, is_dns1123_label, is_label_value, is_qualified_name};
+use kubesim_apimachinery::validation::{
+    NameFn, is_dns1123_label, is_label_value, is_qualified_name,
+};
 use serde_json::Value;
 
 use super::field::{Errors, Path, json};
@@ -30,11 +32,18 @@ pub fn validate_create(meta: &ObjectMeta, scope: Scope, name_fn: NameFn, path: &
     let mut errs = Errors::new();
     if let Some(gen_name) = meta.generate_name.as_deref().filter(|g| !g.is_empty()) {
         for msg in name_fn(gen_name, true) {
-            errs.push(FieldError::invalid(path.child("generateName"), gen_name, msg));
+            errs.push(FieldError::invalid(
+                path.child("generateName"),
+                gen_name,
+                msg,
+            ));
         }
     }
     match meta.name.as_deref().unwrap_or("") {
-        "" => errs.push(FieldError::required(path.child("name"), "name or generateName is required")),
+        "" => errs.push(FieldError::required(
+            path.child("name"),
+            "name or generateName is required",
+        )),
         name => {
             for msg in name_fn(name, false) {
                 errs.push(FieldError::invalid(path.child("name"), name, msg));
@@ -43,21 +52,31 @@ pub fn validate_create(meta: &ObjectMeta, scope: Scope, name_fn: NameFn, path: &
     }
     let ns = meta.namespace.as_deref().unwrap_or("");
     match scope {
-        Scope::Namespaced if ns.is_empty() => errs.push(FieldError::required(path.child("namespace"), "")),
+        Scope::Namespaced if ns.is_empty() => {
+            errs.push(FieldError::required(path.child("namespace"), ""))
+        }
         Scope::Namespaced | Scope::Unknown if !ns.is_empty() => {
             for msg in is_dns1123_label(ns) {
                 errs.push(FieldError::invalid(path.child("namespace"), ns, msg));
             }
         }
         Scope::Cluster if !ns.is_empty() => {
-            errs.push(FieldError::forbidden(path.child("namespace"), "not allowed on this type"));
+            errs.push(FieldError::forbidden(
+                path.child("namespace"),
+                "not allowed on this type",
+            ));
         }
         _ => {}
     }
     if let Some(g) = meta.generation
-        && g < 0 {
-            errs.push(FieldError::invalid(path.child("generation"), g, super::field::NEGATIVE));
-        }
+        && g < 0
+    {
+        errs.push(FieldError::invalid(
+            path.child("generation"),
+            g,
+            super::field::NEGATIVE,
+        ));
+    }
     errs.extend(common(meta, path));
     errs
 }
@@ -67,7 +86,12 @@ pub fn validate_update(new: &ObjectMeta, old: &ObjectMeta, path: &Path) -> Error
     let mut errs = Errors::new();
     if old.deletion_timestamp.is_some() {
         let old_f: Vec<&String> = old.finalizers.iter().flatten().collect();
-        let extra: Vec<&String> = new.finalizers.iter().flatten().filter(|f| !old_f.contains(f)).collect();
+        let extra: Vec<&String> = new
+            .finalizers
+            .iter()
+            .flatten()
+            .filter(|f| !old_f.contains(f))
+            .collect();
         if !extra.is_empty() {
             let list: Vec<String> = extra.iter().map(|f| format!("{f:?}")).collect();
             errs.push(FieldError::forbidden(
@@ -80,23 +104,47 @@ pub fn validate_update(new: &ObjectMeta, old: &ObjectMeta, path: &Path) -> Error
         }
     }
     if new.generation.unwrap_or(0) < old.generation.unwrap_or(0) {
-        errs.push(FieldError::invalid(path.child("generation"), new.generation.unwrap_or(0), "must not be decremented"));
+        errs.push(FieldError::invalid(
+            path.child("generation"),
+            new.generation.unwrap_or(0),
+            "must not be decremented",
+        ));
     }
     let s = |o: &Option<String>| o.clone().unwrap_or_default();
     if new.name != old.name {
-        errs.push(FieldError::invalid(path.child("name"), s(&new.name), super::field::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            path.child("name"),
+            s(&new.name),
+            super::field::IMMUTABLE,
+        ));
     }
     if new.namespace != old.namespace {
-        errs.push(FieldError::invalid(path.child("namespace"), s(&new.namespace), super::field::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            path.child("namespace"),
+            s(&new.namespace),
+            super::field::IMMUTABLE,
+        ));
     }
     if new.uid != old.uid {
-        errs.push(FieldError::invalid(path.child("uid"), s(&new.uid), super::field::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            path.child("uid"),
+            s(&new.uid),
+            super::field::IMMUTABLE,
+        ));
     }
     if new.creation_timestamp != old.creation_timestamp {
-        errs.push(FieldError::invalid(path.child("creationTimestamp"), json(&new.creation_timestamp), super::field::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            path.child("creationTimestamp"),
+            json(&new.creation_timestamp),
+            super::field::IMMUTABLE,
+        ));
     }
     if new.deletion_timestamp != old.deletion_timestamp {
-        errs.push(FieldError::invalid(path.child("deletionTimestamp"), json(&new.deletion_timestamp), super::field::IMMUTABLE));
+        errs.push(FieldError::invalid(
+            path.child("deletionTimestamp"),
+            json(&new.deletion_timestamp),
+            super::field::IMMUTABLE,
+        ));
     }
     if new.deletion_grace_period_seconds != old.deletion_grace_period_seconds {
         errs.push(FieldError::invalid(
@@ -116,10 +164,16 @@ fn common(meta: &ObjectMeta, path: &Path) -> Errors {
         errs.extend(validate_labels(labels, &path.child("labels")));
     }
     if let Some(annotations) = &meta.annotations {
-        errs.extend(validate_annotations(annotations, &path.child("annotations")));
+        errs.extend(validate_annotations(
+            annotations,
+            &path.child("annotations"),
+        ));
     }
     if let Some(owners) = &meta.owner_references {
-        errs.extend(validate_owner_references(owners, &path.child("ownerReferences")));
+        errs.extend(validate_owner_references(
+            owners,
+            &path.child("ownerReferences"),
+        ));
     }
     if let Some(finalizers) = &meta.finalizers {
         errs.extend(validate_finalizers(finalizers, &path.child("finalizers")));
@@ -128,10 +182,22 @@ fn common(meta: &ObjectMeta, path: &Path) -> Errors {
         let p = path.child("managedFields").index(i);
         let op = mf.operation.as_deref().unwrap_or("");
         if op != "Apply" && op != "Update" {
-            errs.push(FieldError::invalid(p.child("operation"), op, "must be `Apply` or `Update`"));
+            errs.push(FieldError::invalid(
+                p.child("operation"),
+                op,
+                "must be `Apply` or `Update`",
+            ));
         }
-        if let Some(ft) = mf.fields_type.as_deref().filter(|f| !f.is_empty() && *f != "FieldsV1") {
-            errs.push(FieldError::invalid(p.child("fieldsType"), ft, "must be `FieldsV1`"));
+        if let Some(ft) = mf
+            .fields_type
+            .as_deref()
+            .filter(|f| !f.is_empty() && *f != "FieldsV1")
+        {
+            errs.push(FieldError::invalid(
+                p.child("fieldsType"),
+                ft,
+                "must be `FieldsV1`",
+            ));
         }
     }
     errs
@@ -139,7 +205,10 @@ fn common(meta: &ObjectMeta, path: &Path) -> Errors {
 
 /// `ValidateLabelName`.
 pub fn validate_label_name(name: &str, path: &Path) -> Errors {
-    is_qualified_name(name).into_iter().map(|m| FieldError::invalid(path, name, m)).collect()
+    is_qualified_name(name)
+        .into_iter()
+        .map(|m| FieldError::invalid(path, name, m))
+        .collect()
 }
 
 /// `ValidateLabels`: every error is reported at the map's path, as upstream does.
@@ -177,16 +246,32 @@ fn validate_owner_references(owners: &[OwnerReference], path: &Path) -> Errors {
         // apiVersion is `group/version` or `version`; the version part must be there.
         let version = r.api_version.rsplit('/').next().unwrap_or("");
         if version.is_empty() {
-            errs.push(FieldError::invalid(path.child("apiVersion"), r.api_version.as_str(), "version must not be empty"));
+            errs.push(FieldError::invalid(
+                path.child("apiVersion"),
+                r.api_version.as_str(),
+                "version must not be empty",
+            ));
         }
         if r.kind.is_empty() {
-            errs.push(FieldError::invalid(path.child("kind"), "", "must not be empty"));
+            errs.push(FieldError::invalid(
+                path.child("kind"),
+                "",
+                "must not be empty",
+            ));
         }
         if r.name.is_empty() {
-            errs.push(FieldError::invalid(path.child("name"), "", "must not be empty"));
+            errs.push(FieldError::invalid(
+                path.child("name"),
+                "",
+                "must not be empty",
+            ));
         }
         if r.uid.is_empty() {
-            errs.push(FieldError::invalid(path.child("uid"), "", "must not be empty"));
+            errs.push(FieldError::invalid(
+                path.child("uid"),
+                "",
+                "must not be empty",
+            ));
         }
         if r.controller == Some(true) {
             let cur = format!("{}/{}", r.kind, r.name);
@@ -210,7 +295,9 @@ fn validate_finalizers(finalizers: &[String], path: &Path) -> Errors {
     for f in finalizers {
         errs.extend(validate_label_name(f, path));
     }
-    if finalizers.iter().any(|f| f == "orphan") && finalizers.iter().any(|f| f == "foregroundDeletion") {
+    if finalizers.iter().any(|f| f == "orphan")
+        && finalizers.iter().any(|f| f == "foregroundDeletion")
+    {
         errs.push(FieldError::invalid(
             path,
             json(&finalizers),
@@ -221,7 +308,11 @@ fn validate_finalizers(finalizers: &[String], path: &Path) -> Errors {
         let p = path.index(i);
         errs.extend(validate_label_name(f, &p));
         if !f.contains('/') && !STANDARD_FINALIZERS.contains(&f.as_str()) {
-            errs.push(FieldError::invalid(&p, f.as_str(), "name is neither a standard finalizer name nor is it fully qualified"));
+            errs.push(FieldError::invalid(
+                &p,
+                f.as_str(),
+                "name is neither a standard finalizer name nor is it fully qualified",
+            ));
         }
     }
     errs
@@ -239,7 +330,10 @@ pub fn validate_label_selector(sel: &LabelSelector, path: &Path) -> Errors {
         match expr.operator.as_str() {
             "In" | "NotIn" => {
                 if !has_values {
-                    errs.push(FieldError::required(p.child("values"), "must be specified when `operator` is 'In' or 'NotIn'"));
+                    errs.push(FieldError::required(
+                        p.child("values"),
+                        "must be specified when `operator` is 'In' or 'NotIn'",
+                    ));
                 }
             }
             "Exists" | "DoesNotExist" => {
@@ -250,7 +344,11 @@ pub fn validate_label_selector(sel: &LabelSelector, path: &Path) -> Errors {
                     ));
                 }
             }
-            op => errs.push(FieldError::invalid(p.child("operator"), op, "not a valid selector operator")),
+            op => errs.push(FieldError::invalid(
+                p.child("operator"),
+                op,
+                "not a valid selector operator",
+            )),
         }
         errs.extend(validate_label_name(&expr.key, &p.child("key")));
     }
@@ -259,7 +357,8 @@ pub fn validate_label_selector(sel: &LabelSelector, path: &Path) -> Errors {
 
 /// Whether a selector has no requirements at all.
 pub fn selector_is_empty(sel: &LabelSelector) -> bool {
-    sel.match_labels.as_ref().is_none_or(|m| m.is_empty()) && sel.match_expressions.as_ref().is_none_or(|m| m.is_empty())
+    sel.match_labels.as_ref().is_none_or(|m| m.is_empty())
+        && sel.match_expressions.as_ref().is_none_or(|m| m.is_empty())
 }
 
 /// Whether `labels` satisfy `sel`; `None` when the selector cannot be converted
@@ -313,7 +412,12 @@ mod tests {
         let p = Path::new("metadata");
         let m = meta(serde_json::json!({"namespace": "default"}));
         assert_eq!(
-            msgs(&validate_create(&m, Scope::Namespaced, name_is_dns_subdomain, &p)),
+            msgs(&validate_create(
+                &m,
+                Scope::Namespaced,
+                name_is_dns_subdomain,
+                &p
+            )),
             vec!["metadata.name: Required value: name or generateName is required"]
         );
         let m = meta(serde_json::json!({"name": "web", "namespace": "default"}));
@@ -324,9 +428,16 @@ mod tests {
     fn name_format_and_scope() {
         let p = Path::new("metadata");
         let m = meta(serde_json::json!({"name": "My_Pod", "namespace": "default"}));
-        let e = msgs(&validate_create(&m, Scope::Namespaced, name_is_dns_subdomain, &p));
+        let e = msgs(&validate_create(
+            &m,
+            Scope::Namespaced,
+            name_is_dns_subdomain,
+            &p,
+        ));
         assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("metadata.name: Invalid value: \"My_Pod\": a lowercase RFC 1123 subdomain"));
+        assert!(e[0].starts_with(
+            "metadata.name: Invalid value: \"My_Pod\": a lowercase RFC 1123 subdomain"
+        ));
         let m = meta(serde_json::json!({"name": "a.b"}));
         assert_eq!(
             msgs(&validate_create(&m, Scope::Cluster, name_is_dns_label, &p)),
@@ -334,12 +445,22 @@ mod tests {
         );
         let m = meta(serde_json::json!({"name": "n1", "namespace": "x"}));
         assert_eq!(
-            msgs(&validate_create(&m, Scope::Cluster, name_is_dns_subdomain, &p)),
+            msgs(&validate_create(
+                &m,
+                Scope::Cluster,
+                name_is_dns_subdomain,
+                &p
+            )),
             vec!["metadata.namespace: Forbidden: not allowed on this type"]
         );
         let m = meta(serde_json::json!({"name": "n1"}));
         assert_eq!(
-            msgs(&validate_create(&m, Scope::Namespaced, name_is_dns_subdomain, &p)),
+            msgs(&validate_create(
+                &m,
+                Scope::Namespaced,
+                name_is_dns_subdomain,
+                &p
+            )),
             vec!["metadata.namespace: Required value"]
         );
     }
@@ -347,16 +468,36 @@ mod tests {
     #[test]
     fn labels_and_annotations() {
         let p = Path::new("metadata");
-        let m = meta(serde_json::json!({"name": "a", "labels": {"bad key": "ok", "k": "-bad"}, "annotations": {"Example.COM/Thing": "x", "a b": "y"}}));
-        let e = msgs(&validate_create(&m, Scope::Cluster, name_is_dns_subdomain, &p));
+        let m = meta(
+            serde_json::json!({"name": "a", "labels": {"bad key": "ok", "k": "-bad"}, "annotations": {"Example.COM/Thing": "x", "a b": "y"}}),
+        );
+        let e = msgs(&validate_create(
+            &m,
+            Scope::Cluster,
+            name_is_dns_subdomain,
+            &p,
+        ));
         assert_eq!(e.len(), 3, "{e:?}");
-        assert!(e[0].starts_with("metadata.labels: Invalid value: \"bad key\": name part must consist of"));
-        assert!(e[1].starts_with("metadata.labels: Invalid value: \"-bad\": a valid label must be"));
-        assert!(e[2].starts_with("metadata.annotations: Invalid value: \"a b\": name part must consist of"));
+        assert!(
+            e[0].starts_with(
+                "metadata.labels: Invalid value: \"bad key\": name part must consist of"
+            )
+        );
+        assert!(
+            e[1].starts_with("metadata.labels: Invalid value: \"-bad\": a valid label must be")
+        );
+        assert!(e[2].starts_with(
+            "metadata.annotations: Invalid value: \"a b\": name part must consist of"
+        ));
         let big = "x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT);
         let m = meta(serde_json::json!({"name": "a", "annotations": {"k": big}}));
         assert_eq!(
-            msgs(&validate_create(&m, Scope::Cluster, name_is_dns_subdomain, &p)),
+            msgs(&validate_create(
+                &m,
+                Scope::Cluster,
+                name_is_dns_subdomain,
+                &p
+            )),
             vec!["metadata.annotations: Too long: must have at most 262144 bytes"]
         );
     }
@@ -364,9 +505,16 @@ mod tests {
     #[test]
     fn finalizers_and_owners() {
         let p = Path::new("metadata");
-        let m = meta(serde_json::json!({"name": "a", "finalizers": ["kubernetes", "foo", "example.com/x"],
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "", "uid": "u"}]}));
-        let e = msgs(&validate_create(&m, Scope::Cluster, name_is_dns_subdomain, &p));
+        let m = meta(
+            serde_json::json!({"name": "a", "finalizers": ["kubernetes", "foo", "example.com/x"],
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "", "uid": "u"}]}),
+        );
+        let e = msgs(&validate_create(
+            &m,
+            Scope::Cluster,
+            name_is_dns_subdomain,
+            &p,
+        ));
         assert_eq!(
             e,
             vec![
@@ -397,17 +545,36 @@ mod tests {
             "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}, {"key": "x", "operator": "Bad"}]
         }))
         .unwrap_or_default();
-        let e = msgs(&validate_label_selector(&sel, &Path::new("spec").child("selector")));
-        assert_eq!(e, vec!["spec.selector.matchExpressions[1].operator: Invalid value: \"Bad\": not a valid selector operator"]);
-        let labels: BTreeMap<String, String> = [("app".to_string(), "web".to_string()), ("tier".to_string(), "a".to_string())].into();
+        let e = msgs(&validate_label_selector(
+            &sel,
+            &Path::new("spec").child("selector"),
+        ));
+        assert_eq!(
+            e,
+            vec![
+                "spec.selector.matchExpressions[1].operator: Invalid value: \"Bad\": not a valid selector operator"
+            ]
+        );
+        let labels: BTreeMap<String, String> = [
+            ("app".to_string(), "web".to_string()),
+            ("tier".to_string(), "a".to_string()),
+        ]
+        .into();
         assert_eq!(selector_matches(&sel, &labels), None);
-        let ok: LabelSelector = serde_json::from_value(serde_json::json!({"matchLabels": {"app": "web"},
-            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a"]}]})).unwrap_or_default();
+        let ok: LabelSelector =
+            serde_json::from_value(serde_json::json!({"matchLabels": {"app": "web"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a"]}]}))
+            .unwrap_or_default();
         assert_eq!(selector_matches(&ok, &labels), Some(true));
-        let empty_values: LabelSelector = serde_json::from_value(serde_json::json!({"matchExpressions": [{"key": "tier", "operator": "In"}]})).unwrap_or_default();
+        let empty_values: LabelSelector = serde_json::from_value(
+            serde_json::json!({"matchExpressions": [{"key": "tier", "operator": "In"}]}),
+        )
+        .unwrap_or_default();
         assert_eq!(
             msgs(&validate_label_selector(&empty_values, &Path::new("s"))),
-            vec!["s.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'"]
+            vec![
+                "s.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'"
+            ]
         );
         assert!(selector_is_empty(&LabelSelector::default()));
     }

@@ -109,10 +109,15 @@ pub fn dropped_fields(group: &str, version: &str, kind: &str, obj: &Value) -> Ve
 
 fn dropped<T: DeserializeOwned + k8s_openapi::Resource>(obj: &Value) -> Vec<String> {
     // The common body (right type, no nulls) decodes as it is, without a copy.
-    let typed_as_t = obj.get("apiVersion").and_then(Value::as_str) == Some(T::API_VERSION) && obj.get("kind").and_then(Value::as_str) == Some(T::KIND);
+    let typed_as_t = obj.get("apiVersion").and_then(Value::as_str) == Some(T::API_VERSION)
+        && obj.get("kind").and_then(Value::as_str) == Some(T::KIND);
     if typed_as_t && !decode::has_nulls(obj) {
         let mut dropped = Vec::new();
-        if serde_ignored::deserialize::<_, _, T>(obj, |path| dropped.push(decode::field_path(&path))).is_ok() {
+        if serde_ignored::deserialize::<_, _, T>(obj, |path| {
+            dropped.push(decode::field_path(&path))
+        })
+        .is_ok()
+        {
             return dropped;
         }
     }
@@ -122,7 +127,9 @@ fn dropped<T: DeserializeOwned + k8s_openapi::Resource>(obj: &Value) -> Vec<Stri
         m.insert("apiVersion".into(), Value::String(T::API_VERSION.into()));
         m.insert("kind".into(), Value::String(T::KIND.into()));
     }
-    decode::decode_reporting::<T>(&obj, T::KIND).map(|(_, dropped)| dropped).unwrap_or_default()
+    decode::decode_reporting::<T>(&obj, T::KIND)
+        .map(|(_, dropped)| dropped)
+        .unwrap_or_default()
 }
 
 /// Something done with a kind's k8s-openapi type, chosen at run time by [`with_type`]
@@ -136,8 +143,9 @@ trait TypedFn: Sized {
 /// back for kinds without a typed strategy.
 fn with_type<F: TypedFn>(group: &str, kind: &str, f: F) -> Result<F::Output, F> {
     use k8s_openapi::api::{
-        apps::v1 as apps, autoscaling::v2 as hpa, batch::v1 as batch, coordination::v1 as coord, core::v1 as corev1,
-        discovery::v1 as disc, events::v1 as ev, policy::v1 as policy, scheduling::v1 as sched, storage::v1 as storage,
+        apps::v1 as apps, autoscaling::v2 as hpa, batch::v1 as batch, coordination::v1 as coord,
+        core::v1 as corev1, discovery::v1 as disc, events::v1 as ev, policy::v1 as policy,
+        scheduling::v1 as sched, storage::v1 as storage,
     };
     Ok(match (group, kind) {
         ("", "Pod") => f.call::<corev1::Pod>(),
@@ -186,12 +194,16 @@ pub fn convert(group: &str, kind: &str, obj: Value, to_version: &str) -> Result<
     match (group, kind, from_version.as_str(), to_version) {
         ("autoscaling", "HorizontalPodAutoscaler", "v1", "v2") => autoscaling::v1_to_v2(obj),
         ("autoscaling", "HorizontalPodAutoscaler", "v2", "v1") => autoscaling::v2_to_v1(obj),
-        _ => Err(format!("no conversion for {kind} from version {from_version:?} to {to_version:?}")),
+        _ => Err(format!(
+            "no conversion for {kind} from version {from_version:?} to {to_version:?}"
+        )),
     }
 }
 
 /// What a kind's strategy supplies; the shared flow is [`run`].
-pub(crate) trait Strategy: Sized + Clone + Serialize + DeserializeOwned + k8s_openapi::Resource {
+pub(crate) trait Strategy:
+    Sized + Clone + Serialize + DeserializeOwned + k8s_openapi::Resource
+{
     /// How `metadata.namespace` is checked.
     const SCOPE: Scope;
     /// The rule for `metadata.name` (`ValidateXName`).
@@ -249,7 +261,8 @@ fn run<T: Strategy>(op: Operation<'_>, obj: Value) -> Result<Value, Rejection> {
     if !errs.is_empty() {
         return Err(Rejection::Invalid(errs));
     }
-    let mut out = serde_json::to_value(&new).map_err(|e| Rejection::Decode(decode_error::<T>(&e.to_string())))?;
+    let mut out = serde_json::to_value(&new)
+        .map_err(|e| Rejection::Decode(decode_error::<T>(&e.to_string())))?;
     T::encode_zero_times(&mut out);
     Ok(out)
 }
@@ -261,17 +274,25 @@ fn load<T: Strategy>(mut obj: Value, create: bool) -> Result<(T, Value), Rejecti
         m.insert("apiVersion".into(), Value::String(T::API_VERSION.into()));
         m.insert("kind".into(), Value::String(T::KIND.into()));
     } else {
-        return Err(Rejection::Decode(decode_error::<T>("json: cannot unmarshal non-object into Go value")));
+        return Err(Rejection::Decode(decode_error::<T>(
+            "json: cannot unmarshal non-object into Go value",
+        )));
     }
-    let mut t: T = decode::decode(&obj, T::KIND).map_err(|why| Rejection::Decode(decode_error::<T>(&why)))?;
-    t.normalize().map_err(|why| Rejection::Decode(decode_error::<T>(&why)))?;
+    let mut t: T =
+        decode::decode(&obj, T::KIND).map_err(|why| Rejection::Decode(decode_error::<T>(&why)))?;
+    t.normalize()
+        .map_err(|why| Rejection::Decode(decode_error::<T>(&why)))?;
     t.default(create);
     Ok((t, obj))
 }
 
 /// `Deployment in version "v1" cannot be handled as a Deployment: <why>`.
 fn decode_error<T: k8s_openapi::Resource>(why: &str) -> String {
-    format!("{kind} in version \"{v}\" cannot be handled as a {kind}: {why}", kind = T::KIND, v = T::VERSION)
+    format!(
+        "{kind} in version \"{v}\" cannot be handled as a {kind}: {why}",
+        kind = T::KIND,
+        v = T::VERSION
+    )
 }
 
 /// Kinds without a typed strategy: validate `metadata` only.
@@ -281,19 +302,32 @@ fn generic(kind: &str, op: Operation<'_>, obj: Value) -> Result<Value, Rejection
         .and_then(Value::as_str)
         .map(|av| av.rsplit('/').next().unwrap_or(av).to_string())
         .unwrap_or_default();
-    let bad = |why: String| Rejection::Decode(format!("{kind} in version \"{version}\" cannot be handled as a {kind}: {why}"));
+    let bad = |why: String| {
+        Rejection::Decode(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {why}"
+        ))
+    };
     let mut stripped = obj.clone();
     decode::strip_nulls(&mut stripped);
     let new = meta::decode_meta(&stripped).map_err(bad)?;
     let metadata = Path::new("metadata");
     let errs = match op {
-        Operation::Create => meta::validate_create(&new, Scope::Unknown, validation::name_is_dns_subdomain, &metadata),
+        Operation::Create => meta::validate_create(
+            &new,
+            Scope::Unknown,
+            validation::name_is_dns_subdomain,
+            &metadata,
+        ),
         Operation::Update { old } => {
             let old = meta::decode_meta(old).map_err(bad)?;
             meta::validate_update(&new, &old, &metadata)
         }
     };
-    if errs.is_empty() { Ok(obj) } else { Err(Rejection::Invalid(errs)) }
+    if errs.is_empty() {
+        Ok(obj)
+    } else {
+        Err(Rejection::Invalid(errs))
+    }
 }
 
 #[cfg(test)]
@@ -330,8 +364,11 @@ mod tests {
     fn unknown_kinds_get_meta_validation_only() {
         let obj = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1", "namespace": "default"}, "spec": {"x": 1}});
         assert_eq!(create("example.com", "Widget", obj.clone()), Ok(obj));
-        let bad = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "W1"}});
-        let e = create("example.com", "Widget", bad).err().unwrap_or_default();
+        let bad =
+            json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "W1"}});
+        let e = create("example.com", "Widget", bad)
+            .err()
+            .unwrap_or_default();
         assert_eq!(e.len(), 1);
         assert!(e[0].starts_with("metadata.name: Invalid value: \"W1\""));
     }

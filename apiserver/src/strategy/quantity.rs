@@ -36,7 +36,10 @@ pub struct Quantity {
 
 impl Quantity {
     pub fn zero() -> Self {
-        Quantity { nanos: 0, format: Format::DecimalSI }
+        Quantity {
+            nanos: 0,
+            format: Format::DecimalSI,
+        }
     }
 
     /// Parses a quantity string; the error is upstream's message.
@@ -49,10 +52,11 @@ impl Quantity {
         let mut i = 0;
         let mut negative = false;
         if let Some(&c) = bytes.first()
-            && (c == b'+' || c == b'-') {
-                negative = c == b'-';
-                i = 1;
-            }
+            && (c == b'+' || c == b'-')
+        {
+            negative = c == b'-';
+            i = 1;
+        }
         let num_start = i;
         while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'.') {
             i += 1;
@@ -60,7 +64,11 @@ impl Quantity {
         let number = &s[num_start..i];
         let suffix = &s[i..];
         if number.is_empty() || number.bytes().filter(|&c| c == b'.').count() > 1 || number == "." {
-            return Err(if number.is_empty() { FORMAT_ERROR.into() } else { NUMERIC_ERROR.into() });
+            return Err(if number.is_empty() {
+                FORMAT_ERROR.into()
+            } else {
+                NUMERIC_ERROR.into()
+            });
         }
         // The regex upstream checks first: the suffix is letters then an optional signed integer.
         let suffix_ok = {
@@ -89,7 +97,9 @@ impl Quantity {
             "Pi" => (2, 50, Format::BinarySI),
             "Ei" => (2, 60, Format::BinarySI),
             other => {
-                let rest = other.strip_prefix(['e', 'E']).ok_or_else(|| SUFFIX_ERROR.to_string())?;
+                let rest = other
+                    .strip_prefix(['e', 'E'])
+                    .ok_or_else(|| SUFFIX_ERROR.to_string())?;
                 let e: i32 = rest.parse().map_err(|_| SUFFIX_ERROR.to_string())?;
                 (10, e, Format::DecimalExponent)
             }
@@ -101,7 +111,10 @@ impl Quantity {
         let mut mantissa: i128 = 0;
         let mut extra_scale = 0i32;
         for d in digits.bytes() {
-            match mantissa.checked_mul(10).and_then(|m| m.checked_add(i128::from(d - b'0'))) {
+            match mantissa
+                .checked_mul(10)
+                .and_then(|m| m.checked_add(i128::from(d - b'0')))
+            {
                 Some(m) => mantissa = m,
                 // Too many digits to hold: drop the tail and keep the magnitude.
                 None => extra_scale += 1,
@@ -113,7 +126,10 @@ impl Quantity {
             let mult = 1i128.checked_shl(exp as u32).unwrap_or(i128::MAX);
             scale_pow10(mantissa.saturating_mul(mult), 9 - scale + extra_scale)
         };
-        Ok(Quantity { nanos: if negative { -nanos } else { nanos }, format })
+        Ok(Quantity {
+            nanos: if negative { -nanos } else { nanos },
+            format,
+        })
     }
 
     /// The value in thousandths rounded up, as `Quantity.MilliValue()`.
@@ -132,7 +148,10 @@ impl Quantity {
     }
 
     pub fn add(&self, other: &Quantity) -> Quantity {
-        Quantity { nanos: self.nanos.saturating_add(other.nanos), format: self.format }
+        Quantity {
+            nanos: self.nanos.saturating_add(other.nanos),
+            format: self.format,
+        }
     }
 
     /// The canonical string, as upstream's `Quantity.String()`.
@@ -144,7 +163,9 @@ impl Quantity {
         let abs = self.nanos.unsigned_abs();
         let mut format = self.format;
         // Binary suffixes only for whole numbers of at least 1024; smaller ones print decimal.
-        if format == Format::BinarySI && (!abs.is_multiple_of(NANO as u128) || abs < 1024 * NANO as u128) {
+        if format == Format::BinarySI
+            && (!abs.is_multiple_of(NANO as u128) || abs < 1024 * NANO as u128)
+        {
             format = Format::DecimalSI;
         }
         if format == Format::BinarySI {
@@ -165,7 +186,11 @@ impl Quantity {
             exp += 3;
         }
         if format == Format::DecimalExponent {
-            return if exp == 0 { format!("{sign}{v}") } else { format!("{sign}{v}e{exp}") };
+            return if exp == 0 {
+                format!("{sign}{v}")
+            } else {
+                format!("{sign}{v}e{exp}")
+            };
         }
         let suffix = match exp {
             -9 => "n",
@@ -254,7 +279,11 @@ mod tests {
             ("250m", "250m"),
         ];
         for (input, want) in table {
-            assert_eq!(Quantity::parse(input).map(|q| q.canonical()), Ok(want.to_string()), "{input}");
+            assert_eq!(
+                Quantity::parse(input).map(|q| q.canonical()),
+                Ok(want.to_string()),
+                "{input}"
+            );
         }
     }
 
@@ -280,7 +309,10 @@ mod tests {
         let c = Quantity::parse("1").unwrap_or(Quantity::zero());
         assert_eq!(a.cmp(&b), Ordering::Equal);
         assert!(a < c);
-        assert_eq!(Quantity::parse("1Ki").map(|q| q.milli_value()), Ok(1_024_000));
+        assert_eq!(
+            Quantity::parse("1Ki").map(|q| q.milli_value()),
+            Ok(1_024_000)
+        );
         assert_eq!(Quantity::parse("1500m").map(|q| q.milli_value()), Ok(1500));
     }
 }

@@ -8,20 +8,25 @@ use k8s_openapi::api::core::v1::{ClientIPConfig, Service, ServiceStatus, Session
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kubesim_apimachinery::FieldError;
-use kubesim_apimachinery::validation::{self, is_dns1123_label, is_dns1123_subdomain, is_qualified_name, is_valid_ip, is_valid_port_num};
+use kubesim_apimachinery::validation::{
+    self, is_dns1123_label, is_dns1123_subdomain, is_qualified_name, is_valid_ip, is_valid_port_num,
+};
 use serde_json::Value;
 
+use super::Strategy;
 use super::field::{Errors, Path, json};
 use super::meta::{Scope, validate_labels};
 use super::podspec::port_num_or_name;
-use super::Strategy;
 
 /// `v1.DefaultClientIPServiceAffinitySeconds`: three hours.
 const DEFAULT_AFFINITY_SECONDS: i32 = 10800;
 const MAX_AFFINITY_SECONDS: i32 = 86400;
 
 fn svc_type(s: &Service) -> String {
-    s.spec.as_ref().and_then(|x| x.type_.clone()).unwrap_or_default()
+    s.spec
+        .as_ref()
+        .and_then(|x| x.type_.clone())
+        .unwrap_or_default()
 }
 
 /// `ExternallyAccessible`: reachable from outside through node ports or a load balancer.
@@ -35,7 +40,9 @@ fn externally_accessible(s: &Service) -> bool {
 }
 
 fn is_headless(s: &Service) -> bool {
-    s.spec.as_ref().is_some_and(|x| x.cluster_ip.as_deref() == Some("None"))
+    s.spec
+        .as_ref()
+        .is_some_and(|x| x.cluster_ip.as_deref() == Some("None"))
 }
 
 impl Strategy for Service {
@@ -57,10 +64,17 @@ impl Strategy for Service {
             match spec.session_affinity.as_deref() {
                 Some("None") => spec.session_affinity_config = None,
                 Some("ClientIP") => {
-                    let has = spec.session_affinity_config.as_ref().and_then(|c| c.client_ip.as_ref()).and_then(|c| c.timeout_seconds).is_some();
+                    let has = spec
+                        .session_affinity_config
+                        .as_ref()
+                        .and_then(|c| c.client_ip.as_ref())
+                        .and_then(|c| c.timeout_seconds)
+                        .is_some();
                     if !has {
                         spec.session_affinity_config = Some(SessionAffinityConfig {
-                            client_ip: Some(ClientIPConfig { timeout_seconds: Some(DEFAULT_AFFINITY_SECONDS) }),
+                            client_ip: Some(ClientIPConfig {
+                                timeout_seconds: Some(DEFAULT_AFFINITY_SECONDS),
+                            }),
                         });
                     }
                 }
@@ -81,12 +95,22 @@ impl Strategy for Service {
             }
         }
         let accessible = externally_accessible(self);
-        let Some(spec) = self.spec.as_mut() else { return };
-        if accessible && spec.external_traffic_policy.as_deref().unwrap_or("").is_empty() {
+        let Some(spec) = self.spec.as_mut() else {
+            return;
+        };
+        if accessible
+            && spec
+                .external_traffic_policy
+                .as_deref()
+                .unwrap_or("")
+                .is_empty()
+        {
             spec.external_traffic_policy = Some("Cluster".into());
         }
         let t = spec.type_.clone().unwrap_or_default();
-        if spec.internal_traffic_policy.is_none() && matches!(t.as_str(), "NodePort" | "LoadBalancer" | "ClusterIP") {
+        if spec.internal_traffic_policy.is_none()
+            && matches!(t.as_str(), "NodePort" | "LoadBalancer" | "ClusterIP")
+        {
             spec.internal_traffic_policy = Some("Cluster".into());
         }
         if t == "LoadBalancer" {
@@ -97,14 +121,22 @@ impl Strategy for Service {
         if !ip.is_empty() && spec.cluster_ips.as_ref().is_none_or(|v| v.is_empty()) {
             spec.cluster_ips = Some(vec![ip]);
         } else if ip.is_empty()
-            && let Some(first) = spec.cluster_ips.as_ref().and_then(|v| v.first()) {
-                spec.cluster_ip = Some(first.clone());
-            }
+            && let Some(first) = spec.cluster_ips.as_ref().and_then(|v| v.first())
+        {
+            spec.cluster_ip = Some(first.clone());
+        }
         if t != "ExternalName" {
             if spec.ip_family_policy.is_none() {
-                let selectorless_headless =
-                    spec.cluster_ip.as_deref() == Some("None") && spec.selector.as_ref().is_none_or(|s| s.is_empty());
-                spec.ip_family_policy = Some(if selectorless_headless { "RequireDualStack" } else { "SingleStack" }.into());
+                let selectorless_headless = spec.cluster_ip.as_deref() == Some("None")
+                    && spec.selector.as_ref().is_none_or(|s| s.is_empty());
+                spec.ip_family_policy = Some(
+                    if selectorless_headless {
+                        "RequireDualStack"
+                    } else {
+                        "SingleStack"
+                    }
+                    .into(),
+                );
             }
             if spec.ip_families.as_ref().is_none_or(|f| f.is_empty()) {
                 spec.ip_families = Some(vec!["IPv4".into()]);
@@ -113,24 +145,38 @@ impl Strategy for Service {
     }
 
     fn prepare_for_create(&mut self) {
-        self.status = Some(ServiceStatus { load_balancer: Some(Default::default()), conditions: None });
+        self.status = Some(ServiceStatus {
+            load_balancer: Some(Default::default()),
+            conditions: None,
+        });
     }
 
     /// The REST update keeps allocated values a replace leaves out (`patchAllocatedValues`).
     fn prepare_for_update(&mut self, old: &Self) {
-        let (Some(new), Some(o)) = (self.spec.as_mut(), old.spec.as_ref()) else { return };
+        let (Some(new), Some(o)) = (self.spec.as_mut(), old.spec.as_ref()) else {
+            return;
+        };
         drop_type_dependent_fields(new, o);
-        let both_not_external = new.type_.as_deref() != Some("ExternalName") && o.type_.as_deref() != Some("ExternalName");
-        if both_not_external && new.cluster_ip.as_deref().unwrap_or("").is_empty() && new.cluster_ips.as_ref().is_none_or(|v| v.is_empty()) {
+        let both_not_external = new.type_.as_deref() != Some("ExternalName")
+            && o.type_.as_deref() != Some("ExternalName");
+        if both_not_external
+            && new.cluster_ip.as_deref().unwrap_or("").is_empty()
+            && new.cluster_ips.as_ref().is_none_or(|v| v.is_empty())
+        {
             new.cluster_ip.clone_from(&o.cluster_ip);
             new.cluster_ips.clone_from(&o.cluster_ips);
         }
         if matches!(new.type_.as_deref(), Some("NodePort" | "LoadBalancer")) {
             for p in new.ports.iter_mut().flatten() {
                 if p.node_port.unwrap_or(0) == 0
-                    && let Some(op) = o.ports.iter().flatten().find(|op| op.port == p.port && op.protocol == p.protocol) {
-                        p.node_port = op.node_port;
-                    }
+                    && let Some(op) = o
+                        .ports
+                        .iter()
+                        .flatten()
+                        .find(|op| op.port == p.port && op.protocol == p.protocol)
+                {
+                    p.node_port = op.node_port;
+                }
             }
         }
     }
@@ -141,14 +187,29 @@ impl Strategy for Service {
 
     fn validate_update(&self, old: &Self, _raw: &Value) -> Errors {
         let mut errs = Errors::new();
-        let (n, o) = (self.spec.clone().unwrap_or_default(), old.spec.clone().unwrap_or_default());
-        let either_external = n.type_.as_deref() == Some("ExternalName") || o.type_.as_deref() == Some("ExternalName");
-        let (nips, oips) = (n.cluster_ips.clone().unwrap_or_default(), o.cluster_ips.clone().unwrap_or_default());
+        let (n, o) = (
+            self.spec.clone().unwrap_or_default(),
+            old.spec.clone().unwrap_or_default(),
+        );
+        let either_external = n.type_.as_deref() == Some("ExternalName")
+            || o.type_.as_deref() == Some("ExternalName");
+        let (nips, oips) = (
+            n.cluster_ips.clone().unwrap_or_default(),
+            o.cluster_ips.clone().unwrap_or_default(),
+        );
         if !either_external && !oips.is_empty() {
             let p = Path::new("spec").child("clusterIPs").index(0);
             match nips.first() {
-                None => errs.push(FieldError::invalid(&p, json(&nips), "primary clusterIP can not be unset")),
-                Some(first) if Some(first) != oips.first() => errs.push(FieldError::invalid(&p, json(&nips), "may not change once set")),
+                None => errs.push(FieldError::invalid(
+                    &p,
+                    json(&nips),
+                    "primary clusterIP can not be unset",
+                )),
+                Some(first) if Some(first) != oips.first() => errs.push(FieldError::invalid(
+                    &p,
+                    json(&nips),
+                    "may not change once set",
+                )),
                 _ => {}
             }
         }
@@ -160,22 +221,37 @@ impl Strategy for Service {
 /// `dropTypeDependentFields`: a type change that leaves the values the old type needed
 /// as they were drops them (a NodePort Service turned ClusterIP loses its node ports, an
 /// ExternalName one its cluster IPs), so a plain `kubectl edit` of the type works.
-fn drop_type_dependent_fields(new: &mut k8s_openapi::api::core::v1::ServiceSpec, old: &k8s_openapi::api::core::v1::ServiceSpec) {
+fn drop_type_dependent_fields(
+    new: &mut k8s_openapi::api::core::v1::ServiceSpec,
+    old: &k8s_openapi::api::core::v1::ServiceSpec,
+) {
     let needs_node_ports = |t: Option<&str>| matches!(t, Some("NodePort" | "LoadBalancer"));
     let (nt, ot) = (new.type_.as_deref(), old.type_.as_deref());
-    if nt == Some("ExternalName") && ot != Some("ExternalName") && new.cluster_ips == old.cluster_ips {
+    if nt == Some("ExternalName")
+        && ot != Some("ExternalName")
+        && new.cluster_ips == old.cluster_ips
+    {
         new.cluster_ip = None;
         new.cluster_ips = None;
         new.ip_families = None;
         new.ip_family_policy = None;
     }
-    let node_ports = |s: &k8s_openapi::api::core::v1::ServiceSpec| s.ports.iter().flatten().map(|p| p.node_port).collect::<Vec<_>>();
+    let node_ports = |s: &k8s_openapi::api::core::v1::ServiceSpec| {
+        s.ports
+            .iter()
+            .flatten()
+            .map(|p| p.node_port)
+            .collect::<Vec<_>>()
+    };
     if needs_node_ports(ot) && !needs_node_ports(nt) && node_ports(new) == node_ports(old) {
         for p in new.ports.iter_mut().flatten() {
             p.node_port = None;
         }
     }
-    if ot == Some("LoadBalancer") && nt != Some("LoadBalancer") && new.health_check_node_port == old.health_check_node_port {
+    if ot == Some("LoadBalancer")
+        && nt != Some("LoadBalancer")
+        && new.health_check_node_port == old.health_check_node_port
+    {
         new.health_check_node_port = None;
     }
 }
@@ -201,23 +277,38 @@ fn validate_service(s: &Service) -> Errors {
         }
         "ExternalName" => {
             if spec.cluster_ips.as_ref().is_some_and(|v| !v.is_empty()) {
-                errs.push(FieldError::forbidden(sp.child("clusterIPs"), "may not be set for ExternalName services"));
+                errs.push(FieldError::forbidden(
+                    sp.child("clusterIPs"),
+                    "may not be set for ExternalName services",
+                ));
             }
             let name = spec.external_name.clone().unwrap_or_default();
             let clean = name.strip_suffix('.').unwrap_or(&name);
             if name.is_empty() {
                 errs.push(FieldError::required(sp.child("externalName"), ""));
             } else {
-                errs.extend(is_dns1123_subdomain(clean).into_iter().map(|m| FieldError::invalid(sp.child("externalName"), clean, m)));
+                errs.extend(
+                    is_dns1123_subdomain(clean)
+                        .into_iter()
+                        .map(|m| FieldError::invalid(sp.child("externalName"), clean, m)),
+                );
             }
         }
         _ => {}
     }
     for (i, ip) in spec.cluster_ips.iter().flatten().enumerate() {
         if ip != "None" {
-            errs.extend(is_valid_ip(ip).into_iter().map(|m| FieldError::invalid(sp.child("clusterIPs").index(i), ip.as_str(), m)));
+            errs.extend(
+                is_valid_ip(ip)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(sp.child("clusterIPs").index(i), ip.as_str(), m)),
+            );
         } else if i > 0 {
-            errs.push(FieldError::invalid(sp.child("clusterIPs").index(i), "None", "'None' must be the first and only value"));
+            errs.push(FieldError::invalid(
+                sp.child("clusterIPs").index(i),
+                "None",
+                "'None' must be the first and only value",
+            ));
         }
     }
     let mut names = BTreeSet::new();
@@ -228,33 +319,57 @@ fn validate_service(s: &Service) -> Errors {
         if require_name && name.is_empty() {
             errs.push(FieldError::required(pp.child("name"), ""));
         } else if !name.is_empty() {
-            errs.extend(is_dns1123_label(&name).into_iter().map(|m| FieldError::invalid(pp.child("name"), name.as_str(), m)));
+            errs.extend(
+                is_dns1123_label(&name)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(pp.child("name"), name.as_str(), m)),
+            );
             if !names.insert(name.clone()) {
                 errs.push(FieldError::duplicate(pp.child("name"), name.as_str()));
             }
         }
-        errs.extend(is_valid_port_num(i64::from(p.port)).into_iter().map(|m| FieldError::invalid(pp.child("port"), p.port, m)));
+        errs.extend(
+            is_valid_port_num(i64::from(p.port))
+                .into_iter()
+                .map(|m| FieldError::invalid(pp.child("port"), p.port, m)),
+        );
         match p.protocol.as_deref().unwrap_or("") {
             "" => errs.push(FieldError::required(pp.child("protocol"), "")),
             "TCP" | "UDP" | "SCTP" => {}
-            other => errs.push(FieldError::not_supported(pp.child("protocol"), other, &["SCTP", "TCP", "UDP"])),
+            other => errs.push(FieldError::not_supported(
+                pp.child("protocol"),
+                other,
+                &["SCTP", "TCP", "UDP"],
+            )),
         }
         if let Some(tp) = &p.target_port {
             errs.extend(port_num_or_name(tp, &pp.child("targetPort")));
         }
         if let Some(ap) = p.app_protocol.as_deref() {
-            errs.extend(is_qualified_name(ap).into_iter().map(|m| FieldError::invalid(pp.child("appProtocol"), ap, m)));
+            errs.extend(
+                is_qualified_name(ap)
+                    .into_iter()
+                    .map(|m| FieldError::invalid(pp.child("appProtocol"), ap, m)),
+            );
         }
     }
     match spec.session_affinity.as_deref().unwrap_or("") {
         "" => errs.push(FieldError::required(sp.child("sessionAffinity"), "")),
         "None" => {
             if let Some(c) = &spec.session_affinity_config {
-                errs.push(FieldError::invalid(sp.child("sessionAffinityConfig"), json(c), "must not be set when session affinity is None"));
+                errs.push(FieldError::invalid(
+                    sp.child("sessionAffinityConfig"),
+                    json(c),
+                    "must not be set when session affinity is None",
+                ));
             }
         }
         "ClientIP" => {
-            let timeout = spec.session_affinity_config.as_ref().and_then(|c| c.client_ip.as_ref()).and_then(|c| c.timeout_seconds);
+            let timeout = spec
+                .session_affinity_config
+                .as_ref()
+                .and_then(|c| c.client_ip.as_ref())
+                .and_then(|c| c.timeout_seconds);
             if let Some(secs) = timeout.filter(|s| *s <= 0 || *s > MAX_AFFINITY_SECONDS) {
                 errs.push(FieldError::invalid(
                     sp.children(&["sessionAffinityConfig", "clientIP", "timeoutSeconds"]),
@@ -263,12 +378,20 @@ fn validate_service(s: &Service) -> Errors {
                 ));
             }
         }
-        other => errs.push(FieldError::not_supported(sp.child("sessionAffinity"), other, &["ClientIP", "None"])),
+        other => errs.push(FieldError::not_supported(
+            sp.child("sessionAffinity"),
+            other,
+            &["ClientIP", "None"],
+        )),
     }
     match t.as_str() {
         "" => errs.push(FieldError::required(sp.child("type"), "")),
         "ClusterIP" | "ExternalName" | "LoadBalancer" | "NodePort" => {}
-        other => errs.push(FieldError::not_supported(sp.child("type"), other, &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"])),
+        other => errs.push(FieldError::not_supported(
+            sp.child("type"),
+            other,
+            &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
+        )),
     }
     let mut node_ports = BTreeSet::new();
     let mut port_keys = BTreeSet::new();
@@ -276,10 +399,17 @@ fn validate_service(s: &Service) -> Errors {
         let pp = sp.child("ports").index(i);
         let np = p.node_port.unwrap_or(0);
         if t == "ClusterIP" && np != 0 {
-            errs.push(FieldError::forbidden(pp.child("nodePort"), "may not be used when `type` is 'ClusterIP'"));
+            errs.push(FieldError::forbidden(
+                pp.child("nodePort"),
+                "may not be used when `type` is 'ClusterIP'",
+            ));
         }
         if np != 0 {
-            errs.extend(is_valid_port_num(i64::from(np)).into_iter().map(|m| FieldError::invalid(pp.child("nodePort"), np, m)));
+            errs.extend(
+                is_valid_port_num(i64::from(np))
+                    .into_iter()
+                    .map(|m| FieldError::invalid(pp.child("nodePort"), np, m)),
+            );
             let key = (p.protocol.clone().unwrap_or_default(), np);
             if !node_ports.insert(key.clone()) {
                 errs.push(FieldError::duplicate(pp.child("nodePort"), np));
@@ -287,7 +417,10 @@ fn validate_service(s: &Service) -> Errors {
         }
         let key = (p.protocol.clone().unwrap_or_default(), p.port);
         if !port_keys.insert(key.clone()) {
-            errs.push(FieldError::duplicate(&pp, serde_json::json!({"protocol": key.0, "port": key.1})));
+            errs.push(FieldError::duplicate(
+                &pp,
+                serde_json::json!({"protocol": key.0, "port": key.1}),
+            ));
         }
     }
     if let Some(sel) = &spec.selector {
@@ -298,27 +431,48 @@ fn validate_service(s: &Service) -> Errors {
             errs.push(FieldError::required(sp.child("internalTrafficPolicy"), ""));
         }
         Some(p) if p != "Cluster" && p != "Local" => {
-            errs.push(FieldError::not_supported(sp.child("internalTrafficPolicy"), p, &["Cluster", "Local"]));
+            errs.push(FieldError::not_supported(
+                sp.child("internalTrafficPolicy"),
+                p,
+                &["Cluster", "Local"],
+            ));
         }
         _ => {}
     }
     let etp = spec.external_traffic_policy.clone().unwrap_or_default();
     if !externally_accessible(s) {
         if !etp.is_empty() {
-            errs.push(FieldError::invalid(sp.child("externalTrafficPolicy"), etp.as_str(), "may only be set for externally-accessible services"));
+            errs.push(FieldError::invalid(
+                sp.child("externalTrafficPolicy"),
+                etp.as_str(),
+                "may only be set for externally-accessible services",
+            ));
         }
     } else if etp.is_empty() {
         errs.push(FieldError::required(sp.child("externalTrafficPolicy"), ""));
     } else if etp != "Cluster" && etp != "Local" {
-        errs.push(FieldError::not_supported(sp.child("externalTrafficPolicy"), etp.as_str(), &["Cluster", "Local"]));
+        errs.push(FieldError::not_supported(
+            sp.child("externalTrafficPolicy"),
+            etp.as_str(),
+            &["Cluster", "Local"],
+        ));
     }
     if let Some(p) = spec.ip_family_policy.as_deref()
-        && !["SingleStack", "PreferDualStack", "RequireDualStack"].contains(&p) {
-            errs.push(FieldError::not_supported(sp.child("ipFamilyPolicy"), p, &["PreferDualStack", "RequireDualStack", "SingleStack"]));
-        }
+        && !["SingleStack", "PreferDualStack", "RequireDualStack"].contains(&p)
+    {
+        errs.push(FieldError::not_supported(
+            sp.child("ipFamilyPolicy"),
+            p,
+            &["PreferDualStack", "RequireDualStack", "SingleStack"],
+        ));
+    }
     for (i, f) in spec.ip_families.iter().flatten().enumerate() {
         if f != "IPv4" && f != "IPv6" {
-            errs.push(FieldError::not_supported(sp.child("ipFamilies").index(i), f.as_str(), &["IPv4", "IPv6"]));
+            errs.push(FieldError::not_supported(
+                sp.child("ipFamilies").index(i),
+                f.as_str(),
+                &["IPv4", "IPv6"],
+            ));
         }
     }
     errs
@@ -335,11 +489,19 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let out = create("", "Service", svc(json!({"selector": {"app": "web"}, "ports": [{"port": 80}]}))).unwrap_or_default();
+        let out = create(
+            "",
+            "Service",
+            svc(json!({"selector": {"app": "web"}, "ports": [{"port": 80}]})),
+        )
+        .unwrap_or_default();
         let s = &out["spec"];
         assert_eq!(s["type"], "ClusterIP");
         assert_eq!(s["sessionAffinity"], "None");
-        assert_eq!(s["ports"], json!([{"port": 80, "protocol": "TCP", "targetPort": 80}]));
+        assert_eq!(
+            s["ports"],
+            json!([{"port": 80, "protocol": "TCP", "targetPort": 80}])
+        );
         assert_eq!(s["internalTrafficPolicy"], "Cluster");
         assert_eq!(s["ipFamilyPolicy"], "SingleStack");
         assert_eq!(s["ipFamilies"], json!(["IPv4"]));
@@ -350,7 +512,10 @@ mod tests {
         let s = &out["spec"];
         assert_eq!(s["externalTrafficPolicy"], "Cluster");
         assert_eq!(s["allocateLoadBalancerNodePorts"], true);
-        assert_eq!(s["sessionAffinityConfig"], json!({"clientIP": {"timeoutSeconds": 10800}}));
+        assert_eq!(
+            s["sessionAffinityConfig"],
+            json!({"clientIP": {"timeoutSeconds": 10800}})
+        );
         assert_eq!(s["ports"][0]["targetPort"], "http");
     }
 
@@ -359,12 +524,18 @@ mod tests {
         let mut o = svc(json!({"ports": [{"port": 80}]}));
         o["metadata"]["name"] = json!("1web");
         let e = create("", "Service", o).err().unwrap_or_default();
-        assert!(e[0].starts_with("metadata.name: Invalid value: \"1web\": a DNS-1035 label"), "{e:?}");
+        assert!(
+            e[0].starts_with("metadata.name: Invalid value: \"1web\": a DNS-1035 label"),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn ports_and_types() {
-        assert_eq!(create("", "Service", svc(json!({}))), Err(vec!["spec.ports: Required value".to_string()]));
+        assert_eq!(
+            create("", "Service", svc(json!({}))),
+            Err(vec!["spec.ports: Required value".to_string()])
+        );
         assert_eq!(
             create("", "Service", svc(json!({"type": "Fancy", "ports": [{"port": 80}, {"port": 0, "name": "b", "protocol": "HTTP"}]}))),
             Err(vec![
@@ -377,16 +548,33 @@ mod tests {
             ])
         );
         assert_eq!(
-            create("", "Service", svc(json!({"ports": [{"port": 80, "name": "a", "nodePort": 30080}, {"port": 80, "name": "a"}]}))),
+            create(
+                "",
+                "Service",
+                svc(
+                    json!({"ports": [{"port": 80, "name": "a", "nodePort": 30080}, {"port": 80, "name": "a"}]})
+                )
+            ),
             Err(vec![
                 "spec.ports[1].name: Duplicate value: \"a\"".to_string(),
-                "spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'".to_string(),
+                "spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'"
+                    .to_string(),
                 "spec.ports[1]: Duplicate value: {\"port\":80,\"protocol\":\"TCP\"}".to_string(),
             ])
         );
-        let headless = create("", "Service", svc(json!({"clusterIP": "None", "selector": {"app": "db"}}))).unwrap_or_default();
+        let headless = create(
+            "",
+            "Service",
+            svc(json!({"clusterIP": "None", "selector": {"app": "db"}})),
+        )
+        .unwrap_or_default();
         assert_eq!(headless["spec"]["clusterIPs"], json!(["None"]));
-        let ext = create("", "Service", svc(json!({"type": "ExternalName", "externalName": "example.com"}))).unwrap_or_default();
+        let ext = create(
+            "",
+            "Service",
+            svc(json!({"type": "ExternalName", "externalName": "example.com"})),
+        )
+        .unwrap_or_default();
         assert!(ext["spec"].get("ipFamilies").is_none());
     }
 
@@ -406,22 +594,31 @@ mod tests {
         change["spec"]["clusterIPs"] = json!(["None"]);
         assert_eq!(
             update("", "Service", old, change),
-            Err(vec!["spec.clusterIPs[0]: Invalid value: [\"None\"]: may not change once set".to_string()])
+            Err(vec![
+                "spec.clusterIPs[0]: Invalid value: [\"None\"]: may not change once set"
+                    .to_string()
+            ])
         );
     }
 
     #[test]
     fn a_type_change_drops_what_the_old_type_needed() {
-        let old = svc(json!({"type": "NodePort", "clusterIP": "10.96.0.10", "ports": [{"port": 80, "nodePort": 30080}]}));
+        let old = svc(
+            json!({"type": "NodePort", "clusterIP": "10.96.0.10", "ports": [{"port": 80, "nodePort": 30080}]}),
+        );
         let mut to_cluster_ip = create("", "Service", old.clone()).unwrap_or_default();
         to_cluster_ip["spec"]["type"] = json!("ClusterIP");
-        to_cluster_ip["spec"].as_object_mut().map(|m| m.remove("externalTrafficPolicy"));
+        to_cluster_ip["spec"]
+            .as_object_mut()
+            .map(|m| m.remove("externalTrafficPolicy"));
         let out = update("", "Service", old.clone(), to_cluster_ip).unwrap_or_default();
         assert!(out["spec"]["ports"][0].get("nodePort").is_none(), "{out}");
         let mut to_external = create("", "Service", old.clone()).unwrap_or_default();
         to_external["spec"]["type"] = json!("ExternalName");
         to_external["spec"]["externalName"] = json!("example.com");
-        to_external["spec"].as_object_mut().map(|m| m.remove("externalTrafficPolicy"));
+        to_external["spec"]
+            .as_object_mut()
+            .map(|m| m.remove("externalTrafficPolicy"));
         let out = update("", "Service", old, to_external).unwrap_or_default();
         assert!(out["spec"].get("clusterIP").is_none(), "{out}");
     }

@@ -20,7 +20,9 @@ pub fn printer(plural: &str) -> Option<Printer> {
 
 /// `spec.replicas`, which defaulting sets to 1 when a client leaves it out.
 fn desired_replicas(obj: &Value) -> i64 {
-    obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)
+    obj.pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
 }
 
 /// The template's container names and images.
@@ -46,10 +48,16 @@ fn deployment_row(deploy: &Value, now: Timestamp) -> Vec<Value> {
     let (containers, images) = template_containers(deploy);
     // Unlike the other workloads', a deployment's selector prints as is: empty when it
     // selects everything, `<invalid>` when it is not a selector.
-    let selector = print::label_selector(deploy.pointer("/spec/selector")).unwrap_or_else(|()| "<invalid>".into());
+    let selector = print::label_selector(deploy.pointer("/spec/selector"))
+        .unwrap_or_else(|()| "<invalid>".into());
     vec![
         print::name(deploy).into(),
-        format!("{}/{}", int_at(deploy, "/status/readyReplicas"), desired_replicas(deploy)).into(),
+        format!(
+            "{}/{}",
+            int_at(deploy, "/status/readyReplicas"),
+            desired_replicas(deploy)
+        )
+        .into(),
         int_at(deploy, "/status/updatedReplicas").into(),
         int_at(deploy, "/status/availableReplicas").into(),
         age(deploy, now).into(),
@@ -99,7 +107,12 @@ const STATEFUL_SETS: Printer = Printer::new(
         let (containers, images) = template_containers(sts);
         vec![
             print::name(sts).into(),
-            format!("{}/{}", int_at(sts, "/status/readyReplicas"), desired_replicas(sts)).into(),
+            format!(
+                "{}/{}",
+                int_at(sts, "/status/readyReplicas"),
+                desired_replicas(sts)
+            )
+            .into(),
             age(sts, now).into(),
             containers.into(),
             images.into(),
@@ -146,7 +159,14 @@ const CONTROLLER_REVISIONS: Printer = Printer::new(
         Column::new("Revision", "string", docs::REVISION_DOC),
         Column::AGE,
     ],
-    |rev, now| vec![print::name(rev).into(), controller_of(rev).into(), int_at(rev, "/revision").into(), age(rev, now).into()],
+    |rev, now| {
+        vec![
+            print::name(rev).into(),
+            controller_of(rev).into(),
+            int_at(rev, "/revision").into(),
+            age(rev, now).into(),
+        ]
+    },
 );
 
 /// The owner that controls an object, as `kind.group/name` in lower case
@@ -155,7 +175,9 @@ fn controller_of(obj: &Value) -> String {
     let owner = array_at(obj, "/metadata/ownerReferences")
         .iter()
         .find(|o| o.pointer("/controller").and_then(Value::as_bool) == Some(true));
-    let Some(owner) = owner else { return "<none>".into() };
+    let Some(owner) = owner else {
+        return "<none>".into();
+    };
     let group = match str_at(owner, "/apiVersion").split_once('/') {
         Some((group, _)) => group,
         None => "",
@@ -194,23 +216,59 @@ mod tests {
         );
         assert_eq!(
             deployment_row(&deploy, now()),
-            vec![json!("web"), json!("2/3"), json!(3), json!(2), json!("60s"), json!("nginx,log"), json!("nginx:1.27,busybox"), json!("app=web")]
+            vec![
+                json!("web"),
+                json!("2/3"),
+                json!(3),
+                json!(2),
+                json!("60s"),
+                json!("nginx,log"),
+                json!("nginx:1.27,busybox"),
+                json!("app=web")
+            ]
         );
         // A new deployment, before any controller wrote its status.
-        let fresh = deployment_row(&workload(json!({"replicas": 1, "selector": {}}), json!({})), now());
+        let fresh = deployment_row(
+            &workload(json!({"replicas": 1, "selector": {}}), json!({})),
+            now(),
+        );
         assert_eq!(&fresh[1..4], &[json!("0/1"), json!(0), json!(0)]);
         assert_eq!(fresh[7], "");
     }
 
     #[test]
     fn replica_sets_stateful_sets_daemon_sets() {
-        let rs = workload(json!({"replicas": 2, "selector": {"matchLabels": {"app": "web", "pod-template-hash": "abc"}}, "template": template()}), json!({"replicas": 2, "readyReplicas": 1}));
+        let rs = workload(
+            json!({"replicas": 2, "selector": {"matchLabels": {"app": "web", "pod-template-hash": "abc"}}, "template": template()}),
+            json!({"replicas": 2, "readyReplicas": 1}),
+        );
         assert_eq!(
             replica_set_row(&rs, now()),
-            vec![json!("web"), json!(2), json!(2), json!(1), json!("60s"), json!("nginx,log"), json!("nginx:1.27,busybox"), json!("app=web,pod-template-hash=abc")]
+            vec![
+                json!("web"),
+                json!(2),
+                json!(2),
+                json!(1),
+                json!("60s"),
+                json!("nginx,log"),
+                json!("nginx:1.27,busybox"),
+                json!("app=web,pod-template-hash=abc")
+            ]
         );
-        let sts = workload(json!({"replicas": 3, "template": template()}), json!({"readyReplicas": 3}));
-        assert_eq!((STATEFUL_SETS.row)(&sts, now()), vec![json!("web"), json!("3/3"), json!("60s"), json!("nginx,log"), json!("nginx:1.27,busybox")]);
+        let sts = workload(
+            json!({"replicas": 3, "template": template()}),
+            json!({"readyReplicas": 3}),
+        );
+        assert_eq!(
+            (STATEFUL_SETS.row)(&sts, now()),
+            vec![
+                json!("web"),
+                json!("3/3"),
+                json!("60s"),
+                json!("nginx,log"),
+                json!("nginx:1.27,busybox")
+            ]
+        );
         let mut ds_template = template();
         ds_template["spec"]["nodeSelector"] = json!({"kubernetes.io/os": "linux"});
         let ds = workload(
@@ -218,7 +276,18 @@ mod tests {
             json!({"desiredNumberScheduled": 3, "currentNumberScheduled": 3, "numberReady": 2, "updatedNumberScheduled": 3, "numberAvailable": 2}),
         );
         let row = (DAEMON_SETS.row)(&ds, now());
-        assert_eq!(&row[1..8], &[json!(3), json!(3), json!(2), json!(3), json!(2), json!("kubernetes.io/os=linux"), json!("60s")]);
+        assert_eq!(
+            &row[1..8],
+            &[
+                json!(3),
+                json!(3),
+                json!(2),
+                json!(3),
+                json!(2),
+                json!("kubernetes.io/os=linux"),
+                json!("60s")
+            ]
+        );
         assert_eq!(row[10], "app=web");
     }
 
@@ -226,7 +295,15 @@ mod tests {
     fn controller_revisions() {
         let rev = json!({"metadata": {"name": "web-7d9", "creationTimestamp": "2026-03-01T11:00:00Z",
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web", "uid": "u", "controller": true}]}, "revision": 2});
-        assert_eq!((CONTROLLER_REVISIONS.row)(&rev, now()), vec![json!("web-7d9"), json!("statefulset.apps/web"), json!(2), json!("60m")]);
+        assert_eq!(
+            (CONTROLLER_REVISIONS.row)(&rev, now()),
+            vec![
+                json!("web-7d9"),
+                json!("statefulset.apps/web"),
+                json!(2),
+                json!("60m")
+            ]
+        );
         let orphan = json!({"metadata": {"name": "x"}, "revision": 1});
         assert_eq!((CONTROLLER_REVISIONS.row)(&orphan, now())[1], "<none>");
     }

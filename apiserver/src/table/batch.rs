@@ -39,12 +39,16 @@ fn job_row(job: &Value, now: Timestamp) -> Vec<Value> {
         },
     };
     // How long it ran, or has been running.
-    let duration = match (timestamp(job.pointer("/status/startTime")), timestamp(job.pointer("/status/completionTime"))) {
+    let duration = match (
+        timestamp(job.pointer("/status/startTime")),
+        timestamp(job.pointer("/status/completionTime")),
+    ) {
         (None, _) => String::new(),
         (Some(start), None) => print::human_duration(now.duration_since(start).as_secs()),
         (Some(start), Some(end)) => print::human_duration(end.duration_since(start).as_secs()),
     };
-    let (containers, images) = print::containers_and_images(array_at(job, "/spec/template/spec/containers"));
+    let (containers, images) =
+        print::containers_and_images(array_at(job, "/spec/template/spec/containers"));
     vec![
         print::name(job).into(),
         job_status(job).into(),
@@ -66,7 +70,10 @@ fn job_status(job: &Value) -> &'static str {
         "Complete"
     } else if holds("Failed") {
         "Failed"
-    } else if job.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
+    } else if job
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+    {
         "Terminating"
     } else if holds("Suspended") {
         "Suspended"
@@ -98,14 +105,20 @@ fn cron_job_row(cj: &Value, now: Timestamp) -> Vec<Value> {
         Some(at) => print::since(Some(at), now),
         None => "<none>".into(),
     };
-    let time_zone = cj.pointer("/spec/timeZone").and_then(Value::as_str).unwrap_or("<none>");
+    let time_zone = cj
+        .pointer("/spec/timeZone")
+        .and_then(Value::as_str)
+        .unwrap_or("<none>");
     // Upstream prints the pointer as a word: True, False, or <unset>.
     let suspend = match cj.pointer("/spec/suspend").and_then(Value::as_bool) {
         Some(true) => "True",
         Some(false) => "False",
         None => "<unset>",
     };
-    let (containers, images) = print::containers_and_images(array_at(cj, "/spec/jobTemplate/spec/template/spec/containers"));
+    let (containers, images) = print::containers_and_images(array_at(
+        cj,
+        "/spec/jobTemplate/spec/template/spec/containers",
+    ));
     vec![
         print::name(cj).into(),
         str_at(cj, "/spec/schedule").into(),
@@ -143,24 +156,54 @@ mod tests {
         );
         assert_eq!(
             job_row(&complete, now()),
-            vec![json!("pi"), json!("Complete"), json!("1/1"), json!("34s"), json!("10m"), json!("pi"), json!("perl"), json!("batch.kubernetes.io/controller-uid=u")]
+            vec![
+                json!("pi"),
+                json!("Complete"),
+                json!("1/1"),
+                json!("34s"),
+                json!("10m"),
+                json!("pi"),
+                json!("perl"),
+                json!("batch.kubernetes.io/controller-uid=u")
+            ]
         );
-        let running = job(json!({"completions": 5}), json!({"succeeded": 2, "startTime": "2026-03-01T11:55:00Z"}));
-        assert_eq!(&job_row(&running, now())[1..4], &[json!("Running"), json!("2/5"), json!("5m")]);
+        let running = job(
+            json!({"completions": 5}),
+            json!({"succeeded": 2, "startTime": "2026-03-01T11:55:00Z"}),
+        );
+        assert_eq!(
+            &job_row(&running, now())[1..4],
+            &[json!("Running"), json!("2/5"), json!("5m")]
+        );
         let queue = job(json!({"parallelism": 3}), json!({}));
-        assert_eq!(&job_row(&queue, now())[1..4], &[json!("Running"), json!("0/1 of 3"), json!("")]);
+        assert_eq!(
+            &job_row(&queue, now())[1..4],
+            &[json!("Running"), json!("0/1 of 3"), json!("")]
+        );
         let single = job(json!({}), json!({}));
         assert_eq!(job_row(&single, now())[2], "0/1");
         let cases = [
             (json!([{"type": "Failed", "status": "True"}]), "Failed"),
-            (json!([{"type": "Suspended", "status": "True"}]), "Suspended"),
-            (json!([{"type": "FailureTarget", "status": "True"}]), "FailureTarget"),
+            (
+                json!([{"type": "Suspended", "status": "True"}]),
+                "Suspended",
+            ),
+            (
+                json!([{"type": "FailureTarget", "status": "True"}]),
+                "FailureTarget",
+            ),
             (json!([{"type": "Complete", "status": "False"}]), "Running"),
         ];
         for (conditions, want) in cases {
-            assert_eq!(job_status(&job(json!({}), json!({"conditions": conditions}))), want);
+            assert_eq!(
+                job_status(&job(json!({}), json!({"conditions": conditions}))),
+                want
+            );
         }
-        let mut deleting = job(json!({}), json!({"conditions": [{"type": "Suspended", "status": "True"}]}));
+        let mut deleting = job(
+            json!({}),
+            json!({"conditions": [{"type": "Suspended", "status": "True"}]}),
+        );
         deleting["metadata"]["deletionTimestamp"] = json!("2026-03-01T11:59:00Z");
         assert_eq!(job_status(&deleting), "Terminating");
     }
@@ -175,9 +218,31 @@ mod tests {
         });
         assert_eq!(
             cron_job_row(&cj, now()),
-            vec![json!("hello"), json!("*/5 * * * *"), json!("<none>"), json!("False"), json!(1), json!("5m"), json!("120m"), json!("hello"), json!("busybox"), json!("<none>")]
+            vec![
+                json!("hello"),
+                json!("*/5 * * * *"),
+                json!("<none>"),
+                json!("False"),
+                json!(1),
+                json!("5m"),
+                json!("120m"),
+                json!("hello"),
+                json!("busybox"),
+                json!("<none>")
+            ]
         );
-        let bare = cron_job_row(&json!({"metadata": {"name": "x"}, "spec": {"timeZone": "Etc/UTC"}}), now());
-        assert_eq!(&bare[2..6], &[json!("Etc/UTC"), json!("<unset>"), json!(0), json!("<none>")]);
+        let bare = cron_job_row(
+            &json!({"metadata": {"name": "x"}, "spec": {"timeZone": "Etc/UTC"}}),
+            now(),
+        );
+        assert_eq!(
+            &bare[2..6],
+            &[
+                json!("Etc/UTC"),
+                json!("<unset>"),
+                json!(0),
+                json!("<none>")
+            ]
+        );
     }
 }

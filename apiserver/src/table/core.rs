@@ -51,7 +51,10 @@ const NODE_ROLE_LABEL: &str = "kubernetes.io/role";
 
 fn node_row(node: &Value, now: Timestamp) -> Vec<Value> {
     // Only the Ready condition makes the status; the last one listed counts.
-    let ready = array_at(node, "/status/conditions").iter().rev().find(|c| str_at(c, "/type") == "Ready");
+    let ready = array_at(node, "/status/conditions")
+        .iter()
+        .rev()
+        .find(|c| str_at(c, "/type") == "Ready");
     let mut status = vec![match ready {
         Some(c) if str_at(c, "/status") == "True" => "Ready",
         Some(_) => "NotReady",
@@ -83,7 +86,12 @@ fn node_row(node: &Value, now: Timestamp) -> Vec<Value> {
     vec![
         print::name(node).into(),
         status.join(",").into(),
-        (if roles.is_empty() { "<none>".to_string() } else { roles }).into(),
+        (if roles.is_empty() {
+            "<none>".to_string()
+        } else {
+            roles
+        })
+        .into(),
         age(node, now).into(),
         str_at(node, "/status/nodeInfo/kubeletVersion").into(),
         address("InternalIP").into(),
@@ -97,27 +105,69 @@ fn node_row(node: &Value, now: Timestamp) -> Vec<Value> {
 // ---------------------------------------------------------------------------------------
 // Namespaces, configmaps, secrets, service accounts
 
-const NAMESPACES: Printer =
-    Printer::new(&[Column::NAME, Column::new("Status", "string", "The status of the namespace"), Column::AGE], |ns, now| {
-        vec![print::name(ns).into(), str_at(ns, "/status/phase").into(), age(ns, now).into()]
-    });
-
-const CONFIGMAPS: Printer = Printer::new(&[Column::NAME, Column::new("Data", "string", docs::CONFIGMAP_DATA_DOC), Column::AGE], |cm, now| {
-    let entries = object_len(cm, "/data") + object_len(cm, "/binaryData");
-    vec![print::name(cm).into(), entries.into(), age(cm, now).into()]
-});
-
-const SECRETS: Printer = Printer::new(
-    &[Column::NAME, Column::new("Type", "string", docs::SECRET_TYPE_DOC), Column::new("Data", "string", docs::SECRET_DATA_DOC), Column::AGE],
-    |secret, now| vec![print::name(secret).into(), str_at(secret, "/type").into(), object_len(secret, "/data").into(), age(secret, now).into()],
+const NAMESPACES: Printer = Printer::new(
+    &[
+        Column::NAME,
+        Column::new("Status", "string", "The status of the namespace"),
+        Column::AGE,
+    ],
+    |ns, now| {
+        vec![
+            print::name(ns).into(),
+            str_at(ns, "/status/phase").into(),
+            age(ns, now).into(),
+        ]
+    },
 );
 
-const SERVICE_ACCOUNTS: Printer = Printer::new(&[Column::NAME, Column::new("Secrets", "string", docs::SA_SECRETS_DOC), Column::AGE], |sa, now| {
-    vec![print::name(sa).into(), array_at(sa, "/secrets").len().into(), age(sa, now).into()]
-});
+const CONFIGMAPS: Printer = Printer::new(
+    &[
+        Column::NAME,
+        Column::new("Data", "string", docs::CONFIGMAP_DATA_DOC),
+        Column::AGE,
+    ],
+    |cm, now| {
+        let entries = object_len(cm, "/data") + object_len(cm, "/binaryData");
+        vec![print::name(cm).into(), entries.into(), age(cm, now).into()]
+    },
+);
+
+const SECRETS: Printer = Printer::new(
+    &[
+        Column::NAME,
+        Column::new("Type", "string", docs::SECRET_TYPE_DOC),
+        Column::new("Data", "string", docs::SECRET_DATA_DOC),
+        Column::AGE,
+    ],
+    |secret, now| {
+        vec![
+            print::name(secret).into(),
+            str_at(secret, "/type").into(),
+            object_len(secret, "/data").into(),
+            age(secret, now).into(),
+        ]
+    },
+);
+
+const SERVICE_ACCOUNTS: Printer = Printer::new(
+    &[
+        Column::NAME,
+        Column::new("Secrets", "string", docs::SA_SECRETS_DOC),
+        Column::AGE,
+    ],
+    |sa, now| {
+        vec![
+            print::name(sa).into(),
+            array_at(sa, "/secrets").len().into(),
+            age(sa, now).into(),
+        ]
+    },
+);
 
 fn object_len(obj: &Value, pointer: &str) -> usize {
-    obj.pointer(pointer).and_then(Value::as_object).map_or(0, |m| m.len())
+    obj.pointer(pointer)
+        .and_then(Value::as_object)
+        .map_or(0, |m| m.len())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -137,7 +187,10 @@ const SERVICES: Printer = Printer::new(
 );
 
 fn service_row(svc: &Value, now: Timestamp) -> Vec<Value> {
-    let cluster_ip = array_at(svc, "/spec/clusterIPs").first().and_then(Value::as_str).unwrap_or("<none>");
+    let cluster_ip = array_at(svc, "/spec/clusterIPs")
+        .first()
+        .and_then(Value::as_str)
+        .unwrap_or("<none>");
     let ports: Vec<String> = array_at(svc, "/spec/ports")
         .iter()
         .map(|p| {
@@ -148,7 +201,11 @@ fn service_row(svc: &Value, now: Timestamp) -> Vec<Value> {
             }
         })
         .collect();
-    let ports = if ports.is_empty() { "<none>".to_string() } else { ports.join(",") };
+    let ports = if ports.is_empty() {
+        "<none>".to_string()
+    } else {
+        ports.join(",")
+    };
     vec![
         print::name(svc).into(),
         str_at(svc, "/spec/type").into(),
@@ -163,30 +220,50 @@ fn service_row(svc: &Value, now: Timestamp) -> Vec<Value> {
 /// Upstream's `getServiceExternalIP`, as the server prints it (wide: load-balancer
 /// addresses are never shortened).
 fn service_external_ip(svc: &Value) -> String {
-    let external_ips: Vec<&str> = array_at(svc, "/spec/externalIPs").iter().filter_map(Value::as_str).collect();
+    let external_ips: Vec<&str> = array_at(svc, "/spec/externalIPs")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     match str_at(svc, "/spec/type") {
         "ClusterIP" | "NodePort" if external_ips.is_empty() => "<none>".into(),
         "ClusterIP" | "NodePort" => external_ips.join(","),
         "LoadBalancer" => {
-            let ingress = print::sorted_unique(array_at(svc, "/status/loadBalancer/ingress").iter().filter_map(|i| {
-                match (str_at(i, "/ip"), str_at(i, "/hostname")) {
-                    ("", "") => None,
-                    ("", hostname) => Some(hostname),
-                    (ip, _) => Some(ip),
-                }
-            }));
+            let ingress = print::sorted_unique(
+                array_at(svc, "/status/loadBalancer/ingress")
+                    .iter()
+                    .filter_map(|i| match (str_at(i, "/ip"), str_at(i, "/hostname")) {
+                        ("", "") => None,
+                        ("", hostname) => Some(hostname),
+                        (ip, _) => Some(ip),
+                    }),
+            );
             let mut all: Vec<&str> = ingress.split(',').filter(|s| !s.is_empty()).collect();
             all.extend(external_ips);
-            if all.is_empty() { "<pending>".into() } else { all.join(",") }
+            if all.is_empty() {
+                "<pending>".into()
+            } else {
+                all.join(",")
+            }
         }
         "ExternalName" => str_at(svc, "/spec/externalName").into(),
         _ => "<unknown>".into(),
     }
 }
 
-const ENDPOINTS: Printer = Printer::new(&[Column::NAME, Column::new("Endpoints", "string", docs::SUBSETS_DOC), Column::AGE], |ep, now| {
-    vec![print::name(ep).into(), format_endpoints(ep).into(), age(ep, now).into()]
-});
+const ENDPOINTS: Printer = Printer::new(
+    &[
+        Column::NAME,
+        Column::new("Endpoints", "string", docs::SUBSETS_DOC),
+        Column::AGE,
+    ],
+    |ep, now| {
+        vec![
+            print::name(ep).into(),
+            format_endpoints(ep).into(),
+            age(ep, now).into(),
+        ]
+    },
+);
 
 /// Upstream's `formatEndpoints`: the first three `ip:port`s, then how many more.
 fn format_endpoints(ep: &Value) -> String {
@@ -198,7 +275,10 @@ fn format_endpoints(ep: &Value) -> String {
     let mut list = Vec::new();
     let mut count = 0;
     for subset in subsets {
-        let addresses: Vec<&str> = array_at(subset, "/addresses").iter().map(|a| str_at(a, "/ip")).collect();
+        let addresses: Vec<&str> = array_at(subset, "/addresses")
+            .iter()
+            .map(|a| str_at(a, "/ip"))
+            .collect();
         let ports = array_at(subset, "/ports");
         if ports.is_empty() {
             // A headless service may have no ports.
@@ -208,17 +288,29 @@ fn format_endpoints(ep: &Value) -> String {
         }
         for port in ports {
             count += addresses.len();
-            list.extend(addresses.iter().map(|ip| join_host_port(ip, int_at(port, "/port"))));
+            list.extend(
+                addresses
+                    .iter()
+                    .map(|ip| join_host_port(ip, int_at(port, "/port"))),
+            );
         }
     }
     list.truncate(MAX);
     let shown = list.join(",");
-    if count > MAX { format!("{shown} + {} more...", count - MAX) } else { shown }
+    if count > MAX {
+        format!("{shown} + {} more...", count - MAX)
+    } else {
+        shown
+    }
 }
 
 /// Go's `net.JoinHostPort`: IPv6 addresses in brackets.
 fn join_host_port(host: &str, port: i64) -> String {
-    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -236,10 +328,15 @@ pub const EVENT_COLUMNS: &[Column] = &[
     Column::new("Message", "string", docs::MESSAGE_DOC),
     Column::wide("First Seen", "string", docs::FIRST_TIMESTAMP_DOC),
     Column::wide("Count", "string", docs::COUNT_DOC),
-    Column { priority: 1, ..Column::NAME },
+    Column {
+        priority: 1,
+        ..Column::NAME
+    },
 ];
 
-const EVENTS: Printer = Printer::new(EVENT_COLUMNS, |event, now| event_row(event, &CORE_EVENT, now));
+const EVENTS: Printer = Printer::new(EVENT_COLUMNS, |event, now| {
+    event_row(event, &CORE_EVENT, now)
+});
 
 /// Where an event's fields are: core/v1 and events.k8s.io/v1 name them differently,
 /// and upstream prints both from the same internal type.
@@ -288,9 +385,19 @@ pub fn event_row(event: &Value, fields: &EventFields, now: Timestamp) -> Vec<Val
         "" => kind,
         name => format!("{kind}/{name}"),
     };
-    let component = first_non_empty(str_at(event, &format!("{}/component", fields.source)), str_at(event, fields.reporting_controller));
-    let host = first_non_empty(str_at(event, &format!("{}/host", fields.source)), str_at(event, "/reportingInstance"));
-    let source = if host.is_empty() { component.to_string() } else { format!("{component}, {host}") };
+    let component = first_non_empty(
+        str_at(event, &format!("{}/component", fields.source)),
+        str_at(event, fields.reporting_controller),
+    );
+    let host = first_non_empty(
+        str_at(event, &format!("{}/host", fields.source)),
+        str_at(event, "/reportingInstance"),
+    );
+    let source = if host.is_empty() {
+        component.to_string()
+    } else {
+        format!("{component}, {host}")
+    };
     vec![
         last_seen.into(),
         str_at(event, "/type").into(),
@@ -321,7 +428,11 @@ const PERSISTENT_VOLUMES: Printer = Printer::new(
         Column::new("Status", "string", docs::PV_PHASE_DOC),
         Column::new("Claim", "string", docs::PV_CLAIM_DOC),
         Column::new("StorageClass", "string", "StorageClass of the pv"),
-        Column::new("VolumeAttributesClass", "string", "VolumeAttributesClass of the pv"),
+        Column::new(
+            "VolumeAttributesClass",
+            "string",
+            "VolumeAttributesClass of the pv",
+        ),
         Column::new("Reason", "string", docs::PV_REASON_DOC),
         Column::AGE,
         Column::wide("VolumeMode", "string", docs::PV_VOLUME_MODE_DOC),
@@ -331,7 +442,9 @@ const PERSISTENT_VOLUMES: Printer = Printer::new(
 
 fn pv_row(pv: &Value, now: Timestamp) -> Vec<Value> {
     let claim = match pv.pointer("/spec/claimRef") {
-        Some(claim) if claim.is_object() => format!("{}/{}", str_at(claim, "/namespace"), str_at(claim, "/name")),
+        Some(claim) if claim.is_object() => {
+            format!("{}/{}", str_at(claim, "/namespace"), str_at(claim, "/name"))
+        }
         _ => String::new(),
     };
     vec![
@@ -357,7 +470,11 @@ const PERSISTENT_VOLUME_CLAIMS: Printer = Printer::new(
         Column::new("Capacity", "string", docs::PVC_CAPACITY_DOC),
         Column::new("Access Modes", "string", docs::PVC_ACCESS_MODES_DOC),
         Column::new("StorageClass", "string", "StorageClass of the pvc"),
-        Column::new("VolumeAttributesClass", "string", "VolumeAttributesClass of the pvc"),
+        Column::new(
+            "VolumeAttributesClass",
+            "string",
+            "VolumeAttributesClass of the pvc",
+        ),
         Column::AGE,
         Column::wide("VolumeMode", "string", docs::PVC_VOLUME_MODE_DOC),
     ],
@@ -370,7 +487,10 @@ fn pvc_row(pvc: &Value, now: Timestamp) -> Vec<Value> {
     let (capacity, modes) = if volume.is_empty() {
         (String::new(), String::new())
     } else {
-        (quantity(pvc.pointer("/status/capacity/storage")), access_modes(array_at(pvc, "/status/accessModes")))
+        (
+            quantity(pvc.pointer("/status/capacity/storage")),
+            access_modes(array_at(pvc, "/status/accessModes")),
+        )
     };
     vec![
         print::name(pvc).into(),
@@ -386,7 +506,10 @@ fn pvc_row(pvc: &Value, now: Timestamp) -> Vec<Value> {
 }
 
 fn phase_or_terminating(obj: &Value) -> String {
-    if obj.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
+    if obj
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+    {
         "Terminating".into()
     } else {
         str_at(obj, "/status/phase").into()
@@ -395,7 +518,10 @@ fn phase_or_terminating(obj: &Value) -> String {
 
 /// The class of a volume or claim: the old beta annotation wins over the field.
 fn storage_class(obj: &Value) -> &str {
-    match obj.pointer("/metadata/annotations/volume.beta.kubernetes.io~1storage-class").and_then(Value::as_str) {
+    match obj
+        .pointer("/metadata/annotations/volume.beta.kubernetes.io~1storage-class")
+        .and_then(Value::as_str)
+    {
         Some(class) => class,
         None => str_at(obj, "/spec/storageClassName"),
     }
@@ -404,12 +530,17 @@ fn storage_class(obj: &Value) -> &str {
 /// Upstream's `GetAccessModesAsString`: `RWO,ROX,RWX,RWOP`, in that order, once each.
 fn access_modes(modes: &[Value]) -> String {
     let has = |mode: &str| modes.iter().any(|m| m.as_str() == Some(mode));
-    [("ReadWriteOnce", "RWO"), ("ReadOnlyMany", "ROX"), ("ReadWriteMany", "RWX"), ("ReadWriteOncePod", "RWOP")]
-        .iter()
-        .filter(|(mode, _)| has(mode))
-        .map(|(_, short)| *short)
-        .collect::<Vec<_>>()
-        .join(",")
+    [
+        ("ReadWriteOnce", "RWO"),
+        ("ReadOnlyMany", "ROX"),
+        ("ReadWriteMany", "RWX"),
+        ("ReadWriteOncePod", "RWOP"),
+    ]
+    .iter()
+    .filter(|(mode, _)| has(mode))
+    .map(|(_, short)| *short)
+    .collect::<Vec<_>>()
+    .join(",")
 }
 
 /// A stored quantity as `Quantity.String()` prints it (stored quantities are already in
@@ -422,7 +553,11 @@ fn quantity(value: Option<&Value>) -> String {
 }
 
 fn or_unset(s: &str) -> String {
-    if s.is_empty() { "<unset>".into() } else { s.into() }
+    if s.is_empty() {
+        "<unset>".into()
+    } else {
+        s.into()
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -431,8 +566,16 @@ fn or_unset(s: &str) -> String {
 const RESOURCE_QUOTAS: Printer = Printer::new(
     &[
         Column::NAME,
-        Column::new("Request", "string", "Request represents a minimum amount of cpu/memory that a container may consume."),
-        Column::new("Limit", "string", "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node."),
+        Column::new(
+            "Request",
+            "string",
+            "Request represents a minimum amount of cpu/memory that a container may consume.",
+        ),
+        Column::new(
+            "Limit",
+            "string",
+            "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node.",
+        ),
         Column::AGE,
     ],
     quota_row,
@@ -443,15 +586,28 @@ fn quota_row(quota: &Value, now: Timestamp) -> Vec<Value> {
     let mut requests = Vec::new();
     let mut limits = Vec::new();
     // serde_json's map is sorted by key, as upstream sorts resource names.
-    for (resource, hard) in quota.pointer("/status/hard").and_then(Value::as_object).into_iter().flatten() {
-        let used = quantity(quota.pointer(&format!("/status/used/{}", resource.replace('~', "~0").replace('/', "~1"))));
+    for (resource, hard) in quota
+        .pointer("/status/hard")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let used = quantity(quota.pointer(&format!(
+            "/status/used/{}",
+            resource.replace('~', "~0").replace('/', "~1")
+        )));
         let entry = format!("{resource}: {used}/{}", quantity(Some(hard)));
         match resource.split_once('.') {
             Some(("limits", _)) => limits.push(entry),
             _ => requests.push(entry),
         }
     }
-    vec![print::name(quota).into(), requests.join(", ").into(), limits.join(", ").into(), age(quota, now).into()]
+    vec![
+        print::name(quota).into(),
+        requests.join(", ").into(),
+        limits.join(", ").into(),
+        age(quota, now).into(),
+    ]
 }
 
 #[cfg(test)]
@@ -494,9 +650,15 @@ mod tests {
                 json!("containerd://2.0"),
             ]
         );
-        let bare = node_row(&json!({"metadata": meta("n2"), "status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}}), now());
+        let bare = node_row(
+            &json!({"metadata": meta("n2"), "status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}}),
+            now(),
+        );
         assert_eq!((&bare[1], &bare[2]), (&json!("NotReady"), &json!("<none>")));
-        assert_eq!(node_row(&json!({"metadata": meta("n3")}), now())[1], "Unknown");
+        assert_eq!(
+            node_row(&json!({"metadata": meta("n3")}), now())[1],
+            "Unknown"
+        );
     }
 
     #[test]
@@ -509,22 +671,54 @@ mod tests {
         );
         assert_eq!(
             service_row(&cluster_ip, now()),
-            vec![json!("web"), json!("ClusterIP"), json!("10.96.0.10"), json!("<none>"), json!("80/TCP,53/UDP"), json!("120m"), json!("app=web")]
+            vec![
+                json!("web"),
+                json!("ClusterIP"),
+                json!("10.96.0.10"),
+                json!("<none>"),
+                json!("80/TCP,53/UDP"),
+                json!("120m"),
+                json!("app=web")
+            ]
         );
-        let node_port = svc(json!({"type": "NodePort", "clusterIPs": ["10.96.0.11"], "externalIPs": ["1.2.3.4"], "ports": [{"port": 80, "nodePort": 30080, "protocol": "TCP"}]}), json!({}));
+        let node_port = svc(
+            json!({"type": "NodePort", "clusterIPs": ["10.96.0.11"], "externalIPs": ["1.2.3.4"], "ports": [{"port": 80, "nodePort": 30080, "protocol": "TCP"}]}),
+            json!({}),
+        );
         let row = service_row(&node_port, now());
-        assert_eq!((&row[3], &row[4], &row[6]), (&json!("1.2.3.4"), &json!("80:30080/TCP"), &json!("<none>")));
-        let pending = svc(json!({"type": "LoadBalancer", "clusterIPs": ["10.96.0.12"], "ports": []}), json!({"loadBalancer": {}}));
-        assert_eq!((&service_row(&pending, now())[3], &service_row(&pending, now())[4]), (&json!("<pending>"), &json!("<none>")));
+        assert_eq!(
+            (&row[3], &row[4], &row[6]),
+            (&json!("1.2.3.4"), &json!("80:30080/TCP"), &json!("<none>"))
+        );
+        let pending = svc(
+            json!({"type": "LoadBalancer", "clusterIPs": ["10.96.0.12"], "ports": []}),
+            json!({"loadBalancer": {}}),
+        );
+        assert_eq!(
+            (
+                &service_row(&pending, now())[3],
+                &service_row(&pending, now())[4]
+            ),
+            (&json!("<pending>"), &json!("<none>"))
+        );
         let lb = svc(
             json!({"type": "LoadBalancer", "externalIPs": ["9.9.9.9"]}),
             json!({"loadBalancer": {"ingress": [{"ip": "5.6.7.8"}, {"hostname": "lb.example.com"}, {"ip": "1.1.1.1"}]}}),
         );
-        assert_eq!(service_row(&lb, now())[3], "1.1.1.1,5.6.7.8,lb.example.com,9.9.9.9");
+        assert_eq!(
+            service_row(&lb, now())[3],
+            "1.1.1.1,5.6.7.8,lb.example.com,9.9.9.9"
+        );
         assert_eq!(service_row(&lb, now())[2], "<none>");
-        let external = svc(json!({"type": "ExternalName", "externalName": "db.example.com"}), json!({}));
+        let external = svc(
+            json!({"type": "ExternalName", "externalName": "db.example.com"}),
+            json!({}),
+        );
         assert_eq!(service_row(&external, now())[3], "db.example.com");
-        let headless = svc(json!({"type": "ClusterIP", "clusterIPs": ["None"]}), json!({}));
+        let headless = svc(
+            json!({"type": "ClusterIP", "clusterIPs": ["None"]}),
+            json!({}),
+        );
         assert_eq!(service_row(&headless, now())[2], "None");
     }
 
@@ -532,27 +726,57 @@ mod tests {
     fn endpoints() {
         let ep = |subsets: Value| format_endpoints(&json!({"subsets": subsets}));
         assert_eq!(ep(json!([])), "<none>");
-        assert_eq!(ep(json!([{"addresses": [{"ip": "10.0.0.1"}], "ports": [{"port": 80}]}])), "10.0.0.1:80");
-        assert_eq!(ep(json!([{"addresses": [{"ip": "fd00::1"}], "ports": [{"port": 80}]}])), "[fd00::1]:80");
-        assert_eq!(ep(json!([{"addresses": [{"ip": "10.0.0.1"}, {"ip": "10.0.0.2"}]}])), "10.0.0.1,10.0.0.2");
         assert_eq!(
-            ep(json!([{"addresses": [{"ip": "10.0.0.1"}, {"ip": "10.0.0.2"}, {"ip": "10.0.0.3"}], "ports": [{"port": 80}, {"port": 443}]}])),
+            ep(json!([{"addresses": [{"ip": "10.0.0.1"}], "ports": [{"port": 80}]}])),
+            "10.0.0.1:80"
+        );
+        assert_eq!(
+            ep(json!([{"addresses": [{"ip": "fd00::1"}], "ports": [{"port": 80}]}])),
+            "[fd00::1]:80"
+        );
+        assert_eq!(
+            ep(json!([{"addresses": [{"ip": "10.0.0.1"}, {"ip": "10.0.0.2"}]}])),
+            "10.0.0.1,10.0.0.2"
+        );
+        assert_eq!(
+            ep(
+                json!([{"addresses": [{"ip": "10.0.0.1"}, {"ip": "10.0.0.2"}, {"ip": "10.0.0.3"}], "ports": [{"port": 80}, {"port": 443}]}])
+            ),
             "10.0.0.1:80,10.0.0.2:80,10.0.0.3:80 + 3 more..."
         );
-        assert_eq!(ep(json!([{"notReadyAddresses": [{"ip": "10.0.0.1"}], "ports": [{"port": 80}]}])), "");
+        assert_eq!(
+            ep(json!([{"notReadyAddresses": [{"ip": "10.0.0.1"}], "ports": [{"port": 80}]}])),
+            ""
+        );
     }
 
     #[test]
     fn configmaps_secrets_namespaces_service_accounts() {
         let cm = json!({"metadata": meta("cfg"), "data": {"a": "1", "b": "2"}, "binaryData": {"c": "AA=="}});
-        assert_eq!((CONFIGMAPS.row)(&cm, now()), vec![json!("cfg"), json!(3), json!("120m")]);
-        assert_eq!((CONFIGMAPS.row)(&json!({"metadata": meta("empty")}), now())[1], 0);
-        let secret = json!({"metadata": meta("s"), "type": "Opaque", "data": {"password": "cGFzcw=="}});
-        assert_eq!((SECRETS.row)(&secret, now()), vec![json!("s"), json!("Opaque"), json!(1), json!("120m")]);
+        assert_eq!(
+            (CONFIGMAPS.row)(&cm, now()),
+            vec![json!("cfg"), json!(3), json!("120m")]
+        );
+        assert_eq!(
+            (CONFIGMAPS.row)(&json!({"metadata": meta("empty")}), now())[1],
+            0
+        );
+        let secret =
+            json!({"metadata": meta("s"), "type": "Opaque", "data": {"password": "cGFzcw=="}});
+        assert_eq!(
+            (SECRETS.row)(&secret, now()),
+            vec![json!("s"), json!("Opaque"), json!(1), json!("120m")]
+        );
         let ns = json!({"metadata": meta("dev"), "status": {"phase": "Terminating"}});
-        assert_eq!((NAMESPACES.row)(&ns, now()), vec![json!("dev"), json!("Terminating"), json!("120m")]);
+        assert_eq!(
+            (NAMESPACES.row)(&ns, now()),
+            vec![json!("dev"), json!("Terminating"), json!("120m")]
+        );
         let sa = json!({"metadata": meta("default")});
-        assert_eq!((SERVICE_ACCOUNTS.row)(&sa, now()), vec![json!("default"), json!(0), json!("120m")]);
+        assert_eq!(
+            (SERVICE_ACCOUNTS.row)(&sa, now()),
+            vec![json!("default"), json!(0), json!("120m")]
+        );
     }
 
     #[test]
@@ -586,10 +810,22 @@ mod tests {
         });
         let row = (EVENTS.row)(&new, now());
         // Sub-second times count whole seconds elapsed, as Go truncates.
-        assert_eq!((&row[0], &row[3], &row[5], &row[7], &row[8]), (&json!("29s"), &json!("node"), &json!("scheduler, s-1"), &json!("29s"), &json!(1)));
+        assert_eq!(
+            (&row[0], &row[3], &row[5], &row[7], &row[8]),
+            (
+                &json!("29s"),
+                &json!("node"),
+                &json!("scheduler, s-1"),
+                &json!("29s"),
+                &json!(1)
+            )
+        );
         let series = json!({"metadata": {"name": "y"}, "eventTime": "2026-03-01T11:00:00.000000Z", "series": {"count": 7, "lastObservedTime": "2026-03-01T11:59:00.000000Z"}});
         let row = (EVENTS.row)(&series, now());
-        assert_eq!((&row[0], &row[7], &row[8]), (&json!("60s"), &json!("60m"), &json!(7)));
+        assert_eq!(
+            (&row[0], &row[7], &row[8]),
+            (&json!("60s"), &json!("60m"), &json!(7))
+        );
     }
 
     #[test]
@@ -619,14 +855,34 @@ mod tests {
         let pending = json!({"metadata": meta("data"), "spec": {"resources": {"requests": {"storage": "1Gi"}}, "storageClassName": "standard"}, "status": {"phase": "Pending"}});
         assert_eq!(
             pvc_row(&pending, now()),
-            vec![json!("data"), json!("Pending"), json!(""), json!(""), json!(""), json!("standard"), json!("<unset>"), json!("120m"), json!("<unset>")]
+            vec![
+                json!("data"),
+                json!("Pending"),
+                json!(""),
+                json!(""),
+                json!(""),
+                json!("standard"),
+                json!("<unset>"),
+                json!("120m"),
+                json!("<unset>")
+            ]
         );
         let mut bound = json!({"metadata": meta("data"), "spec": {"volumeName": "pv1", "volumeMode": "Block"},
             "status": {"phase": "Bound", "capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOncePod"]}});
-        bound["metadata"]["annotations"] = json!({"volume.beta.kubernetes.io/storage-class": "legacy"});
+        bound["metadata"]["annotations"] =
+            json!({"volume.beta.kubernetes.io/storage-class": "legacy"});
         bound["metadata"]["deletionTimestamp"] = json!("2026-03-01T11:00:00Z");
         let row = pvc_row(&bound, now());
-        assert_eq!(&row[1..6], &[json!("Terminating"), json!("pv1"), json!("10Gi"), json!("RWOP"), json!("legacy")]);
+        assert_eq!(
+            &row[1..6],
+            &[
+                json!("Terminating"),
+                json!("pv1"),
+                json!("10Gi"),
+                json!("RWOP"),
+                json!("legacy")
+            ]
+        );
     }
 
     #[test]
@@ -637,7 +893,12 @@ mod tests {
         }});
         assert_eq!(
             quota_row(&quota, now()),
-            vec![json!("q"), json!("pods: 3/10, requests.cpu: 500m/1"), json!("limits.cpu: 1/2, limits.memory: 0/2Gi"), json!("120m")]
+            vec![
+                json!("q"),
+                json!("pods: 3/10, requests.cpu: 500m/1"),
+                json!("limits.cpu: 1/2, limits.memory: 0/2Gi"),
+                json!("120m")
+            ]
         );
     }
 }

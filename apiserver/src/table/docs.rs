@@ -4,8 +4,10 @@
 
 pub const KUBELET_VERSION_DOC: &str = "Kubelet Version reported by the node.";
 pub const ADDRESSES_DOC: &str = "List of addresses reachable to the node. Queried from cloud provider, if available. More info: https://kubernetes.io/docs/reference/node/node-status/#addresses Note: This field is declared as mergeable, but the merge key is not sufficiently unique, which can cause data corruption when it is merged. Callers should instead use a full-replacement patch. See https://pr.k8s.io/79391 for an example. Consumers should assume that addresses can change during the lifetime of a Node. However, there are some exceptions where this may not be possible, such as Pods that inherit a Node's address in its own status or consumers of the downward API (status.hostIP).";
-pub const OS_IMAGE_DOC: &str = "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).";
-pub const KERNEL_VERSION_DOC: &str = "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).";
+pub const OS_IMAGE_DOC: &str =
+    "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).";
+pub const KERNEL_VERSION_DOC: &str =
+    "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).";
 pub const CONTAINER_RUNTIME_DOC: &str = "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).";
 pub const SERVICE_TYPE_DOC: &str = "type determines how the Service is exposed. Defaults to ClusterIP. Valid options are ExternalName, ClusterIP, NodePort, and LoadBalancer. \"ClusterIP\" allocates a cluster-internal IP address for load-balancing to endpoints. Endpoints are determined by the selector or if that is not specified, by manual construction of an Endpoints object or EndpointSlice objects. If clusterIP is \"None\", no virtual IP is allocated and the endpoints are published as a set of endpoints rather than a virtual IP. \"NodePort\" builds on ClusterIP and allocates a port on every node which routes to the same endpoints as the clusterIP. \"LoadBalancer\" builds on NodePort and creates an external load-balancer (if supported in the current cloud) which routes to the same endpoints as the clusterIP. \"ExternalName\" aliases this service to the specified externalName. Several other fields do not apply to ExternalName services. More info: https://kubernetes.io/docs/concepts/services-networking/service/#publishing-services-service-types";
 pub const CLUSTER_IP_DOC: &str = "clusterIP is the IP address of the service and is usually assigned randomly. If an address is specified manually, is in-range (as per system configuration), and is not in use, it will be allocated to the service; otherwise creation of the service will fail. This field may not be changed through updates unless the type field is also being changed to ExternalName (which requires this field to be blank) or the type field is being changed from ExternalName (in which case this field may optionally be specified, as describe above).  Valid values are \"None\", empty string (\"\"), or a valid IP address. Setting this to \"None\" makes a \"headless service\" (no virtual IP), which is useful when direct endpoint connections are preferred and proxying is not required.  Only applies to types ClusterIP, NodePort, and LoadBalancer. If this field is specified when creating a Service of type ExternalName, creation will fail. This field will be wiped when updating a Service to type ExternalName. More info: https://kubernetes.io/docs/concepts/services-networking/service/#virtual-ips-and-service-proxies";
@@ -17,14 +19,18 @@ pub const CONFIGMAP_DATA_DOC: &str = "Data contains the configuration data. Each
 pub const SECRET_TYPE_DOC: &str = "Used to facilitate programmatic handling of secret data. More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types";
 pub const SECRET_DATA_DOC: &str = "Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or '.'. The serialized form of the secret data is a base64 encoded string, representing the arbitrary (possibly non-string) data value here. Described in https://tools.ietf.org/html/rfc4648#section-4";
 pub const SA_SECRETS_DOC: &str = "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use. Pods are only limited to this list if this service account has a \"kubernetes.io/enforce-mountable-secrets\" annotation set to \"true\". The \"kubernetes.io/enforce-mountable-secrets\" annotation is deprecated since v1.32. Prefer separate namespaces to isolate access to mounted secrets. This field should not be used to find auto-generated service account token secrets for use outside of pods. Instead, tokens can be requested directly using the TokenRequest API, or service account token secrets can be manually created. More info: https://kubernetes.io/docs/concepts/configuration/secret";
-pub const LAST_TIMESTAMP_DOC: &str = "The time at which the most recent occurrence of this event was recorded.";
-pub const EVENT_TYPE_DOC: &str = "Type of this event (Normal, Warning), new types could be added in the future";
+pub const LAST_TIMESTAMP_DOC: &str =
+    "The time at which the most recent occurrence of this event was recorded.";
+pub const EVENT_TYPE_DOC: &str =
+    "Type of this event (Normal, Warning), new types could be added in the future";
 pub const EVENT_REASON_DOC: &str = "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.";
 pub const INVOLVED_OBJECT_DOC: &str = "The object that this event is about.";
 pub const FIELD_PATH_DOC: &str = "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers\\[2\\]. For example, if the object reference is to a container within a pod, this would take on a value like: \"spec.containers{name}\" (where \"name\" refers to the name of the container that triggered the event) or if no container name is specified \"spec.containers\\[2\\]\" (container with index 2 in this pod). This syntax is chosen only to have some well-defined way of referencing a part of an object.";
-pub const SOURCE_DOC: &str = "The component reporting this event. Should be a short machine understandable string.";
+pub const SOURCE_DOC: &str =
+    "The component reporting this event. Should be a short machine understandable string.";
 pub const MESSAGE_DOC: &str = "A human-readable description of the status of this operation.";
-pub const FIRST_TIMESTAMP_DOC: &str = "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)";
+pub const FIRST_TIMESTAMP_DOC: &str =
+    "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)";
 pub const COUNT_DOC: &str = "The number of times this event has occurred.";
 pub const PV_CAPACITY_DOC: &str = "capacity is the description of the persistent volume's resources and capacity. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#capacity";
 pub const PV_ACCESS_MODES_DOC: &str = "accessModes contains all ways the volume can be mounted. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#access-modes";
@@ -34,13 +40,16 @@ pub const PV_CLAIM_DOC: &str = "claimRef is part of a bi-directional binding bet
 pub const PV_REASON_DOC: &str = "reason is a brief CamelCase string that describes any failure and is meant for machine parsing and tidy display in the CLI.";
 pub const PV_VOLUME_MODE_DOC: &str = "volumeMode defines if a volume is intended to be used with a formatted filesystem or to remain in raw block state. Value of Filesystem is implied when not included in spec.";
 pub const PVC_PHASE_DOC: &str = "phase represents the current phase of PersistentVolumeClaim.";
-pub const PVC_VOLUME_NAME_DOC: &str = "volumeName is the binding reference to the PersistentVolume backing this claim.";
-pub const PVC_CAPACITY_DOC: &str = "capacity represents the actual resources of the underlying volume.";
+pub const PVC_VOLUME_NAME_DOC: &str =
+    "volumeName is the binding reference to the PersistentVolume backing this claim.";
+pub const PVC_CAPACITY_DOC: &str =
+    "capacity represents the actual resources of the underlying volume.";
 pub const PVC_ACCESS_MODES_DOC: &str = "accessModes contains the actual access modes the volume backing the PVC has. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#access-modes-1";
 pub const PVC_VOLUME_MODE_DOC: &str = "volumeMode defines what type of volume is required by the claim. Value of Filesystem is implied when not included in claim spec.";
 pub const RS_REPLICAS_DOC: &str = "Replicas is the number of desired pods. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicaset";
 pub const RS_STATUS_REPLICAS_DOC: &str = "Replicas is the most recently observed number of non-terminating pods. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicaset";
-pub const RS_READY_DOC: &str = "The number of non-terminating pods targeted by this ReplicaSet with a Ready Condition.";
+pub const RS_READY_DOC: &str =
+    "The number of non-terminating pods targeted by this ReplicaSet with a Ready Condition.";
 pub const RS_SELECTOR_DOC: &str = "Selector is a label query over pods that should match the replica count. Label keys and values that must match in order to be controlled by this replica set. It must match the pod template's labels. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors";
 pub const DS_DESIRED_DOC: &str = "The total number of nodes that should be running the daemon pod (including nodes correctly running the daemon pod). More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/";
 pub const DS_CURRENT_DOC: &str = "The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod. More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/";
@@ -55,11 +64,13 @@ pub const DEPLOY_SELECTOR_DOC: &str = "Label selector for pods. Existing Replica
 pub const REVISION_DOC: &str = "Revision indicates the revision of the state represented by Data.";
 pub const JOB_SUCCEEDED_DOC: &str = "The number of pods which reached phase Succeeded. The value increases monotonically for a given spec. However, it may decrease in reaction to scale down of elastic indexed jobs.";
 pub const JOB_SELECTOR_DOC: &str = "A label query over pods that should match the pod count. Normally, the system sets this field for you. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors";
-pub const SCHEDULE_DOC: &str = "The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron.";
+pub const SCHEDULE_DOC: &str =
+    "The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron.";
 pub const TIME_ZONE_DOC: &str = "The time zone name for the given schedule, see https://en.wikipedia.org/wiki/List_of_tz_database_time_zones. If not specified, this will default to the time zone of the kube-controller-manager process. The set of valid time zone names and the time zone offset is loaded from the system-wide time zone database by the API server during CronJob validation and the controller manager during execution. If no system-wide time zone database can be found a bundled version of the database is used instead. If the time zone name becomes invalid during the lifetime of a CronJob or due to a change in host configuration, the controller will stop creating new new Jobs and will create a system event with the reason UnknownTimeZone. More information can be found in https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/#time-zones";
 pub const SUSPEND_DOC: &str = "This flag tells the controller to suspend subsequent executions, it does not apply to already started executions.  Defaults to false.";
 pub const ACTIVE_DOC: &str = "A list of pointers to currently running jobs.";
-pub const LAST_SCHEDULE_DOC: &str = "Information when was the last time the job was successfully scheduled.";
+pub const LAST_SCHEDULE_DOC: &str =
+    "Information when was the last time the job was successfully scheduled.";
 pub const HOLDER_DOC: &str = "holderIdentity contains the identity of the holder of a current lease. If Coordinated Leader Election is used, the holder identity must be equal to the elected LeaseCandidate.metadata.name field.";
 pub const ADDRESS_TYPE_DOC: &str = "addressType specifies the type of address carried by this EndpointSlice. All addresses in this slice must be the same type. This field is immutable after creation. The following address types are currently supported: * IPv4: Represents an IPv4 Address. * IPv6: Represents an IPv6 Address. * FQDN: Represents a Fully Qualified Domain Name. (Deprecated) The EndpointSlice controller only generates, and kube-proxy only processes, slices of addressType \"IPv4\" and \"IPv6\". No semantics are defined for the \"FQDN\" type.";
 pub const SLICE_PORTS_DOC: &str = "ports specifies the list of network ports exposed by each endpoint in this slice. Each port must have a unique name. Each slice may include a maximum of 100 ports. Services always have at least 1 port, so EndpointSlices generated by the EndpointSlice controller will likewise always have at least 1 port. EndpointSlices used for other purposes may have an empty ports list.";
@@ -75,7 +86,8 @@ pub const PC_PREEMPTION_DOC: &str = "preemptionPolicy is the Policy for preempti
 pub const SC_PROVISIONER_DOC: &str = "provisioner indicates the type of the provisioner.";
 pub const SC_RECLAIM_DOC: &str = "reclaimPolicy controls the reclaimPolicy for dynamically provisioned PersistentVolumes of this storage class. Defaults to Delete.";
 pub const SC_BINDING_MODE_DOC: &str = "volumeBindingMode indicates how PersistentVolumeClaims should be provisioned and bound.  When unset, VolumeBindingImmediate is used. This field is only honored by servers that enable the VolumeScheduling feature.";
-pub const SC_EXPANSION_DOC: &str = "allowVolumeExpansion shows whether the storage class allow volume expand.";
+pub const SC_EXPANSION_DOC: &str =
+    "allowVolumeExpansion shows whether the storage class allow volume expand.";
 pub const POD_IP_DOC: &str = "podIP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.";
 pub const NODE_NAME_DOC: &str = "NodeName indicates in which node this pod is scheduled. If empty, this pod is a candidate for scheduling by the scheduler defined in schedulerName. Once this field is set, the kubelet for this node becomes responsible for the lifecycle of this pod. This field should not be used to express a desire for the pod to be scheduled on a specific node. https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/#nodename";
 pub const NOMINATED_NODE_DOC: &str = "nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be scheduled right away as preemption victims receive their graceful termination periods. This field does not guarantee that the pod will be scheduled on this node. Scheduler may decide to place the pod elsewhere if other nodes become available sooner. Scheduler may also decide to give the resources on this node to a higher priority pod that is created after preemption. As a result, this field may be different than PodSpec.nodeName when the pod is scheduled.";

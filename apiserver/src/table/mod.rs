@@ -52,16 +52,34 @@ pub struct Column {
 impl Column {
     /// A column kubectl always shows.
     pub const fn new(name: &'static str, kind: &'static str, description: &'static str) -> Self {
-        Column { name, kind, format: "", description, priority: 0 }
+        Column {
+            name,
+            kind,
+            format: "",
+            description,
+            priority: 0,
+        }
     }
 
     /// A column only `-o wide` shows.
     pub const fn wide(name: &'static str, kind: &'static str, description: &'static str) -> Self {
-        Column { name, kind, format: "", description, priority: 1 }
+        Column {
+            name,
+            kind,
+            format: "",
+            description,
+            priority: 1,
+        }
     }
 
     /// The `Name` column every printer starts with (format `name`).
-    pub const NAME: Column = Column { name: "Name", kind: "string", format: "name", description: print::NAME_DOC, priority: 0 };
+    pub const NAME: Column = Column {
+        name: "Name",
+        kind: "string",
+        format: "name",
+        description: print::NAME_DOC,
+        priority: 0,
+    };
 
     /// The `Age` column most printers end with.
     pub const AGE: Column = Column::new("Age", "string", print::CREATION_TIMESTAMP_DOC);
@@ -93,7 +111,11 @@ fn no_conditions(_: &Value) -> Option<Value> {
 
 impl Printer {
     pub const fn new(columns: &'static [Column], row: fn(&Value, Timestamp) -> Vec<Value>) -> Self {
-        Printer { columns, row, conditions: no_conditions }
+        Printer {
+            columns,
+            row,
+            conditions: no_conditions,
+        }
     }
 }
 
@@ -119,19 +141,29 @@ pub fn printer_for(info: &ResourceInfo) -> Printer {
 /// Upstream's `defaultTableConvertor`, for built-in kinds without a printer (LimitRange,
 /// Role, ...): the creation time as written, not an age.
 const DEFAULT_PRINTER: Printer = Printer::new(
-    &[Column::NAME, Column::new("Created At", "date", print::CREATION_TIMESTAMP_DOC)],
+    &[
+        Column::NAME,
+        Column::new("Created At", "date", print::CREATION_TIMESTAMP_DOC),
+    ],
     default_row,
 );
 
 fn default_row(obj: &Value, _now: Timestamp) -> Vec<Value> {
-    let created = print::timestamp(obj.pointer("/metadata/creationTimestamp")).map(print::rfc3339).unwrap_or_else(|| "0001-01-01T00:00:00Z".into());
+    let created = print::timestamp(obj.pointer("/metadata/creationTimestamp"))
+        .map(print::rfc3339)
+        .unwrap_or_else(|| "0001-01-01T00:00:00Z".into());
     vec![print::name(obj).into(), created.into()]
 }
 
 /// What a CustomResourceDefinition without `additionalPrinterColumns` prints: `Age`
 /// as a `date` column, which the API server turns into an age.
-const CUSTOM_RESOURCE_PRINTER: Printer =
-    Printer::new(&[Column::NAME, Column::new("Age", "date", print::CREATION_TIMESTAMP_DOC)], print::name_age);
+const CUSTOM_RESOURCE_PRINTER: Printer = Printer::new(
+    &[
+        Column::NAME,
+        Column::new("Age", "date", print::CREATION_TIMESTAMP_DOC),
+    ],
+    print::name_age,
+);
 
 /// What each row carries besides its cells (`?includeObject=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -156,7 +188,12 @@ pub struct TableRequest {
 /// first one served decides. `includeObject` is only read (and only refused when
 /// invalid) for a Table, as upstream.
 pub fn negotiate(headers: &HeaderMap, query: &Query) -> Result<Option<TableRequest>, ApiError> {
-    let accept = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
     let mut api_version = None;
     for range in accept.split(',') {
         match media_range(range) {
@@ -168,17 +205,25 @@ pub fn negotiate(headers: &HeaderMap, query: &Query) -> Result<Option<TableReque
             Accepted::No => continue,
         }
     }
-    let Some(api_version) = api_version else { return Ok(None) };
+    let Some(api_version) = api_version else {
+        return Ok(None);
+    };
     let include = match query.get("includeObject").unwrap_or("") {
         "" | "Metadata" => IncludeObject::Metadata,
         "None" => IncludeObject::None,
         "Object" => IncludeObject::Object,
         other => {
-            let err = FieldError::not_supported("includeObject", other, &["Metadata", "None", "Object"]);
-            return Err(ApiError::bad_request(format!("Unable to convert to Table as requested: {err}")));
+            let err =
+                FieldError::not_supported("includeObject", other, &["Metadata", "None", "Object"]);
+            return Err(ApiError::bad_request(format!(
+                "Unable to convert to Table as requested: {err}"
+            )));
         }
     };
-    Ok(Some(TableRequest { api_version, include }))
+    Ok(Some(TableRequest {
+        api_version,
+        include,
+    }))
 }
 
 enum Accepted {
@@ -240,7 +285,10 @@ pub fn encode<'a>(
     put_json(&mut out, &Value::from(resource_version));
     out.put_slice(b"},\"columnDefinitions\":");
     if columns {
-        put_json(&mut out, &Value::Array(printer.columns.iter().map(|c| c.to_json()).collect()));
+        put_json(
+            &mut out,
+            &Value::Array(printer.columns.iter().map(|c| c.to_json()).collect()),
+        );
     } else {
         out.put_slice(b"null");
     }
@@ -292,33 +340,74 @@ mod tests {
 
     fn headers(accept: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT, HeaderValue::from_str(accept).expect("header"));
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_str(accept).expect("header"),
+        );
         headers
     }
 
     #[test]
     fn kubectl_get_asks_for_a_v1_table() {
         let got = negotiate(&headers(KUBECTL_ACCEPT), &Query::default()).expect("ok");
-        assert_eq!(got, Some(TableRequest { api_version: "meta.k8s.io/v1", include: IncludeObject::Metadata }));
-        let beta = negotiate(&headers("application/json;as=Table;v=v1beta1;g=meta.k8s.io"), &Query::default()).expect("ok");
+        assert_eq!(
+            got,
+            Some(TableRequest {
+                api_version: "meta.k8s.io/v1",
+                include: IncludeObject::Metadata
+            })
+        );
+        let beta = negotiate(
+            &headers("application/json;as=Table;v=v1beta1;g=meta.k8s.io"),
+            &Query::default(),
+        )
+        .expect("ok");
         assert_eq!(beta.map(|t| t.api_version), Some("meta.k8s.io/v1beta1"));
     }
 
     #[test]
     fn plain_json_and_unknown_conversions_are_not_tables() {
-        for accept in ["application/json", "*/*", "application/json, application/json;as=Table;v=v1;g=meta.k8s.io", "application/json;as=Table;v=v2;g=meta.k8s.io", "application/vnd.kubernetes.protobuf"] {
-            assert_eq!(negotiate(&headers(accept), &Query::default()).expect("ok"), None, "{accept}");
+        for accept in [
+            "application/json",
+            "*/*",
+            "application/json, application/json;as=Table;v=v1;g=meta.k8s.io",
+            "application/json;as=Table;v=v2;g=meta.k8s.io",
+            "application/vnd.kubernetes.protobuf",
+        ] {
+            assert_eq!(
+                negotiate(&headers(accept), &Query::default()).expect("ok"),
+                None,
+                "{accept}"
+            );
         }
-        assert_eq!(negotiate(&HeaderMap::new(), &Query::default()).expect("ok"), None);
+        assert_eq!(
+            negotiate(&HeaderMap::new(), &Query::default()).expect("ok"),
+            None
+        );
         // A bad includeObject only matters when a Table is asked for.
-        assert_eq!(negotiate(&headers("application/json"), &Query::parse(Some("includeObject=All"))).expect("ok"), None);
+        assert_eq!(
+            negotiate(
+                &headers("application/json"),
+                &Query::parse(Some("includeObject=All"))
+            )
+            .expect("ok"),
+            None
+        );
     }
 
     #[test]
     fn include_object() {
         let table = |q: &str| negotiate(&headers(KUBECTL_ACCEPT), &Query::parse(Some(q)));
-        assert_eq!(table("includeObject=None").expect("ok").map(|t| t.include), Some(IncludeObject::None));
-        assert_eq!(table("includeObject=Object").expect("ok").map(|t| t.include), Some(IncludeObject::Object));
+        assert_eq!(
+            table("includeObject=None").expect("ok").map(|t| t.include),
+            Some(IncludeObject::None)
+        );
+        assert_eq!(
+            table("includeObject=Object")
+                .expect("ok")
+                .map(|t| t.include),
+            Some(IncludeObject::Object)
+        );
         let err = table("includeObject=All").expect_err("invalid");
         assert_eq!(err.code(), 400);
         assert_eq!(
@@ -329,11 +418,27 @@ mod tests {
 
     #[test]
     fn tables_carry_rows_and_metadata() {
-        let request = TableRequest { api_version: "meta.k8s.io/v1", include: IncludeObject::Metadata };
+        let request = TableRequest {
+            api_version: "meta.k8s.io/v1",
+            include: IncludeObject::Metadata,
+        };
         let obj = serde_json::json!({"kind": "LimitRange", "metadata": {"name": "limits", "namespace": "ns", "labels": {"a": "b"}, "creationTimestamp": "2026-01-02T03:04:05Z"}});
-        let info = kubesim_apimachinery::registry::builtins().into_iter().find(|r| r.plural == "limitranges").expect("limitranges");
+        let info = kubesim_apimachinery::registry::builtins()
+            .into_iter()
+            .find(|r| r.plural == "limitranges")
+            .expect("limitranges");
         let printer = printer_for(&info);
-        let bytes = encode(&request, &printer, "42", true, Timestamp::UNIX_EPOCH, [Source { value: &obj, object: None }]);
+        let bytes = encode(
+            &request,
+            &printer,
+            "42",
+            true,
+            Timestamp::UNIX_EPOCH,
+            [Source {
+                value: &obj,
+                object: None,
+            }],
+        );
         let table: Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(table["kind"], "Table");
         assert_eq!(table["apiVersion"], "meta.k8s.io/v1");
@@ -341,12 +446,28 @@ mod tests {
         assert_eq!(table["columnDefinitions"][1]["name"], "Created At");
         assert_eq!(table["columnDefinitions"][1]["type"], "date");
         assert_eq!(table["columnDefinitions"][0]["format"], "name");
-        assert_eq!(table["rows"][0]["cells"], serde_json::json!(["limits", "2026-01-02T03:04:05Z"]));
+        assert_eq!(
+            table["rows"][0]["cells"],
+            serde_json::json!(["limits", "2026-01-02T03:04:05Z"])
+        );
         assert_eq!(table["rows"][0]["object"]["kind"], "PartialObjectMetadata");
         assert_eq!(table["rows"][0]["object"]["metadata"]["labels"]["a"], "b");
 
-        let none = TableRequest { include: IncludeObject::None, ..request };
-        let bytes = encode(&none, &printer, "42", false, Timestamp::UNIX_EPOCH, [Source { value: &obj, object: None }]);
+        let none = TableRequest {
+            include: IncludeObject::None,
+            ..request
+        };
+        let bytes = encode(
+            &none,
+            &printer,
+            "42",
+            false,
+            Timestamp::UNIX_EPOCH,
+            [Source {
+                value: &obj,
+                object: None,
+            }],
+        );
         let table: Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(table["columnDefinitions"], Value::Null);
         assert_eq!(table["rows"][0]["object"], Value::Null);
@@ -357,10 +478,28 @@ mod tests {
         let now = Timestamp::UNIX_EPOCH;
         for info in kubesim_apimachinery::registry::builtins() {
             let printer = printer_for(&info);
-            assert_eq!(printer.columns[0].name, if info.kind == "Event" { "Last Seen" } else { "Name" }, "{}", info.plural);
+            assert_eq!(
+                printer.columns[0].name,
+                if info.kind == "Event" {
+                    "Last Seen"
+                } else {
+                    "Name"
+                },
+                "{}",
+                info.plural
+            );
             // Rows from empty and malformed objects never panic and fit the columns.
-            for obj in [serde_json::json!({}), serde_json::json!({"metadata": 3, "spec": [], "status": "x"}), Value::Null] {
-                assert_eq!((printer.row)(&obj, now).len(), printer.columns.len(), "{}", info.plural);
+            for obj in [
+                serde_json::json!({}),
+                serde_json::json!({"metadata": 3, "spec": [], "status": "x"}),
+                Value::Null,
+            ] {
+                assert_eq!(
+                    (printer.row)(&obj, now).len(),
+                    printer.columns.len(),
+                    "{}",
+                    info.plural
+                );
             }
         }
     }

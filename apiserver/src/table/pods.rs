@@ -41,7 +41,11 @@ const COLUMNS: &[Column] = &[
     Column::wide("Readiness Gates", "string", docs::READINESS_GATES_DOC),
 ];
 
-pub const PRINTER: Printer = Printer { columns: COLUMNS, row, conditions };
+pub const PRINTER: Printer = Printer {
+    columns: COLUMNS,
+    row,
+    conditions,
+};
 
 /// The reason a pod deleted because its node became unreachable carries
 /// (upstream's `NodeUnreachablePodReason`).
@@ -50,12 +54,23 @@ const NODE_LOST: &str = "NodeLost";
 fn row(pod: &Value, now: Timestamp) -> Vec<Value> {
     let summary = Summary::of(pod);
     let restarts = match summary.last_restart {
-        Some(at) if summary.restarts != 0 => format!("{} ({} ago)", summary.restarts, since(Some(at), now)),
+        Some(at) if summary.restarts != 0 => {
+            format!("{} ({} ago)", summary.restarts, since(Some(at), now))
+        }
         _ => summary.restarts.to_string(),
     };
-    let or_none = |s: &str| if s.is_empty() { "<none>".to_string() } else { s.to_string() };
+    let or_none = |s: &str| {
+        if s.is_empty() {
+            "<none>".to_string()
+        } else {
+            s.to_string()
+        }
+    };
     // The first of podIPs, as upstream prints for dual-stack pods.
-    let ip = array_at(pod, "/status/podIPs").first().map(|ip| str_at(ip, "/ip")).unwrap_or("");
+    let ip = array_at(pod, "/status/podIPs")
+        .first()
+        .map(|ip| str_at(ip, "/ip"))
+        .unwrap_or("");
     vec![
         print::name(pod).into(),
         format!("{}/{}", summary.ready, summary.total).into(),
@@ -97,16 +112,23 @@ impl Summary {
             "" => phase.to_string(),
             r => r.to_string(),
         };
-        if conditions.iter().any(|c| str_at(c, "/type") == "PodScheduled" && str_at(c, "/reason") == "SchedulingGated") {
+        if conditions.iter().any(|c| {
+            str_at(c, "/type") == "PodScheduled" && str_at(c, "/reason") == "SchedulingGated"
+        }) {
             reason = "SchedulingGated".into();
         }
 
         let init_containers = array_at(pod, "/spec/initContainers");
         let is_sidecar = |name: &str| {
-            init_containers.iter().any(|c| str_at(c, "/name") == name && str_at(c, "/restartPolicy") == "Always")
+            init_containers
+                .iter()
+                .any(|c| str_at(c, "/name") == name && str_at(c, "/restartPolicy") == "Always")
         };
         let mut total = array_at(pod, "/spec/containers").len();
-        total += init_containers.iter().filter(|c| str_at(c, "/restartPolicy") == "Always").count();
+        total += init_containers
+            .iter()
+            .filter(|c| str_at(c, "/restartPolicy") == "Always")
+            .count();
         let mut ready = 0;
         let mut restarts = 0;
         let mut last_restart = None;
@@ -114,7 +136,10 @@ impl Summary {
         let mut last_sidecar_restart = None;
 
         let mut initializing = false;
-        for (i, status) in array_at(pod, "/status/initContainerStatuses").iter().enumerate() {
+        for (i, status) in array_at(pod, "/status/initContainerStatuses")
+            .iter()
+            .enumerate()
+        {
             let sidecar = is_sidecar(str_at(status, "/name"));
             restarts += int_at(status, "/restartCount");
             later(&mut last_restart, last_termination(status));
@@ -122,11 +147,15 @@ impl Summary {
                 sidecar_restarts += int_at(status, "/restartCount");
                 later(&mut last_sidecar_restart, last_termination(status));
             }
-            let terminated = status.pointer("/state/terminated").filter(|t| t.is_object());
+            let terminated = status
+                .pointer("/state/terminated")
+                .filter(|t| t.is_object());
             let waiting_reason = str_at(status, "/state/waiting/reason");
             match terminated {
                 Some(t) if int_at(t, "/exitCode") == 0 => continue,
-                _ if sidecar && status.pointer("/started").and_then(Value::as_bool) == Some(true) => {
+                _ if sidecar
+                    && status.pointer("/started").and_then(Value::as_bool) == Some(true) =>
+                {
                     if is_ready(status) {
                         ready += 1;
                     }
@@ -154,7 +183,9 @@ impl Summary {
                 restarts += int_at(status, "/restartCount");
                 later(&mut last_restart, last_termination(status));
                 let waiting_reason = str_at(status, "/state/waiting/reason");
-                let terminated = status.pointer("/state/terminated").filter(|t| t.is_object());
+                let terminated = status
+                    .pointer("/state/terminated")
+                    .filter(|t| t.is_object());
                 if !waiting_reason.is_empty() {
                     reason = waiting_reason.to_string();
                 } else if let Some(t) = terminated {
@@ -162,14 +193,20 @@ impl Summary {
                     if int_at(t, "/exitCode") != 0 {
                         error_reason = Some(reason.clone());
                     }
-                } else if is_ready(status) && status.pointer("/state/running").is_some_and(Value::is_object) {
+                } else if is_ready(status)
+                    && status
+                        .pointer("/state/running")
+                        .is_some_and(Value::is_object)
+                {
                     has_running = true;
                     ready += 1;
                 }
             }
             // A completed container beside a running one does not make the pod Completed.
             if reason == "Completed" {
-                let pod_ready = conditions.iter().any(|c| str_at(c, "/type") == "Ready" && str_at(c, "/status") == "True");
+                let pod_ready = conditions
+                    .iter()
+                    .any(|c| str_at(c, "/type") == "Ready" && str_at(c, "/status") == "True");
                 if has_running && pod_ready {
                     reason = "Running".into();
                 } else if let Some(error) = error_reason {
@@ -180,13 +217,21 @@ impl Summary {
             }
         }
 
-        let deleting = pod.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null());
+        let deleting = pod
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|t| !t.is_null());
         if deleting && str_at(pod, "/status/reason") == NODE_LOST {
             reason = "Unknown".into();
         } else if deleting && phase != "Succeeded" && phase != "Failed" {
             reason = "Terminating".into();
         }
-        Summary { ready, total, reason, restarts, last_restart }
+        Summary {
+            ready,
+            total,
+            reason,
+            restarts,
+            last_restart,
+        }
     }
 }
 
@@ -225,7 +270,10 @@ fn readiness_gates(pod: &Value) -> String {
         return "<none>".into();
     }
     let conditions = array_at(pod, "/status/conditions");
-    let met = gates.iter().filter(|g| print::condition_true(conditions, str_at(g, "/conditionType"))).count();
+    let met = gates
+        .iter()
+        .filter(|g| print::condition_true(conditions, str_at(g, "/conditionType")))
+        .count();
     format!("{met}/{}", gates.len())
 }
 
@@ -239,7 +287,9 @@ mod tests {
 
     /// A pod with `n` containers (`c0`, `c1`...) and the given status.
     fn pod(containers: usize, status: Value) -> Value {
-        let containers: Vec<Value> = (0..containers).map(|i| json!({"name": format!("c{i}"), "image": "nginx"})).collect();
+        let containers: Vec<Value> = (0..containers)
+            .map(|i| json!({"name": format!("c{i}"), "image": "nginx"}))
+            .collect();
         json!({
             "metadata": {"name": "web", "creationTimestamp": "2026-03-01T11:55:00Z"},
             "spec": {"containers": containers},
@@ -275,64 +325,148 @@ mod tests {
     fn status_reasons_as_upstream_prints_them() {
         let cases = [
             // A new pod, not yet scheduled.
-            ("pending", pod(1, json!({"phase": "Pending"})), ("0/1", "Pending", "0")),
+            (
+                "pending",
+                pod(1, json!({"phase": "Pending"})),
+                ("0/1", "Pending", "0"),
+            ),
             ("no status at all", pod(1, json!({})), ("0/1", "", "0")),
             (
                 "scheduling gated",
-                pod(1, json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}]})),
+                pod(
+                    1,
+                    json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}]}),
+                ),
                 ("0/1", "SchedulingGated", "0"),
             ),
-            ("status reason wins over phase", pod(1, json!({"phase": "Failed", "reason": "Evicted"})), ("0/1", "Evicted", "0")),
-            ("creating", pod(1, json!({"phase": "Pending", "containerStatuses": [waiting("ContainerCreating", 0)]})), ("0/1", "ContainerCreating", "0")),
-            ("image pull", pod(1, json!({"phase": "Pending", "containerStatuses": [waiting("ErrImagePull", 0)]})), ("0/1", "ErrImagePull", "0")),
-            ("running", pod(2, json!({"phase": "Running", "containerStatuses": [running(true, 0), running(true, 0)]})), ("2/2", "Running", "0")),
+            (
+                "status reason wins over phase",
+                pod(1, json!({"phase": "Failed", "reason": "Evicted"})),
+                ("0/1", "Evicted", "0"),
+            ),
+            (
+                "creating",
+                pod(
+                    1,
+                    json!({"phase": "Pending", "containerStatuses": [waiting("ContainerCreating", 0)]}),
+                ),
+                ("0/1", "ContainerCreating", "0"),
+            ),
+            (
+                "image pull",
+                pod(
+                    1,
+                    json!({"phase": "Pending", "containerStatuses": [waiting("ErrImagePull", 0)]}),
+                ),
+                ("0/1", "ErrImagePull", "0"),
+            ),
+            (
+                "running",
+                pod(
+                    2,
+                    json!({"phase": "Running", "containerStatuses": [running(true, 0), running(true, 0)]}),
+                ),
+                ("2/2", "Running", "0"),
+            ),
             // Upstream: "Test container error overwrites pod phase".
             (
                 "a waiting container's reason overwrites the phase",
-                pod(2, json!({"phase": "podPhase", "containerStatuses": [running(true, 3), waiting("ContainerWaitingReason", 3)]})),
+                pod(
+                    2,
+                    json!({"phase": "podPhase", "containerStatuses": [running(true, 3), waiting("ContainerWaitingReason", 3)]}),
+                ),
                 ("1/2", "ContainerWaitingReason", "6"),
             ),
             // Upstream: "the first container overwrites the rest".
             (
                 "the first container's reason wins",
-                pod(2, json!({"phase": "podPhase", "containerStatuses": [waiting("ContainerWaitingReason", 3), terminated("ContainerTerminatedReason", 1)]})),
+                pod(
+                    2,
+                    json!({"phase": "podPhase", "containerStatuses": [waiting("ContainerWaitingReason", 3), terminated("ContainerTerminatedReason", 1)]}),
+                ),
                 ("0/2", "ContainerWaitingReason", "3"),
             ),
             // Upstream: "ready is not enough for reporting running".
             (
                 "ready but not running",
-                pod(2, json!({"phase": "podPhase", "containerStatuses": [running(true, 3), {"ready": true, "restartCount": 3}]})),
+                pod(
+                    2,
+                    json!({"phase": "podPhase", "containerStatuses": [running(true, 3), {"ready": true, "restartCount": 3}]}),
+                ),
                 ("1/2", "podPhase", "6"),
             ),
-            ("completed", pod(1, json!({"phase": "Succeeded", "containerStatuses": [terminated("Completed", 0)]})), ("0/1", "Completed", "0")),
-            ("error", pod(1, json!({"phase": "Failed", "containerStatuses": [terminated("Error", 1)]})), ("0/1", "Error", "0")),
-            ("signal", pod(1, json!({"phase": "Failed", "containerStatuses": [{"state": {"terminated": {"exitCode": 137, "signal": 9}}}]})), ("0/1", "Signal:9", "0")),
-            ("exit code", pod(1, json!({"phase": "Failed", "containerStatuses": [{"state": {"terminated": {"exitCode": 3}}}]})), ("0/1", "ExitCode:3", "0")),
+            (
+                "completed",
+                pod(
+                    1,
+                    json!({"phase": "Succeeded", "containerStatuses": [terminated("Completed", 0)]}),
+                ),
+                ("0/1", "Completed", "0"),
+            ),
+            (
+                "error",
+                pod(
+                    1,
+                    json!({"phase": "Failed", "containerStatuses": [terminated("Error", 1)]}),
+                ),
+                ("0/1", "Error", "0"),
+            ),
+            (
+                "signal",
+                pod(
+                    1,
+                    json!({"phase": "Failed", "containerStatuses": [{"state": {"terminated": {"exitCode": 137, "signal": 9}}}]}),
+                ),
+                ("0/1", "Signal:9", "0"),
+            ),
+            (
+                "exit code",
+                pod(
+                    1,
+                    json!({"phase": "Failed", "containerStatuses": [{"state": {"terminated": {"exitCode": 3}}}]}),
+                ),
+                ("0/1", "ExitCode:3", "0"),
+            ),
             (
                 "crash loop",
-                pod(1, json!({"phase": "Running", "containerStatuses": [waiting("CrashLoopBackOff", 4)]})),
+                pod(
+                    1,
+                    json!({"phase": "Running", "containerStatuses": [waiting("CrashLoopBackOff", 4)]}),
+                ),
                 ("0/1", "CrashLoopBackOff", "4"),
             ),
             // Upstream: "one is running and the other is completed, w/o ready condition".
             (
                 "completed beside running, pod not ready",
-                pod(2, json!({"phase": "Running", "containerStatuses": [terminated("Completed", 0), running(true, 0)]})),
+                pod(
+                    2,
+                    json!({"phase": "Running", "containerStatuses": [terminated("Completed", 0), running(true, 0)]}),
+                ),
                 ("1/2", "NotReady", "0"),
             ),
             (
                 "completed beside running, pod ready",
-                pod(2, json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}], "containerStatuses": [terminated("Completed", 0), running(true, 0)]})),
+                pod(
+                    2,
+                    json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}], "containerStatuses": [terminated("Completed", 0), running(true, 0)]}),
+                ),
                 ("1/2", "Running", "0"),
             ),
             (
                 "completed beside a failed container shows the failure",
-                pod(2, json!({"phase": "Failed", "containerStatuses": [terminated("Completed", 0), terminated("Error", 2)]})),
+                pod(
+                    2,
+                    json!({"phase": "Failed", "containerStatuses": [terminated("Completed", 0), terminated("Error", 2)]}),
+                ),
                 ("0/2", "Error", "0"),
             ),
             (
                 "terminating",
                 {
-                    let mut p = pod(1, json!({"phase": "Running", "containerStatuses": [running(true, 0)]}));
+                    let mut p = pod(
+                        1,
+                        json!({"phase": "Running", "containerStatuses": [running(true, 0)]}),
+                    );
                     p["metadata"]["deletionTimestamp"] = json!("2026-03-01T11:59:00Z");
                     p
                 },
@@ -341,7 +475,10 @@ mod tests {
             (
                 "a deleted pod that already ended is not terminating",
                 {
-                    let mut p = pod(1, json!({"phase": "Succeeded", "containerStatuses": [terminated("Completed", 0)]}));
+                    let mut p = pod(
+                        1,
+                        json!({"phase": "Succeeded", "containerStatuses": [terminated("Completed", 0)]}),
+                    );
                     p["metadata"]["deletionTimestamp"] = json!("2026-03-01T11:59:00Z");
                     p
                 },
@@ -350,7 +487,10 @@ mod tests {
             (
                 "node lost",
                 {
-                    let mut p = pod(1, json!({"phase": "Running", "reason": "NodeLost", "containerStatuses": [running(true, 0)]}));
+                    let mut p = pod(
+                        1,
+                        json!({"phase": "Running", "reason": "NodeLost", "containerStatuses": [running(true, 0)]}),
+                    );
                     p["metadata"]["deletionTimestamp"] = json!("2026-03-01T11:59:00Z");
                     p
                 },
@@ -358,7 +498,11 @@ mod tests {
             ),
         ];
         for (name, pod, (ready, status, restarts)) in cases {
-            assert_eq!(summary(&pod), (ready.to_string(), status.to_string(), restarts.to_string()), "{name}");
+            assert_eq!(
+                summary(&pod),
+                (ready.to_string(), status.to_string(), restarts.to_string()),
+                "{name}"
+            );
         }
     }
 
@@ -366,26 +510,71 @@ mod tests {
     fn init_containers() {
         let init = json!([{"name": "i0", "image": "busybox"}, {"name": "i1", "image": "busybox"}]);
         let cases = [
-            ("first init running", json!([running(false, 0), waiting("PodInitializing", 0)]), "Init:0/2"),
-            ("second init running", json!([terminated("Completed", 0), running(false, 0)]), "Init:1/2"),
-            ("init not started", json!([{"name": "i0", "state": {"waiting": {}}}]), "Init:0/2"),
-            ("init crash loop", json!([waiting("CrashLoopBackOff", 5), waiting("PodInitializing", 0)]), "Init:CrashLoopBackOff"),
+            (
+                "first init running",
+                json!([running(false, 0), waiting("PodInitializing", 0)]),
+                "Init:0/2",
+            ),
+            (
+                "second init running",
+                json!([terminated("Completed", 0), running(false, 0)]),
+                "Init:1/2",
+            ),
+            (
+                "init not started",
+                json!([{"name": "i0", "state": {"waiting": {}}}]),
+                "Init:0/2",
+            ),
+            (
+                "init crash loop",
+                json!([
+                    waiting("CrashLoopBackOff", 5),
+                    waiting("PodInitializing", 0)
+                ]),
+                "Init:CrashLoopBackOff",
+            ),
             ("init failed", json!([terminated("Error", 1)]), "Init:Error"),
-            ("init exit code", json!([{"state": {"terminated": {"exitCode": 2}}}]), "Init:ExitCode:2"),
-            ("init signal", json!([{"state": {"terminated": {"exitCode": 1, "signal": 15}}}]), "Init:Signal:15"),
+            (
+                "init exit code",
+                json!([{"state": {"terminated": {"exitCode": 2}}}]),
+                "Init:ExitCode:2",
+            ),
+            (
+                "init signal",
+                json!([{"state": {"terminated": {"exitCode": 1, "signal": 15}}}]),
+                "Init:Signal:15",
+            ),
         ];
         for (name, statuses, want) in cases {
-            let p = with_init(pod(1, json!({"phase": "Pending", "initContainerStatuses": statuses})), init.clone());
+            let p = with_init(
+                pod(
+                    1,
+                    json!({"phase": "Pending", "initContainerStatuses": statuses}),
+                ),
+                init.clone(),
+            );
             assert_eq!(summary(&p).1, want, "{name}");
         }
         // Init restarts count while initializing...
-        let p = with_init(pod(1, json!({"phase": "Pending", "initContainerStatuses": [waiting("CrashLoopBackOff", 5)]})), init.clone());
-        assert_eq!(summary(&p), ("0/1".into(), "Init:CrashLoopBackOff".into(), "5".into()));
+        let p = with_init(
+            pod(
+                1,
+                json!({"phase": "Pending", "initContainerStatuses": [waiting("CrashLoopBackOff", 5)]}),
+            ),
+            init.clone(),
+        );
+        assert_eq!(
+            summary(&p),
+            ("0/1".into(), "Init:CrashLoopBackOff".into(), "5".into())
+        );
         // ...and no longer once the pod is initialized.
         let done = json!({"phase": "Running", "conditions": [{"type": "Initialized", "status": "True"}],
             "initContainerStatuses": [{"restartCount": 2, "state": {"terminated": {"reason": "Completed", "exitCode": 0}}}, terminated("Completed", 0)],
             "containerStatuses": [running(true, 1)]});
-        assert_eq!(summary(&with_init(pod(1, done), init)), ("1/1".into(), "Running".into(), "1".into()));
+        assert_eq!(
+            summary(&with_init(pod(1, done), init)),
+            ("1/1".into(), "Running".into(), "1".into())
+        );
     }
 
     #[test]
@@ -394,7 +583,10 @@ mod tests {
         let sidecar = json!({"name": "proxy", "ready": true, "started": true, "restartCount": 2, "state": {"running": {}}});
         let status = json!({"phase": "Running", "conditions": [{"type": "Initialized", "status": "True"}],
             "initContainerStatuses": [sidecar], "containerStatuses": [running(true, 1)]});
-        assert_eq!(summary(&with_init(pod(1, status), init)), ("2/2".into(), "Running".into(), "3".into()));
+        assert_eq!(
+            summary(&with_init(pod(1, status), init)),
+            ("2/2".into(), "Running".into(), "3".into())
+        );
     }
 
     #[test]
@@ -402,25 +594,52 @@ mod tests {
         let mut restarted = running(true, 3);
         restarted["lastState"] = json!({"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": "2026-03-01T11:58:00Z"}});
         let mut older = running(true, 1);
-        older["lastState"] = json!({"terminated": {"exitCode": 1, "finishedAt": "2026-03-01T10:00:00Z"}});
-        let p = pod(2, json!({"phase": "Running", "containerStatuses": [restarted, older]}));
+        older["lastState"] =
+            json!({"terminated": {"exitCode": 1, "finishedAt": "2026-03-01T10:00:00Z"}});
+        let p = pod(
+            2,
+            json!({"phase": "Running", "containerStatuses": [restarted, older]}),
+        );
         assert_eq!(summary(&p).2, "4 (2m ago)");
         // Restarts without a recorded time are just a count.
-        let p = pod(1, json!({"phase": "Running", "containerStatuses": [running(true, 2)]}));
+        let p = pod(
+            1,
+            json!({"phase": "Running", "containerStatuses": [running(true, 2)]}),
+        );
         assert_eq!(summary(&p).2, "2");
     }
 
     #[test]
     fn wide_columns() {
-        let mut p = pod(1, json!({"phase": "Running", "podIPs": [{"ip": "10.0.0.5"}, {"ip": "fd00::5"}], "podIP": "10.0.0.5",
-            "conditions": [{"type": "example.com/ready", "status": "True"}], "containerStatuses": [running(true, 0)]}));
+        let mut p = pod(
+            1,
+            json!({"phase": "Running", "podIPs": [{"ip": "10.0.0.5"}, {"ip": "fd00::5"}], "podIP": "10.0.0.5",
+            "conditions": [{"type": "example.com/ready", "status": "True"}], "containerStatuses": [running(true, 0)]}),
+        );
         p["spec"]["nodeName"] = json!("node-1");
-        p["spec"]["readinessGates"] = json!([{"conditionType": "example.com/ready"}, {"conditionType": "example.com/lb"}]);
+        p["spec"]["readinessGates"] =
+            json!([{"conditionType": "example.com/ready"}, {"conditionType": "example.com/lb"}]);
         let cells = row(&p, now());
         assert_eq!(cells[4], "5m");
-        assert_eq!(&cells[5..], &[json!("10.0.0.5"), json!("node-1"), json!("<none>"), json!("1/2")]);
+        assert_eq!(
+            &cells[5..],
+            &[
+                json!("10.0.0.5"),
+                json!("node-1"),
+                json!("<none>"),
+                json!("1/2")
+            ]
+        );
         let bare = row(&pod(1, json!({})), now());
-        assert_eq!(&bare[5..], &[json!("<none>"), json!("<none>"), json!("<none>"), json!("<none>")]);
+        assert_eq!(
+            &bare[5..],
+            &[
+                json!("<none>"),
+                json!("<none>"),
+                json!("<none>"),
+                json!("<none>")
+            ]
+        );
     }
 
     #[test]

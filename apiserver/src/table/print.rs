@@ -28,7 +28,10 @@ pub fn int_at(obj: &Value, pointer: &str) -> i64 {
 
 /// The array at `pointer`, or an empty one.
 pub fn array_at<'a>(obj: &'a Value, pointer: &str) -> &'a [Value] {
-    obj.pointer(pointer).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    obj.pointer(pointer)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 pub fn name(obj: &Value) -> &str {
@@ -37,7 +40,9 @@ pub fn name(obj: &Value) -> &str {
 
 /// A stored timestamp (RFC 3339); `None` when missing or unreadable (Go's zero time).
 pub fn timestamp(value: Option<&Value>) -> Option<Timestamp> {
-    value.and_then(Value::as_str).and_then(|s| s.parse::<Timestamp>().ok())
+    value
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<Timestamp>().ok())
 }
 
 /// A time as Kubernetes writes it: RFC 3339, whole seconds, UTC.
@@ -80,7 +85,11 @@ pub fn human_duration(seconds: i64) -> String {
     let minutes = seconds / 60;
     if minutes < 10 {
         let s = seconds % 60;
-        return if s == 0 { format!("{minutes}m") } else { format!("{minutes}m{s}s") };
+        return if s == 0 {
+            format!("{minutes}m")
+        } else {
+            format!("{minutes}m{s}s")
+        };
     }
     if minutes < 60 * 3 {
         return format!("{minutes}m");
@@ -88,21 +97,33 @@ pub fn human_duration(seconds: i64) -> String {
     let hours = seconds / 3600;
     if hours < 8 {
         let m = minutes % 60;
-        return if m == 0 { format!("{hours}h") } else { format!("{hours}h{m}m") };
+        return if m == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h{m}m")
+        };
     }
     if hours < 48 {
         return format!("{hours}h");
     }
     if hours < 24 * 8 {
         let h = hours % 24;
-        return if h == 0 { format!("{}d", hours / 24) } else { format!("{}d{h}h", hours / 24) };
+        return if h == 0 {
+            format!("{}d", hours / 24)
+        } else {
+            format!("{}d{h}h", hours / 24)
+        };
     }
     if hours < 24 * 365 * 2 {
         return format!("{}d", hours / 24);
     }
     if hours < 24 * 365 * 8 {
         let days = (hours / 24) % 365;
-        return if days == 0 { format!("{}y", hours / 24 / 365) } else { format!("{}y{days}d", hours / 24 / 365) };
+        return if days == 0 {
+            format!("{}y", hours / 24 / 365)
+        } else {
+            format!("{}y{days}d", hours / 24 / 365)
+        };
     }
     format!("{}y", hours / 24 / 365)
 }
@@ -116,17 +137,25 @@ pub fn format_labels(labels: Option<&Value>) -> String {
         .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
         .collect();
     // serde_json's map keeps keys sorted, as FormatLabels sorts them.
-    if pairs.is_empty() { "<none>".into() } else { pairs.join(",") }
+    if pairs.is_empty() {
+        "<none>".into()
+    } else {
+        pairs.join(",")
+    }
 }
 
 /// A structured `LabelSelector` as upstream's `LabelSelectorAsSelector(...).String()`:
 /// `Err` when it is not a valid selector; `""` for one that selects everything (or a
 /// missing one, which selects nothing).
 pub fn label_selector(selector: Option<&Value>) -> Result<String, ()> {
-    let Some(selector) = selector.filter(|s| !s.is_null()) else { return Ok(String::new()) };
+    let Some(selector) = selector.filter(|s| !s.is_null()) else {
+        return Ok(String::new());
+    };
     let typed: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector =
         serde_json::from_value(selector.clone()).map_err(|_| ())?;
-    LabelSelector::from_structured(&typed).map(|s| s.to_string()).map_err(|_| ())
+    LabelSelector::from_structured(&typed)
+        .map(|s| s.to_string())
+        .map_err(|_| ())
 }
 
 /// Upstream's `metav1.FormatLabelSelector`: the selector, `<none>` if it selects
@@ -149,7 +178,10 @@ pub fn containers_and_images(containers: &[Value]) -> (String, String) {
 /// The status of the first condition of `kind`, as upstream's condition helpers read
 /// it (`None` when there is no such condition).
 pub fn condition_status<'a>(conditions: &'a [Value], kind: &str) -> Option<&'a str> {
-    conditions.iter().find(|c| str_at(c, "/type") == kind).map(|c| str_at(c, "/status"))
+    conditions
+        .iter()
+        .find(|c| str_at(c, "/type") == kind)
+        .map(|c| str_at(c, "/status"))
 }
 
 /// `true` for a condition of `kind` whose status is `True`.
@@ -159,7 +191,12 @@ pub fn condition_true(conditions: &[Value], kind: &str) -> bool {
 
 /// A sorted set of strings joined by commas, as `sets.String.List()` joined.
 pub fn sorted_unique<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
-    items.into_iter().collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(",")
+    items
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// An `IntOrString` as Go's `String()` prints it: `1`, `50%`.
@@ -225,21 +262,41 @@ mod tests {
     #[test]
     fn ages_and_missing_times() {
         let now: Timestamp = "2026-01-01T00:10:00Z".parse().expect("time");
-        assert_eq!(age(&json!({"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"}}), now), "10m");
+        assert_eq!(
+            age(
+                &json!({"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"}}),
+                now
+            ),
+            "10m"
+        );
         assert_eq!(age(&json!({"metadata": {}}), now), "<unknown>");
-        assert_eq!(age(&json!({"metadata": {"creationTimestamp": "yesterday"}}), now), "<unknown>");
+        assert_eq!(
+            age(
+                &json!({"metadata": {"creationTimestamp": "yesterday"}}),
+                now
+            ),
+            "<unknown>"
+        );
     }
 
     #[test]
     fn labels_and_selectors() {
-        assert_eq!(format_labels(Some(&json!({"tier": "web", "app": "x"}))), "app=x,tier=web");
+        assert_eq!(
+            format_labels(Some(&json!({"tier": "web", "app": "x"}))),
+            "app=x,tier=web"
+        );
         assert_eq!(format_labels(None), "<none>");
         assert_eq!(format_labels(Some(&json!({}))), "<none>");
         let sel = json!({"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "env", "operator": "In", "values": ["b", "a"]}]});
         assert_eq!(format_label_selector(Some(&sel)), "app=web,env in (a,b)");
         assert_eq!(format_label_selector(Some(&json!({}))), "<none>");
         assert_eq!(format_label_selector(None), "<none>");
-        assert_eq!(format_label_selector(Some(&json!({"matchExpressions": [{"key": "a", "operator": "Near"}]}))), "<error>");
+        assert_eq!(
+            format_label_selector(Some(
+                &json!({"matchExpressions": [{"key": "a", "operator": "Near"}]})
+            )),
+            "<error>"
+        );
     }
 
     #[test]

@@ -30,7 +30,13 @@ impl TestApi {
         TestApi { server, router }
     }
 
-    pub async fn send(&self, method: Method, uri: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    pub async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
         let request = Request::builder()
             .method(method)
             .uri(uri)
@@ -38,73 +44,160 @@ impl TestApi {
             .header(header::USER_AGENT, "kubesim-tests")
             .body(Body::from(body))
             .expect("request");
-        let response = self.router.clone().oneshot(request).await.expect("response");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("response");
         let status = response.status();
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
-        let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         (status, value)
     }
 
     /// A GET with extra headers (`Accept`, `If-None-Match`...); the response headers too.
-    pub async fn get_with(&self, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, axum::http::HeaderMap, Value) {
+    pub async fn get_with(
+        &self,
+        uri: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
         let mut request = Request::builder().method(Method::GET).uri(uri);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = self.router.clone().oneshot(request.body(Body::empty()).expect("request")).await.expect("response");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
-        let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         (status, headers, value)
     }
 
     /// A request with a body and a content type; the response headers too.
-    pub async fn send_with_headers(&self, method: Method, uri: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, axum::http::HeaderMap, Value) {
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        uri: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
         let request = Request::builder()
             .method(method)
             .uri(uri)
             .header(header::CONTENT_TYPE, content_type)
             .body(Body::from(body))
             .expect("request");
-        let response = self.router.clone().oneshot(request).await.expect("response");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("response");
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
-        let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         (status, headers, value)
     }
 
     pub async fn get(&self, uri: &str) -> (StatusCode, Value) {
-        self.send(Method::GET, uri, "application/json", Vec::new()).await
+        self.send(Method::GET, uri, "application/json", Vec::new())
+            .await
     }
 
     /// A GET with an `Accept` header (e.g. kubectl's for Tables), and its raw body.
     pub async fn get_accepting(&self, uri: &str, accept: &str) -> (StatusCode, bytes::Bytes) {
-        let request = Request::builder().method(Method::GET).uri(uri).header(header::ACCEPT, accept).body(Body::empty()).expect("request");
-        let response = self.router.clone().oneshot(request).await.expect("response");
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(uri)
+            .header(header::ACCEPT, accept)
+            .body(Body::empty())
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("response");
         let status = response.status();
-        (status, response.into_body().collect().await.expect("body").to_bytes())
+        (
+            status,
+            response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes(),
+        )
     }
 
     pub async fn post(&self, uri: &str, body: &Value) -> (StatusCode, Value) {
-        self.send(Method::POST, uri, "application/json", body.to_string().into_bytes()).await
+        self.send(
+            Method::POST,
+            uri,
+            "application/json",
+            body.to_string().into_bytes(),
+        )
+        .await
     }
 
     pub async fn put(&self, uri: &str, body: &Value) -> (StatusCode, Value) {
-        self.send(Method::PUT, uri, "application/json", body.to_string().into_bytes()).await
+        self.send(
+            Method::PUT,
+            uri,
+            "application/json",
+            body.to_string().into_bytes(),
+        )
+        .await
     }
 
     pub async fn patch(&self, uri: &str, content_type: &str, body: &Value) -> (StatusCode, Value) {
-        self.send(Method::PATCH, uri, content_type, body.to_string().into_bytes()).await
+        self.send(
+            Method::PATCH,
+            uri,
+            content_type,
+            body.to_string().into_bytes(),
+        )
+        .await
     }
 
     pub async fn delete(&self, uri: &str) -> (StatusCode, Value) {
-        self.send(Method::DELETE, uri, "application/json", Vec::new()).await
+        self.send(Method::DELETE, uri, "application/json", Vec::new())
+            .await
     }
 
     pub async fn delete_with(&self, uri: &str, options: &Value) -> (StatusCode, Value) {
-        self.send(Method::DELETE, uri, "application/json", options.to_string().into_bytes()).await
+        self.send(
+            Method::DELETE,
+            uri,
+            "application/json",
+            options.to_string().into_bytes(),
+        )
+        .await
     }
 
     /// Open a watch and return a reader of its events.
@@ -114,10 +207,23 @@ impl TestApi {
 
     /// Open a watch with an `Accept` header (kubectl's `get -w` asks for Tables).
     pub async fn watch_accepting(&self, uri: &str, accept: &str) -> WatchReader {
-        let request = Request::builder().method(Method::GET).uri(uri).header(header::ACCEPT, accept).body(Body::empty()).expect("request");
-        let response = self.router.clone().oneshot(request).await.expect("response");
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(uri)
+            .header(header::ACCEPT, accept)
+            .body(Body::empty())
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("response");
         assert_eq!(response.status(), StatusCode::OK, "watch {uri}");
-        WatchReader { body: StreamExt::boxed(response.into_body().into_data_stream()), buffer: Vec::new() }
+        WatchReader {
+            body: StreamExt::boxed(response.into_body().into_data_stream()),
+            buffer: Vec::new(),
+        }
     }
 }
 
@@ -142,7 +248,9 @@ impl WatchReader {
     }
 
     pub async fn next(&mut self) -> Value {
-        self.next_within(Duration::from_secs(5)).await.expect("a watch event within 5 s")
+        self.next_within(Duration::from_secs(5))
+            .await
+            .expect("a watch event within 5 s")
     }
 
     /// True when the stream ends (rather than stalls) within `wait`.
@@ -164,5 +272,9 @@ pub fn pod(name: &str) -> Value {
 }
 
 pub fn rv(obj: &Value) -> u64 {
-    obj["metadata"]["resourceVersion"].as_str().expect("resourceVersion").parse().expect("number")
+    obj["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("resourceVersion")
+        .parse()
+        .expect("number")
 }

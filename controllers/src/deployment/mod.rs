@@ -87,19 +87,38 @@ pub struct Context {
 /// Run the controller until the task is dropped.
 pub async fn run(client: Client) {
     let (replica_sets, rs_writer) = reflector::store::<ReplicaSet>();
-    let rs_events = reflector::reflector(rs_writer, crate::cache::watch(Api::<ReplicaSet>::all(client.clone()), watcher::Config::default()))
-        .default_backoff()
-        .touched_objects();
+    let rs_events = reflector::reflector(
+        rs_writer,
+        crate::cache::watch(
+            Api::<ReplicaSet>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .touched_objects();
     let (pods, pod_writer) = reflector::store::<Pod>();
-    let pod_events = reflector::reflector(pod_writer, crate::cache::watch(Api::<Pod>::all(client.clone()), watcher::Config::default()))
-        .default_backoff()
-        .touched_objects();
-    let controller = Controller::new(Api::<Deployment>::all(client.clone()), watcher::Config::default());
+    let pod_events = reflector::reflector(
+        pod_writer,
+        crate::cache::watch(Api::<Pod>::all(client.clone()), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects();
+    let controller = Controller::new(
+        Api::<Deployment>::all(client.clone()),
+        watcher::Config::default(),
+    );
     let deployments = controller.store();
     let (for_rs, for_pod) = (deployments.clone(), replica_sets.clone());
-    let ctx = Arc::new(Context { recorder: Recorder::new(client.clone(), COMPONENT), client, replica_sets, pods });
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), COMPONENT),
+        client,
+        replica_sets,
+        pods,
+    });
     controller
-        .watches_stream(rs_events, move |rs| deployments_for_replica_set(&for_rs, &rs))
+        .watches_stream(rs_events, move |rs| {
+            deployments_for_replica_set(&for_rs, &rs)
+        })
         .watches_stream(pod_events, move |pod| deployment_for_pod(&for_pod, &pod))
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -112,10 +131,17 @@ pub async fn run(client: Client) {
 
 /// A ReplicaSet event concerns its controlling Deployment, or for an orphan every
 /// Deployment in the namespace selecting it.
-fn deployments_for_replica_set(store: &Store<Deployment>, rs: &ReplicaSet) -> Vec<ObjectRef<Deployment>> {
+fn deployments_for_replica_set(
+    store: &Store<Deployment>,
+    rs: &ReplicaSet,
+) -> Vec<ObjectRef<Deployment>> {
     let namespace = rs.namespace().unwrap_or_default();
     if let Some(owner) = controller_of(&rs.metadata) {
-        return if owner.kind == "Deployment" { vec![ObjectRef::new(&owner.name).within(&namespace)] } else { vec![] };
+        return if owner.kind == "Deployment" {
+            vec![ObjectRef::new(&owner.name).within(&namespace)]
+        } else {
+            vec![]
+        };
     }
     store
         .state()
@@ -128,7 +154,10 @@ fn deployments_for_replica_set(store: &Store<Deployment>, rs: &ReplicaSet) -> Ve
 
 /// A pod event concerns the Deployment controlling its ReplicaSet (Recreate waits for old
 /// pods to be gone, which only pod events tell).
-fn deployment_for_pod(replica_sets: &Store<ReplicaSet>, pod: &Pod) -> Option<ObjectRef<Deployment>> {
+fn deployment_for_pod(
+    replica_sets: &Store<ReplicaSet>,
+    pod: &Pod,
+) -> Option<ObjectRef<Deployment>> {
     let namespace = pod.namespace().unwrap_or_default();
     let owner = controller_of(&pod.metadata).filter(|o| o.kind == "ReplicaSet")?;
     let rs = replica_sets.get(&ObjectRef::new(&owner.name).within(&namespace))?;
@@ -137,20 +166,32 @@ fn deployment_for_pod(replica_sets: &Store<ReplicaSet>, pod: &Pod) -> Option<Obj
 }
 
 pub(crate) fn selector_of(d: &Deployment) -> Result<Selector> {
-    let selector = d.spec.as_ref().map(|s| s.selector.clone()).unwrap_or_default();
+    let selector = d
+        .spec
+        .as_ref()
+        .map(|s| s.selector.clone())
+        .unwrap_or_default();
     Selector::try_from(selector).map_err(|e| Error::InvalidSelector(e.to_string()))
 }
 
 #[tracing::instrument(skip_all, fields(deployment = %format!("{}/{}", d.namespace().unwrap_or_default(), d.name_any())))]
 async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action> {
-    crate::cache::ready(&ctx.replica_sets).await.map_err(|_| Error::CacheNotReady)?;
-    crate::cache::ready(&ctx.pods).await.map_err(|_| Error::CacheNotReady)?;
+    crate::cache::ready(&ctx.replica_sets)
+        .await
+        .map_err(|_| Error::CacheNotReady)?;
+    crate::cache::ready(&ctx.pods)
+        .await
+        .map_err(|_| Error::CacheNotReady)?;
     let mut d = (*d).clone();
     d.metadata.managed_fields = None;
 
     let selector = selector_of(&d)?;
     if selector.selects_all() {
-        ctx.recorder.warning(&d, "SelectingAll", "This deployment is selecting all pods. A non-empty selector is required.");
+        ctx.recorder.warning(
+            &d,
+            "SelectingAll",
+            "This deployment is selecting all pods. A non-empty selector is required.",
+        );
         let status = d.status.clone().unwrap_or_default();
         if status.observed_generation < d.metadata.generation {
             let mut status = status;
@@ -183,13 +224,22 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action> {
 
 /// `getReplicaSetsForDeployment` / `ClaimReplicaSets`: the ReplicaSets this Deployment
 /// controls after adopting orphans it selects and releasing those it no longer selects.
-async fn claim_replica_sets(ctx: &Context, d: &Deployment, selector: &Selector) -> Result<Vec<ReplicaSet>> {
+async fn claim_replica_sets(
+    ctx: &Context,
+    d: &Deployment,
+    selector: &Selector,
+) -> Result<Vec<ReplicaSet>> {
     let namespace = d.namespace().unwrap_or_default();
     let uid = d.metadata.uid.clone().unwrap_or_default();
     let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
     let mut claimed = Vec::new();
     let mut may_adopt: Option<bool> = None;
-    for rs in ctx.replica_sets.state().into_iter().filter(|rs| rs.namespace().as_deref() == Some(namespace.as_str())) {
+    for rs in ctx
+        .replica_sets
+        .state()
+        .into_iter()
+        .filter(|rs| rs.namespace().as_deref() == Some(namespace.as_str()))
+    {
         let matches = selector.matches(rs.labels());
         let name = rs.name_any();
         let rs_uid = rs.metadata.uid.clone().unwrap_or_default();
@@ -201,23 +251,41 @@ async fn claim_replica_sets(ctx: &Context, d: &Deployment, selector: &Selector) 
                     continue;
                 }
                 let patch = json!({"metadata": {"ownerReferences": [{"$patch": "delete", "uid": uid}], "uid": rs_uid}});
-                match api.patch(&name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
+                match api
+                    .patch(&name, &PatchParams::default(), &Patch::Strategic(&patch))
+                    .await
+                {
                     Ok(_) => {}
                     Err(e) if is_not_found(&e) => {}
                     Err(e) => return Err(Error::Claim(name, e)),
                 }
             }
             None => {
-                if d.metadata.deletion_timestamp.is_some() || !matches || rs.metadata.deletion_timestamp.is_some() {
+                if d.metadata.deletion_timestamp.is_some()
+                    || !matches
+                    || rs.metadata.deletion_timestamp.is_some()
+                {
                     continue;
                 }
                 if may_adopt.is_none() {
-                    let fresh = Api::<Deployment>::namespaced(ctx.client.clone(), &namespace).get_opt(&d.name_any()).await;
-                    may_adopt = Some(matches!(fresh, Ok(Some(f)) if f.metadata.uid.as_deref() == Some(uid.as_str()) && f.metadata.deletion_timestamp.is_none()));
+                    let fresh = Api::<Deployment>::namespaced(ctx.client.clone(), &namespace)
+                        .get_opt(&d.name_any())
+                        .await;
+                    may_adopt = Some(
+                        matches!(fresh, Ok(Some(f)) if f.metadata.uid.as_deref() == Some(uid.as_str()) && f.metadata.deletion_timestamp.is_none()),
+                    );
                 }
-                let Some(owner) = d.controller_owner_ref(&()).filter(|_| may_adopt == Some(true)) else { continue };
+                let Some(owner) = d
+                    .controller_owner_ref(&())
+                    .filter(|_| may_adopt == Some(true))
+                else {
+                    continue;
+                };
                 let patch = json!({"metadata": {"ownerReferences": [owner], "uid": rs_uid}});
-                match api.patch(&name, &PatchParams::default(), &Patch::Strategic(&patch)).await {
+                match api
+                    .patch(&name, &PatchParams::default(), &Patch::Strategic(&patch))
+                    .await
+                {
                     Ok(adopted) => claimed.push(adopted),
                     Err(e) if is_not_found(&e) => {}
                     Err(e) => return Err(Error::Claim(name, e)),

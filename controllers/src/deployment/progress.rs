@@ -22,15 +22,26 @@ use super::util::{self, NEW_RS_AVAILABLE_REASON, RS_UPDATED_REASON, TIMED_OUT_RE
 use super::{Context, Error, Result, requeue_after};
 
 /// `syncRolloutStatus`.
-pub async fn sync_rollout_status(ctx: &Context, d: &mut Deployment, all: &[ReplicaSet], new_rs: Option<&ReplicaSet>) -> Result<Action> {
+pub async fn sync_rollout_status(
+    ctx: &Context,
+    d: &mut Deployment,
+    all: &[ReplicaSet],
+    new_rs: Option<&ReplicaSet>,
+) -> Result<Action> {
     let now = Timestamp::now();
     let mut status = calculate_status(all, new_rs, d, now);
     if !util::has_progress_deadline(d) {
         util::remove_condition(&mut status, "Progressing");
     }
-    let current = d.status.as_ref().and_then(|s| util::condition(s, "Progressing")).cloned();
+    let current = d
+        .status
+        .as_ref()
+        .and_then(|s| util::condition(s, "Progressing"))
+        .cloned();
     let complete_before = status.replicas == status.updated_replicas
-        && current.as_ref().is_some_and(|c| c.reason.as_deref() == Some(NEW_RS_AVAILABLE_REASON));
+        && current
+            .as_ref()
+            .is_some_and(|c| c.reason.as_deref() == Some(NEW_RS_AVAILABLE_REASON));
     if util::has_progress_deadline(d) && !complete_before {
         let subject = match new_rs {
             Some(rs) => format!("ReplicaSet \"{}\"", rs.name_any()),
@@ -38,7 +49,10 @@ pub async fn sync_rollout_status(ctx: &Context, d: &mut Deployment, all: &[Repli
         };
         if util::deployment_complete(d, &status) {
             let msg = format!("{subject} has successfully progressed.");
-            util::set_condition(&mut status, util::new_condition("Progressing", "True", NEW_RS_AVAILABLE_REASON, msg, now));
+            util::set_condition(
+                &mut status,
+                util::new_condition("Progressing", "True", NEW_RS_AVAILABLE_REASON, msg, now),
+            );
         } else if util::deployment_progressing(d, &status) {
             let msg = format!("{subject} is progressing.");
             let mut cond = util::new_condition("Progressing", "True", RS_UPDATED_REASON, msg, now);
@@ -52,14 +66,22 @@ pub async fn sync_rollout_status(ctx: &Context, d: &mut Deployment, all: &[Repli
             util::set_condition(&mut status, cond);
         } else if util::deployment_timed_out(d, &status, now) {
             let msg = format!("{subject} has timed out progressing.");
-            util::set_condition(&mut status, util::new_condition("Progressing", "False", TIMED_OUT_REASON, msg, now));
+            util::set_condition(
+                &mut status,
+                util::new_condition("Progressing", "False", TIMED_OUT_REASON, msg, now),
+            );
         }
     }
     // A ReplicaSet's ReplicaFailure becomes the Deployment's.
-    let failure = new_rs
-        .into_iter()
-        .chain(all.iter())
-        .find_map(|rs| rs.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "ReplicaFailure" && c.status == "True").cloned());
+    let failure = new_rs.into_iter().chain(all.iter()).find_map(|rs| {
+        rs.status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == "ReplicaFailure" && c.status == "True")
+            .cloned()
+    });
     match failure {
         Some(c) => util::set_condition(
             &mut status,
@@ -95,7 +117,11 @@ fn stuck_requeue(d: &Deployment, status: &DeploymentStatus, now: Timestamp) -> O
     let last = cond.last_update_time.as_ref()?.0;
     let deadline = last.as_second() + i64::from(util::progress_deadline(d));
     let after = deadline - now.as_second();
-    Some(if after < 1 { Duration::from_secs(1) } else { Duration::from_secs(after as u64 + 1) })
+    Some(if after < 1 {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(after as u64 + 1)
+    })
 }
 
 fn zero_as_none(v: Option<i32>) -> Option<i32> {
@@ -123,7 +149,11 @@ pub fn same_status(old: Option<&DeploymentStatus>, new: &DeploymentStatus) -> bo
 
 /// Write the whole status with a merge patch; zero counts and missing conditions as
 /// `null`, so they are removed.
-pub async fn write_status(client: &Client, d: &Deployment, status: &DeploymentStatus) -> Result<()> {
+pub async fn write_status(
+    client: &Client,
+    d: &Deployment,
+    status: &DeploymentStatus,
+) -> Result<()> {
     let s = normalized(status);
     let patch = json!({"status": {
         "observedGeneration": s.observed_generation,
@@ -137,7 +167,14 @@ pub async fn write_status(client: &Client, d: &Deployment, status: &DeploymentSt
         "conditions": s.conditions.map(|c| serde_json::to_value(c).unwrap_or(Value::Null)),
     }});
     let api: Api<Deployment> = Api::namespaced(client.clone(), &d.namespace().unwrap_or_default());
-    match api.patch_status(&d.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api
+        .patch_status(
+            &d.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) if super::is_not_found(&e) => Ok(()),
         Err(e) => Err(Error::UpdateStatus(e)),

@@ -61,16 +61,23 @@ pub fn set_replicas_annotations(rs: &mut ReplicaSet, desired: i32, max: i32) -> 
 /// `ReplicasAnnotationsNeedUpdate`.
 pub fn replicas_annotations_need_update(rs: &ReplicaSet, desired: i32, max: i32) -> bool {
     let annotations = rs.metadata.annotations.clone().unwrap_or_default();
-    annotations.get(DESIRED_REPLICAS) != Some(&desired.to_string()) || annotations.get(MAX_REPLICAS) != Some(&max.to_string())
+    annotations.get(DESIRED_REPLICAS) != Some(&desired.to_string())
+        || annotations.get(MAX_REPLICAS) != Some(&max.to_string())
 }
 
 /// `SetNewReplicaSetAnnotations`: copy the Deployment's annotations, raise the revision to
 /// `new_revision` if lower (keeping the old number in the history), and for a ReplicaSet
 /// about to be created (`exists == false`) the replica annotations. Returns whether
 /// anything changed.
-pub fn set_new_replica_set_annotations(d: &Deployment, rs: &mut ReplicaSet, new_revision: i64, exists: bool) -> bool {
+pub fn set_new_replica_set_annotations(
+    d: &Deployment,
+    rs: &mut ReplicaSet,
+    new_revision: i64,
+    exists: bool,
+) -> bool {
     let mut changed = copy_annotations(d, rs);
-    let annotations: &mut BTreeMap<String, String> = rs.metadata.annotations.get_or_insert_default();
+    let annotations: &mut BTreeMap<String, String> =
+        rs.metadata.annotations.get_or_insert_default();
     let old = annotations.get(REVISION).cloned();
     let old_number = match old.as_deref().map(str::parse::<i64>) {
         None => 0,
@@ -82,7 +89,10 @@ pub fn set_new_replica_set_annotations(d: &Deployment, rs: &mut ReplicaSet, new_
         annotations.insert(REVISION.to_string(), new_revision.to_string());
         changed = true;
         if let Some(old) = old {
-            let history = annotations.get(REVISION_HISTORY).cloned().unwrap_or_default();
+            let history = annotations
+                .get(REVISION_HISTORY)
+                .cloned()
+                .unwrap_or_default();
             if history.is_empty() {
                 annotations.insert(REVISION_HISTORY.to_string(), old);
             } else {
@@ -124,21 +134,39 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     fn with_annotations(pairs: &[(&str, &str)]) -> ObjectMeta {
-        ObjectMeta { annotations: Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()), ..Default::default() }
+        ObjectMeta {
+            annotations: Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn reusing_an_old_replica_set_bumps_its_revision_and_keeps_history() {
         let d = Deployment {
-            metadata: with_annotations(&[("kubernetes.io/change-cause", "undo"), (REVISION, "2"), ("kubectl.kubernetes.io/last-applied-configuration", "{}")]),
+            metadata: with_annotations(&[
+                ("kubernetes.io/change-cause", "undo"),
+                (REVISION, "2"),
+                ("kubectl.kubernetes.io/last-applied-configuration", "{}"),
+            ]),
             ..Default::default()
         };
-        let mut rs = ReplicaSet { metadata: with_annotations(&[(REVISION, "1")]), ..Default::default() };
+        let mut rs = ReplicaSet {
+            metadata: with_annotations(&[(REVISION, "1")]),
+            ..Default::default()
+        };
         assert!(set_new_replica_set_annotations(&d, &mut rs, 3, true));
         let a = rs.metadata.annotations.clone().unwrap_or_default();
         assert_eq!(a.get(REVISION).map(String::as_str), Some("3"));
         assert_eq!(a.get(REVISION_HISTORY).map(String::as_str), Some("1"));
-        assert_eq!(a.get("kubernetes.io/change-cause").map(String::as_str), Some("undo"));
+        assert_eq!(
+            a.get("kubernetes.io/change-cause").map(String::as_str),
+            Some("undo")
+        );
         assert!(!a.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
         // Undone again later: history grows.
         assert!(set_new_replica_set_annotations(&d, &mut rs, 5, true));
@@ -150,7 +178,10 @@ mod tests {
 
     #[test]
     fn a_new_replica_set_gets_replica_annotations() {
-        let d: Deployment = serde_json::from_value(serde_json::json!({"spec": {"replicas": 4, "selector": {}, "template": {}}})).unwrap_or_default();
+        let d: Deployment = serde_json::from_value(
+            serde_json::json!({"spec": {"replicas": 4, "selector": {}, "template": {}}}),
+        )
+        .unwrap_or_default();
         let mut rs = ReplicaSet::default();
         assert!(set_new_replica_set_annotations(&d, &mut rs, 1, false));
         let a = rs.metadata.annotations.clone().unwrap_or_default();

@@ -17,12 +17,19 @@
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use kube::runtime::controller::Action;
 
-use super::sync::{all_of, cleanup_deployment, get_all_replica_sets_and_sync_revision, scale_replica_set_and_record_event};
+use super::sync::{
+    all_of, cleanup_deployment, get_all_replica_sets_and_sync_revision,
+    scale_replica_set_and_record_event,
+};
 use super::util::{self, replicas, rs_replicas};
 use super::{Context, Result, progress};
 
 /// `rolloutRolling`: scale up, else scale down, else clean up; then status.
-pub async fn rollout_rolling(ctx: &Context, d: &mut Deployment, rs_list: &[ReplicaSet]) -> Result<Action> {
+pub async fn rollout_rolling(
+    ctx: &Context,
+    d: &mut Deployment,
+    rs_list: &[ReplicaSet],
+) -> Result<Action> {
     let (new_rs, old) = get_all_replica_sets_and_sync_revision(ctx, d, rs_list, true).await?;
     let Some(mut new_rs) = new_rs else {
         return progress::sync_rollout_status(ctx, d, &old, None).await;
@@ -33,13 +40,15 @@ pub async fn rollout_rolling(ctx: &Context, d: &mut Deployment, rs_list: &[Repli
     let (scaled_up, updated) = reconcile_new_replica_set(ctx, &all, &new_rs, d).await?;
     new_rs = updated;
     if scaled_up {
-        return progress::sync_rollout_status(ctx, d, &all_of(&old, Some(&new_rs)), Some(&new_rs)).await;
+        return progress::sync_rollout_status(ctx, d, &all_of(&old, Some(&new_rs)), Some(&new_rs))
+            .await;
     }
 
     // Scale down, if we can.
     let (scaled_down, old) = reconcile_old_replica_sets(ctx, &all, &old, &new_rs, d).await?;
     if scaled_down {
-        return progress::sync_rollout_status(ctx, d, &all_of(&old, Some(&new_rs)), Some(&new_rs)).await;
+        return progress::sync_rollout_status(ctx, d, &all_of(&old, Some(&new_rs)), Some(&new_rs))
+            .await;
     }
 
     if util::deployment_complete(d, &d.status.clone().unwrap_or_default()) {
@@ -49,7 +58,12 @@ pub async fn rollout_rolling(ctx: &Context, d: &mut Deployment, rs_list: &[Repli
 }
 
 /// `reconcileNewReplicaSet`.
-async fn reconcile_new_replica_set(ctx: &Context, all: &[ReplicaSet], new_rs: &ReplicaSet, d: &Deployment) -> Result<(bool, ReplicaSet)> {
+async fn reconcile_new_replica_set(
+    ctx: &Context,
+    all: &[ReplicaSet],
+    new_rs: &ReplicaSet,
+    d: &Deployment,
+) -> Result<(bool, ReplicaSet)> {
     let want = replicas(d);
     if rs_replicas(new_rs) == want {
         return Ok((false, new_rs.clone()));
@@ -76,7 +90,9 @@ async fn reconcile_old_replica_sets(
     }
     let min_available = util::min_available(d);
     let new_unavailable = rs_replicas(new_rs).saturating_sub(util::available(new_rs));
-    let max_scaled_down = util::replica_count(all).saturating_sub(min_available).saturating_sub(new_unavailable);
+    let max_scaled_down = util::replica_count(all)
+        .saturating_sub(min_available)
+        .saturating_sub(new_unavailable);
     if max_scaled_down <= 0 {
         return Ok((false, old.to_vec()));
     }
@@ -85,7 +101,9 @@ async fn reconcile_old_replica_sets(
     active_old.sort_by(util::by_creation);
     let Some(cleaned) = cleanup_unhealthy_sizes(&active_old, max_scaled_down) else {
         // Upstream returns "no scale-down" (not an error) and waits for fresh status.
-        tracing::info!("a cached availableReplicas exceeds spec.replicas; not scaling old replica sets down this pass");
+        tracing::info!(
+            "a cached availableReplicas exceeds spec.replicas; not scaling old replica sets down this pass"
+        );
         return Ok((false, old.to_vec()));
     };
     // Then available ones, down to `replicas - maxUnavailable` available in all.
@@ -93,7 +111,11 @@ async fn reconcile_old_replica_sets(
     let sizes = scale_down_sizes(&cleaned, available, min_available);
 
     let mut scaled_down = false;
-    let mut result: Vec<ReplicaSet> = old.iter().filter(|rs| rs_replicas(rs) == 0).cloned().collect();
+    let mut result: Vec<ReplicaSet> = old
+        .iter()
+        .filter(|rs| rs_replicas(rs) == 0)
+        .cloned()
+        .collect();
     for (rs, size) in active_old.iter().zip(sizes) {
         let (scaled, updated) = scale_replica_set_and_record_event(ctx, rs, size, d).await?;
         scaled_down |= scaled;
@@ -120,7 +142,9 @@ pub fn cleanup_unhealthy_sizes(old: &[ReplicaSet], max_cleanup: i32) -> Option<V
             sizes.push(size);
             continue;
         }
-        let count = max_cleanup.saturating_sub(total).min(size.saturating_sub(available));
+        let count = max_cleanup
+            .saturating_sub(total)
+            .min(size.saturating_sub(available));
         if count < 0 {
             return None;
         }
@@ -164,17 +188,33 @@ mod tests {
 
     fn rs(replicas: i32, available: i32) -> ReplicaSet {
         ReplicaSet {
-            spec: Some(ReplicaSetSpec { replicas: Some(replicas), ..Default::default() }),
-            status: Some(ReplicaSetStatus { replicas, available_replicas: Some(available), ..Default::default() }),
+            spec: Some(ReplicaSetSpec {
+                replicas: Some(replicas),
+                ..Default::default()
+            }),
+            status: Some(ReplicaSetStatus {
+                replicas,
+                available_replicas: Some(available),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
 
     #[test]
     fn unhealthy_old_pods_go_first_within_the_budget() {
-        assert_eq!(cleanup_unhealthy_sizes(&[rs(3, 1), rs(4, 4)], 1), Some(vec![2, 4]));
-        assert_eq!(cleanup_unhealthy_sizes(&[rs(3, 1), rs(4, 2)], 5), Some(vec![1, 2]));
-        assert_eq!(cleanup_unhealthy_sizes(&[rs(0, 0), rs(4, 4)], 5), Some(vec![0, 4]));
+        assert_eq!(
+            cleanup_unhealthy_sizes(&[rs(3, 1), rs(4, 4)], 1),
+            Some(vec![2, 4])
+        );
+        assert_eq!(
+            cleanup_unhealthy_sizes(&[rs(3, 1), rs(4, 2)], 5),
+            Some(vec![1, 2])
+        );
+        assert_eq!(
+            cleanup_unhealthy_sizes(&[rs(0, 0), rs(4, 4)], 5),
+            Some(vec![0, 4])
+        );
     }
 
     /// `kubectl create deployment r1 --replicas=4; kubectl set image ...`: the old
@@ -196,7 +236,13 @@ mod tests {
 
     #[test]
     fn huge_numbers_do_not_overflow() {
-        assert_eq!(cleanup_unhealthy_sizes(&[rs(i32::MAX, 0)], i32::MAX), Some(vec![0]));
-        assert_eq!(scale_down_sizes(&[i32::MAX, i32::MAX], i32::MAX, i32::MIN), vec![0, i32::MAX]);
+        assert_eq!(
+            cleanup_unhealthy_sizes(&[rs(i32::MAX, 0)], i32::MAX),
+            Some(vec![0])
+        );
+        assert_eq!(
+            scale_down_sizes(&[i32::MAX, i32::MAX], i32::MAX, i32::MIN),
+            vec![0, i32::MAX]
+        );
     }
 }

@@ -10,13 +10,20 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
-use super::rollback::{replicas_annotations_need_update, set_deployment_revision, set_new_replica_set_annotations, set_replicas_annotations};
+use super::rollback::{
+    replicas_annotations_need_update, set_deployment_revision, set_new_replica_set_annotations,
+    set_replicas_annotations,
+};
 use super::util::{self, POD_TEMPLATE_HASH, REVISION, replicas, rs_replicas};
 use super::{Context, Error, Result, is_not_found, progress};
 use crate::replicaset::controller_of;
 
 /// `syncStatusOnly`: a Deployment being deleted only gets its status refreshed.
-pub async fn sync_status_only(ctx: &Context, d: &mut Deployment, rs_list: &[ReplicaSet]) -> Result<Action> {
+pub async fn sync_status_only(
+    ctx: &Context,
+    d: &mut Deployment,
+    rs_list: &[ReplicaSet],
+) -> Result<Action> {
     let (new_rs, old) = get_all_replica_sets_and_sync_revision(ctx, d, rs_list, false).await?;
     sync_deployment_status(ctx, d, &all_of(&old, new_rs.as_ref()), new_rs.as_ref()).await?;
     Ok(Action::await_change())
@@ -56,9 +63,21 @@ pub async fn check_paused_conditions(ctx: &Context, d: &mut Deployment) -> Resul
     let paused_cond = reason.as_deref() == Some(util::PAUSED_REASON);
     let now = Timestamp::now();
     let cond = if paused(d) && !paused_cond {
-        util::new_condition("Progressing", "Unknown", util::PAUSED_REASON, "Deployment is paused".into(), now)
+        util::new_condition(
+            "Progressing",
+            "Unknown",
+            util::PAUSED_REASON,
+            "Deployment is paused".into(),
+            now,
+        )
     } else if !paused(d) && paused_cond {
-        util::new_condition("Progressing", "Unknown", util::RESUMED_REASON, "Deployment is resumed".into(), now)
+        util::new_condition(
+            "Progressing",
+            "Unknown",
+            util::RESUMED_REASON,
+            "Deployment is resumed".into(),
+            now,
+        )
     } else {
         return Ok(());
     };
@@ -69,10 +88,16 @@ pub async fn check_paused_conditions(ctx: &Context, d: &mut Deployment) -> Resul
 }
 
 /// `isScalingEvent`: an active ReplicaSet was sized for a different `spec.replicas`.
-pub async fn is_scaling_event(ctx: &Context, d: &mut Deployment, rs_list: &[ReplicaSet]) -> Result<bool> {
+pub async fn is_scaling_event(
+    ctx: &Context,
+    d: &mut Deployment,
+    rs_list: &[ReplicaSet],
+) -> Result<bool> {
     let (new_rs, old) = get_all_replica_sets_and_sync_revision(ctx, d, rs_list, false).await?;
     let want = replicas(d);
-    Ok(util::active(&all_of(&old, new_rs.as_ref())).iter().any(|rs| util::desired_replicas_annotation(rs).is_some_and(|n| n != want)))
+    Ok(util::active(&all_of(&old, new_rs.as_ref()))
+        .iter()
+        .any(|rs| util::desired_replicas_annotation(rs).is_some_and(|n| n != want)))
 }
 
 /// `FindNewReplicaSet`: the oldest ReplicaSet whose template is the Deployment's.
@@ -80,7 +105,10 @@ fn find_new_replica_set(d: &Deployment, rs_list: &[ReplicaSet]) -> Option<Replic
     let template = util::template(d);
     let mut sorted: Vec<&ReplicaSet> = rs_list.iter().collect();
     sorted.sort_by(|a, b| util::by_creation(a, b));
-    sorted.into_iter().find(|rs| util::equal_ignore_hash(&util::rs_template(rs), &template)).cloned()
+    sorted
+        .into_iter()
+        .find(|rs| util::equal_ignore_hash(&util::rs_template(rs), &template))
+        .cloned()
 }
 
 /// `getAllReplicaSetsAndSyncRevision`: the new ReplicaSet (created if `create` and
@@ -92,8 +120,15 @@ pub async fn get_all_replica_sets_and_sync_revision(
     create: bool,
 ) -> Result<(Option<ReplicaSet>, Vec<ReplicaSet>)> {
     let existing = find_new_replica_set(d, rs_list);
-    let old: Vec<ReplicaSet> =
-        rs_list.iter().filter(|rs| existing.as_ref().is_none_or(|n| n.metadata.uid != rs.metadata.uid)).cloned().collect();
+    let old: Vec<ReplicaSet> = rs_list
+        .iter()
+        .filter(|rs| {
+            existing
+                .as_ref()
+                .is_none_or(|n| n.metadata.uid != rs.metadata.uid)
+        })
+        .cloned()
+        .collect();
     let new_rs = get_new_replica_set(ctx, d, existing, &old, create).await?;
     Ok((new_rs, old))
 }
@@ -115,14 +150,23 @@ async fn get_new_replica_set(
     if let Some(existing) = existing {
         let mut rs = existing.clone();
         let annotations_updated = set_new_replica_set_annotations(d, &mut rs, new_revision, true);
-        let min_ready_changed = rs.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0) != min_ready.unwrap_or(0);
+        let min_ready_changed = rs
+            .spec
+            .as_ref()
+            .and_then(|s| s.min_ready_seconds)
+            .unwrap_or(0)
+            != min_ready.unwrap_or(0);
         if annotations_updated || min_ready_changed {
             let patch = json!({
                 "metadata": {"annotations": rs.metadata.annotations, "resourceVersion": existing.resource_version()},
                 "spec": {"minReadySeconds": min_ready.unwrap_or(0)}
             });
             let updated = api
-                .patch(&rs.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+                .patch(
+                    &rs.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
                 .await
                 .map_err(|e| Error::UpdateReplicaSet(rs.name_any(), e))?;
             return Ok(Some(updated));
@@ -133,7 +177,10 @@ async fn get_new_replica_set(
         let mut status = d.status.clone().unwrap_or_default();
         if util::has_progress_deadline(d) && util::condition(&status, "Progressing").is_none() {
             let msg = format!("Found new replica set \"{}\"", rs.name_any());
-            util::set_condition(&mut status, util::new_condition("Progressing", "True", util::FOUND_NEW_RS_REASON, msg, now));
+            util::set_condition(
+                &mut status,
+                util::new_condition("Progressing", "True", util::FOUND_NEW_RS_REASON, msg, now),
+            );
             progress::write_status(&ctx.client, d, &status).await?;
             d.status = Some(status);
         }
@@ -148,9 +195,21 @@ async fn get_new_replica_set(
     let collision_count = d.status.as_ref().and_then(|s| s.collision_count);
     let hash = util::compute_hash(&template, collision_count);
     let mut rs_template = template.clone();
-    rs_template.metadata.get_or_insert_default().labels.get_or_insert_default().insert(POD_TEMPLATE_HASH.into(), hash.clone());
-    let mut selector = d.spec.as_ref().map(|s| s.selector.clone()).unwrap_or_default();
-    selector.match_labels.get_or_insert_default().insert(POD_TEMPLATE_HASH.into(), hash.clone());
+    rs_template
+        .metadata
+        .get_or_insert_default()
+        .labels
+        .get_or_insert_default()
+        .insert(POD_TEMPLATE_HASH.into(), hash.clone());
+    let mut selector = d
+        .spec
+        .as_ref()
+        .map(|s| s.selector.clone())
+        .unwrap_or_default();
+    selector
+        .match_labels
+        .get_or_insert_default()
+        .insert(POD_TEMPLATE_HASH.into(), hash.clone());
     let labels = rs_template.metadata.as_ref().and_then(|m| m.labels.clone());
     let mut new_rs = ReplicaSet {
         metadata: ObjectMeta {
@@ -160,7 +219,12 @@ async fn get_new_replica_set(
             labels,
             ..Default::default()
         },
-        spec: Some(ReplicaSetSpec { replicas: Some(0), min_ready_seconds: min_ready, selector, template: Some(rs_template) }),
+        spec: Some(ReplicaSetSpec {
+            replicas: Some(0),
+            min_ready_seconds: min_ready,
+            selector,
+            template: Some(rs_template),
+        }),
         status: None,
     };
     let all = all_of(old, Some(&new_rs));
@@ -175,10 +239,14 @@ async fn get_new_replica_set(
         Err(kube::Error::Api(e)) if e.code == 409 => {
             // Ours already (a stale cache)? Otherwise a hash collision: bump collisionCount
             // so the next pass computes a different name.
-            let found = api.get_opt(&name).await.map_err(|e| Error::CreateReplicaSet(name.clone(), e))?;
+            let found = api
+                .get_opt(&name)
+                .await
+                .map_err(|e| Error::CreateReplicaSet(name.clone(), e))?;
             match found {
                 Some(rs)
-                    if controller_of(&rs.metadata).is_some_and(|o| Some(&o.uid) == d.metadata.uid.as_ref())
+                    if controller_of(&rs.metadata)
+                        .is_some_and(|o| Some(&o.uid) == d.metadata.uid.as_ref())
                         && util::equal_ignore_hash(&template, &util::rs_template(&rs)) =>
                 {
                     (rs, true)
@@ -193,10 +261,22 @@ async fn get_new_replica_set(
             }
         }
         Err(err) => {
-            let msg = format!("Failed to create new replica set \"{name}\": {}", api_message(&err));
+            let msg = format!(
+                "Failed to create new replica set \"{name}\": {}",
+                api_message(&err)
+            );
             if util::has_progress_deadline(d) {
                 let mut status = d.status.clone().unwrap_or_default();
-                util::set_condition(&mut status, util::new_condition("Progressing", "False", util::FAILED_RS_CREATE_REASON, msg.clone(), now));
+                util::set_condition(
+                    &mut status,
+                    util::new_condition(
+                        "Progressing",
+                        "False",
+                        util::FAILED_RS_CREATE_REASON,
+                        msg.clone(),
+                        now,
+                    ),
+                );
                 let _ = progress::write_status(&ctx.client, d, &status).await;
             }
             ctx.recorder.warning(d, util::FAILED_RS_CREATE_REASON, msg);
@@ -204,13 +284,20 @@ async fn get_new_replica_set(
         }
     };
     if !already_existed && count > 0 {
-        ctx.recorder.normal(d, "ScalingReplicaSet", format!("Scaled up replica set {name} from 0 to {count}"));
+        ctx.recorder.normal(
+            d,
+            "ScalingReplicaSet",
+            format!("Scaled up replica set {name} from 0 to {count}"),
+        );
     }
     sync_deployment_revision(ctx, d, &new_revision.to_string()).await?;
     if !already_existed && util::has_progress_deadline(d) {
         let mut status = d.status.clone().unwrap_or_default();
         let msg = format!("Created new replica set \"{name}\"");
-        util::set_condition(&mut status, util::new_condition("Progressing", "True", util::NEW_RS_REASON, msg, now));
+        util::set_condition(
+            &mut status,
+            util::new_condition("Progressing", "True", util::NEW_RS_REASON, msg, now),
+        );
         progress::write_status(&ctx.client, d, &status).await?;
         d.status = Some(status);
     }
@@ -223,9 +310,16 @@ async fn sync_deployment_revision(ctx: &Context, d: &mut Deployment, revision: &
     if !set_deployment_revision(d, revision) {
         return Ok(());
     }
-    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &d.namespace().unwrap_or_default());
+    let api: Api<Deployment> =
+        Api::namespaced(ctx.client.clone(), &d.namespace().unwrap_or_default());
     let patch = json!({"metadata": {"annotations": {REVISION: revision}}});
-    api.patch(&d.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(Error::UpdateDeployment)?;
+    api.patch(
+        &d.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map_err(Error::UpdateDeployment)?;
     Ok(())
 }
 
@@ -237,7 +331,12 @@ pub(crate) fn api_message(err: &kube::Error) -> String {
 }
 
 /// `scaleReplicaSetAndRecordEvent`: scale to `new_scale` unless already there.
-pub async fn scale_replica_set_and_record_event(ctx: &Context, rs: &ReplicaSet, new_scale: i32, d: &Deployment) -> Result<(bool, ReplicaSet)> {
+pub async fn scale_replica_set_and_record_event(
+    ctx: &Context,
+    rs: &ReplicaSet,
+    new_scale: i32,
+    d: &Deployment,
+) -> Result<(bool, ReplicaSet)> {
     if rs_replicas(rs) == new_scale {
         return Ok((false, rs.clone()));
     }
@@ -248,7 +347,12 @@ pub async fn scale_replica_set_and_record_event(ctx: &Context, rs: &ReplicaSet, 
 /// is a `ScalingReplicaSet` event. The write carries the cached `resourceVersion`, as
 /// upstream's update does: a ReplicaSet changed since the cache saw it conflicts, the
 /// pass is retried on fresh data, and no event tells of a scale that did not happen.
-pub async fn scale_replica_set(ctx: &Context, rs: &ReplicaSet, new_scale: i32, d: &Deployment) -> Result<(bool, ReplicaSet)> {
+pub async fn scale_replica_set(
+    ctx: &Context,
+    rs: &ReplicaSet,
+    new_scale: i32,
+    d: &Deployment,
+) -> Result<(bool, ReplicaSet)> {
     let old_scale = rs_replicas(rs);
     let size_changed = old_scale != new_scale;
     let max = util::max_replicas(d);
@@ -261,14 +365,26 @@ pub async fn scale_replica_set(ctx: &Context, rs: &ReplicaSet, new_scale: i32, d
         "metadata": {"annotations": updated.metadata.annotations, "resourceVersion": rs.resource_version()},
         "spec": {"replicas": new_scale}
     });
-    let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &rs.namespace().unwrap_or_default());
+    let api: Api<ReplicaSet> =
+        Api::namespaced(ctx.client.clone(), &rs.namespace().unwrap_or_default());
     let updated = api
-        .patch(&rs.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(
+            &rs.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
         .await
         .map_err(|e| Error::UpdateReplicaSet(rs.name_any(), e))?;
     if size_changed {
         let direction = if old_scale < new_scale { "up" } else { "down" };
-        ctx.recorder.normal(d, "ScalingReplicaSet", format!("Scaled {direction} replica set {} from {old_scale} to {new_scale}", rs.name_any()));
+        ctx.recorder.normal(
+            d,
+            "ScalingReplicaSet",
+            format!(
+                "Scaled {direction} replica set {} from {old_scale} to {new_scale}",
+                rs.name_any()
+            ),
+        );
     }
     Ok((size_changed, updated))
 }
@@ -292,7 +408,12 @@ fn find_active_or_latest(new_rs: Option<&ReplicaSet>, old: &[ReplicaSet]) -> Opt
 /// (several active ReplicaSets) the change is shared out in proportion to their sizes,
 /// largest first, leftovers to the largest — so scaling 10 → 15 with 8 old and 5 new
 /// (maxSurge 3, so 13 → 18) adds 3 to the old and 2 to the new.
-pub async fn scale(ctx: &Context, d: &Deployment, new_rs: Option<&ReplicaSet>, old: &[ReplicaSet]) -> Result<()> {
+pub async fn scale(
+    ctx: &Context,
+    d: &Deployment,
+    new_rs: Option<&ReplicaSet>,
+    old: &[ReplicaSet],
+) -> Result<()> {
     if let Some(only) = find_active_or_latest(new_rs, old) {
         if rs_replicas(&only) == replicas(d) {
             return Ok(());
@@ -311,7 +432,11 @@ pub async fn scale(ctx: &Context, d: &Deployment, new_rs: Option<&ReplicaSet>, o
     }
     let mut all = util::active(&all_of(old, new_rs));
     let current = util::replica_count(&all);
-    let allowed = if replicas(d) > 0 { util::max_replicas(d) } else { 0 };
+    let allowed = if replicas(d) > 0 {
+        util::max_replicas(d)
+    } else {
+        0
+    };
     let to_add = allowed.saturating_sub(current);
     if to_add > 0 {
         all.sort_by(util::by_size_newer);
@@ -342,17 +467,30 @@ pub async fn scale(ctx: &Context, d: &Deployment, new_rs: Option<&ReplicaSet>, o
 /// `cleanupDeployment`: delete the oldest fully scaled-down ReplicaSets beyond
 /// `revisionHistoryLimit`.
 pub async fn cleanup_deployment(ctx: &Context, d: &Deployment, old: &[ReplicaSet]) -> Result<()> {
-    let Some(limit) = d.spec.as_ref().and_then(|s| s.revision_history_limit) else { return Ok(()) };
-    let mut cleanable: Vec<&ReplicaSet> = old.iter().filter(|rs| rs.metadata.deletion_timestamp.is_none()).collect();
+    let Some(limit) = d.spec.as_ref().and_then(|s| s.revision_history_limit) else {
+        return Ok(());
+    };
+    let mut cleanable: Vec<&ReplicaSet> = old
+        .iter()
+        .filter(|rs| rs.metadata.deletion_timestamp.is_none())
+        .collect();
     let diff = cleanable.len() as i64 - i64::from(limit);
     if diff <= 0 {
         return Ok(());
     }
-    cleanable.sort_by(|a, b| util::revision(a).cmp(&util::revision(b)).then_with(|| util::by_creation(a, b)));
-    let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &d.namespace().unwrap_or_default());
+    cleanable.sort_by(|a, b| {
+        util::revision(a)
+            .cmp(&util::revision(b))
+            .then_with(|| util::by_creation(a, b))
+    });
+    let api: Api<ReplicaSet> =
+        Api::namespaced(ctx.client.clone(), &d.namespace().unwrap_or_default());
     for rs in cleanable.into_iter().take(diff as usize) {
         let status = rs.status.clone().unwrap_or_default();
-        if status.replicas != 0 || rs_replicas(rs) != 0 || rs.metadata.generation > status.observed_generation {
+        if status.replicas != 0
+            || rs_replicas(rs) != 0
+            || rs.metadata.generation > status.observed_generation
+        {
             continue;
         }
         tracing::info!(replicaset = rs.name_any(), "cleaning up old replica set");
@@ -366,14 +504,23 @@ pub async fn cleanup_deployment(ctx: &Context, d: &Deployment, old: &[ReplicaSet
 }
 
 /// `calculateStatus`: counts from the ReplicaSets, and Available from `maxUnavailable`.
-pub fn calculate_status(all: &[ReplicaSet], new_rs: Option<&ReplicaSet>, d: &Deployment, now: Timestamp) -> DeploymentStatus {
+pub fn calculate_status(
+    all: &[ReplicaSet],
+    new_rs: Option<&ReplicaSet>,
+    d: &Deployment,
+    now: Timestamp,
+) -> DeploymentStatus {
     let available = util::available_replica_count(all);
     let total = util::replica_count(all);
     let old = d.status.clone().unwrap_or_default();
     let mut status = DeploymentStatus {
         observed_generation: d.metadata.generation,
         replicas: Some(util::actual_replica_count(all)),
-        updated_replicas: Some(new_rs.map(|rs| util::actual_replica_count(std::slice::from_ref(rs))).unwrap_or(0)),
+        updated_replicas: Some(
+            new_rs
+                .map(|rs| util::actual_replica_count(std::slice::from_ref(rs)))
+                .unwrap_or(0),
+        ),
         ready_replicas: Some(util::ready_replica_count(all)),
         available_replicas: Some(available),
         unavailable_replicas: Some(total.saturating_sub(available).max(0)),
@@ -382,16 +529,33 @@ pub fn calculate_status(all: &[ReplicaSet], new_rs: Option<&ReplicaSet>, d: &Dep
         terminating_replicas: util::terminating_replica_count(all),
     };
     let cond = if available >= util::min_available(d) {
-        util::new_condition("Available", "True", util::MIN_AVAILABLE_REASON, "Deployment has minimum availability.".into(), now)
+        util::new_condition(
+            "Available",
+            "True",
+            util::MIN_AVAILABLE_REASON,
+            "Deployment has minimum availability.".into(),
+            now,
+        )
     } else {
-        util::new_condition("Available", "False", util::MIN_UNAVAILABLE_REASON, "Deployment does not have minimum availability.".into(), now)
+        util::new_condition(
+            "Available",
+            "False",
+            util::MIN_UNAVAILABLE_REASON,
+            "Deployment does not have minimum availability.".into(),
+            now,
+        )
     };
     util::set_condition(&mut status, cond);
     status
 }
 
 /// `syncDeploymentStatus`: write the status if it changed.
-pub async fn sync_deployment_status(ctx: &Context, d: &mut Deployment, all: &[ReplicaSet], new_rs: Option<&ReplicaSet>) -> Result<()> {
+pub async fn sync_deployment_status(
+    ctx: &Context,
+    d: &mut Deployment,
+    all: &[ReplicaSet],
+    new_rs: Option<&ReplicaSet>,
+) -> Result<()> {
     let status = calculate_status(all, new_rs, d, Timestamp::now());
     if progress::same_status(d.status.as_ref(), &status) {
         return Ok(());

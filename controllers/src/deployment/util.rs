@@ -59,7 +59,9 @@ pub fn compute_hash(template: &PodTemplateSpec, collision_count: Option<i32>) ->
 
 /// `rand.SafeEncodeString`.
 pub fn safe_encode(s: &str) -> String {
-    s.bytes().map(|b| SAFE_ALPHABET[usize::from(b) % SAFE_ALPHABET.len()] as char).collect()
+    s.bytes()
+        .map(|b| SAFE_ALPHABET[usize::from(b) % SAFE_ALPHABET.len()] as char)
+        .collect()
 }
 
 /// Remove empty maps/lists and nulls, so `{}` and absent compare equal, as
@@ -68,7 +70,11 @@ fn normalize(v: &mut Value) {
     match v {
         Value::Object(map) => {
             map.values_mut().for_each(normalize);
-            map.retain(|_, v| !(v.is_null() || v.as_object().is_some_and(|m| m.is_empty()) || v.as_array().is_some_and(|a| a.is_empty())));
+            map.retain(|_, v| {
+                !(v.is_null()
+                    || v.as_object().is_some_and(|m| m.is_empty())
+                    || v.as_array().is_some_and(|a| a.is_empty()))
+            });
         }
         Value::Array(items) => items.iter_mut().for_each(normalize),
         _ => {}
@@ -99,20 +105,34 @@ pub fn rs_replicas(rs: &ReplicaSet) -> i32 {
 }
 
 pub fn template(d: &Deployment) -> PodTemplateSpec {
-    d.spec.as_ref().map(|s| s.template.clone()).unwrap_or_default()
+    d.spec
+        .as_ref()
+        .map(|s| s.template.clone())
+        .unwrap_or_default()
 }
 
 pub fn rs_template(rs: &ReplicaSet) -> PodTemplateSpec {
-    rs.spec.as_ref().and_then(|s| s.template.clone()).unwrap_or_default()
+    rs.spec
+        .as_ref()
+        .and_then(|s| s.template.clone())
+        .unwrap_or_default()
 }
 
 pub fn is_rolling_update(d: &Deployment) -> bool {
-    let kind = d.spec.as_ref().and_then(|s| s.strategy.as_ref()).and_then(|s| s.type_.as_deref());
+    let kind = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.strategy.as_ref())
+        .and_then(|s| s.type_.as_deref());
     kind.is_none_or(|k| k == "RollingUpdate")
 }
 
 pub fn is_recreate(d: &Deployment) -> bool {
-    d.spec.as_ref().and_then(|s| s.strategy.as_ref()).and_then(|s| s.type_.as_deref()) == Some("Recreate")
+    d.spec
+        .as_ref()
+        .and_then(|s| s.strategy.as_ref())
+        .and_then(|s| s.type_.as_deref())
+        == Some("Recreate")
 }
 
 /// `intstr.GetScaledValueFromIntOrPercent`: an int as is, `"25%"` of `total` rounded up
@@ -124,7 +144,11 @@ pub fn scaled_value(v: Option<&IntOrString>, total: i32, round_up: bool) -> i32 
         Some(IntOrString::String(s)) => {
             let percent: f64 = s.trim_end_matches('%').parse().unwrap_or(0.0);
             let value = percent * f64::from(total) / 100.0;
-            (if round_up { value.ceil() } else { value.floor() }) as i32
+            (if round_up {
+                value.ceil()
+            } else {
+                value.floor()
+            }) as i32
         }
     }
 }
@@ -133,11 +157,35 @@ pub fn scaled_value(v: Option<&IntOrString>, total: i32, round_up: bool) -> i32 
 /// maxUnavailable 1, so a rollout can always proceed.
 pub fn resolve_fenceposts(d: &Deployment) -> (i32, i32) {
     let desired = replicas(d);
-    let rolling = d.spec.as_ref().and_then(|s| s.strategy.as_ref()).and_then(|s| s.rolling_update.as_ref());
+    let rolling = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.strategy.as_ref())
+        .and_then(|s| s.rolling_update.as_ref());
     let default = IntOrString::String("25%".into());
-    let surge = scaled_value(Some(rolling.and_then(|r| r.max_surge.as_ref()).unwrap_or(&default)), desired, true);
-    let unavailable = scaled_value(Some(rolling.and_then(|r| r.max_unavailable.as_ref()).unwrap_or(&default)), desired, false);
-    if surge == 0 && unavailable == 0 { (0, 1) } else { (surge, unavailable) }
+    let surge = scaled_value(
+        Some(
+            rolling
+                .and_then(|r| r.max_surge.as_ref())
+                .unwrap_or(&default),
+        ),
+        desired,
+        true,
+    );
+    let unavailable = scaled_value(
+        Some(
+            rolling
+                .and_then(|r| r.max_unavailable.as_ref())
+                .unwrap_or(&default),
+        ),
+        desired,
+        false,
+    );
+    if surge == 0 && unavailable == 0 {
+        (0, 1)
+    } else {
+        (surge, unavailable)
+    }
 }
 
 /// `MaxSurge`.
@@ -177,7 +225,10 @@ pub fn replica_count(rss: &[ReplicaSet]) -> i32 {
     saturating_sum(rss.iter().map(rs_replicas))
 }
 
-fn status_sum(rss: &[ReplicaSet], f: impl Fn(&k8s_openapi::api::apps::v1::ReplicaSetStatus) -> Option<i32>) -> i32 {
+fn status_sum(
+    rss: &[ReplicaSet],
+    f: impl Fn(&k8s_openapi::api::apps::v1::ReplicaSetStatus) -> Option<i32>,
+) -> i32 {
     saturating_sum(rss.iter().filter_map(|rs| rs.status.as_ref().and_then(&f)))
 }
 
@@ -209,12 +260,18 @@ pub fn terminating_replica_count(rss: &[ReplicaSet]) -> Option<i32> {
 }
 
 pub fn available(rs: &ReplicaSet) -> i32 {
-    rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0)
+    rs.status
+        .as_ref()
+        .and_then(|s| s.available_replicas)
+        .unwrap_or(0)
 }
 
 /// `FilterActiveReplicaSets`: those with `spec.replicas > 0`.
 pub fn active(rss: &[ReplicaSet]) -> Vec<ReplicaSet> {
-    rss.iter().filter(|rs| rs_replicas(rs) > 0).cloned().collect()
+    rss.iter()
+        .filter(|rs| rs_replicas(rs) > 0)
+        .cloned()
+        .collect()
 }
 
 fn created(rs: &ReplicaSet) -> Option<Timestamp> {
@@ -223,22 +280,33 @@ fn created(rs: &ReplicaSet) -> Option<Timestamp> {
 
 /// `ReplicaSetsByCreationTimestamp`: oldest first, then by name.
 pub fn by_creation(a: &ReplicaSet, b: &ReplicaSet) -> Ordering {
-    created(a).cmp(&created(b)).then_with(|| a.metadata.name.cmp(&b.metadata.name))
+    created(a)
+        .cmp(&created(b))
+        .then_with(|| a.metadata.name.cmp(&b.metadata.name))
 }
 
 /// `ReplicaSetsBySizeOlder`: larger first, older first among equals.
 pub fn by_size_older(a: &ReplicaSet, b: &ReplicaSet) -> Ordering {
-    rs_replicas(b).cmp(&rs_replicas(a)).then_with(|| by_creation(a, b))
+    rs_replicas(b)
+        .cmp(&rs_replicas(a))
+        .then_with(|| by_creation(a, b))
 }
 
 /// `ReplicaSetsBySizeNewer`: larger first, newer first among equals.
 pub fn by_size_newer(a: &ReplicaSet, b: &ReplicaSet) -> Ordering {
-    rs_replicas(b).cmp(&rs_replicas(a)).then_with(|| by_creation(b, a))
+    rs_replicas(b)
+        .cmp(&rs_replicas(a))
+        .then_with(|| by_creation(b, a))
 }
 
 /// The revision annotation as a number (0 when missing or malformed).
 pub fn revision(rs: &ReplicaSet) -> i64 {
-    rs.metadata.annotations.as_ref().and_then(|a| a.get(REVISION)).and_then(|r| r.parse().ok()).unwrap_or(0)
+    rs.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION))
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
 }
 
 /// `MaxRevision`.
@@ -271,7 +339,9 @@ pub fn new_rs_new_replicas(d: &Deployment, all: &[ReplicaSet], new_rs: &ReplicaS
 /// `IsSaturated`: the new ReplicaSet is at full size and all of it available.
 pub fn is_saturated(d: &Deployment, new_rs: Option<&ReplicaSet>) -> bool {
     let Some(rs) = new_rs else { return false };
-    rs_replicas(rs) == replicas(d) && desired_replicas_annotation(rs) == Some(replicas(d)) && available(rs) == replicas(d)
+    rs_replicas(rs) == replicas(d)
+        && desired_replicas_annotation(rs) == Some(replicas(d))
+        && available(rs) == replicas(d)
 }
 
 /// `GetProportion`: this ReplicaSet's share of `to_add` replicas (negative: to remove),
@@ -282,7 +352,11 @@ pub fn proportion(rs: &ReplicaSet, d: &Deployment, to_add: i32, added: i32) -> i
     }
     let fraction = replica_set_fraction(rs, d);
     let allowed = to_add.saturating_sub(added);
-    if to_add > 0 { fraction.min(allowed) } else { fraction.max(allowed) }
+    if to_add > 0 {
+        fraction.min(allowed)
+    } else {
+        fraction.max(allowed)
+    }
 }
 
 /// `getReplicaSetFraction`: the change that keeps this ReplicaSet's share of the
@@ -294,7 +368,11 @@ fn replica_set_fraction(rs: &ReplicaSet, d: &Deployment) -> i32 {
     let max_now = max_replicas(d);
     let before = match annotation_i32(rs, MAX_REPLICAS) {
         Some(n) if n != 0 => n,
-        _ => d.status.as_ref().map(|s| s.replicas.unwrap_or(0)).unwrap_or(0),
+        _ => d
+            .status
+            .as_ref()
+            .map(|s| s.replicas.unwrap_or(0))
+            .unwrap_or(0),
     };
     if before == 0 {
         return 0;
@@ -304,11 +382,21 @@ fn replica_set_fraction(rs: &ReplicaSet, d: &Deployment) -> i32 {
 }
 
 pub fn condition<'a>(status: &'a DeploymentStatus, type_: &str) -> Option<&'a DeploymentCondition> {
-    status.conditions.as_ref()?.iter().find(|c| c.type_ == type_)
+    status
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
 }
 
 /// `NewDeploymentCondition`.
-pub fn new_condition(type_: &str, status: &str, reason: &str, message: String, now: Timestamp) -> DeploymentCondition {
+pub fn new_condition(
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: String,
+    now: Timestamp,
+) -> DeploymentCondition {
     DeploymentCondition {
         type_: type_.into(),
         status: status.into(),
@@ -343,11 +431,17 @@ pub fn remove_condition(status: &mut DeploymentStatus, type_: &str) {
 
 /// `HasProgressDeadline`.
 pub fn has_progress_deadline(d: &Deployment) -> bool {
-    d.spec.as_ref().and_then(|s| s.progress_deadline_seconds).is_some_and(|s| s != i32::MAX)
+    d.spec
+        .as_ref()
+        .and_then(|s| s.progress_deadline_seconds)
+        .is_some_and(|s| s != i32::MAX)
 }
 
 pub fn progress_deadline(d: &Deployment) -> i32 {
-    d.spec.as_ref().and_then(|s| s.progress_deadline_seconds).unwrap_or(600)
+    d.spec
+        .as_ref()
+        .and_then(|s| s.progress_deadline_seconds)
+        .unwrap_or(600)
 }
 
 /// `DeploymentComplete`: every replica updated and available, and the latest spec seen.
@@ -378,12 +472,18 @@ pub fn deployment_timed_out(d: &Deployment, status: &DeploymentStatus, now: Time
     if !has_progress_deadline(d) {
         return false;
     }
-    let Some(cond) = condition(status, "Progressing") else { return false };
+    let Some(cond) = condition(status, "Progressing") else {
+        return false;
+    };
     match cond.reason.as_deref() {
         Some(NEW_RS_AVAILABLE_REASON) => false,
         Some(TIMED_OUT_REASON) => true,
         _ => {
-            let from = cond.last_update_time.as_ref().map(|t| t.0.as_second()).unwrap_or(0);
+            let from = cond
+                .last_update_time
+                .as_ref()
+                .map(|t| t.0.as_second())
+                .unwrap_or(0);
             from + i64::from(progress_deadline(d)) < now.as_second()
         }
     }
@@ -392,7 +492,9 @@ pub fn deployment_timed_out(d: &Deployment, status: &DeploymentStatus, now: Time
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::apps::v1::{DeploymentSpec, DeploymentStrategy, ReplicaSetSpec, RollingUpdateDeployment};
+    use k8s_openapi::api::apps::v1::{
+        DeploymentSpec, DeploymentStrategy, ReplicaSetSpec, RollingUpdateDeployment,
+    };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use serde_json::json;
 
@@ -402,7 +504,10 @@ mod tests {
                 replicas: Some(replicas),
                 strategy: Some(DeploymentStrategy {
                     type_: Some("RollingUpdate".into()),
-                    rolling_update: Some(RollingUpdateDeployment { max_surge: Some(surge), max_unavailable: Some(unavailable) }),
+                    rolling_update: Some(RollingUpdateDeployment {
+                        max_surge: Some(surge),
+                        max_unavailable: Some(unavailable),
+                    }),
                 }),
                 ..Default::default()
             }),
@@ -413,10 +518,14 @@ mod tests {
     fn rs(replicas: i32, max_replicas: Option<i32>) -> ReplicaSet {
         ReplicaSet {
             metadata: ObjectMeta {
-                annotations: max_replicas.map(|m| [(MAX_REPLICAS.to_string(), m.to_string())].into()),
+                annotations: max_replicas
+                    .map(|m| [(MAX_REPLICAS.to_string(), m.to_string())].into()),
                 ..Default::default()
             },
-            spec: Some(ReplicaSetSpec { replicas: Some(replicas), ..Default::default() }),
+            spec: Some(ReplicaSetSpec {
+                replicas: Some(replicas),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -425,7 +534,10 @@ mod tests {
     fn hash_uses_the_safe_alphabet_and_changes_with_collisions() {
         let t: PodTemplateSpec = serde_json::from_value(json!({"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}})).unwrap();
         let h = compute_hash(&t, None);
-        assert!((1..=10).contains(&h.len()) && h.bytes().all(|b| SAFE_ALPHABET.contains(&b)), "{h}");
+        assert!(
+            (1..=10).contains(&h.len()) && h.bytes().all(|b| SAFE_ALPHABET.contains(&b)),
+            "{h}"
+        );
         assert_eq!(h, compute_hash(&t.clone(), None));
         assert_ne!(h, compute_hash(&t, Some(1)));
         // Digits map as upstream's: '0' (48) → alphabet[48 % 27] = '4', '6' → 'b'.
@@ -444,10 +556,19 @@ mod tests {
     #[test]
     fn fenceposts_round_surge_up_and_unavailable_down() {
         let pct = |s: &str| IntOrString::String(s.into());
-        assert_eq!(resolve_fenceposts(&deploy(10, pct("25%"), pct("25%"))), (3, 2));
-        assert_eq!(resolve_fenceposts(&deploy(3, IntOrString::Int(1), IntOrString::Int(0))), (1, 0));
+        assert_eq!(
+            resolve_fenceposts(&deploy(10, pct("25%"), pct("25%"))),
+            (3, 2)
+        );
+        assert_eq!(
+            resolve_fenceposts(&deploy(3, IntOrString::Int(1), IntOrString::Int(0))),
+            (1, 0)
+        );
         assert_eq!(resolve_fenceposts(&deploy(1, pct("0%"), pct("0%"))), (0, 1));
-        assert_eq!(max_unavailable(&deploy(2, IntOrString::Int(0), IntOrString::Int(5))), 2);
+        assert_eq!(
+            max_unavailable(&deploy(2, IntOrString::Int(0), IntOrString::Int(5))),
+            2
+        );
     }
 
     #[test]
@@ -455,7 +576,10 @@ mod tests {
         // 10 replicas, maxSurge 3: 10 old + 0 new may grow the new one to 3.
         let d = deploy(10, IntOrString::Int(3), IntOrString::Int(2));
         let (old, new) = (rs(10, None), rs(0, None));
-        assert_eq!(new_rs_new_replicas(&d, &[old.clone(), new.clone()], &new), 3);
+        assert_eq!(
+            new_rs_new_replicas(&d, &[old.clone(), new.clone()], &new),
+            3
+        );
         let (old, new) = (rs(8, None), rs(5, None));
         assert_eq!(new_rs_new_replicas(&d, &[old, new.clone()], &new), 5);
     }
@@ -464,12 +588,26 @@ mod tests {
     fn terminating_replicas_are_summed_unless_a_synced_replica_set_does_not_report_them() {
         let with = |terminating: Option<i32>, observed: Option<i64>| {
             let mut r = rs(1, None);
-            r.status = Some(k8s_openapi::api::apps::v1::ReplicaSetStatus { terminating_replicas: terminating, observed_generation: observed, ..Default::default() });
+            r.status = Some(k8s_openapi::api::apps::v1::ReplicaSetStatus {
+                terminating_replicas: terminating,
+                observed_generation: observed,
+                ..Default::default()
+            });
             r
         };
-        assert_eq!(terminating_replica_count(&[with(Some(1), Some(1)), with(Some(2), Some(3))]), Some(3));
-        assert_eq!(terminating_replica_count(&[with(Some(1), Some(1)), with(None, None)]), Some(1), "never synced: no contribution");
-        assert_eq!(terminating_replica_count(&[with(Some(1), Some(1)), with(None, Some(2))]), None);
+        assert_eq!(
+            terminating_replica_count(&[with(Some(1), Some(1)), with(Some(2), Some(3))]),
+            Some(3)
+        );
+        assert_eq!(
+            terminating_replica_count(&[with(Some(1), Some(1)), with(None, None)]),
+            Some(1),
+            "never synced: no contribution"
+        );
+        assert_eq!(
+            terminating_replica_count(&[with(Some(1), Some(1)), with(None, Some(2))]),
+            None
+        );
     }
 
     #[test]

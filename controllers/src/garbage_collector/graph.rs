@@ -59,7 +59,12 @@ impl Graph {
 
     /// The dependents of `uid` the graph has seen.
     pub fn dependents(&self, uid: &str) -> Vec<&Node> {
-        self.dependents.get(uid).into_iter().flatten().filter_map(|d| self.nodes.get(d)).collect()
+        self.dependents
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|d| self.nodes.get(d))
+            .collect()
     }
 
     /// Dependents that block `uid`'s foreground deletion: `blockOwnerDeletion: true`
@@ -67,7 +72,11 @@ impl Graph {
     pub fn blocking_dependents(&self, uid: &str) -> Vec<&Node> {
         self.dependents(uid)
             .into_iter()
-            .filter(|d| d.owners.iter().any(|o| o.uid == uid && o.block_owner_deletion == Some(true)))
+            .filter(|d| {
+                d.owners
+                    .iter()
+                    .any(|o| o.uid == uid && o.block_owner_deletion == Some(true))
+            })
             .collect()
     }
 
@@ -75,7 +84,11 @@ impl Graph {
     pub fn upsert(&mut self, node: Node) -> Vec<String> {
         let uid = node.target.uid.clone();
         let mut affected = vec![uid.clone()];
-        let old_owners: Vec<String> = self.nodes.get(&uid).map(|n| n.owners.iter().map(|o| o.uid.clone()).collect()).unwrap_or_default();
+        let old_owners: Vec<String> = self
+            .nodes
+            .get(&uid)
+            .map(|n| n.owners.iter().map(|o| o.uid.clone()).collect())
+            .unwrap_or_default();
         let new_owners: Vec<String> = node.owners.iter().map(|o| o.uid.clone()).collect();
         for owner in old_owners.iter().filter(|o| !new_owners.contains(o)) {
             if let Some(set) = self.dependents.get_mut(owner) {
@@ -85,7 +98,10 @@ impl Graph {
             affected.push(owner.clone());
         }
         for owner in &new_owners {
-            self.dependents.entry(owner.clone()).or_default().insert(uid.clone());
+            self.dependents
+                .entry(owner.clone())
+                .or_default()
+                .insert(uid.clone());
         }
         // A dependent that just started deleting, or changed its block, changes what its
         // foreground owners wait for.
@@ -99,7 +115,13 @@ impl Graph {
     /// Remove a node; returns the uids whose decisions may have changed: its dependents
     /// (their owner is gone) and its owners (a dependent is gone).
     pub fn remove(&mut self, uid: &str) -> Vec<String> {
-        let mut affected: Vec<String> = self.dependents.get(uid).into_iter().flatten().cloned().collect();
+        let mut affected: Vec<String> = self
+            .dependents
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
         if let Some(node) = self.nodes.remove(uid) {
             for owner in &node.owners {
                 if let Some(set) = self.dependents.get_mut(&owner.uid) {
@@ -121,7 +143,10 @@ impl Graph {
     pub fn uids_of(&self, resource: &ApiResource) -> Vec<String> {
         self.nodes
             .iter()
-            .filter(|(_, n)| n.target.resource.group == resource.group && n.target.resource.plural == resource.plural)
+            .filter(|(_, n)| {
+                n.target.resource.group == resource.group
+                    && n.target.resource.plural == resource.plural
+            })
             .map(|(uid, _)| uid.clone())
             .collect()
     }
@@ -176,15 +201,23 @@ pub fn plan(graph: &Graph, node: &Node, owners: &[Owner]) -> Vec<Step> {
     let uid = &node.target.uid;
     if node.deleting {
         if node.has_finalizer(ORPHAN) {
-            let mut steps: Vec<Step> =
-                graph.dependents(uid).into_iter().map(|d| Step::RemoveOwners(d.target.clone(), vec![uid.clone()])).collect();
+            let mut steps: Vec<Step> = graph
+                .dependents(uid)
+                .into_iter()
+                .map(|d| Step::RemoveOwners(d.target.clone(), vec![uid.clone()]))
+                .collect();
             steps.push(Step::RemoveFinalizer(node.target.clone(), ORPHAN));
             return steps;
         }
         if node.has_finalizer(FOREGROUND) {
             // Each dependent decides for itself, as upstream's `attemptToDeleteItem`: one
             // that another owner still holds only loses its reference to this one.
-            let pending: Vec<String> = graph.dependents(uid).into_iter().filter(|d| !d.deleting).map(|d| d.target.uid.clone()).collect();
+            let pending: Vec<String> = graph
+                .dependents(uid)
+                .into_iter()
+                .filter(|d| !d.deleting)
+                .map(|d| d.target.uid.clone())
+                .collect();
             let mut steps = Vec::new();
             if !pending.is_empty() {
                 steps.push(Step::Attempt(pending));
@@ -204,9 +237,17 @@ pub fn plan(graph: &Graph, node: &Node, owners: &[Owner]) -> Vec<Step> {
         return vec![Step::Wait];
     }
     let refs_in = |state: Owner| -> Vec<String> {
-        node.owners.iter().zip(owners).filter(|(_, s)| **s == state).map(|(o, _)| o.uid.clone()).collect()
+        node.owners
+            .iter()
+            .zip(owners)
+            .filter(|(_, s)| **s == state)
+            .map(|(o, _)| o.uid.clone())
+            .collect()
     };
-    let (dangling, waiting) = (refs_in(Owner::Dangling), refs_in(Owner::WaitingForDependents));
+    let (dangling, waiting) = (
+        refs_in(Owner::Dangling),
+        refs_in(Owner::WaitingForDependents),
+    );
     if owners.contains(&Owner::Solid) {
         let drop: Vec<String> = dangling.into_iter().chain(waiting).collect();
         if drop.is_empty() {
@@ -239,7 +280,12 @@ mod tests {
             plural: "pods".into(),
         };
         Node {
-            target: Target { resource, namespace: Some("default".into()), name: uid.into(), uid: uid.into() },
+            target: Target {
+                resource,
+                namespace: Some("default".into()),
+                name: uid.into(),
+                uid: uid.into(),
+            },
             owners: owners
                 .iter()
                 .map(|(o, block)| OwnerReference {
@@ -266,7 +312,10 @@ mod tests {
     fn dangling_dependents_are_deleted_in_the_background() {
         let g = Graph::default();
         let pod = node("p1", &[("rs", true)]);
-        assert_eq!(plan(&g, &pod, &[Owner::Dangling]), vec![Step::Delete(pod.target.clone(), Policy::Background)]);
+        assert_eq!(
+            plan(&g, &pod, &[Owner::Dangling]),
+            vec![Step::Delete(pod.target.clone(), Policy::Background)]
+        );
         assert_eq!(plan(&g, &pod, &[Owner::Solid]), vec![Step::Wait]);
     }
 
@@ -274,7 +323,10 @@ mod tests {
     fn a_solid_owner_keeps_the_dependent_and_dangling_references_are_dropped() {
         let g = Graph::default();
         let pod = node("p1", &[("rs1", true), ("rs2", false)]);
-        assert_eq!(plan(&g, &pod, &[Owner::Solid, Owner::Dangling]), vec![Step::RemoveOwners(pod.target.clone(), vec!["rs2".into()])]);
+        assert_eq!(
+            plan(&g, &pod, &[Owner::Solid, Owner::Dangling]),
+            vec![Step::RemoveOwners(pod.target.clone(), vec!["rs2".into()])]
+        );
         assert_eq!(
             plan(&g, &pod, &[Owner::WaitingForDependents, Owner::Solid]),
             vec![Step::RemoveOwners(pod.target.clone(), vec!["rs1".into()])]
@@ -290,7 +342,10 @@ mod tests {
         g.upsert(pod.clone());
         assert_eq!(
             plan(&g, &rs, &[]),
-            vec![Step::RemoveOwners(pod.target.clone(), vec!["rs".into()]), Step::RemoveFinalizer(rs.target.clone(), ORPHAN)]
+            vec![
+                Step::RemoveOwners(pod.target.clone(), vec!["rs".into()]),
+                Step::RemoveFinalizer(rs.target.clone(), ORPHAN)
+            ]
         );
     }
 
@@ -305,10 +360,18 @@ mod tests {
         g.upsert(free.clone());
         let steps = plan(&g, &rs, &[]);
         assert_eq!(steps.len(), 1, "{steps:?}");
-        let Step::Attempt(uids) = &steps[0] else { panic!("{steps:?}") };
-        assert_eq!(uids.iter().collect::<HashSet<_>>(), ["p1".to_string(), "p2".to_string()].iter().collect());
+        let Step::Attempt(uids) = &steps[0] else {
+            panic!("{steps:?}")
+        };
+        assert_eq!(
+            uids.iter().collect::<HashSet<_>>(),
+            ["p1".to_string(), "p2".to_string()].iter().collect()
+        );
         // A dependent of the waiting owner alone is deleted.
-        assert_eq!(plan(&g, &blocking, &[Owner::WaitingForDependents]), vec![Step::Delete(blocking.target.clone(), Policy::Background)]);
+        assert_eq!(
+            plan(&g, &blocking, &[Owner::WaitingForDependents]),
+            vec![Step::Delete(blocking.target.clone(), Policy::Background)]
+        );
         // The blocking dependent is deleting: nothing more to do but wait for it.
         let mut going = blocking.clone();
         going.deleting = true;
@@ -318,7 +381,10 @@ mod tests {
         // It is gone: the owner may go.
         let affected = g.remove("p1");
         assert!(affected.contains(&"rs".to_string()));
-        assert_eq!(plan(&g, &rs, &[]), vec![Step::RemoveFinalizer(rs.target.clone(), FOREGROUND)]);
+        assert_eq!(
+            plan(&g, &rs, &[]),
+            vec![Step::RemoveFinalizer(rs.target.clone(), FOREGROUND)]
+        );
     }
 
     /// Upstream `classifyReferences`: a dependent that another (solid) owner still holds
@@ -331,9 +397,15 @@ mod tests {
         let shared = node("p1", &[("rs", true), ("other", false)]);
         g.upsert(shared.clone());
         assert_eq!(plan(&g, &rs, &[]), vec![Step::Attempt(vec!["p1".into()])]);
-        assert_eq!(plan(&g, &shared, &[Owner::WaitingForDependents, Owner::Solid]), vec![Step::RemoveOwners(shared.target.clone(), vec!["rs".into()])]);
+        assert_eq!(
+            plan(&g, &shared, &[Owner::WaitingForDependents, Owner::Solid]),
+            vec![Step::RemoveOwners(shared.target.clone(), vec!["rs".into()])]
+        );
         g.upsert(node("p1", &[("other", false)]));
-        assert_eq!(plan(&g, &rs, &[]), vec![Step::RemoveFinalizer(rs.target.clone(), FOREGROUND)]);
+        assert_eq!(
+            plan(&g, &rs, &[]),
+            vec![Step::RemoveFinalizer(rs.target.clone(), FOREGROUND)]
+        );
     }
 
     #[test]
@@ -342,9 +414,18 @@ mod tests {
         let rs = node("rs", &[("deploy", true)]);
         g.upsert(rs.clone());
         g.upsert(node("p1", &[("rs", true)]));
-        assert_eq!(plan(&g, &rs, &[Owner::WaitingForDependents]), vec![Step::Delete(rs.target.clone(), Policy::Foreground)]);
-        let orphaning = Node { finalizers: vec![ORPHAN.into()], ..node("x", &[("deploy", true)]) };
-        assert_eq!(plan(&g, &orphaning, &[Owner::Dangling]), vec![Step::Delete(orphaning.target.clone(), Policy::Orphan)]);
+        assert_eq!(
+            plan(&g, &rs, &[Owner::WaitingForDependents]),
+            vec![Step::Delete(rs.target.clone(), Policy::Foreground)]
+        );
+        let orphaning = Node {
+            finalizers: vec![ORPHAN.into()],
+            ..node("x", &[("deploy", true)])
+        };
+        assert_eq!(
+            plan(&g, &orphaning, &[Owner::Dangling]),
+            vec![Step::Delete(orphaning.target.clone(), Policy::Orphan)]
+        );
     }
 
     #[test]

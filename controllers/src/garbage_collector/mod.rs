@@ -40,7 +40,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use graph::{Graph, Node, Owner, Policy, Step, Target};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy,
+};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::{Discovery, Scope, verbs};
 use kube::runtime::watcher;
@@ -56,13 +58,25 @@ pub enum Error {
     #[error("discovery failed: {0}")]
     Discovery(#[source] kube::Error),
     #[error("looking up owner {kind} {name} failed: {source}")]
-    GetOwner { kind: String, name: String, source: kube::Error },
+    GetOwner {
+        kind: String,
+        name: String,
+        source: kube::Error,
+    },
     #[error("owner kind {0} is not served")]
     UnknownOwnerKind(String),
     #[error("deleting {kind} {name} failed: {source}")]
-    Delete { kind: String, name: String, source: kube::Error },
+    Delete {
+        kind: String,
+        name: String,
+        source: kube::Error,
+    },
     #[error("updating {kind} {name} failed: {source}")]
-    Patch { kind: String, name: String, source: kube::Error },
+    Patch {
+        kind: String,
+        name: String,
+        source: kube::Error,
+    },
 }
 
 /// State shared by the watchers and the worker.
@@ -76,7 +90,10 @@ struct Shared {
 
 impl Shared {
     fn enqueue(&self, uids: impl IntoIterator<Item = String>) {
-        let mut queued = self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut queued = self
+            .queued
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for uid in uids {
             if queued.insert(uid.clone()) {
                 let _ = self.queue.send(uid);
@@ -93,7 +110,9 @@ impl Shared {
     }
 
     fn graph(&self) -> std::sync::MutexGuard<'_, Graph> {
-        self.graph.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.graph
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -109,7 +128,11 @@ pub async fn run(client: Client) {
     });
     tokio::spawn(watch_resources(shared.clone()));
     while let Some(uid) = rx.recv().await {
-        shared.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&uid);
+        shared
+            .queued
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&uid);
         if let Err(err) = process(&shared, &uid).await {
             tracing::warn!(error = %err, uid, "garbage collection failed; retrying");
             shared.enqueue_after(uid, Duration::from_secs(1));
@@ -125,12 +148,22 @@ async fn watch_resources(shared: Arc<Shared>) {
             Ok(discovery) => {
                 for group in discovery.groups() {
                     for (resource, caps) in group.recommended_resources() {
-                        let ignored = resource.plural == "events" && matches!(resource.group.as_str(), "" | "events.k8s.io");
-                        let usable = [verbs::LIST, verbs::WATCH, verbs::DELETE].iter().all(|v| caps.supports_operation(v));
-                        if ignored || !usable || !watched.insert((resource.group.clone(), resource.plural.clone())) {
+                        let ignored = resource.plural == "events"
+                            && matches!(resource.group.as_str(), "" | "events.k8s.io");
+                        let usable = [verbs::LIST, verbs::WATCH, verbs::DELETE]
+                            .iter()
+                            .all(|v| caps.supports_operation(v));
+                        if ignored
+                            || !usable
+                            || !watched.insert((resource.group.clone(), resource.plural.clone()))
+                        {
                             continue;
                         }
-                        tokio::spawn(watch_one(shared.clone(), resource, caps.scope == Scope::Namespaced));
+                        tokio::spawn(watch_one(
+                            shared.clone(),
+                            resource,
+                            caps.scope == Scope::Namespaced,
+                        ));
                     }
                 }
                 *shared.discovery.write().await = Some(discovery);
@@ -156,7 +189,9 @@ async fn watch_one(shared: Arc<Shared>, resource: ApiResource, namespaced: bool)
             }
         };
         let affected = match event {
-            watcher::Event::Apply(obj) => shared.graph().upsert(node_of(&resource, namespaced, &obj)),
+            watcher::Event::Apply(obj) => {
+                shared.graph().upsert(node_of(&resource, namespaced, &obj))
+            }
             watcher::Event::Delete(obj) => shared.graph().remove(&obj.uid().unwrap_or_default()),
             watcher::Event::Init => {
                 relisted.clear();
@@ -169,7 +204,11 @@ async fn watch_one(shared: Arc<Shared>, resource: ApiResource, namespaced: bool)
             // Objects the relist no longer shows were deleted while we were away.
             watcher::Event::InitDone => {
                 let mut graph = shared.graph();
-                let stale: Vec<String> = graph.uids_of(&resource).into_iter().filter(|u| !relisted.contains(u)).collect();
+                let stale: Vec<String> = graph
+                    .uids_of(&resource)
+                    .into_iter()
+                    .filter(|u| !relisted.contains(u))
+                    .collect();
                 stale.iter().flat_map(|uid| graph.remove(uid)).collect()
             }
         };
@@ -194,7 +233,9 @@ fn node_of(resource: &ApiResource, namespaced: bool, obj: &DynamicObject) -> Nod
 /// Observe, plan and act for one object.
 #[tracing::instrument(skip(shared))]
 async fn process(shared: &Arc<Shared>, uid: &str) -> Result<(), Error> {
-    let Some(node) = shared.graph().get(uid).cloned() else { return Ok(()) };
+    let Some(node) = shared.graph().get(uid).cloned() else {
+        return Ok(());
+    };
     let mut owners = Vec::with_capacity(node.owners.len());
     if !node.deleting {
         for owner in &node.owners {
@@ -209,14 +250,27 @@ async fn process(shared: &Arc<Shared>, uid: &str) -> Result<(), Error> {
 }
 
 /// The state of one owner: from the graph when it has seen it, else from the API.
-async fn observe_owner(shared: &Shared, node: &Node, owner: &OwnerReference) -> Result<Owner, Error> {
-    let seen = shared.graph().get(&owner.uid).map(Node::deleting_dependents);
+async fn observe_owner(
+    shared: &Shared,
+    node: &Node,
+    owner: &OwnerReference,
+) -> Result<Owner, Error> {
+    let seen = shared
+        .graph()
+        .get(&owner.uid)
+        .map(Node::deleting_dependents);
     if let Some(waiting) = seen {
-        return Ok(if waiting { Owner::WaitingForDependents } else { Owner::Solid });
+        return Ok(if waiting {
+            Owner::WaitingForDependents
+        } else {
+            Owner::Solid
+        });
     }
     let resource = resolve(shared, &owner.api_version, &owner.kind).await?;
     let api: Api<DynamicObject> = match (&resource.1, &node.target.namespace) {
-        (Scope::Namespaced, Some(ns)) => Api::namespaced_with(shared.client.clone(), ns, &resource.0),
+        (Scope::Namespaced, Some(ns)) => {
+            Api::namespaced_with(shared.client.clone(), ns, &resource.0)
+        }
         // A namespaced owner of a cluster-scoped object cannot exist.
         (Scope::Namespaced, None) => return Ok(Owner::Dangling),
         (Scope::Cluster, _) => Api::all_with(shared.client.clone(), &resource.0),
@@ -224,18 +278,31 @@ async fn observe_owner(shared: &Shared, node: &Node, owner: &OwnerReference) -> 
     let found = api
         .get_opt(&owner.name)
         .await
-        .map_err(|source| Error::GetOwner { kind: owner.kind.clone(), name: owner.name.clone(), source })?;
+        .map_err(|source| Error::GetOwner {
+            kind: owner.kind.clone(),
+            name: owner.name.clone(),
+            source,
+        })?;
     Ok(match found {
         Some(obj) if obj.uid().as_deref() == Some(owner.uid.as_str()) => {
-            let waiting = obj.metadata.deletion_timestamp.is_some() && obj.finalizers().iter().any(|f| f == graph::FOREGROUND);
-            if waiting { Owner::WaitingForDependents } else { Owner::Solid }
+            let waiting = obj.metadata.deletion_timestamp.is_some()
+                && obj.finalizers().iter().any(|f| f == graph::FOREGROUND);
+            if waiting {
+                Owner::WaitingForDependents
+            } else {
+                Owner::Solid
+            }
         }
         _ => Owner::Dangling,
     })
 }
 
 /// The resource and scope serving `apiVersion`/`kind`, rediscovering once if unknown.
-async fn resolve(shared: &Shared, api_version: &str, kind: &str) -> Result<(ApiResource, Scope), Error> {
+async fn resolve(
+    shared: &Shared,
+    api_version: &str,
+    kind: &str,
+) -> Result<(ApiResource, Scope), Error> {
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let gvk = GroupVersionKind::gvk(group, version, kind);
     if let Some(d) = shared.discovery.read().await.as_ref()
@@ -243,8 +310,13 @@ async fn resolve(shared: &Shared, api_version: &str, kind: &str) -> Result<(ApiR
     {
         return Ok((ar, caps.scope));
     }
-    let discovery = Discovery::new(shared.client.clone()).run().await.map_err(Error::Discovery)?;
-    let found = discovery.resolve_gvk(&gvk).map(|(ar, caps)| (ar, caps.scope));
+    let discovery = Discovery::new(shared.client.clone())
+        .run()
+        .await
+        .map_err(Error::Discovery)?;
+    let found = discovery
+        .resolve_gvk(&gvk)
+        .map(|(ar, caps)| (ar, caps.scope));
     *shared.discovery.write().await = Some(discovery);
     found.ok_or_else(|| Error::UnknownOwnerKind(format!("{api_version}/{kind}")))
 }
@@ -271,7 +343,10 @@ async fn act(shared: &Arc<Shared>, step: Step) -> Result<(), Error> {
                     Policy::Foreground => PropagationPolicy::Foreground,
                     Policy::Orphan => PropagationPolicy::Orphan,
                 }),
-                preconditions: Some(Preconditions { uid: Some(target.uid.clone()), resource_version: None }),
+                preconditions: Some(Preconditions {
+                    uid: Some(target.uid.clone()),
+                    resource_version: None,
+                }),
                 ..DeleteParams::default()
             };
             tracing::info!(kind = target.resource.kind, name = target.name, namespace = ?target.namespace, ?policy, "deleting object");
@@ -279,23 +354,40 @@ async fn act(shared: &Arc<Shared>, step: Step) -> Result<(), Error> {
                 Ok(_) => Ok(()),
                 // Gone already, or a new object now has the name.
                 Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
-                Err(source) => Err(Error::Delete { kind: target.resource.kind, name: target.name, source }),
+                Err(source) => Err(Error::Delete {
+                    kind: target.resource.kind,
+                    name: target.name,
+                    source,
+                }),
             }
         }
         Step::RemoveOwners(target, uids) => {
             let api = api_for(client, &target);
-            let patch_error = |source| Error::Patch { kind: target.resource.kind.clone(), name: target.name.clone(), source };
-            let Some(current) = api.get_opt(&target.name).await.map_err(patch_error)? else { return Ok(()) };
+            let patch_error = |source| Error::Patch {
+                kind: target.resource.kind.clone(),
+                name: target.name.clone(),
+                source,
+            };
+            let Some(current) = api.get_opt(&target.name).await.map_err(patch_error)? else {
+                return Ok(());
+            };
             if current.uid().as_deref() != Some(target.uid.as_str()) {
                 return Ok(());
             }
-            let kept: Vec<&OwnerReference> = current.owner_references().iter().filter(|o| !uids.contains(&o.uid)).collect();
+            let kept: Vec<&OwnerReference> = current
+                .owner_references()
+                .iter()
+                .filter(|o| !uids.contains(&o.uid))
+                .collect();
             if kept.len() == current.owner_references().len() {
                 return Ok(());
             }
             let patch = json!({"metadata": {"ownerReferences": kept, "resourceVersion": current.resource_version()}});
             tracing::info!(kind = target.resource.kind, name = target.name, removed = ?uids, "removing owner references");
-            match api.patch(&target.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            match api
+                .patch(&target.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
                 Ok(_) => Ok(()),
                 Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
                 Err(source) => Err(patch_error(source)),
@@ -303,15 +395,35 @@ async fn act(shared: &Arc<Shared>, step: Step) -> Result<(), Error> {
         }
         Step::RemoveFinalizer(target, finalizer) => {
             let api = api_for(client, &target);
-            let patch_error = |source| Error::Patch { kind: target.resource.kind.clone(), name: target.name.clone(), source };
-            let Some(current) = api.get_opt(&target.name).await.map_err(patch_error)? else { return Ok(()) };
-            if current.uid().as_deref() != Some(target.uid.as_str()) || !current.finalizers().iter().any(|f| f == finalizer) {
+            let patch_error = |source| Error::Patch {
+                kind: target.resource.kind.clone(),
+                name: target.name.clone(),
+                source,
+            };
+            let Some(current) = api.get_opt(&target.name).await.map_err(patch_error)? else {
+                return Ok(());
+            };
+            if current.uid().as_deref() != Some(target.uid.as_str())
+                || !current.finalizers().iter().any(|f| f == finalizer)
+            {
                 return Ok(());
             }
-            let kept: Vec<&String> = current.finalizers().iter().filter(|f| *f != finalizer).collect();
+            let kept: Vec<&String> = current
+                .finalizers()
+                .iter()
+                .filter(|f| *f != finalizer)
+                .collect();
             let patch = json!({"metadata": {"finalizers": kept, "resourceVersion": current.resource_version()}});
-            tracing::info!(kind = target.resource.kind, name = target.name, finalizer, "removing finalizer");
-            match api.patch(&target.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            tracing::info!(
+                kind = target.resource.kind,
+                name = target.name,
+                finalizer,
+                "removing finalizer"
+            );
+            match api
+                .patch(&target.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
                 Ok(_) => Ok(()),
                 Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
                 Err(source) => Err(patch_error(source)),

@@ -32,7 +32,10 @@ const REASON: &str = "TaintManagerEviction";
 
 /// `Toleration.ToleratesTaint`.
 pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
-    let effect_ok = t.effect.as_deref().is_none_or(|e| e.is_empty() || e == taint.effect);
+    let effect_ok = t
+        .effect
+        .as_deref()
+        .is_none_or(|e| e.is_empty() || e == taint.effect);
     let key = t.key.as_deref().unwrap_or("");
     let key_ok = key.is_empty() || key == taint.key;
     let op_ok = match t.operator.as_deref().unwrap_or("Equal") {
@@ -44,17 +47,26 @@ pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
 
 /// When the pod must go: now if some taint is not tolerated, else the earliest
 /// `timeAdded + tolerationSeconds` over the taints; `None` if it tolerates them forever.
-pub fn eviction_time(taints: &[&Taint], tolerations: &[Toleration], now: Timestamp) -> Option<Timestamp> {
+pub fn eviction_time(
+    taints: &[&Taint],
+    tolerations: &[Toleration],
+    now: Timestamp,
+) -> Option<Timestamp> {
     let mut at: Option<Timestamp> = None;
     for taint in taints {
-        let matching: Vec<&Toleration> = tolerations.iter().filter(|t| tolerates(t, taint)).collect();
+        let matching: Vec<&Toleration> =
+            tolerations.iter().filter(|t| tolerates(t, taint)).collect();
         if matching.is_empty() {
             return Some(now);
         }
         // Among matching tolerations the shortest bound counts; one without a bound is forever.
-        let Some(seconds) = matching.iter().filter_map(|t| t.toleration_seconds).min() else { continue };
+        let Some(seconds) = matching.iter().filter_map(|t| t.toleration_seconds).min() else {
+            continue;
+        };
         let added = taint.time_added.as_ref().map(|t| t.0).unwrap_or(now);
-        let due = added.checked_add(SignedDuration::from_secs(seconds.max(0))).unwrap_or(Timestamp::MAX);
+        let due = added
+            .checked_add(SignedDuration::from_secs(seconds.max(0)))
+            .unwrap_or(Timestamp::MAX);
         at = Some(at.map_or(due, |a| a.min(due)));
     }
     at
@@ -80,7 +92,10 @@ impl Scheduled {
     /// Those scheduled before the pass and not now (nor evicted): their deletion is
     /// cancelled.
     pub fn cancelled(&self, before: BTreeMap<String, String>, evicted: &[String]) -> Vec<String> {
-        before.into_keys().filter(|k| !self.pods.contains_key(k) && !evicted.contains(k)).collect()
+        before
+            .into_keys()
+            .filter(|k| !self.pods.contains_key(k) && !evicted.contains(k))
+            .collect()
     }
 }
 
@@ -101,23 +116,48 @@ fn pod_ref(key: &str) -> k8s_openapi::api::core::v1::ObjectReference {
 
 pub fn record_cancelled(recorder: &Recorder, key: &str) {
     tracing::info!(pod = key, "cancelling taint-based eviction");
-    recorder.record(pod_ref(key), EventType::Normal, REASON, format!("Cancelling deletion of Pod {key}"));
+    recorder.record(
+        pod_ref(key),
+        EventType::Normal,
+        REASON,
+        format!("Cancelling deletion of Pod {key}"),
+    );
 }
 
 /// `addConditionAndDeletePod`: mark the pod `DisruptionTarget`, then delete it (both
 /// bound to its uid, so a new pod of the same name is safe).
-pub async fn evict(client: &Client, recorder: &Recorder, pod: &Pod, now: Timestamp) -> Result<(), kube::Error> {
+pub async fn evict(
+    client: &Client,
+    recorder: &Recorder,
+    pod: &Pod,
+    now: Timestamp,
+) -> Result<(), kube::Error> {
     let name = pod.name_any();
     let namespace = pod.namespace().unwrap_or_default();
     let key = key(pod);
-    recorder.record(pod_ref(&key), EventType::Normal, REASON, format!("Marking for deletion Pod {key}"));
+    recorder.record(
+        pod_ref(&key),
+        EventType::Normal,
+        REASON,
+        format!("Marking for deletion Pod {key}"),
+    );
     tracing::info!(pod = key, "evicting pod from a NoExecute-tainted node");
     let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
-    let condition = disruption_target("DeletionByTaintManager", "Taint manager: deleting due to NoExecute taint", now);
+    let condition = disruption_target(
+        "DeletionByTaintManager",
+        "Taint manager: deleting due to NoExecute taint",
+        now,
+    );
     if let Err(err) = add_condition(&api, pod, condition).await {
         return if is_gone(&err) { Ok(()) } else { Err(err) };
     }
-    let params = DeleteParams { preconditions: Some(Preconditions { uid: pod.uid(), resource_version: None }), ..DeleteParams::default() };
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: pod.uid(),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
     match api.delete(&name, &params).await {
         Ok(_) => Ok(()),
         Err(err) if is_gone(&err) => Ok(()),
@@ -139,13 +179,31 @@ pub fn disruption_target(reason: &str, message: &str, now: Timestamp) -> PodCond
 
 /// `UpdatePodCondition` + `PatchPodStatus`: put `condition` on the pod's status unless it
 /// is there already (a strategic merge by condition type, bound to the pod's uid).
-pub async fn add_condition(api: &Api<Pod>, pod: &Pod, condition: PodCondition) -> Result<(), kube::Error> {
-    let existing = pod.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|c| c.iter().find(|c| c.type_ == condition.type_));
-    if existing.is_some_and(|c| c.status == condition.status && c.reason == condition.reason && c.message == condition.message) {
+pub async fn add_condition(
+    api: &Api<Pod>,
+    pod: &Pod,
+    condition: PodCondition,
+) -> Result<(), kube::Error> {
+    let existing = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == condition.type_));
+    if existing.is_some_and(|c| {
+        c.status == condition.status
+            && c.reason == condition.reason
+            && c.message == condition.message
+    }) {
         return Ok(());
     }
     let patch = json!({"metadata": {"uid": pod.uid()}, "status": {"conditions": [condition]}});
-    api.patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Strategic(&patch)).await.map(|_| ())
+    api.patch_status(
+        &pod.name_any(),
+        &PatchParams::default(),
+        &Patch::Strategic(&patch),
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Gone, or a different pod now has the name.
@@ -163,29 +221,69 @@ mod tests {
 
     #[test]
     fn eviction_waits_for_the_shortest_toleration() {
-        let taint = Taint { key: super::super::taints::UNREACHABLE.into(), effect: "NoExecute".into(), value: None, time_added: Some(Time(ts(0))) };
-        let tol = |secs: Option<i64>| Toleration { key: Some(taint.key.clone()), operator: Some("Exists".into()), effect: Some("NoExecute".into()), toleration_seconds: secs, value: None };
+        let taint = Taint {
+            key: super::super::taints::UNREACHABLE.into(),
+            effect: "NoExecute".into(),
+            value: None,
+            time_added: Some(Time(ts(0))),
+        };
+        let tol = |secs: Option<i64>| Toleration {
+            key: Some(taint.key.clone()),
+            operator: Some("Exists".into()),
+            effect: Some("NoExecute".into()),
+            toleration_seconds: secs,
+            value: None,
+        };
         assert_eq!(eviction_time(&[&taint], &[], ts(3)), Some(ts(3)));
-        assert_eq!(eviction_time(&[&taint], &[tol(Some(300))], ts(3)), Some(ts(300)));
-        assert_eq!(eviction_time(&[&taint], &[tol(Some(300)), tol(Some(5))], ts(3)), Some(ts(5)));
+        assert_eq!(
+            eviction_time(&[&taint], &[tol(Some(300))], ts(3)),
+            Some(ts(300))
+        );
+        assert_eq!(
+            eviction_time(&[&taint], &[tol(Some(300)), tol(Some(5))], ts(3)),
+            Some(ts(5))
+        );
         assert_eq!(eviction_time(&[&taint], &[tol(None)], ts(3)), None);
-        assert_eq!(eviction_time(&[&taint], &[tol(Some(-5))], ts(3)), Some(ts(0)), "non-positive seconds: at once");
-        assert_eq!(eviction_time(&[&taint], &[tol(Some(i64::MAX))], ts(3)), Some(Timestamp::MAX), "an unrepresentable time saturates");
-        let other = Toleration { key: Some("other".into()), operator: Some("Exists".into()), ..Default::default() };
+        assert_eq!(
+            eviction_time(&[&taint], &[tol(Some(-5))], ts(3)),
+            Some(ts(0)),
+            "non-positive seconds: at once"
+        );
+        assert_eq!(
+            eviction_time(&[&taint], &[tol(Some(i64::MAX))], ts(3)),
+            Some(Timestamp::MAX),
+            "an unrepresentable time saturates"
+        );
+        let other = Toleration {
+            key: Some("other".into()),
+            operator: Some("Exists".into()),
+            ..Default::default()
+        };
         assert_eq!(eviction_time(&[&taint], &[other], ts(3)), Some(ts(3)));
-        let wildcard = Toleration { operator: Some("Exists".into()), ..Default::default() };
+        let wildcard = Toleration {
+            operator: Some("Exists".into()),
+            ..Default::default()
+        };
         assert_eq!(eviction_time(&[&taint], &[wildcard], ts(3)), None);
     }
 
     #[test]
     fn cancelled_are_those_no_longer_scheduled_nor_evicted() {
-        let pod = |name: &str| -> Pod { serde_json::from_value(json!({"metadata": {"name": name, "namespace": "ns", "uid": name}})).unwrap() };
+        let pod = |name: &str| -> Pod {
+            serde_json::from_value(
+                json!({"metadata": {"name": name, "namespace": "ns", "uid": name}}),
+            )
+            .unwrap()
+        };
         let mut s = Scheduled::default();
         s.schedule(&pod("a"));
         s.schedule(&pod("b"));
         s.schedule(&pod("c"));
         let before = s.begin();
         s.schedule(&pod("a"));
-        assert_eq!(s.cancelled(before, &["ns/b".to_string()]), ["ns/c".to_string()]);
+        assert_eq!(
+            s.cancelled(before, &["ns/b".to_string()]),
+            ["ns/c".to_string()]
+        );
     }
 }

@@ -29,17 +29,34 @@ pub struct Heartbeats<'a> {
 
 /// The Ready condition's status, if the node has one.
 pub fn ready_status(conditions: &[NodeCondition]) -> Option<&str> {
-    conditions.iter().find(|c| c.type_ == "Ready").map(|c| c.status.as_str())
+    conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.status.as_str())
 }
 
 /// The node's conditions after a missed heartbeat, or `None` if nothing changes.
-pub fn stale_conditions(conditions: &[NodeCondition], beats: &Heartbeats, grace: Duration, now: Timestamp) -> Option<Vec<NodeCondition>> {
+pub fn stale_conditions(
+    conditions: &[NodeCondition],
+    beats: &Heartbeats,
+    grace: Duration,
+    now: Timestamp,
+) -> Option<Vec<NodeCondition>> {
     let ready = conditions.iter().find(|c| c.type_ == "Ready");
-    let renewed = beats.lease.and_then(|l| l.spec.as_ref()).and_then(|s| s.renew_time.as_ref()).map(|t| t.0);
-    let posted = ready.and_then(|c| c.last_heartbeat_time.as_ref()).map(|t| t.0);
+    let renewed = beats
+        .lease
+        .and_then(|l| l.spec.as_ref())
+        .and_then(|s| s.renew_time.as_ref())
+        .map(|t| t.0);
+    let posted = ready
+        .and_then(|c| c.last_heartbeat_time.as_ref())
+        .map(|t| t.0);
     // A node that never posted status counts from its creation, not from when we saw it.
     let floor = if ready.is_some() { beats.floor } else { None };
-    let heartbeat = [renewed, posted, beats.created, floor].into_iter().flatten().max()?;
+    let heartbeat = [renewed, posted, beats.created, floor]
+        .into_iter()
+        .flatten()
+        .max()?;
     let grace = SignedDuration::try_from(grace).unwrap_or(SignedDuration::MAX);
     if now.duration_since(heartbeat) <= grace {
         return None;
@@ -94,7 +111,9 @@ mod tests {
     fn lease(renew: i64) -> Lease {
         Lease {
             spec: Some(k8s_openapi::api::coordination::v1::LeaseSpec {
-                renew_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(ts(renew))),
+                renew_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+                    ts(renew),
+                )),
                 ..Default::default()
             }),
             ..Default::default()
@@ -105,23 +124,49 @@ mod tests {
     fn a_node_is_unknown_once_lease_and_heartbeat_are_older_than_the_grace_period() {
         let grace = Duration::from_secs(40);
         let (at30, at10) = (lease(30), lease(10));
-        let l = |lease| Heartbeats { lease: Some(lease), ..Default::default() };
+        let l = |lease| Heartbeats {
+            lease: Some(lease),
+            ..Default::default()
+        };
         assert!(stale_conditions(&[ready(0)], &l(&at30), grace, ts(60)).is_none());
         let out = stale_conditions(&[ready(0)], &l(&at10), grace, ts(60)).unwrap();
         let r = out.iter().find(|c| c.type_ == "Ready").unwrap();
-        assert_eq!((r.status.as_str(), r.reason.as_deref()), ("Unknown", Some("NodeStatusUnknown")));
-        assert_eq!(r.message.as_deref(), Some("Kubelet stopped posting node status."));
+        assert_eq!(
+            (r.status.as_str(), r.reason.as_deref()),
+            ("Unknown", Some("NodeStatusUnknown"))
+        );
+        assert_eq!(
+            r.message.as_deref(),
+            Some("Kubelet stopped posting node status.")
+        );
         assert_eq!(out.len(), 4, "NetworkUnavailable is not added");
         // Already Unknown everywhere: nothing to write.
         assert!(stale_conditions(&out, &l(&at10), grace, ts(70)).is_none());
-        let never = stale_conditions(&[], &Heartbeats { created: Some(ts(0)), floor: Some(ts(50)), ..Default::default() }, grace, ts(60)).unwrap();
-        assert_eq!(never[0].reason.as_deref(), Some("NodeStatusNeverUpdated"), "the floor does not apply to a node that never posted");
+        let never = stale_conditions(
+            &[],
+            &Heartbeats {
+                created: Some(ts(0)),
+                floor: Some(ts(50)),
+                ..Default::default()
+            },
+            grace,
+            ts(60),
+        )
+        .unwrap();
+        assert_eq!(
+            never[0].reason.as_deref(),
+            Some("NodeStatusNeverUpdated"),
+            "the floor does not apply to a node that never posted"
+        );
     }
 
     #[test]
     fn the_floor_gives_a_fresh_grace_period() {
         let grace = Duration::from_secs(40);
-        let beats = Heartbeats { floor: Some(ts(50)), ..Default::default() };
+        let beats = Heartbeats {
+            floor: Some(ts(50)),
+            ..Default::default()
+        };
         assert!(stale_conditions(&[ready(0)], &beats, grace, ts(60)).is_none());
         assert!(stale_conditions(&[ready(0)], &beats, grace, ts(91)).is_some());
     }

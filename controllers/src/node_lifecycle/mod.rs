@@ -104,12 +104,22 @@ pub async fn run(client: Client, config: Config) {
         recorder: Recorder::new(client.clone(), COMPONENT),
         eviction_recorder: Recorder::new(client.clone(), eviction::COMPONENT),
         nodes: cache::spawn(Api::<Node>::all(client.clone()), watcher::Config::default()),
-        leases: cache::spawn(Api::<Lease>::namespaced(client.clone(), LEASE_NAMESPACE), watcher::Config::default()),
-        pods: cache::spawn(Api::<Pod>::all(client.clone()), watcher::Config::default().fields("spec.nodeName!=")),
+        leases: cache::spawn(
+            Api::<Lease>::namespaced(client.clone(), LEASE_NAMESPACE),
+            watcher::Config::default(),
+        ),
+        pods: cache::spawn(
+            Api::<Pod>::all(client.clone()),
+            watcher::Config::default().fields("spec.nodeName!="),
+        ),
         client,
         config,
     };
-    for ready in [cache::ready(&ctx.nodes).await, cache::ready(&ctx.leases).await, cache::ready(&ctx.pods).await] {
+    for ready in [
+        cache::ready(&ctx.nodes).await,
+        cache::ready(&ctx.leases).await,
+        cache::ready(&ctx.pods).await,
+    ] {
         if ready.is_err() {
             tracing::error!("node lifecycle caches never synced");
             return;
@@ -136,13 +146,21 @@ async fn pass(ctx: &Context, state: &mut State) {
     for node in &nodes {
         match update_health(ctx, state, node, now).await {
             Ok(node) => fresh.push(node),
-            Err(err) => tracing::warn!(error = %err, node = node.name_any(), "node health update failed; retrying next period"),
+            Err(err) => {
+                tracing::warn!(error = %err, node = node.name_any(), "node health update failed; retrying next period")
+            }
         }
     }
 
     let mut by_zone: BTreeMap<String, Vec<bool>> = BTreeMap::new();
-    for node in fresh.iter().filter(|n| !n.labels().contains_key(zones::EXCLUDE_DISRUPTION)) {
-        by_zone.entry(zones::zone_key(node)).or_default().push(health::ready_status(&conditions(node)) == Some("True"));
+    for node in fresh
+        .iter()
+        .filter(|n| !n.labels().contains_key(zones::EXCLUDE_DISRUPTION))
+    {
+        by_zone
+            .entry(zones::zone_key(node))
+            .or_default()
+            .push(health::ready_status(&conditions(node)) == Some("True"));
     }
     let decision = state.zones.observe(&by_zone, now);
     if decision.fresh_grace_since.is_some() {
@@ -151,7 +169,11 @@ async fn pass(ctx: &Context, state: &mut State) {
 
     let mut pods_on: HashMap<String, Vec<Arc<Pod>>> = HashMap::new();
     for pod in ctx.pods.state() {
-        let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+        let node = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default();
         pods_on.entry(node).or_default().push(pod);
     }
     let scheduled_before = state.scheduled.begin();
@@ -178,7 +200,10 @@ async fn pass(ctx: &Context, state: &mut State) {
 }
 
 fn conditions(node: &Node) -> Vec<k8s_openapi::api::core::v1::NodeCondition> {
-    node.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default()
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default()
 }
 
 /// `classifyNodes`: events for nodes seen for the first time and for nodes gone.
@@ -186,27 +211,60 @@ fn register(ctx: &Context, state: &mut State, nodes: &[Arc<Node>], now: Timestam
     for node in nodes {
         let name = node.name_any();
         let uid = node.uid().unwrap_or_default();
-        if state.known.get(&name).is_some_and(|(known, _)| *known == uid) {
+        if state
+            .known
+            .get(&name)
+            .is_some_and(|(known, _)| *known == uid)
+        {
             continue;
         }
-        ctx.recorder.normal(&**node, "RegisteredNode", format!("Node {name} event: Registered Node {name} in Controller"));
+        ctx.recorder.normal(
+            &**node,
+            "RegisteredNode",
+            format!("Node {name} event: Registered Node {name} in Controller"),
+        );
         tracing::info!(node = name, "observed a new node");
         state.known.insert(name, (uid, now));
     }
     let names: HashSet<String> = nodes.iter().map(|n| n.name_any()).collect();
-    let gone: Vec<String> = state.known.keys().filter(|n| !names.contains(*n)).cloned().collect();
+    let gone: Vec<String> = state
+        .known
+        .keys()
+        .filter(|n| !names.contains(*n))
+        .cloned()
+        .collect();
     for name in gone {
         let uid = state.known.remove(&name).map(|(uid, _)| uid);
-        let node = ObjectReference { api_version: Some("v1".into()), kind: Some("Node".into()), name: Some(name.clone()), uid, ..Default::default() };
-        ctx.recorder.record(node, EventType::Normal, "RemovingNode", format!("Node {name} event: Removing Node {name} from Controller"));
+        let node = ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Node".into()),
+            name: Some(name.clone()),
+            uid,
+            ..Default::default()
+        };
+        ctx.recorder.record(
+            node,
+            EventType::Normal,
+            "RemovingNode",
+            format!("Node {name} event: Removing Node {name} from Controller"),
+        );
         tracing::info!(node = name, "observed a node deletion");
     }
 }
 
 /// Mark a node whose heartbeats are too old `Unknown`; the node as it is now.
-async fn update_health(ctx: &Context, state: &State, node: &Node, now: Timestamp) -> Result<Node, Error> {
+async fn update_health(
+    ctx: &Context,
+    state: &State,
+    node: &Node,
+    now: Timestamp,
+) -> Result<Node, Error> {
     let name = node.name_any();
-    let lease = ctx.leases.state().into_iter().find(|l| l.name_any() == name);
+    let lease = ctx
+        .leases
+        .state()
+        .into_iter()
+        .find(|l| l.name_any() == name);
     let first_seen = state.known.get(&name).map(|(_, at)| *at);
     let beats = health::Heartbeats {
         lease: lease.as_deref(),
@@ -214,16 +272,24 @@ async fn update_health(ctx: &Context, state: &State, node: &Node, now: Timestamp
         floor: first_seen.max(state.left_full_disruption),
     };
     let before = conditions(node);
-    let Some(updated) = health::stale_conditions(&before, &beats, ctx.config.grace_period, now) else {
+    let Some(updated) = health::stale_conditions(&before, &beats, ctx.config.grace_period, now)
+    else {
         return Ok(node.clone());
     };
     let patch = json!({"metadata": {"resourceVersion": node.resource_version()}, "status": {"conditions": updated}});
     let nodes: Api<Node> = Api::all(ctx.client.clone());
-    let written = nodes.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(|e| Error::Node(name.clone(), e))?;
+    let written = nodes
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| Error::Node(name.clone(), e))?;
     tracing::info!("node stopped posting status: Ready=Unknown");
     // `RecordNodeStatusChange`, only for a node that was Ready.
     if health::ready_status(&before) == Some("True") {
-        ctx.recorder.normal(node, "NodeNotReady", format!("Node {name} status is now: NodeNotReady"));
+        ctx.recorder.normal(
+            node,
+            "NodeNotReady",
+            format!("Node {name} status is now: NodeNotReady"),
+        );
     }
     Ok(written)
 }
@@ -243,26 +309,48 @@ async fn reconcile(
     let ready = health::ready_status(&conditions).map(str::to_string);
 
     // Compare: taints, and which pods go now or later, in pure code.
-    let current = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
-    let unschedulable = node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false);
+    let current = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
+    let unschedulable = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.unschedulable)
+        .unwrap_or(false);
     let desired = taints::desired(&current, &conditions, unschedulable, no_execute, now);
-    let no_execute_taints: Vec<&Taint> = desired.iter().filter(|t| t.effect == "NoExecute").collect();
+    let no_execute_taints: Vec<&Taint> =
+        desired.iter().filter(|t| t.effect == "NoExecute").collect();
     let mut due = Vec::new();
-    for pod in pods.iter().filter(|p| ctx.config.evict && p.metadata.deletion_timestamp.is_none()) {
-        let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.clone()).unwrap_or_default();
+    for pod in pods
+        .iter()
+        .filter(|p| ctx.config.evict && p.metadata.deletion_timestamp.is_none())
+    {
+        let tolerations = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.tolerations.clone())
+            .unwrap_or_default();
         match eviction::eviction_time(&no_execute_taints, &tolerations, now) {
             Some(at) if at <= now => due.push(pod.clone()),
             Some(_) => state.scheduled.schedule(pod),
             None => {}
         }
     }
-    let newly_seen: Vec<bool> = pods.iter().map(|p| p.uid().is_some_and(|uid| state.seen_pods.insert(uid))).collect();
+    let newly_seen: Vec<bool> = pods
+        .iter()
+        .map(|p| p.uid().is_some_and(|uid| state.seen_pods.insert(uid)))
+        .collect();
 
     // Act: taints, then pods.
     if desired != current {
         let patch = json!({"metadata": {"resourceVersion": node.resource_version()}, "spec": {"taints": desired}});
         let nodes: Api<Node> = Api::all(ctx.client.clone());
-        nodes.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(|e| Error::Node(name.clone(), e))?;
+        nodes
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| Error::Node(name.clone(), e))?;
         tracing::info!(ready, taints = ?desired.iter().map(|t| format!("{}:{}", t.key, t.effect)).collect::<Vec<_>>(), "node taints updated");
     }
     for (pod, new) in pods.iter().zip(newly_seen) {
@@ -277,13 +365,18 @@ async fn reconcile(
     }
     for pod in due {
         evicted.push(eviction::key(&pod));
-        eviction::evict(&ctx.client, &ctx.eviction_recorder, &pod, now).await.map_err(|e| Error::Pod(eviction::key(&pod), e))?;
+        eviction::evict(&ctx.client, &ctx.eviction_recorder, &pod, now)
+            .await
+            .map_err(|e| Error::Pod(eviction::key(&pod), e))?;
     }
     Ok(())
 }
 
 fn pod_ready(pod: &Pod) -> bool {
-    pod.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 /// `MarkPodsNotReady` for one pod: its Ready condition `False`, as the kubelet would
@@ -291,16 +384,24 @@ fn pod_ready(pod: &Pod) -> bool {
 async fn mark_pod_not_ready(ctx: &Context, pod: &Pod, now: Timestamp) -> Result<(), Error> {
     let name = pod.name_any();
     let namespace = pod.namespace().unwrap_or_default();
-    let mut conditions = pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
+    let mut conditions = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
     for c in conditions.iter_mut().filter(|c| c.type_ == "Ready") {
         c.status = "False".into();
         c.last_transition_time = Some(Time(now));
     }
     let patch = json!({"metadata": {"resourceVersion": pod.resource_version()}, "status": {"conditions": conditions}});
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
-    match api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
         Ok(_) => {
-            ctx.recorder.warning(pod, "NodeNotReady", "Node is not ready");
+            ctx.recorder
+                .warning(pod, "NodeNotReady", "Node is not ready");
             tracing::info!(pod = format!("{namespace}/{name}"), "marked pod not ready");
             Ok(())
         }

@@ -54,7 +54,8 @@ pub enum NoExecute {
 }
 
 fn ours_no_schedule(t: &Taint) -> bool {
-    t.effect == "NoSchedule" && (t.key == UNSCHEDULABLE || CONDITION_TAINTS.iter().any(|(_, _, key)| *key == t.key))
+    t.effect == "NoSchedule"
+        && (t.key == UNSCHEDULABLE || CONDITION_TAINTS.iter().any(|(_, _, key)| *key == t.key))
 }
 
 fn ours_no_execute(t: &Taint) -> bool {
@@ -64,8 +65,19 @@ fn ours_no_execute(t: &Taint) -> bool {
 /// The node's taints after this pass: ours as the conditions, `unschedulable` and
 /// `no_execute` say (keeping `timeAdded` of those already there), everyone else's as they
 /// are.
-pub fn desired(current: &[Taint], conditions: &[NodeCondition], unschedulable: bool, no_execute: NoExecute, now: Timestamp) -> Vec<Taint> {
-    let status = |type_: &str| conditions.iter().find(|c| c.type_ == type_).map(|c| c.status.as_str());
+pub fn desired(
+    current: &[Taint],
+    conditions: &[NodeCondition],
+    unschedulable: bool,
+    no_execute: NoExecute,
+    now: Timestamp,
+) -> Vec<Taint> {
+    let status = |type_: &str| {
+        conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .map(|c| c.status.as_str())
+    };
     let mut wanted: Vec<(&str, &str)> = CONDITION_TAINTS
         .iter()
         .filter(|(type_, s, _)| status(type_) == Some(*s))
@@ -74,7 +86,11 @@ pub fn desired(current: &[Taint], conditions: &[NodeCondition], unschedulable: b
     if unschedulable {
         wanted.push((UNSCHEDULABLE, "NoSchedule"));
     }
-    let has = |key: &str| current.iter().any(|t| t.key == key && t.effect == "NoExecute");
+    let has = |key: &str| {
+        current
+            .iter()
+            .any(|t| t.key == key && t.effect == "NoExecute")
+    };
     let evicting = match status("Ready") {
         Some("False") => Some(NOT_READY),
         Some("Unknown") => Some(UNREACHABLE),
@@ -89,12 +105,20 @@ pub fn desired(current: &[Taint], conditions: &[NodeCondition], unschedulable: b
 
     let mut out: Vec<Taint> = current
         .iter()
-        .filter(|t| !(ours_no_schedule(t) || ours_no_execute(t)) || wanted.contains(&(t.key.as_str(), t.effect.as_str())))
+        .filter(|t| {
+            !(ours_no_schedule(t) || ours_no_execute(t))
+                || wanted.contains(&(t.key.as_str(), t.effect.as_str()))
+        })
         .cloned()
         .collect();
     for (key, effect) in wanted {
         if !out.iter().any(|t| t.key == key && t.effect == effect) {
-            out.push(Taint { key: key.into(), effect: effect.into(), time_added: Some(Time(now)), value: None });
+            out.push(Taint {
+                key: key.into(),
+                effect: effect.into(),
+                time_added: Some(Time(now)),
+                value: None,
+            });
         }
     }
     out
@@ -109,33 +133,112 @@ mod tests {
     }
 
     fn cond(type_: &str, status: &str) -> NodeCondition {
-        NodeCondition { type_: type_.into(), status: status.into(), ..Default::default() }
+        NodeCondition {
+            type_: type_.into(),
+            status: status.into(),
+            ..Default::default()
+        }
     }
 
     fn keys(taints: &[Taint]) -> Vec<(&str, &str)> {
-        taints.iter().map(|t| (t.key.as_str(), t.effect.as_str())).collect()
+        taints
+            .iter()
+            .map(|t| (t.key.as_str(), t.effect.as_str()))
+            .collect()
     }
 
     #[test]
     fn readiness_taints_are_swapped_and_removed() {
-        let t = desired(&[], &[cond("Ready", "Unknown")], false, NoExecute::Allow, ts(5));
-        assert_eq!(keys(&t), [(UNREACHABLE, "NoSchedule"), (UNREACHABLE, "NoExecute")]);
-        assert!(t.iter().all(|t| t.time_added == Some(Time(ts(5)))), "every added taint is stamped");
+        let t = desired(
+            &[],
+            &[cond("Ready", "Unknown")],
+            false,
+            NoExecute::Allow,
+            ts(5),
+        );
+        assert_eq!(
+            keys(&t),
+            [(UNREACHABLE, "NoSchedule"), (UNREACHABLE, "NoExecute")]
+        );
+        assert!(
+            t.iter().all(|t| t.time_added == Some(Time(ts(5)))),
+            "every added taint is stamped"
+        );
         // Kept as they are later, then swapped for not-ready, then gone.
-        assert_eq!(desired(&t, &[cond("Ready", "Unknown")], false, NoExecute::Allow, ts(9)), t);
-        let nr = desired(&t, &[cond("Ready", "False")], false, NoExecute::Allow, ts(9));
-        assert_eq!(keys(&nr), [(NOT_READY, "NoSchedule"), (NOT_READY, "NoExecute")]);
-        let user = Taint { key: "dedicated".into(), effect: "NoSchedule".into(), value: Some("gpu".into()), time_added: None };
-        let back = desired(&[nr, vec![user.clone()]].concat(), &[cond("Ready", "True")], true, NoExecute::Allow, ts(10));
-        assert_eq!(back, vec![user, Taint { key: UNSCHEDULABLE.into(), effect: "NoSchedule".into(), value: None, time_added: Some(Time(ts(10))) }]);
+        assert_eq!(
+            desired(
+                &t,
+                &[cond("Ready", "Unknown")],
+                false,
+                NoExecute::Allow,
+                ts(9)
+            ),
+            t
+        );
+        let nr = desired(
+            &t,
+            &[cond("Ready", "False")],
+            false,
+            NoExecute::Allow,
+            ts(9),
+        );
+        assert_eq!(
+            keys(&nr),
+            [(NOT_READY, "NoSchedule"), (NOT_READY, "NoExecute")]
+        );
+        let user = Taint {
+            key: "dedicated".into(),
+            effect: "NoSchedule".into(),
+            value: Some("gpu".into()),
+            time_added: None,
+        };
+        let back = desired(
+            &[nr, vec![user.clone()]].concat(),
+            &[cond("Ready", "True")],
+            true,
+            NoExecute::Allow,
+            ts(10),
+        );
+        assert_eq!(
+            back,
+            vec![
+                user,
+                Taint {
+                    key: UNSCHEDULABLE.into(),
+                    effect: "NoSchedule".into(),
+                    value: None,
+                    time_added: Some(Time(ts(10)))
+                }
+            ]
+        );
     }
 
     #[test]
     fn pressure_conditions_taint_no_schedule() {
-        let conditions = [cond("Ready", "True"), cond("MemoryPressure", "True"), cond("DiskPressure", "True"), cond("PIDPressure", "True"), cond("NetworkUnavailable", "True")];
+        let conditions = [
+            cond("Ready", "True"),
+            cond("MemoryPressure", "True"),
+            cond("DiskPressure", "True"),
+            cond("PIDPressure", "True"),
+            cond("NetworkUnavailable", "True"),
+        ];
         let t = desired(&[], &conditions, false, NoExecute::Allow, ts(0));
-        assert_eq!(keys(&t), [(MEMORY_PRESSURE, "NoSchedule"), (DISK_PRESSURE, "NoSchedule"), (NETWORK_UNAVAILABLE, "NoSchedule"), (PID_PRESSURE, "NoSchedule")]);
-        let t = desired(&t, &[cond("Ready", "True"), cond("MemoryPressure", "False")], false, NoExecute::Allow, ts(1));
+        assert_eq!(
+            keys(&t),
+            [
+                (MEMORY_PRESSURE, "NoSchedule"),
+                (DISK_PRESSURE, "NoSchedule"),
+                (NETWORK_UNAVAILABLE, "NoSchedule"),
+                (PID_PRESSURE, "NoSchedule")
+            ]
+        );
+        let t = desired(
+            &t,
+            &[cond("Ready", "True"), cond("MemoryPressure", "False")],
+            false,
+            NoExecute::Allow,
+            ts(1),
+        );
         assert!(t.is_empty());
         // No Ready condition yet: no readiness taint.
         assert!(desired(&[], &[], false, NoExecute::Allow, ts(0)).is_empty());
@@ -144,9 +247,31 @@ mod tests {
     #[test]
     fn disruption_holds_or_removes_no_execute_taints() {
         let unknown = [cond("Ready", "Unknown")];
-        assert_eq!(keys(&desired(&[], &unknown, false, NoExecute::Hold, ts(0))), [(UNREACHABLE, "NoSchedule")]);
-        let tainted = desired(&[], &[cond("Ready", "False")], false, NoExecute::Allow, ts(0));
-        assert_eq!(keys(&desired(&tainted, &unknown, false, NoExecute::Hold, ts(1))), [(UNREACHABLE, "NoSchedule"), (UNREACHABLE, "NoExecute")], "swapped, not added");
-        assert_eq!(keys(&desired(&tainted, &unknown, false, NoExecute::Remove, ts(1))), [(UNREACHABLE, "NoSchedule")]);
+        assert_eq!(
+            keys(&desired(&[], &unknown, false, NoExecute::Hold, ts(0))),
+            [(UNREACHABLE, "NoSchedule")]
+        );
+        let tainted = desired(
+            &[],
+            &[cond("Ready", "False")],
+            false,
+            NoExecute::Allow,
+            ts(0),
+        );
+        assert_eq!(
+            keys(&desired(&tainted, &unknown, false, NoExecute::Hold, ts(1))),
+            [(UNREACHABLE, "NoSchedule"), (UNREACHABLE, "NoExecute")],
+            "swapped, not added"
+        );
+        assert_eq!(
+            keys(&desired(
+                &tainted,
+                &unknown,
+                false,
+                NoExecute::Remove,
+                ts(1)
+            )),
+            [(UNREACHABLE, "NoSchedule")]
+        );
     }
 }

@@ -50,9 +50,21 @@ pub enum State {
 /// `nodetopology.GetZoneKey`: region and zone (beta labels first), `""` without either.
 pub fn zone_key(node: &Node) -> String {
     let labels = node.metadata.labels.clone().unwrap_or_default();
-    let zone = labels.get(LABEL_ZONE_BETA).or_else(|| labels.get(LABEL_ZONE)).cloned().unwrap_or_default();
-    let region = labels.get(LABEL_REGION_BETA).or_else(|| labels.get(LABEL_REGION)).cloned().unwrap_or_default();
-    if zone.is_empty() && region.is_empty() { String::new() } else { format!("{region}:\0:{zone}") }
+    let zone = labels
+        .get(LABEL_ZONE_BETA)
+        .or_else(|| labels.get(LABEL_ZONE))
+        .cloned()
+        .unwrap_or_default();
+    let region = labels
+        .get(LABEL_REGION_BETA)
+        .or_else(|| labels.get(LABEL_REGION))
+        .cloned()
+        .unwrap_or_default();
+    if zone.is_empty() && region.is_empty() {
+        String::new()
+    } else {
+        format!("{region}:\0:{zone}")
+    }
 }
 
 /// `ComputeZoneState` from whether each node of the zone is Ready.
@@ -94,9 +106,13 @@ pub struct Tracker {
 impl Tracker {
     /// Record this pass's zones (zone key → whether each of its nodes is Ready) and decide.
     pub fn observe(&mut self, zones: &BTreeMap<String, Vec<bool>>, now: Timestamp) -> Decision {
-        let new: BTreeMap<String, State> = zones.iter().map(|(zone, ready)| (zone.clone(), zone_state(ready))).collect();
+        let new: BTreeMap<String, State> = zones
+            .iter()
+            .map(|(zone, ready)| (zone.clone(), zone_state(ready)))
+            .collect();
         let all_down = !new.is_empty() && new.values().all(|s| *s == State::FullDisruption);
-        let were_down = !self.states.is_empty() && self.states.values().all(|s| *s == State::FullDisruption);
+        let were_down =
+            !self.states.is_empty() && self.states.values().all(|s| *s == State::FullDisruption);
         for (zone, state) in &new {
             if self.states.get(zone) != Some(state) {
                 tracing::info!(zone = zone.replace('\0', ""), ?state, "zone changed state");
@@ -105,7 +121,9 @@ impl Tracker {
         let mut decision = Decision::default();
         if all_down {
             if !were_down {
-                tracing::warn!("every node is not Ready: entering full disruption mode, no pod is evicted");
+                tracing::warn!(
+                    "every node is not Ready: entering full disruption mode, no pod is evicted"
+                );
             }
             decision.untaint_all = true;
             decision.may_taint = new.keys().map(|z| (z.clone(), false)).collect();
@@ -118,7 +136,10 @@ impl Tracker {
                 .iter()
                 .map(|(zone, state)| {
                     let size = zones.get(zone).map_or(0, Vec::len);
-                    (zone.clone(), *state != State::PartialDisruption || size > LARGE_CLUSTER_THRESHOLD)
+                    (
+                        zone.clone(),
+                        *state != State::PartialDisruption || size > LARGE_CLUSTER_THRESHOLD,
+                    )
                 })
                 .collect();
         }
@@ -139,15 +160,30 @@ mod tests {
     fn zone_states_follow_upstream_thresholds() {
         assert_eq!(zone_state(&[false]), State::FullDisruption);
         assert_eq!(zone_state(&[true, false]), State::Normal);
-        assert_eq!(zone_state(&[true, false, false]), State::Normal, "not more than 2 down");
-        assert_eq!(zone_state(&[true, true, false, false, false]), State::PartialDisruption, "3 of 5 = 60 %");
-        assert_eq!(zone_state(&[true, true, true, false, false, false]), State::Normal, "3 of 6 = 50 %");
+        assert_eq!(
+            zone_state(&[true, false, false]),
+            State::Normal,
+            "not more than 2 down"
+        );
+        assert_eq!(
+            zone_state(&[true, true, false, false, false]),
+            State::PartialDisruption,
+            "3 of 5 = 60 %"
+        );
+        assert_eq!(
+            zone_state(&[true, true, true, false, false, false]),
+            State::Normal,
+            "3 of 6 = 50 %"
+        );
         assert_eq!(zone_state(&[]), State::Normal);
     }
 
     #[test]
     fn zone_keys_join_region_and_zone() {
-        let node: Node = serde_json::from_value(serde_json::json!({"metadata": {"labels": {LABEL_ZONE: "a", LABEL_REGION: "r"}}})).unwrap();
+        let node: Node = serde_json::from_value(
+            serde_json::json!({"metadata": {"labels": {LABEL_ZONE: "a", LABEL_REGION: "r"}}}),
+        )
+        .unwrap();
         assert_eq!(zone_key(&node), "r:\0:a");
         assert_eq!(zone_key(&Node::default()), "");
     }
@@ -155,7 +191,9 @@ mod tests {
     #[test]
     fn every_zone_down_stops_tainting_until_one_node_is_back() {
         let mut t = Tracker::default();
-        let zones = |a: &[bool], b: &[bool]| BTreeMap::from([("a".to_string(), a.to_vec()), ("b".to_string(), b.to_vec())]);
+        let zones = |a: &[bool], b: &[bool]| {
+            BTreeMap::from([("a".to_string(), a.to_vec()), ("b".to_string(), b.to_vec())])
+        };
         // One zone down, the other up: the down zone's node may be tainted.
         let d = t.observe(&zones(&[false], &[true]), ts(0));
         assert!(d.may_taint("a") && !d.untaint_all && d.fresh_grace_since.is_none());
@@ -168,18 +206,28 @@ mod tests {
         let d = t.observe(&zones(&[false], &[true]), ts(3));
         assert!(d.may_taint("a") && !d.untaint_all);
         assert_eq!(d.fresh_grace_since, Some(ts(3)));
-        assert_eq!(t.observe(&zones(&[false], &[true]), ts(4)).fresh_grace_since, None);
+        assert_eq!(
+            t.observe(&zones(&[false], &[true]), ts(4))
+                .fresh_grace_since,
+            None
+        );
     }
 
     #[test]
     fn a_small_partially_disrupted_zone_is_not_tainted() {
         let mut t = Tracker::default();
-        let zones = BTreeMap::from([("a".to_string(), vec![true, false, false, false]), ("b".to_string(), vec![true])]);
+        let zones = BTreeMap::from([
+            ("a".to_string(), vec![true, false, false, false]),
+            ("b".to_string(), vec![true]),
+        ]);
         let d = t.observe(&zones, ts(0));
         assert!(!d.may_taint("a") && d.may_taint("b") && !d.untaint_all);
         let mut big = vec![false; 40];
         big.extend([true; 11]);
         let d = t.observe(&BTreeMap::from([("a".to_string(), big)]), ts(1));
-        assert!(d.may_taint("a"), "a zone of more than 50 nodes keeps evicting, slowly upstream");
+        assert!(
+            d.may_taint("a"),
+            "a zone of more than 50 nodes keeps evicting, slowly upstream"
+        );
     }
 }

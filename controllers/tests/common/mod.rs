@@ -8,7 +8,11 @@ pub async fn server() -> (String, kube::Client) {
     let server = kubesim_apiserver::ApiServer::new(kubesim_apiserver::Config::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(kubesim_apiserver::serve(server, listener, std::future::pending()));
+    tokio::spawn(kubesim_apiserver::serve(
+        server,
+        listener,
+        std::future::pending(),
+    ));
     let client = kubesim_controllers::client(&url).unwrap();
     (url, client)
 }

@@ -27,8 +27,12 @@ pub fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj.is_object() {
         *obj = Value::Object(Map::new());
     }
-    let Value::Object(root) = obj else { unreachable!("made an object above") };
-    let meta = root.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    let Value::Object(root) = obj else {
+        unreachable!("made an object above")
+    };
+    let meta = root
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
     if !meta.is_object() {
         *meta = Value::Object(Map::new());
     }
@@ -81,7 +85,8 @@ mod tests {
 
     #[test]
     fn reads_and_writes_metadata() {
-        let mut pod = json!({"metadata": {"name": "web", "resourceVersion": "12", "finalizers": ["a"]}});
+        let mut pod =
+            json!({"metadata": {"name": "web", "resourceVersion": "12", "finalizers": ["a"]}});
         assert_eq!(name(&pod), "web");
         assert_eq!(namespace(&pod), "");
         assert_eq!(resource_version(&pod), Ok(Some(12)));

@@ -79,7 +79,16 @@ impl ResourceInfo {
         if self.group == METRICS_GROUP {
             return vec!["get", "list"];
         }
-        vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+        vec![
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ]
     }
 }
 
@@ -114,7 +123,9 @@ impl Registry {
     /// Serve a resource from now on; replaces one with the same group/version/plural.
     pub fn add(&self, info: ResourceInfo) {
         let mut resources = self.resources.write();
-        resources.retain(|r| !(r.group == info.group && r.version == info.version && r.plural == info.plural));
+        resources.retain(|r| {
+            !(r.group == info.group && r.version == info.version && r.plural == info.plural)
+        });
         resources.push(Arc::new(info));
     }
 
@@ -151,13 +162,27 @@ impl Registry {
 
     /// Whether any version of `group` is served.
     pub fn serves_group_version(&self, group: &str, version: &str) -> bool {
-        self.resources.read().iter().any(|r| r.group == group && r.version == version)
+        self.resources
+            .read()
+            .iter()
+            .any(|r| r.group == group && r.version == version)
     }
 }
 
 /// One row of the built-in table: group, version, kind, plural, namespaced, short names,
 /// in category `all`, status, scale, generation.
-type Row = (&'static str, &'static str, &'static str, &'static str, bool, &'static [&'static str], bool, bool, bool, bool);
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    &'static [&'static str],
+    bool,
+    bool,
+    bool,
+    bool,
+);
 
 #[rustfmt::skip]
 const BUILTINS: &[Row] = &[
@@ -198,49 +223,60 @@ pub const METRICS_GROUP: &str = "metrics.k8s.io";
 
 /// `metrics.k8s.io/v1beta1` NodeMetrics and PodMetrics.
 pub fn metrics() -> Vec<ResourceInfo> {
-    [("NodeMetrics", "nodes", false), ("PodMetrics", "pods", true)]
-        .into_iter()
-        .map(|(kind, plural, namespaced)| ResourceInfo {
-            group: METRICS_GROUP.into(),
-            version: "v1beta1".into(),
-            kind: kind.into(),
-            plural: plural.into(),
-            singular: String::new(),
-            namespaced,
-            short_names: Vec::new(),
-            categories: Vec::new(),
-            subresources: Subresources::default(),
-            has_generation: false,
-            storage_version: "v1beta1".into(),
-        })
-        .collect()
+    [
+        ("NodeMetrics", "nodes", false),
+        ("PodMetrics", "pods", true),
+    ]
+    .into_iter()
+    .map(|(kind, plural, namespaced)| ResourceInfo {
+        group: METRICS_GROUP.into(),
+        version: "v1beta1".into(),
+        kind: kind.into(),
+        plural: plural.into(),
+        singular: String::new(),
+        namespaced,
+        short_names: Vec::new(),
+        categories: Vec::new(),
+        subresources: Subresources::default(),
+        has_generation: false,
+        storage_version: "v1beta1".into(),
+    })
+    .collect()
 }
 
 /// Whether a resource is one of the built-ins (rather than a custom resource).
 pub fn is_builtin(info: &ResourceInfo) -> bool {
-    BUILTINS.iter().any(|row| row.0 == info.group && row.3 == info.plural)
+    BUILTINS
+        .iter()
+        .any(|row| row.0 == info.group && row.3 == info.plural)
 }
 
 /// The built-in resources kubesim serves.
 pub fn builtins() -> Vec<ResourceInfo> {
     BUILTINS
         .iter()
-        .map(|&(group, version, kind, plural, namespaced, short, all, status, scale, generation)| {
-            ResourceInfo {
-                group: group.into(),
-                version: version.into(),
-                kind: kind.into(),
-                plural: plural.into(),
-                singular: kind.to_lowercase(),
-                namespaced,
-                short_names: short.iter().map(|s| s.to_string()).collect(),
-                categories: if all { vec!["all".into()] } else { Vec::new() },
-                subresources: Subresources { status, scale },
-                has_generation: generation,
-                // HorizontalPodAutoscalers are stored as autoscaling/v2, as upstream does.
-                storage_version: if group == "autoscaling" { "v2".into() } else { version.into() },
-            }
-        })
+        .map(
+            |&(group, version, kind, plural, namespaced, short, all, status, scale, generation)| {
+                ResourceInfo {
+                    group: group.into(),
+                    version: version.into(),
+                    kind: kind.into(),
+                    plural: plural.into(),
+                    singular: kind.to_lowercase(),
+                    namespaced,
+                    short_names: short.iter().map(|s| s.to_string()).collect(),
+                    categories: if all { vec!["all".into()] } else { Vec::new() },
+                    subresources: Subresources { status, scale },
+                    has_generation: generation,
+                    // HorizontalPodAutoscalers are stored as autoscaling/v2, as upstream does.
+                    storage_version: if group == "autoscaling" {
+                        "v2".into()
+                    } else {
+                        version.into()
+                    },
+                }
+            },
+        )
         .collect()
 }
 
@@ -251,15 +287,24 @@ mod tests {
     #[test]
     fn builtins_are_routable_by_group_version_and_plural() {
         let registry = Registry::with_builtins();
-        let deployments = registry.get("apps", "v1", "deployments").expect("deployments");
+        let deployments = registry
+            .get("apps", "v1", "deployments")
+            .expect("deployments");
         assert_eq!(deployments.kind, "Deployment");
         assert_eq!(deployments.api_version(), "apps/v1");
         assert_eq!(deployments.storage_key(), "deployments.apps");
         assert!(deployments.subresources.scale);
-        assert_eq!(registry.get("", "v1", "pods").map(|p| p.storage_key()), Some("pods".into()));
+        assert_eq!(
+            registry.get("", "v1", "pods").map(|p| p.storage_key()),
+            Some("pods".into())
+        );
         assert!(registry.get("apps", "v1", "pods").is_none());
-        let v1 = registry.get("autoscaling", "v1", "horizontalpodautoscalers").expect("hpa v1");
-        let v2 = registry.get("autoscaling", "v2", "horizontalpodautoscalers").expect("hpa v2");
+        let v1 = registry
+            .get("autoscaling", "v1", "horizontalpodautoscalers")
+            .expect("hpa v1");
+        let v2 = registry
+            .get("autoscaling", "v2", "horizontalpodautoscalers")
+            .expect("hpa v2");
         assert_eq!(v1.storage_key(), v2.storage_key());
     }
 

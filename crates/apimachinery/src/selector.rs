@@ -132,7 +132,11 @@ impl Requirement {
                 let Ok(want) = want.parse::<i64>() else {
                     return false;
                 };
-                if self.operator == Operator::GreaterThan { have > want } else { have < want }
+                if self.operator == Operator::GreaterThan {
+                    have > want
+                } else {
+                    have < want
+                }
             }
         }
     }
@@ -227,11 +231,19 @@ fn new_requirement(
     for (i, value) in values.iter().enumerate() {
         let msgs = validation::is_label_value(value);
         if !msgs.is_empty() {
-            errs.push(invalid(&format!("values[{i}][{key}]"), &go_quote(value), &msgs.join("; ")));
+            errs.push(invalid(
+                &format!("values[{i}][{key}]"),
+                &go_quote(value),
+                &msgs.join("; "),
+            ));
         }
     }
     if errs.is_empty() {
-        Ok(Requirement { key: key.to_string(), operator, values })
+        Ok(Requirement {
+            key: key.to_string(),
+            operator,
+            values,
+        })
     } else {
         Err(SelectorError(aggregate(errs)))
     }
@@ -259,7 +271,10 @@ impl LabelSelector {
         let mut requirements = Parser::new(s).parse().map_err(SelectorError)?;
         // Sorted so that equal selectors print and compare equal whatever the input order.
         requirements.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(LabelSelector { requirements, nothing: false })
+        Ok(LabelSelector {
+            requirements,
+            nothing: false,
+        })
     }
 
     /// The selector that matches every object.
@@ -269,7 +284,10 @@ impl LabelSelector {
 
     /// The selector that matches no object (upstream's `labels.Nothing()`).
     pub fn nothing() -> Self {
-        LabelSelector { requirements: Vec::new(), nothing: true }
+        LabelSelector {
+            requirements: Vec::new(),
+            nothing: true,
+        }
     }
 
     /// True when the selector does not restrict anything (upstream's `Empty()`); false
@@ -294,7 +312,9 @@ impl LabelSelector {
         self.matches_with(|key| {
             // A label whose value is not a string (not valid in an object) reads as "",
             // as a JSON null would upstream.
-            labels.and_then(|m| m.get(key)).map(|v| v.as_str().unwrap_or(""))
+            labels
+                .and_then(|m| m.get(key))
+                .map(|v| v.as_str().unwrap_or(""))
         })
     }
 
@@ -306,7 +326,11 @@ impl LabelSelector {
     /// [`LabelSelector::matches`] for any label source: `lookup(key)` gives the label's
     /// value, `None` when the object lacks it.
     pub fn matches_with<'a>(&self, lookup: impl Fn(&str) -> Option<&'a str>) -> bool {
-        !self.nothing && self.requirements.iter().all(|r| r.matches_value(lookup(&r.key)))
+        !self.nothing
+            && self
+                .requirements
+                .iter()
+                .all(|r| r.matches_value(lookup(&r.key)))
     }
 
     /// If the selector pins `key` to one value (`key=v`, `key==v` or `key in (v)`),
@@ -330,7 +354,8 @@ impl LabelSelector {
         if labels.map_or(0, BTreeMap::len) + expressions.len() == 0 {
             return Ok(Self::everything());
         }
-        let mut requirements = Vec::with_capacity(labels.map_or(0, BTreeMap::len) + expressions.len());
+        let mut requirements =
+            Vec::with_capacity(labels.map_or(0, BTreeMap::len) + expressions.len());
         for (key, value) in labels.into_iter().flatten() {
             requirements.push(new_requirement(
                 key,
@@ -353,10 +378,18 @@ impl LabelSelector {
                 }
             };
             let values = expr.values.clone().unwrap_or_default();
-            requirements.push(new_requirement(&expr.key, operator, values, EmptyValues::Null)?);
+            requirements.push(new_requirement(
+                &expr.key,
+                operator,
+                values,
+                EmptyValues::Null,
+            )?);
         }
         requirements.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(LabelSelector { requirements, nothing: false })
+        Ok(LabelSelector {
+            requirements,
+            nothing: false,
+        })
     }
 
     /// [`LabelSelector::from_structured`] for an optional selector: `None` (a nil
@@ -472,7 +505,11 @@ impl<'a> Lexer<'a> {
             return (Token::EndOfString, String::new());
         }
         self.unread();
-        if is_special_symbol(ch) { self.scan_special_symbol() } else { self.scan_id_or_keyword() }
+        if is_special_symbol(ch) {
+            self.scan_special_symbol()
+        } else {
+            self.scan_id_or_keyword()
+        }
     }
 
     fn scan_id_or_keyword(&mut self) -> (Token, String) {
@@ -489,7 +526,10 @@ impl<'a> Lexer<'a> {
             }
         };
         let lit = self.slice(start, end);
-        (literal_token(lit).unwrap_or(Token::Identifier), lit.to_string())
+        (
+            literal_token(lit).unwrap_or(Token::Identifier),
+            lit.to_string(),
+        )
     }
 
     /// The longest operator at this point: `!=` and `==` win over `!` and `=`, but
@@ -517,9 +557,13 @@ impl<'a> Lexer<'a> {
         }
         match last {
             Some((tok, end)) => (tok, self.slice(start, end).to_string()),
-            None => {
-                (Token::Error, format!("error expected: keyword found '{}'", self.slice(start, self.pos)))
-            }
+            None => (
+                Token::Error,
+                format!(
+                    "error expected: keyword found '{}'",
+                    self.slice(start, self.pos)
+                ),
+            ),
         }
     }
 }
@@ -554,8 +598,11 @@ impl Parser {
     }
 
     fn lookahead(&self, context: Context) -> (Token, String) {
-        let (tok, lit) =
-            self.items.get(self.position).cloned().unwrap_or((Token::EndOfString, String::new()));
+        let (tok, lit) = self
+            .items
+            .get(self.position)
+            .cloned()
+            .unwrap_or((Token::EndOfString, String::new()));
         match (context, tok) {
             (Context::Values, Token::In | Token::NotIn) => (Token::Identifier, lit),
             _ => (tok, lit),
@@ -584,14 +631,22 @@ impl Parser {
                         Token::Comma => {
                             let (tok, lit) = self.lookahead(Context::Values);
                             if tok != Token::Identifier && tok != Token::DoesNotExist {
-                                return Err(format!("found '{lit}', expected: identifier after ','"));
+                                return Err(format!(
+                                    "found '{lit}', expected: identifier after ','"
+                                ));
                             }
                         }
-                        _ => return Err(format!("found '{lit}', expected: ',' or 'end of string'")),
+                        _ => {
+                            return Err(format!("found '{lit}', expected: ',' or 'end of string'"));
+                        }
                     }
                 }
                 Token::EndOfString => return Ok(requirements),
-                _ => return Err(format!("found '{lit}', expected: !, identifier, or 'end of string'")),
+                _ => {
+                    return Err(format!(
+                        "found '{lit}', expected: !, identifier, or 'end of string'"
+                    ));
+                }
             }
         }
     }
@@ -606,7 +661,13 @@ impl Parser {
             Operator::In | Operator::NotIn => self.parse_values()?,
             _ => self.parse_exact_value()?,
         };
-        new_requirement(&key, operator, values.into_iter().collect(), EmptyValues::Array).map_err(|e| e.0)
+        new_requirement(
+            &key,
+            operator,
+            values.into_iter().collect(),
+            EmptyValues::Array,
+        )
+        .map_err(|e| e.0)
     }
 
     /// The key, with `!` before it meaning does-not-exist and a key alone meaning exists;
@@ -753,7 +814,11 @@ fn aggregate(errs: Vec<String>) -> String {
             unique.push(err);
         }
     }
-    if unique.len() == 1 { unique.pop().unwrap_or_default() } else { format!("[{}]", unique.join(", ")) }
+    if unique.len() == 1 {
+        unique.pop().unwrap_or_default()
+    } else {
+        format!("[{}]", unique.join(", "))
+    }
 }
 
 /// Go's `strconv.Quote` (`%q`): printable characters as they are, the rest escaped.
@@ -878,7 +943,11 @@ impl FieldRequirement {
 
 impl fmt::Display for FieldRequirement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let op = if self.operator == Operator::NotEquals { "!=" } else { "=" };
+        let op = if self.operator == Operator::NotEquals {
+            "!="
+        } else {
+            "="
+        };
         write!(f, "{}{op}{}", self.field, escape_field_value(&self.value))
     }
 }
@@ -902,7 +971,9 @@ impl FieldSelector {
         let mut requirements = Vec::new();
         for term in terms.into_iter().filter(|t| !t.is_empty()) {
             let Some((field, op, raw_value)) = split_term(term) else {
-                return Err(SelectorError(format!("invalid selector: '{s}'; can't understand '{term}'")));
+                return Err(SelectorError(format!(
+                    "invalid selector: '{s}'; can't understand '{term}'"
+                )));
             };
             let value = unescape_field_value(raw_value)?;
             // Upstream drops a term whose field and value are both empty (`=`, `!=`):
@@ -910,8 +981,16 @@ impl FieldSelector {
             if field.is_empty() && value.is_empty() {
                 continue;
             }
-            let operator = if op == "!=" { Operator::NotEquals } else { Operator::Equals };
-            requirements.push(FieldRequirement { field: field.to_string(), operator, value });
+            let operator = if op == "!=" {
+                Operator::NotEquals
+            } else {
+                Operator::Equals
+            };
+            requirements.push(FieldRequirement {
+                field: field.to_string(),
+                operator,
+                value,
+            });
         }
         Ok(FieldSelector { requirements })
     }
@@ -940,7 +1019,9 @@ impl FieldSelector {
     /// Whether an object is selected; `value_of(field)` gives the object's value for a
     /// field path, `""` when it has none (as upstream's field sets do).
     pub fn matches<S: AsRef<str>>(&self, value_of: impl Fn(&str) -> S) -> bool {
-        self.requirements.iter().all(|r| r.matches(value_of(&r.field).as_ref()))
+        self.requirements
+            .iter()
+            .all(|r| r.matches(value_of(&r.field).as_ref()))
     }
 
     /// If the selector requires `field` to equal one value (`metadata.name=foo`), that
@@ -1023,7 +1104,9 @@ fn unescape_field_value(s: &str) -> Result<String, SelectorError> {
     for c in s.chars() {
         if in_slash {
             if !matches!(c, '\\' | ',' | '=') {
-                return Err(SelectorError(format!("invalid field selector: invalid escape sequence: \\{c}")));
+                return Err(SelectorError(format!(
+                    "invalid field selector: invalid escape sequence: \\{c}"
+                )));
             }
             out.push(c);
             in_slash = false;
@@ -1042,7 +1125,9 @@ fn unescape_field_value(s: &str) -> Result<String, SelectorError> {
         }
     }
     if in_slash {
-        return Err(SelectorError("invalid field selector: invalid escape sequence: \\".to_string()));
+        return Err(SelectorError(
+            "invalid field selector: invalid escape sequence: \\".to_string(),
+        ));
     }
     Ok(out)
 }
@@ -1060,7 +1145,10 @@ mod tests {
     type MatchCase = (&'static str, &'static [(&'static str, &'static str)], bool);
 
     fn labels(pairs: &[(&str, &str)]) -> Map<String, Value> {
-        pairs.iter().map(|(k, v)| (k.to_string(), json!(v))).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect()
     }
 
     fn parse_err(s: &str) -> String {
@@ -1119,17 +1207,39 @@ mod tests {
     fn lexer_sequences() {
         use Token::*;
         let cases: &[(&str, &[Token])] = &[
-            ("key in ( value )", &[Identifier, In, OpenPar, Identifier, ClosedPar]),
-            ("key notin ( value )", &[Identifier, NotIn, OpenPar, Identifier, ClosedPar]),
+            (
+                "key in ( value )",
+                &[Identifier, In, OpenPar, Identifier, ClosedPar],
+            ),
+            (
+                "key notin ( value )",
+                &[Identifier, NotIn, OpenPar, Identifier, ClosedPar],
+            ),
             (
                 "key in ( value1, value2 )",
-                &[Identifier, In, OpenPar, Identifier, Comma, Identifier, ClosedPar],
+                &[
+                    Identifier, In, OpenPar, Identifier, Comma, Identifier, ClosedPar,
+                ],
             ),
             ("key", &[Identifier]),
             ("!key", &[DoesNotExist, Identifier]),
             ("()", &[OpenPar, ClosedPar]),
-            ("x in (),y", &[Identifier, In, OpenPar, ClosedPar, Comma, Identifier]),
-            ("== != (), = notin", &[DoubleEquals, NotEquals, OpenPar, ClosedPar, Comma, Equals, NotIn]),
+            (
+                "x in (),y",
+                &[Identifier, In, OpenPar, ClosedPar, Comma, Identifier],
+            ),
+            (
+                "== != (), = notin",
+                &[
+                    DoubleEquals,
+                    NotEquals,
+                    OpenPar,
+                    ClosedPar,
+                    Comma,
+                    Equals,
+                    NotIn,
+                ],
+            ),
             ("key>2", &[Identifier, GreaterThan, Identifier]),
             ("key<1", &[Identifier, LessThan, Identifier]),
             // Longest operator first, but no further than a known one.
@@ -1146,7 +1256,18 @@ mod tests {
 
     #[test]
     fn parse_restring_upstream_good_strings() {
-        for s in ["x=a,y=b,z=c", "", "x!=a,y=b", "x=", "x= ", "x=,z= ", "x= ,z= ", "!x", "x>1", "x>1,z<5"] {
+        for s in [
+            "x=a,y=b,z=c",
+            "",
+            "x!=a,y=b",
+            "x=",
+            "x= ",
+            "x=,z= ",
+            "x= ,z= ",
+            "!x",
+            "x>1",
+            "x>1,z<5",
+        ] {
             let sel = LabelSelector::parse(s).unwrap_or_else(|e| panic!("{s:?}: {e}"));
             assert_eq!(sel.to_string(), s.replace(' ', ""), "{s:?}");
         }
@@ -1157,7 +1278,10 @@ mod tests {
         let cases = [
             ("", ""),
             ("\rx", "x"),
-            ("this-is-a-dns.domain.com/key-with-dash", "this-is-a-dns.domain.com/key-with-dash"),
+            (
+                "this-is-a-dns.domain.com/key-with-dash",
+                "this-is-a-dns.domain.com/key-with-dash",
+            ),
             (
                 "this-is-another-dns.domain.com/key-with-dash in (so,what)",
                 "this-is-another-dns.domain.com/key-with-dash in (so,what)",
@@ -1178,7 +1302,10 @@ mod tests {
             ("x in (a,,,)", "x in (,a)"),
             ("x in (a,,,,,,)", "x in (,a)"),
             ("x in (a,,a,,a,,a,,)", "x in (,a)"),
-            ("x notin (abc,,def),bar,z in (),w", "bar,w,x notin (,abc,def),z in ()"),
+            (
+                "x notin (abc,,def),bar,z in (),w",
+                "bar,w,x notin (,abc,def),z in ()",
+            ),
             ("x,y in (a)", "x,y in (a)"),
             ("y in (a),x", "x,y in (a)"),
             ("x=a", "x=a"),
@@ -1214,7 +1341,13 @@ mod tests {
         let got: Vec<(&str, Operator, Vec<&str>)> = sel
             .requirements()
             .iter()
-            .map(|r| (r.key(), r.operator(), r.values().iter().map(String::as_str).collect()))
+            .map(|r| {
+                (
+                    r.key(),
+                    r.operator(),
+                    r.values().iter().map(String::as_str).collect(),
+                )
+            })
             .collect();
         assert_eq!(
             got,
@@ -1367,8 +1500,16 @@ mod tests {
             ("foo=blah", FOO_BAZ, false),
             ("baz=bar", FOO_BAZ, false),
             ("foo=bar,foobar=bar,baz=blah", FOO_BAZ, false),
-            ("x in (foo),y notin (alpha)", &[("x", "foo"), ("y", "baz")], true),
-            ("x in (foo),y in (alpha)", &[("x", "foo"), ("y", "baz")], false),
+            (
+                "x in (foo),y notin (alpha)",
+                &[("x", "foo"), ("y", "baz")],
+                true,
+            ),
+            (
+                "x in (foo),y in (alpha)",
+                &[("x", "foo"), ("y", "baz")],
+                false,
+            ),
             ("x notin (),y", &[("y", "")], true),
             ("!x,y", &[("y", "")], true),
             ("x notin (),!y", &[("y", "")], false),
@@ -1387,16 +1528,28 @@ mod tests {
             let parsed = LabelSelector::parse(sel).unwrap_or_else(|e| panic!("{sel:?}: {e}"));
             let map = labels(set);
             assert_eq!(parsed.matches(Some(&map)), *want, "{sel:?} on {set:?}");
-            let btree: BTreeMap<String, String> =
-                set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            assert_eq!(parsed.matches_labels(&btree), *want, "{sel:?} on {set:?} (typed)");
+            let btree: BTreeMap<String, String> = set
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(
+                parsed.matches_labels(&btree),
+                *want,
+                "{sel:?} on {set:?} (typed)"
+            );
         }
     }
 
     #[test]
     fn matches_without_labels() {
-        let cases =
-            [("", true), ("x", false), ("!x", true), ("x!=a", true), ("x=a", false), ("x notin (a)", true)];
+        let cases = [
+            ("", true),
+            ("x", false),
+            ("!x", true),
+            ("x!=a", true),
+            ("x=a", false),
+            ("x notin (a)", true),
+        ];
         for (sel, want) in cases {
             let parsed = LabelSelector::parse(sel).expect("parses");
             assert_eq!(parsed.matches(None), want, "{sel:?}");
@@ -1426,7 +1579,11 @@ mod tests {
         let cases = [
             ("key in (value)", "key", Some("value")),
             ("key in (value,value2)", "key", None),
-            ("key in (value,value1),key2 in (value2)", "key2", Some("value2")),
+            (
+                "key in (value,value1),key2 in (value2)",
+                "key2",
+                Some("value2"),
+            ),
             ("key=value", "key", Some("value")),
             ("key==value", "key", Some("value")),
             ("key!=value", "key", None),
@@ -1485,7 +1642,10 @@ mod tests {
         let req = |k: &str, op, v: &[&str]| {
             Requirement::new(k, op, v.iter().map(|x| x.to_string()).collect()).expect("valid")
         };
-        let sel = |reqs: Vec<Requirement>| LabelSelector { requirements: reqs, nothing: false };
+        let sel = |reqs: Vec<Requirement>| LabelSelector {
+            requirements: reqs,
+            nothing: false,
+        };
         let cases = [
             (
                 sel(vec![
@@ -1529,7 +1689,10 @@ mod tests {
                 "x>2,y<8,z",
             ),
             // Values print sorted without being reordered in the requirement.
-            (sel(vec![req("x", Operator::In, &["b", "a", "b"])]), "x in (a,b,b)"),
+            (
+                sel(vec![req("x", Operator::In, &["b", "a", "b"])]),
+                "x in (a,b,b)",
+            ),
         ];
         for (selector, want) in cases {
             assert_eq!(selector.to_string(), want);
@@ -1551,7 +1714,12 @@ mod tests {
     #[test]
     fn from_structured_selectors() {
         let match_labels = |pairs: &[(&str, &str)]| {
-            Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>())
+            Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<BTreeMap<_, _>>(),
+            )
         };
         let cases: Vec<(metav1::LabelSelector, Result<&str, String>)> = vec![
             (metav1::LabelSelector::default(), Ok("")),
@@ -1635,7 +1803,9 @@ mod tests {
             ),
         ];
         for (sel, want) in cases {
-            let got = LabelSelector::from_structured(&sel).map(|s| s.to_string()).map_err(|e| e.0);
+            let got = LabelSelector::from_structured(&sel)
+                .map(|s| s.to_string())
+                .map_err(|e| e.0);
             assert_eq!(got, want.map(str::to_string), "{sel:?}");
         }
     }
@@ -1652,8 +1822,8 @@ mod tests {
         assert!(!parsed.matches(Some(&labels(&[("app", "web"), ("env", "prod")]))));
         assert!(!parsed.matches(None));
 
-        let empty =
-            LabelSelector::from_structured_opt(Some(&metav1::LabelSelector::default())).expect("valid");
+        let empty = LabelSelector::from_structured_opt(Some(&metav1::LabelSelector::default()))
+            .expect("valid");
         assert!(empty.is_empty());
         assert!(empty.matches(None));
 
@@ -1687,7 +1857,10 @@ mod tests {
             ("a", &["a"]),
             ("a=avalue", &["a=avalue"]),
             ("a=avalue,b=bvalue", &["a=avalue", "b=bvalue"]),
-            ("a=avalue,b==bvalue,c!=cvalue", &["a=avalue", "b==bvalue", "c!=cvalue"]),
+            (
+                "a=avalue,b==bvalue,c!=cvalue",
+                &["a=avalue", "b==bvalue", "c!=cvalue"],
+            ),
             ("", &[]),
             ("a=a,", &["a=a", ""]),
             (",a=a", &["", "a=a"]),
@@ -1724,11 +1897,21 @@ mod tests {
 
     #[test]
     fn field_escape_round_trip() {
-        let cases =
-            [("", ""), ("a", "a"), ("=", r"\="), (",", r"\,"), (r"\", r"\\"), (r"\=\,\", r"\\\=\\\,\\")];
+        let cases = [
+            ("", ""),
+            ("a", "a"),
+            ("=", r"\="),
+            (",", r"\,"),
+            (r"\", r"\\"),
+            (r"\=\,\", r"\\\=\\\,\\"),
+        ];
         for (raw, escaped) in cases {
             assert_eq!(escape_field_value(raw), escaped, "{raw:?}");
-            assert_eq!(unescape_field_value(escaped).as_deref(), Ok(raw), "{escaped:?}");
+            assert_eq!(
+                unescape_field_value(escaped).as_deref(),
+                Ok(raw),
+                "{escaped:?}"
+            );
         }
     }
 
@@ -1748,7 +1931,10 @@ mod tests {
             ("!=,a=b", "a=b"),
             ("=v", "=v"),
             ("f=", "f="),
-            ("metadata.name=foo,status.phase!=Running", "metadata.name=foo,status.phase!=Running"),
+            (
+                "metadata.name=foo,status.phase!=Running",
+                "metadata.name=foo,status.phase!=Running",
+            ),
             (r"a=\,b", r"a=\,b"),
             ("a= b", "a= b"),
         ];
@@ -1761,22 +1947,53 @@ mod tests {
     #[test]
     fn field_parse_errors() {
         let cases = [
-            ("x=a||y=b", "invalid field selector: unescaped character in value: 61"),
-            ("x==a==b", "invalid field selector: unescaped character in value: 61"),
+            (
+                "x=a||y=b",
+                "invalid field selector: unescaped character in value: 61",
+            ),
+            (
+                "x==a==b",
+                "invalid field selector: unescaped character in value: 61",
+            ),
             ("x=a,b", "invalid selector: 'x=a,b'; can't understand 'b'"),
-            ("x in (a)", "invalid selector: 'x in (a)'; can't understand 'x in (a)'"),
-            ("x in (a,b,c)", "invalid selector: 'x in (a,b,c)'; can't understand 'b'"),
+            (
+                "x in (a)",
+                "invalid selector: 'x in (a)'; can't understand 'x in (a)'",
+            ),
+            (
+                "x in (a,b,c)",
+                "invalid selector: 'x in (a,b,c)'; can't understand 'b'",
+            ),
             ("x", "invalid selector: 'x'; can't understand 'x'"),
-            (r"a=\a", r"invalid field selector: invalid escape sequence: \a"),
-            (r"a=\!", r"invalid field selector: invalid escape sequence: \!"),
-            (r"a=b\", r"invalid field selector: invalid escape sequence: \"),
-            (r"a=\\\", r"invalid field selector: invalid escape sequence: \"),
+            (
+                r"a=\a",
+                r"invalid field selector: invalid escape sequence: \a",
+            ),
+            (
+                r"a=\!",
+                r"invalid field selector: invalid escape sequence: \!",
+            ),
+            (
+                r"a=b\",
+                r"invalid field selector: invalid escape sequence: \",
+            ),
+            (
+                r"a=\\\",
+                r"invalid field selector: invalid escape sequence: \",
+            ),
             // Terms are checked in sorted order, so the first bad one in that order wins.
-            ("z,a=b=c", "invalid field selector: unescaped character in value: 61"),
+            (
+                "z,a=b=c",
+                "invalid field selector: unescaped character in value: 61",
+            ),
             ("z,b", "invalid selector: 'z,b'; can't understand 'b'"),
         ];
         for (input, want) in cases {
-            assert_eq!(FieldSelector::parse(input).map_err(|e| e.0), Err(want.to_string()), "{input:?}");
+            assert_eq!(
+                FieldSelector::parse(input).map_err(|e| e.0),
+                Err(want.to_string()),
+                "{input:?}"
+            );
         }
     }
 
@@ -1784,10 +2001,15 @@ mod tests {
     fn field_matches() {
         let set = |pairs: &'static [(&'static str, &'static str)]| {
             move |field: &str| {
-                pairs.iter().find(|(k, _)| *k == field).map(|(_, v)| v.to_string()).unwrap_or_default()
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == field)
+                    .map(|(_, v)| v.to_string())
+                    .unwrap_or_default()
             }
         };
-        const FIELDS: &[(&str, &str)] = &[("foo", "bar"), ("baz", "blah"), ("complex", r"=value\,\")];
+        const FIELDS: &[(&str, &str)] =
+            &[("foo", "bar"), ("baz", "blah"), ("complex", r"=value\,\")];
         let cases: &[MatchCase] = &[
             ("", &[("x", "y")], true),
             ("x=y", &[("x", "y")], true),
@@ -1835,7 +2057,10 @@ mod tests {
 
         let sel = FieldSelector::parse("status.phase!=Running,metadata.name=foo,metadata.name=bar")
             .expect("parses");
-        assert_eq!(sel.fields().collect::<Vec<_>>(), ["metadata.name", "metadata.name", "status.phase"]);
+        assert_eq!(
+            sel.fields().collect::<Vec<_>>(),
+            ["metadata.name", "metadata.name", "status.phase"]
+        );
         assert!(!sel.is_empty());
         assert!(FieldSelector::parse("").expect("parses").is_empty());
         assert!(FieldSelector::parse(",=,").expect("parses").is_empty());

@@ -40,7 +40,11 @@ pub struct GroupResourceKind {
 impl GroupResourceKind {
     /// `group` is `""` for core; `resource` is what `<resource>.<group>` messages show.
     pub const fn new(group: &'static str, resource: &'static str, kind: &'static str) -> Self {
-        GroupResourceKind { group, resource, kind }
+        GroupResourceKind {
+            group,
+            resource,
+            kind,
+        }
     }
 }
 
@@ -102,7 +106,11 @@ impl ApiError {
             causes: Vec::new(),
             retry_after_seconds: 0,
         });
-        details.causes.push(StatusCause { reason: reason.into(), message: message.into(), field: field.into() });
+        details.causes.push(StatusCause {
+            reason: reason.into(),
+            message: message.into(),
+            field: field.into(),
+        });
         self
     }
 
@@ -123,8 +131,12 @@ impl ApiError {
 
     /// `pods "web" not found` (404).
     pub fn not_found(q: &dyn Qualified, name: &str) -> Self {
-        Self::new(404, reason::NOT_FOUND, format!("{} \"{name}\" not found", group_resource(q)))
-            .with_details(q.group(), q.resource(), name)
+        Self::new(
+            404,
+            reason::NOT_FOUND,
+            format!("{} \"{name}\" not found", group_resource(q)),
+        )
+        .with_details(q.group(), q.resource(), name)
     }
 
     /// `deployments.apps "web" already exists` (409).
@@ -142,7 +154,10 @@ impl ApiError {
         Self::new(
             409,
             reason::CONFLICT,
-            format!("Operation cannot be fulfilled on {} \"{name}\": {why}", group_resource(q)),
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {why}",
+                group_resource(q)
+            ),
         )
         .with_details(q.group(), q.resource(), name)
     }
@@ -187,13 +202,21 @@ impl ApiError {
 
     /// A JSON patch that does not apply (422), as upstream's generic server response.
     pub fn patch_failed(why: impl Into<String>) -> Self {
-        let mut err = Self::new(422, reason::INVALID, "the server rejected our request due to an error in our request");
+        let mut err = Self::new(
+            422,
+            reason::INVALID,
+            "the server rejected our request due to an error in our request",
+        );
         err.0.details = Some(StatusDetails {
             name: String::new(),
             group: String::new(),
             kind: String::new(),
             uid: String::new(),
-            causes: vec![StatusCause { reason: "UnexpectedServerResponse".into(), message: why.into(), field: String::new() }],
+            causes: vec![StatusCause {
+                reason: "UnexpectedServerResponse".into(),
+                message: why.into(),
+                field: String::new(),
+            }],
             retry_after_seconds: 0,
         });
         err
@@ -209,7 +232,10 @@ impl ApiError {
         Self::new(
             405,
             reason::METHOD_NOT_ALLOWED,
-            format!("{action} is not supported on resources of kind \"{}\"", group_resource(q)),
+            format!(
+                "{action} is not supported on resources of kind \"{}\"",
+                group_resource(q)
+            ),
         )
         .with_details(q.group(), q.resource(), "")
     }
@@ -222,13 +248,21 @@ impl ApiError {
     /// A read at a resourceVersion the server has not reached (504), as upstream's
     /// `NewTooLargeResourceVersionError`.
     pub fn too_large_resource_version(requested: u64, current: u64) -> Self {
-        let mut err = Self::new(504, reason::TIMEOUT, format!("Timeout: Too large resource version: {requested}, current: {current}"));
+        let mut err = Self::new(
+            504,
+            reason::TIMEOUT,
+            format!("Timeout: Too large resource version: {requested}, current: {current}"),
+        );
         err.0.details = Some(StatusDetails {
             name: String::new(),
             group: String::new(),
             kind: String::new(),
             uid: String::new(),
-            causes: vec![StatusCause { reason: "ResourceVersionTooLarge".into(), message: "Too large resource version".into(), field: String::new() }],
+            causes: vec![StatusCause {
+                reason: "ResourceVersionTooLarge".into(),
+                message: "Too large resource version".into(),
+                field: String::new(),
+            }],
             retry_after_seconds: 1,
         });
         err
@@ -255,7 +289,11 @@ impl ApiError {
 
     /// A path the server has no handler for (404).
     pub fn path_not_found() -> Self {
-        let mut err = Self::new(404, reason::NOT_FOUND, "the server could not find the requested resource");
+        let mut err = Self::new(
+            404,
+            reason::NOT_FOUND,
+            "the server could not find the requested resource",
+        );
         err.0.details = Some(StatusDetails {
             name: String::new(),
             group: String::new(),
@@ -280,7 +318,11 @@ impl ApiError {
 
     /// A fault of the server's own (500).
     pub fn internal(cause: impl fmt::Display) -> Self {
-        Self::new(500, reason::INTERNAL_ERROR, format!("Internal error occurred: {cause}"))
+        Self::new(
+            500,
+            reason::INTERNAL_ERROR,
+            format!("Internal error occurred: {cause}"),
+        )
     }
 
     /// The `Status` as the JSON a client receives, with `kind` and `apiVersion`.
@@ -299,8 +341,12 @@ pub fn status_json(status: &Status) -> Value {
         #[serde(flatten)]
         status: &'a Status,
     }
-    serde_json::to_value(Wire { kind: "Status", api_version: "v1", status })
-        .unwrap_or(Value::Null)
+    serde_json::to_value(Wire {
+        kind: "Status",
+        api_version: "v1",
+        status,
+    })
+    .unwrap_or(Value::Null)
 }
 
 /// The `Status` a successful delete of an object without a body to return answers with.
@@ -365,7 +411,10 @@ impl FieldErrorType {
 
     /// Whether upstream prints the bad value in the message.
     fn shows_value(self) -> bool {
-        !matches!(self, Self::Required | Self::Forbidden | Self::TooLong | Self::Internal)
+        !matches!(
+            self,
+            Self::Required | Self::Forbidden | Self::TooLong | Self::Internal
+        )
     }
 }
 
@@ -380,15 +429,29 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(kind: FieldErrorType, field: impl Into<String>, value: Option<Value>, detail: impl Into<String>) -> Self {
-        FieldError { kind, field: field.into(), value, detail: detail.into() }
+    fn new(
+        kind: FieldErrorType,
+        field: impl Into<String>,
+        value: Option<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
+        FieldError {
+            kind,
+            field: field.into(),
+            value,
+            detail: detail.into(),
+        }
     }
 
     pub fn required(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::new(FieldErrorType::Required, field, None, detail)
     }
 
-    pub fn invalid(field: impl Into<String>, value: impl Into<Value>, detail: impl Into<String>) -> Self {
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self::new(FieldErrorType::Invalid, field, Some(value.into()), detail)
     }
 
@@ -405,15 +468,32 @@ impl FieldError {
     }
 
     /// `Unsupported value: "x": supported values: "a", "b"`.
-    pub fn not_supported(field: impl Into<String>, value: impl Into<Value>, supported: &[&str]) -> Self {
+    pub fn not_supported(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        supported: &[&str],
+    ) -> Self {
         let list: Vec<String> = supported.iter().map(|s| format!("\"{s}\"")).collect();
-        let detail =
-            if list.is_empty() { String::new() } else { format!("supported values: {}", list.join(", ")) };
-        Self::new(FieldErrorType::NotSupported, field, Some(value.into()), detail)
+        let detail = if list.is_empty() {
+            String::new()
+        } else {
+            format!("supported values: {}", list.join(", "))
+        };
+        Self::new(
+            FieldErrorType::NotSupported,
+            field,
+            Some(value.into()),
+            detail,
+        )
     }
 
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
-        Self::new(FieldErrorType::TooLong, field, None, format!("must have at most {max} bytes"))
+        Self::new(
+            FieldErrorType::TooLong,
+            field,
+            None,
+            format!("must have at most {max} bytes"),
+        )
     }
 
     /// The message without the field: `Invalid value: "x": must be ...`.
@@ -460,11 +540,15 @@ fn format_value(value: &Value) -> String {
 mod tests {
     use super::*;
 
-    const DEPLOYMENTS: GroupResourceKind = GroupResourceKind::new("apps", "deployments", "Deployment");
+    const DEPLOYMENTS: GroupResourceKind =
+        GroupResourceKind::new("apps", "deployments", "Deployment");
 
     #[test]
     fn messages_match_upstream() {
-        assert_eq!(ApiError::not_found(&DEPLOYMENTS, "web").message(), "deployments.apps \"web\" not found");
+        assert_eq!(
+            ApiError::not_found(&DEPLOYMENTS, "web").message(),
+            "deployments.apps \"web\" not found"
+        );
         let conflict = ApiError::stale(&DEPLOYMENTS, "web");
         assert_eq!(conflict.code(), 409);
         assert_eq!(
@@ -474,7 +558,11 @@ mod tests {
         let invalid = ApiError::invalid(
             &DEPLOYMENTS,
             "web",
-            &[FieldError::invalid("spec.replicas", -1, "must be greater than or equal to 0")],
+            &[FieldError::invalid(
+                "spec.replicas",
+                -1,
+                "must be greater than or equal to 0",
+            )],
         );
         assert_eq!(
             invalid.message(),
@@ -498,7 +586,11 @@ mod tests {
             "web",
             &[
                 FieldError::required("spec.selector", ""),
-                FieldError::not_supported("spec.strategy.type", "Fast", &["Recreate", "RollingUpdate"]),
+                FieldError::not_supported(
+                    "spec.strategy.type",
+                    "Fast",
+                    &["Recreate", "RollingUpdate"],
+                ),
             ],
         );
         assert_eq!(

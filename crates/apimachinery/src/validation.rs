@@ -12,7 +12,8 @@
 
 const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const DNS1123_LABEL_ERR: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const DNS1123_SUBDOMAIN_FMT: &str =
+    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
 const DNS1123_SUBDOMAIN_ERR: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
 const DNS1035_LABEL_FMT: &str = "[a-z]([-a-z0-9]*[a-z0-9])?";
 const DNS1035_LABEL_ERR: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character";
@@ -21,9 +22,11 @@ const QUALIFIED_NAME_ERR: &str = "must consist of alphanumeric characters, '-', 
 const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
 const LABEL_VALUE_ERR: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const CONFIG_MAP_KEY_FMT: &str = "[-._a-zA-Z0-9]+";
-const CONFIG_MAP_KEY_ERR: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
+const CONFIG_MAP_KEY_ERR: &str =
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
 const PERCENT_FMT: &str = "[0-9]+%";
-const PERCENT_ERR: &str = "a valid percent string must be a numeric string followed by an ending '%'";
+const PERCENT_ERR: &str =
+    "a valid percent string must be a numeric string followed by an ending '%'";
 const HTTP_HEADER_FMT: &str = "[-A-Za-z0-9]+";
 const HTTP_HEADER_ERR: &str = "a valid HTTP header must consist of alphanumeric characters or '-'";
 
@@ -72,7 +75,9 @@ fn matches_dns1123_label(v: &str) -> bool {
     let b = v.as_bytes();
     match (b.first(), b.last()) {
         (Some(&f), Some(&l)) => {
-            is_lower_alnum(f) && is_lower_alnum(l) && b.iter().all(|&c| is_lower_alnum(c) || c == b'-')
+            is_lower_alnum(f)
+                && is_lower_alnum(l)
+                && b.iter().all(|&c| is_lower_alnum(c) || c == b'-')
         }
         _ => false,
     }
@@ -88,7 +93,8 @@ fn matches_qualified_name_part(v: &str) -> bool {
         (Some(&f), Some(&l)) => {
             f.is_ascii_alphanumeric()
                 && l.is_ascii_alphanumeric()
-                && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
+                && b.iter()
+                    .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
         }
         _ => false,
     }
@@ -105,7 +111,11 @@ pub fn is_dns1123_label(v: &str) -> Vec<String> {
             // A valid subdomain that is no label: length is already reported, so it has dots.
             errs.push("must not contain dots".to_string());
         } else {
-            errs.push(regex_error(DNS1123_LABEL_ERR, DNS1123_LABEL_FMT, &["my-name", "123-abc"]));
+            errs.push(regex_error(
+                DNS1123_LABEL_ERR,
+                DNS1123_LABEL_FMT,
+                &["my-name", "123-abc"],
+            ));
         }
     }
     errs
@@ -124,7 +134,11 @@ fn dns1123_subdomain_errors(v: &str, max_len: fn(usize) -> String) -> Vec<String
         errs.push(max_len(DNS1123_SUBDOMAIN_MAX));
     }
     if !matches_dns1123_subdomain(v) {
-        errs.push(regex_error(DNS1123_SUBDOMAIN_ERR, DNS1123_SUBDOMAIN_FMT, &["example.com"]));
+        errs.push(regex_error(
+            DNS1123_SUBDOMAIN_ERR,
+            DNS1123_SUBDOMAIN_FMT,
+            &["example.com"],
+        ));
     }
     errs
 }
@@ -135,9 +149,14 @@ pub fn is_dns1035_label(v: &str) -> Vec<String> {
     if v.len() > DNS1123_LABEL_MAX {
         errs.push(max_len_error(DNS1123_LABEL_MAX));
     }
-    let ok = v.as_bytes().first().is_some_and(|c| c.is_ascii_lowercase()) && matches_dns1123_label(v);
+    let ok =
+        v.as_bytes().first().is_some_and(|c| c.is_ascii_lowercase()) && matches_dns1123_label(v);
     if !ok {
-        errs.push(regex_error(DNS1035_LABEL_ERR, DNS1035_LABEL_FMT, &["my-name", "abc-123"]));
+        errs.push(regex_error(
+            DNS1035_LABEL_ERR,
+            DNS1035_LABEL_FMT,
+            &["my-name", "abc-123"],
+        ));
     }
     errs
 }
@@ -154,7 +173,9 @@ pub fn is_qualified_name(v: &str) -> Vec<String> {
                 errs.push("prefix part must be non-empty".to_string());
             } else {
                 errs.extend(
-                    dns1123_subdomain_errors(prefix, content_max_len_error).into_iter().map(|m| format!("prefix part {m}")),
+                    dns1123_subdomain_errors(prefix, content_max_len_error)
+                        .into_iter()
+                        .map(|m| format!("prefix part {m}")),
                 );
             }
             *name
@@ -170,12 +191,19 @@ pub fn is_qualified_name(v: &str) -> Vec<String> {
     if name.is_empty() {
         errs.push("name part must be non-empty".to_string());
     } else if name.len() > LABEL_KEY_MAX {
-        errs.push(format!("name part {}", content_max_len_error(LABEL_KEY_MAX)));
+        errs.push(format!(
+            "name part {}",
+            content_max_len_error(LABEL_KEY_MAX)
+        ));
     }
     if !matches_qualified_name_part(name) {
         errs.push(format!(
             "name part {}",
-            regex_error(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, &["MyName", "my.name", "123-abc"])
+            regex_error(
+                QUALIFIED_NAME_ERR,
+                QUALIFIED_NAME_FMT,
+                &["MyName", "my.name", "123-abc"]
+            )
         ));
     }
     errs
@@ -188,7 +216,11 @@ pub fn is_label_value(v: &str) -> Vec<String> {
         errs.push(content_max_len_error(LABEL_VALUE_MAX));
     }
     if !v.is_empty() && !matches_qualified_name_part(v) {
-        errs.push(regex_error(LABEL_VALUE_ERR, LABEL_VALUE_FMT, &["MyValue", "my_value", "12345"]));
+        errs.push(regex_error(
+            LABEL_VALUE_ERR,
+            LABEL_VALUE_FMT,
+            &["MyValue", "my_value", "12345"],
+        ));
     }
     errs
 }
@@ -199,9 +231,15 @@ pub fn is_config_map_key(v: &str) -> Vec<String> {
     if v.len() > DNS1123_SUBDOMAIN_MAX {
         errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX));
     }
-    let ok = !v.is_empty() && v.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.');
+    let ok = !v.is_empty()
+        && v.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.');
     if !ok {
-        errs.push(regex_error(CONFIG_MAP_KEY_ERR, CONFIG_MAP_KEY_FMT, &["key.name", "KEY_NAME", "key-name"]));
+        errs.push(regex_error(
+            CONFIG_MAP_KEY_ERR,
+            CONFIG_MAP_KEY_FMT,
+            &["key.name", "KEY_NAME", "key-name"],
+        ));
     }
     if v == "." {
         errs.push("must not be '.'".to_string());
@@ -215,7 +253,11 @@ pub fn is_config_map_key(v: &str) -> Vec<String> {
 
 /// `IsValidPortNum`.
 pub fn is_valid_port_num(port: i64) -> Vec<String> {
-    if (1..=65535).contains(&port) { Vec::new() } else { vec![inclusive_range_error(1, 65535)] }
+    if (1..=65535).contains(&port) {
+        Vec::new()
+    } else {
+        vec![inclusive_range_error(1, 65535)]
+    }
 }
 
 /// `IsValidPortName`: an IANA service name.
@@ -224,8 +266,14 @@ pub fn is_valid_port_name(port: &str) -> Vec<String> {
     if port.len() > 15 {
         errs.push(max_len_error(15));
     }
-    if port.is_empty() || !port.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') {
-        errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_string());
+    if port.is_empty()
+        || !port
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+    {
+        errs.push(
+            "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_string(),
+        );
     }
     if !port.bytes().any(|c| c.is_ascii_lowercase()) {
         errs.push("must contain at least one letter (a-z)".to_string());
@@ -241,8 +289,14 @@ pub fn is_valid_port_name(port: &str) -> Vec<String> {
 
 /// `IsValidPercent`.
 pub fn is_valid_percent(v: &str) -> Vec<String> {
-    let ok = v.strip_suffix('%').is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()));
-    if ok { Vec::new() } else { vec![regex_error(PERCENT_ERR, PERCENT_FMT, &["1%", "93%"])] }
+    let ok = v
+        .strip_suffix('%')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()));
+    if ok {
+        Vec::new()
+    } else {
+        vec![regex_error(PERCENT_ERR, PERCENT_FMT, &["1%", "93%"])]
+    }
 }
 
 /// `IsRelaxedEnvVarName`: the rule since RelaxedEnvironmentVariableValidation went GA.
@@ -260,7 +314,15 @@ pub fn is_env_var_name(v: &str) -> Vec<String> {
 /// `IsHTTPHeaderName`.
 pub fn is_http_header_name(v: &str) -> Vec<String> {
     let ok = !v.is_empty() && v.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
-    if ok { Vec::new() } else { vec![regex_error(HTTP_HEADER_ERR, HTTP_HEADER_FMT, &["X-Header-Name"])] }
+    if ok {
+        Vec::new()
+    } else {
+        vec![regex_error(
+            HTTP_HEADER_ERR,
+            HTTP_HEADER_FMT,
+            &["X-Header-Name"],
+        )]
+    }
 }
 
 /// `IsValidIP` (the field-error form's message).
@@ -286,17 +348,29 @@ fn mask_trailing_dash(name: &str) -> String {
 
 /// `NameIsDNSSubdomain`: most kinds.
 pub fn name_is_dns_subdomain(name: &str, prefix: bool) -> Vec<String> {
-    if prefix { is_dns1123_subdomain(&mask_trailing_dash(name)) } else { is_dns1123_subdomain(name) }
+    if prefix {
+        is_dns1123_subdomain(&mask_trailing_dash(name))
+    } else {
+        is_dns1123_subdomain(name)
+    }
 }
 
 /// `NameIsDNSLabel`: namespaces.
 pub fn name_is_dns_label(name: &str, prefix: bool) -> Vec<String> {
-    if prefix { is_dns1123_label(&mask_trailing_dash(name)) } else { is_dns1123_label(name) }
+    if prefix {
+        is_dns1123_label(&mask_trailing_dash(name))
+    } else {
+        is_dns1123_label(name)
+    }
 }
 
 /// `NameIsDNS1035Label`: services.
 pub fn name_is_dns1035_label(name: &str, prefix: bool) -> Vec<String> {
-    if prefix { is_dns1035_label(&mask_trailing_dash(name)) } else { is_dns1035_label(name) }
+    if prefix {
+        is_dns1035_label(&mask_trailing_dash(name))
+    } else {
+        is_dns1035_label(name)
+    }
 }
 
 /// `path.ValidatePathSegmentName`: names that only have to be safe in a URL path.
@@ -324,7 +398,10 @@ mod tests {
             vec!["a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".to_string()]
         );
         assert!(is_dns1123_subdomain("web.example-1.com").is_empty());
-        assert_eq!(is_dns1123_subdomain(&"a".repeat(254))[0], "must be no more than 253 characters");
+        assert_eq!(
+            is_dns1123_subdomain(&"a".repeat(254))[0],
+            "must be no more than 253 characters"
+        );
         assert!(!is_dns1123_subdomain("a..b").is_empty());
         assert!(!is_dns1123_subdomain("").is_empty());
     }
@@ -334,12 +411,24 @@ mod tests {
         let table: &[(&str, &[&str])] = &[
             ("web-1", &[]),
             ("a.b", &["must not contain dots"]),
-            ("-a", &["a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"]),
+            (
+                "-a",
+                &[
+                    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+                ],
+            ),
         ];
         for (v, want) in table {
-            assert_eq!(is_dns1123_label(v), want.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "{v}");
+            assert_eq!(
+                is_dns1123_label(v),
+                want.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                "{v}"
+            );
         }
-        assert_eq!(is_dns1123_label(&"a".repeat(64)), vec!["must be no more than 63 characters".to_string()]);
+        assert_eq!(
+            is_dns1123_label(&"a".repeat(64)),
+            vec!["must be no more than 63 characters".to_string()]
+        );
     }
 
     #[test]
@@ -355,7 +444,10 @@ mod tests {
     fn qualified_names() {
         assert!(is_qualified_name("app.kubernetes.io/name").is_empty());
         assert!(is_qualified_name("MyName").is_empty());
-        assert_eq!(is_qualified_name("/a"), vec!["prefix part must be non-empty".to_string()]);
+        assert_eq!(
+            is_qualified_name("/a"),
+            vec!["prefix part must be non-empty".to_string()]
+        );
         assert_eq!(
             is_qualified_name("a/"),
             vec![
@@ -364,14 +456,23 @@ mod tests {
             ]
         );
         assert!(is_qualified_name("a/b/c")[0].starts_with("a valid label key must consist of"));
-        assert!(is_qualified_name("Example.com/x")[0].starts_with("prefix part a lowercase RFC 1123 subdomain"));
+        assert!(
+            is_qualified_name("Example.com/x")[0]
+                .starts_with("prefix part a lowercase RFC 1123 subdomain")
+        );
         // Label keys and values count bytes (`content.MaxLenError`); DNS names count characters.
-        assert_eq!(is_qualified_name(&"a".repeat(64)), vec!["name part must be no more than 63 bytes".to_string()]);
+        assert_eq!(
+            is_qualified_name(&"a".repeat(64)),
+            vec!["name part must be no more than 63 bytes".to_string()]
+        );
         assert_eq!(
             is_qualified_name(&format!("{}/a", "a".repeat(254))),
             vec!["prefix part must be no more than 253 bytes".to_string()]
         );
-        assert_eq!(is_label_value(&"a".repeat(64)), vec!["must be no more than 63 bytes".to_string()]);
+        assert_eq!(
+            is_label_value(&"a".repeat(64)),
+            vec!["must be no more than 63 bytes".to_string()]
+        );
     }
 
     #[test]
@@ -383,19 +484,37 @@ mod tests {
             vec!["a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')".to_string()]
         );
         assert!(is_config_map_key("game.properties").is_empty());
-        assert_eq!(is_config_map_key("..a"), vec!["must not start with '..'".to_string()]);
-        assert_eq!(is_config_map_key("a b")[0], "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')");
+        assert_eq!(
+            is_config_map_key("..a"),
+            vec!["must not start with '..'".to_string()]
+        );
+        assert_eq!(
+            is_config_map_key("a b")[0],
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
+        );
     }
 
     #[test]
     fn ports_percent_env() {
-        assert_eq!(is_valid_port_num(0), vec!["must be between 1 and 65535, inclusive".to_string()]);
+        assert_eq!(
+            is_valid_port_num(0),
+            vec!["must be between 1 and 65535, inclusive".to_string()]
+        );
         assert!(is_valid_port_name("http").is_empty());
-        assert_eq!(is_valid_port_name("80"), vec!["must contain at least one letter (a-z)".to_string()]);
-        assert_eq!(is_valid_port_name("a--b"), vec!["must not contain consecutive hyphens".to_string()]);
+        assert_eq!(
+            is_valid_port_name("80"),
+            vec!["must contain at least one letter (a-z)".to_string()]
+        );
+        assert_eq!(
+            is_valid_port_name("a--b"),
+            vec!["must not contain consecutive hyphens".to_string()]
+        );
         assert_eq!(is_valid_port_name("very-long-port-name").len(), 1);
         assert!(is_valid_percent("25%").is_empty());
-        assert_eq!(is_valid_percent("x%")[0], "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')");
+        assert_eq!(
+            is_valid_percent("x%")[0],
+            "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')"
+        );
         assert!(is_env_var_name("MY.VAR-1").is_empty());
         assert_eq!(is_env_var_name("A=B").len(), 1);
     }
@@ -405,7 +524,13 @@ mod tests {
         assert!(name_is_dns_subdomain("web-", true).is_empty());
         assert!(!name_is_dns_subdomain("web-", false).is_empty());
         assert!(name_is_dns1035_label("svc-", true).is_empty());
-        assert_eq!(name_is_path_segment("..", false), vec!["may not be '..'".to_string()]);
-        assert_eq!(name_is_path_segment("a/b", false), vec!["may not contain '/'".to_string()]);
+        assert_eq!(
+            name_is_path_segment("..", false),
+            vec!["may not be '..'".to_string()]
+        );
+        assert_eq!(
+            name_is_path_segment("a/b", false),
+            vec!["may not contain '/'".to_string()]
+        );
     }
 }

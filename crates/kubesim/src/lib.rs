@@ -77,7 +77,12 @@ pub struct KubeletOptions {
 }
 
 impl KubeletOptions {
-    fn config(&self, server: &str, nodes: usize, file: Option<&PathBuf>) -> anyhow::Result<kubesim_kubelet::Config> {
+    fn config(
+        &self,
+        server: &str,
+        nodes: usize,
+        file: Option<&PathBuf>,
+    ) -> anyhow::Result<kubesim_kubelet::Config> {
         let mut config = kubesim_kubelet::Config::new(server, nodes);
         if let Some(path) = file {
             config.pools = kubesim_kubelet::NodeFile::read(&path.display().to_string())?.pools;
@@ -86,7 +91,8 @@ impl KubeletOptions {
         config.port = self.kubelet_port;
         config.pod_cidr = self.pod_cidr.clone();
         config.lease_duration_seconds = self.node_lease_duration_seconds;
-        config.lease_renew_interval = std::time::Duration::from_secs_f64(f64::from(self.node_lease_duration_seconds) / 4.0);
+        config.lease_renew_interval =
+            std::time::Duration::from_secs_f64(f64::from(self.node_lease_duration_seconds) / 4.0);
         Ok(config)
     }
 }
@@ -163,17 +169,26 @@ impl ControllerOptions {
 
 /// A Go-style duration with one unit: `40s`, `500ms`, `2m`, `1h`.
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
-    let n: f64 = number.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}"))?;
     let seconds = match unit {
         "ms" => n / 1000.0,
         "s" | "" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("invalid duration {s:?}: unit must be ms, s, m or h")),
+        _ => {
+            return Err(format!(
+                "invalid duration {s:?}: unit must be ms, s, m or h"
+            ));
+        }
     };
-    std::time::Duration::try_from_secs_f64(seconds).map_err(|e| format!("invalid duration {s:?}: {e}"))
+    std::time::Duration::try_from_secs_f64(seconds)
+        .map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
 #[derive(Args)]
@@ -206,7 +221,10 @@ impl SchedulerOptions {
         config.explain = !self.no_scheduler_explanation;
         config.metrics_address = match self.scheduler_metrics_address.as_str() {
             "0" | "" => None,
-            a => Some(a.parse().with_context(|| format!("invalid scheduler metrics address {a:?}"))?),
+            a => Some(
+                a.parse()
+                    .with_context(|| format!("invalid scheduler metrics address {a:?}"))?,
+            ),
         };
         // Read the file now, so a bad one fails the command rather than a background task.
         if let Some(path) = &config.config_file {
@@ -270,7 +288,10 @@ pub struct UpArgs {
 
 /// Run a `kubesim` command until it is stopped by Ctrl-C or SIGTERM, or `shutdown`
 /// resolves.
-pub async fn run(cli: Cli, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    cli: Cli,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let stop = async move {
         tokio::select! {
             _ = shutdown_signal() => {},
@@ -291,7 +312,8 @@ pub async fn run(cli: Cli, shutdown: impl Future<Output = ()> + Send + 'static) 
 pub fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,hyper=warn,kube=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,hyper=warn,kube=warn".into()),
         )
         .with_writer(std::io::stderr)
         .try_init();
@@ -301,7 +323,10 @@ fn server_config(args: &ServeArgs) -> Config {
     let mut config = Config::default();
     config.storage.history = args.watch_history.max(1);
     config.bookmark_interval = std::time::Duration::from_secs(args.bookmark_interval.max(1));
-    config.services = kubesim_apiserver::allocator::Config { cluster_ip_range: args.service_cluster_ip_range, node_port_range: args.service_node_port_range };
+    config.services = kubesim_apiserver::allocator::Config {
+        cluster_ip_range: args.service_cluster_ip_range,
+        node_port_range: args.service_node_port_range,
+    };
     config
 }
 
@@ -311,14 +336,20 @@ async fn listen(args: &ServeArgs) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("could not listen on {}:{}", args.address, args.port))
 }
 
-async fn apiserver(args: ServeArgs, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+async fn apiserver(
+    args: ServeArgs,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let listener = listen(&args).await?;
     let server = ApiServer::new(server_config(&args));
     kubesim_apiserver::serve(server, listener, stop).await?;
     Ok(())
 }
 
-async fn scheduler(args: SchedulerArgs, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+async fn scheduler(
+    args: SchedulerArgs,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let config = args.options.config(&args.server)?;
     let (metrics, task) = kubesim_scheduler::spawn(config).await?;
     if let Some(addr) = metrics {
@@ -331,7 +362,10 @@ async fn scheduler(args: SchedulerArgs, stop: impl Future<Output = ()> + Send + 
     Ok(())
 }
 
-async fn controller_manager(args: ControllerManagerArgs, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+async fn controller_manager(
+    args: ControllerManagerArgs,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let config = args.options.config(&args.server)?;
     tokio::select! {
         r = kubesim_controllers::run(config) => r?,
@@ -340,8 +374,13 @@ async fn controller_manager(args: ControllerManagerArgs, stop: impl Future<Outpu
     Ok(())
 }
 
-async fn kubelet(args: KubeletArgs, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let config = args.options.config(&args.server, args.nodes, args.config.as_ref())?;
+async fn kubelet(
+    args: KubeletArgs,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let config = args
+        .options
+        .config(&args.server, args.nodes, args.config.as_ref())?;
     let kubelet = kubesim_kubelet::Kubelet::new(config).await?;
     eprintln!("kubelet endpoint at http://{}", kubelet.context.endpoint);
     tokio::select! {
@@ -358,7 +397,10 @@ async fn node(args: NodeArgs) -> anyhow::Result<()> {
         NodeAction::Start { name } => (name, serde_json::json!({STOPPED: null, PRESSURE: null})),
         NodeAction::Pressure { name, kind } => (name, serde_json::json!({PRESSURE: kind})),
         NodeAction::Restart { name } => {
-            let token = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+            let token = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
             (name, serde_json::json!({RESTART: token.to_string()}))
         }
     };
@@ -366,7 +408,11 @@ async fn node(args: NodeArgs) -> anyhow::Result<()> {
     let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
     let patch = serde_json::json!({"metadata": {"annotations": annotations}});
     nodes
-        .patch(name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+        .patch(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
         .await
         .with_context(|| format!("could not annotate node {name}"))?;
     println!("node/{name} annotated");
@@ -384,13 +430,19 @@ async fn up(args: UpArgs, stop: impl Future<Output = ()> + Send + 'static) -> an
         Some(path) => path,
         None => kubeconfig::default_path(),
     };
-    kubeconfig::write(&path, &server_url).with_context(|| format!("could not write kubeconfig {}", path.display()))?;
+    kubeconfig::write(&path, &server_url)
+        .with_context(|| format!("could not write kubeconfig {}", path.display()))?;
     let serving = tokio::spawn(kubesim_apiserver::serve(server, listener, stop));
 
     let controllers = if args.no_controllers {
         None
     } else {
-        Some(tokio::spawn(kubesim_controllers::run(kubesim_controllers::Config { server: server_url.clone(), ..controllers_config })))
+        Some(tokio::spawn(kubesim_controllers::run(
+            kubesim_controllers::Config {
+                server: server_url.clone(),
+                ..controllers_config
+            },
+        )))
     };
 
     let scheduler = if args.no_scheduler {
@@ -408,7 +460,9 @@ async fn up(args: UpArgs, stop: impl Future<Output = ()> + Send + 'static) -> an
     let kubelet = if args.no_kubelet {
         None
     } else {
-        let config = args.kubelet.config(&server_url, args.nodes, args.node_config.as_ref())?;
+        let config = args
+            .kubelet
+            .config(&server_url, args.nodes, args.node_config.as_ref())?;
         let kubelet = kubesim_kubelet::Kubelet::new(config).await?;
         Some(tokio::spawn(kubelet.run()))
     };

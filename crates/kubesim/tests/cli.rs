@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::Write;
     let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("write");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
     response
@@ -29,20 +33,33 @@ fn up_prints_the_kubeconfig_line_serves_and_stops_on_ctrl_c() {
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     stdout.read_line(&mut line).expect("the kubeconfig line");
-    assert_eq!(line.trim(), format!("export KUBECONFIG={}", kubeconfig.display()));
+    assert_eq!(
+        line.trim(),
+        format!("export KUBECONFIG={}", kubeconfig.display())
+    );
     let ready = started.elapsed();
 
     let config = std::fs::read_to_string(&kubeconfig).expect("kubeconfig written");
-    let server = config.lines().find_map(|l| l.trim().strip_prefix("server: ")).expect("server in kubeconfig").to_string();
+    let server = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .expect("server in kubeconfig")
+        .to_string();
     assert!(server.starts_with("http://127.0.0.1:"), "{server}");
     let addr = server.trim_start_matches("http://");
     let readyz = http_get(addr, "/readyz");
-    assert!(readyz.starts_with("HTTP/1.1 200") && readyz.ends_with("ok"), "{readyz}");
+    assert!(
+        readyz.starts_with("HTTP/1.1 200") && readyz.ends_with("ok"),
+        "{readyz}"
+    );
     let namespaces = http_get(addr, "/api/v1/namespaces/default");
     assert!(namespaces.contains("\"name\":\"default\""), "{namespaces}");
 
     // Ctrl-C.
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     let exit = loop {
@@ -54,8 +71,16 @@ fn up_prints_the_kubeconfig_line_serves_and_stops_on_ctrl_c() {
     };
     assert!(exit.success(), "clean exit: {exit}");
     let mut stderr = String::new();
-    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("stderr");
-    assert!(stderr.contains("kubesim is up at http://127.0.0.1:"), "{stderr}");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    assert!(
+        stderr.contains("kubesim is up at http://127.0.0.1:"),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     eprintln!("kubesim up answered in {ready:?}");
 }
@@ -63,8 +88,14 @@ fn up_prints_the_kubeconfig_line_serves_and_stops_on_ctrl_c() {
 #[test]
 fn every_command_has_help() {
     for args in [&["--help"][..], &["up", "--help"], &["apiserver", "--help"]] {
-        let out = Command::new(env!("CARGO_BIN_EXE_kubesim")).args(args).output().expect("kubesim --help");
+        let out = Command::new(env!("CARGO_BIN_EXE_kubesim"))
+            .args(args)
+            .output()
+            .expect("kubesim --help");
         assert!(out.status.success(), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: kubesim"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage: kubesim"),
+            "{args:?}"
+        );
     }
 }

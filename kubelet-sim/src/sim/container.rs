@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{
-    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, Pod,
-    Probe as ApiProbe,
+    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
+    ContainerStateWaiting, ContainerStatus, Pod, Probe as ApiProbe,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -22,7 +22,8 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// The termination of a container whose state the kubelet lost (upstream's
 /// `TerminatePod`: a container never started when its pod was terminated).
 pub const STATUS_UNKNOWN: &str = "ContainerStatusUnknown";
-pub const STATUS_UNKNOWN_MESSAGE: &str = "The container could not be located when the pod was terminated";
+pub const STATUS_UNKNOWN_MESSAGE: &str =
+    "The container could not be located when the pod was terminated";
 
 /// One container's entry in upstream's crash-loop back-off (`flowcontrol.Backoff`, keyed
 /// by pod and container).
@@ -45,7 +46,9 @@ pub struct Probe {
 
 impl Probe {
     fn from_api(probe: &ApiProbe, container: &Container) -> Probe {
-        let secs = |v: Option<i32>, default: i32| Duration::from_secs(v.unwrap_or(default).max(0).unsigned_abs().into());
+        let secs = |v: Option<i32>, default: i32| {
+            Duration::from_secs(v.unwrap_or(default).max(0).unsigned_abs().into())
+        };
         let output = if probe.http_get.is_some() {
             "HTTP probe failed with statuscode: 503".to_string()
         } else if let Some(tcp) = &probe.tcp_socket {
@@ -80,7 +83,8 @@ impl Probe {
 
     /// The time of the `k`-th probe of a container started at `start`.
     pub fn tick(&self, start: Duration, k: u32) -> Duration {
-        self.base(start).saturating_add(self.period.saturating_mul(k))
+        self.base(start)
+            .saturating_add(self.period.saturating_mul(k))
     }
 
     /// The first tick at or after `at`.
@@ -89,7 +93,9 @@ impl Probe {
         if at <= base {
             return 0;
         }
-        let periods = (at - base).as_nanos().div_ceil(self.period.as_nanos().max(1));
+        let periods = (at - base)
+            .as_nanos()
+            .div_ceil(self.period.as_nanos().max(1));
         u32::try_from(periods).unwrap_or(u32::MAX)
     }
 
@@ -100,7 +106,14 @@ impl Probe {
 
     /// The failing probes in `[from, to]`: ticks at or after `lo` and before `hi`. The
     /// time of the last one and how many there were.
-    fn failures(&self, start: Duration, lo: Duration, hi: Option<Duration>, from: Duration, to: Duration) -> Option<(Duration, u32)> {
+    fn failures(
+        &self,
+        start: Duration,
+        lo: Duration,
+        hi: Option<Duration>,
+        from: Duration,
+        to: Duration,
+    ) -> Option<(Duration, u32)> {
         let first = self.first_tick_from(start, lo.max(from));
         let to = match hi {
             Some(hi) if hi <= to => hi.checked_sub(Duration::from_nanos(1))?,
@@ -110,12 +123,19 @@ impl Probe {
         if to < base {
             return None;
         }
-        let last = u32::try_from((to - base).as_nanos() / self.period.as_nanos().max(1)).unwrap_or(u32::MAX);
+        let last = u32::try_from((to - base).as_nanos() / self.period.as_nanos().max(1))
+            .unwrap_or(u32::MAX);
         (last >= first).then(|| (self.tick(start, last), last - first + 1))
     }
 
     /// The first failing probe from `from` on, as in [`Probe::failures`].
-    fn next_failure(&self, start: Duration, lo: Duration, hi: Option<Duration>, from: Duration) -> Option<Duration> {
+    fn next_failure(
+        &self,
+        start: Duration,
+        lo: Duration,
+        hi: Option<Duration>,
+        from: Duration,
+    ) -> Option<Duration> {
         let at = self.tick(start, self.first_tick_from(start, lo.max(from)));
         hi.is_none_or(|hi| at < hi).then_some(at)
     }
@@ -153,16 +173,31 @@ pub struct Terminated {
 pub enum State {
     /// Not running: being created (`until` it starts), backing off, or stuck.
     /// `pulling`: when the image pull for this start began.
-    Waiting { reason: &'static str, message: Option<String>, until: Option<Duration>, pulling: Option<Duration> },
+    Waiting {
+        reason: &'static str,
+        message: Option<String>,
+        until: Option<Duration>,
+        pulling: Option<Duration>,
+    },
     /// `printed`: output lines written so far; `unreported`: probe results from then
     /// on are not reported yet.
-    Running { since: Duration, plan: Plan, printed: usize, unreported: Duration },
+    Running {
+        since: Duration,
+        plan: Plan,
+        printed: usize,
+        unreported: Duration,
+    },
     Terminated(Terminated),
 }
 
 impl State {
     pub fn waiting(reason: &'static str, until: Option<Duration>) -> State {
-        State::Waiting { reason, message: None, until, pulling: None }
+        State::Waiting {
+            reason,
+            message: None,
+            until,
+            pulling: None,
+        }
     }
 }
 
@@ -201,7 +236,10 @@ pub struct ContainerSim {
 }
 
 pub fn container_id(uid: &str, name: &str, restart: i32) -> String {
-    format!("containerd://{}", hex_digest(&format!("{uid}/{name}/{restart}")))
+    format!(
+        "containerd://{}",
+        hex_digest(&format!("{uid}/{name}/{restart}"))
+    )
 }
 
 /// A 64-hex-digit digest of `s` (stable; not cryptographic).
@@ -232,12 +270,19 @@ pub fn image_ref(image: &str) -> String {
     } else {
         format!("docker.io/{name}")
     };
-    if image.contains('@') { name } else { format!("{name}:{tag}") }
+    if image.contains('@') {
+        name
+    } else {
+        format!("{name}:{tag}")
+    }
 }
 
 fn image_id(image: &str) -> String {
     let reference = image_ref(image);
-    let repo = reference.rsplit_once(':').map(|(r, _)| r.to_string()).unwrap_or(reference.clone());
+    let repo = reference
+        .rsplit_once(':')
+        .map(|(r, _)| r.to_string())
+        .unwrap_or(reference.clone());
     let repo = repo.split('@').next().unwrap_or(&repo).to_string();
     format!("{repo}@sha256:{}", hex_digest(&reference))
 }
@@ -254,7 +299,11 @@ fn pulls_always(c: &Container) -> bool {
         Some(policy) => policy == "Always",
         None => {
             let image = c.image.as_deref().unwrap_or("");
-            !image.contains('@') && image.rsplit_once(':').filter(|(_, t)| !t.contains('/')).is_none_or(|(_, t)| t == "latest")
+            !image.contains('@')
+                && image
+                    .rsplit_once(':')
+                    .filter(|(_, t)| !t.contains('/'))
+                    .is_none_or(|(_, t)| t == "latest")
         }
     }
 }
@@ -263,12 +312,20 @@ fn pulls_always(c: &Container) -> bool {
 pub fn go_duration(d: Duration) -> String {
     if d < Duration::from_secs(1) {
         let ms = d.as_millis();
-        return if ms == 0 { "0s".into() } else { format!("{ms}ms") };
+        return if ms == 0 {
+            "0s".into()
+        } else {
+            format!("{ms}ms")
+        };
     }
     let secs = d.as_secs();
     let frac = d.subsec_millis();
     let s = secs % 60;
-    let seconds = if frac == 0 { format!("{s}s") } else { format!("{s}.{}s", format!("{frac:03}").trim_end_matches('0')) };
+    let seconds = if frac == 0 {
+        format!("{s}s")
+    } else {
+        format!("{s}.{}s", format!("{frac:03}").trim_end_matches('0'))
+    };
     if secs < 60 {
         seconds
     } else if secs < 3600 {
@@ -291,10 +348,20 @@ impl ContainerSim {
             Ok(b) => (b, None),
             Err(e) => (behaviour::Behaviour::idle(), Some(e.to_string())),
         };
-        let probe = |p: &Option<ApiProbe>| if init { None } else { p.as_ref().map(|p| Probe::from_api(p, c)) };
+        let probe = |p: &Option<ApiProbe>| {
+            if init {
+                None
+            } else {
+                p.as_ref().map(|p| Probe::from_api(p, c))
+            }
+        };
         ContainerSim {
             name: c.name.clone(),
-            field_path: format!("spec.{}{{{}}}", if init { "initContainers" } else { "containers" }, c.name),
+            field_path: format!(
+                "spec.{}{{{}}}",
+                if init { "initContainers" } else { "containers" },
+                c.name
+            ),
             uid: uid.to_string(),
             image: c.image.clone().unwrap_or_default(),
             pod_ip: String::new(),
@@ -305,7 +372,14 @@ impl ContainerSim {
             liveness: probe(&c.liveness_probe),
             startup: probe(&c.startup_probe),
             memory_limit: limit,
-            state: State::waiting(if init { "PodInitializing" } else { "ContainerCreating" }, None),
+            state: State::waiting(
+                if init {
+                    "PodInitializing"
+                } else {
+                    "ContainerCreating"
+                },
+                None,
+            ),
             restart_count: 0,
             last: None,
             before_last: None,
@@ -316,23 +390,58 @@ impl ContainerSim {
         }
     }
 
-    fn event(&self, at: Duration, warning: bool, reason: &'static str, message: String) -> SimEvent {
-        SimEvent { field_path: Some(self.field_path.clone()), at, warning, reason, message, count: 1 }
+    fn event(
+        &self,
+        at: Duration,
+        warning: bool,
+        reason: &'static str,
+        message: String,
+    ) -> SimEvent {
+        SimEvent {
+            field_path: Some(self.field_path.clone()),
+            at,
+            warning,
+            reason,
+            message,
+            count: 1,
+        }
     }
 
     fn line(&self, at: Duration, text: String) -> LogEvent {
-        LogEvent { container: self.name.clone(), container_id: self.container_id.clone(), at, text, ends: false }
+        LogEvent {
+            container: self.name.clone(),
+            container_id: self.container_id.clone(),
+            at,
+            text,
+            ends: false,
+        }
     }
 
     /// Begin creating the container at `at` (`reason`: `ContainerCreating` or
     /// `PodInitializing`): its image is pulled, if it must be, during its start-up delay.
-    pub fn create(&mut self, at: Duration, reason: &'static str, images: &HashSet<String>, events: &mut Vec<SimEvent>) {
+    pub fn create(
+        &mut self,
+        at: Duration,
+        reason: &'static str,
+        images: &HashSet<String>,
+        events: &mut Vec<SimEvent>,
+    ) {
         let pulling = (self.pull_always || !images.contains(&self.image)).then_some(at);
         if pulling.is_some() {
-            events.push(self.event(at, false, "Pulling", format!("Pulling image {:?}", self.image)));
+            events.push(self.event(
+                at,
+                false,
+                "Pulling",
+                format!("Pulling image {:?}", self.image),
+            ));
         }
         let until = at.saturating_add(self.behaviour.startup_delay);
-        self.state = State::Waiting { reason, message: None, until: Some(until), pulling };
+        self.state = State::Waiting {
+            reason,
+            message: None,
+            until: Some(until),
+            pulling,
+        };
     }
 
     /// Work out a started container's future.
@@ -347,7 +456,9 @@ impl ContainerSim {
                 exits.push((t0, 137, Stop::OomKilled));
             } else if b.memory_growth_per_second > 0 {
                 let secs = (limit - b.memory_bytes) as f64 / b.memory_growth_per_second as f64;
-                let after = Duration::try_from_secs_f64(secs).unwrap_or(behaviour::MAX_DELAY).min(behaviour::MAX_DELAY);
+                let after = Duration::try_from_secs_f64(secs)
+                    .unwrap_or(behaviour::MAX_DELAY)
+                    .min(behaviour::MAX_DELAY);
                 exits.push((t0.saturating_add(after), 137, Stop::OomKilled));
             }
         }
@@ -356,7 +467,9 @@ impl ContainerSim {
         if let Some(p) = &self.startup {
             let kill_tick = p.failure_threshold - 1;
             match b.startup_after.at() {
-                Some(after) if p.first_tick(t0, t0, after) <= kill_tick => started = Some(p.tick(t0, p.first_tick(t0, t0, after))),
+                Some(after) if p.first_tick(t0, t0, after) <= kill_tick => {
+                    started = Some(p.tick(t0, p.first_tick(t0, t0, after)))
+                }
                 _ => {
                     started = None;
                     exits.push((p.tick(t0, kill_tick), 137, Stop::StartupProbe));
@@ -366,25 +479,51 @@ impl ContainerSim {
         let mut ready = started;
         if let Some(p) = &self.readiness {
             ready = match (started, b.ready_after.at()) {
-                (Some(s), Some(after)) => Some(p.tick(t0, p.first_tick(t0, s, after).saturating_add(p.success_threshold - 1))),
+                (Some(s), Some(after)) => Some(
+                    p.tick(
+                        t0,
+                        p.first_tick(t0, s, after)
+                            .saturating_add(p.success_threshold - 1),
+                    ),
+                ),
                 _ => None,
             };
         }
-        if let (Some(p), Some(s), Some(after)) = (&self.liveness, started, b.liveness_fail_after.at()) {
-            exits.push((p.tick(t0, p.first_tick(t0, s, after).saturating_add(p.failure_threshold - 1)), 137, Stop::Liveness));
+        if let (Some(p), Some(s), Some(after)) =
+            (&self.liveness, started, b.liveness_fail_after.at())
+        {
+            exits.push((
+                p.tick(
+                    t0,
+                    p.first_tick(t0, s, after)
+                        .saturating_add(p.failure_threshold - 1),
+                ),
+                137,
+                Stop::Liveness,
+            ));
         }
         let exit = exits.into_iter().min_by_key(|e| e.0);
         if let Some((at, _, _)) = exit {
             started = started.filter(|s| *s <= at);
             ready = ready.filter(|r| *r < at);
         }
-        Plan { exit, started, ready }
+        Plan {
+            exit,
+            started,
+            ready,
+        }
     }
 
     /// Start the container at `at` (its image pulled, or found present): the Events
     /// upstream's kubelet records — Pulled, Created, Started — and its first log line.
     /// A container whose configuration is bad stops at `CreateContainerConfigError`.
-    pub fn run(&mut self, at: Duration, images: &mut HashSet<String>, logs: &mut Vec<LogEvent>, events: &mut Vec<SimEvent>) {
+    pub fn run(
+        &mut self,
+        at: Duration,
+        images: &mut HashSet<String>,
+        logs: &mut Vec<LogEvent>,
+        events: &mut Vec<SimEvent>,
+    ) {
         let pulling = match &self.state {
             State::Waiting { pulling, .. } => *pulling,
             _ => None,
@@ -392,7 +531,12 @@ impl ContainerSim {
         let pulling = pulling.or_else(|| {
             // A restart pulls again under `Always`, at once.
             (self.pull_always || !images.contains(&self.image)).then(|| {
-                events.push(self.event(at, false, "Pulling", format!("Pulling image {:?}", self.image)));
+                events.push(self.event(
+                    at,
+                    false,
+                    "Pulling",
+                    format!("Pulling image {:?}", self.image),
+                ));
                 at
             })
         });
@@ -400,14 +544,26 @@ impl ContainerSim {
             Some(since) => {
                 images.insert(self.image.clone());
                 let took = go_duration(at.saturating_sub(since));
-                format!("Successfully pulled image {:?} in {took} ({took} including waiting). Image size: {} bytes.", self.image, image_size(&self.image))
+                format!(
+                    "Successfully pulled image {:?} in {took} ({took} including waiting). Image size: {} bytes.",
+                    self.image,
+                    image_size(&self.image)
+                )
             }
-            None => format!("Container image {:?} already present on machine and can be accessed by the pod", self.image),
+            None => format!(
+                "Container image {:?} already present on machine and can be accessed by the pod",
+                self.image
+            ),
         };
         events.push(self.event(at, false, "Pulled", pulled));
         if let Some(error) = self.config_error.clone() {
             events.push(self.event(at, true, "Failed", format!("Error: {error}")));
-            self.state = State::Waiting { reason: "CreateContainerConfigError", message: Some(error), until: None, pulling: None };
+            self.state = State::Waiting {
+                reason: "CreateContainerConfigError",
+                message: Some(error),
+                until: None,
+                pulling: None,
+            };
             return;
         }
         if self.last.is_some() {
@@ -415,11 +571,33 @@ impl ContainerSim {
         }
         self.container_id = container_id(&self.uid, &self.name, self.restart_count);
         self.noted_unready = false;
-        events.push(self.event(at, false, "Created", format!("Created container: {}", self.name)));
-        events.push(self.event(at, false, "Started", format!("Started container {}", self.name)));
+        events.push(self.event(
+            at,
+            false,
+            "Created",
+            format!("Created container: {}", self.name),
+        ));
+        events.push(self.event(
+            at,
+            false,
+            "Started",
+            format!("Started container {}", self.name),
+        ));
         let plan = self.plan(at);
-        self.state = State::Running { since: at, plan, printed: 0, unreported: at };
-        logs.push(self.line(at, format!("Started container {} (image {})", self.name, image_ref(&self.image))));
+        self.state = State::Running {
+            since: at,
+            plan,
+            printed: 0,
+            unreported: at,
+        };
+        logs.push(self.line(
+            at,
+            format!(
+                "Started container {} (image {})",
+                self.name,
+                image_ref(&self.image)
+            ),
+        ));
     }
 
     pub fn is_running(&self) -> bool {
@@ -443,7 +621,8 @@ impl ContainerSim {
     pub fn memory(&self, now: Duration) -> u64 {
         match &self.state {
             State::Running { since, .. } => {
-                let grown = self.behaviour.memory_growth_per_second as f64 * now.saturating_sub(*since).as_secs_f64();
+                let grown = self.behaviour.memory_growth_per_second as f64
+                    * now.saturating_sub(*since).as_secs_f64();
                 let grown = self.behaviour.memory_bytes.saturating_add(grown as u64);
                 self.memory_limit.map_or(grown, |l| grown.min(l))
             }
@@ -453,11 +632,22 @@ impl ContainerSim {
 
     /// CPU in use, millicores (0 unless running).
     pub fn cpu_millis(&self) -> u64 {
-        if self.is_running() { self.behaviour.cpu_millis } else { 0 }
+        if self.is_running() {
+            self.behaviour.cpu_millis
+        } else {
+            0
+        }
     }
 
     /// Stop a running container at `at`.
-    pub fn terminate(&mut self, at: Duration, exit_code: i32, reason: &str, message: Option<String>, logs: &mut Vec<LogEvent>) {
+    pub fn terminate(
+        &mut self,
+        at: Duration,
+        exit_code: i32,
+        reason: &str,
+        message: Option<String>,
+        logs: &mut Vec<LogEvent>,
+    ) {
         let since = match &self.state {
             State::Running { since, .. } => *since,
             _ => at,
@@ -466,7 +656,10 @@ impl ContainerSim {
             "OOMKilled" => "Out of memory: Killed process 1".to_string(),
             _ => format!("Exited with code {exit_code}"),
         };
-        logs.push(LogEvent { ends: true, ..self.line(at, text) });
+        logs.push(LogEvent {
+            ends: true,
+            ..self.line(at, text)
+        });
         self.state = State::Terminated(Terminated {
             exit_code,
             reason: reason.to_string(),
@@ -480,8 +673,23 @@ impl ContainerSim {
     /// Advance a running container to `now`: printed lines, failed probes (Events, and
     /// the first one in the log), and its exit when `may_exit`. Returns whether it
     /// stopped.
-    pub fn advance_running(&mut self, now: Duration, logs: &mut Vec<LogEvent>, events: &mut Vec<SimEvent>, may_exit: bool, restarts: bool) -> bool {
-        let State::Running { since, plan, printed, unreported } = &mut self.state else { return false };
+    pub fn advance_running(
+        &mut self,
+        now: Duration,
+        logs: &mut Vec<LogEvent>,
+        events: &mut Vec<SimEvent>,
+        may_exit: bool,
+        restarts: bool,
+    ) -> bool {
+        let State::Running {
+            since,
+            plan,
+            printed,
+            unreported,
+        } = &mut self.state
+        else {
+            return false;
+        };
         let (since, plan_now, from) = (*since, plan.clone(), *unreported);
         let limit = plan_now.exit.map_or(now, |(at, _, _)| at.min(now));
         let mut lines = Vec::new();
@@ -512,12 +720,28 @@ impl ContainerSim {
                 let restart = if restarts { ", will be restarted" } else { "" };
                 match why {
                     Stop::Liveness => {
-                        logs.push(self.line(at, "Liveness probe failed; the kubelet is restarting the container".into()));
-                        events.push(self.event(at, false, "Killing", format!("Container {} failed liveness probe{restart}", self.name)));
+                        logs.push(self.line(
+                            at,
+                            "Liveness probe failed; the kubelet is restarting the container".into(),
+                        ));
+                        events.push(self.event(
+                            at,
+                            false,
+                            "Killing",
+                            format!("Container {} failed liveness probe{restart}", self.name),
+                        ));
                     }
                     Stop::StartupProbe => {
-                        logs.push(self.line(at, "Startup probe failed; the kubelet is restarting the container".into()));
-                        events.push(self.event(at, false, "Killing", format!("Container {} failed startup probe{restart}", self.name)));
+                        logs.push(self.line(
+                            at,
+                            "Startup probe failed; the kubelet is restarting the container".into(),
+                        ));
+                        events.push(self.event(
+                            at,
+                            false,
+                            "Killing",
+                            format!("Container {} failed startup probe{restart}", self.name),
+                        ));
                     }
                     _ => {}
                 }
@@ -531,18 +755,35 @@ impl ContainerSim {
     /// The failing probes between `from` and `to` as `Unhealthy` Events (counted, as
     /// upstream's event correlator counts repeats); readiness also in the log, once
     /// when it first fails and once when it succeeds.
-    fn report_probes(&mut self, since: Duration, plan: &Plan, from: Duration, to: Duration, logs: &mut Vec<LogEvent>, events: &mut Vec<SimEvent>) {
+    fn report_probes(
+        &mut self,
+        since: Duration,
+        plan: &Plan,
+        from: Duration,
+        to: Duration,
+        logs: &mut Vec<LogEvent>,
+        events: &mut Vec<SimEvent>,
+    ) {
         for (kind, probe, lo, hi) in self.failing(since, plan) {
             if let Some((at, count)) = probe.failures(since, lo, hi, from, to) {
-                let message = format!("{kind} probe failed: {}", probe.output.replace("{pod-ip}", &self.pod_ip));
+                let message = format!(
+                    "{kind} probe failed: {}",
+                    probe.output.replace("{pod-ip}", &self.pod_ip)
+                );
                 if kind == "Readiness" && !self.noted_unready {
                     self.noted_unready = true;
                     logs.push(self.line(at, message.clone()));
                 }
-                events.push(SimEvent { count, ..self.event(at, true, "Unhealthy", message) });
+                events.push(SimEvent {
+                    count,
+                    ..self.event(at, true, "Unhealthy", message)
+                });
             }
         }
-        if let Some(ready) = plan.ready.filter(|r| self.readiness.is_some() && *r >= from && *r <= to) {
+        if let Some(ready) = plan
+            .ready
+            .filter(|r| self.readiness.is_some() && *r >= from && *r <= to)
+        {
             logs.push(self.line(ready, "Readiness probe succeeded".into()));
         }
     }
@@ -550,17 +791,35 @@ impl ContainerSim {
     /// Each probe with the window of its failing ticks: from `lo`, before `hi`.
     /// Liveness and startup probes stop when the pod is being deleted (upstream sets
     /// them to success, "to ensure quiet shutdown"); readiness goes on.
-    fn failing(&self, since: Duration, plan: &Plan) -> Vec<(&'static str, Probe, Duration, Option<Duration>)> {
+    fn failing(
+        &self,
+        since: Duration,
+        plan: &Plan,
+    ) -> Vec<(&'static str, Probe, Duration, Option<Duration>)> {
         let mut out = Vec::new();
         if let (Some(p), false) = (&self.startup, self.stopping) {
             out.push(("Startup", p.clone(), since, plan.started));
         }
         if let (Some(p), Some(started)) = (&self.readiness, plan.started) {
-            let hi = self.behaviour.ready_after.at().map(|a| since.saturating_add(a));
+            let hi = self
+                .behaviour
+                .ready_after
+                .at()
+                .map(|a| since.saturating_add(a));
             out.push(("Readiness", p.clone(), started, hi));
         }
-        if let (Some(p), Some(started), Some(after), false) = (&self.liveness, plan.started, self.behaviour.liveness_fail_after.at(), self.stopping) {
-            out.push(("Liveness", p.clone(), started.max(since.saturating_add(after)), None));
+        if let (Some(p), Some(started), Some(after), false) = (
+            &self.liveness,
+            plan.started,
+            self.behaviour.liveness_fail_after.at(),
+            self.stopping,
+        ) {
+            out.push((
+                "Liveness",
+                p.clone(),
+                started.max(since.saturating_add(after)),
+                None,
+            ));
         }
         out
     }
@@ -569,11 +828,28 @@ impl ContainerSim {
     pub fn next_event(&self) -> Option<Duration> {
         match &self.state {
             State::Waiting { until, .. } => *until,
-            State::Running { since, plan, printed, unreported } => {
-                let line = self.behaviour.output.get(*printed).map(|l| since.saturating_add(l.at));
-                let probes = self.failing(*since, plan).into_iter().filter_map(|(_, p, lo, hi)| p.next_failure(*since, lo, hi, *unreported));
+            State::Running {
+                since,
+                plan,
+                printed,
+                unreported,
+            } => {
+                let line = self
+                    .behaviour
+                    .output
+                    .get(*printed)
+                    .map(|l| since.saturating_add(l.at));
+                let probes = self
+                    .failing(*since, plan)
+                    .into_iter()
+                    .filter_map(|(_, p, lo, hi)| p.next_failure(*since, lo, hi, *unreported));
                 let exit = plan.exit.map(|e| e.0);
-                [exit, plan.started, plan.ready, line].into_iter().flatten().chain(probes.filter(|t| exit.is_none_or(|e| *t <= e))).filter(|t| t >= unreported).min()
+                [exit, plan.started, plan.ready, line]
+                    .into_iter()
+                    .flatten()
+                    .chain(probes.filter(|t| exit.is_none_or(|e| *t <= e)))
+                    .filter(|t| t >= unreported)
+                    .min()
             }
             State::Terminated(_) => None,
         }
@@ -584,8 +860,18 @@ impl ContainerSim {
     /// restart the container waits; otherwise it restarts at once and the window
     /// doubles (10 s up to 5 min). A container that ran longer than twice the maximum
     /// since its last restart starts over at 10 s.
-    pub fn restart(&mut self, pod: &str, namespace: &str, uid: &str, images: &mut HashSet<String>, logs: &mut Vec<LogEvent>, events: &mut Vec<SimEvent>) {
-        let State::Terminated(t) = &self.state else { return };
+    pub fn restart(
+        &mut self,
+        pod: &str,
+        namespace: &str,
+        uid: &str,
+        images: &mut HashSet<String>,
+        logs: &mut Vec<LogEvent>,
+        events: &mut Vec<SimEvent>,
+    ) {
+        let State::Terminated(t) = &self.state else {
+            return;
+        };
         let t = t.clone();
         let finished = t.finished.unwrap_or_default();
         self.before_last = self.last.replace(t);
@@ -594,14 +880,29 @@ impl ContainerSim {
             Some(b) => {
                 self.state = State::Waiting {
                     reason: "CrashLoopBackOff",
-                    message: Some(format!("back-off {} restarting failed container={} pod={pod}_{namespace}({uid})", go_duration(b.delay), self.name)),
+                    message: Some(format!(
+                        "back-off {} restarting failed container={} pod={pod}_{namespace}({uid})",
+                        go_duration(b.delay),
+                        self.name
+                    )),
                     until: Some(finished.saturating_add(b.delay)),
                     pulling: None,
                 };
-                events.push(self.event(finished, true, "BackOff", format!("Back-off restarting failed container {} in pod {pod}_{namespace}({uid})", self.name)));
+                events.push(self.event(
+                    finished,
+                    true,
+                    "BackOff",
+                    format!(
+                        "Back-off restarting failed container {} in pod {pod}_{namespace}({uid})",
+                        self.name
+                    ),
+                ));
             }
             None => {
-                self.backoff = Some(Backoff { delay: BACKOFF_INITIAL, last_update: finished });
+                self.backoff = Some(Backoff {
+                    delay: BACKOFF_INITIAL,
+                    last_update: finished,
+                });
                 self.run(finished, images, logs, events);
             }
         }
@@ -624,7 +925,9 @@ impl ContainerSim {
     /// back-off reports its last exit as its state; one never started, when
     /// `unknown_if_never_ran`, is `ContainerStatusUnknown` (upstream's `TerminatePod`).
     pub fn settle(&mut self, unknown_if_never_ran: bool) {
-        let State::Waiting { .. } = self.state else { return };
+        let State::Waiting { .. } = self.state else {
+            return;
+        };
         if let Some(last) = self.last.take() {
             self.state = State::Terminated(last);
             self.last = self.before_last.take();
@@ -655,17 +958,33 @@ impl ContainerSim {
             container_id: t.container_id.clone().unwrap_or_default(),
         };
         self.restart_count = status.restart_count.max(0);
-        self.last = status.last_state.as_ref().and_then(|s| s.terminated.as_ref()).map(terminated);
+        self.last = status
+            .last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .map(terminated);
         if let Some(id) = status.container_id.clone() {
             self.container_id = id;
         }
-        let Some(state) = status.state.as_ref() else { return };
+        let Some(state) = status.state.as_ref() else {
+            return;
+        };
         if let Some(running) = &state.running {
             let since = at(&running.started_at).unwrap_or(now).min(now);
             let plan = self.plan(since);
-            let printed = self.behaviour.output.iter().take_while(|l| since.saturating_add(l.at) <= now).count();
+            let printed = self
+                .behaviour
+                .output
+                .iter()
+                .take_while(|l| since.saturating_add(l.at) <= now)
+                .count();
             self.noted_unready = true;
-            self.state = State::Running { since, plan, printed, unreported: now.saturating_add(Duration::from_nanos(1)) };
+            self.state = State::Running {
+                since,
+                plan,
+                printed,
+                unreported: now.saturating_add(Duration::from_nanos(1)),
+            };
         } else if let Some(t) = &state.terminated {
             self.state = State::Terminated(terminated(t));
         } else if self.last.is_some() {
@@ -676,12 +995,19 @@ impl ContainerSim {
 
     fn api_state(&self, clock: &Clock) -> ContainerState {
         match &self.state {
-            State::Waiting { reason, message, .. } => ContainerState {
-                waiting: Some(ContainerStateWaiting { reason: Some(reason.to_string()), message: message.clone() }),
+            State::Waiting {
+                reason, message, ..
+            } => ContainerState {
+                waiting: Some(ContainerStateWaiting {
+                    reason: Some(reason.to_string()),
+                    message: message.clone(),
+                }),
                 ..Default::default()
             },
             State::Running { since, .. } => ContainerState {
-                running: Some(ContainerStateRunning { started_at: Some(Time(clock.wall(*since))) }),
+                running: Some(ContainerStateRunning {
+                    started_at: Some(Time(clock.wall(*since))),
+                }),
                 ..Default::default()
             },
             State::Terminated(t) => terminated_state(clock, t),
@@ -691,25 +1017,47 @@ impl ContainerSim {
     /// The container's status as the kubelet reports it.
     pub fn api_status(&self, clock: &Clock, now: Duration, init: bool) -> ContainerStatus {
         let created = match &self.state {
-            State::Waiting { reason, .. } => !matches!(*reason, "ContainerCreating" | "PodInitializing" | "CreateContainerConfigError") || self.last.is_some(),
+            State::Waiting { reason, .. } => {
+                !matches!(
+                    *reason,
+                    "ContainerCreating" | "PodInitializing" | "CreateContainerConfigError"
+                ) || self.last.is_some()
+            }
             State::Terminated(t) => t.started.is_some(),
             State::Running { .. } => true,
         };
-        let ready = if init { self.succeeded() } else { self.ready(now) };
+        let ready = if init {
+            self.succeeded()
+        } else {
+            self.ready(now)
+        };
         ContainerStatus {
             name: self.name.clone(),
             image: image_ref(&self.image),
-            image_id: if created { image_id(&self.image) } else { String::new() },
+            image_id: if created {
+                image_id(&self.image)
+            } else {
+                String::new()
+            },
             container_id: match &self.state {
                 State::Terminated(t) => Some(t.container_id.clone()).filter(|id| !id.is_empty()),
                 State::Running { .. } => Some(self.container_id.clone()),
                 State::Waiting { .. } => self.last.as_ref().map(|l| l.container_id.clone()),
             },
             ready,
-            started: Some(if init { self.is_running() } else { self.started(now) }),
+            started: Some(if init {
+                self.is_running()
+            } else {
+                self.started(now)
+            }),
             restart_count: self.restart_count,
             state: Some(self.api_state(clock)),
-            last_state: Some(self.last.as_ref().map(|t| terminated_state(clock, t)).unwrap_or_default()),
+            last_state: Some(
+                self.last
+                    .as_ref()
+                    .map(|t| terminated_state(clock, t))
+                    .unwrap_or_default(),
+            ),
             ..Default::default()
         }
     }
@@ -718,15 +1066,30 @@ impl ContainerSim {
     /// the running one, else the last terminated; `previous`: the one before. The error
     /// is upstream's message.
     pub fn log_instance(&self, pod: &str, previous: bool) -> Result<String, String> {
-        let last = self.last.as_ref().map(|t| t.container_id.clone()).filter(|id| !id.is_empty());
+        let last = self
+            .last
+            .as_ref()
+            .map(|t| t.container_id.clone())
+            .filter(|id| !id.is_empty());
         if previous {
-            return last.ok_or_else(|| format!("previous terminated container {:?} in pod {pod:?} not found", self.name));
+            return last.ok_or_else(|| {
+                format!(
+                    "previous terminated container {:?} in pod {pod:?} not found",
+                    self.name
+                )
+            });
         }
         match &self.state {
             State::Running { .. } => Ok(self.container_id.clone()),
             State::Terminated(t) if !t.container_id.is_empty() => Ok(t.container_id.clone()),
-            State::Terminated(_) => last.ok_or_else(|| format!("container {:?} in pod {pod:?} is terminated", self.name)),
-            State::Waiting { reason, .. } => last.ok_or_else(|| format!("container {:?} in pod {pod:?} is waiting to start: {reason}", self.name)),
+            State::Terminated(_) => last
+                .ok_or_else(|| format!("container {:?} in pod {pod:?} is terminated", self.name)),
+            State::Waiting { reason, .. } => last.ok_or_else(|| {
+                format!(
+                    "container {:?} in pod {pod:?} is waiting to start: {reason}",
+                    self.name
+                )
+            }),
         }
     }
 }

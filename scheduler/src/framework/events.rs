@@ -77,7 +77,10 @@ pub struct ClusterEvent {
 
 impl ClusterEvent {
     /// Every event: the default for a plugin that registers none.
-    pub const ALL: ClusterEvent = ClusterEvent { resource: EventResource::WildCard, action: ActionType::ALL };
+    pub const ALL: ClusterEvent = ClusterEvent {
+        resource: EventResource::WildCard,
+        action: ActionType::ALL,
+    };
 
     pub const fn new(resource: EventResource, action: ActionType) -> Self {
         ClusterEvent { resource, action }
@@ -87,7 +90,11 @@ impl ClusterEvent {
     pub fn matches(&self, incoming: &ClusterEvent) -> bool {
         let resource = self.resource == EventResource::WildCard
             || self.resource == incoming.resource
-            || (self.resource == EventResource::Pod && matches!(incoming.resource, EventResource::AssignedPod | EventResource::UnscheduledPod));
+            || (self.resource == EventResource::Pod
+                && matches!(
+                    incoming.resource,
+                    EventResource::AssignedPod | EventResource::UnscheduledPod
+                ));
         resource && self.action.intersects(incoming.action)
     }
 }
@@ -102,15 +109,25 @@ pub enum QueueingHint {
 impl QueueingHint {
     /// Queue when `may_help`, else Skip.
     pub fn when(may_help: bool) -> Self {
-        if may_help { QueueingHint::Queue } else { QueueingHint::Skip }
+        if may_help {
+            QueueingHint::Queue
+        } else {
+            QueueingHint::Skip
+        }
     }
 }
 
 /// The objects of an event: before (`None` for an add) and after (`None` for a delete).
 #[derive(Debug, Clone, Copy)]
 pub enum Change<'a> {
-    Node { old: Option<&'a Node>, new: Option<&'a Node> },
-    Pod { old: Option<&'a Pod>, new: Option<&'a Pod> },
+    Node {
+        old: Option<&'a Node>,
+        new: Option<&'a Node>,
+    },
+    Pod {
+        old: Option<&'a Pod>,
+        new: Option<&'a Pod>,
+    },
 }
 
 impl<'a> Change<'a> {
@@ -136,8 +153,14 @@ pub fn node_update(old: &Node, new: &Node) -> ActionType {
     let mut action = ActionType::NONE;
     let spec = |n: &Node| n.spec.clone().unwrap_or_default();
     let (os, ns) = (spec(old), spec(new));
-    let status = |n: &Node| n.status.as_ref().map(|s| (s.allocatable.clone(), conditions(n)));
-    if os.unschedulable.unwrap_or(false) != ns.unschedulable.unwrap_or(false) || os.taints != ns.taints {
+    let status = |n: &Node| {
+        n.status
+            .as_ref()
+            .map(|s| (s.allocatable.clone(), conditions(n)))
+    };
+    if os.unschedulable.unwrap_or(false) != ns.unschedulable.unwrap_or(false)
+        || os.taints != ns.taints
+    {
         action = action | ActionType::UPDATE_NODE_TAINT;
     }
     let (oa, oc) = status(old).unwrap_or_default();
@@ -159,8 +182,14 @@ pub fn node_update(old: &Node, new: &Node) -> ActionType {
 
 /// Condition types and statuses, without the heartbeat times.
 fn conditions(n: &Node) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> =
-        n.status.as_ref().and_then(|s| s.conditions.as_ref()).into_iter().flatten().map(|c| (c.type_.clone(), c.status.clone())).collect();
+    let mut v: Vec<(String, String)> = n
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|c| (c.type_.clone(), c.status.clone()))
+        .collect();
     v.sort();
     v
 }
@@ -176,7 +205,9 @@ pub fn pod_update(old: &Pod, new: &Pod) -> ActionType {
     let scaled_down = n.milli_cpu < o.milli_cpu
         || n.memory < o.memory
         || n.ephemeral_storage < o.ephemeral_storage
-        || o.scalar.iter().any(|(k, v)| n.scalar.get(k).copied().unwrap_or(0) < *v);
+        || o.scalar
+            .iter()
+            .any(|(k, v)| n.scalar.get(k).copied().unwrap_or(0) < *v);
     if scaled_down {
         action = action | ActionType::UPDATE_POD_SCALE_DOWN;
     }
@@ -187,7 +218,11 @@ pub fn pod_update(old: &Pod, new: &Pod) -> ActionType {
     if is_gated(old) && !is_gated(new) {
         action = action | ActionType::UPDATE_POD_SCHEDULING_GATES_ELIMINATED;
     }
-    if action.is_empty() { ActionType::UPDATE_POD_OTHER } else { action }
+    if action.is_empty() {
+        ActionType::UPDATE_POD_OTHER
+    } else {
+        action
+    }
 }
 
 #[cfg(test)]
@@ -197,29 +232,69 @@ mod tests {
 
     #[test]
     fn registrations_match_more_specific_incoming_events() {
-        let pod_add_delete = ClusterEvent::new(EventResource::Pod, ActionType::ADD | ActionType::DELETE);
-        assert!(pod_add_delete.matches(&ClusterEvent::new(EventResource::AssignedPod, ActionType::DELETE)));
-        assert!(!pod_add_delete.matches(&ClusterEvent::new(EventResource::AssignedPod, ActionType::UPDATE_POD_LABEL)));
+        let pod_add_delete =
+            ClusterEvent::new(EventResource::Pod, ActionType::ADD | ActionType::DELETE);
+        assert!(pod_add_delete.matches(&ClusterEvent::new(
+            EventResource::AssignedPod,
+            ActionType::DELETE
+        )));
+        assert!(!pod_add_delete.matches(&ClusterEvent::new(
+            EventResource::AssignedPod,
+            ActionType::UPDATE_POD_LABEL
+        )));
         assert!(!pod_add_delete.matches(&ClusterEvent::new(EventResource::Node, ActionType::ADD)));
-        assert!(ClusterEvent::ALL.matches(&ClusterEvent::new(EventResource::Node, ActionType::UPDATE_NODE_CONDITION)));
+        assert!(ClusterEvent::ALL.matches(&ClusterEvent::new(
+            EventResource::Node,
+            ActionType::UPDATE_NODE_CONDITION
+        )));
     }
 
     #[test]
     fn node_updates_are_classified() {
         let base = NodeBuilder::new("n").capacity("4", "8Gi", "110");
-        assert_eq!(node_update(&base.clone().obj(), &base.clone().obj()), ActionType::NONE);
-        assert_eq!(node_update(&base.clone().obj(), &base.clone().label("zone", "a").obj()), ActionType::UPDATE_NODE_LABEL);
-        assert_eq!(node_update(&base.clone().obj(), &base.clone().unschedulable().obj()), ActionType::UPDATE_NODE_TAINT);
-        assert_eq!(node_update(&base.clone().obj(), &NodeBuilder::new("n").capacity("8", "8Gi", "110").obj()), ActionType::UPDATE_NODE_ALLOCATABLE);
+        assert_eq!(
+            node_update(&base.clone().obj(), &base.clone().obj()),
+            ActionType::NONE
+        );
+        assert_eq!(
+            node_update(&base.clone().obj(), &base.clone().label("zone", "a").obj()),
+            ActionType::UPDATE_NODE_LABEL
+        );
+        assert_eq!(
+            node_update(&base.clone().obj(), &base.clone().unschedulable().obj()),
+            ActionType::UPDATE_NODE_TAINT
+        );
+        assert_eq!(
+            node_update(
+                &base.clone().obj(),
+                &NodeBuilder::new("n").capacity("8", "8Gi", "110").obj()
+            ),
+            ActionType::UPDATE_NODE_ALLOCATABLE
+        );
     }
 
     #[test]
     fn pod_updates_are_classified() {
         let p = PodBuilder::new("p").container_req("1", "");
-        assert_eq!(pod_update(&p.clone().obj(), &p.clone().obj()), ActionType::UPDATE_POD_OTHER);
-        assert_eq!(pod_update(&p.clone().obj(), &p.clone().label("a", "b").obj()), ActionType::UPDATE_POD_LABEL);
-        assert_eq!(pod_update(&p.clone().obj(), &PodBuilder::new("p").container_req("500m", "").obj()), ActionType::UPDATE_POD_SCALE_DOWN);
+        assert_eq!(
+            pod_update(&p.clone().obj(), &p.clone().obj()),
+            ActionType::UPDATE_POD_OTHER
+        );
+        assert_eq!(
+            pod_update(&p.clone().obj(), &p.clone().label("a", "b").obj()),
+            ActionType::UPDATE_POD_LABEL
+        );
+        assert_eq!(
+            pod_update(
+                &p.clone().obj(),
+                &PodBuilder::new("p").container_req("500m", "").obj()
+            ),
+            ActionType::UPDATE_POD_SCALE_DOWN
+        );
         let gated = PodBuilder::new("g").scheduling_gate("x").obj();
-        assert_eq!(pod_update(&gated, &PodBuilder::new("g").obj()), ActionType::UPDATE_POD_SCHEDULING_GATES_ELIMINATED);
+        assert_eq!(
+            pod_update(&gated, &PodBuilder::new("g").obj()),
+            ActionType::UPDATE_POD_SCHEDULING_GATES_ELIMINATED
+        );
     }
 }

@@ -57,13 +57,25 @@ pub struct Status {
 
 impl Status {
     pub fn success() -> Self {
-        Status { code: Code::Success, reasons: Vec::new(), plugin: "" }
+        Status {
+            code: Code::Success,
+            reasons: Vec::new(),
+            plugin: "",
+        }
     }
     pub fn skip() -> Self {
-        Status { code: Code::Skip, reasons: Vec::new(), plugin: "" }
+        Status {
+            code: Code::Skip,
+            reasons: Vec::new(),
+            plugin: "",
+        }
     }
     pub fn new(code: Code, reasons: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        Status { code, reasons: reasons.into_iter().map(Into::into).collect(), plugin: "" }
+        Status {
+            code,
+            reasons: reasons.into_iter().map(Into::into).collect(),
+            plugin: "",
+        }
     }
     pub fn unschedulable(reason: impl Into<String>) -> Self {
         Status::new(Code::Unschedulable, [reason.into()])
@@ -95,7 +107,10 @@ impl Status {
         self.code == Code::Skip
     }
     pub fn is_rejected(&self) -> bool {
-        matches!(self.code, Code::Unschedulable | Code::UnschedulableAndUnresolvable)
+        matches!(
+            self.code,
+            Code::Unschedulable | Code::UnschedulableAndUnresolvable
+        )
     }
     pub fn message(&self) -> String {
         self.reasons.join(", ")
@@ -151,7 +166,11 @@ pub struct CycleState {
 impl Clone for CycleState {
     fn clone(&self) -> Self {
         CycleState {
-            data: self.data.iter().map(|(k, v)| (*k, (**v).clone_box())).collect(),
+            data: self
+                .data
+                .iter()
+                .map(|(k, v)| (*k, (**v).clone_box()))
+                .collect(),
             skip_filter: self.skip_filter.clone(),
             skip_score: self.skip_score.clone(),
         }
@@ -169,10 +188,16 @@ impl CycleState {
         }
     }
     pub fn read<T: 'static>(&self, key: &'static str) -> Option<&T> {
-        self.data.iter().find(|(k, _)| *k == key).and_then(|(_, v)| v.as_ref().as_any().downcast_ref())
+        self.data
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.as_ref().as_any().downcast_ref())
     }
     pub fn read_mut<T: 'static>(&mut self, key: &'static str) -> Option<&mut T> {
-        self.data.iter_mut().find(|(k, _)| *k == key).and_then(|(_, v)| v.as_mut().as_any_mut().downcast_mut())
+        self.data
+            .iter_mut()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.as_mut().as_any_mut().downcast_mut())
     }
 }
 
@@ -224,11 +249,23 @@ pub trait PreFilter: Plugin {
     fn pre_filter(&self, state: &mut CycleState, pod: &Pod, snapshot: &Snapshot) -> Status;
     /// Update the PreFilter state as if `added` ran on `node` (preemption's what-ifs;
     /// upstream's `PreFilterExtensions.AddPod`).
-    fn add_pod(&self, _state: &mut CycleState, _pod: &Pod, _added: &PodInfo, _node: &NodeInfo) -> Status {
+    fn add_pod(
+        &self,
+        _state: &mut CycleState,
+        _pod: &Pod,
+        _added: &PodInfo,
+        _node: &NodeInfo,
+    ) -> Status {
         Status::success()
     }
     /// As [`PreFilter::add_pod`], for a pod removed from `node`.
-    fn remove_pod(&self, _state: &mut CycleState, _pod: &Pod, _removed: &PodInfo, _node: &NodeInfo) -> Status {
+    fn remove_pod(
+        &self,
+        _state: &mut CycleState,
+        _pod: &Pod,
+        _removed: &PodInfo,
+        _node: &NodeInfo,
+    ) -> Status {
         Status::success()
     }
 }
@@ -286,14 +323,31 @@ pub trait PostFilter: Plugin {
 
 /// Once per pod before Score, with the feasible nodes. `Skip` skips this plugin's Score.
 pub trait PreScore: Plugin {
-    fn pre_score(&self, state: &mut CycleState, pod: &Pod, nodes: &[&NodeInfo], snapshot: &Snapshot) -> Status;
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &Pod,
+        nodes: &[&NodeInfo],
+        snapshot: &Snapshot,
+    ) -> Status;
 }
 
 /// Per feasible node: how good a fit, any range; then NormalizeScore maps every node's
 /// score to `0..=MAX_NODE_SCORE`.
 pub trait Score: Plugin {
-    fn score(&self, state: &CycleState, pod: &Pod, node: &NodeInfo, snapshot: &Snapshot) -> Result<i64, Status>;
-    fn normalize_score(&self, _state: &CycleState, _pod: &Pod, _scores: &mut [NodeScore<'_>]) -> Status {
+    fn score(
+        &self,
+        state: &CycleState,
+        pod: &Pod,
+        node: &NodeInfo,
+        snapshot: &Snapshot,
+    ) -> Result<i64, Status>;
+    fn normalize_score(
+        &self,
+        _state: &CycleState,
+        _pod: &Pod,
+        _scores: &mut [NodeScore<'_>],
+    ) -> Status {
         Status::success()
     }
 }
@@ -340,7 +394,12 @@ mod tests {
     use super::*;
 
     fn scores(v: &[i64]) -> Vec<NodeScore<'static>> {
-        v.iter().map(|&s| NodeScore { name: "n", score: s }).collect()
+        v.iter()
+            .map(|&s| NodeScore {
+                name: "n",
+                score: s,
+            })
+            .collect()
     }
 
     #[test]
@@ -355,7 +414,11 @@ mod tests {
         for (input, reverse, want) in cases {
             let mut s = scores(input);
             default_normalize_score(MAX_NODE_SCORE, *reverse, &mut s);
-            assert_eq!(s.iter().map(|s| s.score).collect::<Vec<_>>(), *want, "{input:?} reverse={reverse}");
+            assert_eq!(
+                s.iter().map(|s| s.score).collect::<Vec<_>>(),
+                *want,
+                "{input:?} reverse={reverse}"
+            );
         }
     }
 

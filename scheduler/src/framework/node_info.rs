@@ -34,12 +34,24 @@ impl PodInfo {
         let non_zero_requests = resource::pod_requests(&pod, true);
         let host_ports = host_ports(&pod);
         let affinity = pod.spec.as_ref().and_then(|s| s.affinity.as_ref());
-        let has_affinity = affinity.is_some_and(|a| a.pod_affinity.is_some() || a.pod_anti_affinity.is_some());
+        let has_affinity =
+            affinity.is_some_and(|a| a.pod_affinity.is_some() || a.pod_anti_affinity.is_some());
         let has_required_anti_affinity = affinity
             .and_then(|a| a.pod_anti_affinity.as_ref())
-            .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref())
+            .and_then(|a| {
+                a.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
             .is_some_and(|t| !t.is_empty());
-        PodInfo { pod, key, requests, non_zero_requests, host_ports, has_affinity, has_required_anti_affinity }
+        PodInfo {
+            pod,
+            key,
+            requests,
+            non_zero_requests,
+            host_ports,
+            has_affinity,
+            has_required_anti_affinity,
+        }
     }
 
     pub fn priority(&self) -> i32 {
@@ -49,12 +61,19 @@ impl PodInfo {
 
 /// `namespace/name` of a pod.
 pub fn pod_key(pod: &Pod) -> String {
-    format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or("default"), pod.metadata.name.as_deref().unwrap_or(""))
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or("default"),
+        pod.metadata.name.as_deref().unwrap_or("")
+    )
 }
 
 /// Whether the pod waits for its `spec.schedulingGates` to be removed.
 pub fn is_gated(pod: &Pod) -> bool {
-    pod.spec.as_ref().and_then(|s| s.scheduling_gates.as_ref()).is_some_and(|g| !g.is_empty())
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.scheduling_gates.as_ref())
+        .is_some_and(|g| !g.is_empty())
 }
 
 /// `spec.priority`, 0 when unset (the admission plugin resolves PriorityClass names).
@@ -67,15 +86,29 @@ pub fn pod_priority(pod: &Pod) -> i32 {
 /// starts) and app containers with hostPort > 0; hostIP defaults to 0.0.0.0, protocol to
 /// TCP.
 pub fn host_ports(pod: &Pod) -> Vec<(String, String, i32)> {
-    let Some(spec) = pod.spec.as_ref() else { return Vec::new() };
-    let sidecars = spec.init_containers.iter().flatten().filter(|c| c.restart_policy.as_deref() == Some("Always"));
+    let Some(spec) = pod.spec.as_ref() else {
+        return Vec::new();
+    };
+    let sidecars = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .filter(|c| c.restart_policy.as_deref() == Some("Always"));
     sidecars
         .chain(spec.containers.iter())
         .flat_map(|c| c.ports.iter().flatten())
         .filter(|p| p.host_port.is_some_and(|h| h > 0))
         .map(|p| {
-            let ip = p.host_ip.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "0.0.0.0".to_string());
-            (p.protocol.clone().unwrap_or_else(|| "TCP".to_string()), ip, p.host_port.unwrap_or(0))
+            let ip = p
+                .host_ip
+                .clone()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "0.0.0.0".to_string());
+            (
+                p.protocol.clone().unwrap_or_else(|| "TCP".to_string()),
+                ip,
+                p.host_port.unwrap_or(0),
+            )
         })
         .collect()
 }
@@ -129,13 +162,16 @@ impl NodeInfo {
     pub fn set_node(&mut self, node: Arc<Node>) {
         let spec = node.spec.as_ref();
         self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
-        self.tainted = spec.and_then(|s| s.taints.as_ref()).is_some_and(|t| !t.is_empty());
+        self.tainted = spec
+            .and_then(|s| s.taints.as_ref())
+            .is_some_and(|t| !t.is_empty());
         let status = node.status.as_ref();
         self.allocatable = Resource::from_list(status.and_then(|s| s.allocatable.as_ref()));
         self.images.clear();
         for image in status.and_then(|s| s.images.as_ref()).into_iter().flatten() {
             for name in image.names.iter().flatten() {
-                self.images.insert(normalized_image_name(name), image.size_bytes.unwrap_or(0));
+                self.images
+                    .insert(normalized_image_name(name), image.size_bytes.unwrap_or(0));
             }
         }
         self.node = Some(node);
@@ -153,7 +189,8 @@ impl NodeInfo {
         self.requested.add(&pod.requests);
         self.requested.allowed_pod_number = self.requested.allowed_pod_number.saturating_add(1);
         self.non_zero_requested.add(&pod.non_zero_requests);
-        self.non_zero_requested.allowed_pod_number = self.non_zero_requested.allowed_pod_number.saturating_add(1);
+        self.non_zero_requested.allowed_pod_number =
+            self.non_zero_requested.allowed_pod_number.saturating_add(1);
         self.used_ports.extend(pod.host_ports.iter().cloned());
         if pod.has_affinity {
             self.pods_with_affinity += 1;
@@ -166,12 +203,15 @@ impl NodeInfo {
 
     /// Remove the pod with `key`; false if it is not here.
     pub fn remove_pod(&mut self, key: &str) -> bool {
-        let Some(i) = self.pods.iter().position(|p| p.key == key) else { return false };
+        let Some(i) = self.pods.iter().position(|p| p.key == key) else {
+            return false;
+        };
         let pod = self.pods.swap_remove(i);
         self.requested.sub(&pod.requests);
         self.requested.allowed_pod_number = self.requested.allowed_pod_number.saturating_sub(1);
         self.non_zero_requested.sub(&pod.non_zero_requests);
-        self.non_zero_requested.allowed_pod_number = self.non_zero_requested.allowed_pod_number.saturating_sub(1);
+        self.non_zero_requested.allowed_pod_number =
+            self.non_zero_requested.allowed_pod_number.saturating_sub(1);
         for port in &pod.host_ports {
             if let Some(j) = self.used_ports.iter().position(|p| p == port) {
                 self.used_ports.swap_remove(j);
@@ -190,7 +230,11 @@ impl NodeInfo {
 /// `nginx` → `nginx:latest`, as upstream's `normalizedImageName`.
 pub fn normalized_image_name(name: &str) -> String {
     let last = name.rsplit('/').next().unwrap_or(name);
-    if last.contains(':') || last.contains('@') { name.to_string() } else { format!("{name}:latest") }
+    if last.contains(':') || last.contains('@') {
+        name.to_string()
+    } else {
+        format!("{name}:latest")
+    }
 }
 
 /// Pods that preemption nominated to a node and that are not bound yet: upstream's
@@ -215,7 +259,9 @@ impl Nominator {
     }
 
     pub fn delete(&mut self, key: &str) {
-        let Some(node) = self.node_of.remove(key) else { return };
+        let Some(node) = self.node_of.remove(key) else {
+            return;
+        };
         if let Some(pods) = self.by_node.get_mut(&node) {
             pods.retain(|p| p.key != key);
             if pods.is_empty() {
@@ -259,7 +305,10 @@ impl DisruptionBudget {
             namespace: pdb.metadata.namespace.clone().unwrap_or_default(),
             selector,
             disruptions_allowed: status.map_or(0, |s| s.disruptions_allowed),
-            disrupted_pods: status.and_then(|s| s.disrupted_pods.as_ref()).map(|m| m.keys().cloned().collect()).unwrap_or_default(),
+            disrupted_pods: status
+                .and_then(|s| s.disrupted_pods.as_ref())
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default(),
         }
     }
 
@@ -267,7 +316,10 @@ impl DisruptionBudget {
     pub fn covers(&self, pod: &Pod) -> bool {
         let labels = pod.metadata.labels.as_ref().filter(|l| !l.is_empty());
         match (&self.selector, labels) {
-            (Some(sel), Some(labels)) => pod.metadata.namespace.as_deref().unwrap_or("default") == self.namespace && sel.matches_labels(labels),
+            (Some(sel), Some(labels)) => {
+                pod.metadata.namespace.as_deref().unwrap_or("default") == self.namespace
+                    && sel.matches_labels(labels)
+            }
             _ => false,
         }
     }
@@ -302,7 +354,11 @@ impl Snapshot {
             s.upsert_node(Arc::new(n));
         }
         for p in pods {
-            let node = p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+            let node = p
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.clone())
+                .unwrap_or_default();
             s.add_pod(&node, Arc::new(PodInfo::new(Arc::new(p))));
         }
         s
@@ -323,7 +379,10 @@ impl Snapshot {
     }
 
     pub fn get(&self, name: &str) -> Option<&NodeInfo> {
-        self.index.get(name).map(|&i| &self.nodes[i]).filter(|n| n.node.is_some())
+        self.index
+            .get(name)
+            .map(|&i| &self.nodes[i])
+            .filter(|n| n.node.is_some())
     }
 
     /// The node info, also when only pods name the node (no Node object).
@@ -337,7 +396,10 @@ impl Snapshot {
 
     /// Nodes with pods that have pod (anti-)affinity terms.
     pub fn nodes_with_affinity_pods(&self) -> impl Iterator<Item = &NodeInfo> {
-        self.affinity_nodes.iter().map(|&i| &self.nodes[i]).filter(|n| n.node.is_some())
+        self.affinity_nodes
+            .iter()
+            .map(|&i| &self.nodes[i])
+            .filter(|n| n.node.is_some())
     }
 
     pub fn image_node_count(&self, image: &str) -> usize {
@@ -373,7 +435,9 @@ impl Snapshot {
     }
 
     pub fn remove_node(&mut self, name: &str) {
-        let Some(&i) = self.index.get(name) else { return };
+        let Some(&i) = self.index.get(name) else {
+            return;
+        };
         let info = &mut self.nodes[i];
         if info.node.take().is_some() {
             self.live_nodes -= 1;
@@ -389,7 +453,9 @@ impl Snapshot {
 
     /// Drop a placeholder that has neither Node nor pods, keeping positions of the rest.
     fn compact(&mut self, name: &str) {
-        let Some(&i) = self.index.get(name) else { return };
+        let Some(&i) = self.index.get(name) else {
+            return;
+        };
         if self.nodes[i].node.is_some() || !self.nodes[i].pods.is_empty() {
             return;
         }
@@ -415,7 +481,9 @@ impl Snapshot {
     }
 
     pub fn remove_pod(&mut self, node: &str, key: &str) {
-        let Some(&i) = self.index.get(node) else { return };
+        let Some(&i) = self.index.get(node) else {
+            return;
+        };
         self.nodes[i].remove_pod(key);
         if self.nodes[i].pods_with_affinity == 0 {
             self.affinity_nodes.remove(&i);

@@ -57,8 +57,12 @@ impl Resource {
     pub fn add(&mut self, other: &Resource) {
         self.milli_cpu = self.milli_cpu.saturating_add(other.milli_cpu);
         self.memory = self.memory.saturating_add(other.memory);
-        self.ephemeral_storage = self.ephemeral_storage.saturating_add(other.ephemeral_storage);
-        self.allowed_pod_number = self.allowed_pod_number.saturating_add(other.allowed_pod_number);
+        self.ephemeral_storage = self
+            .ephemeral_storage
+            .saturating_add(other.ephemeral_storage);
+        self.allowed_pod_number = self
+            .allowed_pod_number
+            .saturating_add(other.allowed_pod_number);
         for (k, v) in &other.scalar {
             let e = self.scalar.entry(k.clone()).or_default();
             *e = e.saturating_add(*v);
@@ -68,8 +72,12 @@ impl Resource {
     pub fn sub(&mut self, other: &Resource) {
         self.milli_cpu = self.milli_cpu.saturating_sub(other.milli_cpu);
         self.memory = self.memory.saturating_sub(other.memory);
-        self.ephemeral_storage = self.ephemeral_storage.saturating_sub(other.ephemeral_storage);
-        self.allowed_pod_number = self.allowed_pod_number.saturating_sub(other.allowed_pod_number);
+        self.ephemeral_storage = self
+            .ephemeral_storage
+            .saturating_sub(other.ephemeral_storage);
+        self.allowed_pod_number = self
+            .allowed_pod_number
+            .saturating_sub(other.allowed_pod_number);
         for (k, v) in &other.scalar {
             let e = self.scalar.entry(k.clone()).or_default();
             *e = e.saturating_sub(*v);
@@ -143,7 +151,10 @@ impl Name {
 /// `IsScalarResourceName`: extended resources (`example.com/gpu`), hugepages, attachable
 /// volumes, and names in the `kubernetes.io/` namespace.
 pub fn is_scalar(name: &str) -> bool {
-    is_extended(name) || name.starts_with("hugepages-") || name.starts_with("attachable-volumes-") || name.contains("kubernetes.io/")
+    is_extended(name)
+        || name.starts_with("hugepages-")
+        || name.starts_with("attachable-volumes-")
+        || name.contains("kubernetes.io/")
 }
 
 /// Upstream's `IsExtendedResourceName`: a domain-prefixed name outside `kubernetes.io/`
@@ -152,7 +163,8 @@ fn is_extended(name: &str) -> bool {
     name.contains('/')
         && !name.contains("kubernetes.io/")
         && !name.starts_with("requests.")
-        && kubesim_apimachinery::validation::is_qualified_name(&format!("requests.{name}")).is_empty()
+        && kubesim_apimachinery::validation::is_qualified_name(&format!("requests.{name}"))
+            .is_empty()
 }
 
 /// The quantity in thousandths, rounded up (upstream's `MilliValue`).
@@ -169,9 +181,13 @@ pub fn value(q: &Quantity) -> i64 {
 /// quantity (the API server validates them) counts as 0.
 fn parse_scaled(s: &str, scale: i32) -> i64 {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
+        .unwrap_or(s.len());
     let (num, suffix) = s.split_at(split);
-    let Ok(mut n) = num.parse::<f64>() else { return 0 };
+    let Ok(mut n) = num.parse::<f64>() else {
+        return 0;
+    };
     let (base2, exp10): (Option<i32>, i32) = match suffix {
         "" => (None, 0),
         "n" => (None, -9),
@@ -201,7 +217,13 @@ fn parse_scaled(s: &str, scale: i32) -> i64 {
     }
     // Guard float noise (0.1 * 1000 = 100.00000000000001) before rounding up.
     let v = (n - n.abs() * 1e-14).ceil();
-    if v >= i64::MAX as f64 { i64::MAX } else if v <= i64::MIN as f64 { i64::MIN } else { v as i64 }
+    if v >= i64::MAX as f64 {
+        i64::MAX
+    } else if v <= i64::MIN as f64 {
+        i64::MIN
+    } else {
+        v as i64
+    }
 }
 
 fn container_requests(c: &Container) -> Resource {
@@ -216,10 +238,17 @@ fn is_sidecar(c: &Container) -> bool {
 /// `non_zero`, containers without a CPU or memory request count as the defaults, as
 /// scoring does (`GetNonzeroRequests`).
 pub fn pod_requests(pod: &Pod, non_zero: bool) -> Resource {
-    let Some(spec) = pod.spec.as_ref() else { return Resource::default() };
+    let Some(spec) = pod.spec.as_ref() else {
+        return Resource::default();
+    };
     let adjust = |mut r: Resource, c: &Container| {
         if non_zero {
-            let has = |n: &str| c.resources.as_ref().and_then(|r| r.requests.as_ref()).is_some_and(|m| m.contains_key(n));
+            let has = |n: &str| {
+                c.resources
+                    .as_ref()
+                    .and_then(|r| r.requests.as_ref())
+                    .is_some_and(|m| m.contains_key(n))
+            };
             if !has("cpu") {
                 r.milli_cpu = DEFAULT_MILLI_CPU_REQUEST;
             }
@@ -260,7 +289,18 @@ mod tests {
 
     #[test]
     fn quantities() {
-        let cases = [("1e2147483647", i64::MAX, i64::MAX), ("100m", 100, 1), ("1", 1000, 1), ("1.5", 1500, 2), ("1Ki", 1_024_000, 1024), ("1Gi", 1_073_741_824_000, 1_073_741_824), ("2k", 2_000_000, 2000), ("1e3", 1_000_000, 1000), ("0.1", 100, 1), ("1n", 1, 1)];
+        let cases = [
+            ("1e2147483647", i64::MAX, i64::MAX),
+            ("100m", 100, 1),
+            ("1", 1000, 1),
+            ("1.5", 1500, 2),
+            ("1Ki", 1_024_000, 1024),
+            ("1Gi", 1_073_741_824_000, 1_073_741_824),
+            ("2k", 2_000_000, 2000),
+            ("1e3", 1_000_000, 1000),
+            ("0.1", 100, 1),
+            ("1n", 1, 1),
+        ];
         for (s, milli, v) in cases {
             assert_eq!(milli_value(&q(s)), milli, "{s} milli");
             assert_eq!(value(&q(s)), v, "{s} value");
@@ -269,7 +309,12 @@ mod tests {
 
     #[test]
     fn pod_requests_take_the_larger_of_containers_and_init_containers_plus_overhead() {
-        let pod = PodBuilder::new("p").container_req("100m", "").container_req("200m", "").init_req("500m", "1Gi").overhead("10m").obj();
+        let pod = PodBuilder::new("p")
+            .container_req("100m", "")
+            .container_req("200m", "")
+            .init_req("500m", "1Gi")
+            .overhead("10m")
+            .obj();
         let r = pod_requests(&pod, false);
         assert_eq!(r.milli_cpu, 510);
         assert_eq!(r.memory, 1 << 30);
@@ -299,15 +344,32 @@ mod tests {
 
     #[test]
     fn sums_saturate() {
-        let mut r = Resource { milli_cpu: i64::MAX - 1, ..Default::default() };
-        r.add(&Resource { milli_cpu: 10, scalar: [("example.com/gpu".to_string(), i64::MAX)].into(), ..Default::default() });
-        r.add(&Resource { scalar: [("example.com/gpu".to_string(), 1)].into(), ..Default::default() });
-        assert_eq!((r.milli_cpu, r.scalar["example.com/gpu"]), (i64::MAX, i64::MAX));
+        let mut r = Resource {
+            milli_cpu: i64::MAX - 1,
+            ..Default::default()
+        };
+        r.add(&Resource {
+            milli_cpu: 10,
+            scalar: [("example.com/gpu".to_string(), i64::MAX)].into(),
+            ..Default::default()
+        });
+        r.add(&Resource {
+            scalar: [("example.com/gpu".to_string(), 1)].into(),
+            ..Default::default()
+        });
+        assert_eq!(
+            (r.milli_cpu, r.scalar["example.com/gpu"]),
+            (i64::MAX, i64::MAX)
+        );
     }
 
     #[test]
     fn sidecars_add_to_the_app_containers() {
-        let pod = PodBuilder::new("p").container_req("100m", "").sidecar_req("50m").init_req("120m", "").obj();
+        let pod = PodBuilder::new("p")
+            .container_req("100m", "")
+            .sidecar_req("50m")
+            .init_req("120m", "")
+            .obj();
         // max(100 + 50, 120 + 50) = 170
         assert_eq!(pod_requests(&pod, false).milli_cpu, 170);
     }

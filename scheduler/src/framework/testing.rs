@@ -15,7 +15,11 @@ pub fn q(s: &str) -> Quantity {
 fn push(v: &mut Value, path: &[&str], item: Value) {
     let mut cur = v;
     for p in path {
-        cur = cur.as_object_mut().expect("object").entry(p.to_string()).or_insert_with(|| json!({}));
+        cur = cur
+            .as_object_mut()
+            .expect("object")
+            .entry(p.to_string())
+            .or_insert_with(|| json!({}));
     }
     if !cur.is_array() {
         *cur = json!([]);
@@ -27,7 +31,11 @@ fn set(v: &mut Value, path: &[&str], item: Value) {
     let (last, parents) = path.split_last().expect("path");
     let mut cur = v;
     for p in parents {
-        cur = cur.as_object_mut().expect("object").entry(p.to_string()).or_insert_with(|| json!({}));
+        cur = cur
+            .as_object_mut()
+            .expect("object")
+            .entry(p.to_string())
+            .or_insert_with(|| json!({}));
     }
     cur[*last] = item;
 }
@@ -52,7 +60,9 @@ pub struct PodBuilder(Value);
 
 impl PodBuilder {
     pub fn new(name: &str) -> Self {
-        PodBuilder(json!({"metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}")}, "spec": {"containers": []}}))
+        PodBuilder(
+            json!({"metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}")}, "spec": {"containers": []}}),
+        )
     }
     pub fn namespace(mut self, ns: &str) -> Self {
         self.0["metadata"]["namespace"] = json!(ns);
@@ -72,36 +82,67 @@ impl PodBuilder {
     }
     pub fn container_req(mut self, cpu: &str, mem: &str) -> Self {
         let n = self.0["spec"]["containers"].as_array().map_or(0, Vec::len);
-        push(&mut self.0, &["spec", "containers"], json!({"name": format!("c{n}"), "image": "nginx", "resources": {"requests": req(cpu, mem)}}));
+        push(
+            &mut self.0,
+            &["spec", "containers"],
+            json!({"name": format!("c{n}"), "image": "nginx", "resources": {"requests": req(cpu, mem)}}),
+        );
         self
     }
     /// A container requesting these resources (any names).
     pub fn container_requests(mut self, requests: &[(&str, &str)]) -> Self {
         let n = self.0["spec"]["containers"].as_array().map_or(0, Vec::len);
-        let r: serde_json::Map<String, Value> = requests.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-        push(&mut self.0, &["spec", "containers"], json!({"name": format!("c{n}"), "image": "nginx", "resources": {"requests": r}}));
+        let r: serde_json::Map<String, Value> = requests
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        push(
+            &mut self.0,
+            &["spec", "containers"],
+            json!({"name": format!("c{n}"), "image": "nginx", "resources": {"requests": r}}),
+        );
         self
     }
     pub fn init_image(mut self, image: &str) -> Self {
-        push(&mut self.0, &["spec", "initContainers"], json!({"name": "init", "image": image}));
+        push(
+            &mut self.0,
+            &["spec", "initContainers"],
+            json!({"name": "init", "image": image}),
+        );
         self
     }
     /// A spread constraint given as JSON (for the fields `spread` does not set).
     pub fn spread_json(mut self, constraint: Value) -> Self {
-        push(&mut self.0, &["spec", "topologySpreadConstraints"], constraint);
+        push(
+            &mut self.0,
+            &["spec", "topologySpreadConstraints"],
+            constraint,
+        );
         self
     }
     pub fn image(mut self, image: &str) -> Self {
         let n = self.0["spec"]["containers"].as_array().map_or(0, Vec::len);
-        push(&mut self.0, &["spec", "containers"], json!({"name": format!("c{n}"), "image": image}));
+        push(
+            &mut self.0,
+            &["spec", "containers"],
+            json!({"name": format!("c{n}"), "image": image}),
+        );
         self
     }
     pub fn init_req(mut self, cpu: &str, mem: &str) -> Self {
-        push(&mut self.0, &["spec", "initContainers"], json!({"name": "init", "image": "busybox", "resources": {"requests": req(cpu, mem)}}));
+        push(
+            &mut self.0,
+            &["spec", "initContainers"],
+            json!({"name": "init", "image": "busybox", "resources": {"requests": req(cpu, mem)}}),
+        );
         self
     }
     pub fn sidecar_req(mut self, cpu: &str) -> Self {
-        push(&mut self.0, &["spec", "initContainers"], json!({"name": "side", "image": "envoy", "restartPolicy": "Always", "resources": {"requests": req(cpu, "")}}));
+        push(
+            &mut self.0,
+            &["spec", "initContainers"],
+            json!({"name": "side", "image": "envoy", "restartPolicy": "Always", "resources": {"requests": req(cpu, "")}}),
+        );
         self
     }
     pub fn overhead(mut self, cpu: &str) -> Self {
@@ -113,7 +154,11 @@ impl PodBuilder {
         if !ip.is_empty() {
             p["hostIP"] = json!(ip);
         }
-        push(&mut self.0, &["spec", "containers"], json!({"name": format!("p{port}"), "image": "nginx", "ports": [p]}));
+        push(
+            &mut self.0,
+            &["spec", "containers"],
+            json!({"name": format!("p{port}"), "image": "nginx", "ports": [p]}),
+        );
         self
     }
     pub fn node_selector(mut self, k: &str, v: &str) -> Self {
@@ -135,15 +180,32 @@ impl PodBuilder {
     pub fn required_node_affinity(mut self, key: &str, op: &str, values: &[&str]) -> Self {
         push(
             &mut self.0,
-            &["spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms"],
+            &[
+                "spec",
+                "affinity",
+                "nodeAffinity",
+                "requiredDuringSchedulingIgnoredDuringExecution",
+                "nodeSelectorTerms",
+            ],
             json!({"matchExpressions": [{"key": key, "operator": op, "values": values}]}),
         );
         self
     }
-    pub fn preferred_node_affinity(mut self, weight: i32, key: &str, op: &str, values: &[&str]) -> Self {
+    pub fn preferred_node_affinity(
+        mut self,
+        weight: i32,
+        key: &str,
+        op: &str,
+        values: &[&str],
+    ) -> Self {
         push(
             &mut self.0,
-            &["spec", "affinity", "nodeAffinity", "preferredDuringSchedulingIgnoredDuringExecution"],
+            &[
+                "spec",
+                "affinity",
+                "nodeAffinity",
+                "preferredDuringSchedulingIgnoredDuringExecution",
+            ],
             json!({"weight": weight, "preference": {"matchExpressions": [{"key": key, "operator": op, "values": values}]}}),
         );
         self
@@ -151,7 +213,12 @@ impl PodBuilder {
     pub fn pod_affinity(mut self, topology_key: &str, labels: &[(&str, &str)]) -> Self {
         push(
             &mut self.0,
-            &["spec", "affinity", "podAffinity", "requiredDuringSchedulingIgnoredDuringExecution"],
+            &[
+                "spec",
+                "affinity",
+                "podAffinity",
+                "requiredDuringSchedulingIgnoredDuringExecution",
+            ],
             json!({"topologyKey": topology_key, "labelSelector": selector(labels)}),
         );
         self
@@ -159,28 +226,59 @@ impl PodBuilder {
     pub fn pod_anti_affinity(mut self, topology_key: &str, labels: &[(&str, &str)]) -> Self {
         push(
             &mut self.0,
-            &["spec", "affinity", "podAntiAffinity", "requiredDuringSchedulingIgnoredDuringExecution"],
+            &[
+                "spec",
+                "affinity",
+                "podAntiAffinity",
+                "requiredDuringSchedulingIgnoredDuringExecution",
+            ],
             json!({"topologyKey": topology_key, "labelSelector": selector(labels)}),
         );
         self
     }
-    pub fn preferred_pod_affinity(mut self, weight: i32, topology_key: &str, labels: &[(&str, &str)]) -> Self {
+    pub fn preferred_pod_affinity(
+        mut self,
+        weight: i32,
+        topology_key: &str,
+        labels: &[(&str, &str)],
+    ) -> Self {
         push(
             &mut self.0,
-            &["spec", "affinity", "podAffinity", "preferredDuringSchedulingIgnoredDuringExecution"],
+            &[
+                "spec",
+                "affinity",
+                "podAffinity",
+                "preferredDuringSchedulingIgnoredDuringExecution",
+            ],
             json!({"weight": weight, "podAffinityTerm": {"topologyKey": topology_key, "labelSelector": selector(labels)}}),
         );
         self
     }
-    pub fn preferred_pod_anti_affinity(mut self, weight: i32, topology_key: &str, labels: &[(&str, &str)]) -> Self {
+    pub fn preferred_pod_anti_affinity(
+        mut self,
+        weight: i32,
+        topology_key: &str,
+        labels: &[(&str, &str)],
+    ) -> Self {
         push(
             &mut self.0,
-            &["spec", "affinity", "podAntiAffinity", "preferredDuringSchedulingIgnoredDuringExecution"],
+            &[
+                "spec",
+                "affinity",
+                "podAntiAffinity",
+                "preferredDuringSchedulingIgnoredDuringExecution",
+            ],
             json!({"weight": weight, "podAffinityTerm": {"topologyKey": topology_key, "labelSelector": selector(labels)}}),
         );
         self
     }
-    pub fn spread(mut self, max_skew: i32, topology_key: &str, when: &str, labels: &[(&str, &str)]) -> Self {
+    pub fn spread(
+        mut self,
+        max_skew: i32,
+        topology_key: &str,
+        when: &str,
+        labels: &[(&str, &str)],
+    ) -> Self {
         push(
             &mut self.0,
             &["spec", "topologySpreadConstraints"],
@@ -193,7 +291,11 @@ impl PodBuilder {
         self
     }
     pub fn scheduling_gate(mut self, name: &str) -> Self {
-        push(&mut self.0, &["spec", "schedulingGates"], json!({"name": name}));
+        push(
+            &mut self.0,
+            &["spec", "schedulingGates"],
+            json!({"name": name}),
+        );
         self
     }
     pub fn nominated(mut self, node: &str) -> Self {
@@ -201,8 +303,15 @@ impl PodBuilder {
         self
     }
     pub fn obj(mut self) -> Pod {
-        if self.0["spec"]["containers"].as_array().is_some_and(Vec::is_empty) {
-            push(&mut self.0, &["spec", "containers"], json!({"name": "c", "image": "nginx"}));
+        if self.0["spec"]["containers"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+        {
+            push(
+                &mut self.0,
+                &["spec", "containers"],
+                json!({"name": "c", "image": "nginx"}),
+            );
         }
         serde_json::from_value(self.0).expect("pod")
     }
@@ -216,7 +325,9 @@ pub struct NodeBuilder(Value);
 
 impl NodeBuilder {
     pub fn new(name: &str) -> Self {
-        NodeBuilder(json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}, "spec": {}, "status": {}}))
+        NodeBuilder(
+            json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}, "spec": {}, "status": {}}),
+        )
     }
     pub fn capacity(mut self, cpu: &str, mem: &str, pods: &str) -> Self {
         let r = json!({"cpu": cpu, "memory": mem, "pods": pods});
@@ -236,7 +347,11 @@ impl NodeBuilder {
         self
     }
     pub fn taint(mut self, key: &str, value: &str, effect: &str) -> Self {
-        push(&mut self.0, &["spec", "taints"], json!({"key": key, "value": value, "effect": effect}));
+        push(
+            &mut self.0,
+            &["spec", "taints"],
+            json!({"key": key, "value": value, "effect": effect}),
+        );
         self
     }
     pub fn unschedulable(mut self) -> Self {
@@ -244,7 +359,11 @@ impl NodeBuilder {
         self
     }
     pub fn image(mut self, name: &str, size: i64) -> Self {
-        push(&mut self.0, &["status", "images"], json!({"names": [name], "sizeBytes": size}));
+        push(
+            &mut self.0,
+            &["status", "images"],
+            json!({"names": [name], "sizeBytes": size}),
+        );
         self
     }
     pub fn obj(self) -> Node {
@@ -265,7 +384,11 @@ pub fn node_with(node: NodeBuilder, pods: Vec<Pod>) -> NodeInfo {
 }
 
 /// Run a PreFilter (when the plugin has one) and a Filter on each node of a snapshot.
-pub fn prefilter_and_filter<P: super::Plugin>(plugin: Arc<P>, pod: &Pod, snapshot: &Snapshot) -> Vec<super::Status> {
+pub fn prefilter_and_filter<P: super::Plugin>(
+    plugin: Arc<P>,
+    pod: &Pod,
+    snapshot: &Snapshot,
+) -> Vec<super::Status> {
     let mut state = CycleState::new();
     if let Some(pf) = plugin.clone().as_pre_filter() {
         let s = pf.pre_filter(&mut state, pod, snapshot);
@@ -281,7 +404,11 @@ pub fn prefilter_and_filter<P: super::Plugin>(plugin: Arc<P>, pod: &Pod, snapsho
 }
 
 /// PreScore (if any), Score and NormalizeScore over every node of a snapshot, in order.
-pub fn prescore_and_score<P: super::Plugin>(plugin: Arc<P>, pod: &Pod, snapshot: &Snapshot) -> Vec<i64> {
+pub fn prescore_and_score<P: super::Plugin>(
+    plugin: Arc<P>,
+    pod: &Pod,
+    snapshot: &Snapshot,
+) -> Vec<i64> {
     let mut state = CycleState::new();
     if let Some(pf) = plugin.clone().as_pre_filter() {
         let _ = pf.pre_filter(&mut state, pod, snapshot);
@@ -294,8 +421,13 @@ pub fn prescore_and_score<P: super::Plugin>(plugin: Arc<P>, pod: &Pod, snapshot:
         }
     }
     let sc = plugin.as_score().expect("score");
-    let mut scores: Vec<super::NodeScore<'_>> =
-        nodes.iter().map(|n| super::NodeScore { name: &n.name, score: sc.score(&state, pod, n, snapshot).expect("score") }).collect();
+    let mut scores: Vec<super::NodeScore<'_>> = nodes
+        .iter()
+        .map(|n| super::NodeScore {
+            name: &n.name,
+            score: sc.score(&state, pod, n, snapshot).expect("score"),
+        })
+        .collect();
     let _ = sc.normalize_score(&state, pod, &mut scores);
     scores.into_iter().map(|s| s.score).collect()
 }

@@ -10,9 +10,13 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use super::node_resources_fit::{ResourceSpec, allocatable_and_requested, default_resources, resolve};
+use super::node_resources_fit::{
+    ResourceSpec, allocatable_and_requested, default_resources, resolve,
+};
 use crate::framework::resource::{self, pod_requests};
-use crate::framework::{CycleState, MAX_NODE_SCORE, NodeInfo, Plugin, PreScore, Score, Snapshot, Status};
+use crate::framework::{
+    CycleState, MAX_NODE_SCORE, NodeInfo, Plugin, PreScore, Score, Snapshot, Status,
+};
 
 pub const NAME: &str = "NodeResourcesBalancedAllocation";
 
@@ -23,13 +27,17 @@ pub struct BalancedAllocation {
 
 impl Default for BalancedAllocation {
     fn default() -> Self {
-        BalancedAllocation { resources: resolve(&default_resources()) }
+        BalancedAllocation {
+            resources: resolve(&default_resources()),
+        }
     }
 }
 
 impl BalancedAllocation {
     pub fn new(resources: Vec<ResourceSpec>) -> Self {
-        BalancedAllocation { resources: resolve(&resources) }
+        BalancedAllocation {
+            resources: resolve(&resources),
+        }
     }
 }
 
@@ -49,9 +57,19 @@ impl Plugin for BalancedAllocation {
 }
 
 impl PreScore for BalancedAllocation {
-    fn pre_score(&self, state: &mut CycleState, pod: &Pod, _nodes: &[&NodeInfo], _snapshot: &Snapshot) -> Status {
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &Pod,
+        _nodes: &[&NodeInfo],
+        _snapshot: &Snapshot,
+    ) -> Status {
         let req = pod_requests(pod, false);
-        let list: Vec<i64> = self.resources.iter().map(|(name, _)| name.of(&req)).collect();
+        let list: Vec<i64> = self
+            .resources
+            .iter()
+            .map(|(name, _)| name.of(&req))
+            .collect();
         if list.iter().all(|&v| v == 0) {
             return Status::skip();
         }
@@ -84,24 +102,45 @@ pub fn balanced_score(pairs: impl Iterator<Item = (i64, i64)>) -> i64 {
         2 => ((fractions[0] - fractions[1]) / 2.0).abs(),
         n => {
             let mean = fractions.iter().sum::<f64>() / n as f64;
-            (fractions.iter().map(|f| (f - mean) * (f - mean)).sum::<f64>() / n as f64).sqrt()
+            (fractions
+                .iter()
+                .map(|f| (f - mean) * (f - mean))
+                .sum::<f64>()
+                / n as f64)
+                .sqrt()
         }
     };
     ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
 }
 
 impl Score for BalancedAllocation {
-    fn score(&self, state: &CycleState, pod: &Pod, node: &NodeInfo, _snapshot: &Snapshot) -> Result<i64, Status> {
+    fn score(
+        &self,
+        state: &CycleState,
+        pod: &Pod,
+        node: &NodeInfo,
+        _snapshot: &Snapshot,
+    ) -> Result<i64, Status> {
         let owned;
         let pod_req = match state.read::<State>(NAME) {
             Some(s) => &s.0,
             None => {
                 let req = pod_requests(pod, false);
-                owned = self.resources.iter().map(|(name, _)| name.of(&req)).collect::<Vec<_>>();
+                owned = self
+                    .resources
+                    .iter()
+                    .map(|(name, _)| name.of(&req))
+                    .collect::<Vec<_>>();
                 &owned
             }
         };
-        let pairs = self.resources.iter().zip(pod_req).filter_map(|((name, _), &want)| allocatable_and_requested(node, name, want, true).map(|(a, r)| (r, a)));
+        let pairs = self
+            .resources
+            .iter()
+            .zip(pod_req)
+            .filter_map(|((name, _), &want)| {
+                allocatable_and_requested(node, name, want, true).map(|(a, r)| (r, a))
+            });
         Ok(balanced_score(pairs))
     }
 }
@@ -125,24 +164,46 @@ mod tests {
             (&[1; 10], &[2; 10], 100),
         ];
         for (req, alloc, want) in cases {
-            assert_eq!(balanced_score(req.iter().copied().zip(alloc.iter().copied())), *want, "{req:?} / {alloc:?}");
+            assert_eq!(
+                balanced_score(req.iter().copied().zip(alloc.iter().copied())),
+                *want,
+                "{req:?} / {alloc:?}"
+            );
         }
     }
 
     #[test]
     fn scores_nodes_and_skips_best_effort_pods() {
         let snapshot = Snapshot::from_objects(
-            vec![NodeBuilder::new("a").capacity("4", "8Gi", "110").obj(), NodeBuilder::new("b").capacity("4", "8Gi", "110").obj()],
-            vec![PodBuilder::new("o").node("b").container_req("", "4Gi").obj()],
+            vec![
+                NodeBuilder::new("a").capacity("4", "8Gi", "110").obj(),
+                NodeBuilder::new("b").capacity("4", "8Gi", "110").obj(),
+            ],
+            vec![
+                PodBuilder::new("o")
+                    .node("b")
+                    .container_req("", "4Gi")
+                    .obj(),
+            ],
         );
         let pod = PodBuilder::new("p").container_req("2", "2Gi").obj();
         // a: 0.5 / 0.25 → 87; b: 0.5 / 0.75 → 87.
-        assert_eq!(prescore_and_score(Arc::new(BalancedAllocation::default()), &pod, &snapshot), vec![87, 87]);
+        assert_eq!(
+            prescore_and_score(Arc::new(BalancedAllocation::default()), &pod, &snapshot),
+            vec![87, 87]
+        );
         let pod = PodBuilder::new("p").container_req("2", "").obj();
         // a: 0.5 / 0 → 75; b: 0.5 / 0.5 → 100.
-        assert_eq!(prescore_and_score(Arc::new(BalancedAllocation::default()), &pod, &snapshot), vec![75, 100]);
+        assert_eq!(
+            prescore_and_score(Arc::new(BalancedAllocation::default()), &pod, &snapshot),
+            vec![75, 100]
+        );
         let mut state = CycleState::new();
         let nodes: Vec<&NodeInfo> = snapshot.nodes().collect();
-        assert!(BalancedAllocation::default().pre_score(&mut state, &PodBuilder::new("be").obj(), &nodes, &snapshot).is_skip());
+        assert!(
+            BalancedAllocation::default()
+                .pre_score(&mut state, &PodBuilder::new("be").obj(), &nodes, &snapshot)
+                .is_skip()
+        );
     }
 }

@@ -42,10 +42,19 @@ pub fn binding(req: &BindRequest) -> Binding {
             name: Some(req.name.clone()),
             namespace: Some(req.namespace.clone()),
             uid: req.uid.clone(),
-            annotations: (!req.annotations.is_empty()).then(|| req.annotations.clone().into_iter().collect::<BTreeMap<_, _>>()),
+            annotations: (!req.annotations.is_empty()).then(|| {
+                req.annotations
+                    .clone()
+                    .into_iter()
+                    .collect::<BTreeMap<_, _>>()
+            }),
             ..Default::default()
         },
-        target: ObjectReference { kind: Some("Node".into()), name: Some(req.node.clone()), ..Default::default() },
+        target: ObjectReference {
+            kind: Some("Node".into()),
+            name: Some(req.node.clone()),
+            ..Default::default()
+        },
     }
 }
 
@@ -68,8 +77,15 @@ mod tests {
             serde_json::json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "web-1", "namespace": "prod", "uid": "u-1", "annotations": {"a": "b"}},
                 "target": {"kind": "Node", "name": "node-2"}})
         );
-        let req = BindRequest { annotations: BTreeMap::new(), ..req };
-        assert!(serde_json::to_value(binding(&req)).unwrap()["metadata"].get("annotations").is_none());
+        let req = BindRequest {
+            annotations: BTreeMap::new(),
+            ..req
+        };
+        assert!(
+            serde_json::to_value(binding(&req)).unwrap()["metadata"]
+                .get("annotations")
+                .is_none()
+        );
     }
 }
 
@@ -77,10 +93,20 @@ impl Bind for DefaultBinder {
     fn bind(&self, req: BindRequest) -> BoxFuture<'static, Status> {
         let client = self.client.clone();
         Box::pin(async move {
-            let Some(client) = client else { return Status::error("no API client") };
+            let Some(client) = client else {
+                return Status::error("no API client");
+            };
             let pods: Api<Pod> = Api::namespaced(client, &req.namespace);
             let body = binding(&req);
-            match pods.create_subresource::<Binding, serde_json::Value>("binding", &req.name, &PostParams::default(), &body).await {
+            match pods
+                .create_subresource::<Binding, serde_json::Value>(
+                    "binding",
+                    &req.name,
+                    &PostParams::default(),
+                    &body,
+                )
+                .await
+            {
                 Ok(_) => Status::success(),
                 // The API's own message, as upstream's `err.Error()` of a StatusError.
                 Err(kube::Error::Api(e)) => Status::error(e.message),

@@ -5,11 +5,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, PreferredSchedulingTerm};
+use k8s_openapi::api::core::v1::{
+    Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, PreferredSchedulingTerm,
+};
 
 use crate::framework::{
-    ActionType, Change, ClusterEvent, CycleState, EventResource, Filter, MAX_NODE_SCORE, NodeInfo, NodeScore, Plugin, PreFilter, PreScore,
-    QueueingHint, Score, Snapshot, Status, default_normalize_score,
+    ActionType, Change, ClusterEvent, CycleState, EventResource, Filter, MAX_NODE_SCORE, NodeInfo,
+    NodeScore, Plugin, PreFilter, PreScore, QueueingHint, Score, Snapshot, Status,
+    default_normalize_score,
 };
 
 type Labels = BTreeMap<String, String>;
@@ -37,7 +40,10 @@ fn preferred_terms(pod: &Pod) -> &[PreferredSchedulingTerm] {
         .as_ref()
         .and_then(|s| s.affinity.as_ref())
         .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|n| n.preferred_during_scheduling_ignored_during_execution.as_deref())
+        .and_then(|n| {
+            n.preferred_during_scheduling_ignored_during_execution
+                .as_deref()
+        })
         .unwrap_or_default()
 }
 
@@ -49,10 +55,17 @@ fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool
         "Exists" => value.is_some(),
         "DoesNotExist" => value.is_none(),
         "Gt" | "Lt" => {
-            let (Some(v), Some(bound)) = (value.and_then(|v| v.parse::<i64>().ok()), values.first().and_then(|b| b.parse::<i64>().ok())) else {
+            let (Some(v), Some(bound)) = (
+                value.and_then(|v| v.parse::<i64>().ok()),
+                values.first().and_then(|b| b.parse::<i64>().ok()),
+            ) else {
                 return false;
             };
-            if r.operator == "Gt" { v > bound } else { v < bound }
+            if r.operator == "Gt" {
+                v > bound
+            } else {
+                v < bound
+            }
         }
         _ => false,
     }
@@ -67,7 +80,10 @@ fn term_matches_labels(term: &NodeSelectorTerm, name: &str, labels: Option<&Labe
         return false;
     }
     let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
-    exprs.iter().all(|r| requirement_matches(r, label(&r.key))) && fields.iter().all(|r| r.key == "metadata.name" && requirement_matches(r, Some(name)))
+    exprs.iter().all(|r| requirement_matches(r, label(&r.key)))
+        && fields
+            .iter()
+            .all(|r| r.key == "metadata.name" && requirement_matches(r, Some(name)))
 }
 
 /// One node selector term against a node.
@@ -79,7 +95,9 @@ pub fn term_matches(term: &NodeSelectorTerm, node: &NodeInfo) -> bool {
 fn required_matches_labels(pod: &Pod, name: &str, labels: Option<&Labels>) -> bool {
     let selector: Option<&Labels> = pod.spec.as_ref().and_then(|s| s.node_selector.as_ref());
     if let Some(sel) = selector
-        && !sel.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+        && !sel
+            .iter()
+            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
     {
         return false;
     }
@@ -97,7 +115,11 @@ pub fn required_matches(pod: &Pod, node: &NodeInfo) -> bool {
 
 /// As [`required_matches`], for a Node object.
 pub fn required_matches_node(pod: &Pod, node: &Node) -> bool {
-    required_matches_labels(pod, node.metadata.name.as_deref().unwrap_or(""), node.metadata.labels.as_ref())
+    required_matches_labels(
+        pod,
+        node.metadata.name.as_deref().unwrap_or(""),
+        node.metadata.labels.as_ref(),
+    )
 }
 
 impl Plugin for NodeAffinity {
@@ -111,7 +133,10 @@ impl Plugin for NodeAffinity {
         Some(self)
     }
     fn events_to_register(&self) -> Vec<ClusterEvent> {
-        vec![ClusterEvent::new(EventResource::Node, ActionType::ADD | ActionType::UPDATE_NODE_LABEL)]
+        vec![ClusterEvent::new(
+            EventResource::Node,
+            ActionType::ADD | ActionType::UPDATE_NODE_LABEL,
+        )]
     }
     /// The node matches the pod's required affinity now and did not before (or is new).
     fn queueing_hint(&self, pod: &Pod, change: &Change<'_>) -> QueueingHint {
@@ -129,7 +154,11 @@ impl Plugin for NodeAffinity {
 
 impl PreFilter for NodeAffinity {
     fn pre_filter(&self, _state: &mut CycleState, pod: &Pod, _snapshot: &Snapshot) -> Status {
-        let has_selector = pod.spec.as_ref().and_then(|s| s.node_selector.as_ref()).is_some_and(|s| !s.is_empty());
+        let has_selector = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_selector.as_ref())
+            .is_some_and(|s| !s.is_empty());
         if !has_selector && required_terms(pod).is_none() {
             return Status::skip();
         }
@@ -139,21 +168,50 @@ impl PreFilter for NodeAffinity {
 
 impl Filter for NodeAffinity {
     fn filter(&self, _state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
-        if required_matches(pod, node) { Status::success() } else { Status::unresolvable(ERR_REASON_POD) }
+        if required_matches(pod, node) {
+            Status::success()
+        } else {
+            Status::unresolvable(ERR_REASON_POD)
+        }
     }
 }
 
 impl PreScore for NodeAffinity {
-    fn pre_score(&self, _state: &mut CycleState, pod: &Pod, _nodes: &[&NodeInfo], _snapshot: &Snapshot) -> Status {
-        if preferred_terms(pod).is_empty() { Status::skip() } else { Status::success() }
+    fn pre_score(
+        &self,
+        _state: &mut CycleState,
+        pod: &Pod,
+        _nodes: &[&NodeInfo],
+        _snapshot: &Snapshot,
+    ) -> Status {
+        if preferred_terms(pod).is_empty() {
+            Status::skip()
+        } else {
+            Status::success()
+        }
     }
 }
 
 impl Score for NodeAffinity {
-    fn score(&self, _state: &CycleState, pod: &Pod, node: &NodeInfo, _snapshot: &Snapshot) -> Result<i64, Status> {
-        Ok(preferred_terms(pod).iter().filter(|t| t.weight != 0 && term_matches(&t.preference, node)).map(|t| i64::from(t.weight)).sum())
+    fn score(
+        &self,
+        _state: &CycleState,
+        pod: &Pod,
+        node: &NodeInfo,
+        _snapshot: &Snapshot,
+    ) -> Result<i64, Status> {
+        Ok(preferred_terms(pod)
+            .iter()
+            .filter(|t| t.weight != 0 && term_matches(&t.preference, node))
+            .map(|t| i64::from(t.weight))
+            .sum())
     }
-    fn normalize_score(&self, _state: &CycleState, _pod: &Pod, scores: &mut [NodeScore<'_>]) -> Status {
+    fn normalize_score(
+        &self,
+        _state: &CycleState,
+        _pod: &Pod,
+        scores: &mut [NodeScore<'_>],
+    ) -> Status {
         default_normalize_score(MAX_NODE_SCORE, false, scores);
         Status::success()
     }
@@ -170,18 +228,58 @@ mod tests {
         let node = || NodeBuilder::new("n1").label("zone", "a").label("gen", "5");
         let cases = [
             ("nothing required", PodBuilder::new("p"), Code::Success),
-            ("nodeSelector matches", PodBuilder::new("p").node_selector("zone", "a"), Code::Success),
-            ("nodeSelector differs", PodBuilder::new("p").node_selector("zone", "b"), Code::UnschedulableAndUnresolvable),
-            ("In", PodBuilder::new("p").required_node_affinity("zone", "In", &["a", "b"]), Code::Success),
-            ("NotIn", PodBuilder::new("p").required_node_affinity("zone", "NotIn", &["a"]), Code::UnschedulableAndUnresolvable),
-            ("Exists", PodBuilder::new("p").required_node_affinity("zone", "Exists", &[]), Code::Success),
-            ("DoesNotExist", PodBuilder::new("p").required_node_affinity("zone", "DoesNotExist", &[]), Code::UnschedulableAndUnresolvable),
-            ("Gt", PodBuilder::new("p").required_node_affinity("gen", "Gt", &["4"]), Code::Success),
-            ("Lt", PodBuilder::new("p").required_node_affinity("gen", "Lt", &["4"]), Code::UnschedulableAndUnresolvable),
-            ("terms are ORed", PodBuilder::new("p").required_node_affinity("zone", "In", &["x"]).required_node_affinity("gen", "In", &["5"]), Code::Success),
+            (
+                "nodeSelector matches",
+                PodBuilder::new("p").node_selector("zone", "a"),
+                Code::Success,
+            ),
+            (
+                "nodeSelector differs",
+                PodBuilder::new("p").node_selector("zone", "b"),
+                Code::UnschedulableAndUnresolvable,
+            ),
+            (
+                "In",
+                PodBuilder::new("p").required_node_affinity("zone", "In", &["a", "b"]),
+                Code::Success,
+            ),
+            (
+                "NotIn",
+                PodBuilder::new("p").required_node_affinity("zone", "NotIn", &["a"]),
+                Code::UnschedulableAndUnresolvable,
+            ),
+            (
+                "Exists",
+                PodBuilder::new("p").required_node_affinity("zone", "Exists", &[]),
+                Code::Success,
+            ),
+            (
+                "DoesNotExist",
+                PodBuilder::new("p").required_node_affinity("zone", "DoesNotExist", &[]),
+                Code::UnschedulableAndUnresolvable,
+            ),
+            (
+                "Gt",
+                PodBuilder::new("p").required_node_affinity("gen", "Gt", &["4"]),
+                Code::Success,
+            ),
+            (
+                "Lt",
+                PodBuilder::new("p").required_node_affinity("gen", "Lt", &["4"]),
+                Code::UnschedulableAndUnresolvable,
+            ),
+            (
+                "terms are ORed",
+                PodBuilder::new("p")
+                    .required_node_affinity("zone", "In", &["x"])
+                    .required_node_affinity("gen", "In", &["5"]),
+                Code::Success,
+            ),
             (
                 "selector and affinity both needed",
-                PodBuilder::new("p").node_selector("zone", "b").required_node_affinity("gen", "In", &["5"]),
+                PodBuilder::new("p")
+                    .node_selector("zone", "b")
+                    .required_node_affinity("gen", "In", &["5"]),
                 Code::UnschedulableAndUnresolvable,
             ),
         ];
@@ -199,13 +297,22 @@ mod tests {
         let snapshot = Snapshot::from_objects(
             vec![
                 NodeBuilder::new("a").label("zone", "a").obj(),
-                NodeBuilder::new("b").label("zone", "b").label("ssd", "true").obj(),
+                NodeBuilder::new("b")
+                    .label("zone", "b")
+                    .label("ssd", "true")
+                    .obj(),
                 NodeBuilder::new("c").obj(),
             ],
             vec![],
         );
-        let pod = PodBuilder::new("p").preferred_node_affinity(20, "zone", "In", &["a"]).preferred_node_affinity(60, "ssd", "Exists", &[]).obj();
+        let pod = PodBuilder::new("p")
+            .preferred_node_affinity(20, "zone", "In", &["a"])
+            .preferred_node_affinity(60, "ssd", "Exists", &[])
+            .obj();
         // Raw 20, 60, 0 → 33, 100, 0.
-        assert_eq!(prescore_and_score(Arc::new(NodeAffinity), &pod, &snapshot), vec![33, 100, 0]);
+        assert_eq!(
+            prescore_and_score(Arc::new(NodeAffinity), &pod, &snapshot),
+            vec![33, 100, 0]
+        );
     }
 }

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::framework::{ActionType, Change, ClusterEvent, CycleState, EventResource, Filter, NodeInfo, Plugin, QueueingHint, Status};
+use crate::framework::{
+    ActionType, Change, ClusterEvent, CycleState, EventResource, Filter, NodeInfo, Plugin,
+    QueueingHint, Status,
+};
 
 pub const NAME: &str = "NodeName";
 pub const ERR_REASON: &str = "node(s) didn't match the requested node name";
@@ -25,13 +28,23 @@ impl Plugin for NodeName {
     /// The node the pod names was added.
     fn queueing_hint(&self, pod: &Pod, change: &Change<'_>) -> QueueingHint {
         let wanted = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
-        QueueingHint::when(change.nodes().1.is_some_and(|n| n.metadata.name.as_deref() == wanted))
+        QueueingHint::when(
+            change
+                .nodes()
+                .1
+                .is_some_and(|n| n.metadata.name.as_deref() == wanted),
+        )
     }
 }
 
 impl Filter for NodeName {
     fn filter(&self, _state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
-        match pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).filter(|n| !n.is_empty()) {
+        match pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .filter(|n| !n.is_empty())
+        {
             Some(wanted) if wanted != node.name => Status::unresolvable(ERR_REASON),
             _ => Status::success(),
         }
@@ -49,10 +62,24 @@ mod tests {
         let cases = [
             ("no node name", PodBuilder::new("p"), Code::Success),
             ("this node", PodBuilder::new("p").node("n1"), Code::Success),
-            ("another node", PodBuilder::new("p").node("n2"), Code::UnschedulableAndUnresolvable),
+            (
+                "another node",
+                PodBuilder::new("p").node("n2"),
+                Code::UnschedulableAndUnresolvable,
+            ),
         ];
         for (name, pod, want) in cases {
-            assert_eq!(NodeName.filter(&CycleState::new(), &pod.obj(), &NodeBuilder::new("n1").info()).code(), want, "{name}");
+            assert_eq!(
+                NodeName
+                    .filter(
+                        &CycleState::new(),
+                        &pod.obj(),
+                        &NodeBuilder::new("n1").info()
+                    )
+                    .code(),
+                want,
+                "{name}"
+            );
         }
     }
 }

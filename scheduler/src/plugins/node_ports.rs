@@ -6,7 +6,10 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Pod;
 
 use crate::framework::node_info::host_ports;
-use crate::framework::{ActionType, Change, ClusterEvent, CycleState, EventResource, Filter, NodeInfo, Plugin, PreFilter, QueueingHint, Snapshot, Status};
+use crate::framework::{
+    ActionType, Change, ClusterEvent, CycleState, EventResource, Filter, NodeInfo, Plugin,
+    PreFilter, QueueingHint, Snapshot, Status,
+};
 
 pub const NAME: &str = "NodePorts";
 pub const ERR_REASON: &str = "node(s) didn't have free ports for the requested pod ports";
@@ -29,7 +32,10 @@ impl Plugin for NodePorts {
     }
     fn events_to_register(&self) -> Vec<ClusterEvent> {
         // Container ports are immutable: pod updates never free one.
-        vec![ClusterEvent::new(EventResource::Pod, ActionType::DELETE), ClusterEvent::new(EventResource::Node, ActionType::ADD)]
+        vec![
+            ClusterEvent::new(EventResource::Pod, ActionType::DELETE),
+            ClusterEvent::new(EventResource::Node, ActionType::ADD),
+        ]
     }
     /// A new node; or a deleted pod that held a port this pod wants.
     fn queueing_hint(&self, pod: &Pod, change: &Change<'_>) -> QueueingHint {
@@ -37,7 +43,11 @@ impl Plugin for NodePorts {
             Change::Node { .. } => QueueingHint::Queue,
             Change::Pod { old, .. } => {
                 let freed = old.map(host_ports).unwrap_or_default();
-                QueueingHint::when(host_ports(pod).iter().any(|w| freed.iter().any(|u| conflicts(w, u))))
+                QueueingHint::when(
+                    host_ports(pod)
+                        .iter()
+                        .any(|w| freed.iter().any(|u| conflicts(w, u))),
+                )
             }
         }
     }
@@ -68,7 +78,14 @@ impl Filter for NodePorts {
                 &owned
             }
         };
-        if wanted.iter().any(|w| node.used_ports.iter().any(|u| conflicts(w, u))) { Status::unschedulable(ERR_REASON) } else { Status::success() }
+        if wanted
+            .iter()
+            .any(|w| node.used_ports.iter().any(|u| conflicts(w, u)))
+        {
+            Status::unschedulable(ERR_REASON)
+        } else {
+            Status::success()
+        }
     }
 }
 
@@ -86,36 +103,88 @@ mod tests {
                 {"name": "proxy", "image": "envoy", "restartPolicy": "Always", "ports": [{"containerPort": 90, "hostPort": 90, "protocol": "UDP", "hostIP": "10.0.0.1"}]}],
             "containers": [{"name": "app", "image": "nginx", "ports": [{"containerPort": 8080}]}]}}))
         .unwrap();
-        assert_eq!(host_ports(&pod), [("UDP".to_string(), "10.0.0.1".to_string(), 90)]);
+        assert_eq!(
+            host_ports(&pod),
+            [("UDP".to_string(), "10.0.0.1".to_string(), 90)]
+        );
     }
 
     #[test]
     fn table() {
         let cases = [
             ("no ports", PodBuilder::new("p"), vec![], Code::Success),
-            ("free port", PodBuilder::new("p").host_port(80, "TCP", ""), vec![PodBuilder::new("o").node("n").host_port(81, "TCP", "").obj()], Code::Success),
-            ("same port", PodBuilder::new("p").host_port(80, "TCP", ""), vec![PodBuilder::new("o").node("n").host_port(80, "TCP", "").obj()], Code::Unschedulable),
-            ("other protocol", PodBuilder::new("p").host_port(80, "UDP", ""), vec![PodBuilder::new("o").node("n").host_port(80, "TCP", "").obj()], Code::Success),
+            (
+                "free port",
+                PodBuilder::new("p").host_port(80, "TCP", ""),
+                vec![
+                    PodBuilder::new("o")
+                        .node("n")
+                        .host_port(81, "TCP", "")
+                        .obj(),
+                ],
+                Code::Success,
+            ),
+            (
+                "same port",
+                PodBuilder::new("p").host_port(80, "TCP", ""),
+                vec![
+                    PodBuilder::new("o")
+                        .node("n")
+                        .host_port(80, "TCP", "")
+                        .obj(),
+                ],
+                Code::Unschedulable,
+            ),
+            (
+                "other protocol",
+                PodBuilder::new("p").host_port(80, "UDP", ""),
+                vec![
+                    PodBuilder::new("o")
+                        .node("n")
+                        .host_port(80, "TCP", "")
+                        .obj(),
+                ],
+                Code::Success,
+            ),
             (
                 "different host IPs",
                 PodBuilder::new("p").host_port(80, "TCP", "10.0.0.1"),
-                vec![PodBuilder::new("o").node("n").host_port(80, "TCP", "10.0.0.2").obj()],
+                vec![
+                    PodBuilder::new("o")
+                        .node("n")
+                        .host_port(80, "TCP", "10.0.0.2")
+                        .obj(),
+                ],
                 Code::Success,
             ),
             (
                 "wildcard overlaps",
                 PodBuilder::new("p").host_port(80, "TCP", "10.0.0.1"),
-                vec![PodBuilder::new("o").node("n").host_port(80, "TCP", "").obj()],
+                vec![
+                    PodBuilder::new("o")
+                        .node("n")
+                        .host_port(80, "TCP", "")
+                        .obj(),
+                ],
                 Code::Unschedulable,
             ),
         ];
         for (name, pod, existing, want) in cases {
             let pod = pod.obj();
-            let snapshot = Snapshot::from_objects(vec![NodeBuilder::new("n").obj()], existing.clone());
-            let s = crate::framework::testing::prefilter_and_filter(Arc::new(NodePorts), &pod, &snapshot);
+            let snapshot =
+                Snapshot::from_objects(vec![NodeBuilder::new("n").obj()], existing.clone());
+            let s = crate::framework::testing::prefilter_and_filter(
+                Arc::new(NodePorts),
+                &pod,
+                &snapshot,
+            );
             assert_eq!(s[0].code(), want, "{name}");
             // Filter alone (without PreFilter state) agrees.
-            let s = NodePorts.filter(&CycleState::new(), &pod, &node_with(NodeBuilder::new("n"), existing));
+            let s = NodePorts.filter(
+                &CycleState::new(),
+                &pod,
+                &node_with(NodeBuilder::new("n"), existing),
+            );
             assert_eq!(s.code(), want, "{name} (filter only)");
         }
     }

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 
 use super::taint_toleration::tolerates_taint;
-use crate::framework::{ActionType, Change, ClusterEvent, CycleState, EventResource, Filter, NodeInfo, Plugin, QueueingHint, Status};
+use crate::framework::{
+    ActionType, Change, ClusterEvent, CycleState, EventResource, Filter, NodeInfo, Plugin,
+    QueueingHint, Status,
+};
 
 pub const NAME: &str = "NodeUnschedulable";
 pub const ERR_REASON_UNSCHEDULABLE: &str = "node(s) were unschedulable";
@@ -24,11 +27,19 @@ impl Plugin for NodeUnschedulable {
     }
     fn events_to_register(&self) -> Vec<ClusterEvent> {
         // spec.unschedulable changes count as taint updates, as upstream.
-        vec![ClusterEvent::new(EventResource::Node, ActionType::ADD | ActionType::UPDATE_NODE_TAINT)]
+        vec![ClusterEvent::new(
+            EventResource::Node,
+            ActionType::ADD | ActionType::UPDATE_NODE_TAINT,
+        )]
     }
     /// A node that became schedulable (or was added schedulable).
     fn queueing_hint(&self, _pod: &Pod, change: &Change<'_>) -> QueueingHint {
-        let unschedulable = |n: &Node| n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false);
+        let unschedulable = |n: &Node| {
+            n.spec
+                .as_ref()
+                .and_then(|s| s.unschedulable)
+                .unwrap_or(false)
+        };
         let (old, new) = change.nodes();
         let was = old.is_some_and(|n| !unschedulable(n));
         QueueingHint::when(!was && new.is_some_and(|n| !unschedulable(n)))
@@ -43,9 +54,21 @@ impl Filter for NodeUnschedulable {
         if !node.unschedulable {
             return Status::success();
         }
-        let taint = Taint { key: UNSCHEDULABLE_TAINT.to_string(), effect: "NoSchedule".to_string(), ..Default::default() };
-        let tolerated = pod.spec.as_ref().and_then(|s| s.tolerations.as_ref()).is_some_and(|ts| ts.iter().any(|t| tolerates_taint(t, &taint)));
-        if tolerated { Status::success() } else { Status::unresolvable(ERR_REASON_UNSCHEDULABLE) }
+        let taint = Taint {
+            key: UNSCHEDULABLE_TAINT.to_string(),
+            effect: "NoSchedule".to_string(),
+            ..Default::default()
+        };
+        let tolerated = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.tolerations.as_ref())
+            .is_some_and(|ts| ts.iter().any(|t| tolerates_taint(t, &taint)));
+        if tolerated {
+            Status::success()
+        } else {
+            Status::unresolvable(ERR_REASON_UNSCHEDULABLE)
+        }
     }
 }
 
@@ -58,8 +81,18 @@ mod tests {
     #[test]
     fn table() {
         let cases = [
-            ("schedulable node", PodBuilder::new("p"), NodeBuilder::new("n"), Code::Success),
-            ("cordoned node", PodBuilder::new("p"), NodeBuilder::new("n").unschedulable(), Code::UnschedulableAndUnresolvable),
+            (
+                "schedulable node",
+                PodBuilder::new("p"),
+                NodeBuilder::new("n"),
+                Code::Success,
+            ),
+            (
+                "cordoned node",
+                PodBuilder::new("p"),
+                NodeBuilder::new("n").unschedulable(),
+                Code::UnschedulableAndUnresolvable,
+            ),
             (
                 "cordoned node, tolerated",
                 PodBuilder::new("p").toleration(UNSCHEDULABLE_TAINT, "Exists", "", "NoSchedule"),

@@ -19,7 +19,8 @@ pub enum Error {
 }
 
 /// Builds a plugin from its `pluginConfig` args.
-pub type Factory = Arc<dyn Fn(Option<&Value>, &Handle) -> Result<Arc<dyn Plugin>, Error> + Send + Sync>;
+pub type Factory =
+    Arc<dyn Fn(Option<&Value>, &Handle) -> Result<Arc<dyn Plugin>, Error> + Send + Sync>;
 
 /// Plugins built outside this crate, by name: they can be enabled in the configuration as
 /// the in-tree ones are (an in-tree name keeps its in-tree plugin).
@@ -55,16 +56,29 @@ pub const NAMES: &[&str] = &[
     default_binder::NAME,
 ];
 
-fn args<T: serde::de::DeserializeOwned + Default>(plugin: &str, args: Option<&Value>) -> Result<T, Error> {
+fn args<T: serde::de::DeserializeOwned + Default>(
+    plugin: &str,
+    args: Option<&Value>,
+) -> Result<T, Error> {
     match args {
         None | Some(Value::Null) => Ok(T::default()),
-        Some(v) => serde_json::from_value(v.clone()).map_err(|e| Error::InvalidArgs { plugin: plugin.to_string(), message: e.to_string() }),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| Error::InvalidArgs {
+            plugin: plugin.to_string(),
+            message: e.to_string(),
+        }),
     }
 }
 
 /// Build the plugin `name` from its `pluginConfig` args.
-pub fn build(name: &str, plugin_args: Option<&Value>, handle: &Handle) -> Result<Arc<dyn Plugin>, Error> {
-    let invalid = |e: &dyn std::fmt::Display| Error::InvalidArgs { plugin: name.to_string(), message: e.to_string() };
+pub fn build(
+    name: &str,
+    plugin_args: Option<&Value>,
+    handle: &Handle,
+) -> Result<Arc<dyn Plugin>, Error> {
+    let invalid = |e: &dyn std::fmt::Display| Error::InvalidArgs {
+        plugin: name.to_string(),
+        message: e.to_string(),
+    };
     Ok(match name {
         node_unschedulable::NAME => Arc::new(node_unschedulable::NodeUnschedulable),
         node_name::NAME => Arc::new(node_name::NodeName),
@@ -82,7 +96,10 @@ pub fn build(name: &str, plugin_args: Option<&Value>, handle: &Handle) -> Result
                 resources: Option<Vec<node_resources_fit::ResourceSpec>>,
             }
             let a: A = args(name, plugin_args)?;
-            Arc::new(balanced_allocation::BalancedAllocation::new(a.resources.unwrap_or_else(node_resources_fit::default_resources)))
+            Arc::new(balanced_allocation::BalancedAllocation::new(
+                a.resources
+                    .unwrap_or_else(node_resources_fit::default_resources),
+            ))
         }
         image_locality::NAME => Arc::new(image_locality::ImageLocality),
         inter_pod_affinity::NAME => Arc::new(inter_pod_affinity::InterPodAffinity),

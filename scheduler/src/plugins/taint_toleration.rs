@@ -7,8 +7,8 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
 
 use crate::framework::{
-    ActionType, Change, ClusterEvent, CycleState, EventResource, Filter, MAX_NODE_SCORE, NodeInfo, NodeScore, Plugin, PreScore, QueueingHint, Score,
-    Snapshot, Status, default_normalize_score,
+    ActionType, Change, ClusterEvent, CycleState, EventResource, Filter, MAX_NODE_SCORE, NodeInfo,
+    NodeScore, Plugin, PreScore, QueueingHint, Score, Snapshot, Status, default_normalize_score,
 };
 
 pub const NAME: &str = "TaintToleration";
@@ -20,7 +20,10 @@ pub struct TaintToleration;
 /// (or the toleration has none), keys match (or the toleration has none with `Exists`),
 /// and `Exists` or equal values.
 pub fn tolerates_taint(t: &Toleration, taint: &Taint) -> bool {
-    if t.effect.as_deref().is_some_and(|e| !e.is_empty() && e != taint.effect) {
+    if t.effect
+        .as_deref()
+        .is_some_and(|e| !e.is_empty() && e != taint.effect)
+    {
         return false;
     }
     let key = t.key.as_deref().unwrap_or("");
@@ -35,7 +38,10 @@ pub fn tolerates_taint(t: &Toleration, taint: &Taint) -> bool {
 }
 
 fn tolerations(pod: &Pod) -> &[Toleration] {
-    pod.spec.as_ref().and_then(|s| s.tolerations.as_deref()).unwrap_or_default()
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.tolerations.as_deref())
+        .unwrap_or_default()
 }
 
 fn taints(node: &NodeInfo) -> &[Taint] {
@@ -46,7 +52,10 @@ fn taints(node: &NodeInfo) -> &[Taint] {
 }
 
 fn node_taints(node: &Node) -> &[Taint] {
-    node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or_default()
+    node.spec
+        .as_ref()
+        .and_then(|s| s.taints.as_deref())
+        .unwrap_or_default()
 }
 
 /// The first NoSchedule/NoExecute taint of `taints` the tolerations do not tolerate
@@ -66,14 +75,21 @@ impl Plugin for TaintToleration {
         Some(self)
     }
     fn events_to_register(&self) -> Vec<ClusterEvent> {
-        vec![ClusterEvent::new(EventResource::Node, ActionType::ADD | ActionType::UPDATE_NODE_TAINT)]
+        vec![ClusterEvent::new(
+            EventResource::Node,
+            ActionType::ADD | ActionType::UPDATE_NODE_TAINT,
+        )]
     }
     /// The node had an untolerated taint (or is new) and now has none.
     fn queueing_hint(&self, pod: &Pod, change: &Change<'_>) -> QueueingHint {
         let tolerations = tolerations(pod);
         let (old, new) = change.nodes();
-        let was_untolerated = old.is_none_or(|n| untolerated(node_taints(n), tolerations).is_some());
-        QueueingHint::when(was_untolerated && new.is_some_and(|n| untolerated(node_taints(n), tolerations).is_none()))
+        let was_untolerated =
+            old.is_none_or(|n| untolerated(node_taints(n), tolerations).is_some());
+        QueueingHint::when(
+            was_untolerated
+                && new.is_some_and(|n| untolerated(node_taints(n), tolerations).is_none()),
+        )
     }
     fn as_pre_score(self: Arc<Self>) -> Option<Arc<dyn PreScore>> {
         Some(self)
@@ -87,28 +103,61 @@ impl Filter for TaintToleration {
     fn filter(&self, _state: &CycleState, pod: &Pod, node: &NodeInfo) -> Status {
         match untolerated(taints(node), tolerations(pod)) {
             None => Status::success(),
-            Some(taint) => Status::unresolvable(format!("node(s) had untolerated taint {{{}: {}}}", taint.key, taint.value.as_deref().unwrap_or(""))),
+            Some(taint) => Status::unresolvable(format!(
+                "node(s) had untolerated taint {{{}: {}}}",
+                taint.key,
+                taint.value.as_deref().unwrap_or("")
+            )),
         }
     }
 }
 
 impl PreScore for TaintToleration {
-    fn pre_score(&self, _state: &mut CycleState, _pod: &Pod, _nodes: &[&NodeInfo], _snapshot: &Snapshot) -> Status {
+    fn pre_score(
+        &self,
+        _state: &mut CycleState,
+        _pod: &Pod,
+        _nodes: &[&NodeInfo],
+        _snapshot: &Snapshot,
+    ) -> Status {
         Status::success()
     }
 }
 
 impl Score for TaintToleration {
-    fn score(&self, _state: &CycleState, pod: &Pod, node: &NodeInfo, _snapshot: &Snapshot) -> Result<i64, Status> {
+    fn score(
+        &self,
+        _state: &CycleState,
+        pod: &Pod,
+        node: &NodeInfo,
+        _snapshot: &Snapshot,
+    ) -> Result<i64, Status> {
         if !node.tainted {
             return Ok(0);
         }
         // Only tolerations with an empty or PreferNoSchedule effect count here.
-        let tolerations: Vec<&Toleration> =
-            tolerations(pod).iter().filter(|t| t.effect.as_deref().is_none_or(|e| e.is_empty() || e == "PreferNoSchedule")).collect();
-        Ok(taints(node).iter().filter(|taint| taint.effect == "PreferNoSchedule" && !tolerations.iter().any(|t| tolerates_taint(t, taint))).count() as i64)
+        let tolerations: Vec<&Toleration> = tolerations(pod)
+            .iter()
+            .filter(|t| {
+                t.effect
+                    .as_deref()
+                    .is_none_or(|e| e.is_empty() || e == "PreferNoSchedule")
+            })
+            .collect();
+        Ok(taints(node)
+            .iter()
+            .filter(|taint| {
+                taint.effect == "PreferNoSchedule"
+                    && !tolerations.iter().any(|t| tolerates_taint(t, taint))
+            })
+            .count() as i64)
     }
-    fn normalize_score(&self, _state: &CycleState, _pod: &Pod, scores: &mut [NodeScore<'_>]) -> Status {
+    fn normalize_score(
+        &self,
+        _state: &CycleState,
+        _pod: &Pod,
+        scores: &mut [NodeScore<'_>],
+    ) -> Status {
         default_normalize_score(MAX_NODE_SCORE, true, scores);
         Status::success()
     }
@@ -123,15 +172,31 @@ mod tests {
     #[test]
     fn filter_table() {
         let cases = [
-            ("no taints", PodBuilder::new("p"), NodeBuilder::new("n"), Code::Success, ""),
+            (
+                "no taints",
+                PodBuilder::new("p"),
+                NodeBuilder::new("n"),
+                Code::Success,
+                "",
+            ),
             (
                 "untolerated NoSchedule",
                 PodBuilder::new("p"),
-                NodeBuilder::new("n").taint("node-role.kubernetes.io/control-plane", "", "NoSchedule"),
+                NodeBuilder::new("n").taint(
+                    "node-role.kubernetes.io/control-plane",
+                    "",
+                    "NoSchedule",
+                ),
                 Code::UnschedulableAndUnresolvable,
                 "node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }",
             ),
-            ("tolerated by Equal", PodBuilder::new("p").toleration("dedicated", "Equal", "gpu", "NoSchedule"), NodeBuilder::new("n").taint("dedicated", "gpu", "NoSchedule"), Code::Success, ""),
+            (
+                "tolerated by Equal",
+                PodBuilder::new("p").toleration("dedicated", "Equal", "gpu", "NoSchedule"),
+                NodeBuilder::new("n").taint("dedicated", "gpu", "NoSchedule"),
+                Code::Success,
+                "",
+            ),
             (
                 "Equal with another value",
                 PodBuilder::new("p").toleration("dedicated", "Equal", "db", "NoSchedule"),
@@ -139,7 +204,13 @@ mod tests {
                 Code::UnschedulableAndUnresolvable,
                 "node(s) had untolerated taint {dedicated: gpu}",
             ),
-            ("Exists without key tolerates all", PodBuilder::new("p").toleration("", "Exists", "", ""), NodeBuilder::new("n").taint("a", "b", "NoExecute"), Code::Success, ""),
+            (
+                "Exists without key tolerates all",
+                PodBuilder::new("p").toleration("", "Exists", "", ""),
+                NodeBuilder::new("n").taint("a", "b", "NoExecute"),
+                Code::Success,
+                "",
+            ),
             (
                 "effect must match",
                 PodBuilder::new("p").toleration("a", "Exists", "", "NoSchedule"),
@@ -147,7 +218,13 @@ mod tests {
                 Code::UnschedulableAndUnresolvable,
                 "node(s) had untolerated taint {a: b}",
             ),
-            ("PreferNoSchedule does not filter", PodBuilder::new("p"), NodeBuilder::new("n").taint("a", "b", "PreferNoSchedule"), Code::Success, ""),
+            (
+                "PreferNoSchedule does not filter",
+                PodBuilder::new("p"),
+                NodeBuilder::new("n").taint("a", "b", "PreferNoSchedule"),
+                Code::Success,
+                "",
+            ),
         ];
         for (name, pod, node, want, reason) in cases {
             let s = TaintToleration.filter(&CycleState::new(), &pod.obj(), &node.info());
@@ -163,14 +240,26 @@ mod tests {
         let snapshot = Snapshot::from_objects(
             vec![
                 NodeBuilder::new("none").obj(),
-                NodeBuilder::new("one").taint("a", "1", "PreferNoSchedule").obj(),
-                NodeBuilder::new("two").taint("a", "1", "PreferNoSchedule").taint("b", "1", "PreferNoSchedule").obj(),
-                NodeBuilder::new("tolerated").taint("c", "1", "PreferNoSchedule").obj(),
+                NodeBuilder::new("one")
+                    .taint("a", "1", "PreferNoSchedule")
+                    .obj(),
+                NodeBuilder::new("two")
+                    .taint("a", "1", "PreferNoSchedule")
+                    .taint("b", "1", "PreferNoSchedule")
+                    .obj(),
+                NodeBuilder::new("tolerated")
+                    .taint("c", "1", "PreferNoSchedule")
+                    .obj(),
             ],
             vec![],
         );
-        let pod = PodBuilder::new("p").toleration("c", "Exists", "", "PreferNoSchedule").obj();
+        let pod = PodBuilder::new("p")
+            .toleration("c", "Exists", "", "PreferNoSchedule")
+            .obj();
         // Raw 0, 1, 2, 0 → reverse-normalised 100, 50, 0, 100.
-        assert_eq!(prescore_and_score(Arc::new(TaintToleration), &pod, &snapshot), vec![100, 50, 0, 100]);
+        assert_eq!(
+            prescore_and_score(Arc::new(TaintToleration), &pod, &snapshot),
+            vec![100, 50, 0, 100]
+        );
     }
 }

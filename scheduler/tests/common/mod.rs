@@ -27,13 +27,19 @@ impl Drop for Env {
 /// An API server only.
 pub async fn api_server() -> Env {
     let server = kubesim_apiserver::ApiServer::new(kubesim_apiserver::Config::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let task = tokio::spawn(async move {
         let _ = kubesim_apiserver::serve(server, listener, std::future::pending()).await;
     });
     let client = kubesim_scheduler::client(&url).expect("client");
-    Env { url, client, tasks: vec![task] }
+    Env {
+        url,
+        client,
+        tasks: vec![task],
+    }
 }
 
 impl Env {
@@ -49,7 +55,10 @@ impl Env {
     }
 
     /// Start a scheduler built from `config`; it runs until the Env is dropped.
-    pub fn scheduler(&mut self, config: kubesim_scheduler::Config) -> std::sync::Arc<kubesim_scheduler::Scheduler> {
+    pub fn scheduler(
+        &mut self,
+        config: kubesim_scheduler::Config,
+    ) -> std::sync::Arc<kubesim_scheduler::Scheduler> {
         let scheduler = kubesim_scheduler::build(&config).expect("scheduler");
         self.tasks.push(tokio::spawn(scheduler.clone().run()));
         scheduler
@@ -64,13 +73,30 @@ impl Env {
         let mut body = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}, "spec": {}});
         merge(&mut body, &extra);
         let node: Node = serde_json::from_value(body).expect("node");
-        let taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
-        nodes.create(&PostParams::default(), &node).await.expect("create node");
+        let taints = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.clone())
+            .unwrap_or_default();
+        nodes
+            .create(&PostParams::default(), &node)
+            .await
+            .expect("create node");
         // Admission adds the not-ready taint to a new node; these nodes are ready.
-        nodes.patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"taints": taints}}))).await.expect("node taints");
+        nodes
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"taints": taints}})),
+            )
+            .await
+            .expect("node taints");
         let status = json!({"status": {"capacity": {"cpu": cpu, "memory": memory, "pods": "110"}, "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
             "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubesim test node"}]}});
-        nodes.patch_status(name, &PatchParams::default(), &Patch::Merge(status)).await.expect("node status")
+        nodes
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(status))
+            .await
+            .expect("node status")
     }
 
     /// Create a pod from JSON (metadata.name required; namespace default).
@@ -78,7 +104,10 @@ impl Env {
         let mut full = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "default"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
         merge(&mut full, &body);
         let pod: Pod = serde_json::from_value(full).expect("pod");
-        self.pods().create(&PostParams::default(), &pod).await.expect("create pod")
+        self.pods()
+            .create(&PostParams::default(), &pod)
+            .await
+            .expect("create pod")
     }
 
     pub async fn get_pod(&self, name: &str) -> Pod {
@@ -89,7 +118,10 @@ impl Env {
     pub async fn bound(&self, name: &str) -> String {
         let pods = self.pods();
         eventually(&format!("pod {name} bound"), || async {
-            pods.get(name).await.ok().and_then(|p| p.spec.and_then(|s| s.node_name))
+            pods.get(name)
+                .await
+                .ok()
+                .and_then(|p| p.spec.and_then(|s| s.node_name))
         })
         .await
     }
@@ -99,7 +131,11 @@ impl Env {
         let pods = self.pods();
         eventually(&format!("pod {name} unschedulable"), || async {
             let p = pods.get(name).await.ok()?;
-            let c = p.status?.conditions?.into_iter().find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
+            let c = p
+                .status?
+                .conditions?
+                .into_iter()
+                .find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
             (c.reason.as_deref() == Some("Unschedulable")).then_some(c.message.unwrap_or_default())
         })
         .await
@@ -110,7 +146,11 @@ impl Env {
         let pods = self.pods();
         eventually(&format!("explanation on {name}"), || async {
             let p = pods.get(name).await.ok()?;
-            let text = p.metadata.annotations?.get(kubesim_scheduler::explain::ANNOTATION)?.clone();
+            let text = p
+                .metadata
+                .annotations?
+                .get(kubesim_scheduler::explain::ANNOTATION)?
+                .clone();
             let v: Value = serde_json::from_str(&text).ok()?;
             pred(&v).then_some(v)
         })
@@ -125,7 +165,10 @@ impl Env {
             let found: Vec<Event> = list
                 .items
                 .into_iter()
-                .filter(|e| e.involved_object.name.as_deref() == Some(pod) && e.reason.as_deref() == Some(reason))
+                .filter(|e| {
+                    e.involved_object.name.as_deref() == Some(pod)
+                        && e.reason.as_deref() == Some(reason)
+                })
                 .collect();
             (!found.is_empty()).then_some(found)
         })

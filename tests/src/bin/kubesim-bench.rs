@@ -17,7 +17,10 @@ use kubesim_e2e::bench;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser, Debug)]
-#[command(name = "kubesim-bench", about = "Benchmark the kubesim API server in-process")]
+#[command(
+    name = "kubesim-bench",
+    about = "Benchmark the kubesim API server in-process"
+)]
 struct Args {
     /// Small counts, for a smoke run of a few seconds.
     #[arg(long)]
@@ -66,22 +69,47 @@ fn ms(d: Duration) -> String {
 fn main() {
     let args = Args::parse();
     let q = args.quick;
-    let connections = args.connections.clone().unwrap_or_else(|| if q { vec![4, 16] } else { vec![16, 64] });
+    let connections = args
+        .connections
+        .clone()
+        .unwrap_or_else(|| if q { vec![4, 16] } else { vec![16, 64] });
     let seconds = Duration::from_secs_f64(args.seconds.unwrap_or(if q { 0.3 } else { 5.0 }));
     let watchers = args.watchers.unwrap_or(if q { 10 } else { 100 });
     let events = args.events.unwrap_or(if q { 500 } else { 20_000 });
     let default_history = kubesim_apiserver::Config::default().storage.history;
-    let history = args.watch_history.unwrap_or(default_history.max(events as usize));
+    let history = args
+        .watch_history
+        .unwrap_or(default_history.max(events as usize));
     let pods = args.pods.unwrap_or(if q { 500 } else { 10_000 });
     let list_runs = args.list_runs.unwrap_or(if q { 5 } else { 20 });
     let objects = args.objects.unwrap_or(if q { 5_000 } else { 100_000 });
-    let run = |phase: &str| args.only.as_ref().is_none_or(|only| only.iter().any(|p| p == phase));
+    let run = |phase: &str| {
+        args.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|p| p == phase))
+    };
 
     let machine = bench::machine();
-    println!("kubesim-bench{}", if q { " --quick (smoke counts; figures not meaningful)" } else { "" });
-    println!("machine: {} CPUs (nproc), {}", machine.nproc, machine.cpu_model);
+    println!(
+        "kubesim-bench{}",
+        if q {
+            " --quick (smoke counts; figures not meaningful)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "machine: {} CPUs (nproc), {}",
+        machine.nproc, machine.cpu_model
+    );
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("load average at start (1, 5, 15 min): {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    println!(
+        "load average at start (1, 5, 15 min): {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     println!(
         "runtimes: server {} worker thread(s), load {} worker thread(s), separate runtimes; watch writer on its own OS thread",
         args.server_threads, args.client_threads
@@ -98,10 +126,24 @@ fn main() {
 
     let mut failed = false;
     if run("creates") {
-        println!("== creates/s over HTTP: POST {} vs POST {} (no-op axum), {:.1} s per run", bench::CONFIGMAPS_PATH, bench::NOOP_PATH, seconds.as_secs_f64());
+        println!(
+            "== creates/s over HTTP: POST {} vs POST {} (no-op axum), {:.1} s per run",
+            bench::CONFIGMAPS_PATH,
+            bench::NOOP_PATH,
+            seconds.as_secs_f64()
+        );
         println!(
             "{:<12} {:>5} {:>10} {:>9} {:>12} {:>10} {:>10} {:>11} {:>11} {:>12}",
-            "target", "conns", "requests", "failures", "rate", "p50", "p99", "server CPU", "client CPU", "server CPU/req"
+            "target",
+            "conns",
+            "requests",
+            "failures",
+            "rate",
+            "p50",
+            "p99",
+            "server CPU",
+            "client CPU",
+            "server CPU/req"
         );
         for cmp in bench::creates(&rig, &connections, seconds) {
             for r in [&cmp.noop, &cmp.kubesim] {
@@ -123,7 +165,12 @@ fn main() {
                 }
                 failed |= r.failures > 0;
             }
-            println!("{:<12} {:>5} kubesim / no-op = {:.1}% (goal >= 50%)", "ratio", cmp.kubesim.connections, cmp.ratio() * 100.0);
+            println!(
+                "{:<12} {:>5} kubesim / no-op = {:.1}% (goal >= 50%)",
+                "ratio",
+                cmp.kubesim.connections,
+                cmp.ratio() * 100.0
+            );
         }
         println!();
     }
@@ -134,41 +181,89 @@ fn main() {
         );
         let w = bench::watch_fanout(&rig, watchers, events, history, Duration::from_secs(300));
         println!("{:<36} {:>14}", "events delivered", w.delivered);
-        println!("{:<36} {:>14}", "watchers closed early (lagging)", w.closed_early);
+        println!(
+            "{:<36} {:>14}",
+            "watchers closed early (lagging)", w.closed_early
+        );
         println!("{:<36} {:>14}", "watchers timed out", w.timed_out);
-        println!("{:<36} {:>14}", "writer: all writes made after", ms(w.write_time));
-        println!("{:<36} {:>14}", "first watcher had every event after", ms(w.first_done));
-        println!("{:<36} {:>14}", "last watcher had every event after", ms(w.last_done));
+        println!(
+            "{:<36} {:>14}",
+            "writer: all writes made after",
+            ms(w.write_time)
+        );
+        println!(
+            "{:<36} {:>14}",
+            "first watcher had every event after",
+            ms(w.first_done)
+        );
+        println!(
+            "{:<36} {:>14}",
+            "last watcher had every event after",
+            ms(w.last_done)
+        );
         if w.closed_early > 0 || w.timed_out > 0 {
-            println!("{:<36} {:>14} (watchers were closed: raise --watch-history)", "delivered events/s", "n/a");
+            println!(
+                "{:<36} {:>14} (watchers were closed: raise --watch-history)",
+                "delivered events/s", "n/a"
+            );
         } else {
-            println!("{:<36} {:>12.0}/s (goal >= 500000/s)", "delivered events/s", w.rate());
+            println!(
+                "{:<36} {:>12.0}/s (goal >= 500000/s)",
+                "delivered events/s",
+                w.rate()
+            );
         }
         failed |= w.closed_early > 0 || w.timed_out > 0;
         println!();
     }
 
     if run("list") {
-        println!("== LIST: GET /api/v1/pods over {pods} pods, {list_runs} runs, one keep-alive connection");
+        println!(
+            "== LIST: GET /api/v1/pods over {pods} pods, {list_runs} runs, one keep-alive connection"
+        );
         let l = bench::list_pods(&rig, pods, list_runs);
         println!("{:<36} {:>14}", "items in answer", l.items);
         println!("{:<36} {:>11.2} MB", "response size", l.bytes as f64 / 1e6);
         println!("{:<36} {:>14}", "p50", ms(l.p50));
         println!("{:<36} {:>14}", "p99 (nearest rank)", ms(l.p99));
-        println!("{:<36} {:>14}", "min / max", format!("{} / {}", ms(l.min), ms(l.max)));
+        println!(
+            "{:<36} {:>14}",
+            "min / max",
+            format!("{} / {}", ms(l.min), ms(l.max))
+        );
         println!("{:<36} {:>14}", "failures", l.failures);
         failed |= l.failures > 0 || l.items != pods;
         println!();
     }
 
     if let Some(r) = rss {
-        println!("== memory: VmRSS around {objects} ConfigMaps created through the create path (first phase, fresh process)");
-        println!("{:<36} {:>11.1} MiB", "VmRSS before", r.before_kib as f64 / 1024.0);
-        println!("{:<36} {:>11.1} MiB", "VmRSS after", r.after_kib as f64 / 1024.0);
-        println!("{:<36} {:>11.1} MiB", "growth", r.after_kib.saturating_sub(r.before_kib) as f64 / 1024.0);
+        println!(
+            "== memory: VmRSS around {objects} ConfigMaps created through the create path (first phase, fresh process)"
+        );
+        println!(
+            "{:<36} {:>11.1} MiB",
+            "VmRSS before",
+            r.before_kib as f64 / 1024.0
+        );
+        println!(
+            "{:<36} {:>11.1} MiB",
+            "VmRSS after",
+            r.after_kib as f64 / 1024.0
+        );
+        println!(
+            "{:<36} {:>11.1} MiB",
+            "growth",
+            r.after_kib.saturating_sub(r.before_kib) as f64 / 1024.0
+        );
         println!("{:<36} {:>12.0} B", "per object", r.per_object_bytes());
-        println!("{:<36} {:>12} B", "one object's serialized JSON", r.object_bytes);
-        println!("{:<36} {:>14}", "non-empty JSON maps in one object", r.object_maps);
+        println!(
+            "{:<36} {:>12} B",
+            "one object's serialized JSON", r.object_bytes
+        );
+        println!(
+            "{:<36} {:>14}",
+            "non-empty JSON maps in one object", r.object_maps
+        );
         println!("one stored object: {}", r.sample);
         println!();
     }

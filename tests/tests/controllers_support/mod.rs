@@ -45,7 +45,10 @@ pub struct Seen {
 }
 
 pub fn is_ready(pod: &Pod) -> bool {
-    pod.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 fn is_live(pod: &Pod) -> bool {
@@ -59,7 +62,11 @@ impl Seen {
         let ready = live.iter().filter(|p| is_ready(p)).count();
         self.min_ready = Some(self.min_ready.map_or(ready, |m| m.min(ready)));
         self.max_pods = self.max_pods.max(live.len());
-        let hashes: BTreeSet<&String> = self.pods.values().filter_map(|p| p.labels().get("pod-template-hash")).collect();
+        let hashes: BTreeSet<&String> = self
+            .pods
+            .values()
+            .filter_map(|p| p.labels().get("pod-template-hash"))
+            .collect();
         self.max_template_hashes = self.max_template_hashes.max(hashes.len());
     }
 
@@ -87,11 +94,20 @@ impl Observer {
     pub fn start(cluster: &Cluster, namespace: &str, labels: &str) -> Observer {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (stop, stopped) = oneshot::channel::<()>();
-        let (url, namespace, labels, state) = (cluster.url.clone(), namespace.to_string(), labels.to_string(), seen.clone());
+        let (url, namespace, labels, state) = (
+            cluster.url.clone(),
+            namespace.to_string(),
+            labels.to_string(),
+            seen.clone(),
+        );
         let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             runtime.block_on(async move {
-                let client = Client::try_from(kube::Config::new(url.parse().expect("cluster URL"))).expect("kube client");
+                let client = Client::try_from(kube::Config::new(url.parse().expect("cluster URL")))
+                    .expect("kube client");
                 tokio::select! {
                     _ = watch_pods(client.clone(), &namespace, &labels, state.clone()) => {},
                     _ = watch_replica_sets(client, &namespace, &labels, state) => {},
@@ -99,16 +115,26 @@ impl Observer {
                 }
             });
         });
-        let observer = Observer { seen, stop: Some(stop), thread: Some(thread) };
+        let observer = Observer {
+            seen,
+            stop: Some(stop),
+            thread: Some(thread),
+        };
         eventually(Duration::from_secs(10), "the watches to list", || {
-            let s = observer.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let s = observer
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             (s.pods_synced && s.rs_synced).then_some(())
         });
         observer
     }
 
     pub fn seen(&self) -> Seen {
-        self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -128,11 +154,17 @@ async fn watch_pods(client: Client, namespace: &str, labels: &str, seen: Arc<Mut
     let mut stream = watcher(api, watcher::Config::default().labels(labels)).boxed();
     while let Some(event) = stream.next().await {
         let Ok(event) = event else { continue };
-        let mut s = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut s = seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match event {
             watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
                 s.ever.insert(p.name_any());
-                let phase = p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+                let phase = p
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.phase.clone())
+                    .unwrap_or_default();
                 let phases = s.phases.entry(p.name_any()).or_default();
                 if phases.last() != Some(&phase) {
                     phases.push(phase);
@@ -158,7 +190,9 @@ async fn watch_replica_sets(client: Client, namespace: &str, labels: &str, seen:
     let mut stream = watcher(api, watcher::Config::default().labels(labels)).boxed();
     while let Some(event) = stream.next().await {
         let Ok(event) = event else { continue };
-        let mut s = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut s = seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match event {
             watcher::Event::Apply(rs) | watcher::Event::InitApply(rs) => s.replica_set(&rs),
             watcher::Event::Delete(rs) => {
@@ -178,7 +212,10 @@ pub fn history_rows(history: &str) -> Vec<(String, String)> {
         .skip(1)
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            let (revision, cause) = l.trim().split_once(char::is_whitespace).unwrap_or((l.trim(), ""));
+            let (revision, cause) = l
+                .trim()
+                .split_once(char::is_whitespace)
+                .unwrap_or((l.trim(), ""));
             (revision.to_string(), cause.trim().to_string())
         })
         .collect()

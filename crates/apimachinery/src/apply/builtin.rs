@@ -22,7 +22,11 @@ impl Builtin {
 impl Schema for Builtin {
     fn field(&self, ty: &str, name: &str) -> Option<FieldShape> {
         let table = schema::builtin().ok()?;
-        let field = table.struct_named(ty)?.fields.iter().find(|f| f.name == name)?;
+        let field = table
+            .struct_named(ty)?
+            .fields
+            .iter()
+            .find(|f| f.name == name)?;
         let struct_name = |t: &Type| match t {
             Type::Struct(index) => table.struct_at(*index).map(|s| s.name.clone()),
             _ => None,
@@ -41,7 +45,9 @@ impl Schema for Builtin {
                 (list, struct_name(element), false)
             }
             Type::Struct(index) => {
-                let atomic = table.struct_at(*index).is_some_and(|s| s.struct_type == Some(ElementRelationship::Atomic));
+                let atomic = table
+                    .struct_at(*index)
+                    .is_some_and(|s| s.struct_type == Some(ElementRelationship::Atomic));
                 (ListKind::Atomic, struct_name(&field.ty), atomic)
             }
             _ => (ListKind::Atomic, None, false),
@@ -61,14 +67,33 @@ mod tests {
     #[test]
     fn containers_are_keyed_by_name_and_finalizers_are_a_set() {
         let deployment = Builtin::root("apps", "v1", "Deployment").expect("deployment");
-        let spec = Builtin.field(&deployment, "spec").and_then(|f| f.ty).expect("spec");
-        let template = Builtin.field(&spec, "template").and_then(|f| f.ty).expect("template");
-        let pod_spec = Builtin.field(&template, "spec").and_then(|f| f.ty).expect("pod spec");
+        let spec = Builtin
+            .field(&deployment, "spec")
+            .and_then(|f| f.ty)
+            .expect("spec");
+        let template = Builtin
+            .field(&spec, "template")
+            .and_then(|f| f.ty)
+            .expect("template");
+        let pod_spec = Builtin
+            .field(&template, "spec")
+            .and_then(|f| f.ty)
+            .expect("pod spec");
         let containers = Builtin.field(&pod_spec, "containers").expect("containers");
         assert_eq!(containers.list, ListKind::Map(vec!["name".into()]));
-        let meta = Builtin.field(&deployment, "metadata").and_then(|f| f.ty).expect("metadata");
-        assert_eq!(Builtin.field(&meta, "finalizers").map(|f| f.list), Some(ListKind::Set));
-        assert!(Builtin.field(&meta, "labels").is_some_and(|f| f.ty.is_none()));
+        let meta = Builtin
+            .field(&deployment, "metadata")
+            .and_then(|f| f.ty)
+            .expect("metadata");
+        assert_eq!(
+            Builtin.field(&meta, "finalizers").map(|f| f.list),
+            Some(ListKind::Set)
+        );
+        assert!(
+            Builtin
+                .field(&meta, "labels")
+                .is_some_and(|f| f.ty.is_none())
+        );
         assert!(Builtin.field(&deployment, "nope").is_none());
     }
 }

@@ -123,7 +123,10 @@ impl FieldSet {
 
     /// Paths in both.
     pub fn intersection(&self, other: &FieldSet) -> FieldSet {
-        let mut out = FieldSet { member: self.member && other.member, children: BTreeMap::new() };
+        let mut out = FieldSet {
+            member: self.member && other.member,
+            children: BTreeMap::new(),
+        };
         for (element, child) in &self.children {
             if let Some(theirs) = other.children.get(element) {
                 let both = child.intersection(theirs);
@@ -137,7 +140,10 @@ impl FieldSet {
 
     /// Paths in `self` but not in `other`.
     pub fn difference(&self, other: &FieldSet) -> FieldSet {
-        let mut out = FieldSet { member: self.member && !other.member, children: BTreeMap::new() };
+        let mut out = FieldSet {
+            member: self.member && !other.member,
+            children: BTreeMap::new(),
+        };
         for (element, child) in &self.children {
             let rest = match other.children.get(element) {
                 Some(theirs) => child.difference(theirs),
@@ -181,7 +187,10 @@ impl FieldSet {
     /// From `FieldsV1` JSON; `None` if it is not one.
     pub fn from_fields_v1(value: &Value) -> Option<FieldSet> {
         let map = value.as_object()?;
-        let mut set = FieldSet { member: map.is_empty(), children: BTreeMap::new() };
+        let mut set = FieldSet {
+            member: map.is_empty(),
+            children: BTreeMap::new(),
+        };
         for (key, child) in map {
             if key == "." {
                 set.member = true;
@@ -214,8 +223,17 @@ mod tests {
         let mut set = FieldSet::default();
         set.insert(&[f("metadata"), f("labels")]);
         set.insert(&[f("metadata"), f("labels"), f("app")]);
-        set.insert(&[f("spec"), f("containers"), PathElement::Key(r#"{"name":"web"}"#.into())]);
-        set.insert(&[f("spec"), f("containers"), PathElement::Key(r#"{"name":"web"}"#.into()), f("image")]);
+        set.insert(&[
+            f("spec"),
+            f("containers"),
+            PathElement::Key(r#"{"name":"web"}"#.into()),
+        ]);
+        set.insert(&[
+            f("spec"),
+            f("containers"),
+            PathElement::Key(r#"{"name":"web"}"#.into()),
+            f("image"),
+        ]);
         let json = set.to_fields_v1();
         assert_eq!(
             json,
@@ -236,7 +254,10 @@ mod tests {
         a.insert(&[f("spec"), f("paused")]);
         let mut b = FieldSet::default();
         b.insert(&[f("spec"), f("replicas")]);
-        assert_eq!(a.intersection(&b).paths(), vec![vec![f("spec"), f("replicas")]]);
+        assert_eq!(
+            a.intersection(&b).paths(),
+            vec![vec![f("spec"), f("replicas")]]
+        );
         assert_eq!(a.difference(&b).paths(), vec![vec![f("spec"), f("paused")]]);
         assert_eq!(b.union(&a), a);
         assert!(b.difference(&a).is_empty());
@@ -244,7 +265,12 @@ mod tests {
 
     #[test]
     fn paths_print_as_upstream() {
-        let path = vec![f("spec"), f("containers"), PathElement::Key(r#"{"name":"web"}"#.into()), f("image")];
+        let path = vec![
+            f("spec"),
+            f("containers"),
+            PathElement::Key(r#"{"name":"web"}"#.into()),
+            f("image"),
+        ];
         assert_eq!(display_path(&path), r#".spec.containers[name="web"].image"#);
     }
 }

@@ -63,7 +63,11 @@ pub struct Deduced;
 
 impl Schema for Deduced {
     fn field(&self, _ty: &str, _name: &str) -> Option<FieldShape> {
-        Some(FieldShape { list: ListKind::Atomic, atomic: false, ty: Some(String::new()) })
+        Some(FieldShape {
+            list: ListKind::Atomic,
+            atomic: false,
+            ty: Some(String::new()),
+        })
     }
 }
 
@@ -77,7 +81,16 @@ fn ignored(path: &[PathElement]) -> bool {
         (Some("apiVersion" | "kind"), _, 1) => true,
         (Some("metadata"), Some(name), 2) => matches!(
             name,
-            "name" | "namespace" | "creationTimestamp" | "selfLink" | "uid" | "generation" | "managedFields" | "resourceVersion" | "deletionTimestamp" | "deletionGracePeriodSeconds"
+            "name"
+                | "namespace"
+                | "creationTimestamp"
+                | "selfLink"
+                | "uid"
+                | "generation"
+                | "managedFields"
+                | "resourceVersion"
+                | "deletionTimestamp"
+                | "deletionGracePeriodSeconds"
         ),
         _ => false,
     }
@@ -91,7 +104,9 @@ const KEY_DEFAULTS: [(&str, &str); 1] = [("protocol", "TCP")];
 fn item_matches(item: &Value, wanted: &Map<String, Value>) -> bool {
     wanted.iter().all(|(k, v)| match item.get(k) {
         Some(have) => have == v,
-        None => KEY_DEFAULTS.iter().any(|(key, default)| key == k && v.as_str() == Some(default)),
+        None => KEY_DEFAULTS
+            .iter()
+            .any(|(key, default)| key == k && v.as_str() == Some(default)),
     })
 }
 
@@ -99,7 +114,10 @@ fn item_matches(item: &Value, wanted: &Map<String, Value>) -> bool {
 fn item_key(item: &Value, keys: &[String]) -> Option<String> {
     let mut fields = Map::new();
     for key in keys {
-        let default = KEY_DEFAULTS.iter().find(|(k, _)| k == key).map(|(_, v)| Value::String(v.to_string()));
+        let default = KEY_DEFAULTS
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| Value::String(v.to_string()));
         if let Some(v) = item.get(key).cloned().or(default) {
             fields.insert(key.clone(), v);
         }
@@ -116,7 +134,9 @@ struct Child {
 
 impl Child {
     fn of(schema: &dyn Schema, ty: Option<&str>, name: &str) -> Child {
-        Child { shape: schema.field(ty.unwrap_or(""), name) }
+        Child {
+            shape: schema.field(ty.unwrap_or(""), name),
+        }
     }
     fn declared(&self) -> bool {
         self.shape.is_some()
@@ -125,7 +145,10 @@ impl Child {
         self.shape.as_ref().and_then(|s| s.ty.as_deref())
     }
     fn list(&self) -> ListKind {
-        self.shape.as_ref().map(|s| s.list.clone()).unwrap_or(ListKind::Atomic)
+        self.shape
+            .as_ref()
+            .map(|s| s.list.clone())
+            .unwrap_or(ListKind::Atomic)
     }
     fn atomic(&self) -> bool {
         self.shape.as_ref().is_some_and(|s| s.atomic)
@@ -141,7 +164,13 @@ pub fn fields_of(obj: &Value, ty: Option<&str>, schema: &dyn Schema) -> FieldSet
     set
 }
 
-fn walk_object(obj: &Value, ty: Option<&str>, schema: &dyn Schema, path: &mut Path, set: &mut FieldSet) {
+fn walk_object(
+    obj: &Value,
+    ty: Option<&str>,
+    schema: &dyn Schema,
+    path: &mut Path,
+    set: &mut FieldSet,
+) {
     let Some(map) = obj.as_object() else { return };
     for (key, value) in map {
         path.push(PathElement::Field(key.clone()));
@@ -157,7 +186,13 @@ fn walk_object(obj: &Value, ty: Option<&str>, schema: &dyn Schema, path: &mut Pa
     }
 }
 
-fn walk_value(value: &Value, child: &Child, schema: &dyn Schema, path: &mut Path, set: &mut FieldSet) {
+fn walk_value(
+    value: &Value,
+    child: &Child,
+    schema: &dyn Schema,
+    path: &mut Path,
+    set: &mut FieldSet,
+) {
     match value {
         Value::Object(_) if child.atomic() => set.insert(path),
         Value::Object(_) => walk_object(value, child.ty(), schema, path, set),
@@ -172,7 +207,9 @@ fn walk_value(value: &Value, child: &Child, schema: &dyn Schema, path: &mut Path
             }
             ListKind::Map(keys) => {
                 for (i, item) in items.iter().enumerate() {
-                    let element = item_key(item, &keys).map(PathElement::Key).unwrap_or(PathElement::Index(i));
+                    let element = item_key(item, &keys)
+                        .map(PathElement::Key)
+                        .unwrap_or(PathElement::Index(i));
                     path.push(element);
                     walk_object(item, child.ty(), schema, path, set);
                     set.insert(path);
@@ -186,14 +223,18 @@ fn walk_value(value: &Value, child: &Child, schema: &dyn Schema, path: &mut Path
 
 /// The value at a path, if the object has it.
 pub fn value_at<'a>(obj: &'a Value, path: &[PathElement]) -> Option<&'a Value> {
-    let Some((first, rest)) = path.split_first() else { return Some(obj) };
+    let Some((first, rest)) = path.split_first() else {
+        return Some(obj);
+    };
     let next = match first {
         PathElement::Field(name) => obj.get(name)?,
         PathElement::Index(i) => obj.get(*i)?,
         PathElement::Value(v) => obj.as_array()?.iter().find(|item| item.to_string() == *v)?,
         PathElement::Key(keys) => {
             let wanted: Map<String, Value> = serde_json::from_str(keys).ok()?;
-            obj.as_array()?.iter().find(|item| item_matches(item, &wanted))?
+            obj.as_array()?
+                .iter()
+                .find(|item| item_matches(item, &wanted))?
         }
     };
     value_at(next, rest)
@@ -201,16 +242,21 @@ pub fn value_at<'a>(obj: &'a Value, path: &[PathElement]) -> Option<&'a Value> {
 
 /// Remove the value at a path (a field, or a list item).
 pub fn remove_at(obj: &mut Value, path: &[PathElement]) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut at = obj;
     for element in parents {
         let next = match element {
             PathElement::Field(name) => at.get_mut(name),
             PathElement::Index(i) => at.get_mut(*i),
-            PathElement::Value(v) => at.as_array_mut().and_then(|items| items.iter_mut().find(|item| item.to_string() == *v)),
+            PathElement::Value(v) => at
+                .as_array_mut()
+                .and_then(|items| items.iter_mut().find(|item| item.to_string() == *v)),
             PathElement::Key(keys) => {
                 let wanted: Map<String, Value> = serde_json::from_str(keys).unwrap_or_default();
-                at.as_array_mut().and_then(|items| items.iter_mut().find(|item| item_matches(item, &wanted)))
+                at.as_array_mut()
+                    .and_then(|items| items.iter_mut().find(|item| item_matches(item, &wanted)))
             }
         };
         match next {
@@ -253,8 +299,12 @@ pub fn merge(live: &Value, config: &Value, ty: Option<&str>, schema: &dyn Schema
     for (key, value) in config_map {
         let child = Child::of(schema, ty, key);
         let merged = match (out.get(key), value) {
-            (Some(current), Value::Object(_)) if current.is_object() && !child.atomic() => merge(current, value, child.ty(), schema),
-            (Some(Value::Array(current)), Value::Array(applied)) => merge_list(current, applied, &child, schema),
+            (Some(current), Value::Object(_)) if current.is_object() && !child.atomic() => {
+                merge(current, value, child.ty(), schema)
+            }
+            (Some(Value::Array(current)), Value::Array(applied)) => {
+                merge_list(current, applied, &child, schema)
+            }
             _ => value.clone(),
         };
         out.insert(key.clone(), merged);
@@ -278,7 +328,10 @@ fn merge_list(live: &[Value], applied: &[Value], child: &Child, schema: &dyn Sch
             let mut out = live.to_vec();
             for item in applied {
                 let key = item_key(item, &keys);
-                match out.iter_mut().find(|existing| key.is_some() && item_key(existing, &keys) == key) {
+                match out
+                    .iter_mut()
+                    .find(|existing| key.is_some() && item_key(existing, &keys) == key)
+                {
                     Some(existing) => *existing = merge(existing, item, child.ty(), schema),
                     None => out.push(item.clone()),
                 }
@@ -317,13 +370,19 @@ impl Entry {
     }
 
     fn same_slot(&self, manager: &str, operation: &str, subresource: Option<&str>) -> bool {
-        self.manager == manager && self.operation == operation && self.subresource.as_deref() == subresource
+        self.manager == manager
+            && self.operation == operation
+            && self.subresource.as_deref() == subresource
     }
 }
 
 /// The entries of `metadata.managedFields`; malformed entries are dropped.
 pub fn entries(obj: &Value) -> Vec<Entry> {
-    let Some(list) = obj.get("metadata").and_then(|m| m.get("managedFields")).and_then(Value::as_array) else {
+    let Some(list) = obj
+        .get("metadata")
+        .and_then(|m| m.get("managedFields"))
+        .and_then(Value::as_array)
+    else {
         return Vec::new();
     };
     list.iter()
@@ -331,13 +390,27 @@ pub fn entries(obj: &Value) -> Vec<Entry> {
             Some(Entry {
                 manager: e.get("manager")?.as_str()?.to_string(),
                 operation: e.get("operation")?.as_str()?.to_string(),
-                api_version: e.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string(),
-                time: e.get("time").and_then(Value::as_str).unwrap_or("").to_string(),
-                subresource: e.get("subresource").and_then(Value::as_str).map(str::to_string),
-                fields: e.get("fieldsV1").and_then(FieldSet::from_fields_v1).map(|mut f| {
-                    f.member = false;
-                    f
-                })?,
+                api_version: e
+                    .get("apiVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                time: e
+                    .get("time")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                subresource: e
+                    .get("subresource")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                fields: e
+                    .get("fieldsV1")
+                    .and_then(FieldSet::from_fields_v1)
+                    .map(|mut f| {
+                        f.member = false;
+                        f
+                    })?,
             })
         })
         .collect()
@@ -345,8 +418,14 @@ pub fn entries(obj: &Value) -> Vec<Entry> {
 
 /// Write `metadata.managedFields` (removing it when empty).
 pub fn set_entries(obj: &mut Value, entries: &[Entry]) {
-    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else { return };
-    let list: Vec<Value> = entries.iter().filter(|e| !e.fields.is_empty()).map(Entry::to_json).collect();
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let list: Vec<Value> = entries
+        .iter()
+        .filter(|e| !e.fields.is_empty())
+        .map(Entry::to_json)
+        .collect();
     if list.is_empty() {
         meta.remove("managedFields");
     } else {
@@ -406,7 +485,14 @@ impl Scope {
 /// manager takes the fields it added or changed within `scope` (upstream resets what a
 /// subresource does not own: a main-resource write never takes `status`, a status
 /// write takes nothing else); fields removed are no one's.
-pub fn record_update(old: Option<&Value>, new: &mut Value, ty: Option<&str>, schema: &dyn Schema, who: &Manager<'_>, scope: Scope) {
+pub fn record_update(
+    old: Option<&Value>,
+    new: &mut Value,
+    ty: Option<&str>,
+    schema: &dyn Schema,
+    who: &Manager<'_>,
+    scope: Scope,
+) {
     let mut list = old.map(entries).unwrap_or_else(|| entries(new));
     let new_fields = fields_of(new, ty, schema);
     let changed = match old {
@@ -442,14 +528,23 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, ty: Option<&str>, sch
     if changed.is_empty() && old.is_some() {
         // Nothing of this manager's changed; ownership stays as it was (and a no-op
         // write stays a no-op).
-        let keep = list.iter().map(|e| Entry { fields: e.fields.intersection(&new_fields), ..e.clone() }).collect::<Vec<_>>();
+        let keep = list
+            .iter()
+            .map(|e| Entry {
+                fields: e.fields.intersection(&new_fields),
+                ..e.clone()
+            })
+            .collect::<Vec<_>>();
         set_entries(new, &keep);
         return;
     }
     for entry in &mut list {
         entry.fields = entry.fields.difference(&changed).intersection(&new_fields);
     }
-    match list.iter_mut().find(|e| e.same_slot(who.name, "Update", who.subresource)) {
+    match list
+        .iter_mut()
+        .find(|e| e.same_slot(who.name, "Update", who.subresource))
+    {
         Some(entry) => {
             entry.fields = entry.fields.union(&changed);
             entry.time = who.time.to_string();
@@ -469,7 +564,14 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, ty: Option<&str>, sch
 
 /// Apply `config` as `who` to `live` (absent: the object is created by the apply).
 /// Returns the new object with its managedFields, or the conflicts.
-pub fn apply(live: Option<&Value>, config: &Value, ty: Option<&str>, schema: &dyn Schema, who: &Manager<'_>, force: bool) -> Result<Value, Vec<Conflict>> {
+pub fn apply(
+    live: Option<&Value>,
+    config: &Value,
+    ty: Option<&str>,
+    schema: &dyn Schema,
+    who: &Manager<'_>,
+    force: bool,
+) -> Result<Value, Vec<Conflict>> {
     let empty = json!({});
     let live_value = live.unwrap_or(&empty);
     let mut list = entries(live_value);
@@ -477,15 +579,23 @@ pub fn apply(live: Option<&Value>, config: &Value, ty: Option<&str>, schema: &dy
 
     // Fields others own, with a value other than the one applied, conflict.
     let mut conflicts = Vec::new();
-    for entry in list.iter_mut().filter(|e| !e.same_slot(who.name, "Apply", who.subresource)) {
+    for entry in list
+        .iter_mut()
+        .filter(|e| !e.same_slot(who.name, "Apply", who.subresource))
+    {
         let overlap = entry.fields.intersection(&applied);
         let mut lost = FieldSet::default();
         for path in overlap.paths() {
             let (theirs, mine) = (value_at(live_value, &path), value_at(config, &path));
             // A list item or object is compared through its fields, not as a whole.
-            let both_objects = theirs.is_some_and(Value::is_object) && mine.is_some_and(Value::is_object);
+            let both_objects =
+                theirs.is_some_and(Value::is_object) && mine.is_some_and(Value::is_object);
             if theirs != mine && !both_objects {
-                conflicts.push(Conflict { manager: entry.manager.clone(), api_version: entry.api_version.clone(), path: display_path(&path) });
+                conflicts.push(Conflict {
+                    manager: entry.manager.clone(),
+                    api_version: entry.api_version.clone(),
+                    path: display_path(&path),
+                });
                 lost.insert(&path);
             }
         }
@@ -499,7 +609,11 @@ pub fn apply(live: Option<&Value>, config: &Value, ty: Option<&str>, schema: &dy
 
     let mut merged = merge(live_value, config, ty, schema);
     // What this manager applied before and no longer applies goes, unless others own it.
-    let previous = list.iter().find(|e| e.same_slot(who.name, "Apply", who.subresource)).map(|e| e.fields.clone()).unwrap_or_default();
+    let previous = list
+        .iter()
+        .find(|e| e.same_slot(who.name, "Apply", who.subresource))
+        .map(|e| e.fields.clone())
+        .unwrap_or_default();
     let others = list
         .iter()
         .filter(|e| !e.same_slot(who.name, "Apply", who.subresource))
@@ -544,7 +658,15 @@ pub fn apply(live: Option<&Value>, config: &Value, ty: Option<&str>, schema: &dy
 pub fn conflict_message(conflicts: &[Conflict]) -> String {
     let n = conflicts.len();
     let noun = if n == 1 { "conflict" } else { "conflicts" };
-    let parts: Vec<String> = conflicts.iter().map(|c| format!("conflict with \"{}\" using {}: {}", c.manager, c.api_version, c.path)).collect();
+    let parts: Vec<String> = conflicts
+        .iter()
+        .map(|c| {
+            format!(
+                "conflict with \"{}\" using {}: {}",
+                c.manager, c.api_version, c.path
+            )
+        })
+        .collect();
     if n == 1 {
         format!("Apply failed with {n} {noun}: {}", parts.join(""))
     } else {
@@ -560,14 +682,22 @@ mod tests {
     struct TestSchema;
     impl Schema for TestSchema {
         fn field(&self, ty: &str, name: &str) -> Option<FieldShape> {
-            let shape = |list, ty: Option<&str>| Some(FieldShape { list, atomic: false, ty: ty.map(str::to_string) });
+            let shape = |list, ty: Option<&str>| {
+                Some(FieldShape {
+                    list,
+                    atomic: false,
+                    ty: ty.map(str::to_string),
+                })
+            };
             match (ty, name) {
                 ("Deployment", "metadata") => shape(ListKind::Atomic, Some("ObjectMeta")),
                 ("Deployment", "spec") => shape(ListKind::Atomic, Some("Spec")),
                 ("ObjectMeta", "labels" | "name" | "annotations") => shape(ListKind::Atomic, None),
                 ("ObjectMeta", "finalizers") => shape(ListKind::Set, None),
                 ("Spec", "replicas" | "paused") => shape(ListKind::Atomic, None),
-                ("Spec", "containers") => shape(ListKind::Map(vec!["name".into()]), Some("Container")),
+                ("Spec", "containers") => {
+                    shape(ListKind::Map(vec!["name".into()]), Some("Container"))
+                }
                 ("Container", "name" | "image" | "args") => shape(ListKind::Atomic, None),
                 _ => None,
             }
@@ -575,7 +705,12 @@ mod tests {
     }
 
     fn who(name: &str) -> Manager<'_> {
-        Manager { name, api_version: "apps/v1", subresource: None, time: "2026-11-21T00:00:00Z" }
+        Manager {
+            name,
+            api_version: "apps/v1",
+            subresource: None,
+            time: "2026-11-21T00:00:00Z",
+        }
     }
 
     fn deploy(spec: Value) -> Value {
@@ -584,8 +719,17 @@ mod tests {
 
     #[test]
     fn the_applied_fields_are_owned_and_recorded() {
-        let config = deploy(json!({"replicas": 3, "containers": [{"name": "c", "image": "nginx"}]}));
-        let out = apply(None, &config, Some("Deployment"), &TestSchema, &who("a"), false).expect("apply");
+        let config =
+            deploy(json!({"replicas": 3, "containers": [{"name": "c", "image": "nginx"}]}));
+        let out = apply(
+            None,
+            &config,
+            Some("Deployment"),
+            &TestSchema,
+            &who("a"),
+            false,
+        )
+        .expect("apply");
         assert_eq!(out["spec"]["replicas"], 3);
         let managed = &out["metadata"]["managedFields"][0];
         assert_eq!(managed["manager"], "a");
@@ -598,56 +742,170 @@ mod tests {
 
     #[test]
     fn fields_no_longer_applied_are_removed_unless_others_own_them() {
-        let first = deploy(json!({"replicas": 3, "paused": false, "containers": [{"name": "c", "image": "nginx"}, {"name": "d", "image": "x"}]}));
-        let live = apply(None, &first, Some("Deployment"), &TestSchema, &who("a"), false).expect("first");
-        let second = deploy(json!({"replicas": 3, "containers": [{"name": "c", "image": "nginx"}]}));
-        let out = apply(Some(&live), &second, Some("Deployment"), &TestSchema, &who("a"), false).expect("second");
+        let first = deploy(
+            json!({"replicas": 3, "paused": false, "containers": [{"name": "c", "image": "nginx"}, {"name": "d", "image": "x"}]}),
+        );
+        let live = apply(
+            None,
+            &first,
+            Some("Deployment"),
+            &TestSchema,
+            &who("a"),
+            false,
+        )
+        .expect("first");
+        let second =
+            deploy(json!({"replicas": 3, "containers": [{"name": "c", "image": "nginx"}]}));
+        let out = apply(
+            Some(&live),
+            &second,
+            Some("Deployment"),
+            &TestSchema,
+            &who("a"),
+            false,
+        )
+        .expect("second");
         assert!(out["spec"].get("paused").is_none(), "{out}");
-        assert_eq!(out["spec"]["containers"], json!([{"name": "c", "image": "nginx"}]));
+        assert_eq!(
+            out["spec"]["containers"],
+            json!([{"name": "c", "image": "nginx"}])
+        );
 
         // If another manager took `paused` meanwhile, it stays.
         let mut updated = live.clone();
         updated["spec"]["paused"] = json!(true);
-        record_update(Some(&live), &mut updated, Some("Deployment"), &TestSchema, &who("b"), Scope::Everything);
-        let out = apply(Some(&updated), &second, Some("Deployment"), &TestSchema, &who("a"), false).expect("third");
+        record_update(
+            Some(&live),
+            &mut updated,
+            Some("Deployment"),
+            &TestSchema,
+            &who("b"),
+            Scope::Everything,
+        );
+        let out = apply(
+            Some(&updated),
+            &second,
+            Some("Deployment"),
+            &TestSchema,
+            &who("a"),
+            false,
+        )
+        .expect("third");
         assert_eq!(out["spec"]["paused"], true, "{out}");
     }
 
     #[test]
     fn a_different_value_on_another_managers_field_conflicts_unless_forced() {
-        let live = apply(None, &deploy(json!({"replicas": 3})), Some("Deployment"), &TestSchema, &who("a"), false).expect("a");
+        let live = apply(
+            None,
+            &deploy(json!({"replicas": 3})),
+            Some("Deployment"),
+            &TestSchema,
+            &who("a"),
+            false,
+        )
+        .expect("a");
         let theirs = deploy(json!({"replicas": 5}));
-        let conflicts = apply(Some(&live), &theirs, Some("Deployment"), &TestSchema, &who("b"), false).expect_err("conflict");
-        assert_eq!(conflicts, vec![Conflict { manager: "a".into(), api_version: "apps/v1".into(), path: ".spec.replicas".into() }]);
-        assert_eq!(conflict_message(&conflicts), "Apply failed with 1 conflict: conflict with \"a\" using apps/v1: .spec.replicas");
+        let conflicts = apply(
+            Some(&live),
+            &theirs,
+            Some("Deployment"),
+            &TestSchema,
+            &who("b"),
+            false,
+        )
+        .expect_err("conflict");
+        assert_eq!(
+            conflicts,
+            vec![Conflict {
+                manager: "a".into(),
+                api_version: "apps/v1".into(),
+                path: ".spec.replicas".into()
+            }]
+        );
+        assert_eq!(
+            conflict_message(&conflicts),
+            "Apply failed with 1 conflict: conflict with \"a\" using apps/v1: .spec.replicas"
+        );
         // The same value is shared, not a conflict.
-        assert!(apply(Some(&live), &deploy(json!({"replicas": 3})), Some("Deployment"), &TestSchema, &who("b"), false).is_ok());
-        let forced = apply(Some(&live), &theirs, Some("Deployment"), &TestSchema, &who("b"), true).expect("forced");
+        assert!(
+            apply(
+                Some(&live),
+                &deploy(json!({"replicas": 3})),
+                Some("Deployment"),
+                &TestSchema,
+                &who("b"),
+                false
+            )
+            .is_ok()
+        );
+        let forced = apply(
+            Some(&live),
+            &theirs,
+            Some("Deployment"),
+            &TestSchema,
+            &who("b"),
+            true,
+        )
+        .expect("forced");
         assert_eq!(forced["spec"]["replicas"], 5);
-        let owners: Vec<&str> = forced["metadata"]["managedFields"].as_array().into_iter().flatten().filter_map(|e| e["manager"].as_str()).collect();
+        let owners: Vec<&str> = forced["metadata"]["managedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["manager"].as_str())
+            .collect();
         assert_eq!(owners, ["b"], "a lost its only field: {forced}");
     }
 
     #[test]
     fn keyed_lists_merge_item_by_item_and_sets_by_value() {
-        let mut live = deploy(json!({"containers": [{"name": "c", "image": "old", "args": ["x"]}]}));
+        let mut live =
+            deploy(json!({"containers": [{"name": "c", "image": "old", "args": ["x"]}]}));
         live["metadata"]["finalizers"] = json!(["a"]);
-        let mut config = deploy(json!({"containers": [{"name": "c", "image": "new"}, {"name": "d", "image": "y"}]}));
+        let mut config = deploy(
+            json!({"containers": [{"name": "c", "image": "new"}, {"name": "d", "image": "y"}]}),
+        );
         config["metadata"]["finalizers"] = json!(["b"]);
         let merged = merge(&live, &config, Some("Deployment"), &TestSchema);
-        assert_eq!(merged["spec"]["containers"], json!([{"name": "c", "image": "new", "args": ["x"]}, {"name": "d", "image": "y"}]));
+        assert_eq!(
+            merged["spec"]["containers"],
+            json!([{"name": "c", "image": "new", "args": ["x"]}, {"name": "d", "image": "y"}])
+        );
         assert_eq!(merged["metadata"]["finalizers"], json!(["a", "b"]));
     }
 
     #[test]
     fn updates_take_the_fields_they_change() {
         let mut created = deploy(json!({"replicas": 1}));
-        record_update(None, &mut created, Some("Deployment"), &TestSchema, &who("kubectl-create"), Scope::Everything);
-        assert_eq!(created["metadata"]["managedFields"][0]["fieldsV1"], json!({"f:spec": {"f:replicas": {}}}));
+        record_update(
+            None,
+            &mut created,
+            Some("Deployment"),
+            &TestSchema,
+            &who("kubectl-create"),
+            Scope::Everything,
+        );
+        assert_eq!(
+            created["metadata"]["managedFields"][0]["fieldsV1"],
+            json!({"f:spec": {"f:replicas": {}}})
+        );
         let mut scaled = created.clone();
         scaled["spec"]["replicas"] = json!(4);
-        record_update(Some(&created), &mut scaled, Some("Deployment"), &TestSchema, &who("kubectl-scale"), Scope::Everything);
-        let managers: Vec<&str> = scaled["metadata"]["managedFields"].as_array().into_iter().flatten().filter_map(|e| e["manager"].as_str()).collect();
+        record_update(
+            Some(&created),
+            &mut scaled,
+            Some("Deployment"),
+            &TestSchema,
+            &who("kubectl-scale"),
+            Scope::Everything,
+        );
+        let managers: Vec<&str> = scaled["metadata"]["managedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["manager"].as_str())
+            .collect();
         assert_eq!(managers, ["kubectl-scale"], "{scaled}");
     }
 
@@ -657,16 +915,31 @@ mod tests {
         impl Schema for Ports {
             fn field(&self, ty: &str, name: &str) -> Option<FieldShape> {
                 match (ty, name) {
-                    ("", "ports") => Some(FieldShape { list: ListKind::Map(vec!["port".into(), "protocol".into()]), atomic: false, ty: Some("Port".into()) }),
-                    ("Port", _) => Some(FieldShape { list: ListKind::Atomic, atomic: false, ty: None }),
+                    ("", "ports") => Some(FieldShape {
+                        list: ListKind::Map(vec!["port".into(), "protocol".into()]),
+                        atomic: false,
+                        ty: Some("Port".into()),
+                    }),
+                    ("Port", _) => Some(FieldShape {
+                        list: ListKind::Atomic,
+                        atomic: false,
+                        ty: None,
+                    }),
                     _ => None,
                 }
             }
         }
         let live = json!({"ports": [{"port": 80, "protocol": "TCP", "targetPort": 80}]});
         let config = json!({"ports": [{"port": 80, "targetPort": 8080}]});
-        assert_eq!(merge(&live, &config, Some(""), &Ports), json!({"ports": [{"port": 80, "protocol": "TCP", "targetPort": 8080}]}));
-        let path = vec![PathElement::Field("ports".into()), PathElement::Key(r#"{"port":80,"protocol":"TCP"}"#.into()), PathElement::Field("targetPort".into())];
+        assert_eq!(
+            merge(&live, &config, Some(""), &Ports),
+            json!({"ports": [{"port": 80, "protocol": "TCP", "targetPort": 8080}]})
+        );
+        let path = vec![
+            PathElement::Field("ports".into()),
+            PathElement::Key(r#"{"port":80,"protocol":"TCP"}"#.into()),
+            PathElement::Field("targetPort".into()),
+        ];
         assert_eq!(value_at(&config, &path), Some(&json!(8080)));
     }
 
@@ -674,6 +947,9 @@ mod tests {
     fn without_a_schema_lists_are_atomic_and_objects_merge() {
         let live = json!({"spec": {"a": 1, "list": [1, 2]}});
         let config = json!({"spec": {"b": 2, "list": [3]}});
-        assert_eq!(merge(&live, &config, None, &Deduced), json!({"spec": {"a": 1, "b": 2, "list": [3]}}));
+        assert_eq!(
+            merge(&live, &config, None, &Deduced),
+            json!({"spec": {"a": 1, "b": 2, "list": [3]}})
+        );
     }
 }

@@ -30,7 +30,12 @@ use super::wire::{self, Reader};
 const MAX_DEPTH: usize = 64;
 
 /// Decode message `index` from `bytes`. `Value::Null` means "omit" (a zero time).
-pub(crate) fn message(schema: &Schema, index: usize, bytes: &[u8], depth: usize) -> Result<Value, DecodeError> {
+pub(crate) fn message(
+    schema: &Schema,
+    index: usize,
+    bytes: &[u8],
+    depth: usize,
+) -> Result<Value, DecodeError> {
     if depth > MAX_DEPTH {
         return Err(DecodeError::Malformed("messages nested too deeply"));
     }
@@ -57,10 +62,12 @@ pub(crate) fn message(schema: &Schema, index: usize, bytes: &[u8], depth: usize)
                 let wire::Value::Bytes(entry) = value else {
                     return Err(at("map entry is not length-delimited"));
                 };
-                let (key, value) = map_entry(schema, *key_kind, value_kind, entry, depth).map_err(|e| match e {
-                    DecodeError::Malformed(reason) => at(reason),
-                    other => other,
-                })?;
+                let (key, value) = map_entry(schema, *key_kind, value_kind, entry, depth).map_err(
+                    |e| match e {
+                        DecodeError::Malformed(reason) => at(reason),
+                        other => other,
+                    },
+                )?;
                 let map = out
                     .entry(field.json.clone())
                     .or_insert_with(|| Value::Object(Map::new()));
@@ -88,7 +95,10 @@ pub(crate) fn message(schema: &Schema, index: usize, bytes: &[u8], depth: usize)
             Kind::Scalar(kind) if field.repeated => {
                 // proto2 writes repeated numbers unpacked, but a packed run is legal too.
                 match (kind, value) {
-                    (Scalar::Bool | Scalar::Int32 | Scalar::Int64 | Scalar::Double, wire::Value::Bytes(packed)) => {
+                    (
+                        Scalar::Bool | Scalar::Int32 | Scalar::Int64 | Scalar::Double,
+                        wire::Value::Bytes(packed),
+                    ) => {
                         let mut run = Reader::new(packed);
                         while !run.is_empty() {
                             let item = match kind {
@@ -119,7 +129,10 @@ fn keeps_zero(field: &Field) -> bool {
 }
 
 fn push(out: &mut Map<String, Value>, key: &str, value: Value) {
-    if let Value::Array(items) = out.entry(key.to_owned()).or_insert_with(|| Value::Array(Vec::new())) {
+    if let Value::Array(items) = out
+        .entry(key.to_owned())
+        .or_insert_with(|| Value::Array(Vec::new()))
+    {
         items.push(value);
     }
 }
@@ -153,7 +166,9 @@ fn map_entry(
                     other => other.to_string(),
                 }
             }
-            (2, Kind::Scalar(kind)) => value = Some(scalar(*kind, raw).map_err(DecodeError::Malformed)?),
+            (2, Kind::Scalar(kind)) => {
+                value = Some(scalar(*kind, raw).map_err(DecodeError::Malformed)?)
+            }
             (2, Kind::Message(index)) => {
                 let wire::Value::Bytes(bytes) = raw else {
                     return Err(DecodeError::Malformed("map value is not length-delimited"));
@@ -184,7 +199,9 @@ fn zero(kind: Scalar) -> Value {
 /// A scalar's JSON value; the error is the reason it does not fit.
 fn scalar(kind: Scalar, value: wire::Value<'_>) -> Result<Value, &'static str> {
     Ok(match (kind, value) {
-        (Scalar::String, wire::Value::Bytes(b)) => Value::String(String::from_utf8_lossy(b).into_owned()),
+        (Scalar::String, wire::Value::Bytes(b)) => {
+            Value::String(String::from_utf8_lossy(b).into_owned())
+        }
         (Scalar::Bytes, wire::Value::Bytes(b)) => Value::String(base64(b)),
         (Scalar::Bool, wire::Value::Varint(v)) => Value::Bool(v != 0),
         // Go truncates a varint to the field's width; so do we.
@@ -202,7 +219,11 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -250,11 +271,15 @@ fn special(kind: Special, name: &str, bytes: &[u8], depth: usize) -> Result<Valu
     Ok(match kind {
         // Upstream reads empty bytes as the zero time, and drops nanoseconds of a Time.
         Special::Time if bytes.is_empty() => Value::Null,
-        Special::Time => Value::String(rfc3339(int(0)?, None).ok_or_else(|| invalid("time out of range"))?),
+        Special::Time => {
+            Value::String(rfc3339(int(0)?, None).ok_or_else(|| invalid("time out of range"))?)
+        }
         Special::MicroTime if bytes.is_empty() => Value::Null,
         Special::MicroTime => {
             let micros = (int(1)? as i32).clamp(0, 999_999_999) / 1000;
-            Value::String(rfc3339(int(0)?, Some(micros)).ok_or_else(|| invalid("time out of range"))?)
+            Value::String(
+                rfc3339(int(0)?, Some(micros)).ok_or_else(|| invalid("time out of range"))?,
+            )
         }
         Special::Duration => Value::String(go_duration(int(0)?)),
         Special::Quantity => {
@@ -363,7 +388,10 @@ mod tests {
     #[test]
     fn formats_times_as_upstream() {
         assert_eq!(rfc3339(0, None).as_deref(), Some("1970-01-01T00:00:00Z"));
-        assert_eq!(rfc3339(1_700_000_000, None).as_deref(), Some("2023-11-14T22:13:20Z"));
+        assert_eq!(
+            rfc3339(1_700_000_000, None).as_deref(),
+            Some("2023-11-14T22:13:20Z")
+        );
         assert_eq!(
             rfc3339(951_782_400, Some(5)).as_deref(),
             Some("2000-02-29T00:00:00.000005Z")

@@ -104,7 +104,12 @@ fn message_for(schema: &schema::Schema, api_version: &str, kind: &str) -> Option
     }
     // Group `rbac.authorization.k8s.io` lives in package `k8s.io.api.rbac.<version>`;
     // the core group `""` in `k8s.io.api.core.<version>`.
-    let package = match group.strip_suffix(".k8s.io").unwrap_or(group).split('.').next() {
+    let package = match group
+        .strip_suffix(".k8s.io")
+        .unwrap_or(group)
+        .split('.')
+        .next()
+    {
         Some("") | None => "core",
         Some(first) => first,
     };
@@ -113,7 +118,13 @@ fn message_for(schema: &schema::Schema, api_version: &str, kind: &str) -> Option
     } else {
         schema.find(&format!("k8s.io.api.{package}.{version}.{kind}"))
     };
-    found.or_else(|| if META_KINDS.contains(&kind) { meta() } else { None })
+    found.or_else(|| {
+        if META_KINDS.contains(&kind) {
+            meta()
+        } else {
+            None
+        }
+    })
 }
 
 /// The fields of `runtime.Unknown` that matter here.
@@ -134,7 +145,9 @@ impl<'a> Envelope<'a> {
         };
         let text = |value: wire::Value<'_>| match value {
             wire::Value::Bytes(b) => Ok(String::from_utf8_lossy(b).into_owned()),
-            _ => Err(DecodeError::Malformed("envelope field is not length-delimited")),
+            _ => Err(DecodeError::Malformed(
+                "envelope field is not length-delimited",
+            )),
         };
         let mut reader = wire::Reader::new(body);
         while let Some((tag, value)) = reader.field()? {

@@ -107,9 +107,8 @@ fn special(name: &str) -> Option<Special> {
         "k8s.io.apimachinery.pkg.apis.meta.v1.Duration" => Special::Duration,
         "k8s.io.apimachinery.pkg.api.resource.Quantity" => Special::Quantity,
         "k8s.io.apimachinery.pkg.util.intstr.IntOrString" => Special::IntOrString,
-        "k8s.io.apimachinery.pkg.runtime.RawExtension" | "k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1" => {
-            Special::RawJson
-        }
+        "k8s.io.apimachinery.pkg.runtime.RawExtension"
+        | "k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1" => Special::RawJson,
         "k8s.io.apimachinery.pkg.apis.meta.v1.Verbs"
         | "k8s.io.api.authentication.v1.ExtraValue"
         | "k8s.io.api.authorization.v1.ExtraValue" => Special::StringList,
@@ -138,7 +137,9 @@ enum RawKind<'a> {
 
 fn raw_kind(code: &str) -> Result<RawKind<'_>, String> {
     if let Some(inner) = code.strip_prefix('{').and_then(|c| c.strip_suffix('}')) {
-        let (key, value) = inner.split_once(',').ok_or_else(|| format!("bad map kind {code}"))?;
+        let (key, value) = inner
+            .split_once(',')
+            .ok_or_else(|| format!("bad map kind {code}"))?;
         let key = scalar(key).ok_or_else(|| format!("bad map key {code}"))?;
         return Ok(RawKind::Map(key, Box::new(raw_kind(value)?)));
     }
@@ -169,7 +170,9 @@ fn parse(table: &str) -> Result<Schema, String> {
             }
             ["M", name] => raw.push((full(&aliases, name)?, Vec::new())),
             [tag, json, kind, flags] => {
-                let tag = tag.parse().map_err(|_| format!("line {}: bad tag", n + 1))?;
+                let tag = tag
+                    .parse()
+                    .map_err(|_| format!("line {}: bad tag", n + 1))?;
                 let message = raw
                     .last_mut()
                     .ok_or_else(|| format!("line {}: field before message", n + 1))?;
@@ -179,9 +182,16 @@ fn parse(table: &str) -> Result<Schema, String> {
         }
     }
 
-    let by_name: HashMap<String, usize> = raw.iter().enumerate().map(|(i, (name, _))| (name.clone(), i)).collect();
+    let by_name: HashMap<String, usize> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| (name.clone(), i))
+        .collect();
     let resolve = |kind: &RawKind<'_>| -> Result<Kind, String> {
-        fn go(kind: &RawKind<'_>, lookup: &dyn Fn(&str) -> Result<usize, String>) -> Result<Kind, String> {
+        fn go(
+            kind: &RawKind<'_>,
+            lookup: &dyn Fn(&str) -> Result<usize, String>,
+        ) -> Result<Kind, String> {
             Ok(match kind {
                 RawKind::Scalar(s) => Kind::Scalar(*s),
                 RawKind::Message(name) => Kind::Message(lookup(name)?),
@@ -244,13 +254,30 @@ mod tests {
         assert!(schema.messages.len() > 400);
         for (name, special) in [
             ("k8s.io.apimachinery.pkg.apis.meta.v1.Time", Special::Time),
-            ("k8s.io.apimachinery.pkg.apis.meta.v1.MicroTime", Special::MicroTime),
-            ("k8s.io.apimachinery.pkg.api.resource.Quantity", Special::Quantity),
-            ("k8s.io.apimachinery.pkg.util.intstr.IntOrString", Special::IntOrString),
-            ("k8s.io.apimachinery.pkg.runtime.RawExtension", Special::RawJson),
-            ("k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1", Special::RawJson),
+            (
+                "k8s.io.apimachinery.pkg.apis.meta.v1.MicroTime",
+                Special::MicroTime,
+            ),
+            (
+                "k8s.io.apimachinery.pkg.api.resource.Quantity",
+                Special::Quantity,
+            ),
+            (
+                "k8s.io.apimachinery.pkg.util.intstr.IntOrString",
+                Special::IntOrString,
+            ),
+            (
+                "k8s.io.apimachinery.pkg.runtime.RawExtension",
+                Special::RawJson,
+            ),
+            (
+                "k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1",
+                Special::RawJson,
+            ),
         ] {
-            let index = schema.find(name).unwrap_or_else(|| panic!("{name} missing"));
+            let index = schema
+                .find(name)
+                .unwrap_or_else(|| panic!("{name} missing"));
             assert_eq!(schema.messages[index].special, Some(special), "{name}");
         }
         // Upstream spelling of a name prost changed.

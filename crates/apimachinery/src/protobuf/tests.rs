@@ -81,7 +81,10 @@ fn quantities(pairs: &[(&str, &str)]) -> BTreeMap<String, Quantity> {
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 fn container() -> core::Container {
@@ -497,7 +500,10 @@ fn unknown_kinds_and_bad_envelopes_are_errors() {
     };
     let mut body = b"k8s\0".to_vec();
     body.extend(gzipped.encode_to_vec());
-    assert!(matches!(decode(&body), Err(DecodeError::UnsupportedEncoding(_))));
+    assert!(matches!(
+        decode(&body),
+        Err(DecodeError::UnsupportedEncoding(_))
+    ));
     // A string field carrying a varint.
     let mut body = b"k8s\0".to_vec();
     body.extend(
@@ -561,7 +567,11 @@ fn random_truncated_and_corrupted_input_never_panics() {
         let _ = decode(&bytes);
     }
     // Deep nesting (here: envelopes inside RawExtensions) is refused, not a stack overflow.
-    let mut nested = envelope("apps/v1", "ControllerRevision", &apps::ControllerRevision::default());
+    let mut nested = envelope(
+        "apps/v1",
+        "ControllerRevision",
+        &apps::ControllerRevision::default(),
+    );
     for _ in 0..200 {
         nested = envelope(
             "apps/v1",

@@ -71,7 +71,8 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         let key = self.varint()?;
-        let tag = u32::try_from(key >> 3).map_err(|_| DecodeError::Malformed("field tag out of range"))?;
+        let tag = u32::try_from(key >> 3)
+            .map_err(|_| DecodeError::Malformed("field tag out of range"))?;
         if tag == 0 {
             return Err(DecodeError::Malformed("field tag 0"));
         }
@@ -83,7 +84,11 @@ impl<'a> Reader<'a> {
                 Value::Bytes(self.take(len)?)
             }
             5 => Value::Fixed32(u32::from_le_bytes(self.fixed()?)),
-            _ => return Err(DecodeError::Malformed("unsupported wire type (group or reserved)")),
+            _ => {
+                return Err(DecodeError::Malformed(
+                    "unsupported wire type (group or reserved)",
+                ));
+            }
         };
         Ok(Some((tag, value)))
     }
@@ -112,9 +117,11 @@ mod tests {
         assert!(Reader::new(&[0x12, 5, b'a']).field().is_err());
         assert!(Reader::new(&[0x08]).field().is_err());
         assert!(
-            Reader::new(&[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])
-                .field()
-                .is_err()
+            Reader::new(&[
+                0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01
+            ])
+            .field()
+            .is_err()
         );
         assert!(Reader::new(&[0x0b]).field().is_err()); // group start
         assert!(Reader::new(&[0x00]).field().is_err()); // tag 0

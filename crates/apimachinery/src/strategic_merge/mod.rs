@@ -99,7 +99,10 @@ pub enum PatchError {
     #[error("map: {map} does not contain declared merge key: {key}")]
     NoMergeKey { map: String, key: String },
     #[error("expected a {expected}, but received a {actual}")]
-    BadArgType { expected: &'static str, actual: &'static str },
+    BadArgType {
+        expected: &'static str,
+        actual: &'static str,
+    },
     #[error("merging lists cannot yet be specified in the patch")]
     MergeDirectiveInList,
     #[error("The order in patch list:\n{patch}\n doesn't match $setElementOrder list:\n{order}\n")]
@@ -160,7 +163,11 @@ pub fn apply(original: &Value, patch: &Value, schema: SchemaRef<'_>) -> Result<V
 }
 
 /// `mergeMap`: merge a patch map into an original map.
-fn merge_map(mut original: Map<String, Value>, mut patch: Map<String, Value>, schema: SchemaRef<'_>) -> Result<Map<String, Value>> {
+fn merge_map(
+    mut original: Map<String, Value>,
+    mut patch: Map<String, Value>,
+    schema: SchemaRef<'_>,
+) -> Result<Map<String, Value>> {
     if let Some(directive) = patch.get(DIRECTIVE_MARKER) {
         return map_directive(directive.clone(), patch);
     }
@@ -169,11 +176,15 @@ fn merge_map(mut original: Map<String, Value>, mut patch: Map<String, Value>, sc
 
     // Go visits a map's keys in random order; only a list patched both ways at once could
     // tell, and for it deletions come last here.
-    let (deletions, plain): (Vec<_>, Vec<_>) =
-        patch.into_iter().partition(|(k, _)| k.starts_with(DELETE_FROM_PRIMITIVE_LIST_PREFIX));
+    let (deletions, plain): (Vec<_>, Vec<_>) = patch
+        .into_iter()
+        .partition(|(k, _)| k.starts_with(DELETE_FROM_PRIMITIVE_LIST_PREFIX));
     for (key, patch_value) in plain.into_iter().chain(deletions) {
         let (key, is_delete_list) = if key.starts_with(DELETE_FROM_PRIMITIVE_LIST_PREFIX) {
-            (field_of_directive(&key, DELETE_FROM_PRIMITIVE_LIST_PREFIX)?, true)
+            (
+                field_of_directive(&key, DELETE_FROM_PRIMITIVE_LIST_PREFIX)?,
+                true,
+            )
         } else {
             (key, false)
         };
@@ -192,12 +203,23 @@ fn merge_map(mut original: Map<String, Value>, mut patch: Map<String, Value>, sc
             (Value::Object(o), Value::Object(p)) => {
                 let (subschema, strategies, _) = lookup(schema, &key);
                 let (_, strategy) = retain_keys_strategy(strategies)?;
-                if strategy == REPLACE_DIRECTIVE { Value::Object(p) } else { Value::Object(merge_map(o, p, subschema)?) }
+                if strategy == REPLACE_DIRECTIVE {
+                    Value::Object(p)
+                } else {
+                    Value::Object(merge_map(o, p, subschema)?)
+                }
             }
             (Value::Array(o), Value::Array(p)) => {
                 let (field, strategies, merge_key) = lookup(schema, &key);
                 let (_, strategy) = retain_keys_strategy(strategies)?;
-                Value::Array(merge_list_field(o, p, element_of(field), strategy, merge_key, is_delete_list)?)
+                Value::Array(merge_list_field(
+                    o,
+                    p,
+                    element_of(field),
+                    strategy,
+                    merge_key,
+                    is_delete_list,
+                )?)
             }
             (o, p) if go_type(&o) == go_type(&p) => match remove_directives(p) {
                 Some(v) => v,
@@ -235,12 +257,18 @@ fn map_directive(directive: Value, mut patch: Map<String, Value>) -> Result<Map<
             Ok(patch)
         }
         Some(DELETE_DIRECTIVE) => Ok(Map::new()),
-        _ => Err(PatchError::BadPatchType { directive: go_fmt_s(&directive), map: go_fmt(&Value::Object(patch)) }),
+        _ => Err(PatchError::BadPatchType {
+            directive: go_fmt_s(&directive),
+            map: go_fmt(&Value::Object(patch)),
+        }),
     }
 }
 
 /// `applyRetainKeysDirective`: clear the keys of the original the patch does not retain.
-fn apply_retain_keys(original: &mut Map<String, Value>, patch: &mut Map<String, Value>) -> Result<()> {
+fn apply_retain_keys(
+    original: &mut Map<String, Value>,
+    patch: &mut Map<String, Value>,
+) -> Result<()> {
     let Some(retain) = patch.remove(RETAIN_KEYS_DIRECTIVE) else {
         return Ok(());
     };
@@ -250,7 +278,10 @@ fn apply_retain_keys(original: &mut Map<String, Value>, patch: &mut Map<String, 
     let retained: BTreeSet<&str> = retain.iter().filter_map(Value::as_str).collect();
     // Every key the patch sets must be retained, or the patch contradicts itself.
     for (key, value) in patch.iter() {
-        if value.is_null() || key.starts_with(DELETE_FROM_PRIMITIVE_LIST_PREFIX) || key.starts_with(SET_ELEMENT_ORDER_PREFIX) {
+        if value.is_null()
+            || key.starts_with(DELETE_FROM_PRIMITIVE_LIST_PREFIX)
+            || key.starts_with(SET_ELEMENT_ORDER_PREFIX)
+        {
             continue;
         }
         if !retained.contains(key.as_str()) {
@@ -263,19 +294,36 @@ fn apply_retain_keys(original: &mut Map<String, Value>, patch: &mut Map<String, 
 
 /// `mergePatchIntoOriginal`: merge each list that has a `$setElementOrder/<field>`, and
 /// put it in that order. The merged lists leave the patch.
-fn merge_set_element_order_lists(original: &mut Map<String, Value>, patch: &mut Map<String, Value>, schema: SchemaRef<'_>) -> Result<()> {
-    let directives: Vec<String> = patch.keys().filter(|k| k.starts_with(SET_ELEMENT_ORDER_PREFIX)).cloned().collect();
+fn merge_set_element_order_lists(
+    original: &mut Map<String, Value>,
+    patch: &mut Map<String, Value>,
+    schema: SchemaRef<'_>,
+) -> Result<()> {
+    let directives: Vec<String> = patch
+        .keys()
+        .filter(|k| k.starts_with(SET_ELEMENT_ORDER_PREFIX))
+        .cloned()
+        .collect();
     for directive in directives {
-        let Some(order) = patch.remove(&directive) else { continue };
+        let Some(order) = patch.remove(&directive) else {
+            continue;
+        };
         let Value::Array(order) = order else {
-            return Err(PatchError::BadArgType { expected: "[]interface {}", actual: go_type_name(&order) });
+            return Err(PatchError::BadArgType {
+                expected: "[]interface {}",
+                actual: go_type_name(&order),
+            });
         };
         let key = field_of_directive(&directive, SET_ELEMENT_ORDER_PREFIX)?;
         let original_list = list_at(original, &key)?;
         let patch_list = list_at(patch, &key)?;
         let (field, strategies, merge_key) = lookup(schema, &key);
         let (_, strategy) = retain_keys_strategy(strategies)?;
-        validate_patch_with_set_order_list(patch_list.as_deref().unwrap_or_default(), &order, merge_key)?;
+        validate_patch_with_set_order_list(
+            patch_list.as_deref().unwrap_or_default(),
+            &order,
+            merge_key,
+        )?;
 
         let merged = match (&original_list, patch_list.clone()) {
             (Some(o), None) => o.clone(),
@@ -283,12 +331,18 @@ fn merge_set_element_order_lists(original: &mut Map<String, Value>, patch: &mut 
                 Some(Value::Array(v)) => v,
                 _ => continue,
             },
-            (Some(o), Some(p)) => merge_list_field(o.clone(), p, element_of(field), strategy, merge_key, false)?,
+            (Some(o), Some(p)) => {
+                merge_list_field(o.clone(), p, element_of(field), strategy, merge_key, false)?
+            }
             (None, None) => continue,
         };
         let patch_items = patch_list.unwrap_or_default();
         let server_order = match original_list {
-            Some(o) if strategy == MERGE_DIRECTIVE && !merge_key.is_empty() && !patch_items.is_empty() => {
+            Some(o)
+                if strategy == MERGE_DIRECTIVE
+                    && !merge_key.is_empty()
+                    && !patch_items.is_empty() =>
+            {
                 order_seen_after_merge(o, &patch_items, merge_key)
             }
             o => o.unwrap_or_default(),
@@ -296,14 +350,25 @@ fn merge_set_element_order_lists(original: &mut Map<String, Value>, patch: &mut 
         // An empty list is a value upstream's original never holds (its encoder omits
         // it), so upstream has no answer for ordering one; with nothing on either side
         // there is nothing to order.
-        if original.get(&key).is_some_and(|v| v.as_array().is_some_and(Vec::is_empty)) && patch_items.is_empty() {
+        if original
+            .get(&key)
+            .is_some_and(|v| v.as_array().is_some_and(Vec::is_empty))
+            && patch_items.is_empty()
+        {
             original.insert(key.clone(), Value::Array(merged));
             patch.remove(&key);
             continue;
         }
         let (in_order, server_only) = partition(merged, &order, merge_key)?;
         let kind = element_type(&[&server_order, &patch_items])?;
-        let ordered = normalize_element_order(in_order, server_only, &order, &server_order, merge_key, kind)?;
+        let ordered = normalize_element_order(
+            in_order,
+            server_only,
+            &order,
+            &server_order,
+            merge_key,
+            kind,
+        )?;
         original.insert(key.clone(), Value::Array(ordered));
         patch.remove(&key);
     }
@@ -367,13 +432,20 @@ fn list_at(map: &Map<String, Value>, key: &str) -> Result<Option<Vec<Value>>> {
     match map.get(key) {
         None => Ok(None),
         Some(Value::Array(list)) => Ok(Some(list.clone())),
-        Some(other) => Err(PatchError::BadArgType { expected: "[]interface {}", actual: go_type_name(other) }),
+        Some(other) => Err(PatchError::BadArgType {
+            expected: "[]interface {}",
+            actual: go_type_name(other),
+        }),
     }
 }
 
 /// `validatePatchWithSetOrderList`: the patch's items (deletions aside) must appear in the
 /// `$setElementOrder` list, in the same relative order.
-fn validate_patch_with_set_order_list(patch_list: &[Value], order: &[Value], merge_key: &str) -> Result<()> {
+fn validate_patch_with_set_order_list(
+    patch_list: &[Value],
+    order: &[Value],
+    merge_key: &str,
+) -> Result<()> {
     if order.is_empty() || patch_list.is_empty() {
         return Ok(());
     }
@@ -382,7 +454,10 @@ fn validate_patch_with_set_order_list(patch_list: &[Value], order: &[Value], mer
     } else {
         let mut kept = Vec::new();
         for item in patch_list {
-            let map = item.as_object().ok_or(PatchError::BadArgType { expected: "map[string]interface {}", actual: go_type_name(item) })?;
+            let map = item.as_object().ok_or(PatchError::BadArgType {
+                expected: "map[string]interface {}",
+                actual: go_type_name(item),
+            })?;
             if map.get(DIRECTIVE_MARKER).and_then(Value::as_str) != Some(DELETE_DIRECTIVE) {
                 kept.push(item);
             }
@@ -391,7 +466,10 @@ fn validate_patch_with_set_order_list(patch_list: &[Value], order: &[Value], mer
     };
     let (mut p, mut o) = (0, 0);
     while p < kept.len() && o < order.len() {
-        if kept[p].as_object().is_some_and(|m| m.contains_key(DIRECTIVE_MARKER)) {
+        if kept[p]
+            .as_object()
+            .is_some_and(|m| m.contains_key(DIRECTIVE_MARKER))
+        {
             p += 1;
             continue;
         }
@@ -413,15 +491,33 @@ fn merge_key_value_equal(left: &Value, right: &Value, merge_key: &str) -> Result
     if merge_key.is_empty() {
         return Ok(left == right);
     }
-    let expect_map = |v: &Value| v.as_object().ok_or(PatchError::BadArgType { expected: "map[string]interface {}", actual: go_type_name(v) }).cloned();
+    let expect_map = |v: &Value| {
+        v.as_object()
+            .ok_or(PatchError::BadArgType {
+                expected: "map[string]interface {}",
+                actual: go_type_name(v),
+            })
+            .cloned()
+    };
     let (l, r) = (expect_map(left)?, expect_map(right)?);
-    let key = |m: &Map<String, Value>| m.get(merge_key).cloned().ok_or_else(|| no_merge_key(m, merge_key));
+    let key = |m: &Map<String, Value>| {
+        m.get(merge_key)
+            .cloned()
+            .ok_or_else(|| no_merge_key(m, merge_key))
+    };
     Ok(key(&l)? == key(&r)?)
 }
 
 /// `mergeSliceHandler`: a list merged if its field is tagged `merge` (or if the patch
 /// deletes from it), replaced otherwise.
-fn merge_list_field(original: Vec<Value>, patch: Vec<Value>, element: SchemaRef<'_>, strategy: &str, merge_key: &str, is_delete_list: bool) -> Result<Vec<Value>> {
+fn merge_list_field(
+    original: Vec<Value>,
+    patch: Vec<Value>,
+    element: SchemaRef<'_>,
+    strategy: &str,
+    merge_key: &str,
+    is_delete_list: bool,
+) -> Result<Vec<Value>> {
     if strategy == MERGE_DIRECTIVE || is_delete_list {
         merge_list(original, patch, element, merge_key, is_delete_list)
     } else {
@@ -431,14 +527,23 @@ fn merge_list_field(original: Vec<Value>, patch: Vec<Value>, element: SchemaRef<
 
 /// `mergeSlice`: merge two lists, objects by merge key and scalars as a set, then order
 /// the result: the patch's items in the patch's order, the others where they were.
-fn merge_list(original: Vec<Value>, patch: Vec<Value>, element: SchemaRef<'_>, merge_key: &str, is_delete_list: bool) -> Result<Vec<Value>> {
+fn merge_list(
+    original: Vec<Value>,
+    patch: Vec<Value>,
+    element: SchemaRef<'_>,
+    merge_key: &str,
+    is_delete_list: bool,
+) -> Result<Vec<Value>> {
     if original.is_empty() && patch.is_empty() {
         return Ok(original);
     }
     let kind = element_type(&[&original, &patch])?;
     let (original, patch, merged) = if kind != GoType::Map {
         if is_delete_list {
-            return Ok(original.into_iter().filter(|v| !patch.contains(v)).collect());
+            return Ok(original
+                .into_iter()
+                .filter(|v| !patch.contains(v))
+                .collect());
         }
         let mut merged: Vec<Value> = Vec::with_capacity(original.len() + patch.len());
         for value in original.iter().chain(&patch) {
@@ -462,35 +567,61 @@ fn merge_list(original: Vec<Value>, patch: Vec<Value>, element: SchemaRef<'_>, m
 /// `mergeSliceWithSpecialElements`: carry out the `$patch` items of a list of objects.
 /// Returns the original (less deleted items, or the patch's items if it replaces the
 /// list) and the patch's remaining items.
-fn apply_list_directives(mut original: Vec<Value>, patch: Vec<Value>, merge_key: &str) -> Result<(Vec<Value>, Vec<Value>)> {
+fn apply_list_directives(
+    mut original: Vec<Value>,
+    patch: Vec<Value>,
+    merge_key: &str,
+) -> Result<(Vec<Value>, Vec<Value>)> {
     let mut rest = Vec::with_capacity(patch.len());
     let mut replace = false;
     for item in patch {
-        let Some(map) = item.as_object() else { continue };
+        let Some(map) = item.as_object() else {
+            continue;
+        };
         let Some(directive) = map.get(DIRECTIVE_MARKER) else {
             rest.push(item);
             continue;
         };
         match directive.as_str() {
             Some(DELETE_DIRECTIVE) => {
-                let key = map.get(merge_key).ok_or_else(|| no_merge_key(map, merge_key))?;
+                let key = map
+                    .get(merge_key)
+                    .ok_or_else(|| no_merge_key(map, merge_key))?;
                 original.retain(|o| o.get(merge_key) != Some(key));
             }
             // The remaining items replace the list; other `$patch` items are still pruned.
             Some(REPLACE_DIRECTIVE) => replace = true,
             Some(MERGE_DIRECTIVE) => return Err(PatchError::MergeDirectiveInList),
-            _ => return Err(PatchError::BadPatchType { directive: go_fmt_s(directive), map: go_fmt(&item) }),
+            _ => {
+                return Err(PatchError::BadPatchType {
+                    directive: go_fmt_s(directive),
+                    map: go_fmt(&item),
+                });
+            }
         }
     }
-    Ok(if replace { (rest, Vec::new()) } else { (original, rest) })
+    Ok(if replace {
+        (rest, Vec::new())
+    } else {
+        (original, rest)
+    })
 }
 
 /// `mergeSliceWithoutSpecialElements`: merge each patch item into the original item with
 /// the same merge key, or append it.
-fn merge_items_by_key(mut original: Vec<Value>, patch: &[Value], merge_key: &str, element: SchemaRef<'_>) -> Result<Vec<Value>> {
+fn merge_items_by_key(
+    mut original: Vec<Value>,
+    patch: &[Value],
+    merge_key: &str,
+    element: SchemaRef<'_>,
+) -> Result<Vec<Value>> {
     for item in patch {
-        let Some(map) = item.as_object() else { continue };
-        let key = map.get(merge_key).ok_or_else(|| no_merge_key(map, merge_key))?;
+        let Some(map) = item.as_object() else {
+            continue;
+        };
+        let key = map
+            .get(merge_key)
+            .ok_or_else(|| no_merge_key(map, merge_key))?;
         match find_by_key(&original, merge_key, key)? {
             Some(index) => {
                 let current = std::mem::take(&mut original[index]);
@@ -519,27 +650,53 @@ fn find_by_key(list: &[Value], merge_key: &str, value: &Value) -> Result<Option<
 
 /// Split `merged` into the items that `by` has (by merge key, or by value for scalars)
 /// and the others.
-fn partition(merged: Vec<Value>, by: &[Value], merge_key: &str) -> Result<(Vec<Value>, Vec<Value>)> {
+fn partition(
+    merged: Vec<Value>,
+    by: &[Value],
+    merge_key: &str,
+) -> Result<(Vec<Value>, Vec<Value>)> {
     let (mut found, mut rest) = (Vec::new(), Vec::new());
     for item in merged {
         let present = if merge_key.is_empty() {
             by.contains(&item)
         } else {
-            let map = item.as_object().ok_or(PatchError::BadArgType { expected: "map[string]interface {}", actual: go_type_name(&item) })?;
-            let key = map.get(merge_key).ok_or_else(|| no_merge_key(map, merge_key))?;
+            let map = item.as_object().ok_or(PatchError::BadArgType {
+                expected: "map[string]interface {}",
+                actual: go_type_name(&item),
+            })?;
+            let key = map
+                .get(merge_key)
+                .ok_or_else(|| no_merge_key(map, merge_key))?;
             find_by_key(by, merge_key, key)?.is_some()
         };
-        if present { found.push(item) } else { rest.push(item) }
+        if present {
+            found.push(item)
+        } else {
+            rest.push(item)
+        }
     }
     Ok((found, rest))
 }
 
 /// `normalizeElementOrder`: sort the patch's items by `patch_order` and the server's by
 /// `server_order`, then interleave them.
-fn normalize_element_order(patch: Vec<Value>, server_only: Vec<Value>, patch_order: &[Value], server_order: &[Value], merge_key: &str, kind: GoType) -> Result<Vec<Value>> {
+fn normalize_element_order(
+    patch: Vec<Value>,
+    server_only: Vec<Value>,
+    patch_order: &[Value],
+    server_order: &[Value],
+    merge_key: &str,
+    kind: GoType,
+) -> Result<Vec<Value>> {
     let patch = sort_by_order(patch, patch_order, merge_key, kind)?;
     let server_only = sort_by_order(server_only, server_order, merge_key, kind)?;
-    Ok(merge_sorted(server_only, patch, server_order, merge_key, kind))
+    Ok(merge_sorted(
+        server_only,
+        patch,
+        server_order,
+        merge_key,
+        kind,
+    ))
 }
 
 /// `normalizeSliceOrder`: order items by their position in `order`, deletion items last.
@@ -547,19 +704,32 @@ fn normalize_element_order(patch: Vec<Value>, server_only: Vec<Value>, patch_ord
 /// Upstream sorts with a comparison that calls an item found nowhere "less" than any
 /// other; Go's stable sort is an insertion sort for short lists, so this is one too, with
 /// the same comparison, to put such items where upstream does.
-fn sort_by_order(items: Vec<Value>, order: &[Value], merge_key: &str, kind: GoType) -> Result<Vec<Value>> {
+fn sort_by_order(
+    items: Vec<Value>,
+    order: &[Value],
+    merge_key: &str,
+    kind: GoType,
+) -> Result<Vec<Value>> {
     let (items, deletions) = if kind == GoType::Map {
         for item in items.iter().chain(order) {
-            let map = item.as_object().ok_or(PatchError::BadArgType { expected: "map[string]interface {}", actual: go_type_name(item) })?;
+            let map = item.as_object().ok_or(PatchError::BadArgType {
+                expected: "map[string]interface {}",
+                actual: go_type_name(item),
+            })?;
             if !map.contains_key(merge_key) {
                 return Err(no_merge_key(map, merge_key));
             }
         }
-        items.into_iter().partition(|item| item.get(DIRECTIVE_MARKER).and_then(Value::as_str) != Some(DELETE_DIRECTIVE))
+        items.into_iter().partition(|item| {
+            item.get(DIRECTIVE_MARKER).and_then(Value::as_str) != Some(DELETE_DIRECTIVE)
+        })
     } else {
         (items, Vec::new())
     };
-    let mut keyed: Vec<(Option<usize>, Value)> = items.into_iter().map(|item| (index_of(order, &item, merge_key, kind), item)).collect();
+    let mut keyed: Vec<(Option<usize>, Value)> = items
+        .into_iter()
+        .map(|item| (index_of(order, &item, merge_key, kind), item))
+        .collect();
     let less = |a: Option<usize>, b: Option<usize>| match (a, b) {
         (Some(a), Some(b)) => a < b,
         _ => true,
@@ -571,12 +741,22 @@ fn sort_by_order(items: Vec<Value>, order: &[Value], merge_key: &str, kind: GoTy
             j -= 1;
         }
     }
-    Ok(keyed.into_iter().map(|(_, item)| item).chain(deletions).collect())
+    Ok(keyed
+        .into_iter()
+        .map(|(_, item)| item)
+        .chain(deletions)
+        .collect())
 }
 
 /// `mergeSortedSlice`: interleave two sorted lists, keeping each one's order; an item of
 /// `left` goes first only when both are in `server_order` and it is earlier there.
-fn merge_sorted(left: Vec<Value>, right: Vec<Value>, server_order: &[Value], merge_key: &str, kind: GoType) -> Vec<Value> {
+fn merge_sorted(
+    left: Vec<Value>,
+    right: Vec<Value>,
+    server_order: &[Value],
+    merge_key: &str,
+    kind: GoType,
+) -> Vec<Value> {
     let position = |item: &Value| index_of(server_order, item, merge_key, kind);
     let left: Vec<(Option<usize>, Value)> = left.into_iter().map(|v| (position(&v), v)).collect();
     let right: Vec<(Option<usize>, Value)> = right.into_iter().map(|v| (position(&v), v)).collect();
@@ -611,8 +791,18 @@ fn index_of(list: &[Value], item: &Value, merge_key: &str, kind: GoType) -> Opti
 /// Keys the schema lacks (a map's keys, fields of untyped JSON) have none.
 fn lookup<'a>(schema: SchemaRef<'a>, key: &str) -> (SchemaRef<'a>, &'a [String], &'a str) {
     match schema.field(key) {
-        Some((ty, field)) => (ty, &field.patch_strategies, field.patch_merge_key.as_deref().unwrap_or("")),
-        None => (schema.element().unwrap_or_else(|| SchemaRef::untyped(schema.schema())), &[], ""),
+        Some((ty, field)) => (
+            ty,
+            &field.patch_strategies,
+            field.patch_merge_key.as_deref().unwrap_or(""),
+        ),
+        None => (
+            schema
+                .element()
+                .unwrap_or_else(|| SchemaRef::untyped(schema.schema())),
+            &[],
+            "",
+        ),
     }
 }
 
@@ -643,7 +833,9 @@ fn retain_keys_strategy(strategies: &[String]) -> Result<(bool, &str)> {
 fn field_of_directive(key: &str, prefix: &str) -> Result<String> {
     match key.split_once('/') {
         Some((head, field)) if head == prefix => Ok(field.to_string()),
-        _ if prefix == DELETE_FROM_PRIMITIVE_LIST_PREFIX => Err(PatchError::BadPatchFormatForPrimitiveList),
+        _ if prefix == DELETE_FROM_PRIMITIVE_LIST_PREFIX => {
+            Err(PatchError::BadPatchFormatForPrimitiveList)
+        }
         _ => Err(PatchError::BadPatchFormatForSetElementOrderList),
     }
 }
@@ -655,9 +847,15 @@ fn remove_directives(value: Value) -> Option<Value> {
             if map.contains_key(DIRECTIVE_MARKER) {
                 return None;
             }
-            Some(Value::Object(map.into_iter().filter_map(|(k, v)| remove_directives(v).map(|v| (k, v))).collect()))
+            Some(Value::Object(
+                map.into_iter()
+                    .filter_map(|(k, v)| remove_directives(v).map(|v| (k, v)))
+                    .collect(),
+            ))
         }
-        Value::Array(items) => Some(Value::Array(items.into_iter().filter_map(remove_directives).collect())),
+        Value::Array(items) => Some(Value::Array(
+            items.into_iter().filter_map(remove_directives).collect(),
+        )),
         other => Some(other),
     }
 }
@@ -687,7 +885,9 @@ fn drop_directives(map: &mut Map<String, Value>, schema: SchemaRef<'_>) {
             || key.starts_with(&format!("{DELETE_FROM_PRIMITIVE_LIST_PREFIX}/")))
     });
     for (key, value) in map.iter_mut() {
-        let Some((field, _)) = schema.field(key) else { continue };
+        let Some((field, _)) = schema.field(key) else {
+            continue;
+        };
         match value {
             Value::Object(inner) => drop_directives(inner, field),
             Value::Array(items) => {
@@ -705,7 +905,10 @@ fn drop_directives(map: &mut Map<String, Value>, schema: SchemaRef<'_>) {
 }
 
 fn no_merge_key(map: &Map<String, Value>, key: &str) -> PatchError {
-    PatchError::NoMergeKey { map: go_fmt(&Value::Object(map.clone())), key: key.to_string() }
+    PatchError::NoMergeKey {
+        map: go_fmt(&Value::Object(map.clone())),
+        key: key.to_string(),
+    }
 }
 
 /// The dynamic Go type a decoded JSON value has upstream.
@@ -754,8 +957,14 @@ fn element_type(lists: &[&[Value]]) -> Result<GoType> {
             None if ty == GoType::Slice => return Err(PatchError::NoListOfLists),
             None => found = Some(ty),
             Some(previous) if previous != ty => {
-                let printed: Vec<String> = lists.iter().map(|l| go_fmt(&Value::Array(l.to_vec()))).collect();
-                return Err(PatchError::ElementTypesDiffer(format!("[{}]", printed.join(" "))));
+                let printed: Vec<String> = lists
+                    .iter()
+                    .map(|l| go_fmt(&Value::Array(l.to_vec())))
+                    .collect();
+                return Err(PatchError::ElementTypesDiffer(format!(
+                    "[{}]",
+                    printed.join(" ")
+                )));
             }
             Some(_) => {}
         }
@@ -787,9 +996,18 @@ fn go_fmt(value: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.clone(),
-        Value::Array(items) => format!("[{}]", items.iter().map(go_fmt).collect::<Vec<_>>().join(" ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(go_fmt).collect::<Vec<_>>().join(" ")
+        ),
         // Go prints a map's keys sorted, as serde_json's map keeps them.
-        Value::Object(map) => format!("map[{}]", map.iter().map(|(k, v)| format!("{k}:{}", go_fmt(v))).collect::<Vec<_>>().join(" ")),
+        Value::Object(map) => format!(
+            "map[{}]",
+            map.iter()
+                .map(|(k, v)| format!("{k}:{}", go_fmt(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
     }
 }
 

@@ -17,7 +17,10 @@ static UNTYPED: Type = Type::Untyped;
 
 /// The built-in table, parsed on first use.
 pub fn builtin() -> Result<&'static Schema, &'static str> {
-    BUILTIN.get_or_init(|| Schema::parse(include_str!("schema.txt"))).as_ref().map_err(String::as_str)
+    BUILTIN
+        .get_or_init(|| Schema::parse(include_str!("schema.txt")))
+        .as_ref()
+        .map_err(String::as_str)
 }
 
 /// The root type of a built-in kind at `group`/`version` (`""` for core), as
@@ -120,7 +123,11 @@ impl Schema {
                 ids.insert(name.to_string(), ids.len());
             }
         }
-        let mut schema = Schema { structs: Vec::with_capacity(ids.len()), kinds: HashMap::new(), names: ids.clone() };
+        let mut schema = Schema {
+            structs: Vec::with_capacity(ids.len()),
+            kinds: HashMap::new(),
+            names: ids.clone(),
+        };
         for (number, line) in text.lines().enumerate() {
             let at = |e: String| format!("schema line {}: {e}", number + 1);
             if line.starts_with('#') || line.trim().is_empty() {
@@ -134,21 +141,32 @@ impl Schema {
                 };
                 let group = if group == "-" { "" } else { group };
                 let ty = parse_type(ty, &ids).map_err(at)?;
-                schema.kinds.insert((group.into(), version.into(), kind.into()), ty);
+                schema
+                    .kinds
+                    .insert((group.into(), version.into(), kind.into()), ty);
             } else if line.starts_with("T ") {
                 words.next();
                 let name = words.next().unwrap_or_default().to_string();
                 let mut struct_type = None;
                 for attr in words {
                     match attr.split_once('=') {
-                        Some(("structType", v)) => struct_type = Some(parse_relationship(v).map_err(at)?),
+                        Some(("structType", v)) => {
+                            struct_type = Some(parse_relationship(v).map_err(at)?)
+                        }
                         _ => return Err(at(format!("unknown struct attribute {attr}"))),
                     }
                 }
-                schema.structs.push(Struct { name, struct_type, fields: Vec::new() });
+                schema.structs.push(Struct {
+                    name,
+                    struct_type,
+                    fields: Vec::new(),
+                });
             } else if line.starts_with("  ") {
                 let field = parse_field(words, &ids).map_err(at)?;
-                let current = schema.structs.last_mut().ok_or_else(|| at("field before any struct".into()))?;
+                let current = schema
+                    .structs
+                    .last_mut()
+                    .ok_or_else(|| at("field before any struct".into()))?;
                 current.fields.push(field);
             } else {
                 return Err(at(format!("unrecognised line: {line}")));
@@ -159,7 +177,9 @@ impl Schema {
 
     /// The root type of a kind, as [`root`].
     pub fn root(&self, group: &str, version: &str, kind: &str) -> Option<SchemaRef<'_>> {
-        let ty = self.kinds.get(&(group.to_string(), version.to_string(), kind.to_string()))?;
+        let ty = self
+            .kinds
+            .get(&(group.to_string(), version.to_string(), kind.to_string()))?;
         Some(SchemaRef { schema: self, ty })
     }
 
@@ -175,14 +195,20 @@ impl Schema {
 
     /// How many structs and fields the table has.
     pub fn size(&self) -> (usize, usize) {
-        (self.structs.len(), self.structs.iter().map(|s| s.fields.len()).sum())
+        (
+            self.structs.len(),
+            self.structs.iter().map(|s| s.fields.len()).sum(),
+        )
     }
 }
 
 impl<'a> SchemaRef<'a> {
     /// A type standing for anything: merged as plain JSON, without strategies.
     pub fn untyped(schema: &'a Schema) -> Self {
-        SchemaRef { schema, ty: &UNTYPED }
+        SchemaRef {
+            schema,
+            ty: &UNTYPED,
+        }
     }
 
     pub fn ty(&self) -> &'a Type {
@@ -205,13 +231,22 @@ impl<'a> SchemaRef<'a> {
             .iter()
             .find(|f| f.name == name)
             .or_else(|| fields.iter().find(|f| f.name.eq_ignore_ascii_case(name)))?;
-        Some((SchemaRef { schema: self.schema, ty: &field.ty }, field))
+        Some((
+            SchemaRef {
+                schema: self.schema,
+                ty: &field.ty,
+            },
+            field,
+        ))
     }
 
     /// A list's element type or a map's value type.
     pub fn element(&self) -> Option<SchemaRef<'a>> {
         match self.ty {
-            Type::List(inner) | Type::Map(inner) => Some(SchemaRef { schema: self.schema, ty: inner }),
+            Type::List(inner) | Type::Map(inner) => Some(SchemaRef {
+                schema: self.schema,
+                ty: inner,
+            }),
             _ => None,
         }
     }
@@ -254,14 +289,27 @@ fn parse_type(expr: &str, ids: &HashMap<String, usize>) -> Result<Type, String> 
         "time" => Scalar::Time,
         "duration" => Scalar::Duration,
         "untyped" => return Ok(Type::Untyped),
-        name => return ids.get(name).map(|&i| Type::Struct(i)).ok_or_else(|| format!("unknown type {name}")),
+        name => {
+            return ids
+                .get(name)
+                .map(|&i| Type::Struct(i))
+                .ok_or_else(|| format!("unknown type {name}"));
+        }
     };
     Ok(Type::Scalar(scalar))
 }
 
-fn parse_field<'l>(mut words: impl Iterator<Item = &'l str>, ids: &HashMap<String, usize>) -> Result<Field, String> {
+fn parse_field<'l>(
+    mut words: impl Iterator<Item = &'l str>,
+    ids: &HashMap<String, usize>,
+) -> Result<Field, String> {
     let name = words.next().ok_or("field without a name")?.to_string();
-    let ty = parse_type(words.next().ok_or_else(|| format!("field {name} without a type"))?, ids)?;
+    let ty = parse_type(
+        words
+            .next()
+            .ok_or_else(|| format!("field {name} without a type"))?,
+        ids,
+    )?;
     let mut field = Field {
         name,
         ty,
@@ -309,9 +357,14 @@ mod tests {
     fn field<'a>(ty: SchemaRef<'a>, path: &[&str]) -> &'a Field {
         let (mut current, mut found) = (ty, None);
         for name in path {
-            let (next, f) = current.field(name).unwrap_or_else(|| panic!("no field {name}"));
+            let (next, f) = current
+                .field(name)
+                .unwrap_or_else(|| panic!("no field {name}"));
             found = Some(f);
-            current = next.element().filter(|_| matches!(next.ty(), Type::List(_))).unwrap_or(next);
+            current = next
+                .element()
+                .filter(|_| matches!(next.ty(), Type::List(_)))
+                .unwrap_or(next);
         }
         found.expect("a path")
     }
@@ -320,9 +373,18 @@ mod tests {
     fn the_builtin_table_parses_and_has_every_served_kind() {
         let schema = builtin().expect("schema.txt parses");
         let (structs, fields) = schema.size();
-        assert!(structs > 200 && fields > 1000, "{structs} structs, {fields} fields");
+        assert!(
+            structs > 200 && fields > 1000,
+            "{structs} structs, {fields} fields"
+        );
         for info in crate::registry::builtins() {
-            assert!(root(&info.group, &info.version, &info.kind).is_some(), "{}/{} {}", info.group, info.version, info.kind);
+            assert!(
+                root(&info.group, &info.version, &info.kind).is_some(),
+                "{}/{} {}",
+                info.group,
+                info.version,
+                info.kind
+            );
         }
         assert!(root("autoscaling", "v1", "Scale").is_some());
         assert!(root("example.com", "v1", "Widget").is_none());
@@ -337,29 +399,55 @@ mod tests {
         assert_eq!(containers.list_type, Some(ListType::Map));
         let volumes = field(deployment, &["spec", "template", "spec", "volumes"]);
         assert_eq!(volumes.patch_strategies, ["merge", "retainKeys"]);
-        let ports = field(deployment, &["spec", "template", "spec", "containers", "ports"]);
+        let ports = field(
+            deployment,
+            &["spec", "template", "spec", "containers", "ports"],
+        );
         assert_eq!(ports.patch_merge_key.as_deref(), Some("containerPort"));
         assert_eq!(ports.list_map_keys, ["containerPort", "protocol"]);
-        let mounts = field(deployment, &["spec", "template", "spec", "containers", "volumeMounts"]);
+        let mounts = field(
+            deployment,
+            &["spec", "template", "spec", "containers", "volumeMounts"],
+        );
         assert_eq!(mounts.patch_merge_key.as_deref(), Some("mountPath"));
         let tolerations = field(deployment, &["spec", "template", "spec", "tolerations"]);
-        assert!(tolerations.patch_strategies.is_empty(), "tolerations are replaced");
+        assert!(
+            tolerations.patch_strategies.is_empty(),
+            "tolerations are replaced"
+        );
         let strategy = field(deployment, &["spec", "strategy"]);
         assert_eq!(strategy.patch_strategies, ["retainKeys"]);
         let finalizers = field(deployment, &["metadata", "finalizers"]);
-        assert_eq!((finalizers.patch_strategies.as_slice(), finalizers.list_type), (&["merge".to_string()][..], Some(ListType::Set)));
+        assert_eq!(
+            (finalizers.patch_strategies.as_slice(), finalizers.list_type),
+            (&["merge".to_string()][..], Some(ListType::Set))
+        );
         let service = root("", "v1", "Service").expect("Service");
-        assert_eq!(field(service, &["spec", "ports"]).patch_merge_key.as_deref(), Some("port"));
+        assert_eq!(
+            field(service, &["spec", "ports"])
+                .patch_merge_key
+                .as_deref(),
+            Some("port")
+        );
     }
 
     #[test]
     fn inline_structs_are_flattened_and_names_match_case_insensitively() {
         let pod = root("", "v1", "Pod").expect("Pod");
-        let (volume, _) = pod.field("spec").and_then(|(s, _)| s.field("volumes")).expect("volumes");
+        let (volume, _) = pod
+            .field("spec")
+            .and_then(|(s, _)| s.field("volumes"))
+            .expect("volumes");
         let volume = volume.element().expect("a list");
-        assert!(volume.field("hostPath").is_some(), "VolumeSource is inline in Volume");
+        assert!(
+            volume.field("hostPath").is_some(),
+            "VolumeSource is inline in Volume"
+        );
         assert!(pod.field("apiVersion").is_some(), "TypeMeta is inline");
-        assert_eq!(pod.field("SPEC").map(|(_, f)| f.name.as_str()), Some("spec"));
+        assert_eq!(
+            pod.field("SPEC").map(|(_, f)| f.name.as_str()),
+            Some("spec")
+        );
     }
 
     #[test]
