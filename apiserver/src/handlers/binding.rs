@@ -35,8 +35,8 @@ pub fn bind(req: &Request, name: &str) -> Result {
     }
     // Binding is not an update of the pod: no pod-update validation applies.
     let updated = update_loop(req, name, None, |current| {
-        let pod = &current.value();
-        if meta::is_deleting(pod) {
+        let mut pod = current.value();
+        if meta::is_deleting(&pod) {
             return Err(ApiError::conflict(
                 &POD_BINDING,
                 name,
@@ -61,7 +61,6 @@ pub fn bind(req: &Request, name: &str) -> Result {
                 &format!("pod {name} has non-empty .spec.schedulingGates"),
             ));
         }
-        let mut pod = pod.clone();
         object::set_path(&mut pod, &["spec", "nodeName"], json!(node));
         copy_annotations(&mut pod, &binding);
         set_scheduled_condition(&mut pod);
