@@ -15,7 +15,7 @@
 //! Layout: [`framework`] (extension points, never naming a plugin), [`plugins`] (one per
 //! file, [`plugins::registry`]), [`config`] (the KubeSchedulerConfiguration subset),
 //! [`queue`], [`cache`], [`scheduler`] (the loop), [`explain`], [`recorder`] (Events),
-//! [`metrics`].
+//! [`metrics`], [`trimmed_pod`] (pods decoded without managedFields).
 
 pub mod cache;
 pub mod config;
@@ -26,6 +26,7 @@ pub mod plugins;
 pub mod queue;
 pub mod recorder;
 pub mod scheduler;
+pub mod trimmed_pod;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

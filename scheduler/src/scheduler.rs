@@ -30,6 +30,7 @@ use crate::framework::{
 use crate::metrics::{self, Metrics};
 use crate::queue::{Queue, QueuedPod};
 use crate::recorder::Recorder;
+use crate::trimmed_pod::TrimmedPod;
 
 /// How many binds may be in flight at once (the scheduling loop waits beyond that).
 const MAX_BINDS_IN_FLIGHT: usize = 64;
@@ -235,17 +236,17 @@ impl Scheduler {
     }
 
     async fn watch_pods(self: Arc<Self>, ready: tokio::sync::oneshot::Sender<()>) {
-        let api: Api<Pod> = Api::all(self.client.clone());
+        let api: Api<TrimmedPod> = Api::all(self.client.clone());
         let stream = watcher(api, watcher::Config::default()).default_backoff();
         futures::pin_mut!(stream);
         let mut ready = Some(ready);
         let mut listed: Vec<Pod> = Vec::new();
         while let Some(event) = stream.next().await {
             match event {
-                Ok(watcher::Event::Apply(p)) => self.on_pod(p),
-                Ok(watcher::Event::Delete(p)) => self.on_pod_delete(&p),
+                Ok(watcher::Event::Apply(TrimmedPod(p))) => self.on_pod(p),
+                Ok(watcher::Event::Delete(TrimmedPod(p))) => self.on_pod_delete(&p),
                 Ok(watcher::Event::Init) => listed.clear(),
-                Ok(watcher::Event::InitApply(p)) => listed.push(p),
+                Ok(watcher::Event::InitApply(TrimmedPod(p))) => listed.push(p),
                 Ok(watcher::Event::InitDone) => {
                     let pods = std::mem::take(&mut listed);
                     let keys: HashSet<String> = pods.iter().map(pod_key).collect();
