@@ -9,6 +9,7 @@
 //! events it has not read leave the log is ended, never skipped past them.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -123,18 +124,85 @@ fn new_resource() -> Resource {
 }
 
 /// Stamp `revision` into the object and serialize it.
-fn seal(resource: &str, mut value: Value, revision: u64) -> Result<Arc<Object>> {
+fn seal(resource: &str, value: Value, revision: u64) -> Result<Arc<Object>> {
+    Ok(stamped(resource, value, revision)?.0)
+}
+
+/// [`seal`], and where in the bytes the resourceVersion's digits are.
+fn stamped(
+    resource: &str,
+    mut value: Value,
+    revision: u64,
+) -> Result<(Arc<Object>, Option<Range<usize>>)> {
     meta::set(
         &mut value,
         "resourceVersion",
         Some(Value::String(revision.to_string())),
     );
-    let bytes = serde_json::to_vec(&value).map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(Arc::new(Object {
+    let (bytes, revision_at) = encode(&value).map_err(|e| Error::Internal(e.to_string()))?;
+    let object = Arc::new(Object {
         resource_version: revision,
         bytes: Bytes::from(bytes),
         attrs: Attrs::of(resource, &value),
-    }))
+    });
+    Ok((object, revision_at))
+}
+
+/// The object's JSON, byte for byte what `serde_json::to_vec` writes (compact, keys in
+/// order), and where the value of `metadata.resourceVersion` is in it (inside the
+/// quotes): an update compares its bytes with the stored ones around that span, and so
+/// serializes the object once rather than once more to detect a no-op.
+fn encode(value: &Value) -> serde_json::Result<(Vec<u8>, Option<Range<usize>>)> {
+    let Value::Object(root) = value else {
+        return Ok((serde_json::to_vec(value)?, None));
+    };
+    let mut out = Vec::with_capacity(512);
+    let mut revision_at = None;
+    out.push(b'{');
+    for (i, (key, field)) in root.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, key)?;
+        out.push(b':');
+        let Value::Object(metadata) = field else {
+            serde_json::to_writer(&mut out, field)?;
+            continue;
+        };
+        if key != "metadata" {
+            serde_json::to_writer(&mut out, field)?;
+            continue;
+        }
+        out.push(b'{');
+        for (j, (name, v)) in metadata.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, name)?;
+            out.push(b':');
+            let start = out.len();
+            serde_json::to_writer(&mut out, v)?;
+            if name == "resourceVersion" && v.is_string() {
+                revision_at = Some(start + 1..out.len() - 1);
+            }
+        }
+        out.push(b'}');
+    }
+    out.push(b'}');
+    Ok((out, revision_at))
+}
+
+/// Whether `new` (an encoding whose resourceVersion is at `revision_at`) is `current`
+/// but for the resourceVersion.
+fn same_but_revision(new: &[u8], revision_at: Option<&Range<usize>>, current: &Object) -> bool {
+    let Some(at) = revision_at else { return false };
+    let old = current.resource_version.to_string();
+    let (before, after) = (&new[..at.start], &new[at.end..]);
+    let stored = &current.bytes[..];
+    stored.len() == before.len() + old.len() + after.len()
+        && stored.starts_with(before)
+        && stored[at.start..].starts_with(old.as_bytes())
+        && &stored[at.start + old.len()..] == after
 }
 
 fn check(current: &Object, preconditions: &Preconditions) -> Result<()> {
@@ -214,12 +282,7 @@ impl Storage for MemoryStorage {
         Ok(sealed)
     }
 
-    fn update(
-        &self,
-        key: &Key,
-        mut object: Value,
-        preconditions: &Preconditions,
-    ) -> Result<Written> {
+    fn update(&self, key: &Key, object: Value, preconditions: &Preconditions) -> Result<Written> {
         let mut inner = self.inner.write();
         let Inner {
             revision,
@@ -231,20 +294,14 @@ impl Storage for MemoryStorage {
         check(&current, preconditions)?;
         // A write of what is already stored changes nothing: same revision, no event.
         // Stored bytes are the encoding of a JSON value with sorted keys, so equal
-        // objects encode to equal bytes.
-        meta::set(
-            &mut object,
-            "resourceVersion",
-            Some(Value::String(current.resource_version.to_string())),
-        );
-        let unchanged = serde_json::to_vec(&object).map_err(|e| Error::Internal(e.to_string()))?;
-        if unchanged == current.bytes {
+        // objects encode to equal bytes, but for the resourceVersion.
+        let (sealed, revision_at) = stamped(&key.resource, object, *revision + 1)?;
+        if same_but_revision(&sealed.bytes, revision_at.as_ref(), &current) {
             return Ok(Written {
                 object: current,
                 changed: false,
             });
         }
-        let sealed = seal(&key.resource, object, *revision + 1)?;
         *revision += 1;
         resource.objects.insert(id, sealed.clone());
         resource.log.append(
@@ -448,6 +505,54 @@ mod tests {
         assert_eq!(same.object.resource_version, 1);
         assert_eq!(store.revision(), 1);
         assert!(watch.live.is_drained());
+    }
+
+    #[test]
+    fn the_encoding_is_serde_jsons_and_finds_the_resource_version() {
+        let event = json!({"apiVersion": "v1", "kind": "Event", "count": 1,
+            "involvedObject": {"kind": "Pod", "name": "p", "resourceVersion": "42"},
+            "metadata": {"name": "p.1", "namespace": "default", "resourceVersion": "42", "labels": {"a\"b": "c"}},
+            "message": "x \"resourceVersion\":\"42\""});
+        for value in [event, cm("a", "1"), json!({"metadata": {}}), json!([1, 2])] {
+            let (bytes, at) = encode(&value).expect("encode");
+            assert_eq!(
+                bytes,
+                serde_json::to_vec(&value).expect("to_vec"),
+                "{value}"
+            );
+            if let Some(at) = at {
+                assert_eq!(&bytes[at.clone()], b"42");
+                // The metadata's, not the involved object's, which comes first.
+                assert!(
+                    bytes[..at.start].ends_with(br#""namespace":"default","resourceVersion":""#),
+                    "{value}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_no_op_write_is_seen_whatever_the_revisions_length() {
+        let store = MemoryStorage::default();
+        for i in 0..9 {
+            store
+                .create(&key(&format!("x{i}")), cm("x", "1"))
+                .expect("create");
+        }
+        let nine = store.create(&key("a"), cm("a", "1")).expect("create");
+        assert_eq!(nine.resource_version, 10);
+        let same = store
+            .update(&key("a"), cm("a", "1"), &Preconditions::default())
+            .expect("update");
+        assert!(!same.changed, "revision 10 → 11 of the same object");
+        let changed = store
+            .update(&key("a"), cm("a", "2"), &Preconditions::default())
+            .expect("update");
+        assert!(changed.changed);
+        assert_eq!(
+            meta::str_field(&changed.object.value(), "resourceVersion"),
+            Some("11")
+        );
     }
 
     #[test]

@@ -72,15 +72,11 @@ impl Schema for Deduced {
 }
 
 /// Fields no manager owns: identity and server bookkeeping.
-fn ignored(path: &[PathElement]) -> bool {
-    let field = |i: usize| match path.get(i) {
-        Some(PathElement::Field(name)) => Some(name.as_str()),
-        _ => None,
-    };
-    match (field(0), field(1), path.len()) {
-        (Some("apiVersion" | "kind"), _, 1) => true,
-        (Some("metadata"), Some(name), 2) => matches!(
-            name,
+fn ignored(level: Level, field: &str) -> bool {
+    match level {
+        Level::Root => matches!(field, "apiVersion" | "kind"),
+        Level::Metadata => matches!(
+            field,
             "name"
                 | "namespace"
                 | "creationTimestamp"
@@ -92,8 +88,16 @@ fn ignored(path: &[PathElement]) -> bool {
                 | "deletionTimestamp"
                 | "deletionGracePeriodSeconds"
         ),
-        _ => false,
+        Level::Deeper => false,
     }
+}
+
+/// Where a walk of an object is, as far as [`ignored`] cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Root,
+    Metadata,
+    Deeper,
 }
 
 /// Key fields with a default, which an applied item may leave out: a port's `protocol`
@@ -160,29 +164,42 @@ impl Child {
 /// metadata left out.
 pub fn fields_of(obj: &Value, ty: Option<&str>, schema: &dyn Schema) -> FieldSet {
     let mut set = FieldSet::default();
-    walk_object(obj, ty, schema, &mut Vec::new(), &mut set);
+    walk_object(obj, ty, schema, Level::Root, &mut set);
     set
 }
 
+/// Add the fields of `obj` below `node`, the set's node for where `obj` is. Building the
+/// tree as the walk goes, rather than inserting each path from the root, makes one node
+/// per field.
 fn walk_object(
     obj: &Value,
     ty: Option<&str>,
     schema: &dyn Schema,
-    path: &mut Path,
-    set: &mut FieldSet,
+    level: Level,
+    node: &mut FieldSet,
 ) {
     let Some(map) = obj.as_object() else { return };
     for (key, value) in map {
-        path.push(PathElement::Field(key.clone()));
-        if !ignored(path) {
-            let child = Child::of(schema, ty, key);
-            walk_value(value, &child, schema, path, set);
-            let empty_object = value.as_object().is_some_and(Map::is_empty);
-            if value.is_null() || empty_object || !child.declared() {
-                set.insert(path);
-            }
+        if ignored(level, key) {
+            continue;
         }
-        path.pop();
+        let child = Child::of(schema, ty, key);
+        let leaf =
+            value.is_null() || value.as_object().is_some_and(Map::is_empty) || !child.declared();
+        let next = if level == Level::Root && key == "metadata" {
+            Level::Metadata
+        } else {
+            Level::Deeper
+        };
+        let element = PathElement::Field(key.clone());
+        let sub = node.children.entry(element.clone()).or_default();
+        walk_value(value, &child, schema, next, sub);
+        if leaf {
+            sub.member = true;
+        } else if !sub.member && sub.children.is_empty() {
+            // Nothing below was a field of its own (say, `metadata` with only a name).
+            node.children.remove(&element);
+        }
     }
 }
 
@@ -190,19 +207,20 @@ fn walk_value(
     value: &Value,
     child: &Child,
     schema: &dyn Schema,
-    path: &mut Path,
-    set: &mut FieldSet,
+    level: Level,
+    node: &mut FieldSet,
 ) {
     match value {
-        Value::Object(_) if child.atomic() => set.insert(path),
-        Value::Object(_) => walk_object(value, child.ty(), schema, path, set),
+        Value::Object(_) if child.atomic() => node.member = true,
+        Value::Object(_) => walk_object(value, child.ty(), schema, level, node),
         Value::Array(items) => match child.list() {
-            ListKind::Atomic => set.insert(path),
+            ListKind::Atomic => node.member = true,
             ListKind::Set => {
                 for item in items {
-                    path.push(PathElement::Value(item.to_string()));
-                    set.insert(path);
-                    path.pop();
+                    node.children
+                        .entry(PathElement::Value(item.to_string()))
+                        .or_default()
+                        .member = true;
                 }
             }
             ListKind::Map(keys) => {
@@ -210,14 +228,13 @@ fn walk_value(
                     let element = item_key(item, &keys)
                         .map(PathElement::Key)
                         .unwrap_or(PathElement::Index(i));
-                    path.push(element);
-                    walk_object(item, child.ty(), schema, path, set);
-                    set.insert(path);
-                    path.pop();
+                    let sub = node.children.entry(element).or_default();
+                    walk_object(item, child.ty(), schema, Level::Deeper, sub);
+                    sub.member = true;
                 }
             }
         },
-        _ => set.insert(path),
+        _ => node.member = true,
     }
 }
 
