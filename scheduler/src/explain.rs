@@ -17,11 +17,13 @@ use crate::framework::Status;
 pub const ANNOTATION: &str = "scheduler.kubesim.io/explanation";
 /// At most this many rejected nodes are listed (the message counts them all).
 pub const MAX_FILTERED: usize = 50;
-/// At most this many scored nodes are listed, best first (and the pick, if not among
-/// them): every node of a classroom-sized cluster, so the learner sees each node's
-/// scores. The explanation travels with every bind and every watch event of the pod, so
-/// a large cluster's is cut to the best (about 3 KB).
-pub const MAX_SCORED: usize = 10;
+/// Every scored node is listed when at most this many were scored: each node of a
+/// classroom-sized cluster, so the learner sees all their scores.
+pub const ALL_SCORED_UP_TO: usize = 10;
+/// Of more, only the best this many (and the pick, if not among them): a row is about
+/// 500 bytes, and the explanation travels with every bind and every watch event of the
+/// pod, so a large cluster's stays about 2 KB.
+pub const MAX_SCORED: usize = 3;
 
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -164,7 +166,8 @@ fn now_millis() -> String {
         .unwrap_or_default()
 }
 
-/// Which scored nodes to list, best first: the best [`MAX_SCORED`] by total (among equal
+/// Which scored nodes to list, best first: all of them up to [`ALL_SCORED_UP_TO`], else
+/// the best [`MAX_SCORED`] by total (among equal
 /// totals the selected node first, then in the order they were evaluated), and the
 /// selected one in any case. Only these get rows, so a cycle over thousands of nodes
 /// builds a few.
@@ -176,9 +179,14 @@ pub fn rows_to_show(totals: &[i64], selected: usize) -> Vec<usize> {
             .then_with(|| a.cmp(&b))
     };
     // One pass keeping the best few in order: most nodes lose to the last kept at once.
-    let mut best: Vec<usize> = Vec::with_capacity(MAX_SCORED + 1);
+    let keep = if totals.len() <= ALL_SCORED_UP_TO {
+        totals.len()
+    } else {
+        MAX_SCORED
+    };
+    let mut best: Vec<usize> = Vec::with_capacity(keep + 1);
     for i in 0..totals.len() {
-        if best.len() == MAX_SCORED && best.last().is_some_and(|&w| order(i, w).is_ge()) {
+        if best.len() == keep && best.last().is_some_and(|&w| order(i, w).is_ge()) {
             continue;
         }
         let at = best
@@ -186,7 +194,7 @@ pub fn rows_to_show(totals: &[i64], selected: usize) -> Vec<usize> {
             .position(|&b| order(i, b).is_lt())
             .unwrap_or(best.len());
         best.insert(at, i);
-        best.truncate(MAX_SCORED);
+        best.truncate(keep);
     }
     if selected < totals.len() && !best.contains(&selected) {
         best.push(selected);
@@ -234,12 +242,7 @@ mod tests {
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let shown = rows_to_show(&totals, 13);
         let order: Vec<&str> = shown.iter().map(|&i| refs[i]).collect();
-        assert_eq!(
-            order,
-            [
-                "chosen", "n12", "n11", "n10", "n09", "n08", "n07", "n06", "n05", "n04"
-            ]
-        );
+        assert_eq!(order, ["chosen", "n12", "n11"]);
         assert_eq!(shown.len(), MAX_SCORED);
         // A selected node outside the best is listed too, last.
         let shown = rows_to_show(&totals, 0);
@@ -255,7 +258,11 @@ mod tests {
             .collect();
         e.record_scores(rows, 14);
         let json: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
-        assert_eq!(json["scoresNotShown"], 3);
+        assert_eq!(json["scoresNotShown"], 10);
+        // A classroom cluster: every node, best first.
+        let small: Vec<i64> = (0..ALL_SCORED_UP_TO as i64).collect();
+        let shown = rows_to_show(&small, 0);
+        assert_eq!(shown, (0..ALL_SCORED_UP_TO).rev().collect::<Vec<_>>());
         assert!(
             json["time"].as_str().unwrap().ends_with('Z')
                 && json["time"].as_str().unwrap().len() <= 24,
