@@ -66,7 +66,7 @@ fn parse_range(
     let range_and_step: Vec<&str> = expr.split('/').collect();
     let low_and_high: Vec<&str> = range_and_step[0].split('-').collect();
     let single = low_and_high.len() == 1;
-    let (start, end) = if low_and_high[0] == "*" || low_and_high[0] == "?" {
+    let (start, mut end) = if low_and_high[0] == "*" || low_and_high[0] == "?" {
         (min, max)
     } else {
         let start = int_or_name(low_and_high[0], names, name_base)?;
@@ -85,7 +85,9 @@ fn parse_range(
                 return Err(format!("step of range should be a positive number: {expr}"));
             }
             // `N/step` means `N-max/step`.
-            let _ = single;
+            if single {
+                end = max;
+            }
         }
         _ => return Err(format!("too many slashes: {expr}")),
     }
@@ -176,6 +178,7 @@ mod tests {
             "0 9 * * mon-fri",
             "15 2 1,15 jan-jun ?",
             "TZ=UTC 0 * * * *",
+            "5/10 * * * *",
         ] {
             assert_eq!(parse_standard(s), Ok(()), "{s}");
         }
@@ -202,6 +205,11 @@ mod tests {
             ),
             ("@often", "unrecognized descriptor: @often"),
             ("1-2-3 * * * *", "too many hyphens: 1-2-3"),
+            // `N/step` runs from N to the maximum.
+            (
+                "70/5 * * * *",
+                "beginning of range (70) beyond end of range (59): 70/5",
+            ),
         ];
         for (s, want) in table {
             assert_eq!(parse_standard(s), Err(want.to_string()), "{s}");

@@ -781,29 +781,7 @@ fn validate_containers(
         if !names.insert(c.name.as_str()) {
             errs.push(FieldError::duplicate(p.child("name"), c.name.as_str()));
         }
-        if let Some(l) = &c.lifecycle {
-            errs.extend(validate_lifecycle(
-                l.post_start.as_ref(),
-                l.pre_stop.as_ref(),
-                grace,
-                &p.child("lifecycle"),
-            ));
-        }
-        errs.extend(validate_probe(
-            c.liveness_probe.as_ref(),
-            ProbeKind::Liveness,
-            &p.child("livenessProbe"),
-        ));
-        errs.extend(validate_probe(
-            c.readiness_probe.as_ref(),
-            ProbeKind::Readiness,
-            &p.child("readinessProbe"),
-        ));
-        errs.extend(validate_probe(
-            c.startup_probe.as_ref(),
-            ProbeKind::Startup,
-            &p.child("startupProbe"),
-        ));
+        errs.extend(validate_lifecycle_and_probes(c, grace, &p));
         if c.restart_policy.is_some() {
             errs.push(FieldError::forbidden(
                 p.child("restartPolicy"),
@@ -812,6 +790,27 @@ fn validate_containers(
         }
     }
     errs.extend(host_port_conflicts(cs, path));
+    errs
+}
+
+/// A running container's lifecycle hooks and probes (regular and sidecar containers).
+fn validate_lifecycle_and_probes(c: &Container, grace: Option<i64>, p: &Path) -> Errors {
+    let mut errs = Errors::new();
+    if let Some(l) = &c.lifecycle {
+        errs.extend(validate_lifecycle(
+            l.post_start.as_ref(),
+            l.pre_stop.as_ref(),
+            grace,
+            &p.child("lifecycle"),
+        ));
+    }
+    for (probe, kind, field) in [
+        (&c.liveness_probe, ProbeKind::Liveness, "livenessProbe"),
+        (&c.readiness_probe, ProbeKind::Readiness, "readinessProbe"),
+        (&c.startup_probe, ProbeKind::Startup, "startupProbe"),
+    ] {
+        errs.extend(validate_probe(probe.as_ref(), kind, &p.child(field)));
+    }
     errs
 }
 
@@ -848,29 +847,7 @@ fn validate_init_containers(
         }
         errs.extend(host_port_conflicts(std::slice::from_ref(c), path));
         if restart_always {
-            if let Some(l) = &c.lifecycle {
-                errs.extend(validate_lifecycle(
-                    l.post_start.as_ref(),
-                    l.pre_stop.as_ref(),
-                    grace,
-                    &p.child("lifecycle"),
-                ));
-            }
-            errs.extend(validate_probe(
-                c.liveness_probe.as_ref(),
-                ProbeKind::Liveness,
-                &p.child("livenessProbe"),
-            ));
-            errs.extend(validate_probe(
-                c.readiness_probe.as_ref(),
-                ProbeKind::Readiness,
-                &p.child("readinessProbe"),
-            ));
-            errs.extend(validate_probe(
-                c.startup_probe.as_ref(),
-                ProbeKind::Startup,
-                &p.child("startupProbe"),
-            ));
+            errs.extend(validate_lifecycle_and_probes(c, grace, &p));
         } else {
             const WHY: &str = "may not be set for init containers without restartPolicy=Always";
             if c.lifecycle.is_some() {

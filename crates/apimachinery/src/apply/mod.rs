@@ -191,14 +191,16 @@ fn walk_object(
         } else {
             Level::Deeper
         };
-        let element = PathElement::Field(key.clone());
-        let sub = node.children.entry(element.clone()).or_default();
+        let sub = node
+            .children
+            .entry(PathElement::Field(key.clone()))
+            .or_default();
         walk_value(value, &child, schema, next, sub);
         if leaf {
             sub.member = true;
         } else if !sub.member && sub.children.is_empty() {
             // Nothing below was a field of its own (say, `metadata` with only a name).
-            node.children.remove(&element);
+            node.children.remove(&PathElement::Field(key.clone()));
         }
     }
 }
