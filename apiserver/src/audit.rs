@@ -11,6 +11,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use kubesim_apimachinery::ResourceInfo;
 use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -19,22 +20,35 @@ use crate::response::json;
 use crate::server::ApiServer;
 use crate::storage::Object;
 
-/// One write, as it happened.
+/// One write, as it happened. Shared parts only (the resource, the User-Agent, the
+/// objects): a full trail drops its oldest record on every write.
 #[derive(Debug, Clone)]
 pub struct Record {
     pub id: u64,
     pub at: jiff::Timestamp,
     pub verb: &'static str,
-    pub user_agent: String,
-    pub group: String,
-    pub version: String,
-    pub resource: String,
+    pub user_agent: Arc<str>,
+    /// The resource, at the group/version the request addressed.
+    pub resource: Arc<ResourceInfo>,
     pub subresource: Option<String>,
-    pub namespace: String,
-    pub name: String,
     pub code: u16,
     pub before: Option<Arc<Object>>,
     pub after: Option<Arc<Object>>,
+}
+
+impl Record {
+    /// The object written (its namespace and name are the record's).
+    fn object(&self) -> Option<&Arc<Object>> {
+        self.after.as_ref().or(self.before.as_ref())
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.object().map_or("", |o| &o.attrs.namespace)
+    }
+
+    pub fn name(&self) -> &str {
+        self.object().map_or("", |o| &o.attrs.name)
+    }
 }
 
 /// The bounded trail.
@@ -90,9 +104,11 @@ pub struct Filter {
 
 impl Filter {
     fn matches(&self, r: &Record) -> bool {
-        self.resource.as_ref().is_none_or(|v| *v == r.resource)
-            && self.namespace.as_ref().is_none_or(|v| *v == r.namespace)
-            && self.name.as_ref().is_none_or(|v| *v == r.name)
+        self.resource
+            .as_ref()
+            .is_none_or(|v| *v == r.resource.plural)
+            && self.namespace.as_ref().is_none_or(|v| v == r.namespace())
+            && self.name.as_ref().is_none_or(|v| v == r.name())
             && self.since.is_none_or(|id| r.id > id)
     }
 }
@@ -120,15 +136,15 @@ impl Record {
             "stage": "ResponseComplete",
             "verb": self.verb,
             "user": {"username": "kubesim-admin", "groups": ["system:masters", "system:authenticated"]},
-            "userAgent": self.user_agent,
+            "userAgent": &*self.user_agent,
             "objectRef": {
-                "resource": self.resource,
+                "resource": self.resource.plural,
                 "subresource": self.subresource,
-                "namespace": if self.namespace.is_empty() { Value::Null } else { json!(self.namespace) },
-                "name": self.name,
-                "apiGroup": self.group,
-                "apiVersion": self.version,
-                "uid": self.after.as_ref().or(self.before.as_ref()).map(|o| o.attrs.uid.to_string()).filter(|uid| !uid.is_empty()),
+                "namespace": if self.namespace().is_empty() { Value::Null } else { json!(self.namespace()) },
+                "name": self.name(),
+                "apiGroup": self.resource.group,
+                "apiVersion": self.resource.version,
+                "uid": self.object().map(|o| o.attrs.uid.to_string()).filter(|uid| !uid.is_empty()),
                 "resourceVersion": rv(&self.after),
             },
             "responseStatus": {"code": self.code},

@@ -203,12 +203,12 @@ pub fn decode_yaml(body: &[u8]) -> Result<Value, ApiError> {
 
 /// Who made a request, for the audit trail: the `User-Agent`, as kubectl, controllers
 /// and scripts each send their own.
-pub fn user_agent(headers: &HeaderMap) -> String {
+pub fn user_agent(headers: &HeaderMap) -> std::sync::Arc<str> {
     headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("unknown")
-        .to_string()
+        .into()
 }
 
 #[cfg(test)]

@@ -216,6 +216,36 @@ async fn warn_is_the_default_and_ignore_is_silent() {
     assert_eq!(status, StatusCode::CREATED);
     assert!(!headers.contains_key("warning"));
 
+    // A create learns of unknown fields from the kind's own decode; a generated name,
+    // dry run or not, warns the same, and a clean body does not warn.
+    for query in ["", "?dryRun=All"] {
+        let mut generated = cm_extra.clone();
+        generated["metadata"] = json!({"generateName": "gen-"});
+        let (status, headers, created) = api
+            .send_with_headers(
+                Method::POST,
+                &format!("/api/v1/namespaces/default/configmaps{query}"),
+                "application/json",
+                generated.to_string().into_bytes(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(headers["warning"], "299 - \"unknown field \\\"extra\\\"\"");
+        assert!(created.get("extra").is_none(), "{created}");
+    }
+    let (status, headers, _) = api
+        .send_with_headers(
+            Method::POST,
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            configmap("clean", json!({"a": "1"}))
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(!headers.contains_key("warning"));
+
     // Update and patch check too.
     let (status, headers, _) = api
         .send_with_headers(

@@ -290,7 +290,7 @@ pub fn configmap_body(name: &str) -> Bytes {
 // Phase 1: creates/s against a no-op route
 
 /// One timed run of POSTs over keep-alive connections.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PostRun {
     pub target: String,
     pub connections: usize,
@@ -305,9 +305,35 @@ pub struct PostRun {
     /// CPU time the server runtime's and the load runtime's threads used during the run.
     pub server_cpu: Duration,
     pub client_cpu: Duration,
+    /// Every successful request's latency, sorted.
+    pub latencies: Vec<Duration>,
 }
 
 impl PostRun {
+    /// Runs of the same target pooled: requests, time and CPU added, latencies merged.
+    pub fn pooled(runs: &[PostRun]) -> PostRun {
+        let mut pooled = PostRun {
+            target: runs.first().map(|r| r.target.clone()).unwrap_or_default(),
+            connections: runs.first().map_or(0, |r| r.connections),
+            ..PostRun::default()
+        };
+        for run in runs {
+            pooled.ok += run.ok;
+            pooled.failures += run.failures;
+            if pooled.first_failure.is_none() {
+                pooled.first_failure = run.first_failure.clone();
+            }
+            pooled.elapsed += run.elapsed;
+            pooled.server_cpu += run.server_cpu;
+            pooled.client_cpu += run.client_cpu;
+            pooled.latencies.extend(&run.latencies);
+        }
+        pooled.latencies.sort_unstable();
+        pooled.p50 = percentile(&pooled.latencies, 50.0);
+        pooled.p99 = percentile(&pooled.latencies, 99.0);
+        pooled
+    }
+
     pub fn rate(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -395,14 +421,7 @@ pub fn post_load(
         let mut run = PostRun {
             target: target.to_string(),
             connections,
-            ok: 0,
-            failures: 0,
-            first_failure: None,
-            elapsed: Duration::ZERO,
-            p50: Duration::ZERO,
-            p99: Duration::ZERO,
-            server_cpu: Duration::ZERO,
-            client_cpu: Duration::ZERO,
+            ..PostRun::default()
         };
         let mut latencies = Vec::new();
         for task in tasks {
@@ -420,6 +439,7 @@ pub fn post_load(
         latencies.sort_unstable();
         run.p50 = percentile(&latencies, 50.0);
         run.p99 = percentile(&latencies, 99.0);
+        run.latencies = latencies;
         run
     })
 }
@@ -427,33 +447,63 @@ pub fn post_load(
 /// kubesim creates and the no-op route, in the same run, for each connection count.
 #[derive(Debug, Clone)]
 pub struct CreateComparison {
+    /// Each target's rounds pooled.
     pub noop: PostRun,
     pub kubesim: PostRun,
+    /// kubesim's rate over the no-op route's, round by round.
+    pub round_ratios: Vec<f64>,
 }
 
 impl CreateComparison {
+    /// The pooled rates' ratio.
     pub fn ratio(&self) -> f64 {
         self.kubesim.rate() / self.noop.rate().max(1e-9)
     }
 }
 
-/// Phase 1. Both servers run side by side on the server runtime; for each connection count
-/// the no-op route is loaded, then kubesim, for `duration` each, after a short warm-up.
+/// Phase 1. Both servers run side by side on the server runtime. For each connection
+/// count, `rounds` rounds each load the no-op route and kubesim for `duration / rounds`,
+/// in turn and alternating which goes first: on a machine whose speed drifts over
+/// seconds (a VM), interleaved rounds compare the two under the same conditions, where
+/// one long run of each would compare two moments. After a short warm-up of both.
 pub fn creates(
     rig: &Rig,
     connection_counts: &[usize],
     duration: Duration,
+    rounds: usize,
 ) -> Vec<CreateComparison> {
+    let rounds = rounds.max(1);
     let kubesim = rig.start_kubesim(Config::default());
     let noop = rig.start_noop();
     let warm = (duration / 10).min(Duration::from_millis(500));
     post_load(rig, "warm-up", noop.addr, NOOP_PATH, 4, warm);
     post_load(rig, "warm-up", kubesim.addr, CONFIGMAPS_PATH, 4, warm);
+    let each = duration / rounds as u32;
     connection_counts
         .iter()
-        .map(|&c| CreateComparison {
-            noop: post_load(rig, "no-op axum", noop.addr, NOOP_PATH, c, duration),
-            kubesim: post_load(rig, "kubesim", kubesim.addr, CONFIGMAPS_PATH, c, duration),
+        .map(|&c| {
+            let (mut noops, mut kubesims) = (Vec::new(), Vec::new());
+            for round in 0..rounds {
+                let load_noop = || post_load(rig, "no-op axum", noop.addr, NOOP_PATH, c, each);
+                let load_kubesim =
+                    || post_load(rig, "kubesim", kubesim.addr, CONFIGMAPS_PATH, c, each);
+                if round % 2 == 0 {
+                    noops.push(load_noop());
+                    kubesims.push(load_kubesim());
+                } else {
+                    kubesims.push(load_kubesim());
+                    noops.push(load_noop());
+                }
+            }
+            CreateComparison {
+                round_ratios: noops
+                    .iter()
+                    .zip(&kubesims)
+                    .map(|(n, k)| k.rate() / n.rate().max(1e-9))
+                    .collect(),
+                noop: PostRun::pooled(&noops),
+                kubesim: PostRun::pooled(&kubesims),
+            }
         })
         .collect()
 }

@@ -17,13 +17,19 @@ fn every_bench_phase_runs_with_tiny_counts() {
 
     let rig = bench::Rig::new(1, 1);
 
-    let creates = bench::creates(&rig, &[2], Duration::from_millis(100));
+    let creates = bench::creates(&rig, &[2], Duration::from_millis(200), 2);
     assert_eq!(creates.len(), 1);
     for run in [&creates[0].noop, &creates[0].kubesim] {
         assert!(run.ok > 0, "{run:?}");
         assert_eq!(run.failures, 0, "{run:?}");
+        assert_eq!(
+            run.latencies.len() as u64,
+            run.ok,
+            "pooled over both rounds"
+        );
     }
     assert!(creates[0].ratio() > 0.0);
+    assert_eq!(creates[0].round_ratios.len(), 2);
 
     // A buffer smaller than the burst is allowed to close watchers, so give it room.
     let watch = bench::watch_fanout(&rig, 3, 50, 64, Duration::from_secs(20));

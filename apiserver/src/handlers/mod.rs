@@ -14,9 +14,8 @@ pub mod write;
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use kubesim_apimachinery::{ApiError, ResourceInfo};
@@ -34,7 +33,7 @@ pub struct Request {
     pub query: Query,
     pub headers: HeaderMap,
     pub body: Bytes,
-    pub user_agent: String,
+    pub user_agent: Arc<str>,
 }
 
 impl Request {
@@ -60,11 +59,16 @@ impl Request {
 /// Route every API path by the registry, then by method.
 pub async fn dispatch(
     State(server): State<Arc<ApiServer>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Response {
+    // Taken apart whole: the method, URI and headers extractors would each clone theirs.
+    let (parts, body) = request.into_parts();
+    let axum::http::request::Parts {
+        method,
+        uri,
+        headers,
+        ..
+    } = parts;
     let Some(route) = route::parse(&server.registry, uri.path()) else {
         return ErrorResponse(ApiError::path_not_found()).into_response();
     };

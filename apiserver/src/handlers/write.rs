@@ -31,7 +31,18 @@ const MAX_UPDATE_ATTEMPTS: usize = 16;
 pub fn create(req: Request) -> Result {
     let mut body = decode_body_noting_duplicates(&req.headers, &req.body)?;
     check_type(&mut body.value, req.info())?;
-    let warnings = field_validation::check_request(&req, Verb::Create, &body)?;
+    let directive = Directive::from_query(&req.query, Verb::Create)?;
+    // `Warn` needs no decode of its own to find unknown fields: the strategy's decode
+    // says whether there are any, and only then is the body read for their names. A
+    // refusal (`Strict`) comes before everything else, as upstream's decoder refuses.
+    let deferred = directive == Directive::Warn
+        && !body.duplicate_keys
+        && req.info().version == req.info().storage_version;
+    let mut warnings = if deferred {
+        Vec::new()
+    } else {
+        field_validation::check_request(&req, Verb::Create, &body)?
+    };
     let mut obj = body.value;
     check_namespace(&mut obj, &req)?;
     let dry_run = req.query.dry_run()?;
@@ -44,8 +55,14 @@ pub fn create(req: Request) -> Result {
         &req.user_agent,
         &manager,
     )?;
+    if deferred && created.dropped_fields {
+        // The body as it was checked (the object went to the store).
+        let mut body = decode_body_noting_duplicates(&req.headers, &req.body)?;
+        check_type(&mut body.value, req.info())?;
+        warnings = field_validation::check_request(&req, Verb::Create, &body)?;
+    }
     Ok(with_warnings(
-        json_bytes(StatusCode::CREATED, present(req.info(), &created)?),
+        json_bytes(StatusCode::CREATED, present(req.info(), &created.object)?),
         &warnings,
     ))
 }
@@ -67,20 +84,28 @@ pub fn create_internal(
         &info,
         obj,
         false,
-        "kubesim-apiserver",
+        &Arc::from("kubesim-apiserver"),
         "kube-apiserver",
     )
+    .map(|created| created.object)
+}
+
+/// What a create stored.
+pub struct Created {
+    pub object: Arc<Object>,
+    /// Whether the kind's typed decode dropped fields it does not have (unknown fields).
+    pub dropped_fields: bool,
 }
 
 /// Everything a create does after decoding: namespace, name, metadata, strategy, store.
 pub fn create_object(
     server: &ApiServer,
-    info: &ResourceInfo,
+    info: &Arc<ResourceInfo>,
     mut obj: Value,
     dry_run: bool,
-    user_agent: &str,
+    user_agent: &Arc<str>,
     manager: &str,
-) -> Result<Arc<Object>, ApiError> {
+) -> Result<Created, ApiError> {
     let namespace = meta::namespace(&obj).to_string();
     if info.namespaced {
         ensure_namespace_accepts(server, info, &namespace, meta::name(&obj))?;
@@ -91,7 +116,7 @@ pub fn create_object(
         .to_string();
     if generate && prefix.is_empty() {
         return Err(ApiError::invalid(
-            info,
+            info.as_ref(),
             "",
             &[FieldError::required(
                 "metadata.name",
@@ -120,7 +145,8 @@ pub fn create_object(
             );
         }
         let name = meta::name(&candidate).to_string();
-        let mut prepared = run_strategy(info, &name, Operation::Create, candidate)?;
+        let (mut prepared, dropped_fields) =
+            run_strategy(info, &name, Operation::Create, candidate, true)?;
         if !manager.is_empty() {
             crate::managed::record_update(info, None, manager, None, &mut prepared);
         }
@@ -129,7 +155,10 @@ pub fn create_object(
             .allocator
             .allocate(server.storage.as_ref(), info, &mut prepared)?;
         if dry_run {
-            return Ok(dry_run_object(info, prepared));
+            return Ok(Created {
+                object: dry_run_object(info, prepared),
+                dropped_fields,
+            });
         }
         let key = Key {
             resource: info.storage_key(),
@@ -149,7 +178,10 @@ pub fn create_object(
                     None,
                     Some(created.clone()),
                 );
-                return Ok(created);
+                return Ok(Created {
+                    object: created,
+                    dropped_fields,
+                });
             }
             Err(storage::Error::AlreadyExists) if attempt < attempts => continue,
             Err(err) => return Err(storage_error(info, &name, err)),
@@ -415,7 +447,7 @@ pub fn prepare_update(
     if subresource == Some("finalize") {
         return Ok(new);
     }
-    let mut new = run_strategy(info, name, Operation::Update { old }, new)?;
+    let (mut new, _) = run_strategy(info, name, Operation::Update { old }, new, false)?;
     // `/scale` changes the spec too.
     if info.has_generation && matches!(subresource, None | Some("scale")) {
         object::bump_generation(&mut new, old);
@@ -455,10 +487,10 @@ pub fn nothing_holds_deletion(value: &Value) -> bool {
 /// [`nothing_holds_deletion`]); `obj` is what was just written.
 pub fn finish_deletion(
     server: &ApiServer,
-    info: &ResourceInfo,
+    info: &Arc<ResourceInfo>,
     key: &Key,
     obj: Arc<Object>,
-    user_agent: &str,
+    user_agent: &Arc<str>,
 ) -> Result<Arc<Object>, ApiError> {
     let preconditions = Preconditions {
         resource_version: Some(obj.resource_version),
@@ -491,8 +523,14 @@ fn run_strategy(
     name: &str,
     op: Operation<'_>,
     obj: Value,
-) -> Result<Value, ApiError> {
-    strategy::prepare(&info.group, &info.kind, op, obj).map_err(|rejection| match rejection {
+    note_dropped: bool,
+) -> Result<(Value, bool), ApiError> {
+    let prepared = if note_dropped {
+        strategy::prepare_noting_dropped(&info.group, &info.kind, op, obj)
+    } else {
+        strategy::prepare(&info.group, &info.kind, op, obj).map(|prepared| (prepared, false))
+    };
+    prepared.map_err(|rejection| match rejection {
         Rejection::Decode(message) => ApiError::bad_request(message),
         Rejection::Invalid(errors) => ApiError::invalid(info, name, &errors),
     })
@@ -671,8 +709,8 @@ pub fn storage_error(info: &ResourceInfo, name: &str, err: storage::Error) -> Ap
 #[allow(clippy::too_many_arguments)]
 pub fn audit(
     server: &ApiServer,
-    info: &ResourceInfo,
-    user_agent: &str,
+    info: &Arc<ResourceInfo>,
+    user_agent: &Arc<str>,
     verb: &'static str,
     subresource: Option<&str>,
     key: &Key,
@@ -685,13 +723,9 @@ pub fn audit(
         id: 0,
         at: jiff::Timestamp::now(),
         verb,
-        user_agent: user_agent.to_string(),
-        group: info.group.clone(),
-        version: info.version.clone(),
-        resource: info.plural.clone(),
+        user_agent: user_agent.clone(),
+        resource: info.clone(),
         subresource: subresource.map(str::to_string),
-        namespace: key.namespace.clone(),
-        name: key.name.clone(),
         code,
         before,
         after,

@@ -21,41 +21,43 @@ impl Attrs {
     /// Read the attributes of `obj`, stored under `resource` (the storage key,
     /// `pods`, `deployments.apps`).
     pub fn of(resource: &str, obj: &Value) -> Attrs {
-        let meta = obj.get("metadata");
-        let text = |field: &str| -> Box<str> {
-            meta.and_then(|m| m.get(field))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .into()
+        let (plural, group) = resource.split_once('.').unwrap_or((resource, ""));
+        let mut attrs = Attrs {
+            fields: selectable_fields(group, plural)
+                .iter()
+                .map(|path| (*path, field_value(obj, path).into()))
+                .collect(),
+            ..Attrs::default()
         };
-        let labels = meta
-            .and_then(|m| m.get("labels"))
-            .and_then(Value::as_object)
-            .map(|labels| {
+        // One pass over the metadata rather than a lookup per attribute: this runs on
+        // every write.
+        let Some(meta) = obj.get("metadata").and_then(Value::as_object) else {
+            return attrs;
+        };
+        let text = |v: &Value| -> Box<str> { v.as_str().unwrap_or("").into() };
+        for (field, value) in meta {
+            match field.as_str() {
+                "namespace" => attrs.namespace = text(value),
+                "name" => attrs.name = text(value),
+                "uid" => attrs.uid = text(value),
+                "deletionTimestamp" => attrs.deleting = !value.is_null(),
                 // A label whose value is not a string (not valid in an object) reads as "",
                 // as a JSON null would upstream.
-                labels
-                    .iter()
-                    .map(|(k, v)| (k.as_str().into(), v.as_str().unwrap_or("").into()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let (plural, group) = resource.split_once('.').unwrap_or((resource, ""));
-        let fields = selectable_fields(group, plural)
-            .iter()
-            .map(|path| (*path, field_value(obj, path).into()))
-            .collect();
-        let deleting = meta
-            .and_then(|m| m.get("deletionTimestamp"))
-            .is_some_and(|t| !t.is_null());
-        Attrs {
-            namespace: text("namespace"),
-            name: text("name"),
-            uid: text("uid"),
-            deleting,
-            labels,
-            fields,
+                "labels" => {
+                    attrs.labels = value
+                        .as_object()
+                        .map(|labels| {
+                            labels
+                                .iter()
+                                .map(|(k, v)| (k.as_str().into(), text(v)))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                }
+                _ => {}
+            }
         }
+        attrs
     }
 
     /// A label's value, if the object has the label.

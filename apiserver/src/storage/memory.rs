@@ -39,8 +39,68 @@ impl Default for Config {
 }
 
 struct Resource {
-    objects: BTreeMap<(String, String), Arc<Object>>,
+    objects: Objects,
     log: Arc<Log>,
+}
+
+/// A resource's objects by namespace, then name: etcd's key order, looked up by `&str`
+/// without building a key, and a namespace's objects are one inner map.
+#[derive(Default)]
+struct Objects(BTreeMap<String, BTreeMap<String, Arc<Object>>>);
+
+impl Objects {
+    fn get(&self, key: &Key) -> Option<&Arc<Object>> {
+        self.0.get(&key.namespace)?.get(&key.name)
+    }
+
+    /// Store what `object` builds under the key's name if the name is free; if it is
+    /// taken, `AlreadyExists`, and nothing is built.
+    fn insert_new(
+        &mut self,
+        key: &Key,
+        object: impl FnOnce() -> Result<Arc<Object>>,
+    ) -> Result<Arc<Object>> {
+        // `entry` takes an owned key: build one only for a namespace's first object.
+        let names = match self.0.get_mut(&key.namespace) {
+            Some(names) => names,
+            None => self.0.entry(key.namespace.clone()).or_default(),
+        };
+        let std::collections::btree_map::Entry::Vacant(slot) = names.entry(key.name.clone()) else {
+            return Err(Error::AlreadyExists);
+        };
+        let object = object()?;
+        slot.insert(object.clone());
+        Ok(object)
+    }
+
+    /// Replace an object.
+    fn replace(&mut self, key: &Key, object: Arc<Object>) {
+        if let Some(slot) = self
+            .0
+            .get_mut(&key.namespace)
+            .and_then(|names| names.get_mut(&key.name))
+        {
+            *slot = object;
+        }
+    }
+
+    fn remove(&mut self, key: &Key) {
+        if let Some(names) = self.0.get_mut(&key.namespace) {
+            names.remove(&key.name);
+            if names.is_empty() {
+                self.0.remove(&key.namespace);
+            }
+        }
+    }
+
+    /// Every object, by namespace and name.
+    fn all(&self) -> impl Iterator<Item = &Arc<Object>> {
+        self.0.values().flat_map(BTreeMap::values)
+    }
+
+    fn in_namespace(&self, namespace: &str) -> impl Iterator<Item = &Arc<Object>> {
+        self.0.get(namespace).into_iter().flat_map(BTreeMap::values)
+    }
 }
 
 /// A resource's recent events, appended by the store and read by its watchers.
@@ -81,7 +141,11 @@ impl Log {
                 }
             }
         }
-        self.grown.send_replace(());
+        // Nobody to wake: a watcher that subscribes later (under the store's lock, so not
+        // during this append) reads the log first.
+        if self.grown.receiver_count() > 0 {
+            self.grown.send_replace(());
+        }
     }
 }
 
@@ -118,7 +182,7 @@ impl MemoryStorage {
 
 fn new_resource() -> Resource {
     Resource {
-        objects: BTreeMap::new(),
+        objects: Objects::default(),
         log: Log::new(),
     }
 }
@@ -142,7 +206,7 @@ fn stamped(
     let (bytes, revision_at) = encode(&value).map_err(|e| Error::Internal(e.to_string()))?;
     let object = Arc::new(Object {
         resource_version: revision,
-        bytes: Bytes::from(bytes),
+        bytes,
         attrs: Attrs::of(resource, &value),
     });
     Ok((object, revision_at))
@@ -152,25 +216,46 @@ fn stamped(
 /// order), and where the value of `metadata.resourceVersion` is in it (inside the
 /// quotes): an update compares its bytes with the stored ones around that span, and so
 /// serializes the object once rather than once more to detect a no-op.
-fn encode(value: &Value) -> serde_json::Result<(Vec<u8>, Option<Range<usize>>)> {
+///
+/// Written into a reused buffer and copied out at its exact length: the stored bytes
+/// take no more memory than they need, and no write pays for a growing buffer.
+fn encode(value: &Value) -> serde_json::Result<(Bytes, Option<Range<usize>>)> {
+    /// Buffers grown past this by a big object are not kept.
+    const KEPT_CAPACITY: usize = 64 * 1024;
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(4096));
+    }
+    SCRATCH.with(|scratch| {
+        let mut out = scratch.take();
+        out.clear();
+        let revision_at = encode_into(value, &mut out);
+        let bytes = Bytes::copy_from_slice(&out);
+        if out.capacity() <= KEPT_CAPACITY {
+            scratch.replace(out);
+        }
+        Ok((bytes, revision_at?))
+    })
+}
+
+fn encode_into(value: &Value, out: &mut Vec<u8>) -> serde_json::Result<Option<Range<usize>>> {
     let Value::Object(root) = value else {
-        return Ok((serde_json::to_vec(value)?, None));
+        serde_json::to_writer(&mut *out, value)?;
+        return Ok(None);
     };
-    let mut out = Vec::with_capacity(512);
     let mut revision_at = None;
     out.push(b'{');
     for (i, (key, field)) in root.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        serde_json::to_writer(&mut out, key)?;
+        serde_json::to_writer(&mut *out, key)?;
         out.push(b':');
         let Value::Object(metadata) = field else {
-            serde_json::to_writer(&mut out, field)?;
+            serde_json::to_writer(&mut *out, field)?;
             continue;
         };
         if key != "metadata" {
-            serde_json::to_writer(&mut out, field)?;
+            serde_json::to_writer(&mut *out, field)?;
             continue;
         }
         out.push(b'{');
@@ -178,10 +263,10 @@ fn encode(value: &Value) -> serde_json::Result<(Vec<u8>, Option<Range<usize>>)> 
             if j > 0 {
                 out.push(b',');
             }
-            serde_json::to_writer(&mut out, name)?;
+            serde_json::to_writer(&mut *out, name)?;
             out.push(b':');
             let start = out.len();
-            serde_json::to_writer(&mut out, v)?;
+            serde_json::to_writer(&mut *out, v)?;
             if name == "resourceVersion" && v.is_string() {
                 revision_at = Some(start + 1..out.len() - 1);
             }
@@ -189,7 +274,7 @@ fn encode(value: &Value) -> serde_json::Result<(Vec<u8>, Option<Range<usize>>)> 
         out.push(b'}');
     }
     out.push(b'}');
-    Ok((out, revision_at))
+    Ok(revision_at)
 }
 
 /// Whether `new` (an encoding whose resourceVersion is at `revision_at`) is `current`
@@ -233,10 +318,7 @@ impl Storage for MemoryStorage {
     fn get(&self, key: &Key) -> Option<Arc<Object>> {
         let inner = self.inner.read();
         let resource = inner.resources.get(&key.resource)?;
-        resource
-            .objects
-            .get(&(key.namespace.clone(), key.name.clone()))
-            .cloned()
+        resource.objects.get(key).cloned()
     }
 
     fn list(&self, resource: &str, namespace: Option<&str>) -> (Vec<Arc<Object>>, u64) {
@@ -245,13 +327,8 @@ impl Storage for MemoryStorage {
             return (Vec::new(), inner.revision);
         };
         let items = match namespace {
-            None => resource.objects.values().cloned().collect(),
-            Some(ns) => resource
-                .objects
-                .range((ns.to_string(), String::new())..)
-                .take_while(|((object_ns, _), _)| object_ns == ns)
-                .map(|(_, object)| object.clone())
-                .collect(),
+            None => resource.objects.all().cloned().collect(),
+            Some(ns) => resource.objects.in_namespace(ns).cloned().collect(),
         };
         (items, inner.revision)
     }
@@ -266,15 +343,10 @@ impl Storage for MemoryStorage {
             resources.insert(key.resource.clone(), new_resource());
         }
         let resource = resources.get_mut(&key.resource).ok_or(Error::NotFound)?;
-        let std::collections::btree_map::Entry::Vacant(slot) = resource
+        let sealed = resource
             .objects
-            .entry((key.namespace.clone(), key.name.clone()))
-        else {
-            return Err(Error::AlreadyExists);
-        };
-        let sealed = seal(&key.resource, object, *revision + 1)?;
+            .insert_new(key, || seal(&key.resource, object, *revision + 1))?;
         *revision += 1;
-        slot.insert(sealed.clone());
         resource.log.append(
             Event::new(EventType::Added, sealed.clone(), None),
             self.config.history,
@@ -289,8 +361,7 @@ impl Storage for MemoryStorage {
             resources,
         } = &mut *inner;
         let resource = resources.get_mut(&key.resource).ok_or(Error::NotFound)?;
-        let id = (key.namespace.clone(), key.name.clone());
-        let current = resource.objects.get(&id).cloned().ok_or(Error::NotFound)?;
+        let current = resource.objects.get(key).cloned().ok_or(Error::NotFound)?;
         check(&current, preconditions)?;
         // A write of what is already stored changes nothing: same revision, no event.
         // Stored bytes are the encoding of a JSON value with sorted keys, so equal
@@ -303,7 +374,7 @@ impl Storage for MemoryStorage {
             });
         }
         *revision += 1;
-        resource.objects.insert(id, sealed.clone());
+        resource.objects.replace(key, sealed.clone());
         resource.log.append(
             Event::new(EventType::Modified, sealed.clone(), Some(current)),
             self.config.history,
@@ -321,12 +392,11 @@ impl Storage for MemoryStorage {
             resources,
         } = &mut *inner;
         let resource = resources.get_mut(&key.resource).ok_or(Error::NotFound)?;
-        let id = (key.namespace.clone(), key.name.clone());
-        let current = resource.objects.get(&id).cloned().ok_or(Error::NotFound)?;
+        let current = resource.objects.get(key).cloned().ok_or(Error::NotFound)?;
         check(&current, preconditions)?;
         let last = seal(&key.resource, current.value(), *revision + 1)?;
         *revision += 1;
-        resource.objects.remove(&id);
+        resource.objects.remove(key);
         resource.log.append(
             Event::new(EventType::Deleted, last.clone(), Some(current)),
             self.config.history,
@@ -350,7 +420,7 @@ impl Storage for MemoryStorage {
         let initial = match from {
             WatchFrom::Now => state
                 .objects
-                .values()
+                .all()
                 .map(|object| Arc::new(Event::new(EventType::Added, object.clone(), None)))
                 .collect(),
             WatchFrom::Revision(rv) => {

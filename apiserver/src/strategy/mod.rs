@@ -70,19 +70,48 @@ pub enum Rejection {
 /// re-encoded JSON (apiVersion/kind kept). Unknown kinds: ObjectMeta validation only, `obj`
 /// returned unchanged.
 pub fn prepare(group: &str, kind: &str, op: Operation<'_>, obj: Value) -> Result<Value, Rejection> {
+    prepare_with(group, kind, op, obj, false).map(|(prepared, _)| prepared)
+}
+
+/// [`prepare`], also telling whether decoding dropped fields the kind does not have, as
+/// [`dropped_fields`] names them: a create's `fieldValidation=Warn` learns from the decode
+/// it needs anyway that its body has nothing to warn of.
+pub fn prepare_noting_dropped(
+    group: &str,
+    kind: &str,
+    op: Operation<'_>,
+    obj: Value,
+) -> Result<(Value, bool), Rejection> {
+    prepare_with(group, kind, op, obj, true)
+}
+
+fn prepare_with(
+    group: &str,
+    kind: &str,
+    op: Operation<'_>,
+    obj: Value,
+    note_dropped: bool,
+) -> Result<(Value, bool), Rejection> {
     struct Prepare<'a> {
         op: Operation<'a>,
         obj: Value,
+        note_dropped: bool,
     }
     impl TypedFn for Prepare<'_> {
-        type Output = Result<Value, Rejection>;
+        type Output = Result<(Value, bool), Rejection>;
         fn call<T: Strategy>(self) -> Self::Output {
-            run::<T>(self.op, self.obj)
+            run::<T>(self.op, self.obj, self.note_dropped)
         }
     }
-    match with_type(group, kind, Prepare { op, obj }) {
+    let prepare = Prepare {
+        op,
+        obj,
+        note_dropped,
+    };
+    match with_type(group, kind, prepare) {
         Ok(result) => result,
-        Err(Prepare { op, obj }) => generic(kind, op, obj),
+        // Kinds without a type keep every field: nothing is dropped.
+        Err(Prepare { op, obj, .. }) => generic(kind, op, obj).map(|prepared| (prepared, false)),
     }
 }
 
@@ -239,9 +268,13 @@ pub(crate) trait Strategy:
 }
 
 /// The shared flow: decode, normalize, default, prepare, validate, encode.
-fn run<T: Strategy>(op: Operation<'_>, obj: Value) -> Result<Value, Rejection> {
+fn run<T: Strategy>(
+    op: Operation<'_>,
+    obj: Value,
+    note_dropped: bool,
+) -> Result<(Value, bool), Rejection> {
     let create = matches!(op, Operation::Create);
-    let (mut new, raw) = load::<T>(obj, create)?;
+    let (mut new, raw, dropped) = load::<T>(obj, create, note_dropped)?;
     let metadata = Path::new("metadata");
     let errs = match op {
         Operation::Create => {
@@ -251,7 +284,7 @@ fn run<T: Strategy>(op: Operation<'_>, obj: Value) -> Result<Value, Rejection> {
             errs
         }
         Operation::Update { old } => {
-            let (old, _) = load::<T>(old.clone(), false)?;
+            let (old, _, _) = load::<T>(old.clone(), false, false)?;
             new.prepare_for_update(&old);
             let mut errs = meta::validate_update(new.meta(), old.meta(), &metadata);
             errs.extend(new.validate_update(&old, &raw));
@@ -264,26 +297,39 @@ fn run<T: Strategy>(op: Operation<'_>, obj: Value) -> Result<Value, Rejection> {
     let mut out = serde_json::to_value(&new)
         .map_err(|e| Rejection::Decode(decode_error::<T>(&e.to_string())))?;
     T::encode_zero_times(&mut out);
-    Ok(out)
+    Ok((out, dropped))
 }
 
-/// Decodes, normalizes and defaults; also returns the null-stripped body.
-fn load<T: Strategy>(mut obj: Value, create: bool) -> Result<(T, Value), Rejection> {
+/// Decodes, normalizes and defaults; also returns the null-stripped body and, with
+/// `note_dropped`, whether decoding dropped fields `T` does not have.
+fn load<T: Strategy>(
+    mut obj: Value,
+    create: bool,
+    note_dropped: bool,
+) -> Result<(T, Value, bool), Rejection> {
     decode::strip_nulls(&mut obj);
     if let Value::Object(m) = &mut obj {
-        m.insert("apiVersion".into(), Value::String(T::API_VERSION.into()));
-        m.insert("kind".into(), Value::String(T::KIND.into()));
+        // Usually right already (the handlers check them): no new strings then.
+        for (field, value) in [("apiVersion", T::API_VERSION), ("kind", T::KIND)] {
+            if m.get(field).and_then(Value::as_str) != Some(value) {
+                m.insert(field.into(), Value::String(value.into()));
+            }
+        }
     } else {
         return Err(Rejection::Decode(decode_error::<T>(
             "json: cannot unmarshal non-object into Go value",
         )));
     }
-    let mut t: T =
-        decode::decode(&obj, T::KIND).map_err(|why| Rejection::Decode(decode_error::<T>(&why)))?;
+    let (mut t, dropped): (T, bool) = if note_dropped {
+        decode::decode_reporting(&obj, T::KIND).map(|(t, dropped)| (t, !dropped.is_empty()))
+    } else {
+        decode::decode(&obj, T::KIND).map(|t| (t, false))
+    }
+    .map_err(|why| Rejection::Decode(decode_error::<T>(&why)))?;
     t.normalize()
         .map_err(|why| Rejection::Decode(decode_error::<T>(&why)))?;
     t.default(create);
-    Ok((t, obj))
+    Ok((t, obj, dropped))
 }
 
 /// `Deployment in version "v1" cannot be handled as a Deployment: <why>`.

@@ -2,7 +2,8 @@
 //!
 //! Phases, in this order (memory first, so it is measured in a fresh process):
 //! 4. RSS growth over 100,000 small ConfigMaps created through the create path;
-//! 1. creates/s over HTTP against a no-op axum route, 16 and 64 keep-alive connections;
+//! 1. creates/s over HTTP against a no-op axum route, 16 and 64 keep-alive connections,
+//!    in interleaved rounds;
 //! 2. watch fan-out: 100 HTTP watchers, 20,000 updates written through storage;
 //! 3. `GET /api/v1/pods` over 10,000 pods, 20 runs.
 
@@ -34,9 +35,13 @@ struct Args {
     /// Connection counts for the create phase (comma-separated).
     #[arg(long, value_delimiter = ',')]
     connections: Option<Vec<usize>>,
-    /// Seconds each create run lasts.
+    /// Seconds of load each create target gets per connection count, over all rounds.
     #[arg(long)]
     seconds: Option<f64>,
+    /// Rounds the create phase splits each target's time into, alternating the no-op
+    /// route and kubesim.
+    #[arg(long, default_value_t = 4)]
+    rounds: usize,
     /// Watchers in the fan-out phase.
     #[arg(long)]
     watchers: Option<usize>,
@@ -127,10 +132,11 @@ fn main() {
     let mut failed = false;
     if run("creates") {
         println!(
-            "== creates/s over HTTP: POST {} vs POST {} (no-op axum), {:.1} s per run",
+            "== creates/s over HTTP: POST {} vs POST {} (no-op axum), {:.1} s each in {} interleaved rounds",
             bench::CONFIGMAPS_PATH,
             bench::NOOP_PATH,
-            seconds.as_secs_f64()
+            seconds.as_secs_f64(),
+            args.rounds
         );
         println!(
             "{:<12} {:>5} {:>10} {:>9} {:>12} {:>10} {:>10} {:>11} {:>11} {:>12}",
@@ -145,7 +151,7 @@ fn main() {
             "client CPU",
             "server CPU/req"
         );
-        for cmp in bench::creates(&rig, &connections, seconds) {
+        for cmp in bench::creates(&rig, &connections, seconds, args.rounds) {
             for r in [&cmp.noop, &cmp.kubesim] {
                 println!(
                     "{:<12} {:>5} {:>10} {:>9} {:>10.0}/s {:>10} {:>10} {:>10.0}% {:>10.0}% {:>9.1} µs",
@@ -165,11 +171,17 @@ fn main() {
                 }
                 failed |= r.failures > 0;
             }
+            let rounds: Vec<String> = cmp
+                .round_ratios
+                .iter()
+                .map(|r| format!("{:.1}%", r * 100.0))
+                .collect();
             println!(
-                "{:<12} {:>5} kubesim / no-op = {:.1}% (goal >= 50%)",
+                "{:<12} {:>5} kubesim / no-op = {:.1}% (goal >= 50%); by round {}",
                 "ratio",
                 cmp.kubesim.connections,
-                cmp.ratio() * 100.0
+                cmp.ratio() * 100.0,
+                rounds.join(", ")
             );
         }
         println!();

@@ -13,9 +13,9 @@ pub struct Builtin;
 
 impl Builtin {
     /// The name of the struct a kind's objects are (`appsv1.Deployment`).
-    pub fn root(group: &str, version: &str, kind: &str) -> Option<String> {
+    pub fn root(group: &str, version: &str, kind: &str) -> Option<&'static str> {
         let root = schema::root(group, version, kind)?;
-        root.as_struct().map(|s| s.name.clone())
+        root.as_struct().map(|s| s.name.as_str())
     }
 }
 

@@ -101,7 +101,9 @@ pub struct Struct {
 #[derive(Debug, Default)]
 pub struct Schema {
     structs: Vec<Struct>,
-    kinds: HashMap<(String, String, String), Type>,
+    /// Root types by kind, then (group, version): looked up by `&str`, without building
+    /// an owned key on every write.
+    kinds: HashMap<String, Vec<(String, String, Type)>>,
     names: HashMap<String, usize>,
 }
 
@@ -141,9 +143,11 @@ impl Schema {
                 };
                 let group = if group == "-" { "" } else { group };
                 let ty = parse_type(ty, &ids).map_err(at)?;
-                schema
-                    .kinds
-                    .insert((group.into(), version.into(), kind.into()), ty);
+                schema.kinds.entry(kind.into()).or_default().push((
+                    group.into(),
+                    version.into(),
+                    ty,
+                ));
             } else if line.starts_with("T ") {
                 words.next();
                 let name = words.next().unwrap_or_default().to_string();
@@ -177,9 +181,11 @@ impl Schema {
 
     /// The root type of a kind, as [`root`].
     pub fn root(&self, group: &str, version: &str, kind: &str) -> Option<SchemaRef<'_>> {
-        let ty = self
+        let (_, _, ty) = self
             .kinds
-            .get(&(group.to_string(), version.to_string(), kind.to_string()))?;
+            .get(kind)?
+            .iter()
+            .find(|(g, v, _)| g == group && v == version)?;
         Some(SchemaRef { schema: self, ty })
     }
 
