@@ -57,6 +57,33 @@ where
     }
 }
 
+/// A cache of every `K` and the stream of the objects it changes, for a controller's
+/// `watches_stream`: the cache its reconciles read, the changes that requeue them.
+pub fn with_changes<K>(
+    client: &kube::Client,
+) -> (
+    Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + k8s_openapi::serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store::<K>();
+    let changes = reflector::reflector(
+        writer,
+        watch(Api::<K>::all(client.clone()), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects();
+    (reader, changes)
+}
+
 /// A cache of `K` kept by a background watch.
 pub fn spawn<K>(api: Api<K>, config: watcher::Config) -> Store<K>
 where

@@ -48,7 +48,7 @@ pub struct Context {
 
 /// Run the controller until the task is dropped.
 pub async fn run(client: Client) {
-    let (pods, pod_events) = endpoints::pod_cache(&client);
+    let (pods, pod_events) = crate::cache::with_changes::<Pod>(&client);
     let controller = Controller::new(
         Api::<PodDisruptionBudget>::all(client.clone()),
         watcher::Config::default(),

@@ -27,8 +27,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
 /// The annotation naming when the pods or Service last changed in a way the endpoints show.
@@ -57,7 +57,7 @@ pub struct Context {
 
 /// Run the controller until the task is dropped.
 pub async fn run(client: Client) {
-    let (pods, pod_events) = pod_cache(&client);
+    let (pods, pod_events) = crate::cache::with_changes::<Pod>(&client);
     let controller = Controller::new(
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),
@@ -150,23 +150,6 @@ async fn remove_leftover(ep: Arc<Endpoints>, client: Arc<Client>) -> Result<Acti
         Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(Action::await_change()),
         Err(err) => Err(Error::Delete(name, err)),
     }
-}
-
-/// A pod cache and the stream of its changes, for a controller's `watches_stream`.
-pub(crate) fn pod_cache(
-    client: &Client,
-) -> (
-    Store<Pod>,
-    impl futures::Stream<Item = Result<Pod, watcher::Error>> + Send + 'static,
-) {
-    let (reader, writer) = reflector::store::<Pod>();
-    let events = reflector::reflector(
-        writer,
-        crate::cache::watch(Api::<Pod>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
-    (reader, events)
 }
 
 /// Maps a pod to the Services selecting it now and those that selected it before (so a
@@ -268,6 +251,17 @@ pub(crate) fn pod_ready(pod: &Pod) -> bool {
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
+/// The Service's ports, and whether it publishes the addresses of pods not ready
+/// (`spec.publishNotReadyAddresses`).
+pub(crate) fn ports_and_publishing(svc: &Service) -> (Vec<ServicePort>, bool) {
+    let spec = svc.spec.as_ref();
+    (
+        spec.and_then(|s| s.ports.clone()).unwrap_or_default(),
+        spec.and_then(|s| s.publish_not_ready_addresses)
+            .unwrap_or(false),
+    )
+}
+
 /// `podutil.FindPort`: the pod's port for a Service port.
 pub(crate) fn find_port(pod: &Pod, port: &ServicePort) -> Option<i32> {
     match port.target_port.as_ref() {
@@ -330,16 +324,7 @@ pub(crate) fn target_ref(pod: &Pod) -> ObjectReference {
 /// The subsets upstream computes: one per distinct port set, addresses sorted
 /// (`RepackSubsets`).
 fn subsets(svc: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> {
-    let service_ports = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.ports.clone())
-        .unwrap_or_default();
-    let publish_not_ready = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.publish_not_ready_addresses)
-        .unwrap_or(false);
+    let (service_ports, publish_not_ready) = ports_and_publishing(svc);
     // Port set (as a sortable key) → (ports, ready addresses, not-ready addresses).
     let mut groups: BTreeMap<
         Vec<(String, i32, String)>,

@@ -63,7 +63,7 @@ pub struct Context {
 
 /// Run the controller until the task is dropped.
 pub async fn run(client: Client) {
-    let (pods, pod_events) = endpoints::pod_cache(&client);
+    let (pods, pod_events) = crate::cache::with_changes::<Pod>(&client);
     let controller = Controller::new(
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),
@@ -116,16 +116,7 @@ fn desired(
     svc: &Service,
     pods: &[Arc<Pod>],
 ) -> BTreeMap<PortKey, (Vec<EndpointPort>, Vec<Endpoint>)> {
-    let service_ports = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.ports.clone())
-        .unwrap_or_default();
-    let publish_not_ready = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.publish_not_ready_addresses)
-        .unwrap_or(false);
+    let (service_ports, publish_not_ready) = endpoints::ports_and_publishing(svc);
     let mut groups: BTreeMap<PortKey, (Vec<EndpointPort>, Vec<Endpoint>)> = BTreeMap::new();
     for pod in pods {
         let ports: Vec<EndpointPort> = service_ports

@@ -268,30 +268,16 @@ mod tests {
             json!({"metadata": {"name": "p", "namespace": "default", "uid": "u"}}),
         )
         .unwrap();
-        r.pod_event(
-            &pod,
-            None,
-            "Warning",
-            "FailedScheduling",
-            "Scheduling",
-            "no",
-        );
-        r.pod_event(
-            &pod,
-            None,
-            "Warning",
-            "FailedScheduling",
-            "Scheduling",
-            "no",
-        );
-        r.pod_event(
-            &pod,
-            None,
-            "Warning",
-            "FailedScheduling",
-            "Scheduling",
-            "other",
-        );
+        for message in ["no", "no", "other"] {
+            r.pod_event(
+                &pod,
+                None,
+                "Warning",
+                "FailedScheduling",
+                "Scheduling",
+                message,
+            );
+        }
         let mut receivers = std::mem::take(&mut *r.receivers.lock());
         let mut writes = Vec::new();
         for rx in &mut receivers {

@@ -56,15 +56,25 @@ pub fn create(req: Request) -> Result {
         &manager,
     )?;
     if deferred && created.dropped_fields {
-        // The body as it was checked (the object went to the store).
-        let mut body = decode_body_noting_duplicates(&req.headers, &req.body)?;
-        check_type(&mut body.value, req.info())?;
-        warnings = field_validation::check_request(&req, Verb::Create, &body)?;
+        warnings = unknown_field_warnings(&req);
     }
     Ok(with_warnings(
         json_bytes(StatusCode::CREATED, present(req.info(), &created.object)?),
         &warnings,
     ))
+}
+
+/// The `Warn` warnings of a create's body, read once more after the write (the object
+/// went to the store). Every step passed before the write on the same bytes; were one to
+/// fail now, the create stands, without warnings.
+fn unknown_field_warnings(req: &Request) -> Vec<String> {
+    let Ok(mut body) = decode_body_noting_duplicates(&req.headers, &req.body) else {
+        return Vec::new();
+    };
+    if check_type(&mut body.value, req.info()).is_err() {
+        return Vec::new();
+    }
+    field_validation::check_request(req, Verb::Create, &body).unwrap_or_default()
 }
 
 /// Create an object from inside the server (the initial namespaces).

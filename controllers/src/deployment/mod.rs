@@ -42,8 +42,8 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::{Selector, SelectorExt};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
@@ -86,23 +86,8 @@ pub struct Context {
 
 /// Run the controller until the task is dropped.
 pub async fn run(client: Client) {
-    let (replica_sets, rs_writer) = reflector::store::<ReplicaSet>();
-    let rs_events = reflector::reflector(
-        rs_writer,
-        crate::cache::watch(
-            Api::<ReplicaSet>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (pods, pod_writer) = reflector::store::<Pod>();
-    let pod_events = reflector::reflector(
-        pod_writer,
-        crate::cache::watch(Api::<Pod>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (replica_sets, rs_events) = crate::cache::with_changes::<ReplicaSet>(&client);
+    let (pods, pod_events) = crate::cache::with_changes::<Pod>(&client);
     let controller = Controller::new(
         Api::<Deployment>::all(client.clone()),
         watcher::Config::default(),
