@@ -2,6 +2,10 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
 use common::{eventually, server};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
@@ -176,6 +180,143 @@ async fn orphan_deletion_keeps_dependents_without_the_reference() {
         pod.owner_references()
     );
     assert!(pod.metadata.deletion_timestamp.is_none());
+}
+
+/// How long the collector's own pod LIST waits in the tests of a lagging graph.
+const POD_LIST_DELAY: Duration = Duration::from_secs(2);
+
+/// A client whose LISTs of all pods (the start of the collector's pod watch) wait
+/// [`POD_LIST_DELAY`] first: its graph then lags the API for pods, as on a busy machine,
+/// while everything else is seen at once.
+fn client_with_slow_pod_list(url: &str) -> Client {
+    #[derive(Clone)]
+    struct SlowPodList<S>(Arc<tokio::sync::Mutex<S>>);
+    impl<S, B> tower::Service<http::Request<B>> for SlowPodList<S>
+    where
+        S: tower::Service<http::Request<B>> + Send + 'static,
+        S::Future: Send,
+        B: Send + 'static,
+    {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, req: http::Request<B>) -> Self::Future {
+            let inner = self.0.clone();
+            let slow = req.uri().path() == "/api/v1/pods"
+                && !req.uri().query().unwrap_or_default().contains("watch=true");
+            Box::pin(async move {
+                if slow {
+                    tokio::time::sleep(POD_LIST_DELAY).await;
+                }
+                let call = {
+                    let mut inner = inner.lock().await;
+                    tower::ServiceExt::ready(&mut *inner).await?.call(req)
+                };
+                call.await
+            })
+        }
+    }
+    let config = kube::Config::new(url.parse().unwrap());
+    kube::client::ClientBuilder::try_from(config)
+        .unwrap()
+        .with_layer(&tower::layer::layer_fn(|svc| {
+            SlowPodList(Arc::new(tokio::sync::Mutex::new(svc)))
+        }))
+        .build()
+}
+
+/// A collector whose pod watch has not listed yet; returns once its other watches run.
+async fn collector_behind_on_pods(url: &str, client: &Client) {
+    tokio::spawn(kubesim_controllers::garbage_collector::run(
+        client_with_slow_pod_list(url),
+    ));
+    let mut ghost = replicaset(client, "ghost").await;
+    ghost.metadata.uid = Some("00000000-0000-0000-0000-000000000000".into());
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "dangling", "ownerReferences": [{
+        "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "ghost", "uid": ghost.uid().unwrap()}]}})).unwrap();
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    eventually(10, "collector watching", || gone(&cms, "dangling")).await;
+}
+
+/// Dependents the collector has not seen yet when their owner is deleted with `orphan`
+/// (created just before, and its pod watch behind) are orphaned too: kept, without the
+/// reference — not collected later as dangling.
+#[tokio::test]
+async fn orphan_deletion_keeps_dependents_the_collector_has_not_seen_yet() {
+    let (url, client) = server().await;
+    collector_behind_on_pods(&url, &client).await;
+    let rs = replicaset(&client, "quick").await;
+    owned_pod(&client, "quick-1", &rs, true).await;
+    owned_pod(&client, "quick-2", &rs, false).await;
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    sets.delete("quick", &DeleteParams::orphan()).await.unwrap();
+    eventually(10, "owner removed", || gone(&sets, "quick")).await;
+    // The pod watch lists; a dangling pod would be deleted right after.
+    tokio::time::sleep(POD_LIST_DELAY + Duration::from_millis(500)).await;
+    for name in ["quick-1", "quick-2"] {
+        let pod = pods.get_opt(name).await.unwrap();
+        let pod = pod.unwrap_or_else(|| panic!("{name} was collected"));
+        assert!(
+            pod.metadata.deletion_timestamp.is_none(),
+            "{name} is being deleted"
+        );
+        assert!(
+            pod.owner_references().is_empty(),
+            "{name}: {:?}",
+            pod.owner_references()
+        );
+    }
+}
+
+/// An owner deleted in the foreground waits for a blocking dependent the collector has
+/// not seen yet, instead of going first.
+#[tokio::test]
+async fn foreground_deletion_waits_for_dependents_the_collector_has_not_seen_yet() {
+    let (url, client) = server().await;
+    collector_behind_on_pods(&url, &client).await;
+    let rs = replicaset(&client, "quick-fg").await;
+    owned_pod(&client, "quick-fg-1", &rs, true).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods.patch(
+        "quick-fg-1",
+        &Default::default(),
+        &kube::api::Patch::Merge(json!({"metadata": {"finalizers": ["example.com/hold"]}})),
+    )
+    .await
+    .unwrap();
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    sets.delete("quick-fg", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    eventually(10, "dependent marked for deletion", || async {
+        pods.get("quick-fg-1")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .map(|_| ())
+    })
+    .await;
+    let owner = sets.get_opt("quick-fg").await.unwrap();
+    let owner = owner.expect("the owner went before its blocking dependent");
+    assert!(
+        owner
+            .finalizers()
+            .contains(&"foregroundDeletion".to_string())
+    );
+    pods.patch(
+        "quick-fg-1",
+        &Default::default(),
+        &kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    eventually(10, "owner removed", || gone(&sets, "quick-fg")).await;
 }
 
 #[tokio::test]

@@ -14,6 +14,13 @@
 //! 3. acts: deletes (with a uid precondition, so a recreated object of the same name is
 //!    safe), drops ownerReferences or a finalizer with a resourceVersion precondition.
 //!
+//! Before it lets an owner go (removes its `orphan` or `foregroundDeletion` finalizer)
+//! it lists the owner's possible dependents live: each watch lags the API on its own, so
+//! a pod created just before `kubectl delete rs --cascade=orphan` may not be in the graph
+//! yet — orphaning without it would leave it dangling, to be deleted. Upstream's informers
+//! share that race; here what the live list finds is orphaned too, or (foreground) waited
+//! for.
+//!
 //! # Propagation
 //!
 //! - **Background** (the default): the owner goes at once; its dependents then dangle and
@@ -63,6 +70,8 @@ pub enum Error {
         name: String,
         source: kube::Error,
     },
+    #[error("listing {plural} for dependents failed: {source}")]
+    ListDependents { plural: String, source: kube::Error },
     #[error("owner kind {0} is not served")]
     UnknownOwnerKind(String),
     #[error("deleting {kind} {name} failed: {source}")]
@@ -86,6 +95,8 @@ struct Shared {
     queued: Mutex<HashSet<String>>,
     queue: mpsc::UnboundedSender<String>,
     discovery: tokio::sync::RwLock<Option<Discovery>>,
+    /// Every resource with a watch, and whether it is namespaced.
+    watched: Mutex<Vec<(ApiResource, bool)>>,
 }
 
 impl Shared {
@@ -125,6 +136,7 @@ pub async fn run(client: Client) {
         queued: Mutex::new(HashSet::new()),
         queue: tx,
         discovery: tokio::sync::RwLock::new(None),
+        watched: Mutex::new(Vec::new()),
     });
     tokio::spawn(watch_resources(shared.clone()));
     while let Some(uid) = rx.recv().await {
@@ -159,11 +171,13 @@ async fn watch_resources(shared: Arc<Shared>) {
                         {
                             continue;
                         }
-                        tokio::spawn(watch_one(
-                            shared.clone(),
-                            resource,
-                            caps.scope == Scope::Namespaced,
-                        ));
+                        let namespaced = caps.scope == Scope::Namespaced;
+                        shared
+                            .watched
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push((resource.clone(), namespaced));
+                        tokio::spawn(watch_one(shared.clone(), resource, namespaced));
                     }
                 }
                 *shared.discovery.write().await = Some(discovery);
@@ -242,11 +256,84 @@ async fn process(shared: &Arc<Shared>, uid: &str) -> Result<(), Error> {
             owners.push(observe_owner(shared, &node, owner).await?);
         }
     }
-    let steps = graph::plan(&shared.graph(), &node, &owners);
+    let mut steps = graph::plan(&shared.graph(), &node, &owners);
+    if let Some(finalizer) = releases_owner(&steps, uid) {
+        let unseen = unseen_dependents(shared, &node).await?;
+        if finalizer == graph::ORPHAN {
+            let drops = unseen
+                .into_iter()
+                .map(|(target, _)| Step::RemoveOwners(target, vec![uid.to_string()]));
+            steps.splice(0..0, drops);
+        } else if unseen.iter().any(|(_, blocking)| *blocking) {
+            // Their watch will bring them; the owner is decided about again then.
+            tracing::debug!(
+                uid,
+                "dependents not yet seen by the graph; waiting for them"
+            );
+            shared.enqueue_after(uid.to_string(), Duration::from_millis(200));
+            return Ok(());
+        }
+    }
     for step in steps {
         act(shared, step).await?;
     }
     Ok(())
+}
+
+/// The finalizer `steps` remove from object `uid` to let it go, if any.
+fn releases_owner(steps: &[Step], uid: &str) -> Option<&'static str> {
+    steps.iter().find_map(|step| match step {
+        Step::RemoveFinalizer(target, finalizer) if target.uid == uid => Some(*finalizer),
+        _ => None,
+    })
+}
+
+/// Dependents of `owner` the API has that the graph has not seen yet, each with whether
+/// it blocks the owner's deletion; listed live from every watched resource where a
+/// dependent can be (a namespaced owner's dependents are in its namespace).
+async fn unseen_dependents(shared: &Shared, owner: &Node) -> Result<Vec<(Target, bool)>, Error> {
+    let watched = shared
+        .watched
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let mut unseen = Vec::new();
+    for (resource, namespaced) in watched {
+        let api: Api<DynamicObject> = match (&owner.target.namespace, namespaced) {
+            (Some(_), false) => continue,
+            (Some(ns), true) => Api::namespaced_with(shared.client.clone(), ns, &resource),
+            (None, _) => Api::all_with(shared.client.clone(), &resource),
+        };
+        let list = api
+            .list_metadata(&kube::api::ListParams::default())
+            .await
+            .map_err(|source| Error::ListDependents {
+                plural: resource.plural.clone(),
+                source,
+            })?;
+        let graph = shared.graph();
+        for obj in list.items {
+            let Some(reference) = obj
+                .owner_references()
+                .iter()
+                .find(|o| o.uid == owner.target.uid)
+            else {
+                continue;
+            };
+            let uid = obj.uid().unwrap_or_default();
+            if graph.get(&uid).is_some() {
+                continue;
+            }
+            let target = Target {
+                resource: resource.clone(),
+                namespace: if namespaced { obj.namespace() } else { None },
+                name: obj.name_any(),
+                uid,
+            };
+            unseen.push((target, reference.block_owner_deletion == Some(true)));
+        }
+    }
+    Ok(unseen)
 }
 
 /// The state of one owner: from the graph when it has seen it, else from the API.
