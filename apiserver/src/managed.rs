@@ -14,7 +14,7 @@ use crate::object;
 /// The type information merges of this resource use: the built-in table, or none
 /// (custom resources: lists atomic, objects merged key by key).
 pub fn schema(info: &ResourceInfo) -> (&'static dyn Schema, Option<&'static str>) {
-    match Builtin::root(&info.group, &info.storage_version, &info.kind) {
+    match info.schema_type {
         Some(root) => (&Builtin, Some(root)),
         None => (&Deduced, None),
     }

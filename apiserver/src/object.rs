@@ -81,15 +81,17 @@ pub fn generate_name(prefix: &str) -> String {
 /// Fill what the server sets on create, as upstream's `FillObjectMetaSystemFields`.
 pub fn fill_create(obj: &mut Value, has_generation: bool) {
     let meta = meta::metadata_mut(obj);
+    // One pass over the few keys there are, rather than a search per removed field.
+    meta.retain(|key, _| {
+        !matches!(
+            key.as_str(),
+            "resourceVersion" | "deletionTimestamp" | "deletionGracePeriodSeconds" | "generation"
+        )
+    });
     meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
     meta.insert("creationTimestamp".into(), json!(now()));
-    meta.remove("resourceVersion");
-    meta.remove("deletionTimestamp");
-    meta.remove("deletionGracePeriodSeconds");
     if has_generation {
         meta.insert("generation".into(), json!(1));
-    } else {
-        meta.remove("generation");
     }
 }
 

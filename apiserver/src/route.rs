@@ -32,14 +32,19 @@ pub struct Target {
     pub watch_prefix: bool,
 }
 
+const MAX_SEGMENTS: usize = 9;
+
 /// Parse a path; `None` means 404.
 pub fn parse(registry: &Registry, path: &str) -> Option<Route> {
-    let segments: Vec<&str> = path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
-    match segments.as_slice() {
+    // The longest path is `/apis/<group>/<version>/watch/namespaces/<ns>/<plural>/<name>/
+    // <subresource>`; anything longer addresses nothing.
+    let mut buffer = [""; MAX_SEGMENTS];
+    let mut count = 0;
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        *buffer.get_mut(count)? = segment;
+        count += 1;
+    }
+    match &buffer[..count] {
         ["api"] => Some(Route::CoreVersions),
         ["apis"] => Some(Route::Groups),
         ["api", version, rest @ ..] => resource_route(registry, "", version, rest),
@@ -54,9 +59,6 @@ pub fn parse(registry: &Registry, path: &str) -> Option<Route> {
 }
 
 fn resource_route(registry: &Registry, group: &str, version: &str, rest: &[&str]) -> Option<Route> {
-    if !registry.serves_group_version(group, version) {
-        return None;
-    }
     let (watch_prefix, rest) = match rest {
         ["watch", tail @ ..] => (true, tail),
         _ => (false, rest),
@@ -74,10 +76,13 @@ fn resource_route(registry: &Registry, group: &str, version: &str, rest: &[&str]
         }))
     };
     match rest {
-        [] if !watch_prefix => Some(Route::Resources {
-            group: group.into(),
-            version: version.into(),
-        }),
+        // A resource found below proves the group/version is served.
+        [] if !watch_prefix && registry.serves_group_version(group, version) => {
+            Some(Route::Resources {
+                group: group.into(),
+                version: version.into(),
+            })
+        }
         [] => None,
         // `namespaces/<ns>/<resource>...` when <resource> is a namespaced resource here;
         // otherwise `namespaces/<name>/<subresource>` addresses a namespace itself.
@@ -143,6 +148,9 @@ mod tests {
         );
         let watched = target("/api/v1/watch/namespaces/default/pods/web");
         assert!(watched.watch_prefix);
+        // The longest path there is: nine segments.
+        let longest = target("/apis/apps/v1/watch/namespaces/a/deployments/b/status");
+        assert_eq!(longest.subresource.as_deref(), Some("status"));
         assert_eq!(
             parse(&Registry::with_builtins(), "/apis/apps/v1"),
             Some(Route::Resources {
@@ -160,7 +168,12 @@ mod tests {
             "/apis/apps/v1/pods",
             "/api/v1/pods/web",
             "/api/v1/namespaces/a/pods/b/c/d",
+            "/apis/apps/v1/watch/namespaces/a/deployments/b/status/x",
             "/apis/nope",
+            "/apis/nope/v1",
+            "/apis/apps/v9",
+            "/apis/apps/v9/namespaces/a/deployments",
+            "/api/v1/watch",
             "/x",
         ] {
             assert_eq!(parse(&registry, path), None, "{path}");

@@ -194,6 +194,7 @@ async fn both_formats_show_resources_added_at_run_time() {
         },
         has_generation: true,
         storage_version: "v1".into(),
+        schema_type: None,
     });
     let (_, _, body) = api.get_with("/apis", &[("accept", KUBECTL_ACCEPT)]).await;
     let group = body["items"]

@@ -169,6 +169,7 @@ async fn custom_resources_refuse_strategic_merge_patch_with_415() {
         subresources: Subresources::default(),
         has_generation: true,
         storage_version: "v1".into(),
+        schema_type: None,
     });
     let widgets = "/apis/example.com/v1/namespaces/default/widgets";
     let (status, body) = api.post(widgets, &json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"n": 1}})).await;

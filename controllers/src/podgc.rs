@@ -29,6 +29,7 @@ use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
+use tokio::time::Instant;
 
 use crate::cache;
 use crate::node_lifecycle::eviction::disruption_target;
@@ -92,16 +93,16 @@ pub async fn run(client: Client, config: Config) {
     }
     let mut ticker = tokio::time::interval(ctx.config.period.max(Duration::from_millis(10)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Nodes missing from the cache, and since when.
-    let mut missing: BTreeMap<String, Timestamp> = BTreeMap::new();
+    // Nodes missing from the cache, and since which pass.
+    let mut missing: BTreeMap<String, Instant> = BTreeMap::new();
     loop {
-        ticker.tick().await;
-        gc(&ctx, &mut missing).await;
+        let pass = ticker.tick().await;
+        gc(&ctx, &mut missing, pass).await;
     }
 }
 
-/// One pass (`gc`).
-async fn gc(ctx: &Context, missing: &mut BTreeMap<String, Timestamp>) {
+/// One pass (`gc`), scheduled at `pass`.
+async fn gc(ctx: &Context, missing: &mut BTreeMap<String, Instant>, pass: Instant) {
     let pods = ctx.pods.state();
     let nodes = ctx.nodes.state();
     let now = Timestamp::now();
@@ -116,7 +117,7 @@ async fn gc(ctx: &Context, missing: &mut BTreeMap<String, Timestamp>) {
             .into_iter()
             .map(|p| (p, None)),
     );
-    for node in orphan_nodes_due(&pods, &nodes, missing, ctx.config.quarantine, now) {
+    for node in orphan_nodes_due(&pods, &nodes, missing, ctx.config.quarantine, pass) {
         match Api::<Node>::all(ctx.client.clone()).get_opt(&node).await {
             Ok(Some(_)) => {
                 missing.remove(&node);
@@ -227,12 +228,17 @@ pub fn terminating_out_of_service(pods: &[Arc<Pod>], nodes: &[Arc<Node>]) -> Vec
 
 /// Nodes pods are bound to that the cache does not have: start their quarantine, forget
 /// those back or no longer referenced, and return those whose quarantine is over.
+///
+/// Times are the passes' scheduled instants, not when each pass happened to read the
+/// clock: a node first missed at one pass is due exactly at the pass `quarantine` later
+/// (the second after it, with upstream's 20 s and 40 s), never one pass later because
+/// the clock was read a little earlier in that pass than in the first.
 pub fn orphan_nodes_due(
     pods: &[Arc<Pod>],
     nodes: &[Arc<Node>],
-    missing: &mut BTreeMap<String, Timestamp>,
+    missing: &mut BTreeMap<String, Instant>,
     quarantine: Duration,
-    now: Timestamp,
+    now: Instant,
 ) -> Vec<String> {
     let existing: HashSet<String> = nodes.iter().map(|n| n.name_any()).collect();
     let referenced: HashSet<&str> = pods
@@ -244,11 +250,9 @@ pub fn orphan_nodes_due(
     for node in &referenced {
         missing.entry((*node).to_string()).or_insert(now);
     }
-    let quarantine = k8s_openapi::jiff::SignedDuration::try_from(quarantine)
-        .unwrap_or(k8s_openapi::jiff::SignedDuration::MAX);
     missing
         .iter()
-        .filter(|(_, since)| now.duration_since(**since) >= quarantine)
+        .filter(|(_, since)| now.saturating_duration_since(**since) >= quarantine)
         .map(|(node, _)| node.clone())
         .collect()
 }
@@ -378,16 +382,19 @@ mod tests {
         let pods = vec![pod("a", "ghost", "Running", 0), pod("b", "", "Pending", 0)];
         let mut missing = BTreeMap::new();
         let q = Duration::from_secs(40);
-        assert!(orphan_nodes_due(&pods, &[], &mut missing, q, ts(0)).is_empty());
-        assert!(orphan_nodes_due(&pods, &[], &mut missing, q, ts(39)).is_empty());
+        let start = Instant::now();
+        let at = |secs| start + Duration::from_secs(secs);
+        assert!(orphan_nodes_due(&pods, &[], &mut missing, q, at(0)).is_empty());
+        assert!(orphan_nodes_due(&pods, &[], &mut missing, q, at(20)).is_empty());
+        // Two 20 s passes later: due, to the nanosecond.
         assert_eq!(
-            orphan_nodes_due(&pods, &[], &mut missing, q, ts(40)),
+            orphan_nodes_due(&pods, &[], &mut missing, q, at(40)),
             ["ghost"]
         );
         // The node shows up: forgotten.
         let node: Arc<Node> =
             Arc::new(serde_json::from_value(json!({"metadata": {"name": "ghost"}})).unwrap());
-        assert!(orphan_nodes_due(&pods, &[node], &mut missing, q, ts(41)).is_empty());
+        assert!(orphan_nodes_due(&pods, &[node], &mut missing, q, at(60)).is_empty());
         assert!(missing.is_empty());
     }
 }

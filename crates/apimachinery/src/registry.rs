@@ -4,10 +4,12 @@
 //! One table of built-ins (`builtins`) seeds it; resources can be added at run time
 //! (CustomResourceDefinitions will), and everything that reads the registry sees them.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::apply::Builtin;
 use crate::status::Qualified;
 
 /// What a resource supports besides its main verbs.
@@ -38,6 +40,11 @@ pub struct ResourceInfo {
     pub has_generation: bool,
     /// The version objects are stored in; requests at other versions are converted.
     pub storage_version: String,
+    /// The built-in struct type of its objects at the storage version
+    /// (`corev1.ConfigMap`), which field ownership walks; `None` for custom resources.
+    /// Kept here because every write needs it and a lookup in the schema table by
+    /// group, version and kind is a chain of cold reads.
+    pub schema_type: Option<&'static str>,
 }
 
 impl ResourceInfo {
@@ -107,7 +114,16 @@ impl Qualified for ResourceInfo {
 /// All served resources. Cheap to clone; clones share the same table.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    resources: Arc<RwLock<Vec<Arc<ResourceInfo>>>>,
+    table: Arc<RwLock<Table>>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    /// In registration order.
+    resources: Vec<Arc<ResourceInfo>>,
+    /// The same by plural: every request looks its resource up, and a scan of the whole
+    /// list compared strings of ~40 scattered entries.
+    by_plural: HashMap<String, Vec<Arc<ResourceInfo>>>,
 }
 
 impl Registry {
@@ -122,34 +138,48 @@ impl Registry {
 
     /// Serve a resource from now on; replaces one with the same group/version/plural.
     pub fn add(&self, info: ResourceInfo) {
-        let mut resources = self.resources.write();
-        resources.retain(|r| {
-            !(r.group == info.group && r.version == info.version && r.plural == info.plural)
-        });
-        resources.push(Arc::new(info));
+        let info = Arc::new(info);
+        let mut table = self.table.write();
+        let same = |r: &Arc<ResourceInfo>| {
+            r.group == info.group && r.version == info.version && r.plural == info.plural
+        };
+        table.resources.retain(|r| !same(r));
+        table.resources.push(info.clone());
+        let namesakes = table.by_plural.entry(info.plural.clone()).or_default();
+        namesakes.retain(|r| !same(r));
+        namesakes.push(info);
     }
 
     /// Stop serving a resource (a deleted CustomResourceDefinition).
     pub fn remove(&self, group: &str, version: &str, plural: &str) {
-        self.resources
-            .write()
-            .retain(|r| !(r.group == group && r.version == version && r.plural == plural));
+        let mut table = self.table.write();
+        let same =
+            |r: &Arc<ResourceInfo>| r.group == group && r.version == version && r.plural == plural;
+        table.resources.retain(|r| !same(r));
+        if let Some(namesakes) = table.by_plural.get_mut(plural) {
+            namesakes.retain(|r| !same(r));
+            if namesakes.is_empty() {
+                table.by_plural.remove(plural);
+            }
+        }
     }
 
     /// The resource at `group`/`version` named `plural`.
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceInfo>> {
-        // Every request asks this: compare the short plural first.
-        self.resources
+        self.table
             .read()
+            .by_plural
+            .get(plural)?
             .iter()
-            .find(|r| r.plural == plural && r.version == version && r.group == group)
+            .find(|r| r.version == version && r.group == group)
             .cloned()
     }
 
     /// The resource serving `kind` at `group`/`version`.
     pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<Arc<ResourceInfo>> {
-        self.resources
+        self.table
             .read()
+            .resources
             .iter()
             .find(|r| r.group == group && r.version == version && r.kind == kind)
             .cloned()
@@ -157,13 +187,14 @@ impl Registry {
 
     /// Every served resource, in registration order.
     pub fn all(&self) -> Vec<Arc<ResourceInfo>> {
-        self.resources.read().clone()
+        self.table.read().resources.clone()
     }
 
     /// Whether any version of `group` is served.
     pub fn serves_group_version(&self, group: &str, version: &str) -> bool {
-        self.resources
+        self.table
             .read()
+            .resources
             .iter()
             .any(|r| r.group == group && r.version == version)
     }
@@ -240,6 +271,7 @@ pub fn metrics() -> Vec<ResourceInfo> {
         subresources: Subresources::default(),
         has_generation: false,
         storage_version: "v1beta1".into(),
+        schema_type: None,
     })
     .collect()
 }
@@ -257,6 +289,11 @@ pub fn builtins() -> Vec<ResourceInfo> {
         .iter()
         .map(
             |&(group, version, kind, plural, namespaced, short, all, status, scale, generation)| {
+                let storage_version = if group == "autoscaling" {
+                    "v2"
+                } else {
+                    version
+                };
                 ResourceInfo {
                     group: group.into(),
                     version: version.into(),
@@ -269,11 +306,8 @@ pub fn builtins() -> Vec<ResourceInfo> {
                     subresources: Subresources { status, scale },
                     has_generation: generation,
                     // HorizontalPodAutoscalers are stored as autoscaling/v2, as upstream does.
-                    storage_version: if group == "autoscaling" {
-                        "v2".into()
-                    } else {
-                        version.into()
-                    },
+                    storage_version: storage_version.into(),
+                    schema_type: Builtin::root(group, storage_version, kind),
                 }
             },
         )
@@ -283,6 +317,23 @@ pub fn builtins() -> Vec<ResourceInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn builtins_know_their_schema_type_at_the_storage_version() {
+        let registry = Registry::with_builtins();
+        let type_of = |g, v, p| registry.get(g, v, p).and_then(|r| r.schema_type);
+        assert_eq!(type_of("", "v1", "configmaps"), Some("corev1.ConfigMap"));
+        assert_eq!(
+            type_of("apps", "v1", "deployments"),
+            Some("appsv1.Deployment")
+        );
+        // autoscaling/v1 requests are stored, and owned, as v2.
+        assert_eq!(
+            type_of("autoscaling", "v1", "horizontalpodautoscalers"),
+            Some("autoscalingv2.HorizontalPodAutoscaler")
+        );
+        assert_eq!(type_of(METRICS_GROUP, "v1beta1", "pods"), None);
+    }
 
     #[test]
     fn builtins_are_routable_by_group_version_and_plural() {
@@ -324,8 +375,30 @@ mod tests {
             subresources: Subresources::default(),
             has_generation: true,
             storage_version: "v1".into(),
+            schema_type: None,
         });
         assert!(registry.get("example.com", "v1", "widgets").is_some());
         assert!(registry.serves_group_version("example.com", "v1"));
+        // Added again, it replaces the first; removed, it is gone from every lookup.
+        let mut namespaced_no_more =
+            (*registry.get("example.com", "v1", "widgets").unwrap()).clone();
+        namespaced_no_more.namespaced = false;
+        registry.add(namespaced_no_more);
+        let widgets = registry
+            .get("example.com", "v1", "widgets")
+            .expect("widgets");
+        assert!(!widgets.namespaced);
+        assert_eq!(
+            registry
+                .all()
+                .iter()
+                .filter(|r| r.plural == "widgets")
+                .count(),
+            1
+        );
+        registry.remove("example.com", "v1", "widgets");
+        assert!(registry.get("example.com", "v1", "widgets").is_none());
+        assert!(!registry.serves_group_version("example.com", "v1"));
+        assert!(registry.all().iter().all(|r| r.plural != "widgets"));
     }
 }

@@ -28,7 +28,7 @@ impl Schema for Builtin {
             .iter()
             .find(|f| f.name == name)?;
         let struct_name = |t: &Type| match t {
-            Type::Struct(index) => table.struct_at(*index).map(|s| s.name.clone()),
+            Type::Struct(index) => table.struct_at(*index).map(|s| s.name.as_str()),
             _ => None,
         };
         let (list, ty, struct_atomic) = match &field.ty {

@@ -48,7 +48,7 @@ pub struct FieldShape {
     /// An atomic object is replaced whole rather than merged key by key.
     pub atomic: bool,
     /// The type of the value (or of the list's items), when it is a struct.
-    pub ty: Option<String>,
+    pub ty: Option<&'static str>,
 }
 
 /// Type information for merging: which fields a type declares and how they merge.
@@ -66,7 +66,7 @@ impl Schema for Deduced {
         Some(FieldShape {
             list: ListKind::Atomic,
             atomic: false,
-            ty: Some(String::new()),
+            ty: Some(""),
         })
     }
 }
@@ -146,7 +146,7 @@ impl Child {
         self.shape.is_some()
     }
     fn ty(&self) -> Option<&str> {
-        self.shape.as_ref().and_then(|s| s.ty.as_deref())
+        self.shape.as_ref().and_then(|s| s.ty)
     }
     fn list(&self) -> ListKind {
         self.shape
@@ -701,11 +701,11 @@ mod tests {
     struct TestSchema;
     impl Schema for TestSchema {
         fn field(&self, ty: &str, name: &str) -> Option<FieldShape> {
-            let shape = |list, ty: Option<&str>| {
+            let shape = |list, ty: Option<&'static str>| {
                 Some(FieldShape {
                     list,
                     atomic: false,
-                    ty: ty.map(str::to_string),
+                    ty,
                 })
             };
             match (ty, name) {
@@ -937,7 +937,7 @@ mod tests {
                     ("", "ports") => Some(FieldShape {
                         list: ListKind::Map(vec!["port".into(), "protocol".into()]),
                         atomic: false,
-                        ty: Some("Port".into()),
+                        ty: Some("Port"),
                     }),
                     ("Port", _) => Some(FieldShape {
                         list: ListKind::Atomic,
