@@ -11,7 +11,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::{Client, ResourceExt};
-use serde_json::json;
+use serde_json::{Value, json};
 
 async fn replicaset(client: &Client, name: &str) -> ReplicaSet {
     let api: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
@@ -76,28 +76,26 @@ async fn dependents_of_an_owner_that_never_existed_are_collected_but_not_of_a_li
     assert!(pods.get_opt("kept").await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn foreground_deletion_waits_for_blocking_dependents() {
-    let (_url, client) = server().await;
-    let rs = replicaset(&client, "fg").await;
-    // A finalizer keeps the blocking dependent around until we let it go.
+/// Delete `owner` in the foreground while its blocking dependent `dependent` is held by
+/// a finalizer: the dependent is asked to go, the owner waits with its finalizer; let
+/// go, the dependent goes and then the owner.
+async fn foreground_deletion_waits_for(client: &Client, owner: &str, dependent: &str) {
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    owned_pod(&client, "fg-1", &rs, true).await;
+    let hold =
+        |finalizers| kube::api::Patch::Merge(json!({"metadata": {"finalizers": finalizers}}));
     pods.patch(
-        "fg-1",
+        dependent,
         &Default::default(),
-        &kube::api::Patch::Merge(json!({"metadata": {"finalizers": ["example.com/hold"]}})),
+        &hold(json!(["example.com/hold"])),
     )
     .await
     .unwrap();
-    tokio::spawn(kubesim_controllers::garbage_collector::run(client.clone()));
     let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
-    sets.delete("fg", &DeleteParams::foreground())
+    sets.delete(owner, &DeleteParams::foreground())
         .await
         .unwrap();
-    // The dependent is asked to go, the owner waits with its finalizer.
-    eventually(10, "pod marked for deletion", || async {
-        pods.get("fg-1")
+    eventually(10, "dependent marked for deletion", || async {
+        pods.get(dependent)
             .await
             .unwrap()
             .metadata
@@ -105,22 +103,27 @@ async fn foreground_deletion_waits_for_blocking_dependents() {
             .map(|_| ())
     })
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let owner = sets.get("fg").await.unwrap();
-    assert!(owner.metadata.deletion_timestamp.is_some());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let held = sets.get_opt(owner).await.unwrap();
+    let held = held.expect("the owner went before its blocking dependent");
+    assert!(held.metadata.deletion_timestamp.is_some());
     assert!(
-        owner
-            .finalizers()
+        held.finalizers()
             .contains(&"foregroundDeletion".to_string())
     );
-    pods.patch(
-        "fg-1",
-        &Default::default(),
-        &kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}})),
-    )
-    .await
-    .unwrap();
-    eventually(10, "owner removed", || gone(&sets, "fg")).await;
+    pods.patch(dependent, &Default::default(), &hold(Value::Null))
+        .await
+        .unwrap();
+    eventually(10, "owner removed", || gone(&sets, owner)).await;
+}
+
+#[tokio::test]
+async fn foreground_deletion_waits_for_blocking_dependents() {
+    let (_url, client) = server().await;
+    tokio::spawn(kubesim_controllers::garbage_collector::run(client.clone()));
+    let rs = replicaset(&client, "fg").await;
+    owned_pod(&client, "fg-1", &rs, true).await;
+    foreground_deletion_waits_for(&client, "fg", "fg-1").await;
 }
 
 /// A dependent that another owner still holds survives its foreground-deleted owner and
@@ -281,42 +284,7 @@ async fn foreground_deletion_waits_for_dependents_the_collector_has_not_seen_yet
     collector_behind_on_pods(&url, &client).await;
     let rs = replicaset(&client, "quick-fg").await;
     owned_pod(&client, "quick-fg-1", &rs, true).await;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    pods.patch(
-        "quick-fg-1",
-        &Default::default(),
-        &kube::api::Patch::Merge(json!({"metadata": {"finalizers": ["example.com/hold"]}})),
-    )
-    .await
-    .unwrap();
-    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
-    sets.delete("quick-fg", &DeleteParams::foreground())
-        .await
-        .unwrap();
-    eventually(10, "dependent marked for deletion", || async {
-        pods.get("quick-fg-1")
-            .await
-            .unwrap()
-            .metadata
-            .deletion_timestamp
-            .map(|_| ())
-    })
-    .await;
-    let owner = sets.get_opt("quick-fg").await.unwrap();
-    let owner = owner.expect("the owner went before its blocking dependent");
-    assert!(
-        owner
-            .finalizers()
-            .contains(&"foregroundDeletion".to_string())
-    );
-    pods.patch(
-        "quick-fg-1",
-        &Default::default(),
-        &kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}})),
-    )
-    .await
-    .unwrap();
-    eventually(10, "owner removed", || gone(&sets, "quick-fg")).await;
+    foreground_deletion_waits_for(&client, "quick-fg", "quick-fg-1").await;
 }
 
 #[tokio::test]
