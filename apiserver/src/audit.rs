@@ -20,18 +20,67 @@ use crate::response::json;
 use crate::server::ApiServer;
 use crate::storage::Object;
 
+/// The request behind a write, as upstream's audit log names it: who sent it (the
+/// User-Agent), its verb and the subresource it addressed. One request can make several
+/// writes (a patch that removes the last finalizer also removes the object; an eviction
+/// deletes a pod), and each is recorded with the request that made it.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub user_agent: Arc<str>,
+    /// `create`, `update`, `patch`, `delete` or `deletecollection` for writes.
+    pub verb: &'static str,
+    pub subresource: Option<&'static str>,
+}
+
+impl Origin {
+    /// A write the API server makes on its own (the initial namespaces).
+    pub fn apiserver(verb: &'static str) -> Self {
+        Origin {
+            user_agent: Arc::from("kubesim-apiserver"),
+            verb,
+            subresource: None,
+        }
+    }
+
+    /// The status code of the request's success, as upstream answers it: 201 for a
+    /// create (a binding and an eviction are creates too), 200 otherwise.
+    fn code(&self, write: Write) -> u16 {
+        if self.verb == "create" || write == Write::Create {
+            201
+        } else {
+            200
+        }
+    }
+}
+
+/// What a write did in storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Write {
+    fn as_str(self) -> &'static str {
+        match self {
+            Write::Create => "create",
+            Write::Update => "update",
+            Write::Delete => "delete",
+        }
+    }
+}
+
 /// One write, as it happened. Shared parts only (the resource, the User-Agent, the
 /// objects): a full trail drops its oldest record on every write.
 #[derive(Debug, Clone)]
 pub struct Record {
     pub id: u64,
     pub at: jiff::Timestamp,
-    pub verb: &'static str,
-    pub user_agent: Arc<str>,
+    pub origin: Origin,
+    pub write: Write,
     /// The resource, at the group/version the request addressed.
     pub resource: Arc<ResourceInfo>,
-    pub subresource: Option<String>,
-    pub code: u16,
     pub before: Option<Arc<Object>>,
     pub after: Option<Arc<Object>>,
 }
@@ -113,49 +162,70 @@ impl Filter {
     }
 }
 
-fn rv(object: &Option<Arc<Object>>) -> Value {
-    object
-        .as_ref()
-        .map(|o| json!(o.resource_version.to_string()))
-        .unwrap_or(Value::Null)
+fn rv(object: &Option<Arc<Object>>) -> Option<String> {
+    object.as_ref().map(|o| o.resource_version.to_string())
 }
 
 impl Record {
-    /// The record as an `audit.k8s.io/v1 Event`, with kubesim's additions as annotations.
+    /// The record as an `audit.k8s.io/v1 Event`, with kubesim's additions as annotations
+    /// (what the write did, the resourceVersions before and after) and `kubesimChanges`
+    /// (the JSON patch from before to after). Empty fields are left out, as upstream's
+    /// `omitempty` leaves them.
     pub fn to_event(&self) -> Value {
-        let changes = match (&self.before, &self.after) {
-            (Some(before), Some(after)) => {
-                serde_json::to_value(json_patch::diff(&before.value(), &after.value()))
-                    .unwrap_or(Value::Null)
+        let mut object_ref = json!({
+            "resource": self.resource.plural,
+            "name": self.name(),
+            "apiGroup": self.resource.group,
+            "apiVersion": self.resource.version,
+        });
+        let optional = [
+            ("subresource", self.origin.subresource.map(str::to_string)),
+            (
+                "namespace",
+                Some(self.namespace().to_string()).filter(|ns| !ns.is_empty()),
+            ),
+            (
+                "uid",
+                self.object()
+                    .map(|o| o.attrs.uid.to_string())
+                    .filter(|uid| !uid.is_empty()),
+            ),
+            ("resourceVersion", rv(&self.after)),
+        ];
+        for (field, value) in optional {
+            if let Some(value) = value {
+                object_ref[field] = json!(value);
             }
-            _ => Value::Null,
-        };
-        json!({
+        }
+        let mut annotations = json!({"kubesim.io/write": self.write.as_str()});
+        for (key, value) in [
+            ("kubesim.io/resource-version-before", rv(&self.before)),
+            ("kubesim.io/resource-version-after", rv(&self.after)),
+        ] {
+            if let Some(value) = value {
+                annotations[key] = json!(value);
+            }
+        }
+        let mut event = json!({
             "level": "RequestResponse",
             "auditID": format!("{:016x}", self.id),
             "stage": "ResponseComplete",
-            "verb": self.verb,
+            "verb": self.origin.verb,
             "user": {"username": "kubesim-admin", "groups": ["system:masters", "system:authenticated"]},
-            "userAgent": &*self.user_agent,
-            "objectRef": {
-                "resource": self.resource.plural,
-                "subresource": self.subresource,
-                "namespace": if self.namespace().is_empty() { Value::Null } else { json!(self.namespace()) },
-                "name": self.name(),
-                "apiGroup": self.resource.group,
-                "apiVersion": self.resource.version,
-                "uid": self.object().map(|o| o.attrs.uid.to_string()).filter(|uid| !uid.is_empty()),
-                "resourceVersion": rv(&self.after),
-            },
-            "responseStatus": {"code": self.code},
+            "userAgent": &*self.origin.user_agent,
+            "objectRef": object_ref,
+            "responseStatus": {"metadata": {}, "code": self.origin.code(self.write)},
             "requestReceivedTimestamp": crate::object::micro_timestamp(self.at),
             "stageTimestamp": crate::object::micro_timestamp(self.at),
-            "annotations": {
-                "kubesim.io/resource-version-before": rv(&self.before),
-                "kubesim.io/resource-version-after": rv(&self.after),
-            },
-            "kubesimChanges": changes,
-        })
+            "annotations": annotations,
+        });
+        if let (Some(before), Some(after)) = (&self.before, &self.after) {
+            let changes = json_patch::diff(&before.value(), &after.value());
+            if let Ok(changes) = serde_json::to_value(changes) {
+                event["kubesimChanges"] = changes;
+            }
+        }
+        event
     }
 }
 

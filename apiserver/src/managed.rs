@@ -26,6 +26,7 @@ pub fn manager_name(req: &Request) -> String {
     match req.query.get("fieldManager").filter(|m| !m.is_empty()) {
         Some(manager) => manager.to_string(),
         None => req
+            .origin
             .user_agent
             .split('/')
             .next()

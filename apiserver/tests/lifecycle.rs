@@ -99,6 +99,29 @@ async fn propagation_policies_add_the_garbage_collector_finalizers() {
 }
 
 #[tokio::test]
+async fn a_pending_deletion_asking_for_its_dependents_is_202_accepted() {
+    let api = TestApi::new();
+    // Upstream's one 202: not deleted at once, with the deprecated `orphanDependents: false`.
+    let mut held = configmap("held", json!({}));
+    held["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    api.post(CMS, &held).await;
+    let options = json!({"kind": "DeleteOptions", "apiVersion": "v1", "orphanDependents": false});
+    let (status, body) = api.delete_with(&format!("{CMS}/held"), &options).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(body["metadata"]["deletionTimestamp"].is_string(), "{body}");
+    // Deleted at once, or pending without it: 200, as every client expects.
+    api.post(CMS, &configmap("gone", json!({}))).await;
+    let (status, _) = api.delete_with(&format!("{CMS}/gone"), &options).await;
+    assert_eq!(status, StatusCode::OK);
+    api.post(CMS, &held.clone()).await;
+    let mut other = held.clone();
+    other["metadata"]["name"] = json!("held-2");
+    api.post(CMS, &other).await;
+    let (status, _) = api.delete(&format!("{CMS}/held-2")).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn delete_preconditions_are_checked() {
     let api = TestApi::new();
     api.post(CMS, &configmap("a", json!({}))).await;

@@ -4,7 +4,7 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{TestApi, configmap, pod, rv};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const CMS: &str = "/api/v1/namespaces/default/configmaps";
 const PODS: &str = "/api/v1/namespaces/default/pods";
@@ -464,8 +464,11 @@ async fn the_audit_trail_records_who_changed_what() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(trail["apiVersion"], "audit.k8s.io/v1");
     let items = trail["items"].as_array().expect("items");
+    // The request's verb, as upstream's audit log names it.
     let verbs: Vec<&str> = items.iter().filter_map(|e| e["verb"].as_str()).collect();
-    assert_eq!(verbs, ["create", "update", "delete"]);
+    assert_eq!(verbs, ["create", "patch", "delete"]);
+    let codes: Vec<&Value> = items.iter().map(|e| &e["responseStatus"]["code"]).collect();
+    assert_eq!(codes, [&json!(201), &json!(200), &json!(200)]);
     assert_eq!(items[0]["userAgent"], "kubesim-tests");
     assert_eq!(
         items[1]["annotations"]["kubesim.io/resource-version-before"],
@@ -481,5 +484,83 @@ async fn the_audit_trail_records_who_changed_what() {
             .is_some_and(|ops| ops.iter().any(|op| op["path"] == "/data/n")),
         "{}",
         items[1]
+    );
+    // A create has no "before" and no changes; empty fields are left out, not null (the
+    // annotations are a map of strings upstream).
+    let created = items[0].as_object().expect("event");
+    assert!(!created.contains_key("kubesimChanges"), "{}", items[0]);
+    let annotations = created["annotations"].as_object().expect("annotations");
+    assert!(
+        annotations.values().all(Value::is_string),
+        "{annotations:?}"
+    );
+    assert!(!annotations.contains_key("kubesim.io/resource-version-before"));
+    let object_ref = created["objectRef"].as_object().expect("objectRef");
+    assert!(object_ref.values().all(|v| !v.is_null()), "{object_ref:?}");
+    assert!(!object_ref.contains_key("subresource"));
+}
+
+#[tokio::test]
+async fn the_audit_trail_names_subresources_and_every_write_of_a_request() {
+    let api = TestApi::new();
+    // A binding is a create of pods/binding that updates the pod.
+    api.post(PODS, &pod("p")).await;
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"}, "target": {"kind": "Node", "name": "n1"}});
+    let (status, body) = api.post(&format!("{PODS}/p/binding"), &binding).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // A patch that removes the last finalizer of an object being deleted also removes it:
+    // two writes, both made by the patch.
+    let mut held = configmap("held", json!({}));
+    held["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    api.post(CMS, &held).await;
+    api.delete(&format!("{CMS}/held")).await;
+    api.patch(
+        &format!("{CMS}/held"),
+        "application/merge-patch+json",
+        &json!({"metadata": {"finalizers": null}}),
+    )
+    .await;
+
+    let (_, trail) = api.get("/kubesim/v1/audit?name=p").await;
+    let bind = trail["items"]
+        .as_array()
+        .and_then(|items| items.last())
+        .expect("the binding's record")
+        .clone();
+    assert_eq!(
+        (
+            &bind["verb"],
+            &bind["objectRef"]["subresource"],
+            &bind["responseStatus"]["code"],
+            &bind["annotations"]["kubesim.io/write"],
+        ),
+        (
+            &json!("create"),
+            &json!("binding"),
+            &json!(201),
+            &json!("update")
+        ),
+        "{bind}"
+    );
+    let (_, trail) = api.get("/kubesim/v1/audit?name=held").await;
+    let steps: Vec<(&str, &str)> = trail["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| {
+            (
+                e["verb"].as_str().unwrap_or(""),
+                e["annotations"]["kubesim.io/write"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("create", "create"),
+            ("delete", "update"),
+            ("patch", "update"),
+            ("patch", "delete"),
+        ]
     );
 }

@@ -77,8 +77,7 @@ pub fn apply_patch(req: &Request, name: &str) -> Result {
             .map_err(|c| conflicts(info.as_ref(), name, &c))?;
         let dry_run = req.query.dry_run()?;
         // Ownership is recorded already; the create records nothing more.
-        let stored =
-            create_object(&req.server, info, created, dry_run, &req.user_agent, "")?.object;
+        let stored = create_object(&req.server, info, created, dry_run, &req.origin, "")?.object;
         return Ok(json_bytes(StatusCode::CREATED, present(info, &stored)?));
     }
     let updated = update_loop(req, name, None, |current| {

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::Request;
 use super::write::{audit, present, storage_error};
+use crate::audit::Write;
 use crate::filter::Filter;
 use crate::object;
 use crate::response::{Result, json_bytes};
@@ -128,14 +129,22 @@ pub fn delete(req: &Request, name: &str) -> Result {
         );
     }
     let (obj, gone) = delete_object(req, name, &options)?;
+    // Upstream answers 202 only for a deletion still pending that asked for its dependents
+    // with the deprecated `orphanDependents: false` ("that will break existing clients"
+    // otherwise), 200 for everything else.
+    let code = if !gone && options.orphan_dependents == Some(false) {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
     if gone && !returns_deleted_object(info) {
         let uid = &*obj.attrs.uid;
         return Ok(json_bytes(
-            StatusCode::OK,
+            code,
             status::success(info.as_ref(), name, uid).to_string().into(),
         ));
     }
-    Ok(json_bytes(StatusCode::OK, present(info, &obj)?))
+    Ok(json_bytes(code, present(info, &obj)?))
 }
 
 /// `DELETE` of a collection: every selected object, each as a single delete would.
@@ -163,7 +172,7 @@ pub fn delete_collection(req: &Request) -> Result {
             query: req.query.clone(),
             headers: req.headers.clone(),
             body: req.body.clone(),
-            user_agent: req.user_agent.clone(),
+            origin: req.origin.clone(),
         };
         match delete_object(&scoped, &name, &options) {
             Ok((deleted, _)) => items.push(deleted.value()),
@@ -233,14 +242,13 @@ fn delete_object(
         };
         match result {
             Ok((obj, gone)) => {
+                let write = if gone { Write::Delete } else { Write::Update };
                 audit(
                     &req.server,
                     info,
-                    &req.user_agent,
-                    "delete",
-                    None,
+                    &req.origin,
+                    write,
                     &key,
-                    200,
                     Some(current),
                     Some(obj.clone()),
                 );

@@ -68,7 +68,7 @@ pub fn evict(req: &Request, name: &str) -> Result {
         } else {
             bytes::Bytes::from(options.to_string())
         },
-        user_agent: req.user_agent.clone(),
+        origin: req.origin.clone(),
     };
     delete(&delete_request, name)?;
     let mut status = kubesim_apimachinery::status::success(req.info().as_ref(), name, "");

@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use kubesim_apimachinery::{ApiError, ResourceInfo};
 
+use crate::audit::Origin;
 use crate::request::{MAX_BODY_BYTES, Query, user_agent};
 use crate::response::ErrorResponse;
 use crate::route::{self, Route, Target};
@@ -33,7 +34,8 @@ pub struct Request {
     pub query: Query,
     pub headers: HeaderMap,
     pub body: Bytes,
-    pub user_agent: Arc<str>,
+    /// Who sent it and what it asks, as the audit trail records its writes.
+    pub origin: Origin,
 }
 
 impl Request {
@@ -85,8 +87,16 @@ pub async fn dispatch(
         Ok(bytes) => bytes,
         Err(_) => return ErrorResponse(ApiError::too_large(MAX_BODY_BYTES)).into_response(),
     };
-    let request = Request {
+    let origin = Origin {
         user_agent: user_agent(&headers),
+        verb: verb(&method, target.name.is_some()),
+        subresource: target
+            .subresource
+            .as_deref()
+            .and_then(known_subresource_name),
+    };
+    let request = Request {
+        origin,
         query: Query::parse(uri.query()),
         server,
         target,
@@ -151,6 +161,27 @@ async fn route_verb(method: Method, req: Request) -> Result<Response, ErrorRespo
         )
         .into()),
     }
+}
+
+/// The Kubernetes verb of a request, as upstream's audit log and authorization name it
+/// (a GET with `watch` is a `watch` there; only writes are recorded here).
+fn verb(method: &Method, named: bool) -> &'static str {
+    match (method, named) {
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, true) => "delete",
+        (&Method::DELETE, false) => "deletecollection",
+        (_, true) => "get",
+        (_, false) => "list",
+    }
+}
+
+/// The subresources there are, by their names.
+fn known_subresource_name(sub: &str) -> Option<&'static str> {
+    ["status", "scale", "binding", "eviction", "log", "finalize"]
+        .into_iter()
+        .find(|known| *known == sub)
 }
 
 fn known_subresource(info: &ResourceInfo, sub: &str) -> bool {

@@ -15,7 +15,7 @@ use kubesim_apimachinery::{ApiError, FieldError, ResourceInfo, meta, registry, s
 use serde_json::Value;
 
 use super::Request;
-use crate::audit::Record;
+use crate::audit::{Origin, Record, Write};
 use crate::field_validation::{self, Directive, Verb, with_warnings};
 use crate::object;
 use crate::request::{content_type, decode_body_noting_duplicates};
@@ -47,14 +47,7 @@ pub fn create(req: Request) -> Result {
     check_namespace(&mut obj, &req)?;
     let dry_run = req.query.dry_run()?;
     let manager = crate::managed::manager_name(&req);
-    let created = create_object(
-        &req.server,
-        req.info(),
-        obj,
-        dry_run,
-        &req.user_agent,
-        &manager,
-    )?;
+    let created = create_object(&req.server, req.info(), obj, dry_run, &req.origin, &manager)?;
     if deferred && created.dropped_fields {
         warnings = unknown_field_warnings(&req);
     }
@@ -94,7 +87,7 @@ pub fn create_internal(
         &info,
         obj,
         false,
-        &Arc::from("kubesim-apiserver"),
+        &Origin::apiserver("create"),
         "kube-apiserver",
     )
     .map(|created| created.object)
@@ -113,7 +106,7 @@ pub fn create_object(
     info: &Arc<ResourceInfo>,
     mut obj: Value,
     dry_run: bool,
-    user_agent: &Arc<str>,
+    origin: &Origin,
     manager: &str,
 ) -> Result<Created, ApiError> {
     let namespace = meta::namespace(&obj).to_string();
@@ -180,11 +173,9 @@ pub fn create_object(
                 audit(
                     server,
                     info,
-                    user_agent,
-                    "create",
-                    None,
+                    origin,
+                    Write::Create,
                     &key,
-                    201,
                     None,
                     Some(created.clone()),
                 );
@@ -359,7 +350,6 @@ pub fn update_loop(
     let info = req.info();
     let key = req.key(name);
     let dry_run = req.query.dry_run()?;
-    let subresource = req.target.subresource.as_deref();
     for _ in 0..MAX_UPDATE_ATTEMPTS {
         let current = req
             .server
@@ -391,18 +381,16 @@ pub fn update_loop(
                 audit(
                     &req.server,
                     info,
-                    &req.user_agent,
-                    "update",
-                    subresource,
+                    &req.origin,
+                    Write::Update,
                     &key,
-                    200,
                     Some(current),
                     Some(written.object.clone()),
                 );
                 if !finished {
                     return Ok(written.object);
                 }
-                return finish_deletion(&req.server, info, &key, written.object, &req.user_agent);
+                return finish_deletion(&req.server, info, &key, written.object, &req.origin);
             }
             Err(storage::Error::Conflict(_)) if client_rv.is_none() => continue,
             Err(storage::Error::Conflict(_)) => return Err(ApiError::stale(info.as_ref(), name)),
@@ -500,7 +488,7 @@ pub fn finish_deletion(
     info: &Arc<ResourceInfo>,
     key: &Key,
     obj: Arc<Object>,
-    user_agent: &Arc<str>,
+    origin: &Origin,
 ) -> Result<Arc<Object>, ApiError> {
     let preconditions = Preconditions {
         resource_version: Some(obj.resource_version),
@@ -511,11 +499,9 @@ pub fn finish_deletion(
             audit(
                 server,
                 info,
-                user_agent,
-                "delete",
-                None,
+                origin,
+                Write::Delete,
                 key,
-                200,
                 Some(obj),
                 Some(deleted.clone()),
             );
@@ -715,28 +701,23 @@ pub fn storage_error(info: &ResourceInfo, name: &str, err: storage::Error) -> Ap
     }
 }
 
-/// Record a write in the audit trail.
-#[allow(clippy::too_many_arguments)]
+/// Record a write in the audit trail, with the request that made it.
 pub fn audit(
     server: &ApiServer,
     info: &Arc<ResourceInfo>,
-    user_agent: &Arc<str>,
-    verb: &'static str,
-    subresource: Option<&str>,
+    origin: &Origin,
+    write: Write,
     key: &Key,
-    code: u16,
     before: Option<Arc<Object>>,
     after: Option<Arc<Object>>,
 ) {
-    tracing::debug!(verb, resource = %info.plural, namespace = %key.namespace, name = %key.name, rv = after.as_ref().map(|o| o.resource_version), "write");
+    tracing::debug!(verb = origin.verb, write = ?write, resource = %info.plural, namespace = %key.namespace, name = %key.name, rv = after.as_ref().map(|o| o.resource_version), "write");
     server.audit.record(Record {
         id: 0,
         at: jiff::Timestamp::now(),
-        verb,
-        user_agent: user_agent.clone(),
+        origin: origin.clone(),
+        write,
         resource: info.clone(),
-        subresource: subresource.map(str::to_string),
-        code,
         before,
         after,
     });
