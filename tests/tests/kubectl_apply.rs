@@ -303,3 +303,44 @@ fn taint_and_untaint_a_node() {
     let out = cluster.kubectl(&["taint", "nodes", "n1", "dedicated=db:NoExecute"]);
     assert!(!out.status.success(), "{}", describe(&out));
 }
+
+#[test]
+fn diff_shows_only_what_the_manifest_changes() {
+    let cluster = Cluster::up(&["--no-controllers"]);
+    // Created without `apply`: no last-applied annotation, so kubectl's patch carries
+    // `annotations: {}`, which upstream's encoder leaves out of what it would store.
+    let out = cluster.kubectl_with_stdin(&["create", "-f", "-"], Some(MANIFEST));
+    assert!(out.status.success(), "{}", describe(&out));
+    // Values Go leaves out when empty (`args: []`, `hostNetwork: false`) are no change.
+    let changed = MANIFEST
+        .replace("image: app:1", "image: app:2\n        args: []")
+        .replace(
+            "    spec:\n      containers:",
+            "    spec:\n      hostNetwork: false\n      containers:",
+        )
+        .replace("mode: blue", "mode: red");
+    let out = cluster.kubectl_with_stdin(&["diff", "-f", "-"], Some(&changed));
+    // kubectl diff exits 1 when there are differences.
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let diff = String::from_utf8_lossy(&out.stdout);
+    let changes: Vec<&str> = diff
+        .lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            "-  generation: 1",
+            "+  generation: 2",
+            "-        image: app:1",
+            "+        image: app:2",
+            "-  mode: blue",
+            "+  mode: red",
+        ],
+        "{diff}"
+    );
+}

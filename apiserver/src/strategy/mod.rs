@@ -220,13 +220,19 @@ pub fn convert(group: &str, kind: &str, obj: Value, to_version: &str) -> Result<
     if from_version == to_version {
         return Ok(obj);
     }
-    match (group, kind, from_version.as_str(), to_version) {
+    let mut converted = match (group, kind, from_version.as_str(), to_version) {
         ("autoscaling", "HorizontalPodAutoscaler", "v1", "v2") => autoscaling::v1_to_v2(obj),
         ("autoscaling", "HorizontalPodAutoscaler", "v2", "v1") => autoscaling::v2_to_v1(obj),
         _ => Err(format!(
             "no conversion for {kind} from version {from_version:?} to {to_version:?}"
         )),
-    }
+    }?;
+    kubesim_apimachinery::encoding::normalize(
+        &format!("{group}/{to_version}"),
+        kind,
+        &mut converted,
+    );
+    Ok(converted)
 }
 
 /// What a kind's strategy supplies; the shared flow is [`run`].
@@ -297,6 +303,9 @@ fn run<T: Strategy>(
     let mut out = serde_json::to_value(&new)
         .map_err(|e| Rejection::Decode(decode_error::<T>(&e.to_string())))?;
     T::encode_zero_times(&mut out);
+    // Stored as upstream's encoder writes the Go struct (empty `omitempty` fields out,
+    // `resources: {}` in), not as k8s-openapi keeps what was sent.
+    kubesim_apimachinery::encoding::normalize(T::API_VERSION, T::KIND, &mut out);
     Ok((out, dropped))
 }
 

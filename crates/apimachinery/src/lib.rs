@@ -9,12 +9,15 @@
 //! - [`validation`]: upstream's name and value checks (`k8s.io/apimachinery/pkg/util/validation`),
 //!   with upstream's messages.
 //! - [`meta`]: reading and writing `metadata` on objects kept as JSON.
+//! - [`encoding`]: what upstream's Go JSON encoder writes for a built-in object (empty
+//!   `omitempty` fields left out, non-pointer structs always written).
 //! - [`strategic_merge`]: strategic merge patch, with the merge keys and patch strategies
 //!   of the built-in types.
 //!
 //! Nothing here does I/O or knows HTTP.
 
 pub mod apply;
+pub mod encoding;
 pub mod meta;
 pub mod protobuf;
 pub mod registry;

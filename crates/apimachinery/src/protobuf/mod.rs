@@ -13,7 +13,7 @@
 //! generated table in `schema.txt` (`scripts/gen-protobuf-schema`).
 
 mod convert;
-mod schema;
+pub(crate) mod schema;
 mod wire;
 
 use serde_json::Value;
@@ -93,7 +93,7 @@ fn decode_nested(bytes: &[u8], depth: usize) -> Result<Value, DecodeError> {
 }
 
 /// The message for a kind: `apps/v1` `Deployment` is `k8s.io.api.apps.v1.Deployment`.
-fn message_for(schema: &schema::Schema, api_version: &str, kind: &str) -> Option<usize> {
+pub(crate) fn message_for(schema: &schema::Schema, api_version: &str, kind: &str) -> Option<usize> {
     if kind.is_empty() || kind.contains('.') {
         return None;
     }

@@ -71,12 +71,16 @@ pub(crate) struct Message {
     pub name: String,
     pub special: Option<Special>,
     pub fields: HashMap<u32, Field>,
+    /// Tags by JSON name, for walking an object already in JSON.
+    pub by_json: foldhash::HashMap<String, u32>,
+    /// Tags of the fields embedded with `json:",inline"`.
+    pub inline: Vec<u32>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Schema {
     pub messages: Vec<Message>,
-    by_name: HashMap<String, usize>,
+    by_name: foldhash::HashMap<String, usize>,
     /// Kinds arrive as upstream spells them; prost-era names may differ in case only.
     by_lower_name: HashMap<String, usize>,
 }
@@ -182,7 +186,7 @@ fn parse(table: &str) -> Result<Schema, String> {
         }
     }
 
-    let by_name: HashMap<String, usize> = raw
+    let by_name: foldhash::HashMap<String, usize> = raw
         .iter()
         .enumerate()
         .map(|(i, (name, _))| (name.clone(), i))
@@ -224,10 +228,23 @@ fn parse(table: &str) -> Result<Schema, String> {
                 },
             );
         }
+        let by_json = fields
+            .iter()
+            .filter(|(_, f)| !f.inline)
+            .map(|(tag, f)| (f.json.clone(), *tag))
+            .collect();
+        let mut inline: Vec<u32> = fields
+            .iter()
+            .filter(|(_, f)| f.inline)
+            .map(|(tag, _)| *tag)
+            .collect();
+        inline.sort_unstable();
         messages.push(Message {
             name: name.clone(),
             special: special(name),
             fields,
+            by_json,
+            inline,
         });
     }
     let by_lower_name = by_name
