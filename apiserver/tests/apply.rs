@@ -169,3 +169,56 @@ async fn updates_record_their_manager_and_take_changed_fields() {
     .await;
     assert_eq!(status, StatusCode::CONFLICT);
 }
+
+/// The fields of `manager`'s entry.
+fn fields_of(obj: &Value, manager: &str) -> Value {
+    obj["metadata"]["managedFields"]
+        .as_array()
+        .and_then(|entries| entries.iter().find(|e| e["manager"] == manager))
+        .map(|e| e["fieldsV1"].clone())
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn an_update_owns_the_maps_structs_and_lists_it_adds() {
+    let api = TestApi::new();
+    // `kubectl create deployment nginx --image=nginx`'s body, and the entry a real
+    // cluster records for it: the labels map, the rollingUpdate struct and each list item
+    // it added are owned themselves (`"."`); spec, template and the containers list,
+    // there before in the empty Deployment, are not.
+    let body = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"creationTimestamp": null, "labels": {"app": "nginx"}, "name": "nginx"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "nginx"}}, "strategy": {},
+            "template": {"metadata": {"creationTimestamp": null, "labels": {"app": "nginx"}},
+                "spec": {"containers": [{"image": "nginx", "name": "nginx", "resources": {}}]}}},
+        "status": {}});
+    let deployments = "/apis/apps/v1/namespaces/default/deployments";
+    let (status, created) = api
+        .post(&format!("{deployments}?fieldManager=kubectl-create"), &body)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let upstream = json!({
+        "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+        "f:spec": {"f:progressDeadlineSeconds": {}, "f:replicas": {}, "f:revisionHistoryLimit": {}, "f:selector": {},
+            "f:strategy": {"f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}}, "f:type": {}},
+            "f:template": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                "f:spec": {"f:containers": {"k:{\"name\":\"nginx\"}": {".": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {}, "f:resources": {}, "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {}}},
+                    "f:dnsPolicy": {}, "f:restartPolicy": {}, "f:schedulerName": {}, "f:securityContext": {}, "f:terminationGracePeriodSeconds": {}}}}
+    });
+    assert_eq!(fields_of(&created, "kubectl-create"), upstream);
+
+    // A later update adding annotations owns that map; the creator keeps its own.
+    let (status, patched) = api
+        .patch(
+            &format!("{deployments}/nginx?fieldManager=annotator"),
+            "application/merge-patch+json",
+            &json!({"metadata": {"annotations": {"note": "x"}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(
+        fields_of(&patched, "annotator"),
+        json!({"f:metadata": {"f:annotations": {".": {}, "f:note": {}}}})
+    );
+    assert_eq!(fields_of(&patched, "kubectl-create"), upstream);
+}

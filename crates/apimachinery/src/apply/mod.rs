@@ -240,6 +240,55 @@ fn walk_value(
     }
 }
 
+/// An update owns the maps, structs and lists it added, not only their fields, as
+/// upstream's (its comparison counts an added map as added): `f:labels: {".": {}, ...}`,
+/// `f:rollingUpdate: {".": {}, ...}`. `old` is the value before the write at this node
+/// (absent: it was added). The object's `metadata` itself is never owned, as upstream
+/// strips it.
+fn mark_added(node: &mut FieldSet, old: Option<&Value>, root: bool) {
+    for (element, child) in &mut node.children {
+        if child.children.is_empty() {
+            continue;
+        }
+        let before = old.and_then(|old| step(old, element));
+        let metadata = root && *element == PathElement::Field("metadata".into());
+        if before.is_none() && !metadata {
+            child.member = true;
+        }
+        mark_added(child, before, false);
+    }
+}
+
+/// Mark every map, struct and list of `set` that `value` has (see [`mark_added`]).
+fn mark_present(set: &mut FieldSet, value: &Value) {
+    for (element, child) in &mut set.children {
+        if child.children.is_empty() {
+            continue;
+        }
+        if let Some(inner) = step(value, element) {
+            child.member = true;
+            mark_present(child, inner);
+        }
+    }
+}
+
+/// The object a create is compared with, as upstream's field manager compares it: an
+/// empty object of the kind, as its Go type encodes (non-pointer structs `{}`, lists
+/// without omitempty `null`); for a custom resource, nothing at all.
+fn zero_object(new: &Value, ty: Option<&str>) -> Value {
+    let mut zero = json!({});
+    if ty.is_some() {
+        let field = |name: &str| new.get(name).and_then(Value::as_str).unwrap_or("");
+        crate::encoding::normalize(field("apiVersion"), field("kind"), &mut zero);
+    }
+    zero
+}
+
+/// One step down a path.
+fn step<'a>(value: &'a Value, element: &PathElement) -> Option<&'a Value> {
+    value_at(value, std::slice::from_ref(element))
+}
+
 /// The value at a path, if the object has it.
 pub fn value_at<'a>(obj: &'a Value, path: &[PathElement]) -> Option<&'a Value> {
     let Some((first, rest)) = path.split_first() else {
@@ -517,7 +566,9 @@ pub fn record_update(
     let changed = match old {
         // A create takes every field it sets (in scope), and no one else owns any yet.
         None if list.is_empty() => {
-            let changed = scope.restrict(new_fields);
+            let mut changed = new_fields;
+            mark_added(&mut changed, Some(&zero_object(new, ty)), true);
+            let changed = scope.restrict(changed);
             if !changed.is_empty() {
                 list.push(Entry {
                     manager: who.name.to_string(),
@@ -543,14 +594,28 @@ pub fn record_update(
             changed
         }
     };
+    let mut changed = changed;
+    let zero;
+    let before = match old {
+        Some(old) => old,
+        None => {
+            zero = zero_object(new, ty);
+            &zero
+        }
+    };
+    mark_added(&mut changed, Some(before), true);
     let changed = scope.restrict(changed);
+    // What exists after the write, the maps, structs and lists too: owning one of those
+    // (`".": {}`) lasts as long as it exists.
+    let mut present = new_fields;
+    mark_present(&mut present, new);
     if changed.is_empty() && old.is_some() {
         // Nothing of this manager's changed; ownership stays as it was (and a no-op
         // write stays a no-op).
         let keep = list
             .iter()
             .map(|e| Entry {
-                fields: e.fields.intersection(&new_fields),
+                fields: e.fields.intersection(&present),
                 ..e.clone()
             })
             .collect::<Vec<_>>();
@@ -558,7 +623,7 @@ pub fn record_update(
         return;
     }
     for entry in &mut list {
-        entry.fields = entry.fields.difference(&changed).intersection(&new_fields);
+        entry.fields = entry.fields.difference(&changed).intersection(&present);
     }
     match list
         .iter_mut()
@@ -659,7 +724,8 @@ pub fn apply(
         fields: applied,
     });
     // Fields that no longer exist are no one's.
-    let present = fields_of(&merged, ty, schema);
+    let mut present = fields_of(&merged, ty, schema);
+    mark_present(&mut present, &merged);
     for entry in &mut list {
         entry.fields = entry.fields.intersection(&present);
     }
