@@ -118,6 +118,18 @@ pub enum Error {
     UnknownController(String),
 }
 
+/// The owner reference a controller puts on what it creates or adopts, as upstream's
+/// `metav1.NewControllerRef`: `controller` and `blockOwnerDeletion` both true, so a
+/// foreground deletion of the owner waits for it. (kube-rs's `controller_owner_ref`
+/// leaves `blockOwnerDeletion` unset.)
+pub fn controller_ref<K: kube::Resource<DynamicType = ()>>(
+    owner: &K,
+) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
+    let mut reference = owner.controller_owner_ref(&())?;
+    reference.block_owner_deletion = Some(true);
+    Some(reference)
+}
+
 /// A kube-rs client for the API server at `server`.
 pub fn client(server: &str) -> Result<Client, Error> {
     let url = server

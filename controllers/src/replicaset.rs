@@ -333,7 +333,7 @@ async fn claim_pods(
                 if may_adopt != Some(true) {
                     continue;
                 }
-                let Some(owner) = rs.controller_owner_ref(&()) else {
+                let Some(owner) = crate::controller_ref(rs) else {
                     continue;
                 };
                 let patch = json!({"metadata": {"ownerReferences": [owner], "uid": pod_uid}});
@@ -470,7 +470,7 @@ fn pod_from_template(rs: &ReplicaSet) -> Pod {
             labels: meta.labels,
             annotations: meta.annotations,
             finalizers: meta.finalizers,
-            owner_references: rs.controller_owner_ref(&()).map(|o| vec![o]),
+            owner_references: crate::controller_ref(rs).map(|o| vec![o]),
             ..Default::default()
         },
         spec: template.spec,

@@ -259,6 +259,7 @@ async fn rolling_update_respects_surge_and_unavailability() {
         Some("first")
     );
     assert_eq!(first.owner_references()[0].kind, "Deployment");
+    assert_eq!(first.owner_references()[0].block_owner_deletion, Some(true));
 
     // Roll out a new image: never fewer than 3 ready, never more than 4 pods.
     let m = monitor(&client, "web");

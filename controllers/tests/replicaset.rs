@@ -76,9 +76,15 @@ async fn creates_scales_and_heals() {
             pod.name_any()
         );
         let owner = &pod.owner_references()[0];
+        // As upstream's NewControllerRef: a foreground deletion of the ReplicaSet waits.
         assert_eq!(
-            (owner.kind.as_str(), owner.name.as_str(), owner.controller),
-            ("ReplicaSet", "web", Some(true))
+            (
+                owner.kind.as_str(),
+                owner.name.as_str(),
+                owner.controller,
+                owner.block_owner_deletion
+            ),
+            ("ReplicaSet", "web", Some(true), Some(true))
         );
         assert_eq!(owner.uid, rs.uid().unwrap());
     }
@@ -188,6 +194,13 @@ async fn adopts_orphans_and_releases_relabelled_pods() {
     assert_eq!(
         adopted.owner_references().first().map(|o| o.name.as_str()),
         Some("api")
+    );
+    assert_eq!(
+        adopted
+            .owner_references()
+            .first()
+            .map(|o| (o.controller, o.block_owner_deletion)),
+        Some((Some(true), Some(true)))
     );
 
     // Relabelled out of the selector: released (no controller ref) and replaced.

@@ -44,7 +44,7 @@ use kube::core::{Selector, SelectorExt};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use crate::events::Recorder;
@@ -260,9 +260,7 @@ async fn claim_replica_sets(
                         matches!(fresh, Ok(Some(f)) if f.metadata.uid.as_deref() == Some(uid.as_str()) && f.metadata.deletion_timestamp.is_none()),
                     );
                 }
-                let Some(owner) = d
-                    .controller_owner_ref(&())
-                    .filter(|_| may_adopt == Some(true))
+                let Some(owner) = crate::controller_ref(d).filter(|_| may_adopt == Some(true))
                 else {
                     continue;
                 };

@@ -5,9 +5,9 @@
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use super::rollback::{
@@ -215,7 +215,7 @@ async fn get_new_replica_set(
         metadata: ObjectMeta {
             name: Some(format!("{}-{}", d.name_any(), hash)),
             namespace: Some(namespace.clone()),
-            owner_references: d.controller_owner_ref(&()).map(|o| vec![o]),
+            owner_references: crate::controller_ref(d).map(|o| vec![o]),
             labels,
             ..Default::default()
         },
