@@ -20,6 +20,9 @@
 //! Which fields are pointers and which lack `omitempty` is read from k8s.io/api's Go tags,
 //! in the type table the protobuf decoder also uses (`protobuf/schema.txt`).
 
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::RwLock;
 use serde_json::{Map, Value};
 
 use crate::protobuf::{self, schema};
@@ -32,16 +35,54 @@ const MAX_DEPTH: usize = 64;
 /// would write it. Returns false, leaving `obj` as it is, for a kind not in the table.
 /// Only for built-in kinds: a custom resource's group may reuse a built-in kind's name.
 pub fn normalize(api_version: &str, kind: &str, obj: &mut Value) -> bool {
-    let Ok(schema) = schema::schema() else {
-        return false;
-    };
-    let Some(index) = protobuf::message_for(schema, api_version, kind) else {
+    let Some((schema, known)) = known_kind(api_version, kind) else {
         return false;
     };
     if let Value::Object(map) = obj {
-        object(schema, index, map, 0);
+        object(schema, known.index, map, 0);
     }
     true
+}
+
+/// An empty object of a built-in kind as upstream's encoder writes it (its non-pointer
+/// structs `{}`, its lists without omitempty `null`): what upstream's field manager
+/// compares a create with. `None` for a kind not in the table.
+pub fn empty_object(api_version: &str, kind: &str) -> Option<Arc<Value>> {
+    known_kind(api_version, kind).map(|(_, known)| known.empty)
+}
+
+/// A kind's message in the table, and its empty object.
+#[derive(Clone)]
+struct KnownKind {
+    index: usize,
+    empty: Arc<Value>,
+}
+
+/// Kinds by apiVersion then kind, each looked up in the table once: every write of a
+/// built-in object asks, and the lookup builds the message's full name.
+type Kinds = foldhash::HashMap<String, foldhash::HashMap<String, Option<KnownKind>>>;
+
+fn known_kind(api_version: &str, kind: &str) -> Option<(&'static Schema, KnownKind)> {
+    static KINDS: OnceLock<RwLock<Kinds>> = OnceLock::new();
+    let schema = schema::schema().ok()?;
+    let kinds = KINDS.get_or_init(Default::default);
+    if let Some(found) = kinds.read().get(api_version).and_then(|k| k.get(kind)) {
+        return found.clone().map(|known| (schema, known));
+    }
+    let found = protobuf::message_for(schema, api_version, kind).map(|index| {
+        let mut empty = Map::new();
+        object(schema, index, &mut empty, 0);
+        KnownKind {
+            index,
+            empty: Arc::new(Value::Object(empty)),
+        }
+    });
+    kinds
+        .write()
+        .entry(api_version.to_string())
+        .or_default()
+        .insert(kind.to_string(), found.clone());
+    found.map(|known| (schema, known))
 }
 
 /// One struct's fields: empty `omitempty` values out, nested structs walked, absent

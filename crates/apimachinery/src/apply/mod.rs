@@ -24,6 +24,8 @@
 pub mod builtin;
 pub mod fieldset;
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 pub use builtin::Builtin;
@@ -275,13 +277,10 @@ fn mark_present(set: &mut FieldSet, value: &Value) {
 /// The object a create is compared with, as upstream's field manager compares it: an
 /// empty object of the kind, as its Go type encodes (non-pointer structs `{}`, lists
 /// without omitempty `null`); for a custom resource, nothing at all.
-fn zero_object(new: &Value, ty: Option<&str>) -> Value {
-    let mut zero = json!({});
-    if ty.is_some() {
-        let field = |name: &str| new.get(name).and_then(Value::as_str).unwrap_or("");
-        crate::encoding::normalize(field("apiVersion"), field("kind"), &mut zero);
-    }
-    zero
+fn zero_object(new: &Value, ty: Option<&str>) -> Arc<Value> {
+    let field = |name: &str| new.get(name).and_then(Value::as_str).unwrap_or("");
+    ty.and_then(|_| crate::encoding::empty_object(field("apiVersion"), field("kind")))
+        .unwrap_or_else(|| Arc::new(json!({})))
 }
 
 /// One step down a path.
