@@ -60,6 +60,20 @@ impl Action {
         }
     }
 
+    /// The Kubernetes verb the operation needs served (discovery's `verbs`).
+    fn verb(self) -> &'static str {
+        match self {
+            Action::Get => "get",
+            Action::List => "list",
+            Action::Post => "create",
+            Action::Put => "update",
+            Action::Patch => "patch",
+            Action::Delete => "delete",
+            Action::DeleteCollection => "deletecollection",
+            Action::Watch | Action::WatchList => "watch",
+        }
+    }
+
     /// The HTTP method, as the key of the path item.
     fn method(self) -> &'static str {
         match self {
@@ -255,6 +269,9 @@ struct Builder<'a> {
     delete_options: String,
     watch_event: String,
     patch: String,
+    /// The verbs of the resource being added: only their operations are described
+    /// (`metrics.k8s.io` serves get and list).
+    verbs: Vec<&'static str>,
 }
 
 /// One operation to add.
@@ -291,6 +308,7 @@ impl<'a> Builder<'a> {
             delete_options,
             watch_event,
             patch,
+            verbs: Vec::new(),
         }
     }
 
@@ -303,6 +321,9 @@ impl<'a> Builder<'a> {
     }
 
     fn add(&mut self, path: String, parameters: Vec<Value>, op: Op<'_>) {
+        if !self.verbs.contains(&op.action.verb()) {
+            return;
+        }
         let mut operation = json!({
             "description": op.description,
             "operationId": format!("{}{}{}", op.action.operation_verb(), group_version_camel(self.group, self.version), op.noun),
@@ -371,6 +392,7 @@ impl<'a> Builder<'a> {
 
     /// Every path of one resource: collection, object, subresources, watch.
     fn resource(&mut self, info: &ResourceInfo) {
+        self.verbs = info.verbs();
         let gvk = Gvk::new(&info.group, &info.version, &info.kind);
         let kind_schema = self.components.kind(&gvk);
         let list_schema = self.components.list(info, &kind_schema);
@@ -698,6 +720,29 @@ mod tests {
             .filter(|r| r.group == group && r.version == version)
             .collect();
         document(group, version, &resources)
+    }
+
+    #[test]
+    fn only_the_verbs_served_are_described() {
+        use kubesim_apimachinery::registry::metrics;
+        let resources: Vec<ResourceInfo> = metrics();
+        let doc = document("metrics.k8s.io", "v1beta1", &resources);
+        let paths = doc["paths"].as_object().expect("paths");
+        let mut actions: Vec<&str> = paths
+            .values()
+            .filter_map(Value::as_object)
+            .flat_map(|item| item.values())
+            .filter_map(|op| op["x-kubernetes-action"].as_str())
+            .collect();
+        actions.sort_unstable();
+        actions.dedup();
+        assert_eq!(actions, ["get", "list"]);
+        assert!(
+            paths.contains_key("/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods/{name}"),
+            "{:?}",
+            paths.keys()
+        );
+        assert!(!paths.keys().any(|p| p.contains("/watch/")));
     }
 
     #[test]
