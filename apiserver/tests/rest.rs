@@ -564,3 +564,55 @@ async fn the_audit_trail_names_subresources_and_every_write_of_a_request() {
         ]
     );
 }
+
+#[tokio::test]
+async fn reviews_answer_in_their_status_and_store_nothing() {
+    let api = TestApi::new();
+    let ssar = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+    let (status, review) = api
+        .post(
+            ssar,
+            &json!({"spec": {"resourceAttributes": {"verb": "delete", "resource": "nodes"}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{review}");
+    assert_eq!(review["kind"], "SelfSubjectAccessReview");
+    assert_eq!(review["status"], json!({"allowed": true}));
+    // Upstream's validation: exactly one kind of attributes; a subject for others' reviews.
+    let (status, err) = api.post(ssar, &json!({"spec": {}})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        err["message"],
+        "SelfSubjectAccessReview.authorization.k8s.io \"\" is invalid: spec.resourceAttributes: Invalid value: \"null\": exactly one of nonResourceAttributes or resourceAttributes must be specified"
+    );
+    let (status, err) = api
+        .post(
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            &json!({"spec": {"nonResourceAttributes": {"verb": "get", "path": "/healthz"}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert_eq!(err["details"]["causes"][0]["field"], "spec.user");
+    let (status, review) = api
+        .post(
+            "/apis/authorization.k8s.io/v1/namespaces/default/localsubjectaccessreviews",
+            &json!({"spec": {"user": "bob", "resourceAttributes": {"namespace": "default", "verb": "get", "resource": "pods"}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{review}");
+    assert_eq!(review["metadata"]["namespace"], "default");
+    let (status, who) = api
+        .post(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{who}");
+    assert_eq!(who["status"]["userInfo"]["username"], "kubesim-admin");
+    // Create-only, and nothing was written.
+    assert_eq!(api.get(ssar).await.0, StatusCode::METHOD_NOT_ALLOWED);
+    let (_, trail) = api
+        .get("/kubesim/v1/audit?resource=selfsubjectaccessreviews")
+        .await;
+    assert_eq!(trail["items"], json!([]));
+}

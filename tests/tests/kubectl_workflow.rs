@@ -1,5 +1,5 @@
 //! Everyday kubectl commands not covered elsewhere: `get all`, `wait`, `delete -f`,
-//! `get --raw`.
+//! `get --raw`, `auth can-i`, `auth whoami`.
 
 use kubesim_e2e::{Cluster, describe};
 
@@ -80,4 +80,53 @@ fn get_all_wait_delete_from_file_and_raw() {
     let left = cluster.kubectl_ok(&["get", "deployments,configmaps", "-o", "name"]);
     // Only the namespace's own kube-root-ca.crt could remain, and kubesim makes none.
     assert_eq!(left.trim(), "");
+}
+
+#[test]
+fn auth_can_i_and_whoami_answer_as_a_cluster_without_authorization() {
+    // kubesim authorizes everything (as `--authorization-mode=AlwaysAllow`), and every
+    // request is its one administrator.
+    let cluster = Cluster::up(&["--no-controllers", "--no-scheduler", "--no-kubelet"]);
+    assert_eq!(
+        cluster
+            .kubectl_ok(&["auth", "can-i", "create", "pods"])
+            .trim(),
+        "yes"
+    );
+    assert_eq!(
+        cluster
+            .kubectl_ok(&["auth", "can-i", "delete", "nodes", "--all-namespaces"])
+            .trim(),
+        "yes"
+    );
+    let rules = cluster.kubectl_ok(&["auth", "can-i", "--list"]);
+    let first: Vec<&str> = rules
+        .lines()
+        .nth(1)
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    assert_eq!(first, ["*.*", "[]", "[]", "[*]"], "{rules}");
+    let whoami = cluster.kubectl_json(&["auth", "whoami"]);
+    assert_eq!(whoami["kind"], "SelfSubjectReview");
+    assert_eq!(whoami["status"]["userInfo"]["username"], "kubesim-admin");
+    assert_eq!(
+        whoami["status"]["userInfo"]["groups"],
+        serde_json::json!(["system:masters", "system:authenticated"])
+    );
+    // The reviews are create-only and listed so, as upstream's.
+    let resources = cluster.kubectl_ok(&["api-resources", "--verbs=create", "-o", "name"]);
+    for review in [
+        "selfsubjectaccessreviews.authorization.k8s.io",
+        "selfsubjectrulesreviews.authorization.k8s.io",
+        "subjectaccessreviews.authorization.k8s.io",
+        "localsubjectaccessreviews.authorization.k8s.io",
+        "selfsubjectreviews.authentication.k8s.io",
+    ] {
+        assert!(
+            resources.lines().any(|l| l == review),
+            "{review}: {resources}"
+        );
+    }
+    let listable = cluster.kubectl_ok(&["api-resources", "--verbs=list", "-o", "name"]);
+    assert!(!listable.contains("review"), "{listable}");
 }

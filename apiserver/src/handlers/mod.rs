@@ -8,6 +8,7 @@ pub mod eviction;
 pub mod log;
 pub mod metrics;
 pub mod read;
+pub mod reviews;
 pub mod scale;
 pub mod watch;
 pub mod write;
@@ -112,6 +113,9 @@ pub async fn dispatch(
 async fn route_verb(method: Method, req: Request) -> Result<Response, ErrorResponse> {
     if req.info().group == metrics::GROUP {
         return metrics::handle(req, &method).await;
+    }
+    if kubesim_apimachinery::registry::is_review(req.info()) {
+        return reviews::handle(&req, &method);
     }
     let target = &req.target;
     let watch = target.watch_prefix || req.query.flag("watch")?.unwrap_or(false);

@@ -45,10 +45,11 @@ const fn builtin<T: Resource + JsonSchema>() -> Builtin {
 /// custom resource) gets an open object schema instead; see [`untyped_kind`].
 const BUILTINS: &[Builtin] = {
     use k8s_openapi::api::{
-        apps::v1 as apps, autoscaling::v1 as autoscalingv1, autoscaling::v2 as autoscalingv2,
-        batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
-        discovery::v1 as discovery, events::v1 as events, policy::v1 as policy,
-        scheduling::v1 as scheduling, storage::v1 as storage,
+        apps::v1 as apps, authentication::v1 as authentication, authorization::v1 as authorization,
+        autoscaling::v1 as autoscalingv1, autoscaling::v2 as autoscalingv2, batch::v1 as batch,
+        coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
+        events::v1 as events, policy::v1 as policy, scheduling::v1 as scheduling,
+        storage::v1 as storage,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
     &[
@@ -84,6 +85,11 @@ const BUILTINS: &[Builtin] = {
         builtin::<scheduling::PriorityClass>(),
         builtin::<storage::StorageClass>(),
         builtin::<apiextensions::CustomResourceDefinition>(),
+        builtin::<authentication::SelfSubjectReview>(),
+        builtin::<authorization::LocalSubjectAccessReview>(),
+        builtin::<authorization::SelfSubjectAccessReview>(),
+        builtin::<authorization::SelfSubjectRulesReview>(),
+        builtin::<authorization::SubjectAccessReview>(),
     ]
 };
 

@@ -395,7 +395,12 @@ impl<'a> Builder<'a> {
         self.verbs = info.verbs();
         let gvk = Gvk::new(&info.group, &info.version, &info.kind);
         let kind_schema = self.components.kind(&gvk);
-        let list_schema = self.components.list(info, &kind_schema);
+        // Only a resource that lists has a list kind (the reviews have none).
+        let list_schema = if self.verbs.contains(&"list") {
+            self.components.list(info, &kind_schema)
+        } else {
+            String::new()
+        };
         let kind = &info.kind;
         let prefix = self.prefix();
         let (scope, scoped, mut base_params) = if info.namespaced {

@@ -86,6 +86,9 @@ impl ResourceInfo {
         if self.group == METRICS_GROUP {
             return vec!["get", "list"];
         }
+        if is_review(self) {
+            return vec!["create"];
+        }
         vec![
             "create",
             "delete",
@@ -130,7 +133,7 @@ impl Registry {
     /// A registry holding the built-in resources.
     pub fn with_builtins() -> Self {
         let registry = Registry::default();
-        for info in builtins().into_iter().chain(metrics()) {
+        for info in builtins().into_iter().chain(metrics()).chain(reviews()) {
             registry.add(info);
         }
         registry
@@ -271,6 +274,68 @@ pub fn metrics() -> Vec<ResourceInfo> {
         subresources: Subresources::default(),
         has_generation: false,
         storage_version: "v1beta1".into(),
+        schema_type: None,
+    })
+    .collect()
+}
+
+/// The review APIs: a client asks a question by creating one and reads the answer in
+/// its `status`; nothing is stored. `authorization.k8s.io/v1` answers "may I" (`kubectl
+/// auth can-i`), `authentication.k8s.io/v1` "who am I" (`kubectl auth whoami`).
+pub const REVIEW_GROUPS: [&str; 2] = ["authorization.k8s.io", "authentication.k8s.io"];
+
+/// Whether a resource is one of the review APIs (create-only, never stored).
+pub fn is_review(info: &ResourceInfo) -> bool {
+    REVIEW_GROUPS.contains(&info.group.as_str())
+}
+
+/// The review resources, as upstream serves them.
+pub fn reviews() -> Vec<ResourceInfo> {
+    [
+        (
+            "authorization.k8s.io",
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+            false,
+        ),
+        (
+            "authorization.k8s.io",
+            "SelfSubjectRulesReview",
+            "selfsubjectrulesreviews",
+            false,
+        ),
+        (
+            "authorization.k8s.io",
+            "SubjectAccessReview",
+            "subjectaccessreviews",
+            false,
+        ),
+        (
+            "authorization.k8s.io",
+            "LocalSubjectAccessReview",
+            "localsubjectaccessreviews",
+            true,
+        ),
+        (
+            "authentication.k8s.io",
+            "SelfSubjectReview",
+            "selfsubjectreviews",
+            false,
+        ),
+    ]
+    .into_iter()
+    .map(|(group, kind, plural, namespaced)| ResourceInfo {
+        group: group.into(),
+        version: "v1".into(),
+        kind: kind.into(),
+        plural: plural.into(),
+        singular: kind.to_lowercase(),
+        namespaced,
+        short_names: Vec::new(),
+        categories: Vec::new(),
+        subresources: Subresources::default(),
+        has_generation: false,
+        storage_version: "v1".into(),
         schema_type: None,
     })
     .collect()
