@@ -1,4 +1,5 @@
-//! `kubectl apply --server-side`: ownership, conflicts between managers, and forcing.
+//! `kubectl apply --server-side`: ownership, conflicts between managers, and forcing;
+//! and the ownership an ordinary write records.
 
 use kubesim_e2e::{Cluster, describe};
 
@@ -91,4 +92,27 @@ fn a_second_manager_conflicts_until_it_forces() {
         cluster.kubectl_ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
         "5"
     );
+}
+
+#[test]
+fn kubectl_create_records_the_ownership_a_real_cluster_records() {
+    let cluster = Cluster::up(&["--no-controllers"]);
+    cluster.kubectl_ok(&["create", "deployment", "nginx", "--image=nginx"]);
+    let deployment = cluster.kubectl_json(&["get", "deployment", "nginx", "--show-managed-fields"]);
+    let entry = deployment["metadata"]["managedFields"]
+        .as_array()
+        .and_then(|entries| entries.iter().find(|e| e["manager"] == "kubectl-create"))
+        .unwrap_or_else(|| panic!("no kubectl-create entry: {deployment}"));
+    assert_eq!(entry["operation"], "Update");
+    // As a real cluster records it: the maps, structs and list items the create added are
+    // owned themselves (`"."`); spec, template and the containers list are not.
+    let upstream = serde_json::json!({
+        "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+        "f:spec": {"f:progressDeadlineSeconds": {}, "f:replicas": {}, "f:revisionHistoryLimit": {}, "f:selector": {},
+            "f:strategy": {"f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}}, "f:type": {}},
+            "f:template": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                "f:spec": {"f:containers": {"k:{\"name\":\"nginx\"}": {".": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {}, "f:resources": {}, "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {}}},
+                    "f:dnsPolicy": {}, "f:restartPolicy": {}, "f:schedulerName": {}, "f:securityContext": {}, "f:terminationGracePeriodSeconds": {}}}}
+    });
+    assert_eq!(entry["fieldsV1"], upstream);
 }

@@ -115,7 +115,7 @@ async fn route_verb(method: Method, req: Request) -> Result<Response, ErrorRespo
         return metrics::handle(req, &method).await;
     }
     if kubesim_apimachinery::registry::is_review(req.info()) {
-        return reviews::handle(&req, &method);
+        return reviews::handle(&req);
     }
     let target = &req.target;
     let watch = target.watch_prefix || req.query.flag("watch")?.unwrap_or(false);

@@ -7,7 +7,7 @@
 //! `--authorization-mode=AlwaysAllow`. So every access review is allowed, the rules are
 //! "everything", and "who am I" is the administrator every request is taken to be.
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use kubesim_apimachinery::{ApiError, FieldError, encoding, meta};
 use serde_json::{Value, json};
 
@@ -21,11 +21,10 @@ pub const USER: &str = "kubesim-admin";
 pub const GROUPS: [&str; 2] = ["system:masters", "system:authenticated"];
 
 /// Create a review (a `POST` to its collection); nothing else is served.
-pub fn handle(req: &Request, method: &Method) -> Result {
+pub fn handle(req: &Request) -> Result {
     let info = req.info();
-    if *method != Method::POST || req.target.name.is_some() {
-        let verb = super::verb(method, req.target.name.is_some());
-        return Err(ApiError::method_not_supported(info.as_ref(), verb).into());
+    if req.origin.verb != "create" || req.target.name.is_some() {
+        return Err(ApiError::method_not_supported(info.as_ref(), req.origin.verb).into());
     }
     let mut review = decode_body(&req.headers, &req.body)?;
     check_type(&mut review, info)?;
@@ -48,7 +47,7 @@ pub fn handle(req: &Request, method: &Method) -> Result {
         return Err(ApiError::invalid(info.as_ref(), meta::name(&review), &errors).into());
     }
     review["status"] = answer(&info.kind);
-    let _ = encoding::normalize(&info.api_version(), &info.kind, &mut review);
+    encoding::normalize(&info.api_version(), &info.kind, &mut review);
     Ok(json_response(StatusCode::CREATED, &review))
 }
 

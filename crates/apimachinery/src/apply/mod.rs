@@ -561,26 +561,20 @@ pub fn record_update(
     scope: Scope,
 ) {
     let mut list = old.map(entries).unwrap_or_else(|| entries(new));
-    let new_fields = fields_of(new, ty, schema);
-    let changed = match old {
-        // A create takes every field it sets (in scope), and no one else owns any yet.
-        None if list.is_empty() => {
-            let mut changed = new_fields;
-            mark_added(&mut changed, Some(&zero_object(new, ty)), true);
-            let changed = scope.restrict(changed);
-            if !changed.is_empty() {
-                list.push(Entry {
-                    manager: who.name.to_string(),
-                    operation: "Update".into(),
-                    api_version: who.api_version.to_string(),
-                    time: who.time.to_string(),
-                    subresource: who.subresource.map(str::to_string),
-                    fields: changed,
-                });
-            }
-            set_entries(new, &list);
-            return;
+    let mut new_fields = fields_of(new, ty, schema);
+    // What the write is compared with: a create's is the kind's empty object.
+    let zero;
+    let before = match old {
+        Some(old) => old,
+        None => {
+            zero = zero_object(new, ty);
+            &zero
         }
+    };
+    let created = old.is_none() && list.is_empty();
+    let mut changed = match old {
+        // A create takes every field it sets (in scope), and no one else owns any yet.
+        None if created => std::mem::take(&mut new_fields),
         None => new_fields.clone(),
         Some(old) => {
             let old_fields = fields_of(old, ty, schema);
@@ -593,17 +587,23 @@ pub fn record_update(
             changed
         }
     };
-    let mut changed = changed;
-    let zero;
-    let before = match old {
-        Some(old) => old,
-        None => {
-            zero = zero_object(new, ty);
-            &zero
-        }
-    };
     mark_added(&mut changed, Some(before), true);
     let changed = scope.restrict(changed);
+    let entry = |fields| Entry {
+        manager: who.name.to_string(),
+        operation: "Update".into(),
+        api_version: who.api_version.to_string(),
+        time: who.time.to_string(),
+        subresource: who.subresource.map(str::to_string),
+        fields,
+    };
+    if created {
+        if !changed.is_empty() {
+            list.push(entry(changed));
+        }
+        set_entries(new, &list);
+        return;
+    }
     // What exists after the write, the maps, structs and lists too: owning one of those
     // (`".": {}`) lasts as long as it exists.
     let mut present = new_fields;
@@ -621,26 +621,19 @@ pub fn record_update(
         set_entries(new, &keep);
         return;
     }
-    for entry in &mut list {
-        entry.fields = entry.fields.difference(&changed).intersection(&present);
+    for other in &mut list {
+        other.fields = other.fields.difference(&changed).intersection(&present);
     }
     match list
         .iter_mut()
         .find(|e| e.same_slot(who.name, "Update", who.subresource))
     {
-        Some(entry) => {
-            entry.fields = entry.fields.union(&changed);
-            entry.time = who.time.to_string();
-            entry.api_version = who.api_version.to_string();
+        Some(existing) => {
+            existing.fields = existing.fields.union(&changed);
+            existing.time = who.time.to_string();
+            existing.api_version = who.api_version.to_string();
         }
-        None => list.push(Entry {
-            manager: who.name.to_string(),
-            operation: "Update".into(),
-            api_version: who.api_version.to_string(),
-            time: who.time.to_string(),
-            subresource: who.subresource.map(str::to_string),
-            fields: changed,
-        }),
+        None => list.push(entry(changed)),
     }
     set_entries(new, &list);
 }
