@@ -88,10 +88,13 @@ pub fn fill_create(obj: &mut Value, has_generation: bool) {
             "resourceVersion" | "deletionTimestamp" | "deletionGracePeriodSeconds" | "generation"
         )
     });
-    meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
-    meta.insert("creationTimestamp".into(), json!(now()));
+    meta.insert(
+        "uid".into(),
+        Value::String(uuid::Uuid::new_v4().to_string()),
+    );
+    meta.insert("creationTimestamp".into(), Value::String(now()));
     if has_generation {
-        meta.insert("generation".into(), json!(1));
+        meta.insert("generation".into(), Value::from(1));
     }
 }
 

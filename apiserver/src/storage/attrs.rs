@@ -2,19 +2,22 @@
 //! fields its kind can be selected by — taken once when it is stored, as upstream's
 //! `GetAttrs` does, so lists and watches filter without decoding the object again.
 
+use compact_str::CompactString;
 use serde_json::Value;
 
-/// The selectable attributes of one stored object.
+/// The selectable attributes of one stored object. Its strings are kept inline when they
+/// are short (names, namespaces, most labels): one allocation per stored object fewer for
+/// each, and a filter reads them without following a pointer.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Attrs {
-    pub namespace: Box<str>,
-    pub name: Box<str>,
-    pub uid: Box<str>,
+    pub namespace: CompactString,
+    pub name: CompactString,
+    pub uid: CompactString,
     /// Whether `metadata.deletionTimestamp` is set.
     pub deleting: bool,
-    pub labels: Vec<(Box<str>, Box<str>)>,
+    pub labels: Vec<(CompactString, CompactString)>,
     /// The kind's selectable fields (besides name and namespace), as field sets hold them.
-    pub fields: Vec<(&'static str, Box<str>)>,
+    pub fields: Vec<(&'static str, CompactString)>,
 }
 
 impl Attrs {
@@ -34,7 +37,7 @@ impl Attrs {
         let Some(meta) = obj.get("metadata").and_then(Value::as_object) else {
             return attrs;
         };
-        let text = |v: &Value| -> Box<str> { v.as_str().unwrap_or("").into() };
+        let text = |v: &Value| -> CompactString { v.as_str().unwrap_or("").into() };
         for (field, value) in meta {
             match field.as_str() {
                 "namespace" => attrs.namespace = text(value),

@@ -13,6 +13,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use compact_str::CompactString;
 use futures::future::BoxFuture;
 use parking_lot::RwLock;
 use serde_json::Value;
@@ -44,13 +45,15 @@ struct Resource {
 }
 
 /// A resource's objects by namespace, then name: etcd's key order, looked up by `&str`
-/// without building a key, and a namespace's objects are one inner map.
+/// without building a key, and a namespace's objects are one inner map. Names are kept
+/// inline in the tree's nodes (up to 24 bytes): a search over a big namespace compares
+/// the keys where it finds them rather than following a pointer per key.
 #[derive(Default)]
-struct Objects(BTreeMap<String, BTreeMap<String, Arc<Object>>>);
+struct Objects(BTreeMap<CompactString, BTreeMap<CompactString, Arc<Object>>>);
 
 impl Objects {
     fn get(&self, key: &Key) -> Option<&Arc<Object>> {
-        self.0.get(&key.namespace)?.get(&key.name)
+        self.0.get(key.namespace.as_str())?.get(key.name.as_str())
     }
 
     /// Store what `object` builds under the key's name if the name is free; if it is
@@ -61,11 +64,13 @@ impl Objects {
         object: impl FnOnce() -> Result<Arc<Object>>,
     ) -> Result<Arc<Object>> {
         // `entry` takes an owned key: build one only for a namespace's first object.
-        let names = match self.0.get_mut(&key.namespace) {
+        let names = match self.0.get_mut(key.namespace.as_str()) {
             Some(names) => names,
-            None => self.0.entry(key.namespace.clone()).or_default(),
+            None => self.0.entry(key.namespace.as_str().into()).or_default(),
         };
-        let std::collections::btree_map::Entry::Vacant(slot) = names.entry(key.name.clone()) else {
+        let std::collections::btree_map::Entry::Vacant(slot) =
+            names.entry(key.name.as_str().into())
+        else {
             return Err(Error::AlreadyExists);
         };
         let object = object()?;
@@ -77,18 +82,18 @@ impl Objects {
     fn replace(&mut self, key: &Key, object: Arc<Object>) {
         if let Some(slot) = self
             .0
-            .get_mut(&key.namespace)
-            .and_then(|names| names.get_mut(&key.name))
+            .get_mut(key.namespace.as_str())
+            .and_then(|names| names.get_mut(key.name.as_str()))
         {
             *slot = object;
         }
     }
 
     fn remove(&mut self, key: &Key) {
-        if let Some(names) = self.0.get_mut(&key.namespace) {
-            names.remove(&key.name);
+        if let Some(names) = self.0.get_mut(key.namespace.as_str()) {
+            names.remove(key.name.as_str());
             if names.is_empty() {
-                self.0.remove(&key.namespace);
+                self.0.remove(key.namespace.as_str());
             }
         }
     }
@@ -547,7 +552,7 @@ mod tests {
         let b = store.create(&key("b"), cm("b", "1")).expect("create b");
         assert_eq!((a.resource_version, b.resource_version), (1, 2));
         assert_eq!(meta::str_field(&b.value(), "resourceVersion"), Some("2"));
-        assert_eq!(b.attrs.name.as_ref(), "b");
+        assert_eq!(b.attrs.name.as_str(), "b");
         let updated = store
             .update(&key("a"), cm("a", "2"), &Preconditions::default())
             .expect("update");
@@ -559,6 +564,40 @@ mod tests {
         assert_eq!(deleted.resource_version, 4);
         assert_eq!(store.revision(), 4);
         assert!(store.get(&key("b")).is_none());
+    }
+
+    #[test]
+    fn objects_list_in_name_order_whether_their_names_are_kept_inline_or_not() {
+        let store = MemoryStorage::default();
+        // Names of up to 24 bytes are kept in the tree's nodes, longer ones on the heap;
+        // the order is etcd's byte order either way, and lookups find both.
+        let long = "a-name-longer-than-twenty-four-bytes";
+        let names = [
+            "b",
+            long,
+            "a-name-longer-than-twenty-four",
+            "a-name-longer-than-twenty-four-bytes-2",
+            "a",
+            "B",
+        ];
+        for name in names {
+            store.create(&key(name), cm(name, "1")).expect("create");
+        }
+        let (listed, _) = store.list("configmaps", Some("default"));
+        let listed: Vec<&str> = listed.iter().map(|o| o.attrs.name.as_str()).collect();
+        let mut sorted = names.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(listed, sorted);
+        assert_eq!(sorted[0], "B");
+        assert!(store.get(&key(long)).is_some());
+        assert!(matches!(
+            store.create(&key(long), cm(long, "2")),
+            Err(Error::AlreadyExists)
+        ));
+        store
+            .delete(&key(long), &Preconditions::default())
+            .expect("delete");
+        assert!(store.get(&key(long)).is_none());
     }
 
     #[test]

@@ -253,7 +253,7 @@ fn mark_added(node: &mut FieldSet, old: Option<&Value>, root: bool) {
             continue;
         }
         let before = old.and_then(|old| step(old, element));
-        let metadata = root && *element == PathElement::Field("metadata".into());
+        let metadata = root && matches!(element, PathElement::Field(name) if name == "metadata");
         if before.is_none() && !metadata {
             child.member = true;
         }
@@ -421,19 +421,19 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn to_json(&self) -> Value {
-        let mut entry = json!({
-            "manager": self.manager,
-            "operation": self.operation,
-            "apiVersion": self.api_version,
-            "time": self.time,
-            "fieldsType": "FieldsV1",
-            "fieldsV1": self.fields.to_fields_v1(),
-        });
-        if let Some(sub) = &self.subresource {
-            entry["subresource"] = json!(sub);
+    /// The entry's JSON; its strings move into it (every write builds its entries anew).
+    fn into_json(self) -> Value {
+        let mut entry = Map::new();
+        entry.insert("manager".into(), Value::String(self.manager));
+        entry.insert("operation".into(), Value::String(self.operation));
+        entry.insert("apiVersion".into(), Value::String(self.api_version));
+        entry.insert("time".into(), Value::String(self.time));
+        entry.insert("fieldsType".into(), Value::String("FieldsV1".into()));
+        entry.insert("fieldsV1".into(), self.fields.to_fields_v1());
+        if let Some(sub) = self.subresource {
+            entry.insert("subresource".into(), Value::String(sub));
         }
-        entry
+        Value::Object(entry)
     }
 
     fn same_slot(&self, manager: &str, operation: &str, subresource: Option<&str>) -> bool {
@@ -484,14 +484,14 @@ pub fn entries(obj: &Value) -> Vec<Entry> {
 }
 
 /// Write `metadata.managedFields` (removing it when empty).
-pub fn set_entries(obj: &mut Value, entries: &[Entry]) {
+pub fn set_entries(obj: &mut Value, entries: Vec<Entry>) {
     let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
         return;
     };
     let list: Vec<Value> = entries
-        .iter()
+        .into_iter()
         .filter(|e| !e.fields.is_empty())
-        .map(Entry::to_json)
+        .map(Entry::into_json)
         .collect();
     if list.is_empty() {
         meta.remove("managedFields");
@@ -601,7 +601,7 @@ pub fn record_update(
         if !changed.is_empty() {
             list.push(entry(changed));
         }
-        set_entries(new, &list);
+        set_entries(new, list);
         return;
     }
     // What exists after the write, the maps, structs and lists too: owning one of those
@@ -618,7 +618,7 @@ pub fn record_update(
                 ..e.clone()
             })
             .collect::<Vec<_>>();
-        set_entries(new, &keep);
+        set_entries(new, keep);
         return;
     }
     for other in &mut list {
@@ -635,7 +635,7 @@ pub fn record_update(
         }
         None => list.push(entry(changed)),
     }
-    set_entries(new, &list);
+    set_entries(new, list);
 }
 
 /// Apply `config` as `who` to `live` (absent: the object is created by the apply).
@@ -726,7 +726,7 @@ pub fn apply(
             map.insert("metadata".into(), json!({}));
         }
     }
-    set_entries(&mut merged, &list);
+    set_entries(&mut merged, list);
     Ok(merged)
 }
 
