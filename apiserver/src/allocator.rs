@@ -47,6 +47,11 @@ impl Cidr {
         (1u64 << (32 - u32::from(self.prefix))).saturating_sub(2)
     }
 
+    /// The first usable address: the `kubernetes` Service's (10.96.0.1).
+    pub fn first(&self) -> Ipv4Addr {
+        self.nth(0)
+    }
+
     /// The `i`-th usable address (0-based, after the network address).
     fn nth(&self, i: u64) -> Ipv4Addr {
         Ipv4Addr::from(

@@ -9,12 +9,15 @@
 //! - [`table`]: server-side printing, the `Table`s `kubectl get` shows.
 //! - [`openapi`]: the OpenAPI v3 documents kubectl validates and explains with.
 //! - [`audit`]: the trail of every write, for `kubesim trace`.
+//! - [`kubernetes_service`]: the `default/kubernetes` Service and its endpoints, which
+//!   upstream's API server also keeps itself.
 
 pub mod allocator;
 pub mod audit;
 pub mod field_validation;
 pub mod filter;
 pub mod handlers;
+pub mod kubernetes_service;
 pub mod managed;
 pub mod object;
 pub mod openapi;

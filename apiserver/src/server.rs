@@ -110,6 +110,9 @@ pub async fn serve(
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(?addr, "API server listening");
     let router = server.router();
+    if let Some(addr) = addr {
+        tokio::spawn(crate::kubernetes_service::run(server.clone(), addr));
+    }
     let mut stopping = server.stopping.subscribe();
     let stop = async move {
         shutdown.await;

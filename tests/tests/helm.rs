@@ -127,5 +127,9 @@ fn install_list_upgrade_rollback_uninstall() {
     let out = helm(&cluster, &["uninstall", "web"]);
     assert!(out.contains("release \"web\" uninstalled"), "{out}");
     let left = cluster.kubectl_ok(&["get", "deployment,service,configmap,secret", "-o", "name"]);
-    assert_eq!(left.trim(), "", "everything of the release is gone");
+    assert_eq!(
+        left.trim(),
+        "service/kubernetes",
+        "everything of the release is gone; the cluster's own Service stays"
+    );
 }

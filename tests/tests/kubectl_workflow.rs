@@ -1,5 +1,6 @@
 //! Everyday kubectl commands not covered elsewhere: `get all`, `wait`, `delete -f`,
-//! `get --raw`, `auth can-i`, `auth whoami`.
+//! `get --raw`, `auth can-i`, `auth whoami`, and the `kubernetes` Service every cluster
+//! starts with.
 
 use kubesim_e2e::{Cluster, describe};
 
@@ -129,4 +130,83 @@ fn auth_can_i_and_whoami_answer_as_a_cluster_without_authorization() {
     }
     let listable = cluster.kubectl_ok(&["api-resources", "--verbs=list", "-o", "name"]);
     assert!(!listable.contains("review"), "{listable}");
+}
+
+#[test]
+fn the_kubernetes_service_names_the_api_server_and_comes_back_when_deleted() {
+    let cluster = Cluster::up(&["--no-controllers", "--no-scheduler", "--no-kubelet"]);
+    let port: u64 = cluster
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .expect("the cluster's port");
+    // What `kubectl get svc` shows on a fresh cluster.
+    let services = cluster.kubectl_ok(&["get", "services"]);
+    let row: Vec<&str> = services
+        .lines()
+        .nth(1)
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    assert_eq!(
+        row[..5],
+        ["kubernetes", "ClusterIP", "10.96.0.1", "<none>", "443/TCP"],
+        "{services}"
+    );
+    let svc = cluster.kubectl_json(&["get", "service", "kubernetes", "--show-managed-fields"]);
+    assert_eq!(
+        svc["metadata"]["labels"],
+        serde_json::json!({"component": "apiserver", "provider": "kubernetes"})
+    );
+    assert_eq!(
+        svc["spec"]["ports"],
+        serde_json::json!([{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}])
+    );
+    assert_eq!(svc["spec"]["ipFamilyPolicy"], "SingleStack");
+    assert!(svc["spec"].get("selector").is_none(), "{svc}");
+    assert_eq!(
+        svc["metadata"]["managedFields"][0]["manager"],
+        "kube-apiserver"
+    );
+    // Its endpoints are the API server's own address, in both APIs.
+    let endpoints = cluster.kubectl_json(&["get", "endpoints", "kubernetes"]);
+    assert_eq!(
+        endpoints["subsets"],
+        serde_json::json!([{"addresses": [{"ip": "127.0.0.1"}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}])
+    );
+    assert_eq!(
+        endpoints["metadata"]["labels"]["endpointslice.kubernetes.io/skip-mirror"],
+        "true"
+    );
+    let slice = cluster.kubectl_json(&["get", "endpointslices.discovery.k8s.io", "kubernetes"]);
+    assert_eq!(
+        slice["metadata"]["labels"]["kubernetes.io/service-name"],
+        "kubernetes"
+    );
+    assert_eq!(slice["addressType"], "IPv4");
+    assert_eq!(
+        slice["endpoints"],
+        serde_json::json!([{"addresses": ["127.0.0.1"], "conditions": {"ready": true}}])
+    );
+    // Deleted, it is created again (upstream's controller checks every 10 s).
+    let uid = svc["metadata"]["uid"].clone();
+    cluster.kubectl_ok(&["delete", "service", "kubernetes"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let out = cluster.kubectl(&["get", "service", "kubernetes", "-o", "json"]);
+        if out.status.success() {
+            let again: serde_json::Value =
+                serde_json::from_slice(&out.stdout).expect("the service as JSON");
+            assert_ne!(again["metadata"]["uid"], uid);
+            assert_eq!(again["spec"]["clusterIP"], "10.96.0.1");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the kubernetes service did not come back: {}",
+            describe(&out)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }
