@@ -284,3 +284,57 @@ async fn warn_is_the_default_and_ignore_is_silent() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
 }
+
+#[tokio::test]
+async fn every_request_to_v1_endpoints_warns_that_it_is_deprecated() {
+    let api = TestApi::new();
+    let deprecated =
+        "299 - \"v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice\"";
+    let warnings = |headers: &axum::http::HeaderMap| -> Vec<String> {
+        headers
+            .get_all("warning")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect()
+    };
+    // With an unknown field too: the deprecation comes first, as upstream adds it before
+    // handling the request.
+    let body = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "web"},
+        "subsets": [{"addresses": [{"ip": "10.244.0.5"}], "ports": [{"port": 80}]}], "extra": 1});
+    let (status, headers, _) = api
+        .send_with_headers(
+            Method::POST,
+            "/api/v1/namespaces/default/endpoints",
+            "application/json",
+            body.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        warnings(&headers),
+        [deprecated, "299 - \"unknown field \\\"extra\\\"\""]
+    );
+    for (method, uri) in [
+        (Method::GET, "/api/v1/namespaces/default/endpoints/web"),
+        (Method::GET, "/api/v1/endpoints"),
+        // Errors warn as well.
+        (Method::GET, "/api/v1/namespaces/default/endpoints/missing"),
+        (Method::DELETE, "/api/v1/namespaces/default/endpoints/web"),
+    ] {
+        let (_, headers, _) = api
+            .send_with_headers(method.clone(), uri, "application/json", Vec::new())
+            .await;
+        assert_eq!(warnings(&headers), [deprecated], "{method} {uri}");
+    }
+    // Its replacement does not warn.
+    let (status, headers, _) = api
+        .send_with_headers(
+            Method::GET,
+            "/apis/discovery.k8s.io/v1/endpointslices",
+            "application/json",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(warnings(&headers).is_empty());
+}

@@ -168,7 +168,14 @@ fn the_kubernetes_service_names_the_api_server_and_comes_back_when_deleted() {
         svc["metadata"]["managedFields"][0]["manager"],
         "kube-apiserver"
     );
-    // Its endpoints are the API server's own address, in both APIs.
+    // Its endpoints are the API server's own address, in both APIs; v1 Endpoints are
+    // deprecated, and kubectl says so as it does against any v1.33+ server.
+    let out = cluster.kubectl(&["get", "endpoints"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"
+    );
     let endpoints = cluster.kubectl_json(&["get", "endpoints", "kubernetes"]);
     assert_eq!(
         endpoints["subsets"],

@@ -106,8 +106,31 @@ pub async fn dispatch(
     };
     let span = tracing::debug_span!("request", %method, path = uri.path());
     let _enter = span.enter();
-    let result = route_verb(method, request).await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    let deprecated = kubesim_apimachinery::registry::deprecation_warning(request.info());
+    let response = route_verb(method, request)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    match deprecated {
+        Some(warning) => warn_first(response, warning),
+        None => response,
+    }
+}
+
+/// Put `warning` before the response's other warnings: upstream adds a deprecation
+/// warning before the request is handled, whatever comes of it.
+fn warn_first(mut response: Response, warning: &str) -> Response {
+    let others: Vec<_> = response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .cloned()
+        .collect();
+    response.headers_mut().remove("warning");
+    let mut response = crate::field_validation::with_warnings(response, &[warning.to_string()]);
+    for other in others {
+        response.headers_mut().append("warning", other);
+    }
+    response
 }
 
 async fn route_verb(method: Method, req: Request) -> Result<Response, ErrorResponse> {
