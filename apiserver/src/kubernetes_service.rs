@@ -10,10 +10,13 @@
 //!   `endpointslice.kubernetes.io/skip-mirror`, the slice `kubernetes.io/service-name`).
 //!
 //! Checked at start and every [`INTERVAL`] after: one that was deleted comes back, as
-//! upstream's controller re-creates it. Like upstream's, it creates what is missing and
-//! leaves what exists alone. kubesim's address is a loopback one (upstream refuses those
-//! in Endpoints written through the API; the server writes its own here, and it is the
-//! address that answers).
+//! upstream's controller re-creates it, and one that exists is left alone. Upstream leaves
+//! an existing Service alone too, but its endpoint reconciler also rewrites the Endpoints
+//! and EndpointSlice when someone edits their addresses, ports or labels; kubesim only
+//! re-creates them (an edit lasts until they are deleted: the server has no internal update
+//! path, and nothing in kubesim routes traffic by them). kubesim's address is a loopback
+//! one (upstream refuses those in Endpoints written through the API; the server writes its
+//! own here, and it is the address that answers).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;

@@ -197,14 +197,11 @@ async fn an_update_owns_the_maps_structs_and_lists_it_adds() {
         .post(&format!("{deployments}?fieldManager=kubectl-create"), &body)
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let upstream = json!({
-        "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
-        "f:spec": {"f:progressDeadlineSeconds": {}, "f:replicas": {}, "f:revisionHistoryLimit": {}, "f:selector": {},
-            "f:strategy": {"f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}}, "f:type": {}},
-            "f:template": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}},
-                "f:spec": {"f:containers": {"k:{\"name\":\"nginx\"}": {".": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {}, "f:resources": {}, "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {}}},
-                    "f:dnsPolicy": {}, "f:restartPolicy": {}, "f:schedulerName": {}, "f:securityContext": {}, "f:terminationGracePeriodSeconds": {}}}}
-    });
+    // The entry a real cluster records for `kubectl create deployment nginx --image=nginx`.
+    let upstream: Value = serde_json::from_str(include_str!(
+        "../../tests/fixtures/kubectl-create-deployment-fieldsV1.json"
+    ))
+    .expect("the fixture is JSON");
     assert_eq!(fields_of(&created, "kubectl-create"), upstream);
 
     // A later update adding annotations owns that map; the creator keeps its own.

@@ -106,13 +106,9 @@ fn kubectl_create_records_the_ownership_a_real_cluster_records() {
     assert_eq!(entry["operation"], "Update");
     // As a real cluster records it: the maps, structs and list items the create added are
     // owned themselves (`"."`); spec, template and the containers list are not.
-    let upstream = serde_json::json!({
-        "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
-        "f:spec": {"f:progressDeadlineSeconds": {}, "f:replicas": {}, "f:revisionHistoryLimit": {}, "f:selector": {},
-            "f:strategy": {"f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}}, "f:type": {}},
-            "f:template": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}},
-                "f:spec": {"f:containers": {"k:{\"name\":\"nginx\"}": {".": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {}, "f:resources": {}, "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {}}},
-                    "f:dnsPolicy": {}, "f:restartPolicy": {}, "f:schedulerName": {}, "f:securityContext": {}, "f:terminationGracePeriodSeconds": {}}}}
-    });
+    let upstream: serde_json::Value = serde_json::from_str(include_str!(
+        "../fixtures/kubectl-create-deployment-fieldsV1.json"
+    ))
+    .expect("the fixture is JSON");
     assert_eq!(entry["fieldsV1"], upstream);
 }

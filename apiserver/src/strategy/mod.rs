@@ -227,11 +227,12 @@ pub fn convert(group: &str, kind: &str, obj: Value, to_version: &str) -> Result<
             "no conversion for {kind} from version {from_version:?} to {to_version:?}"
         )),
     }?;
-    kubesim_apimachinery::encoding::normalize(
-        &format!("{group}/{to_version}"),
-        kind,
-        &mut converted,
-    );
+    let api_version = if group.is_empty() {
+        to_version.to_string()
+    } else {
+        format!("{group}/{to_version}")
+    };
+    kubesim_apimachinery::encoding::normalize(&api_version, kind, &mut converted);
     Ok(converted)
 }
 

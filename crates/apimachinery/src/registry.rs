@@ -284,15 +284,6 @@ pub fn metrics() -> Vec<ResourceInfo> {
 /// auth can-i`), `authentication.k8s.io/v1` "who am I" (`kubectl auth whoami`).
 pub const REVIEW_GROUPS: [&str; 2] = ["authorization.k8s.io", "authentication.k8s.io"];
 
-/// The warning every request to a deprecated resource gets, as upstream's handlers add
-/// it for a kind marked deprecated at the server's version (`<apiVersion> <Kind> is
-/// deprecated in v1.X+; use <replacement>`). Of what kubesim serves at v1.35, only core
-/// v1 Endpoints is (since v1.33, in favour of EndpointSlice).
-pub fn deprecation_warning(info: &ResourceInfo) -> Option<&'static str> {
-    (info.group.is_empty() && info.version == "v1" && info.plural == "endpoints")
-        .then_some("v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice")
-}
-
 /// Whether a resource is one of the review APIs (create-only, never stored).
 pub fn is_review(info: &ResourceInfo) -> bool {
     REVIEW_GROUPS.contains(&info.group.as_str())
@@ -348,6 +339,15 @@ pub fn reviews() -> Vec<ResourceInfo> {
         schema_type: None,
     })
     .collect()
+}
+
+/// The warning every request to a deprecated resource gets, as upstream's handlers add
+/// it for a kind marked deprecated at the server's version (`<apiVersion> <Kind> is
+/// deprecated in v1.X+; use <replacement>`). Of what kubesim serves at v1.35, only core
+/// v1 Endpoints is (since v1.33, in favour of EndpointSlice).
+pub fn deprecation_warning(info: &ResourceInfo) -> Option<&'static str> {
+    (info.group.is_empty() && info.version == "v1" && info.plural == "endpoints")
+        .then_some("v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice")
 }
 
 /// Whether a resource is one of the built-ins (rather than a custom resource).
