@@ -9,6 +9,7 @@ use kubesim_apimachinery::apply::{self, Builtin, Deduced, Manager, Schema, Scope
 use serde_json::Value;
 
 use crate::handlers::Request;
+use crate::storage::NewObject;
 use crate::object;
 
 /// The type information merges of this resource use: the built-in table, or none
@@ -53,6 +54,46 @@ pub fn record_update(
     old: Option<&Value>,
     new: &mut Value,
 ) {
+    as_manager(info, manager, subresource, |who, schema, ty, scope| {
+        apply::record_update(old, new, ty, schema, who, scope);
+    });
+}
+
+/// Record a create by `manager`: the object to store, with the managedFields
+/// [`record_update`] would set, as JSON text when the body brings none of its own (see
+/// `apply::created_managed_fields`), else merged into the value by `record_update`.
+pub fn record_create(info: &ResourceInfo, manager: &str, mut new: Value) -> NewObject {
+    let brought = new
+        .get("metadata")
+        .is_some_and(|m| m.get("managedFields").is_some());
+    let text = if brought {
+        None
+    } else {
+        as_manager(info, manager, None, |who, schema, ty, scope| {
+            apply::created_managed_fields(&new, ty, schema, who, scope).ok()
+        })
+    };
+    match text {
+        Some(managed_fields) => NewObject {
+            value: new,
+            managed_fields,
+        },
+        // Also where writing the text failed (not reached: it is written to memory).
+        None => {
+            record_update(info, None, manager, None, &mut new);
+            new.into()
+        }
+    }
+}
+
+/// Runs `record` as `manager` writing now at the resource's version, with the
+/// resource's type information and what the subresource may own.
+fn as_manager<R>(
+    info: &ResourceInfo,
+    manager: &str,
+    subresource: Option<&str>,
+    record: impl FnOnce(&Manager<'_>, &'static dyn Schema, Option<&'static str>, Scope) -> R,
+) -> R {
     let time = object::now();
     let api_version = info.api_version();
     let who = Manager {
@@ -62,12 +103,5 @@ pub fn record_update(
         time: &time,
     };
     let (schema, ty) = schema(info);
-    apply::record_update(
-        old,
-        new,
-        ty.as_deref(),
-        schema,
-        &who,
-        scope(info, subresource),
-    );
+    record(&who, schema, ty, scope(info, subresource))
 }

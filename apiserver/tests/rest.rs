@@ -440,10 +440,22 @@ async fn the_initial_namespaces_exist() {
 async fn dry_run_validates_without_storing() {
     let api = TestApi::new();
     let (status, cm) = api
-        .post(&format!("{CMS}?dryRun=All"), &configmap("a", json!({})))
+        .post(&format!("{CMS}?dryRun=All"), &configmap("a", json!({"k": "v"})))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{cm}");
     assert_eq!(api.get(&format!("{CMS}/a")).await.0, StatusCode::NOT_FOUND);
+    // The answer is the object as the create would store it, field ownership included.
+    let (_, created) = api.post(CMS, &configmap("a", json!({"k": "v"}))).await;
+    let entry = |object: &Value| {
+        let mut entry = object["metadata"]["managedFields"][0].clone();
+        entry.as_object_mut().map(|e| e.remove("time"));
+        entry
+    };
+    assert_eq!(entry(&cm), entry(&created), "{cm}");
+    assert_eq!(
+        entry(&cm)["fieldsV1"],
+        json!({"f:data": {".": {}, "f:k": {}}})
+    );
 }
 
 #[tokio::test]

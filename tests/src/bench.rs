@@ -567,7 +567,7 @@ pub fn watch_fanout(
     };
     let created = api
         .storage
-        .create(&key, watched_configmap(0))
+        .create(&key, watched_configmap(0).into())
         .expect("create the watched ConfigMap");
     let path = format!(
         "{CONFIGMAPS_PATH}?watch=true&resourceVersion={}",

@@ -21,7 +21,7 @@ use crate::object;
 use crate::request::{content_type, decode_body_noting_duplicates};
 use crate::response::{Result, json_bytes};
 use crate::server::ApiServer;
-use crate::storage::{self, Key, Object, Preconditions};
+use crate::storage::{self, Key, NewObject, Object, Preconditions};
 use crate::strategy::{self, Operation, Rejection};
 
 /// How many times an unconditional update retries against concurrent writers.
@@ -148,15 +148,18 @@ pub fn create_object(
             );
         }
         let name = meta::name(&candidate).to_string();
-        let (mut prepared, dropped_fields) =
+        let (prepared, dropped_fields) =
             run_strategy(info, &name, Operation::Create, candidate, true)?;
-        if !manager.is_empty() {
-            crate::managed::record_update(info, None, manager, None, &mut prepared);
-        }
+        let mut prepared = if manager.is_empty() {
+            prepared.into()
+        } else {
+            crate::managed::record_create(info, manager, prepared)
+        };
         // Services: ClusterIP/NodePort allocation, held until the write (allocator.rs).
-        let _allocated = server
-            .allocator
-            .allocate(server.storage.as_ref(), info, &mut prepared)?;
+        let _allocated =
+            server
+                .allocator
+                .allocate(server.storage.as_ref(), info, &mut prepared.value)?;
         if dry_run {
             return Ok(Created {
                 object: dry_run_object(info, prepared),
@@ -533,7 +536,14 @@ fn run_strategy(
 }
 
 /// A dry-run answer: the object as it would be stored, without a resourceVersion.
-fn dry_run_object(info: &ResourceInfo, value: Value) -> Arc<Object> {
+fn dry_run_object(info: &ResourceInfo, object: impl Into<NewObject>) -> Arc<Object> {
+    let NewObject {
+        mut value,
+        managed_fields,
+    } = object.into();
+    if let Some(list) = managed_fields.and_then(|text| serde_json::from_str(&text).ok()) {
+        meta::set(&mut value, "managedFields", Some(list));
+    }
     let bytes = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
     let attrs = storage::Attrs::of(&info.storage_key(), &value);
     Arc::new(Object {

@@ -20,8 +20,8 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::{
-    Attrs, Error, Event, EventType, Feed, FeedEnd, Key, Object, Preconditions, Result, Storage,
-    Watch, WatchFrom, Written,
+    Attrs, Error, Event, EventType, Feed, FeedEnd, Key, NewObject, Object, Preconditions, Result,
+    Storage, Watch, WatchFrom, Written,
 };
 use kubesim_apimachinery::meta;
 
@@ -193,22 +193,27 @@ fn new_resource() -> Resource {
 }
 
 /// Stamp `revision` into the object and serialize it.
-fn seal(resource: &str, value: Value, revision: u64) -> Result<Arc<Object>> {
-    Ok(stamped(resource, value, revision)?.0)
+fn seal(resource: &str, object: NewObject, revision: u64) -> Result<Arc<Object>> {
+    Ok(stamped(resource, object, revision)?.0)
 }
 
 /// [`seal`], and where in the bytes the resourceVersion's digits are.
 fn stamped(
     resource: &str,
-    mut value: Value,
+    object: NewObject,
     revision: u64,
 ) -> Result<(Arc<Object>, Option<Range<usize>>)> {
+    let NewObject {
+        mut value,
+        managed_fields,
+    } = object;
     meta::set(
         &mut value,
         "resourceVersion",
         Some(Value::String(revision.to_string())),
     );
-    let (bytes, revision_at) = encode(&value).map_err(|e| Error::Internal(e.to_string()))?;
+    let (bytes, revision_at) = encode(&value, managed_fields.as_deref())
+        .map_err(|e| Error::Internal(e.to_string()))?;
     let object = Arc::new(Object {
         resource_version: revision,
         bytes,
@@ -218,13 +223,17 @@ fn stamped(
 }
 
 /// The object's JSON, byte for byte what `serde_json::to_vec` writes (compact, keys in
-/// order), and where the value of `metadata.resourceVersion` is in it (inside the
-/// quotes): an update compares its bytes with the stored ones around that span, and so
-/// serializes the object once rather than once more to detect a no-op.
+/// order) — with `managed_fields` (JSON text) as `metadata.managedFields` when given —
+/// and where the value of `metadata.resourceVersion` is in it (inside the quotes): an
+/// update compares its bytes with the stored ones around that span, and so serializes
+/// the object once rather than once more to detect a no-op.
 ///
 /// Written into a reused buffer and copied out at its exact length: the stored bytes
 /// take no more memory than they need, and no write pays for a growing buffer.
-fn encode(value: &Value) -> serde_json::Result<(Bytes, Option<Range<usize>>)> {
+fn encode(
+    value: &Value,
+    managed_fields: Option<&str>,
+) -> serde_json::Result<(Bytes, Option<Range<usize>>)> {
     /// Buffers grown past this by a big object are not kept.
     const KEPT_CAPACITY: usize = 64 * 1024;
     thread_local! {
@@ -233,7 +242,7 @@ fn encode(value: &Value) -> serde_json::Result<(Bytes, Option<Range<usize>>)> {
     SCRATCH.with(|scratch| {
         let mut out = scratch.take();
         out.clear();
-        let revision_at = encode_into(value, &mut out);
+        let revision_at = encode_into(value, managed_fields, &mut out);
         let bytes = Bytes::copy_from_slice(&out);
         if out.capacity() <= KEPT_CAPACITY {
             scratch.replace(out);
@@ -242,7 +251,11 @@ fn encode(value: &Value) -> serde_json::Result<(Bytes, Option<Range<usize>>)> {
     })
 }
 
-fn encode_into(value: &Value, out: &mut Vec<u8>) -> serde_json::Result<Option<Range<usize>>> {
+fn encode_into(
+    value: &Value,
+    managed_fields: Option<&str>,
+    out: &mut Vec<u8>,
+) -> serde_json::Result<Option<Range<usize>>> {
     let Value::Object(root) = value else {
         serde_json::to_writer(&mut *out, value)?;
         return Ok(None);
@@ -263,11 +276,27 @@ fn encode_into(value: &Value, out: &mut Vec<u8>) -> serde_json::Result<Option<Ra
             serde_json::to_writer(&mut *out, field)?;
             continue;
         }
-        out.push(b'{');
-        for (j, (name, v)) in metadata.iter().enumerate() {
-            if j > 0 {
+        let mut managed_fields = managed_fields;
+        let mut first = true;
+        let mut separate = |out: &mut Vec<u8>| {
+            if !std::mem::take(&mut first) {
                 out.push(b',');
             }
+        };
+        out.push(b'{');
+        for (name, v) in metadata {
+            // The text goes where the map's order puts the key, in place of the value's.
+            if name.as_str() >= "managedFields"
+                && let Some(text) = managed_fields.take()
+            {
+                separate(out);
+                out.extend_from_slice(br#""managedFields":"#);
+                out.extend_from_slice(text.as_bytes());
+                if name == "managedFields" {
+                    continue;
+                }
+            }
+            separate(out);
             serde_json::to_writer(&mut *out, name)?;
             out.push(b':');
             let start = out.len();
@@ -275,6 +304,11 @@ fn encode_into(value: &Value, out: &mut Vec<u8>) -> serde_json::Result<Option<Ra
             if name == "resourceVersion" && v.is_string() {
                 revision_at = Some(start + 1..out.len() - 1);
             }
+        }
+        if let Some(text) = managed_fields {
+            separate(out);
+            out.extend_from_slice(br#""managedFields":"#);
+            out.extend_from_slice(text.as_bytes());
         }
         out.push(b'}');
     }
@@ -338,7 +372,7 @@ impl Storage for MemoryStorage {
         (items, inner.revision)
     }
 
-    fn create(&self, key: &Key, object: Value) -> Result<Arc<Object>> {
+    fn create(&self, key: &Key, object: NewObject) -> Result<Arc<Object>> {
         let mut inner = self.inner.write();
         let Inner {
             revision,
@@ -371,7 +405,7 @@ impl Storage for MemoryStorage {
         // A write of what is already stored changes nothing: same revision, no event.
         // Stored bytes are the encoding of a JSON value with sorted keys, so equal
         // objects encode to equal bytes, but for the resourceVersion.
-        let (sealed, revision_at) = stamped(&key.resource, object, *revision + 1)?;
+        let (sealed, revision_at) = stamped(&key.resource, object.into(), *revision + 1)?;
         if same_but_revision(&sealed.bytes, revision_at.as_ref(), &current) {
             return Ok(Written {
                 object: current,
@@ -399,7 +433,7 @@ impl Storage for MemoryStorage {
         let resource = resources.get_mut(&key.resource).ok_or(Error::NotFound)?;
         let current = resource.objects.get(key).cloned().ok_or(Error::NotFound)?;
         check(&current, preconditions)?;
-        let last = seal(&key.resource, current.value(), *revision + 1)?;
+        let last = seal(&key.resource, current.value().into(), *revision + 1)?;
         *revision += 1;
         resource.objects.remove(key);
         resource.log.append(
@@ -548,8 +582,8 @@ mod tests {
     #[test]
     fn every_write_takes_the_next_revision() {
         let store = MemoryStorage::default();
-        let a = store.create(&key("a"), cm("a", "1")).expect("create a");
-        let b = store.create(&key("b"), cm("b", "1")).expect("create b");
+        let a = store.create(&key("a"), cm("a", "1").into()).expect("create a");
+        let b = store.create(&key("b"), cm("b", "1").into()).expect("create b");
         assert_eq!((a.resource_version, b.resource_version), (1, 2));
         assert_eq!(meta::str_field(&b.value(), "resourceVersion"), Some("2"));
         assert_eq!(b.attrs.name.as_str(), "b");
@@ -581,7 +615,7 @@ mod tests {
             "B",
         ];
         for name in names {
-            store.create(&key(name), cm(name, "1")).expect("create");
+            store.create(&key(name), cm(name, "1").into()).expect("create");
         }
         let (listed, _) = store.list("configmaps", Some("default"));
         let listed: Vec<&str> = listed.iter().map(|o| o.attrs.name.as_str()).collect();
@@ -591,7 +625,7 @@ mod tests {
         assert_eq!(sorted[0], "B");
         assert!(store.get(&key(long)).is_some());
         assert!(matches!(
-            store.create(&key(long), cm(long, "2")),
+            store.create(&key(long), cm(long, "2").into()),
             Err(Error::AlreadyExists)
         ));
         store
@@ -603,7 +637,7 @@ mod tests {
     #[test]
     fn a_no_op_write_takes_no_revision_and_sends_no_event() {
         let store = MemoryStorage::default();
-        store.create(&key("a"), cm("a", "1")).expect("create");
+        store.create(&key("a"), cm("a", "1").into()).expect("create");
         let watch = store
             .watch("configmaps", WatchFrom::Revision(1))
             .expect("watch");
@@ -617,13 +651,51 @@ mod tests {
     }
 
     #[test]
+    fn managed_fields_given_as_text_are_encoded_where_the_values_would_be() {
+        let text = r#"[{"apiVersion":"v1","fieldsType":"FieldsV1","fieldsV1":{"f:data":{".":{},"f:k":{}}},"manager":"m","operation":"Update","time":"2026-12-05T00:00:00Z"}]"#;
+        let managed: Value = serde_json::from_str(text).expect("parse");
+        let objects = [
+            cm("a", "1"),
+            json!({"kind": "X", "metadata": {"annotations": {"a": "b"}, "labels": {"c": "d"}}}),
+            json!({"kind": "X", "metadata": {"name": "n", "uid": "u"}, "z": 1}),
+            json!({"kind": "X", "metadata": {}}),
+            json!({"kind": "X", "metadata": {"managedFields": [], "name": "n"}}),
+            json!({"kind": "X", "metadata": {"name": "n", "resourceVersion": "42"}}),
+        ];
+        for value in objects {
+            let (bytes, at) = encode(&value, Some(text)).expect("encode");
+            let mut expected = value.clone();
+            expected["metadata"]["managedFields"] = managed.clone();
+            assert_eq!(
+                String::from_utf8_lossy(&bytes),
+                expected.to_string(),
+                "{value}"
+            );
+            match at {
+                Some(at) => assert_eq!(&bytes[at], b"42"),
+                None => assert!(value["metadata"].get("resourceVersion").is_none()),
+            }
+        }
+        // Stored, watched and read back as any other object's.
+        let store = MemoryStorage::default();
+        let object = NewObject {
+            value: cm("a", "1"),
+            managed_fields: Some(text.to_string()),
+        };
+        let created = store.create(&key("a"), object).expect("create");
+        assert_eq!(created.value()["metadata"]["managedFields"], managed);
+        assert_eq!(created.value()["metadata"]["resourceVersion"], "1");
+        assert_eq!(created.attrs.name, "a");
+    }
+
+    #[test]
     fn the_encoding_is_serde_jsons_and_finds_the_resource_version() {
         let event = json!({"apiVersion": "v1", "kind": "Event", "count": 1,
             "involvedObject": {"kind": "Pod", "name": "p", "resourceVersion": "42"},
             "metadata": {"name": "p.1", "namespace": "default", "resourceVersion": "42", "labels": {"a\"b": "c"}},
             "message": "x \"resourceVersion\":\"42\""});
         for value in [event, cm("a", "1"), json!({"metadata": {}}), json!([1, 2])] {
-            let (bytes, at) = encode(&value).expect("encode");
+            let (bytes, at) = encode(&value, None).expect("encode");
             assert_eq!(
                 bytes,
                 serde_json::to_vec(&value).expect("to_vec"),
@@ -645,10 +717,10 @@ mod tests {
         let store = MemoryStorage::default();
         for i in 0..9 {
             store
-                .create(&key(&format!("x{i}")), cm("x", "1"))
+                .create(&key(&format!("x{i}")), cm("x", "1").into())
                 .expect("create");
         }
-        let nine = store.create(&key("a"), cm("a", "1")).expect("create");
+        let nine = store.create(&key("a"), cm("a", "1").into()).expect("create");
         assert_eq!(nine.resource_version, 10);
         let same = store
             .update(&key("a"), cm("a", "1"), &Preconditions::default())
@@ -667,7 +739,7 @@ mod tests {
     #[test]
     fn a_stale_resource_version_is_a_conflict_and_changes_nothing() {
         let store = MemoryStorage::default();
-        store.create(&key("a"), cm("a", "1")).expect("create");
+        store.create(&key("a"), cm("a", "1").into()).expect("create");
         store
             .update(&key("a"), cm("a", "2"), &Preconditions::default())
             .expect("update");
@@ -693,9 +765,9 @@ mod tests {
     #[test]
     fn create_twice_is_already_exists() {
         let store = MemoryStorage::default();
-        store.create(&key("a"), cm("a", "1")).expect("create");
+        store.create(&key("a"), cm("a", "1").into()).expect("create");
         assert_eq!(
-            store.create(&key("a"), cm("a", "1")).err(),
+            store.create(&key("a"), cm("a", "1").into()).err(),
             Some(Error::AlreadyExists)
         );
         assert_eq!(store.revision(), 1);
@@ -710,7 +782,7 @@ mod tests {
                 namespace: ns.into(),
                 name: name.into(),
             };
-            store.create(&k, cm(name, "1")).expect("create");
+            store.create(&k, cm(name, "1").into()).expect("create");
         }
         let (all, rv) = store.list("configmaps", None);
         assert_eq!(rv, 4);
@@ -726,7 +798,7 @@ mod tests {
         let store = MemoryStorage::default();
         for i in 0..5 {
             store
-                .create(&key(&format!("c{i}")), cm("c", "1"))
+                .create(&key(&format!("c{i}")), cm("c", "1").into())
                 .expect("create");
         }
         let mut watch = store
@@ -752,8 +824,8 @@ mod tests {
     #[test]
     fn watch_from_now_lists_current_objects_as_added() {
         let store = MemoryStorage::default();
-        store.create(&key("a"), cm("a", "1")).expect("create");
-        store.create(&key("b"), cm("b", "1")).expect("create");
+        store.create(&key("a"), cm("a", "1").into()).expect("create");
+        store.create(&key("b"), cm("b", "1").into()).expect("create");
         store
             .delete(&key("a"), &Preconditions::default())
             .expect("delete");
@@ -768,7 +840,7 @@ mod tests {
         let store = MemoryStorage::new(Config { history: 3 });
         for i in 0..10 {
             store
-                .create(&key(&format!("c{i}")), cm("c", "1"))
+                .create(&key(&format!("c{i}")), cm("c", "1").into())
                 .expect("create");
         }
         assert_eq!(
@@ -789,12 +861,12 @@ mod tests {
         let store = MemoryStorage::new(Config { history: 2 });
         let mut behind = store.watch("configmaps", WatchFrom::Now).expect("watch");
         let mut kept_up = store.watch("configmaps", WatchFrom::Now).expect("watch");
-        store.create(&key("c0"), cm("c", "1")).expect("create");
-        store.create(&key("c1"), cm("c", "1")).expect("create");
+        store.create(&key("c0"), cm("c", "1").into()).expect("create");
+        store.create(&key("c1"), cm("c", "1").into()).expect("create");
         assert_eq!(kept_up.live.next(10).await.map(|e| e.len()), Ok(2));
         // Revision 1 leaves the log: the watcher that never read it is ended, the one
         // that did reads on.
-        store.create(&key("c2"), cm("c", "1")).expect("create");
+        store.create(&key("c2"), cm("c", "1").into()).expect("create");
         assert_eq!(behind.live.next(10).await.err(), Some(FeedEnd::Lagged));
         let next = kept_up.live.next(10).await.expect("next");
         assert_eq!(
@@ -814,7 +886,7 @@ mod tests {
             tokio::spawn(async move {
                 for i in 0..500 {
                     store
-                        .create(&key(&format!("c{i}")), cm("c", "1"))
+                        .create(&key(&format!("c{i}")), cm("c", "1").into())
                         .expect("create");
                     if i % 50 == 0 {
                         tokio::task::yield_now().await;
@@ -836,7 +908,7 @@ mod tests {
     #[tokio::test]
     async fn compaction_expires_old_revisions_and_ends_live_watches() {
         let store = MemoryStorage::default();
-        store.create(&key("a"), cm("a", "1")).expect("create");
+        store.create(&key("a"), cm("a", "1").into()).expect("create");
         let mut watch = store
             .watch("configmaps", WatchFrom::Revision(0))
             .expect("watch");

@@ -42,6 +42,25 @@ impl Object {
     }
 }
 
+/// An object to store: its JSON, and its `metadata.managedFields` when they come as JSON
+/// text rather than in the value (a create's one entry, written straight to text by
+/// `apply::created_managed_fields`); the store writes that text into the metadata as it
+/// encodes the object, in the key order the value's own would take.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewObject {
+    pub value: Value,
+    pub managed_fields: Option<String>,
+}
+
+impl From<Value> for NewObject {
+    fn from(value: Value) -> Self {
+        NewObject {
+            value,
+            managed_fields: None,
+        }
+    }
+}
+
 /// Where an object lives: its resource's storage key (`pods`, `deployments.apps`),
 /// namespace (`""` for cluster-scoped) and name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -201,7 +220,7 @@ pub trait Storage: Send + Sync {
     fn list(&self, resource: &str, namespace: Option<&str>) -> (Vec<Arc<Object>>, u64);
 
     /// Store a new object, giving it the next revision.
-    fn create(&self, key: &Key, object: Value) -> Result<Arc<Object>>;
+    fn create(&self, key: &Key, object: NewObject) -> Result<Arc<Object>>;
 
     /// Replace a stored object. A write equal to what is stored is a no-op.
     fn update(&self, key: &Key, object: Value, preconditions: &Preconditions) -> Result<Written>;

@@ -41,6 +41,24 @@ impl PathElement {
         out
     }
 
+    /// [`Self::encode`] as a JSON string; without a copy when nothing needs escaping.
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let (prefix, rest) = match self {
+            PathElement::Field(name) => ("f:", name.as_str()),
+            PathElement::Key(keys) => ("k:", keys.as_str()),
+            PathElement::Value(value) => ("v:", value.as_str()),
+            PathElement::Index(_) => return serde_json::to_writer(out, &self.encode()),
+        };
+        if rest.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            return serde_json::to_writer(out, &self.encode());
+        }
+        out.push(b'"');
+        out.extend_from_slice(prefix.as_bytes());
+        out.extend_from_slice(rest.as_bytes());
+        out.push(b'"');
+        Ok(())
+    }
+
     fn decode(text: &str) -> Option<Self> {
         let (prefix, rest) = text.split_at_checked(2)?;
         Some(match prefix {
@@ -184,6 +202,49 @@ impl FieldSet {
         Value::Object(map)
     }
 
+    /// The `FieldsV1` JSON as text, byte for byte what serializing [`Self::to_fields_v1`]
+    /// writes (keys in the JSON map's order), without building the JSON tree.
+    pub fn write_fields_v1(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.push(b'{');
+        let mut first = true;
+        if self.member && !self.children.is_empty() {
+            out.extend_from_slice(br#"".":{}"#);
+            first = false;
+        }
+        let children = self.children.iter().filter(|(_, child)| !child.is_empty());
+        let mut separate = |out: &mut Vec<u8>| {
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+        };
+        // The tree orders fields, keys and values as their texts (`f:` < `k:` < `v:`),
+        // but `i:10` before `i:9` and after every `v:`; the JSON map orders by text.
+        let by_index = self
+            .children
+            .keys()
+            .any(|element| matches!(element, PathElement::Index(_)));
+        if by_index {
+            let mut sorted: Vec<(String, &FieldSet)> =
+                children.map(|(e, child)| (e.encode(), child)).collect();
+            sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (text, child) in sorted {
+                separate(out);
+                serde_json::to_writer(&mut *out, &text)?;
+                out.push(b':');
+                child.write_fields_v1(out)?;
+            }
+        } else {
+            for (element, child) in children {
+                separate(out);
+                element.write_json(out)?;
+                out.push(b':');
+                child.write_fields_v1(out)?;
+            }
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
     /// From `FieldsV1` JSON; `None` if it is not one.
     pub fn from_fields_v1(value: &Value) -> Option<FieldSet> {
         let map = value.as_object()?;
@@ -245,6 +306,30 @@ mod tests {
         let mut back = FieldSet::from_fields_v1(&json).expect("parse");
         back.member = false;
         assert_eq!(back, set);
+    }
+
+    #[test]
+    fn fields_v1_text_is_what_the_json_tree_serializes_to() {
+        let mut set = FieldSet::default();
+        // Ordered differently as elements than as text: indexes past 9, keys with
+        // characters JSON escapes, every kind of element under one node.
+        for i in [2, 10, 9, 100] {
+            set.insert(&[f("spec"), f("ports"), PathElement::Index(i)]);
+        }
+        set.insert(&[f("spec"), f("ports"), PathElement::Index(10), f("port")]);
+        set.insert(&[f("spec"), f("list"), PathElement::Value(r#""a\"b""#.into())]);
+        set.insert(&[f("spec"), f("list"), PathElement::Key(r#"{"name":"x\ty"}"#.into())]);
+        set.insert(&[f("spec"), f("list"), f("z")]);
+        set.insert(&[f("spec"), f("list")]);
+        set.insert(&[f("metadata"), f("labels"), f("app.kubernetes.io/name")]);
+        set.insert(&[f("data"), f("é-ключ")]);
+        let mut text = Vec::new();
+        set.write_fields_v1(&mut text).expect("write");
+        let tree = serde_json::to_vec(&set.to_fields_v1()).expect("serialize");
+        assert_eq!(String::from_utf8_lossy(&text), String::from_utf8_lossy(&tree));
+        let mut empty = Vec::new();
+        FieldSet::default().write_fields_v1(&mut empty).expect("write");
+        assert_eq!(empty, b"{}");
     }
 
     #[test]
