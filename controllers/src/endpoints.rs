@@ -8,8 +8,10 @@
 //! against the pod (`targetPort` by number, or by container port name). The Endpoints
 //! object has the Service's name and labels (plus `service.kubernetes.io/headless` for
 //! headless Services, and `endpoints.kubernetes.io/managed-by: endpoint-controller`) and
-//! the `endpoints.kubernetes.io/last-change-trigger-time` annotation. A Service that goes takes its Endpoints with it; a Service without a selector
-//! has its Endpoints managed by people.
+//! the `endpoints.kubernetes.io/last-change-trigger-time` annotation. A Service without
+//! a selector has its Endpoints written by people. A Service that goes takes its
+//! Endpoints with it, whoever wrote them, and Endpoints without a Service when the
+//! controller starts are deleted ([`Orphans`]), as upstream's.
 //!
 //! The module also holds what the EndpointSlice controller shares: which pods back a
 //! Service, pod readiness, port resolution and the pod → Service mapping.
@@ -28,7 +30,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
 /// The annotation naming when the pods or Service last changed in a way the endpoints show.
@@ -91,53 +93,134 @@ pub async fn run(client: Client) {
             }
         });
     // A deleted Service is no longer in the cache, so the loop above never sees it: a
-    // second loop keyed by Endpoints removes ours (those with the trigger-time
-    // annotation) whose Service is gone, as upstream's deletion path and
-    // `checkLeftoverEndpoints` do.
+    // second loop keyed by Endpoints removes those whose Service is gone, as upstream's
+    // deletion path and `checkLeftoverEndpoints` do.
+    let orphans = Orphans::default();
+    orphans.mark_at_start(&client).await;
     let leftovers = Controller::new(
         Api::<Endpoints>::all(client.clone()),
         watcher::Config::default(),
-    )
-    .watches(
-        Api::<Service>::all(client.clone()),
-        watcher::Config::default(),
-        |svc| {
+    );
+    let deletions = service_deletions(&client, leftovers.store(), orphans.clone());
+    let leftovers = leftovers
+        .watches_stream(deletions, |svc| {
             Some(
                 ObjectRef::<Endpoints>::new(&svc.name_any())
                     .within(&svc.namespace().unwrap_or_default()),
             )
-        },
-    )
-    .run(
-        remove_leftover,
-        |_, _, _| Action::requeue(Duration::from_secs(1)),
-        Arc::new(client),
-    )
-    .for_each(|result| async move {
-        if let Err(err) = result {
-            tracing::debug!(error = %err, "endpoints leftover check");
-        }
-    });
+        })
+        .run(
+            remove_leftover,
+            |_, _, _| Action::requeue(Duration::from_secs(1)),
+            Arc::new(Leftovers { client, orphans }),
+        )
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "endpoints leftover check");
+            }
+        });
     futures::join!(controller, leftovers);
 }
 
-/// Delete controller-managed Endpoints whose Service is gone.
-async fn remove_leftover(ep: Arc<Endpoints>, client: Arc<Client>) -> Result<Action, Error> {
-    if !ep.annotations().contains_key(TRIGGER_TIME) {
-        return Ok(Action::await_change());
+/// The Endpoints (namespace, name) that go when their Service is gone, whoever wrote
+/// them: those of a Service seen deleted, and those found without a Service when the
+/// controller starts. Upstream's endpoints controller deletes the Endpoints of every
+/// Service that goes, selector or not, and at start every Endpoints without a Service
+/// but a leader-election record; Endpoints written for a Service that does not exist
+/// yet are left alone while it runs. Ours (with the trigger-time annotation) go
+/// whenever their Service is gone.
+#[derive(Clone, Default)]
+struct Orphans(Arc<parking_lot::Mutex<HashSet<(String, String)>>>);
+
+impl Orphans {
+    fn key(namespace: Option<String>, name: String) -> (String, String) {
+        (namespace.unwrap_or_default(), name)
     }
+
+    /// `checkLeftoverEndpoints`: best effort, as upstream's (a failed list is logged).
+    async fn mark_at_start(&self, client: &Client) {
+        let params = kube::api::ListParams::default();
+        let services = Api::<Service>::all(client.clone());
+        let endpoints = Api::<Endpoints>::all(client.clone());
+        // Services first: an Endpoints listed without its Service is checked again
+        // (with a fresh read of the Service) before it is deleted.
+        let listed = async {
+            Ok::<_, kube::Error>((services.list(&params).await?, endpoints.list(&params).await?))
+        };
+        let (services, endpoints) = match listed.await {
+            Ok(lists) => lists,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not list endpoints; orphaned endpoints will not be cleaned up");
+                return;
+            }
+        };
+        let services: HashSet<_> = services
+            .into_iter()
+            .map(|s| Orphans::key(s.namespace(), s.name_any()))
+            .collect();
+        let mut orphans = self.0.lock();
+        for ep in endpoints {
+            let key = Orphans::key(ep.namespace(), ep.name_any());
+            if !ep.annotations().contains_key(LEADER_ELECTION) && !services.contains(&key) {
+                orphans.insert(key);
+            }
+        }
+    }
+}
+
+/// The annotation of the Endpoints old leader elections kept their record in, which the
+/// check at start leaves alone.
+const LEADER_ELECTION: &str = "control-plane.alpha.kubernetes.io/leader";
+
+/// Deleted Services, noting those that leave Endpoints behind as [`Orphans`].
+fn service_deletions(
+    client: &Client,
+    endpoints: Store<Endpoints>,
+    orphans: Orphans,
+) -> impl futures::Stream<Item = Result<Service, watcher::Error>> + Send + 'static {
+    crate::cache::watch(Api::<Service>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .filter_map(move |event| {
+            let deleted = match event {
+                Ok(watcher::Event::Delete(svc)) => {
+                    let key = Orphans::key(svc.namespace(), svc.name_any());
+                    let left = ObjectRef::<Endpoints>::new(&key.1).within(&key.0);
+                    if endpoints.get(&left).is_some() {
+                        orphans.0.lock().insert(key);
+                    }
+                    Some(Ok(svc))
+                }
+                Ok(_) => None,
+                Err(err) => Some(Err(err)),
+            };
+            std::future::ready(deleted)
+        })
+}
+
+struct Leftovers {
+    client: Client,
+    orphans: Orphans,
+}
+
+/// Delete Endpoints whose Service is gone: ours, and [`Orphans`].
+async fn remove_leftover(ep: Arc<Endpoints>, ctx: Arc<Leftovers>) -> Result<Action, Error> {
     let name = ep.name_any();
     let namespace = ep.namespace().unwrap_or_default();
-    let services: Api<Service> = Api::namespaced((*client).clone(), &namespace);
-    if services
-        .get_opt(&name)
-        .await
-        .map_err(|e| Error::Delete(name.clone(), e))?
-        .is_some()
-    {
+    let key = (namespace.clone(), name.clone());
+    let orphaned = ctx.orphans.0.lock().contains(&key);
+    if !orphaned && !ep.annotations().contains_key(TRIGGER_TIME) {
         return Ok(Action::await_change());
     }
-    let api: Api<Endpoints> = Api::namespaced((*client).clone(), &namespace);
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), &namespace);
+    let service = services
+        .get_opt(&name)
+        .await
+        .map_err(|e| Error::Delete(name.clone(), e))?;
+    if service.is_some() {
+        ctx.orphans.0.lock().remove(&key);
+        return Ok(Action::await_change());
+    }
+    let api: Api<Endpoints> = Api::namespaced(ctx.client.clone(), &namespace);
     let params = DeleteParams {
         preconditions: Some(kube::api::Preconditions {
             uid: ep.uid(),
@@ -146,10 +229,12 @@ async fn remove_leftover(ep: Arc<Endpoints>, client: Arc<Client>) -> Result<Acti
         ..DeleteParams::default()
     };
     match api.delete(&name, &params).await {
-        Ok(_) => Ok(Action::await_change()),
-        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(Action::await_change()),
-        Err(err) => Err(Error::Delete(name, err)),
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
+        Err(err) => return Err(Error::Delete(name, err)),
     }
+    ctx.orphans.0.lock().remove(&key);
+    Ok(Action::await_change())
 }
 
 /// Maps a pod to the Services selecting it now and those that selected it before (so a

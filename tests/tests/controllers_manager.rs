@@ -104,6 +104,47 @@ fn a_controller_manager_killed_mid_rollout_converges_without_extra_pods() {
     );
 }
 
+/// Upstream's endpoints controller deletes the Endpoints of every Service that goes,
+/// hand-written ones of a Service without a selector too, and when it starts, every
+/// Endpoints without a Service (but a leader-election record's); Endpoints written for
+/// no Service while it runs stay.
+#[test]
+fn endpoints_go_with_their_service_and_orphans_go_when_the_controllers_start() {
+    let cluster = Cluster::up(&["--no-controllers", "--no-kubelet", "--no-scheduler"]);
+    let apply = |yaml: &str| {
+        let out = cluster.kubectl_with_stdin(&["apply", "-f", "-"], Some(yaml));
+        assert!(out.status.success(), "{}", describe(&out));
+    };
+    let endpoints = |name: &str, annotations: &str| {
+        format!(
+            "apiVersion: v1\nkind: Endpoints\nmetadata: {{name: {name}, annotations: {{{annotations}}}}}\nsubsets: [{{addresses: [{{ip: 192.0.2.10}}], ports: [{{port: 5432}}]}}]\n"
+        )
+    };
+    let exists = |name: &str| cluster.kubectl(&["get", "endpoints", name]).status.success();
+    // Before the controller manager starts: a Service without a selector and its
+    // hand-written Endpoints, an orphan, and an orphan holding a leader-election record.
+    apply("apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec: {ports: [{port: 5432}]}\n");
+    apply(&endpoints("db", ""));
+    apply(&endpoints("orphan", ""));
+    apply(&endpoints(
+        "old-lock",
+        r#"control-plane.alpha.kubernetes.io/leader: '{"holderIdentity":"x"}'"#,
+    ));
+    let _manager = ControllerManager::start(&cluster);
+    eventually(Duration::from_secs(20), "the orphan deleted at start", || {
+        (!exists("orphan")).then_some(())
+    });
+    assert!(exists("db") && exists("old-lock") && exists("kubernetes"));
+
+    // While it runs: Endpoints for no Service stay; a deleted Service's go.
+    apply(&endpoints("written-first", ""));
+    cluster.kubectl_ok(&["delete", "service", "db"]);
+    eventually(Duration::from_secs(10), "the deleted Service's endpoints", || {
+        (!exists("db")).then_some(())
+    });
+    assert!(exists("written-first") && exists("old-lock"));
+}
+
 #[test]
 fn an_unknown_controller_name_is_refused() {
     let out = Command::new(KUBESIM)
