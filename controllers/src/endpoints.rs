@@ -128,9 +128,10 @@ pub async fn run(client: Client) {
 /// Service that goes, selector or not, and at start every Endpoints without a Service
 /// but a leader-election record; Endpoints written for a Service that does not exist
 /// yet are left alone while it runs. Ours (with the trigger-time annotation) go
-/// whenever their Service is gone.
+/// whenever their Service is gone. Each is noted with its uid, so Endpoints written
+/// again under the same name after the Service went are not taken for it.
 #[derive(Clone, Default)]
-struct Orphans(Arc<parking_lot::Mutex<HashSet<(String, String)>>>);
+struct Orphans(Arc<parking_lot::Mutex<HashMap<(String, String), String>>>);
 
 impl Orphans {
     fn key(namespace: Option<String>, name: String) -> (String, String) {
@@ -162,7 +163,7 @@ impl Orphans {
         for ep in endpoints {
             let key = Orphans::key(ep.namespace(), ep.name_any());
             if !ep.annotations().contains_key(LEADER_ELECTION) && !services.contains(&key) {
-                orphans.insert(key);
+                orphans.insert(key, ep.uid().unwrap_or_default());
             }
         }
     }
@@ -185,8 +186,8 @@ fn service_deletions(
                 Ok(watcher::Event::Delete(svc)) => {
                     let key = Orphans::key(svc.namespace(), svc.name_any());
                     let left = ObjectRef::<Endpoints>::new(&key.1).within(&key.0);
-                    if endpoints.get(&left).is_some() {
-                        orphans.0.lock().insert(key);
+                    if let Some(uid) = endpoints.get(&left).and_then(|ep| ep.uid()) {
+                        orphans.0.lock().insert(key, uid);
                     }
                     Some(Ok(svc))
                 }
@@ -207,7 +208,18 @@ async fn remove_leftover(ep: Arc<Endpoints>, ctx: Arc<Leftovers>) -> Result<Acti
     let name = ep.name_any();
     let namespace = ep.namespace().unwrap_or_default();
     let key = (namespace.clone(), name.clone());
-    let orphaned = ctx.orphans.0.lock().contains(&key);
+    let orphaned = {
+        let mut orphans = ctx.orphans.0.lock();
+        match orphans.get(&key) {
+            Some(uid) if Some(uid) == ep.uid().as_ref() => true,
+            // Written again after its Service went: not the one left behind.
+            Some(_) => {
+                orphans.remove(&key);
+                false
+            }
+            None => false,
+        }
+    };
     if !orphaned && !ep.annotations().contains_key(TRIGGER_TIME) {
         return Ok(Action::await_change());
     }

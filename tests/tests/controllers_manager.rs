@@ -143,6 +143,16 @@ fn endpoints_go_with_their_service_and_orphans_go_when_the_controllers_start() {
         (!exists("db")).then_some(())
     });
     assert!(exists("written-first") && exists("old-lock"));
+    // Written again under the gone Service's name, they stay too: seen once another
+    // Service's deletion has been handled after it.
+    apply(&endpoints("db", ""));
+    apply("apiVersion: v1\nkind: Service\nmetadata: {name: cache}\nspec: {ports: [{port: 6379}]}\n");
+    apply(&endpoints("cache", ""));
+    cluster.kubectl_ok(&["delete", "service", "cache"]);
+    eventually(Duration::from_secs(10), "cache's endpoints", || {
+        (!exists("cache")).then_some(())
+    });
+    assert!(exists("db"));
 }
 
 #[test]
