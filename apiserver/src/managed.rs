@@ -9,8 +9,8 @@ use kubesim_apimachinery::apply::{self, Builtin, Deduced, Manager, Schema, Scope
 use serde_json::Value;
 
 use crate::handlers::Request;
-use crate::storage::NewObject;
 use crate::object;
+use crate::storage::NewObject;
 
 /// The type information merges of this resource use: the built-in table, or none
 /// (custom resources: lists atomic, objects merged key by key).

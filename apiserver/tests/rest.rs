@@ -440,7 +440,10 @@ async fn the_initial_namespaces_exist() {
 async fn dry_run_validates_without_storing() {
     let api = TestApi::new();
     let (status, cm) = api
-        .post(&format!("{CMS}?dryRun=All"), &configmap("a", json!({"k": "v"})))
+        .post(
+            &format!("{CMS}?dryRun=All"),
+            &configmap("a", json!({"k": "v"})),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{cm}");
     assert_eq!(api.get(&format!("{CMS}/a")).await.0, StatusCode::NOT_FOUND);

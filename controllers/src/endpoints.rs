@@ -146,7 +146,10 @@ impl Orphans {
         // Services first: an Endpoints listed without its Service is checked again
         // (with a fresh read of the Service) before it is deleted.
         let listed = async {
-            Ok::<_, kube::Error>((services.list(&params).await?, endpoints.list(&params).await?))
+            Ok::<_, kube::Error>((
+                services.list(&params).await?,
+                endpoints.list(&params).await?,
+            ))
         };
         let (services, endpoints) = match listed.await {
             Ok(lists) => lists,
@@ -179,23 +182,26 @@ fn service_deletions(
     endpoints: Store<Endpoints>,
     orphans: Orphans,
 ) -> impl futures::Stream<Item = Result<Service, watcher::Error>> + Send + 'static {
-    crate::cache::watch(Api::<Service>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .filter_map(move |event| {
-            let deleted = match event {
-                Ok(watcher::Event::Delete(svc)) => {
-                    let key = Orphans::key(svc.namespace(), svc.name_any());
-                    let left = ObjectRef::<Endpoints>::new(&key.1).within(&key.0);
-                    if let Some(uid) = endpoints.get(&left).and_then(|ep| ep.uid()) {
-                        orphans.0.lock().insert(key, uid);
-                    }
-                    Some(Ok(svc))
+    crate::cache::watch(
+        Api::<Service>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .filter_map(move |event| {
+        let deleted = match event {
+            Ok(watcher::Event::Delete(svc)) => {
+                let key = Orphans::key(svc.namespace(), svc.name_any());
+                let left = ObjectRef::<Endpoints>::new(&key.1).within(&key.0);
+                if let Some(uid) = endpoints.get(&left).and_then(|ep| ep.uid()) {
+                    orphans.0.lock().insert(key, uid);
                 }
-                Ok(_) => None,
-                Err(err) => Some(Err(err)),
-            };
-            std::future::ready(deleted)
-        })
+                Some(Ok(svc))
+            }
+            Ok(_) => None,
+            Err(err) => Some(Err(err)),
+        };
+        std::future::ready(deleted)
+    })
 }
 
 struct Leftovers {

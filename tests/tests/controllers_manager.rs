@@ -120,7 +120,12 @@ fn endpoints_go_with_their_service_and_orphans_go_when_the_controllers_start() {
             "apiVersion: v1\nkind: Endpoints\nmetadata: {{name: {name}, annotations: {{{annotations}}}}}\nsubsets: [{{addresses: [{{ip: 192.0.2.10}}], ports: [{{port: 5432}}]}}]\n"
         )
     };
-    let exists = |name: &str| cluster.kubectl(&["get", "endpoints", name]).status.success();
+    let exists = |name: &str| {
+        cluster
+            .kubectl(&["get", "endpoints", name])
+            .status
+            .success()
+    };
     // Before the controller manager starts: a Service without a selector and its
     // hand-written Endpoints, an orphan, and an orphan holding a leader-election record.
     apply("apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec: {ports: [{port: 5432}]}\n");
@@ -131,22 +136,28 @@ fn endpoints_go_with_their_service_and_orphans_go_when_the_controllers_start() {
         r#"control-plane.alpha.kubernetes.io/leader: '{"holderIdentity":"x"}'"#,
     ));
     let _manager = ControllerManager::start(&cluster);
-    eventually(Duration::from_secs(20), "the orphan deleted at start", || {
-        (!exists("orphan")).then_some(())
-    });
+    eventually(
+        Duration::from_secs(20),
+        "the orphan deleted at start",
+        || (!exists("orphan")).then_some(()),
+    );
     assert!(exists("db") && exists("old-lock") && exists("kubernetes"));
 
     // While it runs: Endpoints for no Service stay; a deleted Service's go.
     apply(&endpoints("written-first", ""));
     cluster.kubectl_ok(&["delete", "service", "db"]);
-    eventually(Duration::from_secs(10), "the deleted Service's endpoints", || {
-        (!exists("db")).then_some(())
-    });
+    eventually(
+        Duration::from_secs(10),
+        "the deleted Service's endpoints",
+        || (!exists("db")).then_some(()),
+    );
     assert!(exists("written-first") && exists("old-lock"));
     // Written again under the gone Service's name, they stay too: seen once another
     // Service's deletion has been handled after it.
     apply(&endpoints("db", ""));
-    apply("apiVersion: v1\nkind: Service\nmetadata: {name: cache}\nspec: {ports: [{port: 6379}]}\n");
+    apply(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: cache}\nspec: {ports: [{port: 6379}]}\n",
+    );
     apply(&endpoints("cache", ""));
     cluster.kubectl_ok(&["delete", "service", "cache"]);
     eventually(Duration::from_secs(10), "cache's endpoints", || {

@@ -212,8 +212,8 @@ fn stamped(
         "resourceVersion",
         Some(Value::String(revision.to_string())),
     );
-    let (bytes, revision_at) = encode(&value, managed_fields.as_deref())
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let (bytes, revision_at) =
+        encode(&value, managed_fields.as_deref()).map_err(|e| Error::Internal(e.to_string()))?;
     let object = Arc::new(Object {
         resource_version: revision,
         bytes,
@@ -278,25 +278,18 @@ fn encode_into(
         }
         let mut managed_fields = managed_fields;
         let mut first = true;
-        let mut separate = |out: &mut Vec<u8>| {
-            if !std::mem::take(&mut first) {
-                out.push(b',');
-            }
-        };
         out.push(b'{');
         for (name, v) in metadata {
             // The text goes where the map's order puts the key, in place of the value's.
             if name.as_str() >= "managedFields"
                 && let Some(text) = managed_fields.take()
             {
-                separate(out);
-                out.extend_from_slice(br#""managedFields":"#);
-                out.extend_from_slice(text.as_bytes());
+                push_managed_fields(out, &mut first, text);
                 if name == "managedFields" {
                     continue;
                 }
             }
-            separate(out);
+            separate(out, &mut first);
             serde_json::to_writer(&mut *out, name)?;
             out.push(b':');
             let start = out.len();
@@ -306,14 +299,26 @@ fn encode_into(
             }
         }
         if let Some(text) = managed_fields {
-            separate(out);
-            out.extend_from_slice(br#""managedFields":"#);
-            out.extend_from_slice(text.as_bytes());
+            push_managed_fields(out, &mut first, text);
         }
         out.push(b'}');
     }
     out.push(b'}');
     Ok(revision_at)
+}
+
+/// A comma before every member of an object but its first.
+fn separate(out: &mut Vec<u8>, first: &mut bool) {
+    if !std::mem::take(first) {
+        out.push(b',');
+    }
+}
+
+/// `"managedFields":` and the entries' JSON text, as the metadata's next member.
+fn push_managed_fields(out: &mut Vec<u8>, first: &mut bool, text: &str) {
+    separate(out, first);
+    out.extend_from_slice(br#""managedFields":"#);
+    out.extend_from_slice(text.as_bytes());
 }
 
 /// Whether `new` (an encoding whose resourceVersion is at `revision_at`) is `current`
@@ -582,8 +587,12 @@ mod tests {
     #[test]
     fn every_write_takes_the_next_revision() {
         let store = MemoryStorage::default();
-        let a = store.create(&key("a"), cm("a", "1").into()).expect("create a");
-        let b = store.create(&key("b"), cm("b", "1").into()).expect("create b");
+        let a = store
+            .create(&key("a"), cm("a", "1").into())
+            .expect("create a");
+        let b = store
+            .create(&key("b"), cm("b", "1").into())
+            .expect("create b");
         assert_eq!((a.resource_version, b.resource_version), (1, 2));
         assert_eq!(meta::str_field(&b.value(), "resourceVersion"), Some("2"));
         assert_eq!(b.attrs.name.as_str(), "b");
@@ -615,7 +624,9 @@ mod tests {
             "B",
         ];
         for name in names {
-            store.create(&key(name), cm(name, "1").into()).expect("create");
+            store
+                .create(&key(name), cm(name, "1").into())
+                .expect("create");
         }
         let (listed, _) = store.list("configmaps", Some("default"));
         let listed: Vec<&str> = listed.iter().map(|o| o.attrs.name.as_str()).collect();
@@ -637,7 +648,9 @@ mod tests {
     #[test]
     fn a_no_op_write_takes_no_revision_and_sends_no_event() {
         let store = MemoryStorage::default();
-        store.create(&key("a"), cm("a", "1").into()).expect("create");
+        store
+            .create(&key("a"), cm("a", "1").into())
+            .expect("create");
         let watch = store
             .watch("configmaps", WatchFrom::Revision(1))
             .expect("watch");
@@ -720,7 +733,9 @@ mod tests {
                 .create(&key(&format!("x{i}")), cm("x", "1").into())
                 .expect("create");
         }
-        let nine = store.create(&key("a"), cm("a", "1").into()).expect("create");
+        let nine = store
+            .create(&key("a"), cm("a", "1").into())
+            .expect("create");
         assert_eq!(nine.resource_version, 10);
         let same = store
             .update(&key("a"), cm("a", "1"), &Preconditions::default())
@@ -739,7 +754,9 @@ mod tests {
     #[test]
     fn a_stale_resource_version_is_a_conflict_and_changes_nothing() {
         let store = MemoryStorage::default();
-        store.create(&key("a"), cm("a", "1").into()).expect("create");
+        store
+            .create(&key("a"), cm("a", "1").into())
+            .expect("create");
         store
             .update(&key("a"), cm("a", "2"), &Preconditions::default())
             .expect("update");
@@ -765,7 +782,9 @@ mod tests {
     #[test]
     fn create_twice_is_already_exists() {
         let store = MemoryStorage::default();
-        store.create(&key("a"), cm("a", "1").into()).expect("create");
+        store
+            .create(&key("a"), cm("a", "1").into())
+            .expect("create");
         assert_eq!(
             store.create(&key("a"), cm("a", "1").into()).err(),
             Some(Error::AlreadyExists)
@@ -824,8 +843,12 @@ mod tests {
     #[test]
     fn watch_from_now_lists_current_objects_as_added() {
         let store = MemoryStorage::default();
-        store.create(&key("a"), cm("a", "1").into()).expect("create");
-        store.create(&key("b"), cm("b", "1").into()).expect("create");
+        store
+            .create(&key("a"), cm("a", "1").into())
+            .expect("create");
+        store
+            .create(&key("b"), cm("b", "1").into())
+            .expect("create");
         store
             .delete(&key("a"), &Preconditions::default())
             .expect("delete");
@@ -861,12 +884,18 @@ mod tests {
         let store = MemoryStorage::new(Config { history: 2 });
         let mut behind = store.watch("configmaps", WatchFrom::Now).expect("watch");
         let mut kept_up = store.watch("configmaps", WatchFrom::Now).expect("watch");
-        store.create(&key("c0"), cm("c", "1").into()).expect("create");
-        store.create(&key("c1"), cm("c", "1").into()).expect("create");
+        store
+            .create(&key("c0"), cm("c", "1").into())
+            .expect("create");
+        store
+            .create(&key("c1"), cm("c", "1").into())
+            .expect("create");
         assert_eq!(kept_up.live.next(10).await.map(|e| e.len()), Ok(2));
         // Revision 1 leaves the log: the watcher that never read it is ended, the one
         // that did reads on.
-        store.create(&key("c2"), cm("c", "1").into()).expect("create");
+        store
+            .create(&key("c2"), cm("c", "1").into())
+            .expect("create");
         assert_eq!(behind.live.next(10).await.err(), Some(FeedEnd::Lagged));
         let next = kept_up.live.next(10).await.expect("next");
         assert_eq!(
@@ -908,7 +937,9 @@ mod tests {
     #[tokio::test]
     async fn compaction_expires_old_revisions_and_ends_live_watches() {
         let store = MemoryStorage::default();
-        store.create(&key("a"), cm("a", "1").into()).expect("create");
+        store
+            .create(&key("a"), cm("a", "1").into())
+            .expect("create");
         let mut watch = store
             .watch("configmaps", WatchFrom::Revision(0))
             .expect("watch");

@@ -318,7 +318,11 @@ mod tests {
         }
         set.insert(&[f("spec"), f("ports"), PathElement::Index(10), f("port")]);
         set.insert(&[f("spec"), f("list"), PathElement::Value(r#""a\"b""#.into())]);
-        set.insert(&[f("spec"), f("list"), PathElement::Key(r#"{"name":"x\ty"}"#.into())]);
+        set.insert(&[
+            f("spec"),
+            f("list"),
+            PathElement::Key(r#"{"name":"x\ty"}"#.into()),
+        ]);
         set.insert(&[f("spec"), f("list"), f("z")]);
         set.insert(&[f("spec"), f("list")]);
         set.insert(&[f("metadata"), f("labels"), f("app.kubernetes.io/name")]);
@@ -326,9 +330,14 @@ mod tests {
         let mut text = Vec::new();
         set.write_fields_v1(&mut text).expect("write");
         let tree = serde_json::to_vec(&set.to_fields_v1()).expect("serialize");
-        assert_eq!(String::from_utf8_lossy(&text), String::from_utf8_lossy(&tree));
+        assert_eq!(
+            String::from_utf8_lossy(&text),
+            String::from_utf8_lossy(&tree)
+        );
         let mut empty = Vec::new();
-        FieldSet::default().write_fields_v1(&mut empty).expect("write");
+        FieldSet::default()
+            .write_fields_v1(&mut empty)
+            .expect("write");
         assert_eq!(empty, b"{}");
     }
 

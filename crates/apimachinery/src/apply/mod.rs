@@ -1089,6 +1089,7 @@ mod tests {
             json!({"spec": {"a": 1, "b": 2, "list": [3]}})
         );
     }
+
     #[test]
     fn a_creates_managed_fields_text_is_what_record_update_stores() {
         let pod = json!({"apiVersion": "v1", "kind": "Pod",
@@ -1104,11 +1105,27 @@ mod tests {
         let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
             "spec": {"items": [1, 2, 3], "nested": {"a": {}}}});
         let cases = [
-            (pod.clone(), Builtin::root("", "v1", "Pod"), Scope::AllButStatus),
+            (
+                pod.clone(),
+                Builtin::root("", "v1", "Pod"),
+                Scope::AllButStatus,
+            ),
             (pod, Builtin::root("", "v1", "Pod"), Scope::Everything),
-            (service, Builtin::root("", "v1", "Service"), Scope::AllButStatus),
-            (config_map, Builtin::root("", "v1", "ConfigMap"), Scope::Everything),
-            (name_only, Builtin::root("", "v1", "ConfigMap"), Scope::Everything),
+            (
+                service,
+                Builtin::root("", "v1", "Service"),
+                Scope::AllButStatus,
+            ),
+            (
+                config_map,
+                Builtin::root("", "v1", "ConfigMap"),
+                Scope::Everything,
+            ),
+            (
+                name_only,
+                Builtin::root("", "v1", "ConfigMap"),
+                Scope::Everything,
+            ),
             (widget, None, Scope::Everything),
         ];
         for (object, ty, scope) in cases {
@@ -1124,11 +1141,7 @@ mod tests {
             record_update(None, &mut recorded, ty, schema, &creator, scope);
             let text = created_managed_fields(&object, ty, schema, &creator, scope).expect("text");
             let stored = recorded["metadata"].get("managedFields");
-            assert_eq!(
-                text,
-                stored.map(|list| list.to_string()),
-                "{object}"
-            );
+            assert_eq!(text, stored.map(|list| list.to_string()), "{object}");
         }
     }
 }
