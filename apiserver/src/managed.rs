@@ -36,10 +36,14 @@ pub fn manager_name(req: &Request) -> String {
     }
 }
 
-/// What a write to `subresource` may own: status writes only the status; writes to the
-/// main resource of a kind with a status subresource everything but.
-fn scope(info: &ResourceInfo, subresource: Option<&str>) -> Scope {
+/// What a write to `subresource` may own: a built-in kind's status writes all but what
+/// its status strategy resets, a custom resource's only the status; writes to the main
+/// resource of a kind with a status subresource everything but the status.
+pub fn scope(info: &ResourceInfo, subresource: Option<&str>) -> Scope {
     match subresource {
+        Some("status") if kubesim_apimachinery::registry::is_builtin(info) => {
+            Scope::AllBut(crate::strategy::status_resets(&info.group, &info.plural))
+        }
         Some("status") => Scope::StatusOnly,
         _ if info.subresources.status => Scope::AllButStatus,
         _ => Scope::Everything,
@@ -59,17 +63,18 @@ pub fn record_update(
     });
 }
 
-/// Record a create by `manager`: the object to store, with the managedFields
-/// [`record_update`] would set, as JSON text when the body brings none of its own (see
-/// `apply::created_managed_fields`), else merged into the value by `record_update`.
-pub fn record_create(info: &ResourceInfo, manager: &str, mut new: Value) -> NewObject {
+/// Record a create by `manager` at `time` (its creation time): the object to store, with
+/// the managedFields [`record_update`] would set, as JSON text when the body brings none
+/// of its own (see `apply::created_managed_fields`), else merged into the value by
+/// `record_update`.
+pub fn record_create(info: &ResourceInfo, manager: &str, time: &str, mut new: Value) -> NewObject {
     let brought = new
         .get("metadata")
         .is_some_and(|m| m.get("managedFields").is_some());
     let text = if brought {
         None
     } else {
-        as_manager(info, manager, None, |who, schema, ty, scope| {
+        as_manager_at(info, manager, None, time, |who, schema, ty, scope| {
             apply::created_managed_fields(&new, ty, schema, who, scope).ok()
         })
     };
@@ -94,13 +99,23 @@ fn as_manager<R>(
     subresource: Option<&str>,
     record: impl FnOnce(&Manager<'_>, &'static dyn Schema, Option<&'static str>, Scope) -> R,
 ) -> R {
-    let time = object::now();
+    as_manager_at(info, manager, subresource, &object::now(), record)
+}
+
+/// [`as_manager`] writing at `time`.
+fn as_manager_at<R>(
+    info: &ResourceInfo,
+    manager: &str,
+    subresource: Option<&str>,
+    time: &str,
+    record: impl FnOnce(&Manager<'_>, &'static dyn Schema, Option<&'static str>, Scope) -> R,
+) -> R {
     let api_version = info.api_version();
     let who = Manager {
         name: manager,
         api_version: &api_version,
         subresource,
-        time: &time,
+        time,
     };
     let (schema, ty) = schema(info);
     record(&who, schema, ty, scope(info, subresource))

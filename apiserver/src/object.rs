@@ -54,6 +54,22 @@ fn push_digits(out: &mut String, n: i64, width: u32) {
     }
 }
 
+/// `n` in decimal, written at the end of `buffer` (room for any `u64`), without the
+/// formatting machinery: every write stamps a revision, and validation indexes lists.
+pub fn decimal(mut n: u64, buffer: &mut [u8; 20]) -> &str {
+    let mut at = buffer.len();
+    loop {
+        at -= 1;
+        buffer[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buffer[at..]).unwrap_or_default()
+}
+
 /// Now, as Kubernetes writes it.
 pub fn now() -> String {
     timestamp(Timestamp::now())
@@ -78,24 +94,42 @@ pub fn generate_name(prefix: &str) -> String {
     format!("{prefix}{suffix}")
 }
 
-/// Fill what the server sets on create, as upstream's `FillObjectMetaSystemFields`.
+/// Fill what the server sets on create, as upstream's `FillObjectMetaSystemFields`, but
+/// for the creation time: nothing before the store reads it, so the create sets it on
+/// what the kind's strategy made ([`set_created_at`]), and the time is not parsed into
+/// the typed object and formatted back.
 pub fn fill_create(obj: &mut Value, has_generation: bool) {
     let meta = meta::metadata_mut(obj);
     // One pass over the few keys there are, rather than a search per removed field.
     meta.retain(|key, _| {
         !matches!(
             key.as_str(),
-            "resourceVersion" | "deletionTimestamp" | "deletionGracePeriodSeconds" | "generation"
+            "resourceVersion"
+                | "creationTimestamp"
+                | "deletionTimestamp"
+                | "deletionGracePeriodSeconds"
+                | "generation"
         )
     });
-    meta.insert(
-        "uid".into(),
-        Value::String(uuid::Uuid::new_v4().to_string()),
-    );
-    meta.insert("creationTimestamp".into(), Value::String(now()));
+    meta.insert("uid".into(), Value::String(new_uid()));
     if has_generation {
         meta.insert("generation".into(), Value::from(1));
     }
+}
+
+/// The creation time of an object being created, `at` as [`now`] writes it.
+pub fn set_created_at(obj: &mut Value, at: &str) {
+    meta::metadata_mut(obj).insert("creationTimestamp".into(), Value::String(at.to_string()));
+}
+
+/// A random uid as upstream writes it (`6b1e0c1e-...`), without the formatting machinery
+/// `to_string` goes through: every create makes one.
+fn new_uid() -> String {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Uuid::new_v4()
+        .hyphenated()
+        .encode_lower(&mut text)
+        .to_string()
 }
 
 /// Keep on update what a client may not change: uid, creation time, deletion state and
@@ -164,6 +198,29 @@ pub fn bump_generation(new: &mut Value, old: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_are_written_as_display_writes_them() {
+        for n in [0, 7, 10, 99, 100, 12_345, u64::MAX] {
+            let mut digits = [0; 20];
+            assert_eq!(decimal(n, &mut digits), n.to_string());
+        }
+    }
+
+    #[test]
+    fn a_created_object_gets_a_fresh_uid_written_as_upstream_writes_one() {
+        let mut obj = serde_json::json!({"metadata": {"name": "a", "uid": "sent"}});
+        fill_create(&mut obj, false);
+        let uid = obj["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let parsed = uuid::Uuid::parse_str(&uid).unwrap_or_default();
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(uid, parsed.hyphenated().to_string(), "lower case, hyphens");
+        fill_create(&mut obj, false);
+        assert_ne!(obj["metadata"]["uid"], uid.as_str());
+    }
 
     #[test]
     fn generated_names_have_the_prefix_and_five_characters() {

@@ -219,3 +219,84 @@ async fn an_update_owns_the_maps_structs_and_lists_it_adds() {
     );
     assert_eq!(fields_of(&patched, "kubectl-create"), upstream);
 }
+
+/// An apply to `/status` neither owns nor conflicts on what the status strategy resets
+/// (a Deployment's spec and labels), as upstream strips those fields from the applied
+/// configuration; it owns its status and the rest of the metadata.
+#[tokio::test]
+async fn a_status_apply_ignores_the_fields_its_strategy_resets() {
+    let api = TestApi::new();
+    let deploys = "/apis/apps/v1/namespaces/default/deployments";
+    let deployment = r#"{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}"#;
+    let (status, created) = api
+        .send(
+            Method::PATCH,
+            &format!("{deploys}/web?fieldManager=owner"),
+            "application/apply-patch+yaml",
+            deployment.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(
+        fields_of(&created, "owner").get("f:status").is_none(),
+        "{created}"
+    );
+
+    let status_config = r#"{"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"app": "other"}, "annotations": {"seen": "yes"}},
+        "spec": {"replicas": 7}, "status": {"replicas": 2}}"#;
+    let (status, applied) = api
+        .send(
+            Method::PATCH,
+            &format!("{deploys}/web/status?fieldManager=reporter"),
+            "application/apply-patch+yaml",
+            status_config.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    assert_eq!(applied["spec"]["replicas"], 2);
+    assert_eq!(applied["metadata"]["labels"]["app"], "web");
+    assert_eq!(applied["metadata"]["annotations"]["seen"], "yes");
+    assert_eq!(applied["status"]["replicas"], 2);
+    let owned = fields_of(&applied, "reporter");
+    assert!(owned["f:status"].get("f:replicas").is_some(), "{owned}");
+    assert!(
+        owned["f:metadata"]["f:annotations"].get("f:seen").is_some(),
+        "{owned}"
+    );
+    assert!(owned.get("f:spec").is_none(), "{owned}");
+    assert!(owned["f:metadata"].get("f:labels").is_none(), "{owned}");
+}
+
+/// A custom resource's status apply changes the status alone, and keeps the ownership it
+/// records (upstream's custom resource status strategy keeps managedFields).
+#[tokio::test]
+async fn a_custom_resources_status_apply_is_recorded() {
+    let api = TestApi::new();
+    api.server.registry.add(common::widgets(true));
+    let widgets = "/apis/example.com/v1/namespaces/default/widgets";
+    let (status, created) = api
+        .post(
+            widgets,
+            &json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"n": 1}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let config = r#"{"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w", "labels": {"a": "b"}}, "status": {"ready": true}}"#;
+    let (status, applied) = api
+        .send(
+            Method::PATCH,
+            &format!("{widgets}/w/status?fieldManager=reporter"),
+            "application/apply-patch+yaml",
+            config.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    assert_eq!(applied["status"]["ready"], true);
+    assert!(applied["metadata"].get("labels").is_none(), "{applied}");
+    let owned = fields_of(&applied, "reporter");
+    assert!(owned["f:status"].get("f:ready").is_some(), "{applied}");
+}

@@ -4,7 +4,6 @@ mod common;
 
 use axum::http::StatusCode;
 use common::TestApi;
-use kubesim_apimachinery::registry::{ResourceInfo, Subresources};
 use serde_json::{Value, json};
 
 const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
@@ -179,23 +178,7 @@ async fn plain_json_gets_the_legacy_formats() {
 #[tokio::test]
 async fn both_formats_show_resources_added_at_run_time() {
     let api = TestApi::new();
-    api.server.registry.add(ResourceInfo {
-        group: "example.com".into(),
-        version: "v1".into(),
-        kind: "Widget".into(),
-        plural: "widgets".into(),
-        singular: "widget".into(),
-        namespaced: true,
-        short_names: vec!["wd".into()],
-        categories: vec![],
-        subresources: Subresources {
-            status: true,
-            scale: false,
-        },
-        has_generation: true,
-        storage_version: "v1".into(),
-        schema_type: None,
-    });
+    api.server.registry.add(common::widgets(true));
     let (_, _, body) = api.get_with("/apis", &[("accept", KUBECTL_ACCEPT)]).await;
     let group = body["items"]
         .as_array()
@@ -209,4 +192,75 @@ async fn both_formats_show_resources_added_at_run_time() {
     let (_, body) = api.get("/apis/example.com/v1").await;
     assert_eq!(body["resources"][0]["name"], "widgets");
     assert_eq!(body["resources"][1]["name"], "widgets/status");
+}
+
+/// Every resource the API server promises (its first issue's list) is served, with its
+/// scope, at the group/version a client asks for it.
+#[tokio::test]
+async fn the_built_in_resources_are_served() {
+    let api = TestApi::new();
+    let expected: &[(&str, &[(&str, bool)])] = &[
+        (
+            "/api/v1",
+            &[
+                ("namespaces", false),
+                ("pods", true),
+                ("nodes", false),
+                ("services", true),
+                ("endpoints", true),
+                ("configmaps", true),
+                ("secrets", true),
+                ("serviceaccounts", true),
+                ("events", true),
+                ("persistentvolumes", false),
+                ("persistentvolumeclaims", true),
+                ("resourcequotas", true),
+                ("limitranges", true),
+            ],
+        ),
+        (
+            "/apis/apps/v1",
+            &[
+                ("deployments", true),
+                ("replicasets", true),
+                ("statefulsets", true),
+                ("daemonsets", true),
+                ("controllerrevisions", true),
+            ],
+        ),
+        ("/apis/batch/v1", &[("jobs", true), ("cronjobs", true)]),
+        ("/apis/coordination.k8s.io/v1", &[("leases", true)]),
+        ("/apis/discovery.k8s.io/v1", &[("endpointslices", true)]),
+        ("/apis/events.k8s.io/v1", &[("events", true)]),
+        ("/apis/policy/v1", &[("poddisruptionbudgets", true)]),
+        (
+            "/apis/autoscaling/v1",
+            &[("horizontalpodautoscalers", true)],
+        ),
+        (
+            "/apis/autoscaling/v2",
+            &[("horizontalpodautoscalers", true)],
+        ),
+        ("/apis/scheduling.k8s.io/v1", &[("priorityclasses", false)]),
+        ("/apis/storage.k8s.io/v1", &[("storageclasses", false)]),
+    ];
+    for (group_version, resources) in expected {
+        let (status, list) = api.get(group_version).await;
+        assert_eq!(status, StatusCode::OK, "{group_version}: {list}");
+        for (plural, namespaced) in *resources {
+            let found = list["resources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| r["name"] == *plural);
+            let found = found.unwrap_or_else(|| panic!("{group_version} has no {plural}"));
+            assert_eq!(found["namespaced"], *namespaced, "{group_version} {plural}");
+            assert!(
+                found["verbs"]
+                    .as_array()
+                    .is_some_and(|v| v.iter().any(|v| v == "watch")),
+                "{group_version} {plural}: {found}"
+            );
+        }
+    }
 }

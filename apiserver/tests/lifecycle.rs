@@ -4,7 +4,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{TestApi, configmap, pod, rv};
+use common::{TestApi, configmap, names, pod, rv};
 use serde_json::{Value, json};
 
 const CMS: &str = "/api/v1/namespaces/default/configmaps";
@@ -56,6 +56,19 @@ async fn finalizers_hold_a_deleted_object_until_they_are_removed() {
     let (status, still) = api.get(&format!("{CMS}/held")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(still["metadata"]["finalizers"], json!(["example.com/hold"]));
+    // A finalizer may not be added to an object being deleted.
+    let (status, err) = api
+        .patch(
+            &format!("{CMS}/held"),
+            "application/merge-patch+json",
+            &json!({"metadata": {"finalizers": ["example.com/hold", "example.com/late"]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert_eq!(
+        api.get(&format!("{CMS}/held")).await.1["metadata"]["finalizers"],
+        json!(["example.com/hold"])
+    );
     // New content may still be removed, not added back... and the deletion stays.
     let (status, _) = api
         .patch(
@@ -69,6 +82,28 @@ async fn finalizers_hold_a_deleted_object_until_they_are_removed() {
         api.get(&format!("{CMS}/held")).await.0,
         StatusCode::NOT_FOUND
     );
+}
+
+/// Held by a finalizer, a deleted object with a generation gets the next one, once
+/// (upstream's `markAsDeleting`); an object without one (a ConfigMap) gets none.
+#[tokio::test]
+async fn marking_for_deletion_moves_a_set_generation_once() {
+    let api = TestApi::new();
+    let mut held = deployment("held", 1);
+    held["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    let (_, created) = api.post(DEPLOYS, &held).await;
+    assert_eq!(created["metadata"]["generation"], 1);
+    let (status, marked) = api.delete(&format!("{DEPLOYS}/held")).await;
+    assert_eq!(status, StatusCode::OK, "{marked}");
+    assert_eq!(marked["metadata"]["generation"], 2, "{marked}");
+    let (_, again) = api.delete(&format!("{DEPLOYS}/held")).await;
+    assert_eq!(again["metadata"]["generation"], 2, "{again}");
+
+    let mut cm = configmap("held", json!({}));
+    cm["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    api.post(CMS, &cm).await;
+    let (_, marked) = api.delete(&format!("{CMS}/held")).await;
+    assert!(marked["metadata"].get("generation").is_none(), "{marked}");
 }
 
 #[tokio::test]
@@ -132,6 +167,16 @@ async fn delete_preconditions_are_checked() {
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    // Upstream's message is etcd3's storage error, key and all.
+    let uid = api.get(&format!("{CMS}/a")).await.1["metadata"]["uid"].clone();
+    assert_eq!(
+        err["message"],
+        format!(
+            "Operation cannot be fulfilled on configmaps \"a\": StorageError: invalid object, Code: 4, Key: /registry/configmaps/default/a, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: not-the-uid, UID in object meta: {}",
+            uid.as_str().unwrap_or_default()
+        )
+    );
+    assert_eq!(err["reason"], "Conflict");
     assert_eq!(api.get(&format!("{CMS}/a")).await.0, StatusCode::OK);
 }
 
@@ -150,7 +195,39 @@ async fn a_pod_on_a_node_terminates_gracefully() {
         "{terminating}"
     );
     assert!(terminating["metadata"]["deletionTimestamp"].is_string());
+    // Marked for deletion, its generation moves on, as upstream's `BeforeDelete` does.
+    assert_eq!(terminating["metadata"]["generation"], 2, "{terminating}");
     assert_eq!(api.get(&format!("{PODS}/bound")).await.0, StatusCode::OK);
+    // A second delete may shorten the grace period, not lengthen it, and does not move
+    // the generation again.
+    let (status, shorter) = api
+        .delete(&format!("{PODS}/bound?gracePeriodSeconds=10"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{shorter}");
+    assert_eq!(shorter["metadata"]["deletionGracePeriodSeconds"], 10);
+    // Shortened, the deletion still counts from when it began.
+    let at = |obj: &Value| -> jiff::Timestamp {
+        obj["metadata"]["deletionTimestamp"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .expect("deletionTimestamp")
+    };
+    assert_eq!(
+        at(&terminating).duration_since(at(&shorter)),
+        jiff::SignedDuration::from_secs(20)
+    );
+    assert_eq!(shorter["metadata"]["generation"], 2);
+    let (_, longer) = api
+        .delete(&format!("{PODS}/bound?gracePeriodSeconds=60"))
+        .await;
+    assert_eq!(
+        longer["metadata"]["deletionGracePeriodSeconds"], 10,
+        "{longer}"
+    );
+    assert_eq!(
+        longer["metadata"]["deletionTimestamp"],
+        shorter["metadata"]["deletionTimestamp"]
+    );
     // The kubelet's final delete, with no grace left.
     let (status, _) = api
         .delete(&format!("{PODS}/bound?gracePeriodSeconds=0"))
@@ -161,13 +238,40 @@ async fn a_pod_on_a_node_terminates_gracefully() {
         StatusCode::NOT_FOUND
     );
 
-    // A pod no node has taken has nothing to stop: it goes at once.
-    api.post(PODS, &pod("pending")).await;
-    api.delete(&format!("{PODS}/pending")).await;
+    // A pod no node has taken has nothing to stop: it goes at once — marked first, with
+    // no grace, as upstream's graceful deletion writes it, then removed: a watcher sees
+    // it terminating, then deleted.
+    let (_, pending) = api.post(PODS, &pod("pending")).await;
+    let mut watch = api
+        .watch(&format!(
+            "{PODS}?watch=true&fieldSelector=metadata.name%3Dpending&resourceVersion={}",
+            rv(&pending)
+        ))
+        .await;
+    let (status, deleted) = api.delete(&format!("{PODS}/pending")).await;
+    assert_eq!(status, StatusCode::OK, "{deleted}");
     assert_eq!(
         api.get(&format!("{PODS}/pending")).await.0,
         StatusCode::NOT_FOUND
     );
+    assert_eq!(
+        deleted["metadata"]["deletionGracePeriodSeconds"], 0,
+        "{deleted}"
+    );
+    assert!(
+        deleted["metadata"]["deletionTimestamp"].is_string(),
+        "{deleted}"
+    );
+    assert_eq!(deleted["metadata"]["generation"], 2, "{deleted}");
+    let marked = watch.next().await;
+    assert_eq!(marked["type"], "MODIFIED", "{marked}");
+    assert_eq!(
+        marked["object"]["metadata"]["deletionGracePeriodSeconds"],
+        0
+    );
+    let gone = watch.next().await;
+    assert_eq!(gone["type"], "DELETED", "{gone}");
+    assert_eq!(gone["object"], deleted);
 }
 
 #[tokio::test]
@@ -178,16 +282,23 @@ async fn delete_collection_deletes_what_the_selector_selects() {
         cm["metadata"]["labels"] = json!({"app": app});
         api.post(CMS, &cm).await;
     }
+    let mut held = configmap("held", json!({}));
+    held["metadata"]["labels"] = json!({"app": "x"});
+    held["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    api.post(CMS, &held).await;
     let (status, body) = api.delete(&format!("{CMS}?labelSelector=app%3Dx")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // The answer lists what was deleted, as upstream's `DeleteCollection` does.
+    assert_eq!(body["kind"], "ConfigMapList", "{body}");
+    assert_eq!(names(&body), ["a", "b", "held"]);
     let (_, left) = api.get(CMS).await;
-    let names: Vec<&str> = left["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i["metadata"]["name"].as_str())
-        .collect();
-    assert_eq!(names, ["c"]);
+    // What a finalizer holds is only marked.
+    assert_eq!(names(&left), ["c", "held"]);
+    let (_, marked) = api.get(&format!("{CMS}/held")).await;
+    assert!(
+        marked["metadata"]["deletionTimestamp"].is_string(),
+        "{marked}"
+    );
 }
 
 #[tokio::test]
@@ -223,6 +334,38 @@ async fn status_and_main_resource_writes_change_only_their_part() {
         )
         .await;
     assert_eq!(patched["status"]["readyReplicas"], 2);
+    // Metadata may change with the status, but for what the kind's status strategy
+    // protects: a Deployment's labels.
+    let (status, patched) = api
+        .patch(
+            &format!("{DEPLOYS}/web/status"),
+            "application/merge-patch+json",
+            &json!({"metadata": {"labels": {"via": "status"}, "annotations": {"note": "via status"}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert!(
+        patched["metadata"]["labels"].get("via").is_none(),
+        "{patched}"
+    );
+    assert_eq!(patched["metadata"]["annotations"]["note"], "via status");
+    let status_fields = patched["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["subresource"] == "status")
+        .map(|e| e["fieldsV1"].clone())
+        .unwrap_or_default();
+    assert!(
+        status_fields["f:metadata"]["f:annotations"]
+            .get("f:note")
+            .is_some(),
+        "{status_fields}"
+    );
+    assert!(
+        status_fields["f:metadata"].get("f:labels").is_none(),
+        "{status_fields}"
+    );
     // A label change is not a spec change.
     let (_, relabelled) = api
         .patch(
@@ -232,6 +375,86 @@ async fn status_and_main_resource_writes_change_only_their_part() {
         )
         .await;
     assert_eq!(relabelled["metadata"]["generation"], 2);
+}
+
+/// A pod's `/status` write may change its labels, annotations and finalizers, as
+/// upstream's pod status strategy lets it, but not its spec or ownerReferences.
+#[tokio::test]
+async fn a_pod_status_write_changes_metadata_but_not_spec_or_owners() {
+    let api = TestApi::new();
+    let mut owned = pod("owned");
+    owned["metadata"]["ownerReferences"] =
+        json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": "1111"}]);
+    let (_, created) = api.post(PODS, &owned).await;
+    let mut write = created.clone();
+    write["metadata"]["labels"] = json!({"tier": "web"});
+    write["metadata"]["annotations"] = json!({"note": "from the kubelet"});
+    write["metadata"]["ownerReferences"] = json!([]);
+    write["spec"]["activeDeadlineSeconds"] = json!(5);
+    write["status"] = json!({"phase": "Running"});
+    let (status, written) = api.put(&format!("{PODS}/owned/status"), &write).await;
+    assert_eq!(status, StatusCode::OK, "{written}");
+    assert_eq!(written["status"]["phase"], "Running");
+    assert_eq!(written["metadata"]["labels"], json!({"tier": "web"}));
+    assert_eq!(
+        written["metadata"]["annotations"]["note"],
+        "from the kubelet"
+    );
+    assert_eq!(
+        written["metadata"]["ownerReferences"],
+        created["metadata"]["ownerReferences"]
+    );
+    assert!(
+        written["spec"].get("activeDeadlineSeconds").is_none(),
+        "{written}"
+    );
+    assert_eq!(
+        written["metadata"]["generation"],
+        created["metadata"]["generation"]
+    );
+    // The writer owns what it changed through the status, metadata included, and
+    // nothing the strategy reset.
+    let entry = written["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["subresource"] == "status")
+        .cloned()
+        .unwrap_or_default();
+    let fields = &entry["fieldsV1"];
+    assert_eq!(entry["operation"], "Update", "{written}");
+    assert!(
+        fields["f:metadata"]["f:labels"].get("f:tier").is_some(),
+        "{entry}"
+    );
+    assert!(
+        fields["f:metadata"]["f:annotations"]
+            .get("f:note")
+            .is_some(),
+        "{entry}"
+    );
+    assert!(fields["f:status"].get("f:phase").is_some(), "{entry}");
+    assert!(fields.get("f:spec").is_none(), "{entry}");
+    assert!(
+        fields["f:metadata"].get("f:ownerReferences").is_none(),
+        "{entry}"
+    );
+
+    // Being deleted, its finalizers may go through the status, no new one may come.
+    let mut held = pod("held");
+    held["metadata"]["finalizers"] = json!(["example.com/a"]);
+    held["spec"]["nodeName"] = json!("node-1");
+    api.post(PODS, &held).await;
+    let (_, marked) = api.delete(&format!("{PODS}/held")).await;
+    let mut more = marked.clone();
+    more["metadata"]["finalizers"] = json!(["example.com/a", "example.com/b"]);
+    let (status, err) = api.put(&format!("{PODS}/held/status"), &more).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    let mut fewer = marked.clone();
+    fewer["metadata"]["finalizers"] = json!([]);
+    let (status, written) = api.put(&format!("{PODS}/held/status"), &fewer).await;
+    assert_eq!(status, StatusCode::OK, "{written}");
+    assert!(written["metadata"].get("finalizers").is_none(), "{written}");
 }
 
 #[tokio::test]
@@ -260,6 +483,14 @@ async fn scale_reads_and_writes_replicas() {
     put["spec"]["replicas"] = json!(1);
     let (status, _) = api.put(&format!("{DEPLOYS}/web/scale"), &put).await;
     assert_eq!(status, StatusCode::OK);
+    // The Scale's resourceVersion is the object's: a stale one conflicts.
+    put["spec"]["replicas"] = json!(4);
+    let (status, err) = api.put(&format!("{DEPLOYS}/web/scale"), &put).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    assert_eq!(
+        api.get(&format!("{DEPLOYS}/web")).await.1["spec"]["replicas"],
+        1
+    );
     let (status, err) = api
         .patch(
             &format!("{DEPLOYS}/web/scale"),

@@ -245,6 +245,40 @@ async fn warn_is_the_default_and_ignore_is_silent() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     assert!(!headers.contains_key("warning"));
+    // A status sent with a create is a known field, which the create then drops: no
+    // warning for it, and the warning of an unknown field beside it.
+    for (name, status_extra, expected) in [
+        ("with-status", json!({}), None),
+        (
+            "with-status-and-more",
+            json!({"replicaz": 1}),
+            Some("299 - \"unknown field \\\"status.replicaz\\\"\""),
+        ),
+    ] {
+        let mut with_status = deployment(json!({}));
+        with_status["metadata"]["name"] = json!(name);
+        with_status["status"] = json!({"replicas": 3, "readyReplicas": 2});
+        if let (Some(status), Value::Object(extra)) =
+            (with_status["status"].as_object_mut(), status_extra.clone())
+        {
+            status.extend(extra);
+        }
+        let (status, headers, created) = api
+            .send_with_headers(
+                Method::POST,
+                "/apis/apps/v1/namespaces/default/deployments",
+                "application/json",
+                with_status.to_string().into_bytes(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(
+            headers.get("warning").and_then(|v| v.to_str().ok()),
+            expected,
+            "{name}"
+        );
+        assert!(created["status"].get("replicas").is_none(), "{created}");
+    }
 
     // Update and patch check too.
     let (status, headers, _) = api

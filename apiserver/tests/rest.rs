@@ -3,7 +3,7 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{TestApi, configmap, pod, rv};
+use common::{TestApi, configmap, names, pod, rv};
 use serde_json::{Value, json};
 
 const CMS: &str = "/api/v1/namespaces/default/configmaps";
@@ -12,17 +12,25 @@ const PODS: &str = "/api/v1/namespaces/default/pods";
 #[tokio::test]
 async fn create_sets_server_metadata_and_namespace_from_the_url() {
     let api = TestApi::new();
-    let (status, cm) = api.post(CMS, &configmap("a", json!({"k": "v"}))).await;
+    // What the server sets, sent by the client too (a copy of another object): replaced.
+    let mut sent = configmap("a", json!({"k": "v"}));
+    sent["metadata"]["uid"] = json!("4a8d1b0c-0000-0000-0000-000000000000");
+    sent["metadata"]["creationTimestamp"] = json!("2001-02-03T04:05:06Z");
+    let (status, cm) = api.post(CMS, &sent).await;
     assert_eq!(status, StatusCode::CREATED, "{cm}");
     let meta = &cm["metadata"];
     assert_eq!(meta["namespace"], "default");
     assert!(meta["uid"].as_str().is_some_and(|u| u.len() == 36), "{cm}");
+    assert_ne!(meta["uid"], sent["metadata"]["uid"]);
+    // `2026-12-05T09:40:01Z`: RFC 3339 in whole seconds, UTC, as upstream writes it.
+    let created = meta["creationTimestamp"].as_str().unwrap_or_default();
     assert!(
-        meta["creationTimestamp"]
-            .as_str()
-            .is_some_and(|t| t.ends_with('Z')),
+        created.len() == 20 && created.ends_with('Z') && created.as_bytes()[10] == b'T',
         "{cm}"
     );
+    assert_ne!(created, "2001-02-03T04:05:06Z");
+    // The creating manager's entry is of the same moment.
+    assert_eq!(meta["managedFields"][0]["time"], created, "{cm}");
     assert!(rv(&cm) > 0);
     // ConfigMaps keep no generation; workloads and pods do.
     assert!(meta.get("generation").is_none(), "{cm}");
@@ -155,6 +163,66 @@ async fn update_without_a_resource_version_is_unconditional_for_builtins() {
     assert!(updated["metadata"]["uid"].is_string());
 }
 
+/// A `PUT` to a missing object creates it (201) for the kinds upstream allows it
+/// (`AllowCreateOnUpdate`: leases, services, endpoints, events, limit ranges), dropping
+/// a resourceVersion it names; for the others it is 404 and nothing is made.
+#[tokio::test]
+async fn put_creates_a_missing_lease_or_service_but_not_a_configmap() {
+    let api = TestApi::new();
+    let leases = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
+    let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "holder", "resourceVersion": "42"}, "spec": {"holderIdentity": "me"}});
+    let (status, created) = api.put(&format!("{leases}/holder"), &lease).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["spec"]["holderIdentity"], "me");
+    assert!(created["metadata"]["uid"].is_string(), "{created}");
+    assert_eq!(rv(&created), api.server.storage.revision());
+    let (status, again) = api.put(&format!("{leases}/holder"), &created).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    // A uid in the body is a precondition: a Lease deleted since (a kubelet's renewal of
+    // the one it held) is not recreated, and another object's uid is refused.
+    let mut other = again.clone();
+    other["metadata"]["uid"] = json!("0000");
+    let (status, err) = api.put(&format!("{leases}/holder"), &other).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    api.delete(&format!("{leases}/holder")).await;
+    let (status, err) = api.put(&format!("{leases}/holder"), &again).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    assert_eq!(
+        err["message"],
+        format!(
+            "Operation cannot be fulfilled on leases.coordination.k8s.io \"holder\": StorageError: invalid object, Code: 4, Key: /registry/leases/default/holder, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: {}, UID in object meta: ",
+            again["metadata"]["uid"].as_str().unwrap_or_default()
+        )
+    );
+    assert_eq!(
+        api.get(&format!("{leases}/holder")).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let services = "/api/v1/namespaces/default/services";
+    let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}});
+    let (status, created) = api.put(&format!("{services}/web"), &service).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(created["spec"]["clusterIP"].is_string(), "{created}");
+
+    let (status, err) = api
+        .put(&format!("{CMS}/missing"), &configmap("missing", json!({})))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{err}");
+    assert_eq!(err["reason"], "NotFound");
+    assert_eq!(
+        api.get(&format!("{CMS}/missing")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Nor does a subresource's PUT make its object.
+    let mut other = service.clone();
+    other["metadata"]["name"] = json!("other");
+    let (status, _) = api.put(&format!("{services}/other/status"), &other).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn a_no_op_write_keeps_the_resource_version() {
     let api = TestApi::new();
@@ -275,6 +343,16 @@ async fn bodies_over_3_mib_are_refused_with_413() {
         api.get(&format!("{CMS}/big")).await.0,
         StatusCode::NOT_FOUND
     );
+    // Just under the limit the body is read: a ConfigMap that big is then invalid
+    // (its data may hold 1 MiB), not too large.
+    let under = configmap("under", json!({"x": "a".repeat(3 * 1024 * 1024 - 4096)}));
+    let (status, err) = api.post(CMS, &under).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        err["message"]
+    );
 }
 
 #[tokio::test]
@@ -377,6 +455,68 @@ async fn pods_are_selected_by_node_and_phase() {
         .get(&format!("{PODS}?fieldSelector=spec.nodeName%3D"))
         .await;
     assert_eq!(unbound["items"][0]["metadata"]["name"], "pending");
+    // By phase: the bound pod runs, the other waits.
+    let (status, running) = api
+        .patch(
+            &format!("{PODS}/on-node/status"),
+            "application/merge-patch+json",
+            &json!({"status": {"phase": "Running"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{running}");
+    let (_, list) = api
+        .get(&format!("{PODS}?fieldSelector=status.phase%3DRunning"))
+        .await;
+    assert_eq!(names(&list), ["on-node"]);
+    let (_, list) = api
+        .get(&format!("{PODS}?fieldSelector=status.phase!%3DRunning"))
+        .await;
+    assert_eq!(names(&list), ["pending"]);
+    let (_, list) = api
+        .get(&format!(
+            "{PODS}?fieldSelector=status.phase%3DPending,spec.nodeName%3D"
+        ))
+        .await;
+    assert_eq!(names(&list), ["pending"]);
+}
+
+/// Events are selected by what they are about (`involvedObject.*`), as
+/// `kubectl describe` asks for them.
+#[tokio::test]
+async fn events_are_selected_by_their_involved_object() {
+    let api = TestApi::new();
+    let events = "/api/v1/namespaces/default/events";
+    for (name, kind, about, uid) in [
+        ("a.1", "Pod", "web", "u1"),
+        ("b.1", "Pod", "db", "u2"),
+        ("c.1", "Node", "web", "u3"),
+    ] {
+        let event = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": name},
+            "involvedObject": {"kind": kind, "name": about, "namespace": "default", "uid": uid},
+            "reason": "Testing", "message": "m", "type": "Normal"});
+        let (status, created) = api.post(events, &event).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+    }
+    let (_, list) = api
+        .get(&format!("{events}?fieldSelector=involvedObject.name%3Dweb"))
+        .await;
+    assert_eq!(names(&list), ["a.1", "c.1"]);
+    let (_, list) = api
+        .get(&format!(
+            "{events}?fieldSelector=involvedObject.name%3Dweb,involvedObject.kind%3DPod"
+        ))
+        .await;
+    assert_eq!(names(&list), ["a.1"]);
+    let (_, list) = api
+        .get(&format!("{events}?fieldSelector=involvedObject.uid%3Du2"))
+        .await;
+    assert_eq!(names(&list), ["b.1"]);
+    let (_, list) = api
+        .get(&format!(
+            "{events}?fieldSelector=involvedObject.kind!%3DPod"
+        ))
+        .await;
+    assert_eq!(names(&list), ["c.1"]);
 }
 
 #[tokio::test]
@@ -459,6 +599,26 @@ async fn dry_run_validates_without_storing() {
         entry(&cm)["fieldsV1"],
         json!({"f:data": {".": {}, "f:k": {}}})
     );
+
+    // A dry-run delete of what a finalizer holds answers with it marked, and marks
+    // nothing; of what nothing holds, with it as it is, and deletes nothing.
+    let mut held = configmap("held", json!({}));
+    held["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    api.post(CMS, &held).await;
+    let (status, marked) = api.delete(&format!("{CMS}/held?dryRun=All")).await;
+    assert_eq!(status, StatusCode::OK, "{marked}");
+    assert!(
+        marked["metadata"]["deletionTimestamp"].is_string(),
+        "{marked}"
+    );
+    let (_, stored) = api.get(&format!("{CMS}/held")).await;
+    assert!(
+        stored["metadata"].get("deletionTimestamp").is_none(),
+        "{stored}"
+    );
+    let (status, _) = api.delete(&format!("{CMS}/a?dryRun=All")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(api.get(&format!("{CMS}/a")).await.0, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -485,6 +645,19 @@ async fn the_audit_trail_records_who_changed_what() {
     let codes: Vec<&Value> = items.iter().map(|e| &e["responseStatus"]["code"]).collect();
     assert_eq!(codes, [&json!(201), &json!(200), &json!(200)]);
     assert_eq!(items[0]["userAgent"], "kubesim-tests");
+    // When: upstream's microsecond timestamps, in the order the writes were made.
+    let times: Vec<&str> = items
+        .iter()
+        .map(|e| e["stageTimestamp"].as_str().expect("stageTimestamp"))
+        .collect();
+    for (event, time) in items.iter().zip(&times) {
+        assert_eq!(event["requestReceivedTimestamp"].as_str(), Some(*time));
+        assert!(
+            time.len() == "2026-01-01T00:00:00.000000Z".len() && time.ends_with('Z'),
+            "{time}"
+        );
+    }
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
     assert_eq!(
         items[1]["annotations"]["kubesim.io/resource-version-before"],
         cm["metadata"]["resourceVersion"]
@@ -630,4 +803,25 @@ async fn reviews_answer_in_their_status_and_store_nothing() {
         .get("/kubesim/v1/audit?resource=selfsubjectaccessreviews")
         .await;
     assert_eq!(trail["items"], json!([]));
+}
+
+/// The trail is bounded: past its capacity the oldest writes go, the newest stay.
+#[tokio::test]
+async fn the_audit_trail_keeps_the_newest_writes_up_to_its_capacity() {
+    let api = TestApi::with_config(kubesim_apiserver::Config {
+        audit_capacity: 3,
+        ..kubesim_apiserver::Config::default()
+    });
+    for name in ["a", "b", "c", "d", "e"] {
+        api.post(CMS, &configmap(name, json!({}))).await;
+    }
+    let (status, trail) = api.get("/kubesim/v1/audit?resource=configmaps").await;
+    assert_eq!(status, StatusCode::OK, "{trail}");
+    let names: Vec<&str> = trail["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["objectRef"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["c", "d", "e"]);
 }

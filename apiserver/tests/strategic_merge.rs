@@ -4,8 +4,6 @@ mod common;
 
 use axum::http::StatusCode;
 use common::TestApi;
-use kubesim_apimachinery::ResourceInfo;
-use kubesim_apimachinery::registry::Subresources;
 use serde_json::{Value, json};
 
 const SMP: &str = "application/strategic-merge-patch+json";
@@ -157,20 +155,7 @@ async fn an_unknown_patch_directive_is_a_500_without_reason_as_upstream() {
 #[tokio::test]
 async fn custom_resources_refuse_strategic_merge_patch_with_415() {
     let api = TestApi::new();
-    api.server.registry.add(ResourceInfo {
-        group: "example.com".into(),
-        version: "v1".into(),
-        kind: "Widget".into(),
-        plural: "widgets".into(),
-        singular: "widget".into(),
-        namespaced: true,
-        short_names: vec![],
-        categories: vec![],
-        subresources: Subresources::default(),
-        has_generation: true,
-        storage_version: "v1".into(),
-        schema_type: None,
-    });
+    api.server.registry.add(common::widgets(false));
     let widgets = "/apis/example.com/v1/namespaces/default/widgets";
     let (status, body) = api.post(widgets, &json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"n": 1}})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");

@@ -185,10 +185,17 @@ async fn bookmarks_come_periodically_when_allowed() {
 #[tokio::test]
 async fn timeout_seconds_ends_the_stream_cleanly() {
     let api = TestApi::new();
+    let started = std::time::Instant::now();
     let mut watch = api
         .watch(&format!("{CMS}?watch=true&timeoutSeconds=1"))
         .await;
     assert!(watch.ends_within(Duration::from_secs(3)).await);
+    // Ended by the timeout, not at once.
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -293,7 +300,12 @@ async fn a_watcher_that_falls_behind_is_closed() {
     while let Some(event) = watch.next_within(Duration::from_secs(2)).await {
         seen.push(rv(&event["object"]));
     }
-    // Whatever arrived is in order with no gaps; the stream then ended.
+    // Whatever arrived is in order with no gaps; the stream then ended (it did not
+    // merely stall).
+    assert!(
+        watch.ends_within(Duration::from_millis(100)).await,
+        "the watch stalled instead of ending"
+    );
     assert!(
         seen.len() < 200,
         "the watcher was closed before seeing everything: {}",

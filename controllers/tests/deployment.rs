@@ -150,55 +150,87 @@ async fn wait_rolled_out(client: &Client, name: &str) -> Deployment {
     .await
 }
 
-/// Watches the pods of `app` and tracks the fewest ready and the most existing
-/// (non-terminating) pods once `armed`.
-struct PodMonitor {
-    min_ready: Arc<AtomicI64>,
-    max_pods: Arc<AtomicI64>,
-    armed: Arc<std::sync::atomic::AtomicBool>,
-}
-
-fn monitor(client: &Client, app: &str) -> PodMonitor {
-    let m = PodMonitor {
-        min_ready: Arc::new(AtomicI64::new(i64::MAX)),
-        max_pods: Arc::new(AtomicI64::new(0)),
-        armed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-    };
-    let (min_ready, max_pods, armed) = (m.min_ready.clone(), m.max_pods.clone(), m.armed.clone());
-    let api: Api<Pod> = Api::namespaced(client.clone(), "default");
-    let config = watcher::Config::default().labels(&format!("app={app}"));
+/// Watch `api` in a task of its own, each event to `handle`, and return once the watch's
+/// first list is in: what the test does next, the watch sees.
+async fn watch_listed<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    mut handle: impl FnMut(watcher::Event<K>) + Send + 'static,
+) where
+    K: kube::Resource
+        + Clone
+        + k8s_openapi::serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
+{
+    let (listed, first_list) = tokio::sync::oneshot::channel();
+    let mut listed = Some(listed);
     tokio::spawn(async move {
-        let mut pods: HashMap<String, Pod> = HashMap::new();
         let mut stream = watcher(api, config).boxed();
         while let Some(Ok(event)) = stream.next().await {
-            match event {
-                watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
-                    pods.insert(p.name_any(), p);
-                }
-                watcher::Event::Delete(p) => {
-                    pods.remove(&p.name_any());
-                }
-                _ => {}
-            }
-            let live: Vec<&Pod> = pods
-                .values()
-                .filter(|p| p.metadata.deletion_timestamp.is_none())
-                .collect();
-            let ready = live
-                .iter()
-                .filter(|p| {
-                    p.status
-                        .as_ref()
-                        .and_then(|s| s.conditions.as_ref())
-                        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-                })
-                .count() as i64;
-            if armed.load(Ordering::SeqCst) {
-                min_ready.fetch_min(ready, Ordering::SeqCst);
-                max_pods.fetch_max(live.len() as i64, Ordering::SeqCst);
+            let done = matches!(event, watcher::Event::InitDone);
+            handle(event);
+            if let Some(listed) = listed.take_if(|_| done) {
+                let _ = listed.send(());
             }
         }
     });
+    let _ = first_list.await;
+}
+
+/// Watches the pods of `app` and tracks the fewest ready and the most existing
+/// (non-terminating) pods from its first list on; ready once that list is in.
+struct PodMonitor {
+    min_ready: Arc<AtomicI64>,
+    max_pods: Arc<AtomicI64>,
+}
+
+async fn monitor(client: &Client, app: &str) -> PodMonitor {
+    let m = PodMonitor {
+        min_ready: Arc::new(AtomicI64::new(i64::MAX)),
+        max_pods: Arc::new(AtomicI64::new(0)),
+    };
+    let (min_ready, max_pods) = (m.min_ready.clone(), m.max_pods.clone());
+    let api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let config = watcher::Config::default().labels(&format!("app={app}"));
+    let mut pods: HashMap<String, Pod> = HashMap::new();
+    // While a list comes in, the pods seen are only part of them.
+    let mut listing = true;
+    watch_listed(api, config, move |event| {
+        match event {
+            watcher::Event::Init => {
+                pods.clear();
+                listing = true;
+            }
+            watcher::Event::InitDone => listing = false,
+            watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
+                pods.insert(p.name_any(), p);
+            }
+            watcher::Event::Delete(p) => {
+                pods.remove(&p.name_any());
+            }
+        }
+        if listing {
+            return;
+        }
+        let live: Vec<&Pod> = pods
+            .values()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .collect();
+        let ready = live
+            .iter()
+            .filter(|p| {
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            })
+            .count() as i64;
+        min_ready.fetch_min(ready, Ordering::SeqCst);
+        max_pods.fetch_max(live.len() as i64, Ordering::SeqCst);
+    })
+    .await;
     m
 }
 
@@ -262,9 +294,7 @@ async fn rolling_update_respects_surge_and_unavailability() {
     assert_eq!(first.owner_references()[0].block_owner_deletion, Some(true));
 
     // Roll out a new image: never fewer than 3 ready, never more than 4 pods.
-    let m = monitor(&client, "web");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    m.armed.store(true, Ordering::SeqCst);
+    let m = monitor(&client, "web").await;
     set_image(&client, "web", "nginx:2").await;
     let d = eventually(20, "rollout of nginx:2", || async {
         let d = get(&client, "web").await;
@@ -340,30 +370,28 @@ async fn recreate_removes_old_pods_before_creating_new_ones() {
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let mixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = mixed.clone();
-    let watch_pods = pods.clone();
-    tokio::spawn(async move {
-        let mut seen: HashMap<String, Pod> = HashMap::new();
-        let mut stream = watcher(watch_pods, watcher::Config::default().labels("app=db")).boxed();
-        while let Some(Ok(event)) = stream.next().await {
-            match event {
-                watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
-                    seen.insert(p.name_any(), p);
-                }
-                watcher::Event::Delete(p) => {
-                    seen.remove(&p.name_any());
-                }
-                _ => {}
+    let mut seen: HashMap<String, Pod> = HashMap::new();
+    let config = watcher::Config::default().labels("app=db");
+    watch_listed(pods.clone(), config, move |event| {
+        match event {
+            watcher::Event::Init => seen.clear(),
+            watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
+                seen.insert(p.name_any(), p);
             }
-            let hashes: std::collections::BTreeSet<String> = seen
-                .values()
-                .filter_map(|p| p.labels().get("pod-template-hash").cloned())
-                .collect();
-            if hashes.len() > 1 {
-                flag.store(true, Ordering::SeqCst);
+            watcher::Event::Delete(p) => {
+                seen.remove(&p.name_any());
             }
+            watcher::Event::InitDone => {}
         }
-    });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+        let hashes: std::collections::BTreeSet<String> = seen
+            .values()
+            .filter_map(|p| p.labels().get("pod-template-hash").cloned())
+            .collect();
+        if hashes.len() > 1 {
+            flag.store(true, Ordering::SeqCst);
+        }
+    })
+    .await;
     set_image(&client, "db", "nginx:2").await;
     eventually(20, "recreated", || async {
         let d = get(&client, "db").await;
@@ -647,16 +675,13 @@ async fn controllers_restarted_mid_rollout_converge_without_extra_pods() {
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let created = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
     let seen = created.clone();
-    let watch = pods.clone();
-    tokio::spawn(async move {
-        let mut stream = watcher(watch, watcher::Config::default().labels("app=restart")).boxed();
-        while let Some(Ok(event)) = stream.next().await {
-            if let watcher::Event::Apply(p) | watcher::Event::InitApply(p) = event {
-                seen.lock().unwrap().insert(p.name_any());
-            }
+    let config = watcher::Config::default().labels("app=restart");
+    watch_listed(pods.clone(), config, move |event| {
+        if let watcher::Event::Apply(p) | watcher::Event::InitApply(p) = event {
+            seen.lock().unwrap().insert(p.name_any());
         }
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    })
+    .await;
 
     set_image(&client, "restart", "nginx:2").await;
     eventually(10, "new ReplicaSet scaling", || async {
@@ -717,23 +742,21 @@ async fn an_old_replica_set_is_never_scaled_back_up() {
     let most = Arc::new(AtomicI64::new(0));
     let (seen, max_total) = (sizes.clone(), most.clone());
     let rs_api: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
-    tokio::spawn(async move {
-        let mut current: HashMap<String, i32> = HashMap::new();
-        let mut stream = watcher(rs_api, watcher::Config::default().labels("app=r1")).boxed();
-        while let Some(Ok(event)) = stream.next().await {
-            if let watcher::Event::Apply(rs) | watcher::Event::InitApply(rs) = event {
-                let size = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-                current.insert(rs.name_any(), size);
-                let mut seen = seen.lock().unwrap();
-                let history = seen.entry(rs.name_any()).or_default();
-                if history.last() != Some(&size) {
-                    history.push(size);
-                }
-                max_total.fetch_max(i64::from(current.values().sum::<i32>()), Ordering::SeqCst);
+    let mut current: HashMap<String, i32> = HashMap::new();
+    let config = watcher::Config::default().labels("app=r1");
+    watch_listed(rs_api, config, move |event| {
+        if let watcher::Event::Apply(rs) | watcher::Event::InitApply(rs) = event {
+            let size = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+            current.insert(rs.name_any(), size);
+            let mut seen = seen.lock().unwrap();
+            let history = seen.entry(rs.name_any()).or_default();
+            if history.last() != Some(&size) {
+                history.push(size);
             }
+            max_total.fetch_max(i64::from(current.values().sum::<i32>()), Ordering::SeqCst);
         }
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    })
+    .await;
     for image in ["nginx:2", "nginx:3"] {
         set_image(&client, "r1", image).await;
         eventually(20, "rolled out", || async {

@@ -185,16 +185,23 @@ async fn orphan_deletion_keeps_dependents_without_the_reference() {
     assert!(pod.metadata.deletion_timestamp.is_none());
 }
 
-/// How long the collector's own pod LIST waits in the tests of a lagging graph.
-const POD_LIST_DELAY: Duration = Duration::from_secs(2);
+/// How long the collector's own pod requests wait in the tests of a lagging graph.
+const POD_DELAY: Duration = Duration::from_secs(2);
 
-/// A client whose LISTs of all pods (the start of the collector's pod watch) wait
-/// [`POD_LIST_DELAY`] first: its graph then lags the API for pods, as on a busy machine,
-/// while everything else is seen at once.
-fn client_with_slow_pod_list(url: &str) -> Client {
+/// Which of the collector's requests for all pods wait [`POD_DELAY`] first.
+#[derive(Clone, Copy, PartialEq)]
+enum SlowPods {
+    /// The LIST its pod watch starts with: the graph lags the API for pods, as on a busy
+    /// machine, while everything else is seen at once.
+    List,
+    /// The WATCH after it: pods are listed at once, their changes seen late.
+    Watch,
+}
+
+fn client_with_slow_pods(url: &str, which: SlowPods) -> Client {
     #[derive(Clone)]
-    struct SlowPodList<S>(Arc<tokio::sync::Mutex<S>>);
-    impl<S, B> tower::Service<http::Request<B>> for SlowPodList<S>
+    struct Slow<S>(Arc<tokio::sync::Mutex<S>>, SlowPods);
+    impl<S, B> tower::Service<http::Request<B>> for Slow<S>
     where
         S: tower::Service<http::Request<B>> + Send + 'static,
         S::Future: Send,
@@ -208,11 +215,11 @@ fn client_with_slow_pod_list(url: &str) -> Client {
         }
         fn call(&mut self, req: http::Request<B>) -> Self::Future {
             let inner = self.0.clone();
-            let slow = req.uri().path() == "/api/v1/pods"
-                && !req.uri().query().unwrap_or_default().contains("watch=true");
+            let watch = req.uri().query().unwrap_or_default().contains("watch=true");
+            let slow = req.uri().path() == "/api/v1/pods" && watch == (self.1 == SlowPods::Watch);
             Box::pin(async move {
                 if slow {
-                    tokio::time::sleep(POD_LIST_DELAY).await;
+                    tokio::time::sleep(POD_DELAY).await;
                 }
                 let call = {
                     let mut inner = inner.lock().await;
@@ -225,8 +232,8 @@ fn client_with_slow_pod_list(url: &str) -> Client {
     let config = kube::Config::new(url.parse().unwrap());
     kube::client::ClientBuilder::try_from(config)
         .unwrap()
-        .with_layer(&tower::layer::layer_fn(|svc| {
-            SlowPodList(Arc::new(tokio::sync::Mutex::new(svc)))
+        .with_layer(&tower::layer::layer_fn(move |svc| {
+            Slow(Arc::new(tokio::sync::Mutex::new(svc)), which)
         }))
         .build()
 }
@@ -234,7 +241,7 @@ fn client_with_slow_pod_list(url: &str) -> Client {
 /// A collector whose pod watch has not listed yet; returns once its other watches run.
 async fn collector_behind_on_pods(url: &str, client: &Client) {
     tokio::spawn(kubesim_controllers::garbage_collector::run(
-        client_with_slow_pod_list(url),
+        client_with_slow_pods(url, SlowPods::List),
     ));
     let mut ghost = replicaset(client, "ghost").await;
     ghost.metadata.uid = Some("00000000-0000-0000-0000-000000000000".into());
@@ -260,7 +267,7 @@ async fn orphan_deletion_keeps_dependents_the_collector_has_not_seen_yet() {
     sets.delete("quick", &DeleteParams::orphan()).await.unwrap();
     eventually(10, "owner removed", || gone(&sets, "quick")).await;
     // The pod watch lists; a dangling pod would be deleted right after.
-    tokio::time::sleep(POD_LIST_DELAY + Duration::from_millis(500)).await;
+    tokio::time::sleep(POD_DELAY + Duration::from_millis(500)).await;
     for name in ["quick-1", "quick-2"] {
         let pod = pods.get_opt(name).await.unwrap();
         let pod = pod.unwrap_or_else(|| panic!("{name} was collected"));
@@ -273,6 +280,41 @@ async fn orphan_deletion_keeps_dependents_the_collector_has_not_seen_yet() {
             "{name}: {:?}",
             pod.owner_references()
         );
+    }
+}
+
+/// Orphaned dependents whose update (the reference dropped) the collector sees only
+/// after its owner's DELETED event are kept: it decides from the latest object, not from
+/// the reference its graph still holds.
+#[tokio::test]
+async fn orphaned_dependents_seen_late_without_their_reference_are_kept() {
+    let (url, client) = server().await;
+    let rs = replicaset(&client, "late").await;
+    owned_pod(&client, "late-1", &rs, true).await;
+    owned_pod(&client, "late-2", &rs, false).await;
+    let mut ghost = rs.clone();
+    ghost.metadata.uid = Some("00000000-0000-0000-0000-000000000000".into());
+    owned_pod(&client, "dangling", &ghost, false).await;
+    tokio::spawn(kubesim_controllers::garbage_collector::run(
+        client_with_slow_pods(&url, SlowPods::Watch),
+    ));
+    // Collected from the pod LIST: the graph holds the pods, their watch is not yet on.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    eventually(10, "pods listed", || gone(&pods, "dangling")).await;
+
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    sets.delete("late", &DeleteParams::orphan()).await.unwrap();
+    eventually(10, "owner removed", || gone(&sets, "late")).await;
+    // The pod watch starts and brings the updates; a stale decision would follow them.
+    tokio::time::sleep(POD_DELAY + Duration::from_millis(500)).await;
+    for name in ["late-1", "late-2"] {
+        let pod = pods.get_opt(name).await.unwrap();
+        let pod = pod.unwrap_or_else(|| panic!("{name} was collected"));
+        assert!(
+            pod.metadata.deletion_timestamp.is_none(),
+            "{name} is being deleted"
+        );
+        assert!(pod.owner_references().is_empty(), "{name}");
     }
 }
 

@@ -18,7 +18,9 @@ use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-const GRACE: Duration = Duration::from_secs(1);
+/// The grace period: ten times the keep-alive beat, so that a stall of a loaded machine
+/// does not make a live node look silent.
+const GRACE: Duration = Duration::from_secs(2);
 
 async fn start(client: &Client) {
     let config = kubesim_controllers::node_lifecycle::Config {

@@ -509,11 +509,12 @@ fn lease(ctx: &Context, node: &SimNode, uid: Option<String>) -> Lease {
     }
 }
 
-/// Renew the node's Lease: update the one we hold, as upstream's lease controller does;
-/// create it when missing — owned by the Node, and not at all while the Node does not
-/// exist (upstream's `setNodeOwnerFunc` fails, so the lease is not created: a kubelet
-/// whose Node was deleted does not re-register, and its lease stays gone); after a
-/// conflict, read it again. `registered`: the uid of the Node just registered, when
+/// Renew the node's Lease: update the one we hold, as upstream's lease controller does
+/// (its uid makes the PUT conditional: a Lease deleted meanwhile is refused with 409, not
+/// recreated, though a PUT may create a Lease); create it when missing — owned by the
+/// Node, and not at all while the Node does not exist (upstream's `setNodeOwnerFunc`
+/// fails, so the lease is not created: a kubelet whose Node was deleted does not
+/// re-register, and its lease stays gone); after a conflict, read it again. `registered`: the uid of the Node just registered, when
 /// the lease is first created (one request instead of three).
 async fn renew(
     ctx: &Context,

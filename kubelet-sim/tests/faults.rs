@@ -193,7 +193,8 @@ async fn a_stopped_node_writes_nothing_until_started() {
     let leases: Api<Lease> = Api::namespaced(sim.client.clone(), "kube-node-lease");
     sim.annotate_node("kubesim-node-0", "kubesim.io/stopped", Some("true"))
         .await;
-    // Stopped once the lease is no longer renewed (it is every 300 ms).
+    // Stopped once the lease is no longer renewed (it is every 300 ms) for 1.8 s: a
+    // kubelet only stalled by a loaded machine would have renewed by then.
     let renewed = || async {
         leases
             .get("kubesim-node-0")
@@ -207,12 +208,16 @@ async fn a_stopped_node_writes_nothing_until_started() {
     };
     let mut last = renewed().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        tokio::time::sleep(Duration::from_millis(800)).await;
+    let step = Duration::from_millis(600);
+    let mut quiet = Duration::ZERO;
+    while quiet < 3 * step {
+        tokio::time::sleep(step).await;
         let now = renewed().await;
         if now == last {
-            break;
+            quiet += step;
+            continue;
         }
+        quiet = Duration::ZERO;
         last = now;
         assert!(
             tokio::time::Instant::now() < deadline,

@@ -713,7 +713,6 @@ impl Scheduler {
             .namespace
             .clone()
             .unwrap_or_else(|| "default".into());
-        let name = f.pod.metadata.name.clone().unwrap_or_default();
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
         let nominated = match &f.nominating {
             Nominating::Override(n) if !n.is_empty() => n.clone(),
@@ -769,6 +768,9 @@ impl Scheduler {
             .unwrap_or_default();
         let nomination_changed =
             matches!(&f.nominating, Nominating::Override(n) if *n != nominated_now);
+        // One write: the status and, beside it, the explanation (a pod's status write may
+        // change its annotations).
+        let mut patch = json!({});
         if condition_changed || nomination_changed {
             let mut status = json!({});
             if condition_changed {
@@ -790,25 +792,13 @@ impl Scheduler {
                     json!(nominated)
                 };
             }
-            if let Err(e) = pods
-                .patch_status(
-                    &name,
-                    &PatchParams::default(),
-                    &Patch::Strategic(json!({"status": status})),
-                )
-                .await
-            {
-                tracing::debug!(error = %e, "could not patch pod status");
-            }
+            patch["status"] = status;
         }
         if let Some(text) = f.explanation {
-            let patch = json!({"metadata": {"annotations": {explain::ANNOTATION: text}}});
-            if let Err(e) = pods
-                .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
-                .await
-            {
-                tracing::debug!(error = %e, "could not write the explanation");
-            }
+            patch["metadata"] = json!({"annotations": {explain::ANNOTATION: text}});
+        }
+        if patch.as_object().is_some_and(|p| !p.is_empty()) {
+            patch_while_pending(&pods, &f.pod, patch).await;
         }
     }
 
@@ -853,6 +843,53 @@ impl Scheduler {
             }
             Err(e) => {
                 tracing::info!(victim = %victim.key, error = %e, "could not delete preemption victim")
+            }
+        }
+    }
+}
+
+/// Write a failed attempt's outcome to its pod (`patch`, a strategic merge patch of
+/// `pods/status`) only while the pod is still pending. The write is made in its own task,
+/// after the scheduling cycle, and a later attempt may have bound the pod meanwhile (its
+/// binding writes `PodScheduled: True` and its own explanation); upstream makes it before
+/// its next cycle starts. So it carries a resourceVersion precondition: first the
+/// version the attempt saw; after a conflict, the current one, if the pod still waits.
+async fn patch_while_pending(pods: &Api<Pod>, seen: &Pod, mut patch: serde_json::Value) {
+    const ATTEMPTS: usize = 3;
+    let name = seen.metadata.name.as_deref().unwrap_or_default();
+    let pending = |pod: &Pod| !is_assigned(pod) && pod.metadata.deletion_timestamp.is_none();
+    let mut version = seen
+        .metadata
+        .resource_version
+        .clone()
+        .filter(|_| pending(seen));
+    for _ in 0..ATTEMPTS {
+        // Without a version to hold the write to, read the pod's.
+        let rv = match version.take() {
+            Some(rv) => rv,
+            None => match pods.get_opt(name).await {
+                Ok(Some(pod)) if pending(&pod) => match pod.metadata.resource_version {
+                    Some(rv) => rv,
+                    None => return,
+                },
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "could not read the pod to record a failure");
+                    return;
+                }
+            },
+        };
+        patch["metadata"]["resourceVersion"] = json!(rv);
+        match pods
+            .patch_status(name, &PatchParams::default(), &Patch::Strategic(&patch))
+            .await
+        {
+            Ok(_) => return,
+            // Written since: read it again.
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "could not record a failure on the pod");
+                return;
             }
         }
     }

@@ -374,6 +374,40 @@ async fn priority_preemption_evicts_the_right_victim() {
     );
 }
 
+/// A failed attempt's writes to its pod (the `PodScheduled: False` condition, the
+/// explanation) are made after the scheduling cycle; when a later attempt has bound the
+/// pod by then, they are not made, and the pod keeps what its binding wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_attempts_late_writes_do_not_undo_the_binding() {
+    const DELAY: Duration = Duration::from_secs(2);
+    let mut env = common::api_server_delaying_scheduler_patches("late", DELAY).await;
+    env.node("small", "500m", "4Gi", json!({})).await;
+    env.start_scheduler(None);
+    env.pod(json!({"metadata": {"name": "late"}, "spec": requests("1", "")}))
+        .await;
+    // The attempt fails (its writes now held), then a node that fits comes.
+    env.events("late", "FailedScheduling").await;
+    env.node("big", "2", "4Gi", json!({})).await;
+    assert_eq!(env.bound("late").await, "big");
+    tokio::time::sleep(DELAY + Duration::from_millis(500)).await;
+
+    let pod = env.get_pod("late").await;
+    let scheduled = pod
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "PodScheduled")
+        .expect("PodScheduled");
+    assert_eq!(scheduled.status, "True", "{scheduled:?}");
+    let explanation: serde_json::Value = serde_json::from_str(
+        &pod.metadata.annotations.unwrap_or_default()[kubesim_scheduler::explain::ANNOTATION],
+    )
+    .unwrap();
+    assert_eq!(explanation["result"], "Scheduled", "{explanation}");
+    assert_eq!(explanation["selectedNode"], "big");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_schedulers_never_double_bind() {
     let mut env = api_server().await;
@@ -533,7 +567,7 @@ impl Bind for TestBinder {
             return Box::pin(async { Status::error("binding refused") });
         }
         // Another scheduler binds the pod to the other node first, and the watch has time
-        // to show it before this bind gets its 409.
+        // to show it before this bind gets its 409 (a second, ample on a loaded machine).
         let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
             kube::Api::namespaced(self.client.clone(), &req.namespace);
         let other = if req.node == "n1" { "n2" } else { "n1" };
@@ -553,7 +587,7 @@ impl Bind for TestBinder {
                     &body,
                 )
                 .await;
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
             ours.await
         })
     }

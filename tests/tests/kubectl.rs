@@ -190,6 +190,32 @@ fn server_errors_reach_the_user_as_upstream_prints_them() {
     );
 }
 
+/// `kubectl replace` of a missing object PUTs it: a Lease is created, as upstream's
+/// lease strategy allows, and a ConfigMap is not found.
+#[test]
+fn replace_creates_a_missing_lease_but_not_a_configmap() {
+    let cluster = Cluster::up(&["--no-kubelet", "--no-scheduler", "--no-controllers"]);
+    let lease = "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: holder}\nspec: {holderIdentity: me}\n";
+    let out = cluster.kubectl_with_stdin(&["replace", "-f", "-"], Some(lease));
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("lease.coordination.k8s.io/holder replaced"),
+        "{}",
+        describe(&out)
+    );
+    let got = cluster.kubectl_json(&["get", "lease", "holder"]);
+    assert_eq!(got["spec"]["holderIdentity"], "me");
+
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: missing}\n";
+    let out = cluster.kubectl_with_stdin(&["replace", "-f", "-"], Some(cm));
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("configmaps \"missing\" not found"),
+        "{}",
+        describe(&out)
+    );
+}
+
 #[test]
 fn deleting_a_namespace_deletes_its_contents() {
     let cluster = Cluster::up(&[]);

@@ -580,9 +580,15 @@ fn get_pods_watch() {
         watcher.next()[..4],
         strings(&["second", "0/1", "ContainerCreating", "0"])
     );
+    // A pod on no node goes at once, but as upstream deletes pods: marked (a row saying
+    // Terminating), then removed (the deleted object, still Terminating).
     cluster.kubectl_ok(&["delete", "pod", "first", "--wait=false"]);
     assert_eq!(
         watcher.next()[..4],
-        strings(&["first", "0/1", "Pending", "0"])
+        strings(&["first", "0/1", "Terminating", "0"])
+    );
+    assert_eq!(
+        watcher.next()[..4],
+        strings(&["first", "0/1", "Terminating", "0"])
     );
 }

@@ -138,29 +138,37 @@ fn taint_keys(cluster: &Cluster, node: &str) -> Vec<String> {
         .collect()
 }
 
-/// Renew `node`'s Lease every 300 ms while `on` is set.
+/// Renew `node`'s Lease every 300 ms while `on` is set, as a kubelet does: through one
+/// client kept open (a kubectl process per renewal can take a second on a loaded machine,
+/// and two of them would let the heartbeat age past the 2 s grace period).
 fn heartbeat(cluster: &Cluster, node: &str, on: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    let kubeconfig = cluster.kubeconfig.clone();
+    let url = cluster.url.clone();
     let node = node.to_string();
     std::thread::spawn(move || {
-        let kubectl = kubesim_e2e::tool("KUBESIM_KUBECTL", ".tools/bin/kubectl");
-        while on.load(Ordering::SeqCst) {
-            let patch = json!({"spec": {"renewTime": now()}}).to_string();
-            let _ = std::process::Command::new(&kubectl)
-                .args([
-                    "patch",
-                    "lease",
-                    &node,
-                    "-n",
-                    "kube-node-lease",
-                    "--type=merge",
-                    "-p",
-                    &patch,
-                ])
-                .env("KUBECONFIG", &kubeconfig)
-                .output();
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let config = kube::Config::new(url.parse().expect("cluster URL"));
+            let client = kube::Client::try_from(config).expect("kube client");
+            let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+                kube::Api::namespaced(client, "kube-node-lease");
+            while on.load(Ordering::SeqCst) {
+                let patch = json!({"spec": {"renewTime": now()}});
+                if let Err(e) = leases
+                    .patch(
+                        &node,
+                        &kube::api::PatchParams::default(),
+                        &kube::api::Patch::Merge(&patch),
+                    )
+                    .await
+                {
+                    eprintln!("renewing {node}'s lease: {e}");
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
     })
 }
 

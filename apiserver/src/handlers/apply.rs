@@ -71,9 +71,10 @@ pub fn apply_patch(req: &Request, name: &str) -> Result {
         time: &time,
     };
     let (schema, ty) = managed::schema(info);
+    let scope = managed::scope(info, subresource);
 
     if req.server.storage.get(&req.key(name)).is_none() && subresource.is_none() {
-        let created = apply::apply(None, &config, ty.as_deref(), schema, &who, force)
+        let created = apply::apply(None, &config, ty.as_deref(), schema, &who, scope, force)
             .map_err(|c| conflicts(info.as_ref(), name, &c))?;
         let dry_run = req.query.dry_run()?;
         // Ownership is recorded already; the create records nothing more.
@@ -82,8 +83,16 @@ pub fn apply_patch(req: &Request, name: &str) -> Result {
     }
     let updated = update_loop(req, name, None, |current| {
         let old = current.value();
-        let merged = apply::apply(Some(&old), &config, ty.as_deref(), schema, &who, force)
-            .map_err(|c| conflicts(info.as_ref(), name, &c))?;
+        let merged = apply::apply(
+            Some(&old),
+            &config,
+            ty.as_deref(),
+            schema,
+            &who,
+            scope,
+            force,
+        )
+        .map_err(|c| conflicts(info.as_ref(), name, &c))?;
         prepare_update(info, subresource, merged, &old, name, None)
     })?;
     Ok(json_bytes(StatusCode::OK, present(info, &updated)?))

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Request;
-use super::write::{audit, present, storage_error};
+use super::write::{audit, dry_run_object, precondition_failed, present, storage_error};
 use crate::audit::Write;
 use crate::filter::Filter;
 use crate::object;
@@ -216,8 +216,8 @@ fn delete_object(
             .get(&key)
             .ok_or_else(|| ApiError::not_found(info.as_ref(), name))?;
         // The client's preconditions first, so their failure reads as theirs.
-        if let Err(err) = check_client_preconditions(&current, &client) {
-            return Err(ApiError::conflict(info.as_ref(), name, &err));
+        if let Err(why) = check_client_preconditions(&current, &client) {
+            return Err(precondition_failed(info, &key, &why));
         }
         let value = current.value();
         let grace = grace_period(info, &value, options);
@@ -229,19 +229,50 @@ fn delete_object(
             resource_version: Some(current.resource_version),
             uid: None,
         };
+        // A dry run answers with what the delete would leave: the object marked, when
+        // something holds it; else the object as it is.
         if dry_run {
-            return Ok((current, !held));
+            return Ok(match marked {
+                Some(marked) if held => (dry_run_object(info, marked), false),
+                _ => (current, true),
+            });
         }
+        // What was written, whether it is gone, and what it replaced.
         let result = match marked {
             Some(marked) if held => storage
                 .update(&key, marked, &preconditions)
-                .map(|w| (w.object, false)),
-            _ => storage
+                .map(|w| (w.object, false, current.clone())),
+            // A pod with no grace left: marked (watchers see it MODIFIED, terminating),
+            // then removed, as upstream's graceful deletion writes it before deleting it.
+            Some(marked) => storage
+                .update(&key, marked, &preconditions)
+                .and_then(|written| {
+                    if written.changed {
+                        let before = Some(current.clone());
+                        let after = Some(written.object.clone());
+                        audit(
+                            &req.server,
+                            info,
+                            &req.origin,
+                            Write::Update,
+                            &key,
+                            before,
+                            after,
+                        );
+                    }
+                    let preconditions = Preconditions {
+                        resource_version: Some(written.object.resource_version),
+                        uid: None,
+                    };
+                    let deleted = storage.delete(&key, &preconditions)?;
+                    Ok((deleted, true, written.object))
+                }),
+            None => storage
                 .delete(&key, &preconditions)
-                .map(|deleted| (deleted, true)),
+                .map(|deleted| (deleted, true, current.clone())),
         };
         match result {
-            Ok((obj, gone)) => {
+            Ok((obj, gone, before)) => {
                 let write = if gone { Write::Delete } else { Write::Update };
                 audit(
                     &req.server,
@@ -249,7 +280,7 @@ fn delete_object(
                     &req.origin,
                     write,
                     &key,
-                    Some(current),
+                    Some(before),
                     Some(obj.clone()),
                 );
                 return Ok((obj, gone));
@@ -266,14 +297,14 @@ fn check_client_preconditions(current: &Object, client: &Preconditions) -> Resul
         let stored = &*current.attrs.uid;
         if uid != stored {
             return Err(format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {stored}"
+                "UID in precondition: {uid}, UID in object meta: {stored}"
             ));
         }
     }
     if let Some(rv) = client.resource_version {
         if rv != current.resource_version {
             return Err(format!(
-                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                "ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
                 current.resource_version
             ));
         }
@@ -283,6 +314,11 @@ fn check_client_preconditions(current: &Object, client: &Preconditions) -> Resul
 
 fn is_namespace(info: &ResourceInfo) -> bool {
     info.group.is_empty() && info.plural == "namespaces"
+}
+
+/// Pods are the one kind upstream deletes gracefully (`CheckGracefulDelete`).
+fn is_pod(info: &ResourceInfo) -> bool {
+    info.group.is_empty() && info.plural == "pods"
 }
 
 /// Seconds the object is given to terminate. Only pods terminate gracefully: a pod not yet
@@ -328,16 +364,29 @@ fn mark_for_deletion(
         && current["spec"]["finalizers"]
             .as_array()
             .is_some_and(|f| !f.is_empty());
-    if finalizers.is_empty() && grace == 0 && !namespace_held {
+    // Pods are deleted gracefully even with no grace: marked first, then removed.
+    if finalizers.is_empty() && grace == 0 && !namespace_held && !is_pod(info) {
         return None;
     }
     let now = Timestamp::now();
     let existing_grace = current["metadata"]["deletionGracePeriodSeconds"].as_i64();
     // A deletion already under way may only be shortened.
-    if !meta::is_deleting(current) || existing_grace.is_some_and(|g| grace < g) {
-        let at = now
+    let first_mark = !meta::is_deleting(current);
+    if first_mark || existing_grace.is_some_and(|g| grace < g) {
+        // Shortened, the deletion counts from when it began (upstream's `BeforeDelete`).
+        let began = if first_mark {
+            now
+        } else {
+            current["metadata"]["deletionTimestamp"]
+                .as_str()
+                .and_then(|t| t.parse::<Timestamp>().ok())
+                .zip(existing_grace)
+                .and_then(|(at, g)| at.checked_sub(SignedDuration::from_secs(g)).ok())
+                .unwrap_or(now)
+        };
+        let at = began
             .checked_add(SignedDuration::from_secs(grace))
-            .unwrap_or(now);
+            .unwrap_or(began);
         meta::set(
             &mut marked,
             "deletionTimestamp",
@@ -348,6 +397,15 @@ fn mark_for_deletion(
             "deletionGracePeriodSeconds",
             Some(json!(grace)),
         );
+    }
+    // Marked for deletion, the object's controllers are to act differently: upstream
+    // bumps a set generation then (`BeforeDelete` for a graceful deletion,
+    // `markAsDeleting` for one held by finalizers), once.
+    if let Some(generation) = current["metadata"]["generation"]
+        .as_i64()
+        .filter(|g| first_mark && *g > 0)
+    {
+        meta::set(&mut marked, "generation", Some(json!(generation + 1)));
     }
     if !finalizers.is_empty() {
         meta::set(&mut marked, "finalizers", Some(json!(finalizers)));

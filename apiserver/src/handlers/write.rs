@@ -148,12 +148,15 @@ pub fn create_object(
             );
         }
         let name = meta::name(&candidate).to_string();
-        let (prepared, dropped_fields) =
+        let (mut prepared, dropped_fields) =
             run_strategy(info, &name, Operation::Create, candidate, true)?;
+        // One time for the creation and the manager's entry, as one request's.
+        let created_at = object::now();
+        object::set_created_at(&mut prepared, &created_at);
         let mut prepared = if manager.is_empty() {
             prepared.into()
         } else {
-            crate::managed::record_create(info, manager, prepared)
+            crate::managed::record_create(info, manager, &created_at, prepared)
         };
         // Services: ClusterIP/NodePort allocation, held until the write (allocator.rs).
         let _allocated =
@@ -218,10 +221,63 @@ pub fn update(req: &Request, name: &str) -> Result {
         )
         .into());
     }
-    let updated = guaranteed_update(req, name, client_rv, |_current, _old| Ok(body.clone()))?;
+    let client_uid = meta::str_field(&body, "uid")
+        .filter(|uid| !uid.is_empty())
+        .map(str::to_string);
+    let update = || {
+        guaranteed_update(req, name, client_rv, |current, _old| {
+            check_uid(req, name, client_uid.as_deref(), &current.attrs.uid)?;
+            Ok(body.clone())
+        })
+    };
+    let updated = match update() {
+        Err(err) if err.code() == 404 && creates_on_update(req) => {
+            check_uid(req, name, client_uid.as_deref(), "")?;
+            match create_on_update(req, body.clone(), &warnings) {
+                // Created meanwhile by another request: this one is an update after all,
+                // as upstream's `GuaranteedUpdate` retries it.
+                Err(err) if err.0.code() == 409 => update()?,
+                created => return created,
+            }
+        }
+        updated => updated?,
+    };
     Ok(with_warnings(
         json_bytes(StatusCode::OK, present(req.info(), &updated)?),
         &warnings,
+    ))
+}
+
+/// Whether a `PUT` to a missing object creates it: upstream's `AllowCreateOnUpdate`, true
+/// for services, endpoints, events, limit ranges and leases — not for subresources.
+fn creates_on_update(req: &Request) -> bool {
+    let info = req.info();
+    req.target.subresource.is_none()
+        && matches!(
+            (info.group.as_str(), info.plural.as_str()),
+            ("", "services" | "endpoints" | "events" | "limitranges")
+                | ("events.k8s.io", "events")
+                | ("coordination.k8s.io", "leases")
+        )
+}
+
+/// The create a `PUT` makes of a missing object: 201 Created, as upstream answers it. A
+/// resourceVersion in the body is dropped, as upstream's create-on-update drops it.
+fn create_on_update(req: &Request, mut body: Value, warnings: &[String]) -> Result {
+    meta::set(&mut body, "resourceVersion", None);
+    let dry_run = req.query.dry_run()?;
+    let manager = crate::managed::manager_name(req);
+    let created = create_object(
+        &req.server,
+        req.info(),
+        body,
+        dry_run,
+        &req.origin,
+        &manager,
+    )?;
+    Ok(with_warnings(
+        json_bytes(StatusCode::CREATED, present(req.info(), &created.object)?),
+        warnings,
     ))
 }
 
@@ -416,8 +472,7 @@ pub fn prepare_update(
 ) -> Result<Value, ApiError> {
     let requested = to_storage_version(info, requested)?;
     let mut new = match subresource {
-        // `/status` writes change only the status.
-        Some("status") => with_field(old.clone(), "status", requested.get("status").cloned()),
+        Some("status") => status_write(info, requested, old),
         // `/finalize` writes change only a namespace's `spec.finalizers`.
         Some("finalize") => {
             let finalizers = requested
@@ -457,6 +512,41 @@ pub fn prepare_update(
         crate::managed::record_update(info, subresource, manager, Some(old), &mut new);
     }
     Ok(new)
+}
+
+/// What a `/status` write keeps of the request. A built-in kind's status strategy resets
+/// the spec (everything but metadata and status) from the old object, and the metadata
+/// the kind protects ([`strategy::status_resets`]); the rest of the metadata (labels,
+/// annotations, finalizers) may change with the status. A custom resource's status
+/// write changes the status alone (and the ownership recorded for it).
+fn status_write(info: &ResourceInfo, requested: Value, old: &Value) -> Value {
+    let status = requested.get("status").cloned();
+    if !registry::is_builtin(info) {
+        // Its field ownership stays the request's: an apply recorded itself there
+        // (upstream's custom resource status strategy keeps managedFields too).
+        let mut new = with_field(old.clone(), "status", status);
+        meta::set(
+            &mut new,
+            "managedFields",
+            requested["metadata"].get("managedFields").cloned(),
+        );
+        return new;
+    }
+    let metadata = requested
+        .get("metadata")
+        .or_else(|| old.get("metadata"))
+        .cloned();
+    let mut new = with_field(
+        with_field(old.clone(), "status", status),
+        "metadata",
+        metadata,
+    );
+    for path in strategy::status_resets(&info.group, &info.plural) {
+        if let ["metadata", field] = path {
+            meta::set(&mut new, field, old["metadata"].get(*field).cloned());
+        }
+    }
+    new
 }
 
 fn with_field(mut obj: Value, field: &str, value: Option<Value>) -> Value {
@@ -536,7 +626,7 @@ fn run_strategy(
 }
 
 /// A dry-run answer: the object as it would be stored, without a resourceVersion.
-fn dry_run_object(info: &ResourceInfo, object: impl Into<NewObject>) -> Arc<Object> {
+pub fn dry_run_object(info: &ResourceInfo, object: impl Into<NewObject>) -> Arc<Object> {
     let NewObject {
         mut value,
         managed_fields,
@@ -619,7 +709,7 @@ pub fn check_type(obj: &mut Value, info: &ResourceInfo) -> Result<(), ApiError> 
 
 /// The namespace of the body must be the URL's; a missing one is the URL's.
 pub fn check_namespace(obj: &mut Value, req: &Request) -> Result<(), ApiError> {
-    let in_body = meta::namespace(obj).to_string();
+    let in_body = meta::namespace(obj);
     if !req.info().namespaced {
         if !in_body.is_empty() {
             meta::set(obj, "namespace", None);
@@ -632,12 +722,15 @@ pub fn check_namespace(obj: &mut Value, req: &Request) -> Result<(), ApiError> {
             "the server could not find the requested resource: a namespaced object needs a namespace in its URL",
         ));
     }
-    if !in_body.is_empty() && in_body != in_url {
-        return Err(ApiError::bad_request(
-            "the namespace of the provided object does not match the namespace sent on the request",
-        ));
+    match in_body {
+        same if same == in_url => {}
+        "" => meta::set(obj, "namespace", Some(Value::String(in_url.to_string()))),
+        _ => {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
     }
-    meta::set(obj, "namespace", Some(Value::String(in_url.to_string())));
     Ok(())
 }
 
@@ -708,6 +801,56 @@ pub fn storage_error(info: &ResourceInfo, name: &str, err: storage::Error) -> Ap
             ApiError::expired(format!("too old resource version: {requested} ({oldest})"))
         }
         storage::Error::Internal(why) => ApiError::internal(why),
+    }
+}
+
+/// A failed precondition (uid or resourceVersion) as upstream reports it: a 409 whose
+/// message is etcd3's `StorageError` for the object's key — what clients match on.
+pub fn precondition_failed(info: &ResourceInfo, key: &Key, why: &str) -> ApiError {
+    ApiError::conflict(
+        info,
+        &key.name,
+        &format!(
+            "StorageError: invalid object, Code: 4, Key: {}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: {why}",
+            etcd_key(info, key)
+        ),
+    )
+}
+
+/// The key upstream keeps an object under in etcd: `/registry/<prefix>/<namespace>/<name>`,
+/// the prefix the resource's plural but for the legacy ones (`services/specs`,
+/// `services/endpoints`, `minions`) and custom resources (`<group>/<plural>`).
+fn etcd_key(info: &ResourceInfo, key: &Key) -> String {
+    let prefix = match (info.group.as_str(), info.plural.as_str()) {
+        ("", "services") => "services/specs".to_string(),
+        ("", "endpoints") => "services/endpoints".to_string(),
+        ("", "nodes") => "minions".to_string(),
+        _ if !registry::is_builtin(info) => format!("{}/{}", info.group, info.plural),
+        _ => info.plural.clone(),
+    };
+    if key.namespace.is_empty() {
+        format!("/registry/{prefix}/{}", key.name)
+    } else {
+        format!("/registry/{prefix}/{}/{}", key.namespace, key.name)
+    }
+}
+
+/// The uid precondition a `PUT` body's `metadata.uid` makes, as upstream's
+/// `defaultUpdatedObjectInfo.Preconditions`: the write is refused when the object has
+/// another uid — or none, when it is missing and the PUT would create it.
+fn check_uid(
+    req: &Request,
+    name: &str,
+    wanted: Option<&str>,
+    stored: &str,
+) -> Result<(), ApiError> {
+    match wanted {
+        Some(uid) if uid != stored => Err(precondition_failed(
+            req.info(),
+            &req.key(name),
+            &format!("UID in precondition: {uid}, UID in object meta: {stored}"),
+        )),
+        _ => Ok(()),
     }
 }
 

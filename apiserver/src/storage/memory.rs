@@ -116,7 +116,10 @@ struct Log {
 }
 
 struct LogState {
-    events: VecDeque<Arc<Event>>,
+    /// Oldest first, each with its revision: finding a revision in the log, and dropping
+    /// the oldest event, read no object — the oldest one is long out of the cache. Kept
+    /// in place rather than each behind its own pointer, for the same reason.
+    events: VecDeque<(u64, Event)>,
     /// Events at or below this revision may have left the log.
     compacted: u64,
     /// Bumped by a compaction, which ends every live watch.
@@ -139,10 +142,10 @@ impl Log {
     fn append(&self, event: Event, history: usize) {
         {
             let mut state = self.state.write();
-            state.events.push_back(Arc::new(event));
+            state.events.push_back((event.resource_version(), event));
             while state.events.len() > history {
-                if let Some(old) = state.events.pop_front() {
-                    state.compacted = old.resource_version();
+                if let Some((revision, _)) = state.events.pop_front() {
+                    state.compacted = revision;
                 }
             }
         }
@@ -207,13 +210,17 @@ fn stamped(
         mut value,
         managed_fields,
     } = object;
-    meta::set(
-        &mut value,
-        "resourceVersion",
-        Some(Value::String(revision.to_string())),
-    );
-    let (bytes, revision_at) =
-        encode(&value, managed_fields.as_deref()).map_err(|e| Error::Internal(e.to_string()))?;
+    // The encoding writes the revision into the metadata; only an object without
+    // metadata gets it in the tree first.
+    if !value.get("metadata").is_some_and(Value::is_object) {
+        meta::set(
+            &mut value,
+            "resourceVersion",
+            Some(Value::String(revision.to_string())),
+        );
+    }
+    let (bytes, revision_at) = encode(&value, managed_fields.as_deref(), revision)
+        .map_err(|e| Error::Internal(e.to_string()))?;
     let object = Arc::new(Object {
         resource_version: revision,
         bytes,
@@ -223,16 +230,19 @@ fn stamped(
 }
 
 /// The object's JSON, byte for byte what `serde_json::to_vec` writes (compact, keys in
-/// order) — with `managed_fields` (JSON text) as `metadata.managedFields` when given —
-/// and where the value of `metadata.resourceVersion` is in it (inside the quotes): an
-/// update compares its bytes with the stored ones around that span, and so serializes
-/// the object once rather than once more to detect a no-op.
+/// order) for it with `revision` as its `metadata.resourceVersion` and `managed_fields`
+/// (JSON text), when given, as its `metadata.managedFields` — and where the
+/// resourceVersion's digits are in it: an update compares its bytes with the stored ones
+/// around that span, and so serializes the object once rather than once more to detect a
+/// no-op. Both are written where the key order puts them, in place of the tree's own, so
+/// the tree is not changed for them.
 ///
 /// Written into a reused buffer and copied out at its exact length: the stored bytes
 /// take no more memory than they need, and no write pays for a growing buffer.
 fn encode(
     value: &Value,
     managed_fields: Option<&str>,
+    revision: u64,
 ) -> serde_json::Result<(Bytes, Option<Range<usize>>)> {
     /// Buffers grown past this by a big object are not kept.
     const KEPT_CAPACITY: usize = 64 * 1024;
@@ -242,7 +252,7 @@ fn encode(
     SCRATCH.with(|scratch| {
         let mut out = scratch.take();
         out.clear();
-        let revision_at = encode_into(value, managed_fields, &mut out);
+        let revision_at = encode_into(value, managed_fields, revision, &mut out);
         let bytes = Bytes::copy_from_slice(&out);
         if out.capacity() <= KEPT_CAPACITY {
             scratch.replace(out);
@@ -251,9 +261,18 @@ fn encode(
     })
 }
 
+/// A metadata member written from what storage was given rather than from the tree.
+enum Spliced<'a> {
+    /// `managedFields` as JSON text.
+    Text(&'a str),
+    /// `resourceVersion`, as a string of its digits.
+    Revision(u64),
+}
+
 fn encode_into(
     value: &Value,
     managed_fields: Option<&str>,
+    revision: u64,
     out: &mut Vec<u8>,
 ) -> serde_json::Result<Option<Range<usize>>> {
     let Value::Object(root) = value else {
@@ -276,30 +295,36 @@ fn encode_into(
             serde_json::to_writer(&mut *out, field)?;
             continue;
         }
-        let mut managed_fields = managed_fields;
+        // In key order, as the tree's members are.
+        let mut spliced = [
+            ("managedFields", managed_fields.map(Spliced::Text)),
+            ("resourceVersion", Some(Spliced::Revision(revision))),
+        ];
         let mut first = true;
         out.push(b'{');
         for (name, v) in metadata {
-            // The text goes where the map's order puts the key, in place of the value's.
-            if name.as_str() >= "managedFields"
-                && let Some(text) = managed_fields.take()
-            {
-                push_managed_fields(out, &mut first, text);
-                if name == "managedFields" {
-                    continue;
+            let mut replaced = false;
+            for (spliced_name, member) in &mut spliced {
+                if name.as_str() >= *spliced_name
+                    && let Some(member) = member.take()
+                {
+                    revision_at =
+                        push_spliced(out, &mut first, spliced_name, member).or(revision_at);
+                    replaced |= name == spliced_name;
                 }
+            }
+            if replaced {
+                continue;
             }
             separate(out, &mut first);
             serde_json::to_writer(&mut *out, name)?;
             out.push(b':');
-            let start = out.len();
             serde_json::to_writer(&mut *out, v)?;
-            if name == "resourceVersion" && v.is_string() {
-                revision_at = Some(start + 1..out.len() - 1);
-            }
         }
-        if let Some(text) = managed_fields {
-            push_managed_fields(out, &mut first, text);
+        for (spliced_name, member) in spliced {
+            if let Some(member) = member {
+                revision_at = push_spliced(out, &mut first, spliced_name, member).or(revision_at);
+            }
         }
         out.push(b'}');
     }
@@ -307,18 +332,41 @@ fn encode_into(
     Ok(revision_at)
 }
 
+/// `"name":` and the member's JSON as the metadata's next member; for the revision, where
+/// its digits went.
+fn push_spliced(
+    out: &mut Vec<u8>,
+    first: &mut bool,
+    name: &str,
+    member: Spliced<'_>,
+) -> Option<Range<usize>> {
+    separate(out, first);
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+    match member {
+        Spliced::Text(text) => {
+            out.extend_from_slice(text.as_bytes());
+            None
+        }
+        Spliced::Revision(revision) => {
+            out.push(b'"');
+            let start = out.len();
+            // Digits only: nothing to escape.
+            let mut digits = [0; 20];
+            out.extend_from_slice(crate::object::decimal(revision, &mut digits).as_bytes());
+            let digits = start..out.len();
+            out.push(b'"');
+            Some(digits)
+        }
+    }
+}
+
 /// A comma before every member of an object but its first.
 fn separate(out: &mut Vec<u8>, first: &mut bool) {
     if !std::mem::take(first) {
         out.push(b',');
     }
-}
-
-/// `"managedFields":` and the entries' JSON text, as the metadata's next member.
-fn push_managed_fields(out: &mut Vec<u8>, first: &mut bool, text: &str) {
-    separate(out, first);
-    out.extend_from_slice(br#""managedFields":"#);
-    out.extend_from_slice(text.as_bytes());
 }
 
 /// Whether `new` (an encoding whose resourceVersion is at `revision_at`) is `current`
@@ -465,7 +513,7 @@ impl Storage for MemoryStorage {
             WatchFrom::Now => state
                 .objects
                 .all()
-                .map(|object| Arc::new(Event::new(EventType::Added, object.clone(), None)))
+                .map(|object| Event::new(EventType::Added, object.clone(), None))
                 .collect(),
             WatchFrom::Revision(rv) => {
                 if rv < log.compacted {
@@ -474,8 +522,11 @@ impl Storage for MemoryStorage {
                         oldest: log.compacted,
                     });
                 }
-                let start = log.events.partition_point(|e| e.resource_version() <= rv);
-                log.events.range(start..).cloned().collect()
+                let start = log.events.partition_point(|(at, _)| *at <= rv);
+                log.events
+                    .range(start..)
+                    .map(|(_, event)| event.clone())
+                    .collect()
             }
         };
         let live = LiveFeed {
@@ -516,7 +567,7 @@ struct LiveFeed {
 }
 
 impl LiveFeed {
-    fn take(&mut self, max: usize) -> std::result::Result<Vec<Arc<Event>>, FeedEnd> {
+    fn take(&mut self, max: usize) -> std::result::Result<Vec<Event>, FeedEnd> {
         let log = self.log.state.read();
         if log.epoch != self.epoch {
             return Err(FeedEnd::Closed);
@@ -526,12 +577,12 @@ impl LiveFeed {
         }
         let start = log
             .events
-            .partition_point(|e| e.resource_version() <= self.read_through);
-        let events: Vec<Arc<Event>> = log
+            .partition_point(|(at, _)| *at <= self.read_through);
+        let events: Vec<Event> = log
             .events
             .range(start..)
             .take(max.max(1))
-            .cloned()
+            .map(|(_, event)| event.clone())
             .collect();
         if let Some(last) = events.last() {
             self.read_through = last.resource_version();
@@ -541,7 +592,7 @@ impl LiveFeed {
 }
 
 impl Feed for LiveFeed {
-    fn next(&mut self, max: usize) -> BoxFuture<'_, std::result::Result<Vec<Arc<Event>>, FeedEnd>> {
+    fn next(&mut self, max: usize) -> BoxFuture<'_, std::result::Result<Vec<Event>, FeedEnd>> {
         Box::pin(async move {
             loop {
                 // Marked seen before reading, so an append after the read wakes us.
@@ -563,7 +614,7 @@ impl Feed for LiveFeed {
             .read()
             .events
             .back()
-            .is_none_or(|e| e.resource_version() <= self.read_through)
+            .is_none_or(|(at, _)| *at <= self.read_through)
     }
 }
 
@@ -676,17 +727,20 @@ mod tests {
             json!({"kind": "X", "metadata": {"name": "n", "resourceVersion": "42"}}),
         ];
         for value in objects {
-            let (bytes, at) = encode(&value, Some(text)).expect("encode");
-            let mut expected = value.clone();
-            expected["metadata"]["managedFields"] = managed.clone();
-            assert_eq!(
-                String::from_utf8_lossy(&bytes),
-                expected.to_string(),
-                "{value}"
-            );
-            match at {
-                Some(at) => assert_eq!(&bytes[at], b"42"),
-                None => assert!(value["metadata"].get("resourceVersion").is_none()),
+            for (managed_fields, revision) in [(Some(text), 7), (None, 12345)] {
+                let (bytes, at) = encode(&value, managed_fields, revision).expect("encode");
+                let mut expected = value.clone();
+                if managed_fields.is_some() {
+                    expected["metadata"]["managedFields"] = managed.clone();
+                }
+                expected["metadata"]["resourceVersion"] = json!(revision.to_string());
+                assert_eq!(
+                    String::from_utf8_lossy(&bytes),
+                    expected.to_string(),
+                    "{value}"
+                );
+                let at = at.expect("the revision's place");
+                assert_eq!(&bytes[at], revision.to_string().as_bytes());
             }
         }
         // Stored, watched and read back as any other object's.
@@ -702,25 +756,56 @@ mod tests {
     }
 
     #[test]
+    fn an_object_without_metadata_is_stored_with_its_revision_too() {
+        let store = MemoryStorage::default();
+        for (i, value) in [
+            json!({"kind": "X"}),
+            json!({"kind": "X", "metadata": "odd"}),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let created = store
+                .create(&key(&format!("x{i}")), value.into())
+                .expect("create");
+            let rv = created.resource_version.to_string();
+            assert_eq!(
+                created.value(),
+                json!({"kind": "X", "metadata": {"resourceVersion": rv}})
+            );
+        }
+    }
+
+    #[test]
     fn the_encoding_is_serde_jsons_and_finds_the_resource_version() {
         let event = json!({"apiVersion": "v1", "kind": "Event", "count": 1,
             "involvedObject": {"kind": "Pod", "name": "p", "resourceVersion": "42"},
             "metadata": {"name": "p.1", "namespace": "default", "resourceVersion": "42", "labels": {"a\"b": "c"}},
             "message": "x \"resourceVersion\":\"42\""});
         for value in [event, cm("a", "1"), json!({"metadata": {}}), json!([1, 2])] {
-            let (bytes, at) = encode(&value, None).expect("encode");
+            let (bytes, at) = encode(&value, None, 42).expect("encode");
+            let mut expected = value.clone();
+            if value.is_object() {
+                meta::set(&mut expected, "resourceVersion", Some(json!("42")));
+            }
             assert_eq!(
                 bytes,
-                serde_json::to_vec(&value).expect("to_vec"),
+                serde_json::to_vec(&expected).expect("to_vec"),
                 "{value}"
             );
             if let Some(at) = at {
                 assert_eq!(&bytes[at.clone()], b"42");
+                assert!(bytes[..at.start].ends_with(br#""resourceVersion":""#));
                 // The metadata's, not the involved object's, which comes first.
-                assert!(
-                    bytes[..at.start].ends_with(br#""namespace":"default","resourceVersion":""#),
-                    "{value}"
-                );
+                if value["metadata"]["namespace"] == "default" {
+                    assert!(
+                        bytes[..at.start]
+                            .ends_with(br#""namespace":"default","resourceVersion":""#),
+                        "{value}"
+                    );
+                }
+            } else {
+                assert!(!value.is_object(), "{value}");
             }
         }
     }
@@ -810,6 +895,39 @@ mod tests {
         let (in_a, _) = store.list("configmaps", Some("a"));
         assert_eq!(in_a.len(), 2);
         assert_eq!(store.list("pods", None), (vec![], 4));
+    }
+
+    /// Lists taken while other threads write are each one moment of the store: exactly
+    /// the objects written at or before the list's revision, whatever the interleaving.
+    #[test]
+    fn lists_under_concurrent_writes_are_snapshots_at_their_revision() {
+        let store = Arc::new(MemoryStorage::default());
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for i in 0..500 {
+                        store
+                            .create(&key(&format!("w{w}-{i}")), cm("c", "1").into())
+                            .expect("create");
+                    }
+                })
+            })
+            .collect();
+        let mut lists = 0;
+        while writers.iter().any(|w| !w.is_finished()) || lists == 0 {
+            let (items, rv) = store.list("configmaps", None);
+            let mut revisions: Vec<u64> = items.iter().map(|o| o.resource_version).collect();
+            revisions.sort_unstable();
+            // Creates only, one revision each from 1: the snapshot at `rv` is 1..=rv.
+            assert_eq!(revisions, (1..=rv).collect::<Vec<_>>(), "list at {rv}");
+            lists += 1;
+        }
+        for w in writers {
+            w.join().expect("writer");
+        }
+        assert_eq!(store.list("configmaps", None).1, 2000);
+        assert!(lists > 0);
     }
 
     #[tokio::test]

@@ -88,8 +88,8 @@ impl EventType {
     }
 }
 
-/// One change to one object.
-#[derive(Debug)]
+/// One change to one object. Cloned for each watcher it goes to: two references.
+#[derive(Debug, Clone)]
 pub struct Event {
     pub kind: EventType,
     /// The object after the change; for `Deleted`, its last state at the deleting revision.
@@ -162,7 +162,7 @@ pub enum WatchFrom {
 /// A started watch: the events it must send first, then a live feed.
 pub struct Watch {
     /// History replayed, or the current objects as `ADDED` events.
-    pub initial: Vec<Arc<Event>>,
+    pub initial: Vec<Event>,
     /// The revision the initial events bring the watcher up to.
     pub revision: u64,
     pub live: Box<dyn Feed>,
@@ -181,10 +181,7 @@ pub enum FeedEnd {
 /// The events of one resource after the ones a watcher has read, in revision order.
 pub trait Feed: Send {
     /// Up to `max` events not yet read, waiting for the next one if there are none.
-    fn next(
-        &mut self,
-        max: usize,
-    ) -> futures::future::BoxFuture<'_, Result<Vec<Arc<Event>>, FeedEnd>>;
+    fn next(&mut self, max: usize) -> futures::future::BoxFuture<'_, Result<Vec<Event>, FeedEnd>>;
     /// Whether every event written so far has been read.
     fn is_drained(&self) -> bool;
 }

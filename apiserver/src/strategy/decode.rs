@@ -47,6 +47,30 @@ pub fn has_nulls(v: &Value) -> bool {
     }
 }
 
+/// Whether every field of `body` is also in `encoded`, at the same path (list items by
+/// index): what a typed round trip of `body` encoded to keeps every field the type has,
+/// so a field missing from it was dropped — or removed by the strategy. The walk ends at
+/// values that are not objects or lists in `body`; bounded by `body`'s depth.
+pub fn keeps_fields(body: &Value, encoded: &Value) -> bool {
+    match (body, encoded) {
+        (Value::Object(sent), Value::Object(kept)) => sent.iter().all(|(key, value)| {
+            kept.get(key)
+                .is_some_and(|encoded| keeps_fields(value, encoded))
+        }),
+        (Value::Array(sent), Value::Array(kept)) => {
+            sent.len() == kept.len()
+                && sent
+                    .iter()
+                    .zip(kept)
+                    .all(|(value, encoded)| keeps_fields(value, encoded))
+        }
+        // An empty object or list has no fields to lose, whatever it became.
+        (Value::Object(sent), _) => sent.is_empty(),
+        (Value::Array(sent), _) => sent.is_empty(),
+        _ => true,
+    }
+}
+
 /// Decodes `v` (already null-stripped, with the right apiVersion/kind) as `T`.
 /// On failure returns the reason, worded as Go's `encoding/json` would.
 pub fn decode<T: DeserializeOwned>(v: &Value, kind: &str) -> Result<T, String> {
@@ -410,7 +434,7 @@ fn parent_struct(parent: &[&str], kind: &str) -> String {
 mod tests {
     use super::*;
     use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::core::v1::Pod;
+    use k8s_openapi::api::core::v1::{ConfigMap, Pod};
     use serde_json::json;
 
     #[test]
@@ -469,6 +493,46 @@ mod tests {
                 "spec.template.spec.containers[0].imagePullPolicyy"
             ]
         );
+    }
+
+    #[test]
+    fn a_round_trip_that_dropped_a_field_does_not_keep_fields() {
+        // What a Deployment with unknown fields encodes to after its typed round trip.
+        let body = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labelz": {"a": "b"}},
+            "spec": {"replicas": 3, "selector": {}, "template": {"spec": {"containers": [{"name": "c", "image": "x", "imagePullPolicyy": "Always"}]}}}});
+        let (typed, dropped): (Deployment, Vec<String>) =
+            decode_reporting(&body, "Deployment").unwrap_or_default();
+        assert_eq!(dropped.len(), 2);
+        let encoded = serde_json::to_value(&typed).unwrap_or_default();
+        assert!(!keeps_fields(&body, &encoded));
+        // Only the list item's unknown field.
+        let body = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"selector": {}, "template": {"spec": {"containers": [{"name": "c"}, {"name": "e", "imagePullPolicyy": "Always"}]}}}});
+        let typed: Deployment = decode(&body, "Deployment").unwrap_or_default();
+        let encoded = serde_json::to_value(&typed).unwrap_or_default();
+        assert!(!keeps_fields(&body, &encoded));
+        // An empty object under an unknown key is a dropped field too.
+        let body =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "x": {}}});
+        let typed: ConfigMap = decode(&body, "ConfigMap").unwrap_or_default();
+        let encoded = serde_json::to_value(&typed).unwrap_or_default();
+        assert!(!keeps_fields(&body, &encoded));
+    }
+
+    #[test]
+    fn a_round_trip_of_known_fields_keeps_them_all() {
+        let body = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d", "labels": {"app": "web"}, "annotations": {}},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "web"}}, "strategy": {"rollingUpdate": {"maxSurge": "50%"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+                    {"name": "c", "image": "x", "args": [], "resources": {"limits": {"cpu": "1"}}, "ports": [{"containerPort": 80}]}]}}}});
+        let typed: Deployment = decode(&body, "Deployment").unwrap_or_default();
+        let encoded = serde_json::to_value(&typed).unwrap_or_default();
+        assert!(keeps_fields(&body, &encoded));
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"key": "value"}, "binaryData": {}});
+        let typed: ConfigMap = decode(&body, "ConfigMap").unwrap_or_default();
+        let encoded = serde_json::to_value(&typed).unwrap_or_default();
+        assert!(keeps_fields(&body, &encoded));
     }
 
     #[test]

@@ -21,7 +21,7 @@ impl Path {
         if self.0.is_empty() {
             Path(name.to_string())
         } else {
-            Path(format!("{}.{name}", self.0))
+            self.joined(&[".", name])
         }
     }
 
@@ -32,12 +32,23 @@ impl Path {
 
     /// `parent[i]`.
     pub fn index(&self, i: usize) -> Self {
-        Path(format!("{}[{i}]", self.0))
+        let mut digits = [0; 20];
+        self.joined(&["[", crate::object::decimal(i as u64, &mut digits), "]"])
     }
 
     /// `parent[key]`: upstream prints map keys unquoted.
     pub fn key(&self, key: &str) -> Self {
-        Path(format!("{}[{key}]", self.0))
+        self.joined(&["[", key, "]"])
+    }
+
+    /// This path with `parts` appended. Validation builds a path for every field it
+    /// visits, valid or not, so this is written without `format!`'s machinery.
+    fn joined(&self, parts: &[&str]) -> Self {
+        let mut path =
+            String::with_capacity(self.0.len() + parts.iter().map(|p| p.len()).sum::<usize>());
+        path.push_str(&self.0);
+        parts.iter().for_each(|part| path.push_str(part));
+        Path(path)
     }
 
     pub fn as_str(&self) -> &str {
@@ -86,6 +97,11 @@ mod tests {
         let p = Path::new("spec").child("containers").index(0).child("name");
         assert_eq!(p.as_str(), "spec.containers[0].name");
         assert_eq!(Path::new("data").key("a.b").as_str(), "data[a.b]");
+        for (i, rendered) in [(9, "x[9]"), (10, "x[10]"), (1234, "x[1234]")] {
+            assert_eq!(Path::new("x").index(i).as_str(), rendered);
+        }
+        let last = Path::new("x").index(usize::MAX);
+        assert_eq!(last.as_str(), format!("x[{}]", usize::MAX));
         assert_eq!(Path::new("").child("x").as_str(), "x");
         assert_eq!(
             Path::new("spec").children(&["template", "spec"]).as_str(),

@@ -4,9 +4,10 @@
 //! # Contract
 //!
 //! [`prepare`] takes a body the REST layer has already given its identity (namespace from the
-//! URL, a generated name, uid, creationTimestamp, resourceVersion, generation; on update the
-//! system fields and, for resources with a status subresource, the right half of the object
-//! copied from the stored one). It then does, in upstream's order:
+//! URL, a generated name, uid, resourceVersion, generation; a create sets its
+//! creationTimestamp after `prepare`, which does not read it; on update the system fields
+//! and, for resources with a status subresource, the right half of the object copied from
+//! the stored one). It then does, in upstream's order:
 //!
 //! 1. **Decode** as the kind's k8s-openapi type at the storage version, with Go's semantics:
 //!    a missing required field is its zero value, `null` is ignored, a wrong JSON type or an
@@ -64,6 +65,22 @@ pub enum Rejection {
     Invalid(Vec<FieldError>),
 }
 
+/// What a built-in kind's status strategy resets from the old object on a `/status`
+/// write (upstream's `GetResetFields`), as paths of field names: the spec, and for pods
+/// their deletionTimestamp and ownerReferences, for Deployments their labels. Everything
+/// else a status write may change.
+pub fn status_resets(group: &str, plural: &str) -> &'static [&'static [&'static str]] {
+    match (group, plural) {
+        ("", "pods") => &[
+            &["spec"],
+            &["metadata", "deletionTimestamp"],
+            &["metadata", "ownerReferences"],
+        ],
+        ("apps", "deployments") => &[&["spec"], &["metadata", "labels"]],
+        _ => &[&["spec"]],
+    }
+}
+
 /// Decode `obj` as the k8s-openapi type for (group, kind) at the storage version, apply
 /// upstream's defaults, do upstream's PrepareForCreate/PrepareForUpdate status handling,
 /// validate (create or update incl. immutable fields against `old`), and return the
@@ -73,9 +90,11 @@ pub fn prepare(group: &str, kind: &str, op: Operation<'_>, obj: Value) -> Result
     prepare_with(group, kind, op, obj, false).map(|(prepared, _)| prepared)
 }
 
-/// [`prepare`], also telling whether decoding dropped fields the kind does not have, as
-/// [`dropped_fields`] names them: a create's `fieldValidation=Warn` learns from the decode
-/// it needs anyway that its body has nothing to warn of.
+/// [`prepare`], also telling whether decoding may have dropped fields the kind does not
+/// have, which [`dropped_fields`] names: a create's `fieldValidation=Warn` learns from
+/// the round trip it makes anyway that its body has nothing to warn of. (It may say yes
+/// when `prepare` itself removed a field, as a create's status; never no when a field
+/// was dropped.)
 pub fn prepare_noting_dropped(
     group: &str,
     kind: &str,
@@ -281,7 +300,7 @@ fn run<T: Strategy>(
     note_dropped: bool,
 ) -> Result<(Value, bool), Rejection> {
     let create = matches!(op, Operation::Create);
-    let (mut new, raw, dropped) = load::<T>(obj, create, note_dropped)?;
+    let (mut new, raw) = load::<T>(obj, create)?;
     let metadata = Path::new("metadata");
     let errs = match op {
         Operation::Create => {
@@ -291,7 +310,7 @@ fn run<T: Strategy>(
             errs
         }
         Operation::Update { old } => {
-            let (old, _, _) = load::<T>(old.clone(), false, false)?;
+            let (old, _) = load::<T>(old.clone(), false)?;
             new.prepare_for_update(&old);
             let mut errs = meta::validate_update(new.meta(), old.meta(), &metadata);
             errs.extend(new.validate_update(&old, &raw));
@@ -303,6 +322,10 @@ fn run<T: Strategy>(
     }
     let mut out = serde_json::to_value(&new)
         .map_err(|e| Rejection::Decode(decode_error::<T>(&e.to_string())))?;
+    // A field `T` has no place for is not in what `T` encodes to; one that is everywhere
+    // the body has it was not dropped. Cheaper than having the decode report what it
+    // skips, which names every field it reads.
+    let dropped = note_dropped && !decode::keeps_fields(&raw, &out);
     T::encode_zero_times(&mut out);
     // Stored as upstream's encoder writes the Go struct (empty `omitempty` fields out,
     // `resources: {}` in), not as k8s-openapi keeps what was sent.
@@ -310,13 +333,8 @@ fn run<T: Strategy>(
     Ok((out, dropped))
 }
 
-/// Decodes, normalizes and defaults; also returns the null-stripped body and, with
-/// `note_dropped`, whether decoding dropped fields `T` does not have.
-fn load<T: Strategy>(
-    mut obj: Value,
-    create: bool,
-    note_dropped: bool,
-) -> Result<(T, Value, bool), Rejection> {
+/// Decodes, normalizes and defaults; also returns the null-stripped body.
+fn load<T: Strategy>(mut obj: Value, create: bool) -> Result<(T, Value), Rejection> {
     decode::strip_nulls(&mut obj);
     if let Value::Object(m) = &mut obj {
         // Usually right already (the handlers check them): no new strings then.
@@ -330,16 +348,12 @@ fn load<T: Strategy>(
             "json: cannot unmarshal non-object into Go value",
         )));
     }
-    let (mut t, dropped): (T, bool) = if note_dropped {
-        decode::decode_reporting(&obj, T::KIND).map(|(t, dropped)| (t, !dropped.is_empty()))
-    } else {
-        decode::decode(&obj, T::KIND).map(|t| (t, false))
-    }
-    .map_err(|why| Rejection::Decode(decode_error::<T>(&why)))?;
+    let mut t: T =
+        decode::decode(&obj, T::KIND).map_err(|why| Rejection::Decode(decode_error::<T>(&why)))?;
     t.normalize()
         .map_err(|why| Rejection::Decode(decode_error::<T>(&why)))?;
     t.default(create);
-    Ok((t, obj, dropped))
+    Ok((t, obj))
 }
 
 /// `Deployment in version "v1" cannot be handled as a Deployment: <why>`.

@@ -783,6 +783,16 @@ mod tests {
         }
         let out = update("", "Pod", old.clone(), new).unwrap_or_default();
         assert_eq!(out["spec"]["containers"][0]["image"], "nginx:2");
+        assert_eq!(out["spec"]["activeDeadlineSeconds"], 50);
+        let tolerations = out["spec"]["tolerations"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            tolerations.last().map(|t| &t["key"]),
+            Some(&json!("k2")),
+            "{out}"
+        );
 
         let mut grow = stored.clone();
         grow["spec"]["activeDeadlineSeconds"] = json!(200);

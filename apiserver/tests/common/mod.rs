@@ -271,10 +271,42 @@ pub fn pod(name: &str) -> Value {
     })
 }
 
+/// The names of a list's items, in its order.
+pub fn names(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["metadata"]["name"].as_str().map(str::to_string))
+        .collect()
+}
+
 pub fn rv(obj: &Value) -> u64 {
     obj["metadata"]["resourceVersion"]
         .as_str()
         .expect("resourceVersion")
         .parse()
         .expect("number")
+}
+
+/// A namespaced custom resource, `widgets.example.com/v1` (short name `wd`), with a status
+/// subresource or not, for tests that add a resource at run time.
+pub fn widgets(status: bool) -> kubesim_apimachinery::registry::ResourceInfo {
+    kubesim_apimachinery::registry::ResourceInfo {
+        group: "example.com".into(),
+        version: "v1".into(),
+        kind: "Widget".into(),
+        plural: "widgets".into(),
+        singular: "widget".into(),
+        namespaced: true,
+        short_names: vec!["wd".into()],
+        categories: vec![],
+        subresources: kubesim_apimachinery::registry::Subresources {
+            status,
+            scale: false,
+        },
+        has_generation: true,
+        storage_version: "v1".into(),
+        schema_type: None,
+    }
 }

@@ -9,7 +9,9 @@
 //!
 //! 1. observes the node and, for an object with owners, each owner's state — from the
 //!    graph, or, when the graph has not seen the owner, from a live GET (the graph lags
-//!    the API: a ReplicaSet's new pod may be seen before the ReplicaSet);
+//!    the API: a ReplicaSet's new pod may be seen before the ReplicaSet); when an owner
+//!    is not solid it reads the object itself again and decides from that (its node may
+//!    predate an update that dropped the reference);
 //! 2. [`graph::plan`]s the steps in pure code;
 //! 3. acts: deletes (with a uid precondition, so a recreated object of the same name is
 //!    safe), drops ownerReferences or a finalizer with a resourceVersion precondition.
@@ -64,8 +66,8 @@ const REDISCOVER: Duration = Duration::from_secs(30);
 pub enum Error {
     #[error("discovery failed: {0}")]
     Discovery(#[source] kube::Error),
-    #[error("looking up owner {kind} {name} failed: {source}")]
-    GetOwner {
+    #[error("getting {kind} {name} failed: {source}")]
+    Get {
         kind: String,
         name: String,
         source: kube::Error,
@@ -247,13 +249,22 @@ fn node_of(resource: &ApiResource, namespaced: bool, obj: &DynamicObject) -> Nod
 /// Observe, plan and act for one object.
 #[tracing::instrument(skip(shared))]
 async fn process(shared: &Arc<Shared>, uid: &str) -> Result<(), Error> {
-    let Some(node) = shared.graph().get(uid).cloned() else {
+    let Some(mut node) = shared.graph().get(uid).cloned() else {
         return Ok(());
     };
-    let mut owners = Vec::with_capacity(node.owners.len());
-    if !node.deleting {
-        for owner in &node.owners {
-            owners.push(observe_owner(shared, &node, owner).await?);
+    let mut owners = observe_owners(shared, &node).await?;
+    // The graph's node may be older than the object: each watch lags on its own, so an
+    // owner's DELETED event can come before its dependent's update that dropped the
+    // reference (orphaning). Before acting on a reference, decide from the latest object,
+    // as upstream's `attemptToDeleteItem` does.
+    if owners.iter().any(|o| *o != Owner::Solid) {
+        let Some(latest) = latest(shared, &node).await? else {
+            // Gone, or another object has the name: its watch event will say.
+            return Ok(());
+        };
+        if latest.owners != node.owners || latest.deleting != node.deleting {
+            node = latest;
+            owners = observe_owners(shared, &node).await?;
         }
     }
     let mut steps = graph::plan(&shared.graph(), &node, &owners);
@@ -336,6 +347,34 @@ async fn unseen_dependents(shared: &Shared, owner: &Node) -> Result<Vec<(Target,
     Ok(unseen)
 }
 
+/// The state of each owner of `node`, in order; none for an object being deleted (its
+/// owners no longer matter).
+async fn observe_owners(shared: &Shared, node: &Node) -> Result<Vec<Owner>, Error> {
+    let mut owners = Vec::with_capacity(node.owners.len());
+    if !node.deleting {
+        for owner in &node.owners {
+            owners.push(observe_owner(shared, node, owner).await?);
+        }
+    }
+    Ok(owners)
+}
+
+/// `node` as the API has it now; `None` when it is gone or its name is another object's.
+async fn latest(shared: &Shared, node: &Node) -> Result<Option<Node>, Error> {
+    let target = &node.target;
+    let found = api_for(&shared.client, target)
+        .get_opt(&target.name)
+        .await
+        .map_err(|source| Error::Get {
+            kind: target.resource.kind.clone(),
+            name: target.name.clone(),
+            source,
+        })?;
+    Ok(found
+        .filter(|obj| obj.uid().as_deref() == Some(target.uid.as_str()))
+        .map(|obj| node_of(&target.resource, target.namespace.is_some(), &obj)))
+}
+
 /// The state of one owner: from the graph when it has seen it, else from the API.
 async fn observe_owner(
     shared: &Shared,
@@ -365,7 +404,7 @@ async fn observe_owner(
     let found = api
         .get_opt(&owner.name)
         .await
-        .map_err(|source| Error::GetOwner {
+        .map_err(|source| Error::Get {
             kind: owner.kind.clone(),
             name: owner.name.clone(),
             source,

@@ -341,7 +341,10 @@ async fn apiserver(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let listener = listen(&args).await?;
+    // The one line that says where it is (`--port 0` picks the port).
+    let addr = listener.local_addr()?;
     let server = ApiServer::new(server_config(&args));
+    eprintln!("kubesim API server at http://{addr}");
     kubesim_apiserver::serve(server, listener, stop).await?;
     Ok(())
 }

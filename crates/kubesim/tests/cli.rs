@@ -18,6 +18,24 @@ fn http_get(addr: &str, path: &str) -> String {
     response
 }
 
+/// Send Ctrl-C (SIGINT) and expect a clean exit within 10 s.
+fn ctrl_c_stops_cleanly(child: &mut std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "kubesim did not stop on Ctrl-C");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "clean exit: {exit}");
+}
+
 #[test]
 fn up_prints_the_kubeconfig_line_serves_and_stops_on_ctrl_c() {
     let dir = std::env::temp_dir().join(format!("kubesim-cli-{}", std::process::id()));
@@ -55,21 +73,7 @@ fn up_prints_the_kubeconfig_line_serves_and_stops_on_ctrl_c() {
     let namespaces = http_get(addr, "/api/v1/namespaces/default");
     assert!(namespaces.contains("\"name\":\"default\""), "{namespaces}");
 
-    // Ctrl-C.
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().expect("wait") {
-            break exit;
-        }
-        assert!(Instant::now() < deadline, "kubesim did not stop on Ctrl-C");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(exit.success(), "clean exit: {exit}");
+    ctrl_c_stops_cleanly(&mut child);
     let mut stderr = String::new();
     child
         .stderr
@@ -83,6 +87,35 @@ fn up_prints_the_kubeconfig_line_serves_and_stops_on_ctrl_c() {
     );
     let _ = std::fs::remove_dir_all(&dir);
     eprintln!("kubesim up answered in {ready:?}");
+}
+
+/// `kubesim apiserver` alone, on the address and port asked for (`--port 0`: a free one),
+/// says where it is, serves, and stops on Ctrl-C.
+#[test]
+fn apiserver_listens_where_asked_and_says_where() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubesim"))
+        .args(["apiserver", "--address", "127.0.0.2", "--port", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubesim apiserver");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("the address line");
+    let addr = line
+        .trim()
+        .strip_prefix("kubesim API server at http://")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_string();
+    assert!(addr.starts_with("127.0.0.2:"), "{addr}");
+    let version = http_get(&addr, "/version");
+    assert!(version.starts_with("HTTP/1.1 200"), "{version}");
+    assert!(version.contains("\"gitVersion\""), "{version}");
+    // Only the API server: nothing else has written (no nodes).
+    let nodes = http_get(&addr, "/api/v1/nodes");
+    assert!(nodes.contains("\"items\":[]"), "{nodes}");
+
+    ctrl_c_stops_cleanly(&mut child);
 }
 
 #[test]

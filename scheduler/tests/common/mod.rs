@@ -42,6 +42,46 @@ pub async fn api_server() -> Env {
     }
 }
 
+/// An API server that holds the scheduler's PATCHes of pod `pod` (and its status) for
+/// `delay` before serving them: its writes after a failed attempt then come late, as they
+/// can on a busy machine.
+pub async fn api_server_delaying_scheduler_patches(pod: &'static str, delay: Duration) -> Env {
+    use axum::extract::Request;
+    use axum::middleware::Next;
+    let server = kubesim_apiserver::ApiServer::new(kubesim_apiserver::Config::default());
+    let path = format!("/api/v1/namespaces/default/pods/{pod}");
+    let router = server.router().layer(axum::middleware::from_fn(
+        move |req: Request, next: Next| {
+            let held = req.method() == axum::http::Method::PATCH
+                && req.uri().path().trim_end_matches("/status") == path
+                && req
+                    .headers()
+                    .get(axum::http::header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|ua| ua.starts_with("kube-scheduler/"));
+            async move {
+                if held {
+                    tokio::time::sleep(delay).await;
+                }
+                next.run(req).await
+            }
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let client = kubesim_scheduler::client(&url).expect("client");
+    Env {
+        url,
+        client,
+        tasks: vec![task],
+    }
+}
+
 impl Env {
     /// Start a scheduler with this configuration file text (None: defaults).
     pub fn start_scheduler(&mut self, config_yaml: Option<&str>) {

@@ -448,32 +448,36 @@ impl Entry {
         Value::Object(entry)
     }
 
-    /// The entry's JSON as text, byte for byte what serializing [`Self::into_json`]'s
-    /// value writes (keys in order).
-    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        out.extend_from_slice(br#"{"apiVersion":"#);
-        serde_json::to_writer(&mut *out, &self.api_version)?;
-        out.extend_from_slice(br#","fieldsType":"FieldsV1","fieldsV1":"#);
-        self.fields.write_fields_v1(out)?;
-        out.extend_from_slice(br#","manager":"#);
-        serde_json::to_writer(&mut *out, &self.manager)?;
-        out.extend_from_slice(br#","operation":"#);
-        serde_json::to_writer(&mut *out, &self.operation)?;
-        if let Some(sub) = &self.subresource {
-            out.extend_from_slice(br#","subresource":"#);
-            serde_json::to_writer(&mut *out, sub)?;
-        }
-        out.extend_from_slice(br#","time":"#);
-        serde_json::to_writer(&mut *out, &self.time)?;
-        out.push(b'}');
-        Ok(())
-    }
-
     fn same_slot(&self, manager: &str, operation: &str, subresource: Option<&str>) -> bool {
         self.manager == manager
             && self.operation == operation
             && self.subresource.as_deref() == subresource
     }
+}
+
+/// An `Update` entry of `who` owning `fields`, as JSON text: byte for byte what
+/// serde_json writes for the entry `record_update` stores (keys in order), written from
+/// borrowed parts, as a create writes its one entry without building it.
+fn write_update_entry(
+    who: &Manager<'_>,
+    fields: &FieldSet,
+    out: &mut Vec<u8>,
+) -> serde_json::Result<()> {
+    out.extend_from_slice(br#"{"apiVersion":"#);
+    serde_json::to_writer(&mut *out, who.api_version)?;
+    out.extend_from_slice(br#","fieldsType":"FieldsV1","fieldsV1":"#);
+    fields.write_fields_v1(out)?;
+    out.extend_from_slice(br#","manager":"#);
+    serde_json::to_writer(&mut *out, who.name)?;
+    out.extend_from_slice(br#","operation":"Update""#);
+    if let Some(sub) = who.subresource {
+        out.extend_from_slice(br#","subresource":"#);
+        serde_json::to_writer(&mut *out, sub)?;
+    }
+    out.extend_from_slice(br#","time":"#);
+    serde_json::to_writer(&mut *out, who.time)?;
+    out.push(b'}');
+    Ok(())
 }
 
 /// The entries of `metadata.managedFields`; malformed entries are dropped.
@@ -551,13 +555,17 @@ pub struct Conflict {
 }
 
 /// The fields a write may own. Upstream resets what a subresource does not own: a
-/// main-resource write of a kind with a status subresource never takes `status`, a status
-/// write takes nothing else.
+/// main-resource write of a kind with a status subresource never takes `status`; a
+/// custom resource's status write takes nothing else; a built-in kind's status write
+/// takes all but what its status strategy resets (`GetResetFields`: the spec, and for
+/// some kinds parts of the metadata).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Everything,
     AllButStatus,
     StatusOnly,
+    /// All but these paths (each a list of field names from the root).
+    AllBut(&'static [&'static [&'static str]]),
 }
 
 impl Scope {
@@ -577,6 +585,31 @@ impl Scope {
                 }
                 only
             }
+            Scope::AllBut(paths) => {
+                for path in paths {
+                    remove_path(&mut set, path);
+                }
+                set
+            }
+        }
+    }
+}
+
+/// Take a path of field names, and all below it, out of `set`; a parent left with nothing
+/// goes too.
+fn remove_path(set: &mut FieldSet, path: &[&str]) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    let element = PathElement::Field((*first).to_string());
+    if rest.is_empty() {
+        set.children.remove(&element);
+        return;
+    }
+    if let Some(child) = set.children.get_mut(&element) {
+        remove_path(child, rest);
+        if child.is_empty() {
+            set.children.remove(&element);
         }
     }
 }
@@ -687,10 +720,9 @@ pub fn created_managed_fields(
     if fields.is_empty() {
         return Ok(None);
     }
-    let entry = Entry::update(who, fields);
     let mut out = Vec::with_capacity(256);
     out.push(b'[');
-    entry.write_json(&mut out)?;
+    write_update_entry(who, &fields, &mut out)?;
     out.push(b']');
     // Only UTF-8 was written: JSON punctuation and serde_json's strings.
     String::from_utf8(out)
@@ -706,12 +738,15 @@ pub fn apply(
     ty: Option<&str>,
     schema: &dyn Schema,
     who: &Manager<'_>,
+    scope: Scope,
     force: bool,
 ) -> Result<Value, Vec<Conflict>> {
     let empty = json!({});
     let live_value = live.unwrap_or(&empty);
     let mut list = entries(live_value);
-    let applied = fields_of(config, ty, schema);
+    // What the write's strategy resets is neither applied nor owned (upstream strips the
+    // reset fields from the applied configuration).
+    let applied = scope.restrict(fields_of(config, ty, schema));
 
     // Fields others own, with a value other than the one applied, conflict.
     let mut conflicts = Vec::new();
@@ -864,6 +899,7 @@ mod tests {
             Some("Deployment"),
             &TestSchema,
             &who("a"),
+            Scope::Everything,
             false,
         )
         .expect("apply");
@@ -888,6 +924,7 @@ mod tests {
             Some("Deployment"),
             &TestSchema,
             &who("a"),
+            Scope::Everything,
             false,
         )
         .expect("first");
@@ -899,6 +936,7 @@ mod tests {
             Some("Deployment"),
             &TestSchema,
             &who("a"),
+            Scope::Everything,
             false,
         )
         .expect("second");
@@ -925,6 +963,7 @@ mod tests {
             Some("Deployment"),
             &TestSchema,
             &who("a"),
+            Scope::Everything,
             false,
         )
         .expect("third");
@@ -939,6 +978,7 @@ mod tests {
             Some("Deployment"),
             &TestSchema,
             &who("a"),
+            Scope::Everything,
             false,
         )
         .expect("a");
@@ -949,6 +989,7 @@ mod tests {
             Some("Deployment"),
             &TestSchema,
             &who("b"),
+            Scope::Everything,
             false,
         )
         .expect_err("conflict");
@@ -972,6 +1013,7 @@ mod tests {
                 Some("Deployment"),
                 &TestSchema,
                 &who("b"),
+                Scope::Everything,
                 false
             )
             .is_ok()
@@ -982,6 +1024,7 @@ mod tests {
             Some("Deployment"),
             &TestSchema,
             &who("b"),
+            Scope::Everything,
             true,
         )
         .expect("forced");
