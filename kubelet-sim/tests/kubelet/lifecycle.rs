@@ -2,7 +2,7 @@
 //! node in `spec.nodeName`, as a test binding them itself; no scheduler.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

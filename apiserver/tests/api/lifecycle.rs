@@ -1,7 +1,7 @@
 //! Deletion (finalizers, graceful pods, namespaces), subresources (status, scale,
 //! binding) and discovery over HTTP.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{TestApi, configmap, names, pod, rv};

@@ -1,6 +1,6 @@
 //! Defaulting and validation over HTTP, as upstream's strategies answer.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::{TestApi, pod};
@@ -179,7 +179,7 @@ async fn deployments_get_defaults_and_a_fixed_selector() {
 async fn protobuf_bodies_from_typed_clients_are_accepted() {
     let api = TestApi::new();
     let body =
-        include_bytes!("../../crates/apimachinery/src/protobuf/testdata/configmap.pb").to_vec();
+        include_bytes!("../../../crates/apimachinery/src/protobuf/testdata/configmap.pb").to_vec();
     let (status, created) = api
         .send(
             Method::POST,

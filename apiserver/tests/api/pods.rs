@@ -1,6 +1,6 @@
 //! Pod subresources over HTTP: `log` and `eviction`.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{TestApi, pod};

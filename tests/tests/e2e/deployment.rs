@@ -2,7 +2,7 @@
 //! controller manager, scheduler, simulated kubelets): create, rollout status, history,
 //! undo, pause/resume, scale, a stalled rollout, and the events `describe` shows.
 
-mod controllers_support;
+use crate::controllers_support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! quarantine — upstream's timing, so this test takes about a minute (the pod GC also only
 //! looks every 20 s) — and their ReplicaSet replaces them on the nodes that are left.
 
-mod controllers_support;
+use crate::controllers_support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! are rejected, a deleted Node's lease is not recreated.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! OpenAPI v3 over HTTP: the root, group-version documents with their caching headers,
 //! and `fieldValidation` on writes.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::{TestApi, configmap};

@@ -1,6 +1,6 @@
 //! The garbage collector against a live API server: background, foreground and orphan.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};

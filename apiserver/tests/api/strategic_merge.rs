@@ -1,6 +1,6 @@
 //! `PATCH` with `application/strategic-merge-patch+json`, as kubectl sends it.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::TestApi;

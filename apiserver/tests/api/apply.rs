@@ -1,6 +1,6 @@
 //! Server-side apply and managedFields over HTTP.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::{TestApi, rv};
@@ -199,7 +199,7 @@ async fn an_update_owns_the_maps_structs_and_lists_it_adds() {
     assert_eq!(status, StatusCode::CREATED, "{created}");
     // The entry a real cluster records for `kubectl create deployment nginx --image=nginx`.
     let upstream: Value = serde_json::from_str(include_str!(
-        "../../tests/fixtures/kubectl-create-deployment-fieldsV1.json"
+        "../../../tests/fixtures/kubectl-create-deployment-fieldsV1.json"
     ))
     .expect("the fixture is JSON");
     assert_eq!(fields_of(&created, "kubectl-create"), upstream);

@@ -1,6 +1,6 @@
 //! Watch streams over HTTP: initial state, resuming, bookmarks, selectors, expiry, timeouts.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

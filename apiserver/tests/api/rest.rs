@@ -1,6 +1,6 @@
 //! The REST verbs over HTTP, as clients see them: paths, objects, resourceVersions, errors.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::{TestApi, configmap, names, pod, rv};

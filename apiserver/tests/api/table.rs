@@ -1,7 +1,7 @@
 //! Server-side Tables over HTTP: what `kubectl get` asks for and receives, for get,
 //! list and watch, with each `includeObject`.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -107,7 +107,7 @@ fn kubectl_create_records_the_ownership_a_real_cluster_records() {
     // As a real cluster records it: the maps, structs and list items the create added are
     // owned themselves (`"."`); spec, template and the containers list are not.
     let upstream: serde_json::Value = serde_json::from_str(include_str!(
-        "../fixtures/kubectl-create-deployment-fieldsV1.json"
+        "../../fixtures/kubectl-create-deployment-fieldsV1.json"
     ))
     .expect("the fixture is JSON");
     assert_eq!(entry["fieldsV1"], upstream);

@@ -1,6 +1,6 @@
 //! Discovery over HTTP: aggregated (apidiscovery.k8s.io/v2) and legacy, from one registry.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::TestApi;

@@ -4,7 +4,7 @@
 //! kube-controller-manager does after a crash; and an unknown `--controllers` name stops
 //! it from starting, as upstream's validation does.
 
-mod controllers_support;
+use crate::controllers_support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

@@ -1,0 +1,5 @@
+//! kubelet-sim against a real API server: one test binary, one module per subject.
+
+mod common;
+mod faults;
+mod lifecycle;
