@@ -167,7 +167,8 @@ fn a_rollout_that_never_becomes_ready_exceeds_its_deadline() {
 }
 
 /// maxSurge 1, maxUnavailable 0 on the whole stack: a watch never sees fewer than 3
-/// ready pods nor more than 4 pods, and the history has exactly two revisions.
+/// ready pods nor the ReplicaSets keeping more than 4 pods (nor one with more pods than it
+/// was asked for), and the history has exactly two revisions.
 #[test]
 fn a_surge_only_rolling_update_keeps_every_replica_ready() {
     let cluster = Cluster::up(&[]);
@@ -192,10 +193,11 @@ fn a_surge_only_rolling_update_keeps_every_replica_ready() {
         "ready pods dropped below 3: {seen:?}"
     );
     assert!(
-        seen.max_pods <= 4,
-        "more than replicas + maxSurge pods: {}",
-        seen.max_pods
+        seen.max_kept <= 4,
+        "the ReplicaSets kept more than replicas + maxSurge pods: {}",
+        seen.max_kept
     );
+    assert_eq!(seen.overshoot(), None, "{seen:?}");
     assert!(
         seen.max_rs_total <= 4,
         "ReplicaSets asked for {} pods: {:?}",
@@ -255,7 +257,12 @@ fn a_default_rolling_update_never_scales_the_old_replica_set_up() {
         seen.max_rs_total,
         seen.rs_sizes
     );
-    assert!(seen.max_pods <= 5, "{} pods at once", seen.max_pods);
+    assert!(
+        seen.max_kept <= 5,
+        "the ReplicaSets kept {} pods at once",
+        seen.max_kept
+    );
+    assert_eq!(seen.overshoot(), None, "{:?}", seen.rs_sizes);
     // At least 3 (replicas - maxUnavailable) stayed ready throughout.
     assert!(
         seen.min_ready.is_some_and(|n| n >= 3),

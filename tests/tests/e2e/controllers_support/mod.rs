@@ -30,8 +30,15 @@ pub struct Seen {
     pub phases: BTreeMap<String, Vec<String>>,
     /// The fewest pods that were Ready and not terminating at any moment.
     pub min_ready: Option<usize>,
-    /// The most pods that were neither terminating nor finished at any moment.
-    pub max_pods: usize,
+    /// The most pods the ReplicaSets were keeping at any moment: of each ReplicaSet's
+    /// live pods (neither terminating nor finished), as many as its `spec.replicas`. A
+    /// Deployment bounds its ReplicaSets' sizes, not the pods: when it shrinks an old
+    /// ReplicaSet and then grows the new one, the ReplicaSet controller's two syncs are
+    /// independent, and upstream too may create the new pod before it deletes the old
+    /// one, so for a moment there is one pod more than `replicas + maxSurge`.
+    pub max_kept: usize,
+    /// The most live pods each ReplicaSet (by name) had at any moment.
+    pub max_live_by_rs: BTreeMap<String, usize>,
     /// The most distinct `pod-template-hash` labels among the pods (terminating ones
     /// included) at any moment.
     pub max_template_hashes: usize,
@@ -40,6 +47,7 @@ pub struct Seen {
     /// The largest sum of the ReplicaSets' `spec.replicas` at any moment.
     pub max_rs_total: i32,
     rs_current: BTreeMap<String, i32>,
+    live_by_rs: BTreeMap<String, usize>,
     pods_synced: bool,
     rs_synced: bool,
 }
@@ -49,6 +57,16 @@ pub fn is_ready(pod: &Pod) -> bool {
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The ReplicaSet that controls `pod`, by name.
+fn replica_set_of(pod: &Pod) -> Option<String> {
+    pod.metadata
+        .owner_references
+        .as_ref()?
+        .iter()
+        .find(|o| o.kind == "ReplicaSet" && o.controller == Some(true))
+        .map(|o| o.name.clone())
 }
 
 fn is_live(pod: &Pod) -> bool {
@@ -61,7 +79,16 @@ impl Seen {
         let live: Vec<&Pod> = self.pods.values().filter(|p| is_live(p)).collect();
         let ready = live.iter().filter(|p| is_ready(p)).count();
         self.min_ready = Some(self.min_ready.map_or(ready, |m| m.min(ready)));
-        self.max_pods = self.max_pods.max(live.len());
+        let mut live_by_rs = BTreeMap::<String, usize>::new();
+        for owner in live.iter().filter_map(|p| replica_set_of(p)) {
+            *live_by_rs.entry(owner).or_default() += 1;
+        }
+        for (rs, &n) in &live_by_rs {
+            let most = self.max_live_by_rs.entry(rs.clone()).or_default();
+            *most = (*most).max(n);
+        }
+        self.live_by_rs = live_by_rs;
+        self.count_kept();
         let hashes: BTreeSet<&String> = self
             .pods
             .values()
@@ -78,6 +105,32 @@ impl Seen {
         }
         self.rs_current.insert(rs.name_any(), size);
         self.max_rs_total = self.max_rs_total.max(self.rs_current.values().sum());
+        self.count_kept();
+    }
+
+    /// The two watches are separate streams: a pod may show before its ReplicaSet's new
+    /// size, which this then counts low, never high (the ReplicaSets' own changes arrive
+    /// in order, so a shrunk old one is seen before the grown new one).
+    fn count_kept(&mut self) {
+        let kept: usize = self
+            .live_by_rs
+            .iter()
+            .map(|(rs, &n)| {
+                let wanted = self.rs_current.get(rs).copied().unwrap_or(0);
+                n.min(usize::try_from(wanted).unwrap_or(0))
+            })
+            .sum();
+        self.max_kept = self.max_kept.max(kept);
+    }
+
+    /// Whether some ReplicaSet had more live pods than the most it was ever asked for:
+    /// the ReplicaSet controller overshooting. Names it with its figures.
+    pub fn overshoot(&self) -> Option<String> {
+        self.max_live_by_rs.iter().find_map(|(rs, &live)| {
+            let asked = self.rs_sizes.get(rs)?.iter().copied().max().unwrap_or(0);
+            (live > usize::try_from(asked).unwrap_or(0))
+                .then(|| format!("ReplicaSet {rs} had {live} live pods, asked for at most {asked}"))
+        })
     }
 }
 
