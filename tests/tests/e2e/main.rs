@@ -18,6 +18,7 @@ mod kubectl_workflow;
 mod kubelet;
 mod nodes;
 mod python_client;
+mod readme_curl;
 mod self_healing;
 mod services;
 mod walkthrough;
