@@ -17,6 +17,7 @@ pub mod namespace;
 pub mod node_lifecycle;
 pub mod podgc;
 pub mod replicaset;
+pub mod root_ca_publisher;
 pub mod serviceaccount;
 
 use std::time::Duration;
@@ -28,6 +29,10 @@ pub const CONTROLLERS: &[(&str, Option<&str>)] = &[
     ("namespace-controller", Some("namespace")),
     ("garbage-collector-controller", Some("garbagecollector")),
     ("serviceaccount-controller", Some("serviceaccount")),
+    (
+        "root-ca-certificate-publisher-controller",
+        Some("root-ca-cert-publisher"),
+    ),
     ("endpoints-controller", Some("endpoint")),
     ("endpointslice-controller", Some("endpointslice")),
     ("disruption-controller", Some("disruption")),
@@ -169,6 +174,10 @@ pub async fn run(config: Config) -> Result<(), Error> {
         (
             "serviceaccount",
             Box::pin(serviceaccount::run(client.clone())),
+        ),
+        (
+            "root-ca-cert-publisher",
+            Box::pin(root_ca_publisher::run(client.clone())),
         ),
         ("endpoint", Box::pin(endpoints::run(client.clone()))),
         (

@@ -7,3 +7,4 @@ mod garbage_collector;
 mod node_lifecycle;
 mod podgc;
 mod replicaset;
+mod root_ca_publisher;

@@ -142,7 +142,7 @@ pub struct ControllerOptions {
     /// node-lifecycle-controller (nodelifecycle), taint-eviction-controller,
     /// pod-garbage-collector-controller (podgc), garbage-collector-controller
     /// (garbagecollector), namespace-controller (namespace), serviceaccount-controller
-    /// (serviceaccount).
+    /// (serviceaccount), root-ca-certificate-publisher-controller (root-ca-cert-publisher).
     #[arg(long, value_delimiter = ',', default_value = "*")]
     controllers: Vec<String>,
     /// How long a node may go without a heartbeat before it is marked NotReady

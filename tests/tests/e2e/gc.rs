@@ -140,6 +140,36 @@ fn every_namespace_gets_a_default_service_account() {
     }
 }
 
+/// `kubectl get configmaps` in a new namespace shows its `kube-root-ca.crt` (one data
+/// key), as a real cluster's does, and `describe` its description.
+#[test]
+fn every_namespace_gets_the_root_ca_bundle() {
+    let cluster = up();
+    cluster.kubectl_ok(&["create", "namespace", "team-b"]);
+    let table = eventually(Duration::from_secs(10), "kube-root-ca.crt", || {
+        let out = cluster.kubectl(&["get", "configmaps", "-n", "team-b"]);
+        let table = String::from_utf8_lossy(&out.stdout).to_string();
+        table.contains("kube-root-ca.crt").then_some(table)
+    });
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["NAME", "DATA", "AGE"], "{table}");
+    assert_eq!(rows.len(), 2, "{table}");
+    assert_eq!(rows[1][..2], ["kube-root-ca.crt", "1"], "{table}");
+    let described =
+        cluster.kubectl_ok(&["describe", "configmap", "kube-root-ca.crt", "-n", "team-b"]);
+    assert!(
+        described.contains("kubernetes.io/description:")
+            && described
+                .contains("Contains a CA bundle that can be used to verify the kube-apiserver")
+            && described.contains("ca.crt:")
+            && described.contains("-----BEGIN CERTIFICATE-----"),
+        "{described}"
+    );
+}
+
 /// Deleting a namespace: `Terminating`, its content deleted, and while something holds
 /// on (here a finalizer) the conditions say what, as upstream's namespace controller
 /// writes them; once it is let go the namespace goes.

@@ -129,7 +129,7 @@ fn install_list_upgrade_rollback_uninstall() {
     let left = cluster.kubectl_ok(&["get", "deployment,service,configmap,secret", "-o", "name"]);
     assert_eq!(
         left.trim(),
-        "service/kubernetes",
-        "everything of the release is gone; the cluster's own Service stays"
+        "service/kubernetes\nconfigmap/kube-root-ca.crt",
+        "everything of the release is gone; the cluster's own Service and CA bundle stay"
     );
 }

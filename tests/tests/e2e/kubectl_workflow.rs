@@ -79,7 +79,7 @@ fn get_all_wait_delete_from_file_and_raw() {
         "{out}"
     );
     let left = cluster.kubectl_ok(&["get", "deployments,configmaps", "-o", "name"]);
-    // Only the namespace's own kube-root-ca.crt could remain, and kubesim makes none.
+    // Nothing remains (without controllers there is no kube-root-ca.crt either).
     assert_eq!(left.trim(), "");
 }
 
