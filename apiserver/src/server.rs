@@ -76,6 +76,19 @@ impl ApiServer {
                 tracing::error!(namespace = name, error = %err, "could not create initial namespace");
             }
         }
+        // Upstream's post-start hook `scheduling/bootstrap-system-priority-classes`.
+        for (name, value, description) in crate::strategy::SYSTEM_PRIORITY_CLASSES {
+            let class = json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                "metadata": {"name": name}, "value": value, "description": description});
+            let created = handlers::write::create_internal(
+                &server,
+                "priorityclasses.scheduling.k8s.io",
+                class,
+            );
+            if let Err(err) = created {
+                tracing::error!(priority_class = name, error = %err, "could not create system priority class");
+            }
+        }
         server
     }
 

@@ -128,6 +128,21 @@ pub fn delete(req: &Request, name: &str) -> Result {
             ApiError::forbidden(info.as_ref(), name, "this namespace may not be deleted").into(),
         );
     }
+    let system_priority_class = info.group == "scheduling.k8s.io"
+        && info.plural == "priorityclasses"
+        && crate::strategy::SYSTEM_PRIORITY_CLASSES
+            .iter()
+            .any(|(system, _, _)| *system == name);
+    if system_priority_class {
+        // As upstream's REST.Delete; a deletecollection goes through the store and is not
+        // refused, upstream either.
+        return Err(ApiError::forbidden(
+            info.as_ref(),
+            name,
+            "this is a system priority class and cannot be deleted",
+        )
+        .into());
+    }
     let (obj, gone) = delete_object(req, name, &options)?;
     // Upstream answers 202 only for a deletion still pending that asked for its dependents
     // with the deprecated `orphanDependents: false` ("that will break existing clients"

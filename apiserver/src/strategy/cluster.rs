@@ -284,6 +284,30 @@ impl Strategy for PodDisruptionBudget {
 /// `scheduling.HighestUserDefinablePriority`.
 const HIGHEST_USER_PRIORITY: i32 = 1_000_000_000;
 
+/// The system priority classes (`scheduling.SystemPriorityClasses`): name, value and
+/// description. Upstream's API server creates them when it starts and refuses to delete
+/// them; only they may use the `system-` prefix.
+pub const SYSTEM_PRIORITY_CLASSES: [(&str, i32, &str); 2] = [
+    (
+        "system-node-critical",
+        2_000_001_000,
+        "Used for system critical pods that must not be moved from their current node.",
+    ),
+    (
+        "system-cluster-critical",
+        2_000_000_000,
+        "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
+    ),
+];
+
+/// The value of a system priority class, by name.
+pub fn system_priority(name: &str) -> Option<i32> {
+    SYSTEM_PRIORITY_CLASSES
+        .iter()
+        .find(|(system, _, _)| *system == name)
+        .map(|(_, value, _)| *value)
+}
+
 impl Strategy for PriorityClass {
     const SCOPE: Scope = Scope::Cluster;
 
@@ -296,15 +320,16 @@ impl Strategy for PriorityClass {
             .get_or_insert_with(|| "PreemptLowerPriority".into());
     }
 
+    /// Upstream's PriorityClass strategy starts the generation at 1 and never bumps it.
+    fn prepare_for_create(&mut self) {
+        self.metadata.generation = Some(1);
+    }
+
     fn validate(&self, _raw: &Value) -> Errors {
         let mut errs = Errors::new();
         let name = self.metadata.name.clone().unwrap_or_default();
         if name.starts_with("system-") {
-            let known = match name.as_str() {
-                "system-node-critical" => Some(2_000_001_000),
-                "system-cluster-critical" => Some(2_000_000_000),
-                _ => None,
-            };
+            let known = system_priority(&name);
             let why = match known {
                 None => Some(format!("{name} is not a known system priority class")),
                 Some(v) if v != self.value => {

@@ -46,6 +46,7 @@ mod podspec;
 mod quantity;
 mod service;
 
+pub use cluster::SYSTEM_PRIORITY_CLASSES;
 use field::{Errors, Path};
 pub use meta::Scope;
 

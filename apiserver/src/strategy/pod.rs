@@ -292,9 +292,7 @@ fn random_suffix(seed: &str) -> String {
 fn admit_priority(spec: &mut PodSpec) {
     let value = match spec.priority_class_name.as_deref().unwrap_or("") {
         "" => Some(0),
-        "system-node-critical" => Some(2_000_001_000),
-        "system-cluster-critical" => Some(2_000_000_000),
-        _ => None,
+        name => super::cluster::system_priority(name),
     };
     if let Some(v) = value {
         spec.priority.get_or_insert(v);

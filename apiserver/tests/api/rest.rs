@@ -576,6 +576,73 @@ async fn the_initial_namespaces_exist() {
     );
 }
 
+/// The two system priority classes exist from the start, as upstream's post-start hook
+/// creates them, and a DELETE of one is refused as upstream's REST.Delete refuses it.
+#[tokio::test]
+async fn the_system_priority_classes_exist_and_stay() {
+    const PCS: &str = "/apis/scheduling.k8s.io/v1/priorityclasses";
+    let api = TestApi::new();
+    let (_, list) = api.get(PCS).await;
+    let classes: Vec<(&str, i64, &str, &str, bool)> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            (
+                c["metadata"]["name"].as_str().unwrap_or(""),
+                c["value"].as_i64().unwrap_or(0),
+                c["description"].as_str().unwrap_or(""),
+                c["preemptionPolicy"].as_str().unwrap_or(""),
+                c["globalDefault"].is_null() && c["metadata"]["generation"] == 1,
+            )
+        })
+        .collect();
+    assert_eq!(
+        classes,
+        [
+            (
+                "system-cluster-critical",
+                2_000_000_000,
+                "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
+                "PreemptLowerPriority",
+                true
+            ),
+            (
+                "system-node-critical",
+                2_000_001_000,
+                "Used for system critical pods that must not be moved from their current node.",
+                "PreemptLowerPriority",
+                true
+            ),
+        ],
+        "{list}"
+    );
+    let (status, body) = api.delete(&format!("{PCS}/system-node-critical")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        body["message"],
+        "priorityclasses.scheduling.k8s.io \"system-node-critical\" is forbidden: this is a system priority class and cannot be deleted"
+    );
+    assert_eq!(body["reason"], "Forbidden");
+    let (status, _) = api.get(&format!("{PCS}/system-node-critical")).await;
+    assert_eq!(status, StatusCode::OK);
+    // A class of the user's is deleted as any object.
+    let mine = json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+        "metadata": {"name": "high"}, "value": 1000});
+    assert_eq!(api.post(PCS, &mine).await.0, StatusCode::CREATED);
+    // Its generation starts at 1 and stays there, as upstream's strategy has it.
+    let (status, patched) = api
+        .patch(
+            &format!("{PCS}/high"),
+            "application/merge-patch+json",
+            &json!({"description": "mine"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["metadata"]["generation"], 1, "{patched}");
+    assert_eq!(api.delete(&format!("{PCS}/high")).await.0, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn dry_run_validates_without_storing() {
     let api = TestApi::new();

@@ -443,6 +443,40 @@ fn get_nodes() {
     );
 }
 
+/// `kubectl get priorityclasses` on a new cluster lists the two system classes, as a
+/// real cluster's does, and `kubectl delete` of one is refused with upstream's words.
+#[test]
+fn get_priority_classes() {
+    let cluster = Cluster::up(&["--no-controllers", "--no-scheduler", "--no-kubelet"]);
+    let rows = table(&cluster.kubectl_ok(&["get", "pc"]));
+    assert_eq!(
+        rows[0],
+        strings(&["NAME", "VALUE", "GLOBAL-DEFAULT", "AGE", "PREEMPTIONPOLICY"])
+    );
+    assert_eq!(
+        without_age(&rows, 3),
+        [
+            strings(&[
+                "system-cluster-critical",
+                "2000000000",
+                "false",
+                "PreemptLowerPriority"
+            ]),
+            strings(&[
+                "system-node-critical",
+                "2000001000",
+                "false",
+                "PreemptLowerPriority"
+            ]),
+        ]
+    );
+    let out = cluster.kubectl(&["delete", "pc", "system-node-critical"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "Error from server (Forbidden): priorityclasses.scheduling.k8s.io \"system-node-critical\" is forbidden: this is a system priority class and cannot be deleted"
+    );
+}
+
 #[test]
 fn get_events() {
     let cluster = Cluster::up(&["--no-controllers"]);
