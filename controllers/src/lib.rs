@@ -15,6 +15,7 @@ pub mod expectations;
 pub mod garbage_collector;
 pub mod namespace;
 pub mod node_lifecycle;
+pub mod per_namespace;
 pub mod podgc;
 pub mod replicaset;
 pub mod root_ca_publisher;

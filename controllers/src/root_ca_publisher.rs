@@ -14,13 +14,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, ObjectMeta, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
+
+use crate::per_namespace::{self, Context};
 
 /// The ConfigMap every namespace gets.
 pub const CONFIG_MAP: &str = "kube-root-ca.crt";
@@ -43,28 +42,16 @@ pub enum Error {
     Write(String, #[source] kube::Error),
 }
 
-pub struct Context {
-    client: Client,
-}
-
 /// Run the controller until the task is dropped.
 pub async fn run(client: Client) {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let config_maps: Api<ConfigMap> = Api::all(client.clone());
-    Controller::new(namespaces, watcher::Config::default())
-        // A changed or deleted bundle wakes its namespace.
-        .watches(
-            config_maps,
-            watcher::Config::default().fields(&format!("metadata.name={CONFIG_MAP}")),
-            |cm| cm.namespace().map(|ns| ObjectRef::<Namespace>::new(&ns)),
-        )
-        .run(reconcile, error_policy, Arc::new(Context { client }))
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "root CA publisher reconcile");
-            }
-        })
-        .await;
+    per_namespace::run::<ConfigMap, _, _, _>(
+        client,
+        CONFIG_MAP,
+        "root-ca-certificate-publisher-controller",
+        Duration::from_secs(1),
+        reconcile,
+    )
+    .await;
 }
 
 /// The ConfigMap's data as it should be.
@@ -75,8 +62,7 @@ fn wanted_data() -> BTreeMap<String, String> {
 #[tracing::instrument(skip_all, fields(namespace = %ns.name_any()))]
 async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Error> {
     // Observe.
-    let terminating = ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating");
-    if ns.metadata.deletion_timestamp.is_some() || terminating {
+    if per_namespace::terminating(&ns) {
         return Ok(Action::await_change());
     }
     let name = ns.name_any();
@@ -133,11 +119,6 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Erro
         .map_err(|err| Error::Write(name, err))?;
     tracing::info!("restored the root CA bundle");
     Ok(Action::await_change())
-}
-
-fn error_policy(_ns: Arc<Namespace>, err: &Error, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(error = %err, "root CA publisher reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(1))
 }
 
 #[cfg(test)]

@@ -7,13 +7,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::api::{Api, ObjectMeta, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
+
+use crate::per_namespace::{self, Context};
 
 /// The service account every namespace gets.
 pub const DEFAULT: &str = "default";
@@ -24,35 +23,22 @@ pub enum Error {
     Create(String, #[source] kube::Error),
 }
 
-pub struct Context {
-    client: Client,
-}
-
 /// Run the controller until the task is dropped.
 pub async fn run(client: Client) {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let accounts: Api<ServiceAccount> = Api::all(client.clone());
-    Controller::new(namespaces, watcher::Config::default())
-        // A deleted `default` wakes its namespace.
-        .watches(
-            accounts,
-            watcher::Config::default().fields("metadata.name=default"),
-            |sa| sa.namespace().map(|ns| ObjectRef::<Namespace>::new(&ns)),
-        )
-        .run(reconcile, error_policy, Arc::new(Context { client }))
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "serviceaccount reconcile");
-            }
-        })
-        .await;
+    per_namespace::run::<ServiceAccount, _, _, _>(
+        client,
+        DEFAULT,
+        "serviceaccount-controller",
+        Duration::from_secs(2),
+        reconcile,
+    )
+    .await;
 }
 
 #[tracing::instrument(skip_all, fields(namespace = %ns.name_any()))]
 async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Error> {
     // Observe: a namespace on its way out gets nothing new.
-    let terminating = ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating");
-    if ns.metadata.deletion_timestamp.is_some() || terminating {
+    if per_namespace::terminating(&ns) {
         return Ok(Action::await_change());
     }
     let name = ns.name_any();
@@ -73,9 +59,4 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Erro
         Err(err) => return Err(Error::Create(name, err)),
     }
     Ok(Action::await_change())
-}
-
-fn error_policy(_ns: Arc<Namespace>, err: &Error, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(error = %err, "serviceaccount reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(2))
 }
