@@ -80,7 +80,11 @@ fn names(pod: &Value, list: &str) -> Vec<String> {
 }
 
 /// The container the request means, as upstream's `LogLocation` picks it.
-fn container(pod: &Value, name: &str, requested: Option<&str>) -> Result<String, ApiError> {
+pub(super) fn container(
+    pod: &Value,
+    name: &str,
+    requested: Option<&str>,
+) -> Result<String, ApiError> {
     let containers = names(pod, "containers");
     let init = names(pod, "initContainers");
     let ephemeral = names(pod, "ephemeralContainers");

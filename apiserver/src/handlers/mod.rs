@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod read;
 pub mod reviews;
 pub mod scale;
+pub mod streaming;
 pub mod watch;
 pub mod write;
 
@@ -166,6 +167,11 @@ async fn route_verb(method: Method, req: Request) -> Result<Response, ErrorRespo
             binding::bind(&req, name)
         }
         (&Method::POST, Some(name), Some("eviction")) => eviction::evict(&req, name),
+        (&Method::GET | &Method::POST, Some(name), Some(sub))
+            if streaming::SUBRESOURCES.contains(&sub) =>
+        {
+            streaming::stream(&req, name, sub)
+        }
         (&Method::GET, Some(name), Some("log")) => {
             let name = name.to_string();
             log::logs(req, &name).await
@@ -215,7 +221,9 @@ fn known_subresource(info: &ResourceInfo, sub: &str) -> bool {
     match sub {
         "status" => info.subresources.status,
         "scale" => info.subresources.scale,
-        "binding" | "eviction" | "log" => info.group.is_empty() && info.plural == "pods",
+        "binding" | "eviction" | "log" | "exec" | "attach" | "portforward" => {
+            info.group.is_empty() && info.plural == "pods"
+        }
         "finalize" => info.plural == "namespaces",
         _ => false,
     }

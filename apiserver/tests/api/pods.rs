@@ -1,4 +1,4 @@
-//! Pod subresources over HTTP: `log` and `eviction`.
+//! Pod subresources over HTTP: `log`, `eviction`, and `exec`, `attach`, `portforward`.
 
 use crate::common;
 
@@ -21,6 +21,49 @@ async fn running_pod(api: &TestApi, name: &str) {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// exec, attach and port-forward check the pod, its node and the container with
+/// upstream's errors, then say that kubesim's containers run no processes (400), rather
+/// than the 404 of a subresource that is not there.
+#[tokio::test]
+async fn exec_attach_and_portforward_say_why_they_cannot_run() {
+    let api = TestApi::new();
+    let (status, err) = api
+        .post(&format!("{PODS}/nope/exec?command=ls"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{err}");
+    assert_eq!(err["message"], "pods \"nope\" not found");
+    api.post(PODS, &pod("pending")).await;
+    let (status, err) = api.get(&format!("{PODS}/pending/attach")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["message"], "pod pending does not have a host assigned");
+
+    running_pod(&api, "web").await;
+    let (status, err) = api
+        .post(&format!("{PODS}/web/exec?command=ls"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        err["message"],
+        "kubesim cannot exec into container c of pod web: node node-1 is simulated, and its containers run no processes"
+    );
+    let (status, err) = api
+        .get(&format!("{PODS}/web/exec?command=ls&container=other"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["message"], "container other is not valid for pod web");
+    let (status, err) = api.get(&format!("{PODS}/web/portforward?ports=80")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        err["message"],
+        "kubesim cannot port-forward to pod web: node node-1 is simulated, and its containers run no processes"
+    );
+    // Other resources have no such subresource.
+    let (status, _) = api
+        .get("/api/v1/namespaces/default/configmaps/web/exec")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

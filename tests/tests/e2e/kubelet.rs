@@ -93,6 +93,43 @@ spec:
     );
 }
 
+/// `kubectl exec`, `attach` and `port-forward` reach the API server's subresources, which
+/// check the pod and container as upstream's do and then say why nothing can run there.
+#[test]
+fn kubectl_exec_attach_and_port_forward_say_why_they_cannot_run() {
+    let cluster = Cluster::up(&["--no-scheduler"]);
+    create(
+        &cluster,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  nodeName: kubesim-node-1\n  containers:\n  - {name: nginx, image: nginx}\n",
+    );
+    eventually(Duration::from_secs(10), "web Running", || {
+        (phase(&cluster, "web") == "Running").then_some(())
+    });
+    let stderr = |args: &[&str]| {
+        let out = cluster.kubectl(args);
+        assert!(!out.status.success(), "{}", describe(&out));
+        String::from_utf8_lossy(&out.stderr).trim().to_string()
+    };
+    let why = "node kubesim-node-1 is simulated, and its containers run no processes";
+    assert_eq!(
+        stderr(&["exec", "web", "--", "ls"]),
+        format!(
+            "Error from server (BadRequest): kubesim cannot exec into container nginx of pod web: {why}"
+        )
+    );
+    assert_eq!(
+        stderr(&["exec", "web", "-c", "php", "--", "ls"]),
+        "Error from server (BadRequest): container php is not valid for pod web"
+    );
+    assert!(stderr(&["attach", "web"]).ends_with(&format!(
+        "Error from server (BadRequest): kubesim cannot attach to container nginx of pod web: {why}"
+    )));
+    assert_eq!(
+        stderr(&["port-forward", "pod/web", "0:80"]),
+        format!("error: error upgrading connection: kubesim cannot port-forward to pod web: {why}")
+    );
+}
+
 #[test]
 fn kubectl_top_pods_and_nodes() {
     let cluster = Cluster::up(&["--no-scheduler", "--nodes", "2"]);
