@@ -27,6 +27,9 @@ pub const DEFAULT_PLUGINS: &[(&str, i64)] = &[
     ("NodeResourcesFit", 1),
     ("PodTopologySpread", 2),
     ("InterPodAffinity", 2),
+    // Before DefaultPreemption, as upstream inserts it: free an idle claim before
+    // evicting a pod.
+    ("DynamicResources", 0),
     ("DefaultPreemption", 0),
     ("NodeResourcesBalancedAllocation", 1),
     ("ImageLocality", 1),
@@ -363,7 +366,13 @@ mod tests {
             ]
         );
         assert_eq!(set.bind, vec!["DefaultBinder".to_string()]);
-        assert_eq!(set.post_filter, vec!["DefaultPreemption".to_string()]);
+        assert_eq!(
+            set.post_filter,
+            vec![
+                "DynamicResources".to_string(),
+                "DefaultPreemption".to_string()
+            ]
+        );
     }
 
     fn plugin_set(p: &Profile) -> PluginSet {

@@ -109,8 +109,8 @@ async fn unschedulable_pod_gets_upstream_message_event_and_runs_when_a_node_fits
     let message = env.unschedulable("web-1").await;
     assert_eq!(
         message,
-        "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }. \
-         preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+        "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint(s). \
+         no new claims to deallocate, preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
     );
     let events = env.events("web-1", "FailedScheduling").await;
     assert_eq!(events[0].message.as_deref(), Some(message.as_str()));
@@ -134,7 +134,7 @@ async fn unschedulable_pod_gets_upstream_message_event_and_runs_when_a_node_fits
     assert_eq!(e["filtered"].as_array().unwrap().len(), 3);
     assert_eq!(
         e["filtered"][0],
-        json!({"node": "cp-1", "plugin": "TaintToleration", "reasons": ["node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }"]})
+        json!({"node": "cp-1", "plugin": "TaintToleration", "reasons": ["node(s) had untolerated taint(s)"]})
     );
 
     // A fitting node arrives: the pending pod is scheduled right away.
@@ -206,10 +206,7 @@ async fn taints_and_tolerations() {
     env.pod(json!({"metadata": {"name": "intolerant"}, "spec": {"nodeSelector": {"kubernetes.io/hostname": "gpu"}}})).await;
     assert_eq!(env.bound("tolerates").await, "gpu");
     let m = env.unschedulable("intolerant").await;
-    assert!(
-        m.contains("1 node(s) had untolerated taint {dedicated: gpu}"),
-        "{m}"
-    );
+    assert!(m.contains("1 node(s) had untolerated taint(s)"), "{m}");
     // PreferNoSchedule: avoided when another node is as good.
     for i in 0..3 {
         env.pod(json!({"metadata": {"name": format!("p{i}")}, "spec": {"tolerations": [{"key": "dedicated", "operator": "Exists"}]}})).await;

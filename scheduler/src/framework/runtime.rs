@@ -8,9 +8,9 @@ use k8s_openapi::api::core::v1::Pod;
 
 use super::node_info::{pod_key, pod_priority};
 use super::{
-    Bind, BindRequest, Change, ClusterEvent, Code, CycleState, Filter, NodeInfo, NodeScore, Plugin,
-    PodInfo, PostFilter, PostFilterResult, PreFilter, PreScore, QueueingHint, Score, Snapshot,
-    Status,
+    Bind, BindRequest, Change, ClusterEvent, Code, CycleState, Filter, NodeInfo, NodeScore,
+    Nominating, Plugin, PodInfo, PostFilter, PostFilterResult, PreFilter, PreScore, QueueingHint,
+    Score, Snapshot, Status,
 };
 use crate::explain::{self, Explanation, FilteredNode, NodeScores, PluginScore};
 
@@ -89,9 +89,9 @@ pub struct FitError {
 }
 
 impl FitError {
-    /// `0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint
-    /// {node-role.kubernetes.io/control-plane: }. preemption: 0/3 nodes are available: 3
-    /// Preemption is not helpful for scheduling.` — upstream's `FitError.Error()`: the
+    /// `0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint(s).
+    /// no new claims to deallocate, preemption: 0/3 nodes are available: 3 Preemption is
+    /// not helpful for scheduling.` — upstream's `FitError.Error()`: the
     /// PreFilter message, or else the nodes' reasons counted and sorted as strings, each
     /// part ending in a period; then the PostFilter message as it is (since v1.30 it
     /// carries its own period, so the message ends in one, not two).
@@ -474,7 +474,10 @@ impl Framework {
         Status::success()
     }
 
-    /// The PostFilter plugins until one nominates a node.
+    /// The PostFilter plugins until one nominates a node, as upstream's
+    /// `RunPostFilterPlugins`: a success or an unresolvable answer ends the run; otherwise
+    /// every plugin's reasons are kept, in order (`no new claims to deallocate, preemption:
+    /// ...`), with the last answer that does something about nominations.
     pub fn run_post_filter(
         &self,
         state: &CycleState,
@@ -482,15 +485,32 @@ impl Framework {
         snapshot: &Snapshot,
         statuses: &NodeToStatus,
     ) -> Option<PostFilterResult> {
-        let mut last = None;
+        let mut reasons: Vec<String> = Vec::new();
+        let mut acting: Option<PostFilterResult> = None;
         for pl in &self.post_filters {
             let r = pl.post_filter(self, state, pod, snapshot, statuses);
-            if r.status.is_success() {
+            if r.status.is_success() || r.status.code() != Code::Unschedulable {
                 return Some(r);
             }
-            last = Some(r);
+            reasons.extend(r.status.reasons().iter().cloned());
+            let noop = matches!(r.nominating, Nominating::Keep)
+                && r.victims.is_empty()
+                && r.clear_nominations.is_empty();
+            if !noop {
+                acting = Some(r);
+            }
         }
-        last
+        if reasons.is_empty() && acting.is_none() {
+            return None;
+        }
+        let mut result = acting.unwrap_or(PostFilterResult {
+            nominating: Nominating::Keep,
+            victims: Vec::new(),
+            clear_nominations: Vec::new(),
+            status: Status::success(),
+        });
+        result.status = Status::new(Code::Unschedulable, reasons);
+        Some(result)
     }
 
     /// One scheduling cycle's search for `pod`: PreFilter, Filter over (a sample of) the
@@ -776,9 +796,7 @@ mod tests {
     #[test]
     fn fit_error_messages_as_upstream() {
         let cpu = Status::unschedulable("Insufficient cpu");
-        let taint = Status::unresolvable(
-            "node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }",
-        );
+        let taint = Status::unresolvable("node(s) had untolerated taint(s)");
         let fit = FitError {
             num_all_nodes: 3,
             node_to_status: NodeToStatus {
@@ -793,7 +811,7 @@ mod tests {
         // One period at the end: since v1.30 the PostFilter message is appended as is.
         assert_eq!(
             fit.message(),
-            "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }. \
+            "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint(s). \
              preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
         );
         assert!(!fit.message().ends_with(".."));

@@ -633,7 +633,7 @@ mod tests {
         );
         assert_eq!(
             r.status.message(),
-            "preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, 1 Preemption is not helpful for scheduling."
+            "no new claims to deallocate, preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, 1 Preemption is not helpful for scheduling."
         );
     }
 
@@ -663,7 +663,7 @@ mod tests {
         );
         assert_eq!(
             r.status.message(),
-            "preemption: 0/1 nodes are available: 1 Insufficient cpu."
+            "no new claims to deallocate, preemption: 0/1 nodes are available: 1 Insufficient cpu."
         );
     }
 
@@ -685,7 +685,7 @@ mod tests {
         let r = preempt(nodes, existing, pod);
         assert_eq!(
             r.status.message(),
-            "preemption: not eligible due to preemptionPolicy=Never."
+            "no new claims to deallocate, preemption: not eligible due to preemptionPolicy=Never."
         );
         assert_eq!(r.nominating, Nominating::Keep);
     }
@@ -710,7 +710,7 @@ mod tests {
         let r = preempt(nodes, vec![victim], pod);
         assert_eq!(
             r.status.message(),
-            "preemption: not eligible due to a terminating pod on the nominated node."
+            "no new claims to deallocate, preemption: not eligible due to a terminating pod on the nominated node."
         );
         assert_eq!(r.nominating, Nominating::Keep);
     }

@@ -104,6 +104,7 @@ pub fn build(
         image_locality::NAME => Arc::new(image_locality::ImageLocality),
         inter_pod_affinity::NAME => Arc::new(inter_pod_affinity::InterPodAffinity),
         pod_topology_spread::NAME => Arc::new(pod_topology_spread::PodTopologySpread),
+        dynamic_resources::NAME => Arc::new(dynamic_resources::DynamicResources),
         default_preemption::NAME => {
             let a: default_preemption::Args = args(name, plugin_args)?;
             Arc::new(default_preemption::DefaultPreemption::new(a).map_err(|e| invalid(&e))?)
