@@ -143,7 +143,11 @@ impl PodSim {
         // Whole seconds, as the API server keeps them: what is read back compares equal.
         let seconds = |t: jiff::Timestamp| jiff::Timestamp::from_second(t.as_second()).unwrap_or(t);
         let now_wall = Time(seconds(clock.wall(now)));
+        // The generation of the spec these conditions and this status describe (upstream's
+        // PodObservedGenerationTracking, GA in v1.35).
+        let generation = pod.metadata.generation.filter(|g| *g != 0);
         for c in conditions.iter_mut().skip(others) {
+            c.observed_generation = generation;
             let previous = old.conditions.iter().flatten().find(|o| o.type_ == c.type_);
             c.last_transition_time = match previous {
                 Some(p) if p.status == c.status => p
@@ -172,6 +176,7 @@ impl PodSim {
             qos_class: Some(qos_class(pod).to_string()),
             container_statuses: Some(statuses),
             init_container_statuses: (!init_statuses.is_empty()).then_some(init_statuses),
+            observed_generation: generation,
             ..old.clone()
         };
         if let Some((reason, message)) = &self.reason {

@@ -828,3 +828,36 @@ fn logs_follow_the_instance_the_status_names() {
     assert_eq!(sim.log_instance("c", false), Ok(last.clone()));
     assert_eq!(sim.log_instance("c", true), Ok(last));
 }
+
+/// v1.35's kubelet says which generation of the pod its status describes: the status's
+/// `observedGeneration` and each of its own conditions' (PodObservedGenerationTracking,
+/// GA); conditions others own keep theirs.
+#[test]
+fn status_and_kubelet_conditions_carry_the_observed_generation() {
+    let mut p = pod(json!({
+        "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+        "status": {"conditions": [
+            {"type": "PodScheduled", "status": "True", "observedGeneration": 1},
+            {"type": "DisruptionTarget", "status": "True", "observedGeneration": 1}]}}));
+    p.metadata.generation = Some(2);
+    let mut sim = PodSim::new(&p, secs(0), HashSet::new());
+    let s = status_at(&mut sim, &p, secs(1));
+    assert_eq!(s.observed_generation, Some(2));
+    let generations: Vec<(&str, Option<i64>)> = s
+        .conditions
+        .iter()
+        .flatten()
+        .map(|c| (c.type_.as_str(), c.observed_generation))
+        .collect();
+    assert_eq!(
+        generations,
+        [
+            ("DisruptionTarget", Some(1)),
+            ("PodReadyToStartContainers", Some(2)),
+            ("Initialized", Some(2)),
+            ("Ready", Some(2)),
+            ("ContainersReady", Some(2)),
+            ("PodScheduled", Some(2)),
+        ]
+    );
+}
