@@ -28,6 +28,7 @@ pub mod config;
 pub mod events;
 pub mod logs;
 pub mod node;
+pub mod node_events;
 pub mod pods;
 pub mod server;
 pub mod sim;

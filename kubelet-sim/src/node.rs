@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -33,6 +34,7 @@ use tokio::sync::watch;
 use crate::Context;
 use crate::admission::{self, Allocatable, NodeView, Rejection, Requests};
 use crate::config::Pool;
+use crate::node_events;
 
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
 pub const STOPPED: &str = "kubesim.io/stopped";
@@ -108,6 +110,8 @@ pub struct SimNode {
     pub restarts: watch::Sender<u64>,
     /// Labels and taints of the Node as last seen (admission checks them).
     observed: Mutex<Option<LabelsAndTaints>>,
+    /// `spec.unschedulable` as last seen (cordon events); false when the kubelet starts.
+    unschedulable: AtomicBool,
     /// Pods admitted and not finished, by uid, with what they requested.
     admitted: Mutex<HashMap<String, Requests>>,
     /// Images pulled on this node.
@@ -127,6 +131,7 @@ impl SimNode {
             faults: watch::channel(Faults::default()).0,
             restarts: watch::channel(0).0,
             observed: Mutex::new(None),
+            unschedulable: AtomicBool::new(false),
             admitted: Mutex::new(HashMap::new()),
             images: Mutex::new(HashSet::new()),
         }
@@ -460,12 +465,19 @@ pub async fn register(ctx: &Context, node: &SimNode) -> Result<Node, Error> {
     node.faults.send_replace(Faults::from_annotations(
         existing.metadata.annotations.as_ref(),
     ));
+    node_events::starting(ctx, &node.name);
     // A new Node carries its first status already; a stopped node's kubelet is down and
     // posts nothing until started.
-    if created || node.stopped() {
-        return Ok(existing);
-    }
-    post_status(ctx, node, existing.status.as_ref()).await
+    let registered = if created || node.stopped() {
+        if created && let Some(first) = &existing.status {
+            node_events::conditions_changed(ctx, &node.name, None, first);
+        }
+        existing
+    } else {
+        post_status(ctx, node, existing.status.as_ref()).await?
+    };
+    node_events::allocatable_enforced(ctx, &node.name);
+    Ok(registered)
 }
 
 async fn post_status(
@@ -475,13 +487,17 @@ async fn post_status(
 ) -> Result<Node, Error> {
     let api: Api<Node> = Api::all(ctx.client.clone());
     let faults = node.faults.borrow().clone();
-    let body = json!({"status": status(ctx, node, &faults, previous)});
-    api.patch_status(&node.name, &PatchParams::default(), &Patch::Merge(&body))
+    let posted = status(ctx, node, &faults, previous);
+    let body = json!({ "status": &posted });
+    let written = api
+        .patch_status(&node.name, &PatchParams::default(), &Patch::Merge(&body))
         .await
         .map_err(|source| Error::PostStatus {
             node: node.name.clone(),
             source,
-        })
+        })?;
+    node_events::conditions_changed(ctx, &node.name, previous, &posted);
+    Ok(written)
 }
 
 fn lease(ctx: &Context, node: &SimNode, uid: Option<String>) -> Lease {
@@ -694,6 +710,10 @@ pub async fn watch_faults(ctx: Arc<Context>, listed: tokio::sync::oneshot::Sende
                 .and_then(|s| s.taints.clone())
                 .unwrap_or_default();
             *sim.observed.lock() = Some((n.metadata.labels.clone().unwrap_or_default(), taints));
+            let unschedulable = n.spec.as_ref().and_then(|s| s.unschedulable) == Some(true);
+            if sim.unschedulable.swap(unschedulable, Ordering::Relaxed) != unschedulable {
+                node_events::schedulable_changed(&ctx, &sim.name, unschedulable);
+            }
             let faults = Faults::from_annotations(n.metadata.annotations.as_ref());
             sim.faults.send_if_modified(|f| {
                 if *f == faults {

@@ -479,7 +479,8 @@ fn get_priority_classes() {
 
 #[test]
 fn get_events() {
-    let cluster = Cluster::up(&["--no-controllers"]);
+    // Without kubelets, whose own events about their nodes would be listed too.
+    let cluster = Cluster::up(&["--no-controllers", "--no-kubelet"]);
     create(&cluster, &pod_yaml("web", "web"));
     let now = jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")

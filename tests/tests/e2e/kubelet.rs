@@ -130,6 +130,38 @@ fn kubectl_exec_attach_and_port_forward_say_why_they_cannot_run() {
     );
 }
 
+/// `kubectl describe node` lists what the kubelet recorded about its node, as on a real
+/// cluster: its start, its conditions, and a cordon.
+#[test]
+fn kubectl_describe_node_shows_the_kubelets_events() {
+    let cluster = Cluster::up(&["--no-scheduler"]);
+    let shows = |lines: &[&str]| {
+        let out = cluster.kubectl_ok(&["describe", "node", "kubesim-node-0"]);
+        let events = out.split_once("Events:").map(|(_, e)| e.to_string())?;
+        lines.iter().all(|l| events.contains(l)).then_some(events)
+    };
+    eventually(
+        Duration::from_secs(10),
+        "the kubelet's start events",
+        || {
+            shows(&[
+                "kubelet          Starting kubelet.",
+                "Node kubesim-node-0 status is now: NodeHasSufficientMemory",
+                "Node kubesim-node-0 status is now: NodeHasNoDiskPressure",
+                "Node kubesim-node-0 status is now: NodeHasSufficientPID",
+                "Updated Node Allocatable limit across pods",
+            ])
+        },
+    );
+    cluster.kubectl_ok(&["cordon", "kubesim-node-0"]);
+    eventually(Duration::from_secs(10), "NodeNotSchedulable", || {
+        shows(&[
+            "NodeNotSchedulable  ",
+            "Node kubesim-node-0 status is now: NodeNotSchedulable",
+        ])
+    });
+}
+
 #[test]
 fn kubectl_top_pods_and_nodes() {
     let cluster = Cluster::up(&["--no-scheduler", "--nodes", "2"]);
