@@ -93,7 +93,7 @@ impl Default for Busy {
     }
 }
 
-/// Held while a pod status write is in flight.
+/// Held while a pod status write (or a node's registration) is in flight.
 pub struct Writing(Busy);
 
 impl Busy {
@@ -121,7 +121,7 @@ pub struct Recorder {
     pub dropped: Arc<AtomicU64>,
     /// Event writes (creates and patches) done.
     pub written: Arc<AtomicU64>,
-    /// Pod status writes in flight (the writer yields to them).
+    /// Pod status writes and node registrations in flight (the writer yields to them).
     pub busy: Busy,
 }
 

@@ -443,6 +443,8 @@ pub fn object(ctx: &Context, node: &SimNode) -> Node {
 
 /// Register the node (or adopt an existing Node of that name) and post its status.
 pub async fn register(ctx: &Context, node: &SimNode) -> Result<Node, Error> {
+    // Events (the node's own among them) wait for registrations, as for pod statuses.
+    let _writing = ctx.recorder.busy.enter();
     let api: Api<Node> = Api::all(ctx.client.clone());
     let (existing, created) = match api.create(&PostParams::default(), &object(ctx, node)).await {
         Ok(n) => (n, true),
