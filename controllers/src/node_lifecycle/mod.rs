@@ -23,6 +23,10 @@
 //!      the first time are, as upstream's pod handler does.
 //!    - **Taint eviction** ([`eviction`]).
 //!
+//! Between passes, a node that changes (a cordon, a kubelet's new conditions) gets its
+//! `NoSchedule` taints at once, its `NoExecute` ones left to the pass — upstream's
+//! `doNoScheduleTaintingPass`, run from its node update handler.
+//!
 //! Level-triggered throughout: a restart re-derives everything from the objects, except
 //! the few timestamps upstream also keeps in memory (when a node was first seen, when the
 //! cluster left full disruption).
@@ -36,6 +40,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -100,10 +105,20 @@ struct State {
 
 /// Run the controller until the task is dropped.
 pub async fn run(client: Client, config: Config) {
+    // Every node that changes gets its NoSchedule taints at once, as upstream's node
+    // update handler queues it, not at the next monitor pass.
+    let (nodes, changes) = cache::with_changes::<Node>(&client);
+    let (changed_tx, mut changed) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(changes.for_each(move |node| {
+        if let Ok(node) = node {
+            let _ = changed_tx.send(node.name_any());
+        }
+        async {}
+    }));
     let ctx = Context {
         recorder: Recorder::new(client.clone(), COMPONENT),
         eviction_recorder: Recorder::new(client.clone(), eviction::COMPONENT),
-        nodes: cache::spawn(Api::<Node>::all(client.clone()), watcher::Config::default()),
+        nodes,
         leases: cache::spawn(
             Api::<Lease>::namespaced(client.clone(), LEASE_NAMESPACE),
             watcher::Config::default(),
@@ -130,9 +145,57 @@ pub async fn run(client: Client, config: Config) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut state = State::default();
     loop {
-        ticker.tick().await;
-        pass(&ctx, &mut state).await;
+        tokio::select! {
+            _ = ticker.tick() => pass(&ctx, &mut state).await,
+            Some(name) = changed.recv() => {
+                if let Err(err) = no_schedule_taints(&ctx, &name).await {
+                    tracing::debug!(error = %err, node = name, "NoSchedule taints; the next pass retries");
+                }
+            }
+        }
     }
+}
+
+/// Upstream's `doNoScheduleTaintingPass` for one node that changed: its `NoSchedule`
+/// taints as its conditions and `spec.unschedulable` say, its `NoExecute` ones left to
+/// the monitor pass. A cordon shows as a taint at once.
+async fn no_schedule_taints(ctx: &Context, name: &str) -> Result<(), Error> {
+    let Some(node) = ctx
+        .nodes
+        .get(&kube::runtime::reflector::ObjectRef::new(name))
+    else {
+        return Ok(());
+    };
+    if node.metadata.deletion_timestamp.is_some() {
+        return Ok(());
+    }
+    let current = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
+    let unschedulable = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.unschedulable)
+        .unwrap_or(false);
+    let desired = taints::desired(
+        &current,
+        &conditions(&node),
+        unschedulable,
+        taints::NoExecute::Untouched,
+        Timestamp::now(),
+    );
+    if desired == current {
+        return Ok(());
+    }
+    // With the resourceVersion read: a 409 means a newer node, whose change comes next.
+    let patch = json!({"metadata": {"resourceVersion": node.resource_version()}, "spec": {"taints": desired}});
+    Api::<Node>::all(ctx.client.clone())
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| Error::Node(name.to_string(), e))?;
+    Ok(())
 }
 
 /// One monitor pass over every node (`monitorNodeHealth`).

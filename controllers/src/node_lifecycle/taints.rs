@@ -51,6 +51,9 @@ pub enum NoExecute {
     Hold,
     /// Remove them all (every zone is fully disrupted).
     Remove,
+    /// Leave them as they are: the `NoSchedule` pass a node's change runs at once
+    /// (upstream's `doNoScheduleTaintingPass`), between monitor passes.
+    Untouched,
 }
 
 fn ours_no_schedule(t: &Taint) -> bool {
@@ -96,7 +99,7 @@ pub fn desired(
         Some("Unknown") => Some(UNREACHABLE),
         _ => None,
     };
-    if let Some(key) = evicting {
+    if let Some(key) = evicting.filter(|_| no_execute != NoExecute::Untouched) {
         let already = has(NOT_READY) || has(UNREACHABLE);
         if no_execute == NoExecute::Allow || (no_execute == NoExecute::Hold && already) {
             wanted.push((key, "NoExecute"));
@@ -106,8 +109,9 @@ pub fn desired(
     let mut out: Vec<Taint> = current
         .iter()
         .filter(|t| {
-            !(ours_no_schedule(t) || ours_no_execute(t))
-                || wanted.contains(&(t.key.as_str(), t.effect.as_str()))
+            let ours =
+                ours_no_schedule(t) || (no_execute != NoExecute::Untouched && ours_no_execute(t));
+            !ours || wanted.contains(&(t.key.as_str(), t.effect.as_str()))
         })
         .cloned()
         .collect();
@@ -145,6 +149,38 @@ mod tests {
             .iter()
             .map(|t| (t.key.as_str(), t.effect.as_str()))
             .collect()
+    }
+
+    /// The pass a node's change runs: NoSchedule as the node says, NoExecute untouched
+    /// (neither added for a node gone Unknown nor removed for one Ready again).
+    #[test]
+    fn a_change_pass_leaves_no_execute_taints_alone() {
+        let t = desired(
+            &[],
+            &[cond("Ready", "Unknown")],
+            true,
+            NoExecute::Untouched,
+            ts(5),
+        );
+        assert_eq!(
+            keys(&t),
+            [(UNREACHABLE, "NoSchedule"), (UNSCHEDULABLE, "NoSchedule")]
+        );
+        let evicting = desired(
+            &[],
+            &[cond("Ready", "Unknown")],
+            false,
+            NoExecute::Allow,
+            ts(5),
+        );
+        let ready_again = desired(
+            &evicting,
+            &[cond("Ready", "True")],
+            false,
+            NoExecute::Untouched,
+            ts(9),
+        );
+        assert_eq!(keys(&ready_again), [(UNREACHABLE, "NoExecute")]);
     }
 
     #[test]

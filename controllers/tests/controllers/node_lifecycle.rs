@@ -358,3 +358,59 @@ async fn with_every_node_down_nothing_is_evicted() {
     })
     .await;
 }
+
+/// A node's NoSchedule taints follow its changes at once, as upstream's node update
+/// handler runs the NoSchedule pass, not at the next monitor pass (5 s with this
+/// grace period): three cordons and uncordons, each seen tainted and untainted within a
+/// second and a half, which three waits for a 5 s period would almost never all be.
+#[tokio::test]
+async fn a_cordon_is_tainted_at_once_not_at_the_next_monitor_pass() {
+    let (_url, client) = server().await;
+    let config = kubesim_controllers::node_lifecycle::Config {
+        grace_period: Duration::from_secs(60),
+        evict: true,
+    };
+    node(&client, "n1", "z", json!([])).await;
+    tokio::spawn(kubesim_controllers::node_lifecycle::run(
+        client.clone(),
+        config,
+    ));
+    let nodes: Api<Node> = Api::all(client.clone());
+    let has_cordon_taint = || async {
+        nodes
+            .get("n1")
+            .await
+            .unwrap()
+            .spec
+            .and_then(|s| s.taints)
+            .unwrap_or_default()
+            .iter()
+            .any(|t| t.key == "node.kubernetes.io/unschedulable" && t.effect == "NoSchedule")
+    };
+    // Ready: the not-ready taint the API server added at creation goes.
+    eventually(10, "the not-ready taint removed", || async {
+        let taints = nodes.get("n1").await.unwrap().spec.and_then(|s| s.taints);
+        taints.unwrap_or_default().is_empty().then_some(())
+    })
+    .await;
+    for _ in 0..3 {
+        for cordon in [true, false] {
+            nodes
+                .patch(
+                    "n1",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"unschedulable": cordon}})),
+                )
+                .await
+                .unwrap();
+            let asked = tokio::time::Instant::now();
+            while has_cordon_taint().await != cordon {
+                assert!(
+                    asked.elapsed() < Duration::from_millis(1500),
+                    "cordon {cordon}: taint not updated within 1.5 s"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
