@@ -472,7 +472,7 @@ pub async fn register(ctx: &Context, node: &SimNode) -> Result<Node, Error> {
     // posts nothing until started.
     let registered = if created || node.stopped() {
         if created && let Some(first) = &existing.status {
-            node_events::conditions_changed(ctx, &node.name, None, first);
+            node_events::status_changed(ctx, &node.name, None, first);
         }
         existing
     } else {
@@ -498,7 +498,7 @@ async fn post_status(
             node: node.name.clone(),
             source,
         })?;
-    node_events::conditions_changed(ctx, &node.name, previous, &posted);
+    node_events::status_changed(ctx, &node.name, previous, &posted);
     Ok(written)
 }
 
@@ -633,6 +633,7 @@ pub async fn heartbeat(ctx: Arc<Context>, node: Arc<SimNode>, registered: Node) 
     }
     loop {
         let post;
+        let mut rebooted = false;
         tokio::select! {
             _ = ticks.tick() => {
                 if faults.stopped {
@@ -648,9 +649,12 @@ pub async fn heartbeat(ctx: Arc<Context>, node: Arc<SimNode>, registered: Node) 
                     return;
                 }
                 let new = faults_rx.borrow_and_update().clone();
-                if new.restart.is_some() && new.restart != faults.restart {
+                rebooted = new.restart.is_some() && new.restart != faults.restart;
+                if rebooted {
                     tracing::info!(node = %node.name, "node restarts");
                     node.restarts.send_modify(|n| *n += 1);
+                    // Its kubelet starts again; the new boot id says `Rebooted`.
+                    node_events::starting(&ctx, &node.name);
                 }
                 let resumed = faults.stopped && !new.stopped;
                 post = !new.stopped && (resumed || new != faults);
@@ -669,6 +673,9 @@ pub async fn heartbeat(ctx: Arc<Context>, node: Arc<SimNode>, registered: Node) 
                 }
                 Err(e) => tracing::warn!(error = %e, "node status"),
             }
+        }
+        if rebooted {
+            node_events::allocatable_enforced(&ctx, &node.name);
         }
     }
 }

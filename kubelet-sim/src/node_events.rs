@@ -1,6 +1,7 @@
 //! What the kubelet records about its own node, as upstream's does, so that
 //! `kubectl describe node` tells the node's story: `Starting` ("Starting kubelet.") and
-//! `NodeAllocatableEnforced` when the kubelet starts; a condition's change as its status
+//! `NodeAllocatableEnforced` when the kubelet starts (and again after a restart fault,
+//! with a `Rebooted` warning: the boot id changed); a condition's change as its status
 //! setter records it (`NodeHasSufficientMemory`, `NodeHasDiskPressure`, `NodeNotReady`,
 //! ... "Node n status is now: ..."); `NodeNotSchedulable`/`NodeSchedulable` when the node
 //! is cordoned or uncordoned (`recordNodeSchedulableEvent`).
@@ -59,14 +60,25 @@ pub fn allocatable_enforced(ctx: &Context, node: &str) {
 }
 
 /// The events the status setters record going from `previous` (none: a new Node) to
-/// `new`, in their order: a pressure condition's each time it is set to another status
-/// (a new one counts, from Unknown); Ready's only when an existing one changes.
-pub fn conditions_changed(
-    ctx: &Context,
-    node: &str,
-    previous: Option<&NodeStatus>,
-    new: &NodeStatus,
-) {
+/// `new`, in their order: `Rebooted` (a Warning) when the boot id changed; a pressure
+/// condition's each time it is set to another status (a new one counts, from Unknown);
+/// Ready's only when an existing one changes.
+pub fn status_changed(ctx: &Context, node: &str, previous: Option<&NodeStatus>, new: &NodeStatus) {
+    let boot_id = |s: Option<&NodeStatus>| {
+        s.and_then(|s| s.node_info.as_ref())
+            .map(|i| i.boot_id.clone())
+            .unwrap_or_default()
+    };
+    let (before, now) = (boot_id(previous), boot_id(Some(new)));
+    if !before.is_empty() && before != now {
+        record(
+            ctx,
+            node,
+            true,
+            "Rebooted",
+            format!("Node {node} has been rebooted, boot id: {now}"),
+        );
+    }
     for reason in condition_events(previous, new) {
         status_is_now(ctx, node, reason);
     }

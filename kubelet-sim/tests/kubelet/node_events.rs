@@ -1,5 +1,5 @@
 //! The events the kubelet records about its node, as `kubectl describe node` lists them:
-//! its start, its conditions' changes, and cordon / uncordon.
+//! its start, its conditions' changes, cordon / uncordon, and a restart.
 
 use k8s_openapi::api::core::v1::{Event, Node};
 use kube::Api;
@@ -86,4 +86,50 @@ async fn the_kubelet_records_its_nodes_start_conditions_and_cordon() {
             .unwrap();
         assert_eq!(reasons(&events, count).await[count - 1], reason);
     }
+
+    // A restart: the kubelet starts again on a new boot id. Its `Starting` and
+    // `NodeAllocatableEnforced` repeat the first ones within ten minutes, so the
+    // correlator counts them there (`(x2 over ...)` in `kubectl describe`).
+    sim.annotate_node(NODE, "kubesim.io/restart", Some("1"))
+        .await;
+    assert_eq!(reasons(&events, 9).await[8], "Rebooted");
+    let count = |reason: &'static str| {
+        let events = events.clone();
+        async move {
+            events
+                .list(&Default::default())
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some(reason))
+                .and_then(|e| e.count)
+        }
+    };
+    eventually("the restart counted", || async {
+        (count("Starting").await == Some(2) && count("NodeAllocatableEnforced").await == Some(2))
+            .then_some(())
+    })
+    .await;
+    let boot_id = nodes
+        .get(NODE)
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.node_info)
+        .map(|i| i.boot_id)
+        .unwrap_or_default();
+    let rebooted = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|e| e.reason.as_deref() == Some("Rebooted"))
+        .unwrap();
+    assert_eq!(rebooted.type_.as_deref(), Some("Warning"));
+    assert_eq!(
+        rebooted.message,
+        Some(format!("Node {NODE} has been rebooted, boot id: {boot_id}"))
+    );
 }
