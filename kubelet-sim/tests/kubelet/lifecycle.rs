@@ -85,6 +85,7 @@ async fn nodes_register_and_renew_leases() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_pod_goes_through_its_whole_status() {
     let sim = start(1, 10.0).await;
+    let asked = std::time::Instant::now();
     let name = sim.run(json!({"metadata": {"name": "web", "annotations": {"kubesim.io/startup-delay": "3s"}},
         "spec": {"containers": [{"name": "web", "image": "nginx:1.27", "resources": {"requests": {"cpu": "100m"}}}]}})).await;
     let seen = sim
@@ -163,12 +164,10 @@ async fn a_plain_pod_goes_through_its_whole_status() {
             .is_some()
     );
     assert_eq!(c.last_state, Some(Default::default()));
-    // The start-up delay (3 s at 10x) passed between creating and running.
-    let (created_at, _) = seen
-        .iter()
-        .find(|(_, p)| std::ptr::eq(p, creating))
-        .unwrap();
-    assert!(seen.last().unwrap().0 - *created_at >= Duration::from_millis(250));
+    // The start-up delay (3 s at 10x) passed between asking and running. (Measured from
+    // the create, not from when the watch showed ContainerCreating: a loaded machine may
+    // deliver that event late, never the Ready one early.)
+    assert!(seen.last().unwrap().0 - asked >= Duration::from_millis(250));
 
     // The kubelet's Events, as kubectl describe shows them.
     let events = eventually("kubelet events", || async {
