@@ -267,9 +267,19 @@ async fn process(shared: &Arc<Shared>, uid: &str) -> Result<(), Error> {
             owners = observe_owners(shared, &node).await?;
         }
     }
-    let mut steps = graph::plan(&shared.graph(), &node, &owners);
+    // The plan and the dependents it knew of, from one look at the graph: a dependent the
+    // graph gains meanwhile is one the plan did not count.
+    let (mut steps, planned) = {
+        let graph = shared.graph();
+        let planned: HashSet<String> = graph
+            .dependents(uid)
+            .into_iter()
+            .map(|d| d.target.uid.clone())
+            .collect();
+        (graph::plan(&graph, &node, &owners), planned)
+    };
     if let Some(finalizer) = releases_owner(&steps, uid) {
-        let unseen = unseen_dependents(shared, &node).await?;
+        let unseen = unseen_dependents(shared, &node, &planned).await?;
         if finalizer == graph::ORPHAN {
             let drops = unseen
                 .into_iter()
@@ -299,10 +309,15 @@ fn releases_owner(steps: &[Step], uid: &str) -> Option<&'static str> {
     })
 }
 
-/// Dependents of `owner` the API has that the graph has not seen yet, each with whether
-/// it blocks the owner's deletion; listed live from every watched resource where a
-/// dependent can be (a namespaced owner's dependents are in its namespace).
-async fn unseen_dependents(shared: &Shared, owner: &Node) -> Result<Vec<(Target, bool)>, Error> {
+/// Dependents of `owner` the API has that the plan did not know of (not in `planned`),
+/// each with whether it blocks the owner's deletion; listed live from every watched
+/// resource where a dependent can be (a namespaced owner's dependents are in its
+/// namespace).
+async fn unseen_dependents(
+    shared: &Shared,
+    owner: &Node,
+    planned: &HashSet<String>,
+) -> Result<Vec<(Target, bool)>, Error> {
     let watched = shared
         .watched
         .lock()
@@ -322,7 +337,6 @@ async fn unseen_dependents(shared: &Shared, owner: &Node) -> Result<Vec<(Target,
                 plural: resource.plural.clone(),
                 source,
             })?;
-        let graph = shared.graph();
         for obj in list.items {
             let Some(reference) = obj
                 .owner_references()
@@ -332,7 +346,7 @@ async fn unseen_dependents(shared: &Shared, owner: &Node) -> Result<Vec<(Target,
                 continue;
             };
             let uid = obj.uid().unwrap_or_default();
-            if graph.get(&uid).is_some() {
+            if planned.contains(&uid) {
                 continue;
             }
             let target = Target {
