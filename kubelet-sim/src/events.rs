@@ -56,6 +56,9 @@ pub struct Record {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
+    /// The node's restarts so far: a restarted kubelet's correlator starts empty, so the
+    /// same event after a reboot is a new Event, not a count on the old one.
+    boot: u64,
     uid: String,
     field_path: String,
     warning: bool,
@@ -64,8 +67,9 @@ struct Key {
 }
 
 impl Key {
-    fn of(r: &Record) -> Key {
+    fn of(r: &Record, boot: u64) -> Key {
         Key {
+            boot,
             uid: r.object.uid.clone().unwrap_or_default(),
             field_path: r.object.field_path.clone().unwrap_or_default(),
             warning: r.warning,
@@ -200,7 +204,8 @@ async fn write(
         let mut folded: Vec<(Key, Record)> = Vec::new();
         let mut index: HashMap<Key, usize> = HashMap::new();
         for record in batch {
-            let key = Key::of(&record);
+            let boot = nodes.get(&record.node).map_or(0, |n| *n.restarts.borrow());
+            let key = Key::of(&record, boot);
             match index.get(&key) {
                 Some(&i) => {
                     let (_, r) = &mut folded[i];

@@ -662,6 +662,12 @@ pub async fn heartbeat(ctx: Arc<Context>, node: Arc<SimNode>, registered: Node) 
                 if resumed {
                     held = None;
                     let _ = renew(&ctx, &node, &mut held, &mut owner).await;
+                    // Its status as the API has it now (the node controller may have
+                    // marked it Unknown meanwhile), as upstream's kubelet reads its Node
+                    // before it sets the status: what changes is told as events.
+                    if let Ok(current) = Api::<Node>::all(ctx.client.clone()).get(&node.name).await {
+                        last_status = current.status;
+                    }
                 }
             }
         }

@@ -91,7 +91,7 @@ fn condition_events(previous: Option<&NodeStatus>, new: &NodeStatus) -> Vec<&'st
             .iter()
             .flatten()
             .find(|c| c.type_ == type_)
-            .map(|c| c.status == "True")
+            .map(|c| c.status.clone())
     };
     let rules: [(&str, &str, &str, bool); 4] = [
         (
@@ -119,12 +119,13 @@ fn condition_events(previous: Option<&NodeStatus>, new: &NodeStatus) -> Vec<&'st
         let Some(now) = status_of(Some(new), type_) else {
             continue;
         };
+        // From `Unknown` (a node controller's mark while the kubelet was silent) counts.
         let changed = match status_of(previous, type_) {
             Some(before) => before != now,
             None => new_counts,
         };
         if changed {
-            out.push(if now { when_true } else { when_false });
+            out.push(if now == "True" { when_true } else { when_false });
         }
     }
     out
@@ -192,6 +193,20 @@ mod tests {
         assert_eq!(
             condition_events(Some(&pressed), &healthy),
             ["NodeHasSufficientMemory", "NodeReady"]
+        );
+        // Back after the node controller marked everything Unknown.
+        let mut unknown = healthy.clone();
+        for c in unknown.conditions.iter_mut().flatten() {
+            c.status = "Unknown".into();
+        }
+        assert_eq!(
+            condition_events(Some(&unknown), &healthy),
+            [
+                "NodeHasSufficientMemory",
+                "NodeHasNoDiskPressure",
+                "NodeHasSufficientPID",
+                "NodeReady"
+            ]
         );
     }
 }

@@ -78,6 +78,11 @@ impl Resource {
             subresources.push(sub("binding", "", "", "Binding", &["create"]));
             subresources.push(sub("eviction", "policy", "v1", "Eviction", &["create"]));
             subresources.push(sub("log", "", "", "Pod", &["get"]));
+            // Served with a 400 that says why nothing runs there (handlers/streaming.rs).
+            let stream = &["create", "get"];
+            subresources.push(sub("attach", "", "", "PodAttachOptions", stream));
+            subresources.push(sub("exec", "", "", "PodExecOptions", stream));
+            subresources.push(sub("portforward", "", "", "PodPortForwardOptions", stream));
         }
         if core && r.plural == "namespaces" {
             subresources.push(sub("finalize", "", "", "Namespace", &["update"]));

@@ -70,7 +70,7 @@ fn validate_options(req: &Request, name: &str) -> Result<(), ApiError> {
     }
 }
 
-fn names(pod: &Value, list: &str) -> Vec<String> {
+pub(super) fn names(pod: &Value, list: &str) -> Vec<String> {
     pod["spec"][list]
         .as_array()
         .into_iter()
@@ -80,11 +80,7 @@ fn names(pod: &Value, list: &str) -> Vec<String> {
 }
 
 /// The container the request means, as upstream's `LogLocation` picks it.
-pub(super) fn container(
-    pod: &Value,
-    name: &str,
-    requested: Option<&str>,
-) -> Result<String, ApiError> {
+fn container(pod: &Value, name: &str, requested: Option<&str>) -> Result<String, ApiError> {
     let containers = names(pod, "containers");
     let init = names(pod, "initContainers");
     let ephemeral = names(pod, "ephemeralContainers");

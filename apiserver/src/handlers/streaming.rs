@@ -8,7 +8,9 @@
 use kubesim_apimachinery::ApiError;
 
 use super::Request;
-use super::log::container;
+use serde_json::Value;
+
+use super::log::names;
 use crate::response::Result;
 
 /// The streaming subresources of a pod.
@@ -22,12 +24,7 @@ pub fn stream(req: &Request, name: &str, subresource: &str) -> Result {
         .get(&req.key(name))
         .ok_or_else(|| ApiError::not_found(req.info().as_ref(), name))?
         .value();
-    let node = pod["spec"]["nodeName"].as_str().unwrap_or("");
-    if node.is_empty() {
-        return Err(
-            ApiError::bad_request(format!("pod {name} does not have a host assigned")).into(),
-        );
-    }
+    // As upstream's `streamLocation`: the container first, then the node.
     let what = match subresource {
         "portforward" => format!("port-forward to pod {name}"),
         verb => {
@@ -36,8 +33,52 @@ pub fn stream(req: &Request, name: &str, subresource: &str) -> Result {
             format!("{verb} {to} container {container} of pod {name}")
         }
     };
+    let node = pod["spec"]["nodeName"].as_str().unwrap_or("");
+    if node.is_empty() {
+        return Err(
+            ApiError::bad_request(format!("pod {name} does not have a host assigned")).into(),
+        );
+    }
     Err(ApiError::bad_request(format!(
         "kubesim cannot {what}: node {node} is simulated, and its containers run no processes"
     ))
     .into())
+}
+
+/// The container an exec or attach means, as upstream's `streamLocation` picks it: the one
+/// named (any container of the pod, init and ephemeral ones included), or the only one.
+fn container(pod: &Value, name: &str, requested: Option<&str>) -> Result<String, ApiError> {
+    let containers = names(pod, "containers");
+    match requested.filter(|c| !c.is_empty()) {
+        Some(c) => {
+            let known = ["containers", "initContainers", "ephemeralContainers"]
+                .iter()
+                .any(|list| names(pod, list).iter().any(|n| n == c));
+            if known {
+                Ok(c.to_string())
+            } else {
+                Err(ApiError::bad_request(format!(
+                    "container {c} is not valid for pod {name}"
+                )))
+            }
+        }
+        None if containers.len() == 1 => Ok(containers[0].clone()),
+        None if containers.is_empty() => Err(ApiError::bad_request(format!(
+            "a container name must be specified for pod {name}"
+        ))),
+        None => {
+            let mut message = format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                containers.join(" ")
+            );
+            let init = names(pod, "initContainers");
+            if !init.is_empty() {
+                message.push_str(&format!(
+                    " or one of the init containers: [{}]",
+                    init.join(" ")
+                ));
+            }
+            Err(ApiError::bad_request(message))
+        }
+    }
 }

@@ -70,7 +70,18 @@ async fn core_group_in_aggregated_format() {
         .iter()
         .filter_map(|s| s["subresource"].as_str())
         .collect();
-    assert_eq!(subs, ["binding", "eviction", "log", "status"]);
+    assert_eq!(
+        subs,
+        [
+            "attach",
+            "binding",
+            "eviction",
+            "exec",
+            "log",
+            "portforward",
+            "status"
+        ]
+    );
     let sub = |name: &str| {
         pods["subresources"]
             .as_array()

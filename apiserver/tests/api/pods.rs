@@ -38,6 +38,25 @@ async fn exec_attach_and_portforward_say_why_they_cannot_run() {
     let (status, err) = api.get(&format!("{PODS}/pending/attach")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(err["message"], "pod pending does not have a host assigned");
+    // The container is checked first, as upstream's streamLocation does.
+    let (status, err) = api
+        .get(&format!("{PODS}/pending/exec?command=ls&container=other"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        err["message"],
+        "container other is not valid for pod pending"
+    );
+    let mut two = pod("two");
+    two["spec"]["containers"] =
+        json!([{"name": "a", "image": "nginx"}, {"name": "b", "image": "nginx"}]);
+    two["spec"]["initContainers"] = json!([{"name": "setup", "image": "busybox"}]);
+    api.post(PODS, &two).await;
+    let (_, err) = api.get(&format!("{PODS}/two/exec?command=ls")).await;
+    assert_eq!(
+        err["message"],
+        "a container name must be specified for pod two, choose one of: [a b] or one of the init containers: [setup]"
+    );
 
     running_pod(&api, "web").await;
     let (status, err) = api
