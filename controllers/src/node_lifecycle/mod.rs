@@ -169,16 +169,7 @@ async fn no_schedule_taints(ctx: &Context, name: &str) -> Result<(), Error> {
     if node.metadata.deletion_timestamp.is_some() {
         return Ok(());
     }
-    let current = node
-        .spec
-        .as_ref()
-        .and_then(|s| s.taints.clone())
-        .unwrap_or_default();
-    let unschedulable = node
-        .spec
-        .as_ref()
-        .and_then(|s| s.unschedulable)
-        .unwrap_or(false);
+    let (current, unschedulable) = taints_and_cordon(&node);
     let desired = taints::desired(
         &current,
         &conditions(&node),
@@ -260,6 +251,15 @@ async fn pass(ctx: &Context, state: &mut State) {
     // Forget pods that are gone (or on nodes not seen this pass: seen again, they are new).
     let present: HashSet<String> = ctx.pods.state().iter().filter_map(|p| p.uid()).collect();
     state.seen_pods.retain(|uid| present.contains(uid));
+}
+
+/// A node's taints, and whether it is cordoned (`spec.unschedulable`).
+fn taints_and_cordon(node: &Node) -> (Vec<Taint>, bool) {
+    let spec = node.spec.as_ref();
+    (
+        spec.and_then(|s| s.taints.clone()).unwrap_or_default(),
+        spec.and_then(|s| s.unschedulable).unwrap_or(false),
+    )
 }
 
 fn conditions(node: &Node) -> Vec<k8s_openapi::api::core::v1::NodeCondition> {
@@ -372,16 +372,7 @@ async fn reconcile(
     let ready = health::ready_status(&conditions).map(str::to_string);
 
     // Compare: taints, and which pods go now or later, in pure code.
-    let current = node
-        .spec
-        .as_ref()
-        .and_then(|s| s.taints.clone())
-        .unwrap_or_default();
-    let unschedulable = node
-        .spec
-        .as_ref()
-        .and_then(|s| s.unschedulable)
-        .unwrap_or(false);
+    let (current, unschedulable) = taints_and_cordon(node);
     let desired = taints::desired(&current, &conditions, unschedulable, no_execute, now);
     let no_execute_taints: Vec<&Taint> =
         desired.iter().filter(|t| t.effect == "NoExecute").collect();
