@@ -94,10 +94,7 @@ impl ApiServer {
 
     /// The HTTP routes: fixed system endpoints, and every API path by the registry.
     pub fn router(self: &Arc<Self>) -> Router {
-        Router::new()
-            .route("/healthz", get(system::healthz))
-            .route("/livez", get(system::healthz))
-            .route("/readyz", get(system::healthz))
+        system::health_routes(Router::new())
             .route("/version", get(system::version))
             .route("/openapi/v3", get(openapi::root))
             .route("/openapi/v3/{*group_version}", get(openapi::group_version))

@@ -535,10 +535,59 @@ async fn all_namespaces_lists_span_namespaces() {
 #[tokio::test]
 async fn system_endpoints_answer() {
     let api = TestApi::new();
-    for path in ["/healthz", "/livez", "/readyz"] {
+    for path in [
+        "/healthz",
+        "/livez",
+        "/readyz",
+        "/readyz/ping",
+        "/livez/log",
+    ] {
         let (status, body) = api.get(path).await;
         assert_eq!((status, body), (StatusCode::OK, json!("ok")), "{path}");
     }
+    // Upstream's verbose form: each check, then the verdict; excluded checks say so.
+    let text = |(status, body): (StatusCode, bytes::Bytes)| {
+        (status, String::from_utf8_lossy(&body).to_string())
+    };
+    let hooks = "[+]poststarthook/scheduling/bootstrap-system-priority-classes ok\n\
+                 [+]poststarthook/bootstrap-controller ok\n";
+    assert_eq!(
+        text(api.get_accepting("/readyz?verbose", "*/*").await),
+        (
+            StatusCode::OK,
+            format!("[+]ping ok\n[+]log ok\n{hooks}[+]shutdown ok\nreadyz check passed\n")
+        )
+    );
+    assert_eq!(
+        text(
+            api.get_accepting("/livez?verbose&exclude=log&exclude=etcd", "*/*")
+                .await
+        ),
+        (
+            StatusCode::OK,
+            format!(
+                "[+]ping ok\n[+]log excluded: ok\n{hooks}\
+                 warn: some health checks cannot be excluded: no matches for \"etcd\"\n\
+                 livez check passed\n"
+            )
+        )
+    );
+    assert_eq!(
+        api.get_accepting("/readyz/etcd", "*/*").await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Shutting down: not ready (every check listed, verbose or not), still live.
+    api.server.stopping.send_replace(true);
+    assert_eq!(
+        text(api.get_accepting("/readyz", "*/*").await),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "[+]ping ok\n[+]log ok\n{hooks}[-]shutdown failed: reason withheld\nreadyz check failed"
+            )
+        )
+    );
+    assert_eq!(api.get("/livez").await, (StatusCode::OK, json!("ok")));
     let (status, version) = api.get("/version").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(version["major"], "1");

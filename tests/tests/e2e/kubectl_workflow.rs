@@ -69,6 +69,11 @@ fn get_all_wait_delete_from_file_and_raw() {
 
     let ready = cluster.kubectl_ok(&["get", "--raw", "/readyz"]);
     assert_eq!(ready, "ok");
+    let verbose = cluster.kubectl_ok(&["get", "--raw", "/readyz?verbose"]);
+    assert!(
+        verbose.starts_with("[+]ping ok\n") && verbose.ends_with("readyz check passed\n"),
+        "{verbose}"
+    );
     let version = cluster.kubectl_ok(&["version", "-o", "json"]);
     assert!(version.contains("\"gitVersion\": \"v1.35"), "{version}");
 
