@@ -51,26 +51,19 @@ impl Health {
     }
 
     /// The checks kubesim has, named as upstream names its own: the server answers
-    /// (`ping`), logging works (`log`), what upstream's post-start hooks make was made
-    /// (the system priority classes, the `kubernetes` Service's reconciler), and, for
-    /// `readyz` only, that the server is not shutting down (`shutdown`).
+    /// (`ping`), logging works (`log`), the system priority classes were made (done as
+    /// the server is built, as upstream's post-start hook), and, for `readyz` only, that
+    /// the server is not shutting down (`shutdown`).
     fn checks(self) -> &'static [&'static str] {
-        const COMMON: [&str; 4] = [
+        const CHECKS: [&str; 4] = [
             "ping",
             "log",
             "poststarthook/scheduling/bootstrap-system-priority-classes",
-            "poststarthook/bootstrap-controller",
-        ];
-        const READY: [&str; 5] = [
-            "ping",
-            "log",
-            "poststarthook/scheduling/bootstrap-system-priority-classes",
-            "poststarthook/bootstrap-controller",
             "shutdown",
         ];
         match self {
-            Health::Readyz => &READY,
-            _ => &COMMON,
+            Health::Readyz => &CHECKS,
+            _ => &CHECKS[..3],
         }
     }
 }

@@ -549,8 +549,7 @@ async fn system_endpoints_answer() {
     let text = |(status, body): (StatusCode, bytes::Bytes)| {
         (status, String::from_utf8_lossy(&body).to_string())
     };
-    let hooks = "[+]poststarthook/scheduling/bootstrap-system-priority-classes ok\n\
-                 [+]poststarthook/bootstrap-controller ok\n";
+    let hooks = "[+]poststarthook/scheduling/bootstrap-system-priority-classes ok\n";
     assert_eq!(
         text(api.get_accepting("/readyz?verbose", "*/*").await),
         (

@@ -267,18 +267,22 @@ async fn process(shared: &Arc<Shared>, uid: &str) -> Result<(), Error> {
             owners = observe_owners(shared, &node).await?;
         }
     }
-    // The plan and the dependents it knew of, from one look at the graph: a dependent the
-    // graph gains meanwhile is one the plan did not count.
-    let (mut steps, planned) = {
+    // The plan, and when it lets the owner go the dependents it knew of, from one look at
+    // the graph: a dependent the graph gains meanwhile is one the plan did not count.
+    let (mut steps, released) = {
         let graph = shared.graph();
-        let planned: HashSet<String> = graph
-            .dependents(uid)
-            .into_iter()
-            .map(|d| d.target.uid.clone())
-            .collect();
-        (graph::plan(&graph, &node, &owners), planned)
+        let steps = graph::plan(&graph, &node, &owners);
+        let released = releases_owner(&steps, uid).map(|finalizer| {
+            let planned: HashSet<String> = graph
+                .dependents(uid)
+                .into_iter()
+                .map(|d| d.target.uid.clone())
+                .collect();
+            (finalizer, planned)
+        });
+        (steps, released)
     };
-    if let Some(finalizer) = releases_owner(&steps, uid) {
+    if let Some((finalizer, planned)) = released {
         let unseen = unseen_dependents(shared, &node, &planned).await?;
         if finalizer == graph::ORPHAN {
             let drops = unseen
