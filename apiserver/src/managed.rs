@@ -4,8 +4,12 @@
 //! decides, per request, the manager's name, the version, the subresource's scope, and
 //! the type information.
 
+use std::hash::BuildHasher;
+use std::sync::{Arc, LazyLock};
+
 use kubesim_apimachinery::ResourceInfo;
 use kubesim_apimachinery::apply::{self, Builtin, Deduced, Manager, Schema, Scope};
+use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::handlers::Request;
@@ -65,19 +69,24 @@ pub fn record_update(
 
 /// Record a create by `manager` at `time` (its creation time): the object to store, with
 /// the managedFields [`record_update`] would set, as JSON text when the body brings none
-/// of its own (see `apply::created_managed_fields`), else merged into the value by
+/// of its own (see `apply::created_entry`), else merged into the value by
 /// `record_update`.
 pub fn record_create(info: &ResourceInfo, manager: &str, time: &str, mut new: Value) -> NewObject {
     let brought = new
         .get("metadata")
         .is_some_and(|m| m.get("managedFields").is_some());
-    let text = if brought {
-        None
-    } else {
-        as_manager_at(info, manager, None, time, |who, schema, ty, scope| {
-            apply::created_managed_fields(&new, ty, schema, who, scope).ok()
-        })
-    };
+    let text =
+        if brought {
+            None
+        } else {
+            as_manager_at(info, manager, None, time, |who, schema, ty, scope| {
+                match created_fields_v1(&new, schema, ty, scope) {
+                    Ok(Some(fields_v1)) => apply::created_entry(who, &fields_v1).ok().map(Some),
+                    Ok(None) => Some(None),
+                    Err(_) => None,
+                }
+            })
+        };
     match text {
         Some(managed_fields) => NewObject {
             value: new,
@@ -89,6 +98,38 @@ pub fn record_create(info: &ResourceInfo, manager: &str, time: &str, mut new: Va
             new.into()
         }
     }
+}
+
+/// The `fieldsV1` a create of `new` owns, kept by the object's shape: the pods of one
+/// ReplicaSet, the Events of one reason, any run of objects differing only in names and
+/// values own the same fields, and walking each into a field set again was a tenth of a
+/// small create's work (`apply::shape`).
+fn created_fields_v1(
+    new: &Value,
+    schema: &'static dyn Schema,
+    ty: Option<&'static str>,
+    scope: Scope,
+) -> serde_json::Result<Option<Arc<str>>> {
+    /// Shapes kept; past it the memory starts afresh (a new run of shapes).
+    const KEPT: usize = 4096;
+    type Kept = foldhash::HashMap<u64, Option<Arc<str>>>;
+    static CREATED: LazyLock<Mutex<Kept>> = LazyLock::new(Default::default);
+    // `schema` is `Builtin` exactly when `ty` is given (see [`schema`]), so the type
+    // and the scope, with the shape, say what the walk would find.
+    let key = apply::shape::shape_hash(new)
+        .map(|shape| foldhash::quality::FixedState::default().hash_one((shape, ty, scope)));
+    if let Some(found) = key.and_then(|key| CREATED.lock().get(&key).cloned()) {
+        return Ok(found);
+    }
+    let fields_v1 = apply::created_fields_v1(new, ty, schema, scope)?.map(Arc::from);
+    if let Some(key) = key {
+        let mut kept = CREATED.lock();
+        if kept.len() >= KEPT {
+            kept.clear();
+        }
+        kept.insert(key, fields_v1.clone());
+    }
+    Ok(fields_v1)
 }
 
 /// Runs `record` as `manager` writing now at the resource's version, with the
@@ -119,4 +160,90 @@ fn as_manager_at<R>(
     };
     let (schema, ty) = schema(info);
     record(&who, schema, ty, scope(info, subresource))
+}
+
+#[cfg(test)]
+mod tests {
+    use kubesim_apimachinery::registry::builtins;
+    use serde_json::json;
+
+    use super::*;
+
+    /// What [`record_create`] stores, as the list it writes.
+    fn created(info: &ResourceInfo, obj: &Value) -> Option<Value> {
+        let stored = record_create(info, "kubectl", "2026-12-05T00:00:00Z", obj.clone());
+        stored
+            .managed_fields
+            .map(|text| serde_json::from_str(&text).expect("json"))
+    }
+
+    /// What the uncached walk (`record_update` from nothing) stores.
+    fn walked(info: &ResourceInfo, obj: &Value) -> Option<Value> {
+        let mut new = obj.clone();
+        as_manager_at(
+            info,
+            "kubectl",
+            None,
+            "2026-12-05T00:00:00Z",
+            |who, schema, ty, scope| {
+                apply::record_update(None, &mut new, ty, schema, who, scope);
+            },
+        );
+        new["metadata"].get("managedFields").cloned()
+    }
+
+    #[test]
+    fn creates_of_one_shape_share_fields_and_other_shapes_get_their_own() {
+        let resource = |plural: &str| {
+            builtins()
+                .into_iter()
+                .find(|r| r.plural == plural)
+                .expect("resource")
+        };
+        let (pods, config_maps) = (resource("pods"), resource("configmaps"));
+        let pod = |name: &str, finalizer: &str, extra: Option<&str>| {
+            let mut pod = json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "uid": name, "finalizers": [finalizer]},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}], "nodeName": name},
+                "status": {"phase": "Pending"}});
+            if let Some(extra) = extra {
+                pod["spec"][extra] = json!(true);
+            }
+            pod
+        };
+        let cases = [
+            (&pods, pod("a", "x", None)),
+            // Same shape, other values: the kept fields.
+            (&pods, pod("b", "x", None)),
+            // Another finalizer (a list's item), another field: their own.
+            (&pods, pod("c", "y", None)),
+            (&pods, pod("d", "x", Some("hostNetwork"))),
+            (
+                &config_maps,
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "1"}}),
+            ),
+            (
+                &config_maps,
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}, "data": {"k": "2"}}),
+            ),
+            (
+                &config_maps,
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "2", "l": "3"}}),
+            ),
+            (
+                &config_maps,
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d"}}),
+            ),
+        ];
+        for (info, obj) in &cases {
+            // Twice each: once walked and kept, once from what was kept.
+            for _ in 0..2 {
+                assert_eq!(created(info, obj), walked(info, obj), "{obj}");
+            }
+        }
+        let fields = |obj: &Value| created(&pods, obj).expect("entry")[0]["fieldsV1"].clone();
+        assert!(fields(&pod("e", "y", None))["f:metadata"]["f:finalizers"]["v:\"y\""].is_object());
+        assert!(fields(&pod("f", "x", Some("hostNetwork")))["f:spec"]["f:hostNetwork"].is_object());
+        assert_eq!(created(&config_maps, &cases[7].1), None);
+    }
 }

@@ -88,7 +88,7 @@ fn known_kind(api_version: &str, kind: &str) -> Option<(&'static Schema, KnownKi
 /// One struct's fields: empty `omitempty` values out, nested structs walked, absent
 /// non-pointer structs written as `{}`. Keys the table does not know (`apiVersion`,
 /// `kind`) stay as they are.
-fn object(schema: &Schema, index: usize, map: &mut Map<String, Value>, depth: usize) {
+fn object(schema: &'static Schema, index: usize, map: &mut Map<String, Value>, depth: usize) {
     if depth > MAX_DEPTH || schema.messages[index].special.is_some() {
         return;
     }
@@ -121,7 +121,7 @@ fn field<'s>(schema: &'s Schema, index: usize, json: &str) -> Option<&'s Field> 
 }
 
 /// Whether Go writes the field's value; a struct value is normalized on the way.
-fn keep(schema: &Schema, field: &Field, value: &mut Value, depth: usize) -> bool {
+fn keep(schema: &'static Schema, field: &Field, value: &mut Value, depth: usize) -> bool {
     let walk = |index: usize, value: &mut Value| {
         if let Value::Object(map) = value {
             object(schema, index, map, depth + 1);
@@ -173,22 +173,53 @@ fn is_zero(value: &Value) -> bool {
 
 /// Write the absent fields Go always writes: non-pointer structs as `{}` (with their own
 /// such fields), other fields without `omitempty` as their zero value.
-fn add_always_written(schema: &Schema, index: usize, map: &mut Map<String, Value>, depth: usize) {
+fn add_always_written(
+    schema: &'static Schema,
+    index: usize,
+    map: &mut Map<String, Value>,
+    depth: usize,
+) {
     if depth > MAX_DEPTH {
         return;
     }
-    for field in schema.messages[index].fields.values() {
+    for field in &always_written_fields(schema)[index] {
         match field.kind {
-            Kind::Message(inner) if field.inline && !field.pointer => {
+            Kind::Message(inner) if field.inline => {
                 add_always_written(schema, inner, map, depth + 1);
             }
-            _ if !always_written(schema, field) || map.contains_key(&field.json) => {}
+            _ if map.contains_key(&field.json) => {}
             _ => {
                 let zero = zero(schema, field, depth);
                 map.insert(field.json.clone(), zero);
             }
         }
     }
+}
+
+/// For each message, the fields [`add_always_written`] looks at: those Go writes when
+/// unset, and the non-pointer inline structs that may hold some. Most messages have
+/// none, and every write walks every struct of its object.
+fn always_written_fields(schema: &'static Schema) -> &'static [Vec<&'static Field>] {
+    static FIELDS: OnceLock<Vec<Vec<&'static Field>>> = OnceLock::new();
+    FIELDS.get_or_init(|| {
+        schema
+            .messages
+            .iter()
+            .map(|message| {
+                let mut fields: Vec<(&u32, &Field)> = message
+                    .fields
+                    .iter()
+                    .filter(|(_, field)| match field.kind {
+                        Kind::Message(_) if field.inline => !field.pointer,
+                        _ => always_written(schema, field),
+                    })
+                    .collect();
+                // In tag order: the same object, whatever the table's hash order.
+                fields.sort_unstable_by_key(|(tag, _)| **tag);
+                fields.into_iter().map(|(_, field)| field).collect()
+            })
+            .collect()
+    })
 }
 
 /// Whether Go writes the field when it is unset (nil or zero).
@@ -203,7 +234,7 @@ fn always_written(schema: &Schema, field: &Field) -> bool {
 }
 
 /// What Go writes for an unset field that [`always_written`] says it writes.
-fn zero(schema: &Schema, field: &Field, depth: usize) -> Value {
+fn zero(schema: &'static Schema, field: &Field, depth: usize) -> Value {
     if field.repeated {
         return Value::Null;
     }

@@ -23,6 +23,7 @@
 
 pub mod builtin;
 pub mod fieldset;
+pub mod shape;
 
 use std::sync::Arc;
 
@@ -455,18 +456,18 @@ impl Entry {
     }
 }
 
-/// An `Update` entry of `who` owning `fields`, as JSON text: byte for byte what
+/// An `Update` entry of `who` owning `fields_v1` (JSON text), as JSON text: byte for byte what
 /// serde_json writes for the entry `record_update` stores (keys in order), written from
 /// borrowed parts, as a create writes its one entry without building it.
 fn write_update_entry(
     who: &Manager<'_>,
-    fields: &FieldSet,
+    fields_v1: &str,
     out: &mut Vec<u8>,
 ) -> serde_json::Result<()> {
     out.extend_from_slice(br#"{"apiVersion":"#);
     serde_json::to_writer(&mut *out, who.api_version)?;
     out.extend_from_slice(br#","fieldsType":"FieldsV1","fieldsV1":"#);
-    fields.write_fields_v1(out)?;
+    out.extend_from_slice(fields_v1.as_bytes());
     out.extend_from_slice(br#","manager":"#);
     serde_json::to_writer(&mut *out, who.name)?;
     out.extend_from_slice(br#","operation":"Update""#);
@@ -559,7 +560,7 @@ pub struct Conflict {
 /// custom resource's status write takes nothing else; a built-in kind's status write
 /// takes all but what its status strategy resets (`GetResetFields`: the spec, and for
 /// some kinds parts of the metadata).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
     Everything,
     AllButStatus,
@@ -705,10 +706,7 @@ fn created_fields(new: &Value, ty: Option<&str>, schema: &dyn Schema, scope: Sco
 
 /// [`record_update`] for a create whose body has no `metadata.managedFields` (every
 /// create but a copy of an exported object), returning the managedFields as JSON text
-/// instead of setting them in `new`: the one entry is written straight from its field
-/// set, as [`record_update`] would store it, without building it as a JSON tree first,
-/// which was a fifth of a small create's work. `None` when the create sets no field of
-/// its own (`record_update` stores no managedFields then either).
+/// instead of setting them in `new`: [`created_fields_v1`] then [`created_entry`].
 pub fn created_managed_fields(
     new: &Value,
     ty: Option<&str>,
@@ -716,18 +714,44 @@ pub fn created_managed_fields(
     who: &Manager<'_>,
     scope: Scope,
 ) -> serde_json::Result<Option<String>> {
+    created_fields_v1(new, ty, schema, scope)?
+        .map(|fields_v1| created_entry(who, &fields_v1))
+        .transpose()
+}
+
+/// The fields a create of `new` owns, as the `fieldsV1` JSON text of its entry; `None`
+/// when it owns none (`record_update` stores no managedFields then). Objects of one
+/// [`shape::shape_hash`] own the same.
+pub fn created_fields_v1(
+    new: &Value,
+    ty: Option<&str>,
+    schema: &dyn Schema,
+    scope: Scope,
+) -> serde_json::Result<Option<String>> {
     let fields = created_fields(new, ty, schema, scope);
     if fields.is_empty() {
         return Ok(None);
     }
-    let mut out = Vec::with_capacity(256);
+    let mut out = Vec::with_capacity(128);
+    fields.write_fields_v1(&mut out)?;
+    utf8(out).map(Some)
+}
+
+/// A create's managedFields, as JSON text: its one entry, of `who` owning `fields_v1`
+/// (from [`created_fields_v1`]), written straight from its parts as [`record_update`]
+/// would store it, without building it as a JSON tree first, which was a fifth of a
+/// small create's work.
+pub fn created_entry(who: &Manager<'_>, fields_v1: &str) -> serde_json::Result<String> {
+    let mut out = Vec::with_capacity(160 + fields_v1.len());
     out.push(b'[');
-    write_update_entry(who, &fields, &mut out)?;
+    write_update_entry(who, fields_v1, &mut out)?;
     out.push(b']');
-    // Only UTF-8 was written: JSON punctuation and serde_json's strings.
-    String::from_utf8(out)
-        .map(Some)
-        .map_err(|e| serde::ser::Error::custom(e.to_string()))
+    utf8(out)
+}
+
+/// Text written by serde_json and JSON punctuation, which is UTF-8.
+fn utf8(out: Vec<u8>) -> serde_json::Result<String> {
+    String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.to_string()))
 }
 
 /// Apply `config` as `who` to `live` (absent: the object is created by the apply).

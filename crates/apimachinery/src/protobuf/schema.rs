@@ -70,7 +70,7 @@ pub(crate) struct Message {
     /// Fully qualified: `k8s.io.api.core.v1.Pod`.
     pub name: String,
     pub special: Option<Special>,
-    pub fields: HashMap<u32, Field>,
+    pub fields: foldhash::HashMap<u32, Field>,
     /// Tags by JSON name, for walking an object already in JSON.
     pub by_json: foldhash::HashMap<String, u32>,
     /// Tags of the fields embedded with `json:",inline"`.
@@ -214,7 +214,8 @@ fn parse(table: &str) -> Result<Schema, String> {
 
     let mut messages = Vec::with_capacity(raw.len());
     for (name, raw_fields) in &raw {
-        let mut fields = HashMap::with_capacity(raw_fields.len());
+        let mut fields =
+            foldhash::HashMap::with_capacity_and_hasher(raw_fields.len(), Default::default());
         for (tag, json, kind, flags) in raw_fields {
             fields.insert(
                 *tag,
