@@ -111,7 +111,7 @@ fn created_fields_v1(
     scope: Scope,
 ) -> serde_json::Result<Option<Arc<str>>> {
     /// Shapes kept; past it the memory starts afresh (a new run of shapes).
-    const KEPT: usize = 4096;
+    const KEPT: usize = 1024;
     type Kept = foldhash::HashMap<u64, Option<Arc<str>>>;
     static CREATED: LazyLock<Mutex<Kept>> = LazyLock::new(Default::default);
     // `schema` is `Builtin` exactly when `ty` is given (see [`schema`]), so the type

@@ -4,7 +4,6 @@
 //! One table of built-ins (`builtins`) seeds it; resources can be added at run time
 //! (CustomResourceDefinitions will), and everything that reads the registry sees them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -126,7 +125,7 @@ struct Table {
     resources: Vec<Arc<ResourceInfo>>,
     /// The same by plural: every request looks its resource up, and a scan of the whole
     /// list compared strings of ~40 scattered entries.
-    by_plural: HashMap<String, Vec<Arc<ResourceInfo>>>,
+    by_plural: foldhash::HashMap<String, Vec<Arc<ResourceInfo>>>,
 }
 
 impl Registry {
