@@ -4,7 +4,6 @@
 //! decides, per request, the manager's name, the version, the subresource's scope, and
 //! the type information.
 
-use std::hash::BuildHasher;
 use std::sync::{Arc, LazyLock};
 
 use kubesim_apimachinery::ResourceInfo;
@@ -110,26 +109,50 @@ fn created_fields_v1(
     ty: Option<&'static str>,
     scope: Scope,
 ) -> serde_json::Result<Option<Arc<str>>> {
-    /// Shapes kept; past it the memory starts afresh (a new run of shapes).
-    const KEPT: usize = 1024;
-    type Kept = foldhash::HashMap<u64, Option<Arc<str>>>;
-    static CREATED: LazyLock<Mutex<Kept>> = LazyLock::new(Default::default);
     // `schema` is `Builtin` exactly when `ty` is given (see [`schema`]), so the type
-    // and the scope, with the shape, say what the walk would find.
-    let key = apply::shape::shape_hash(new)
-        .map(|shape| foldhash::quality::FixedState::default().hash_one((shape, ty, scope)));
-    if let Some(found) = key.and_then(|key| CREATED.lock().get(&key).cloned()) {
+    // and the scope, with the shape, say what the walk would find. The shape's hash is
+    // seeded afresh in each process: no client can aim at another shape's entry.
+    static SEED: LazyLock<foldhash::quality::RandomState> = LazyLock::new(Default::default);
+    static KEPT: LazyLock<Mutex<KeptFields>> = LazyLock::new(Default::default);
+    let key = apply::shape::shape_hash(new, &*SEED).map(|shape| (shape, ty, scope));
+    if let Some(found) = key.and_then(|key| KEPT.lock().fields.get(&key).cloned()) {
         return Ok(found);
     }
     let fields_v1 = apply::created_fields_v1(new, ty, schema, scope)?.map(Arc::from);
     if let Some(key) = key {
-        let mut kept = CREATED.lock();
-        if kept.len() >= KEPT {
-            kept.clear();
-        }
-        kept.insert(key, fields_v1.clone());
+        KEPT.lock().keep(key, fields_v1.clone());
     }
     Ok(fields_v1)
+}
+
+/// The `fieldsV1` of the shapes met lately, bounded in count and in bytes; past either
+/// bound the memory starts afresh (a new run of shapes).
+#[derive(Default)]
+struct KeptFields {
+    fields: foldhash::HashMap<(u64, Option<&'static str>, Scope), Option<Arc<str>>>,
+    bytes: usize,
+}
+
+impl KeptFields {
+    const MAX_SHAPES: usize = 1024;
+    const MAX_BYTES: usize = 4 << 20;
+    /// Bigger entries are walked each time: an object of thousands of keys is rare, and
+    /// keeping a few would take the whole budget.
+    const MAX_ENTRY_BYTES: usize = 64 << 10;
+
+    fn keep(&mut self, key: (u64, Option<&'static str>, Scope), fields_v1: Option<Arc<str>>) {
+        let len = fields_v1.as_deref().map_or(0, str::len);
+        if len > Self::MAX_ENTRY_BYTES {
+            return;
+        }
+        if self.fields.len() >= Self::MAX_SHAPES || self.bytes + len > Self::MAX_BYTES {
+            self.fields.clear();
+            self.bytes = 0;
+        }
+        if self.fields.insert(key, fields_v1).is_none() {
+            self.bytes += len;
+        }
+    }
 }
 
 /// Runs `record` as `manager` writing now at the resource's version, with the
@@ -245,5 +268,29 @@ mod tests {
         assert!(fields(&pod("e", "y", None))["f:metadata"]["f:finalizers"]["v:\"y\""].is_object());
         assert!(fields(&pod("f", "x", Some("hostNetwork")))["f:spec"]["f:hostNetwork"].is_object());
         assert_eq!(created(&config_maps, &cases[7].1), None);
+    }
+
+    #[test]
+    fn kept_fields_are_bounded_in_bytes_as_well_as_in_count() {
+        let mut kept = KeptFields::default();
+        let text = |len: usize| Some(Arc::<str>::from("x".repeat(len)));
+        let key = |n: u64| (n, None, Scope::Everything);
+        // Too big to keep at all.
+        kept.keep(key(0), text(KeptFields::MAX_ENTRY_BYTES + 1));
+        assert!(kept.fields.is_empty());
+        // Kept until the next one would pass the budget; then the memory starts afresh.
+        let each = KeptFields::MAX_ENTRY_BYTES;
+        let fit = KeptFields::MAX_BYTES / each;
+        for n in 0..fit as u64 {
+            kept.keep(key(n), text(each));
+        }
+        assert_eq!((kept.fields.len(), kept.bytes), (fit, fit * each));
+        kept.keep(key(u64::MAX), text(each));
+        assert_eq!((kept.fields.len(), kept.bytes), (1, each));
+        // Count bound: small entries.
+        for n in 0..KeptFields::MAX_SHAPES as u64 + 1 {
+            kept.keep(key(n), text(1));
+        }
+        assert!(kept.fields.len() <= KeptFields::MAX_SHAPES);
     }
 }

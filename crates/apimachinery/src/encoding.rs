@@ -198,7 +198,8 @@ fn add_always_written(
 
 /// For each message, the fields [`add_always_written`] looks at: those Go writes when
 /// unset, and the non-pointer inline structs that may hold some. Most messages have
-/// none, and every write walks every struct of its object.
+/// none, and every write walks every struct of its object. There is one table
+/// (`schema::schema()`), so the lists are made once, from the first caller's.
 fn always_written_fields(schema: &'static Schema) -> &'static [Vec<&'static Field>] {
     static FIELDS: OnceLock<Vec<Vec<&'static Field>>> = OnceLock::new();
     FIELDS.get_or_init(|| {

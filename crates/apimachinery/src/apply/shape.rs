@@ -19,10 +19,11 @@ const MAX_DEPTH: usize = 64;
 
 /// A hash of what [`super::created_fields`] reads of `obj`: its keys, the type of each
 /// value, every value inside a list, and `apiVersion` and `kind`. Two objects with the
-/// same hash own the same fields on create (unless the 64-bit hashes collide). `None`
-/// for an object nested deeper than [`MAX_DEPTH`].
-pub fn shape_hash(obj: &Value) -> Option<u64> {
-    let mut hasher = foldhash::quality::FixedState::with_seed(0x6b75_6265_7369_6d00).build_hasher();
+/// same hash own the same fields on create (unless the 64-bit hashes collide: `hashes`
+/// should be seeded at random, so that no one can aim at a collision). `None` for an
+/// object nested deeper than [`MAX_DEPTH`].
+pub fn shape_hash(obj: &Value, hashes: &impl BuildHasher) -> Option<u64> {
+    let mut hasher = hashes.build_hasher();
     for identity in ["apiVersion", "kind"] {
         obj.get(identity).and_then(Value::as_str).hash(&mut hasher);
     }
@@ -64,7 +65,7 @@ fn whole(value: &Value, hasher: &mut impl Hasher, depth: usize) -> bool {
             true
         }
         Value::Number(n) => {
-            n.hash(hasher);
+            number(n, hasher);
             true
         }
         Value::String(s) => {
@@ -85,6 +86,21 @@ fn whole(value: &Value, hasher: &mut impl Hasher, depth: usize) -> bool {
     }
 }
 
+/// A number as exactly as its text in a field path (`k:{"port":80}`, `v:1.5`): `Number`'s
+/// own hash takes `1`, `1.0` and `-0.0`, `0.0` for the same.
+fn number(n: &serde_json::Number, hasher: &mut impl Hasher) {
+    if let Some(u) = n.as_u64() {
+        hasher.write_u8(0);
+        hasher.write_u64(u);
+    } else if let Some(i) = n.as_i64() {
+        hasher.write_u8(1);
+        hasher.write_i64(i);
+    } else {
+        hasher.write_u8(2);
+        hasher.write_u64(n.as_f64().map_or(0, f64::to_bits));
+    }
+}
+
 /// Which of JSON's types a value is.
 fn kind(value: &Value, hasher: &mut impl Hasher) {
     hasher.write_u8(match value {
@@ -102,6 +118,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn shape_hash(obj: &Value) -> Option<u64> {
+        super::shape_hash(obj, &foldhash::quality::FixedState::with_seed(1))
+    }
 
     #[test]
     fn values_outside_lists_do_not_count_and_everything_else_does() {
@@ -131,6 +151,12 @@ mod tests {
         ];
         let hashes: std::collections::BTreeSet<Option<u64>> = types.into_iter().map(with).collect();
         assert_eq!(hashes.len(), 6);
+        // Numbers in a list as their text: `1` is not `1.0`, `0.0` is not `-0.0`.
+        let ports = |port: Value| shape_hash(&json!({"ports": [{"containerPort": port}]}));
+        assert_ne!(ports(json!(1)), ports(json!(1.0)));
+        assert_ne!(ports(json!(0.0)), ports(json!(-0.0)));
+        assert_ne!(ports(json!(-1)), ports(json!(u64::MAX)));
+        assert_ne!(ports(json!(1.0)), ports(json!(1.0f64.to_bits())));
         // Too deep to hash: walked instead.
         let mut deep = json!("leaf");
         for _ in 0..=MAX_DEPTH {
