@@ -108,8 +108,8 @@ fn object(schema: &'static Schema, index: usize, map: &mut Map<String, Value>, d
 /// The field named `json` in the message, or in a struct embedded inline in it.
 fn field<'s>(schema: &'s Schema, index: usize, json: &str) -> Option<&'s Field> {
     let message = &schema.messages[index];
-    if let Some(tag) = message.by_json.get(json) {
-        return message.fields.get(tag);
+    if let Some(field) = message.by_json.get(json) {
+        return Some(field);
     }
     message
         .inline

@@ -71,8 +71,9 @@ pub(crate) struct Message {
     pub name: String,
     pub special: Option<Special>,
     pub fields: foldhash::HashMap<u32, Field>,
-    /// Tags by JSON name, for walking an object already in JSON.
-    pub by_json: foldhash::HashMap<String, u32>,
+    /// The fields by JSON name, for walking an object already in JSON (one lookup per
+    /// key, where a tag would need a second).
+    pub by_json: foldhash::HashMap<String, Field>,
     /// Tags of the fields embedded with `json:",inline"`.
     pub inline: Vec<u32>,
 }
@@ -230,9 +231,9 @@ fn parse(table: &str) -> Result<Schema, String> {
             );
         }
         let by_json = fields
-            .iter()
-            .filter(|(_, f)| !f.inline)
-            .map(|(tag, f)| (f.json.clone(), *tag))
+            .values()
+            .filter(|f| !f.inline)
+            .map(|f| (f.json.clone(), f.clone()))
             .collect();
         let mut inline: Vec<u32> = fields
             .iter()
