@@ -130,9 +130,7 @@ pub fn delete(req: &Request, name: &str) -> Result {
     }
     let system_priority_class = info.group == "scheduling.k8s.io"
         && info.plural == "priorityclasses"
-        && crate::strategy::SYSTEM_PRIORITY_CLASSES
-            .iter()
-            .any(|(system, _, _)| *system == name);
+        && crate::strategy::system_priority(name).is_some();
     if system_priority_class {
         // As upstream's REST.Delete; a deletecollection goes through the store and is not
         // refused, upstream either.

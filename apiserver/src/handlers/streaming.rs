@@ -6,10 +6,9 @@
 //! resource") that reads like a typo in the command.
 
 use kubesim_apimachinery::ApiError;
-
-use super::Request;
 use serde_json::Value;
 
+use super::Request;
 use super::log::names;
 use crate::response::Result;
 

@@ -44,7 +44,7 @@ impl Object {
 
 /// An object to store: its JSON, and its `metadata.managedFields` when they come as JSON
 /// text rather than in the value (a create's one entry, written straight to text by
-/// `apply::created_managed_fields`); the store writes that text into the metadata as it
+/// `apply::created_entry`); the store writes that text into the metadata as it
 /// encodes the object, in the key order the value's own would take.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NewObject {

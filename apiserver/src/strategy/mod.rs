@@ -46,7 +46,7 @@ mod podspec;
 mod quantity;
 mod service;
 
-pub use cluster::SYSTEM_PRIORITY_CLASSES;
+pub use cluster::{SYSTEM_PRIORITY_CLASSES, system_priority};
 use field::{Errors, Path};
 pub use meta::Scope;
 

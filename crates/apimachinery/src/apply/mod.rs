@@ -704,22 +704,9 @@ fn created_fields(new: &Value, ty: Option<&str>, schema: &dyn Schema, scope: Sco
     scope.restrict(fields)
 }
 
-/// [`record_update`] for a create whose body has no `metadata.managedFields` (every
-/// create but a copy of an exported object), returning the managedFields as JSON text
-/// instead of setting them in `new`: [`created_fields_v1`] then [`created_entry`].
-pub fn created_managed_fields(
-    new: &Value,
-    ty: Option<&str>,
-    schema: &dyn Schema,
-    who: &Manager<'_>,
-    scope: Scope,
-) -> serde_json::Result<Option<String>> {
-    created_fields_v1(new, ty, schema, scope)?
-        .map(|fields_v1| created_entry(who, &fields_v1))
-        .transpose()
-}
-
-/// The fields a create of `new` owns, as the `fieldsV1` JSON text of its entry; `None`
+/// For a create whose body has no `metadata.managedFields` (every create but a copy of
+/// an exported object), what [`record_update`] would own, as the `fieldsV1` JSON text of
+/// its one entry (see [`created_entry`]), without setting it in `new`; `None`
 /// when it owns none (`record_update` stores no managedFields then). Objects of one
 /// [`shape::shape_hash`] own the same.
 pub fn created_fields_v1(
@@ -1206,7 +1193,9 @@ mod tests {
             };
             let mut recorded = object.clone();
             record_update(None, &mut recorded, ty, schema, &creator, scope);
-            let text = created_managed_fields(&object, ty, schema, &creator, scope).expect("text");
+            let text = created_fields_v1(&object, ty, schema, scope)
+                .and_then(|fields| fields.map(|f| created_entry(&creator, &f)).transpose())
+                .expect("text");
             let stored = recorded["metadata"].get("managedFields");
             assert_eq!(text, stored.map(|list| list.to_string()), "{object}");
         }
